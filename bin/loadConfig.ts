@@ -1,0 +1,104 @@
+import { z } from "zod";
+
+/** Where the PostgreSQL that holds the event log (and, later, the read models) comes from. */
+export type DatabaseConfig =
+  | { readonly kind: "embedded"; readonly dataDir: string; readonly port: number }
+  | { readonly kind: "external"; readonly url: string };
+
+/** Which adapter serves the event store port. */
+export type EventStoreConfig =
+  { readonly kind: "postgres" } | { readonly kind: "eventstoredb"; readonly url: string };
+
+/** Everything a Tidemark process reads from its environment, validated once at start-up. */
+export interface Config {
+  readonly database: DatabaseConfig;
+  readonly eventStore: EventStoreConfig;
+  readonly amqpUrl: string | undefined;
+  readonly redisUrl: string | undefined;
+  readonly commandApiPort: number;
+  readonly queryApiPort: number;
+  readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace";
+}
+
+/** A bad or missing variable: the message is one line naming it and what is wrong. */
+export class ConfigError extends Error {
+  readonly code = "config_invalid";
+
+  constructor(
+    readonly variable: string,
+    problem: string,
+  ) {
+    super(`config: ${variable} ${problem}`);
+    this.name = "ConfigError";
+  }
+}
+
+const urlWithScheme = (schemes: readonly string[]) =>
+  z
+    .string()
+    .optional()
+    .refine(
+      (value) => value === undefined || (URL.canParse(value) && schemes.includes(new URL(value).protocol)),
+      { message: `must be a URL starting with ${schemes.map((scheme) => `${scheme}//`).join(" or ")}` },
+    );
+
+const port = (fallback: number) =>
+  z
+    .string()
+    .default(String(fallback))
+    .refine((value) => /^\d+$/.test(value) && Number(value) >= 1 && Number(value) <= 65535, {
+      message: "must be a port number from 1 to 65535",
+    })
+    .transform(Number);
+
+const environment = z.object({
+  DATABASE_URL: urlWithScheme(["postgres:", "postgresql:"]),
+  EVENT_STORE: z
+    .enum(["postgres", "eventstoredb"], { message: 'must be "postgres" or "eventstoredb"' })
+    .default("postgres"),
+  EVENTSTORE_URL: urlWithScheme(["esdb:", "esdb+discover:", "kurrentdb:", "kurrentdb+discover:"]),
+  AMQP_URL: urlWithScheme(["amqp:", "amqps:"]),
+  REDIS_URL: urlWithScheme(["redis:", "rediss:"]),
+  COMMAND_API_PORT: port(3001),
+  QUERY_API_PORT: port(3002),
+  EMBEDDED_POSTGRES_PORT: port(54329),
+  TIDEMARK_DATA_DIR: z.string().min(1, { message: "must not be empty" }).default(".tidemark"),
+  LOG_LEVEL: z
+    .enum(["fatal", "error", "warn", "info", "debug", "trace"], {
+      message: "must be one of fatal, error, warn, info, debug, trace",
+    })
+    .default("info"),
+});
+
+/**
+ * The one config loader of every Tidemark process.
+ * @throws ConfigError for the first bad or missing variable.
+ */
+export function loadConfig(env: Readonly<Record<string, string | undefined>>): Config {
+  // An empty variable means "not set", as it does for most shells' users.
+  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ""));
+  const parsed = environment.safeParse(present);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ConfigError(String(issue?.path[0] ?? "environment"), issue?.message ?? "is invalid");
+  }
+  const vars = parsed.data;
+  if (vars.EVENT_STORE === "eventstoredb" && vars.EVENTSTORE_URL === undefined) {
+    throw new ConfigError("EVENTSTORE_URL", "is required when EVENT_STORE=eventstoredb");
+  }
+  return {
+    database:
+      vars.DATABASE_URL === undefined
+        ? { kind: "embedded", dataDir: vars.TIDEMARK_DATA_DIR, port: vars.EMBEDDED_POSTGRES_PORT }
+        : { kind: "external", url: vars.DATABASE_URL },
+    eventStore:
+      vars.EVENT_STORE === "eventstoredb" && vars.EVENTSTORE_URL !== undefined
+        ? { kind: "eventstoredb", url: vars.EVENTSTORE_URL }
+        : { kind: "postgres" },
+    amqpUrl: vars.AMQP_URL,
+    redisUrl: vars.REDIS_URL,
+    commandApiPort: vars.COMMAND_API_PORT,
+    queryApiPort: vars.QUERY_API_PORT,
+    logLevel: vars.LOG_LEVEL,
+  };
+}

@@ -1,0 +1,55 @@
+import test from "ava";
+import { ConfigError, loadConfig } from "./loadConfig.ts";
+
+test("given no variables, when loading, then the embedded default with standard ports", (t) => {
+  const config = loadConfig({});
+  t.deepEqual(config.database, { kind: "embedded", dataDir: ".tidemark", port: 54329 });
+  t.deepEqual(config.eventStore, { kind: "postgres" });
+  t.is(config.commandApiPort, 3001);
+  t.is(config.queryApiPort, 3002);
+  t.is(config.amqpUrl, undefined);
+});
+
+test("given service URLs, when loading, then they are used", (t) => {
+  const config = loadConfig({
+    DATABASE_URL: "postgres://u:p@db:5432/x",
+    EVENT_STORE: "eventstoredb",
+    EVENTSTORE_URL: "esdb://es:2113?tls=false",
+    AMQP_URL: "amqp://guest:guest@mq:5672",
+    REDIS_URL: "redis://cache:6379",
+    COMMAND_API_PORT: "8080",
+  });
+  t.deepEqual(config.database, { kind: "external", url: "postgres://u:p@db:5432/x" });
+  t.deepEqual(config.eventStore, { kind: "eventstoredb", url: "esdb://es:2113?tls=false" });
+  t.is(config.commandApiPort, 8080);
+  t.is(config.redisUrl, "redis://cache:6379");
+});
+
+const bad: [Record<string, string>, string][] = [
+  [
+    { DATABASE_URL: "mysql://db/x" },
+    "config: DATABASE_URL must be a URL starting with postgres:// or postgresql://",
+  ],
+  [
+    { DATABASE_URL: "not a url" },
+    "config: DATABASE_URL must be a URL starting with postgres:// or postgresql://",
+  ],
+  [{ COMMAND_API_PORT: "70000" }, "config: COMMAND_API_PORT must be a port number from 1 to 65535"],
+  [{ QUERY_API_PORT: "abc" }, "config: QUERY_API_PORT must be a port number from 1 to 65535"],
+  [{ EVENT_STORE: "mongo" }, 'config: EVENT_STORE must be "postgres" or "eventstoredb"'],
+  [{ EVENT_STORE: "eventstoredb" }, "config: EVENTSTORE_URL is required when EVENT_STORE=eventstoredb"],
+  [{ AMQP_URL: "http://mq" }, "config: AMQP_URL must be a URL starting with amqp:// or amqps://"],
+  [{ LOG_LEVEL: "loud" }, "config: LOG_LEVEL must be one of fatal, error, warn, info, debug, trace"],
+];
+
+for (const [env, message] of bad) {
+  test(`given ${JSON.stringify(env)}, when loading, then one line names the variable`, (t) => {
+    const error = t.throws(() => loadConfig(env), { instanceOf: ConfigError });
+    t.is(error.message, message);
+    t.false(error.message.includes("\n"));
+  });
+}
+
+test("an empty variable counts as unset", (t) => {
+  t.is(loadConfig({ DATABASE_URL: "" }).database.kind, "embedded");
+});

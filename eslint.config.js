@@ -1,0 +1,50 @@
+// @ts-check
+import js from "@eslint/js";
+import { defineConfig } from "eslint/config";
+import tseslint from "typescript-eslint";
+
+export default defineConfig(
+  { ignores: ["node_modules/", ".tools/", ".tidemark/"] },
+  js.configs.recommended,
+  ...tseslint.configs.strictTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: {
+        projectService: { allowDefaultProject: ["eslint.config.js"] },
+        tsconfigRootDir: import.meta.dirname,
+      },
+    },
+    rules: {
+      "@typescript-eslint/consistent-type-imports": "error",
+      "@typescript-eslint/switch-exhaustiveness-check": "error",
+      "@typescript-eslint/restrict-template-expressions": [
+        "error",
+        { allowNumber: true, allow: [{ from: "lib", name: "bigint" }] },
+      ],
+      "@typescript-eslint/no-confusing-void-expression": "off",
+    },
+  },
+  {
+    files: ["domain/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            { regex: "^(?!\\.{1,2}/)", message: "domain/ is pure: it imports only domain/." },
+            { regex: "^\\.\\./\\.\\./", message: "domain/ is pure: it imports only domain/." },
+          ],
+        },
+      ],
+      "no-restricted-globals": ["error", "Date", "setTimeout", "setInterval", "fetch", "process"],
+      "no-restricted-properties": ["error", { object: "Math", property: "random" }],
+    },
+  },
+  {
+    files: ["**/*.test.ts", "**/*Contract.ts", "test/**/*.ts"],
+    rules: {
+      "@typescript-eslint/no-floating-promises": "off",
+      "@typescript-eslint/no-non-null-assertion": "off",
+    },
+  },
+);

@@ -1,0 +1,123 @@
+import type { Position } from "./Position.ts";
+
+/** A JSON value as it is stored: what `JSON.parse` can return. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+/** A JSON object: event data is always one. */
+export type JsonObject = { [key: string]: JsonValue };
+
+/**
+ * What travels with every event besides its data: who caused it and how it fits in a trace.
+ * `traceparent` / `tracestate` are W3C Trace Context headers.
+ */
+export interface EventMetadata {
+  readonly correlationId: string;
+  readonly causationId?: string;
+  readonly traceparent?: string;
+  readonly tracestate?: string;
+  readonly actor: string;
+}
+
+/** An event as a writer hands it to the store. The id (a UUID) makes retried appends idempotent. */
+export interface EventToAppend<Type extends string = string, Data extends JsonObject = JsonObject> {
+  readonly id: string;
+  readonly type: Type;
+  readonly data: Data;
+  readonly metadata: EventMetadata;
+}
+
+/** An event as the store recorded it. */
+export interface RecordedEvent<
+  Type extends string = string,
+  Data extends JsonObject = JsonObject,
+> extends EventToAppend<Type, Data> {
+  readonly streamId: string;
+  /** 0-based index of the event in its stream. */
+  readonly revision: number;
+  /** Place in the global log; strictly increasing in the order subscribers see events. */
+  readonly position: Position;
+  readonly recordedAt: Date;
+}
+
+/**
+ * What the writer believes about the stream: `any` (no check), `no_stream` (must not exist),
+ * `stream_exists` (must exist), or the exact revision of its last event.
+ */
+export type ExpectedRevision = "any" | "no_stream" | "stream_exists" | number;
+
+/** The outcome of a successful append. */
+export interface AppendResult {
+  /** Revision of the last event now in the stream: pass it as the next expected revision. */
+  readonly nextRevision: number;
+  /** Global position of the last appended event. */
+  readonly position: Position;
+}
+
+export type ReadDirection = "forwards" | "backwards";
+
+export interface ReadStreamOptions {
+  readonly direction?: ReadDirection;
+  /** First revision to return (inclusive); default: the start (forwards) or the end (backwards). */
+  readonly fromRevision?: number;
+  /** Stop after this many events. */
+  readonly maxCount?: number;
+}
+
+export interface ReadAllOptions {
+  /** Stop after this many events. */
+  readonly maxCount?: number;
+}
+
+export interface SubscribeOptions {
+  /** Deliver events after this position (exclusive); default: from the start. */
+  readonly from?: Position;
+  /** Largest batch handed over at once (default 500). */
+  readonly batchSize?: number;
+}
+
+/**
+ * What a subscription yields: batches of events in global order, and once, when it first reaches
+ * the head of the log, `caughtUp` (from then on it is live).
+ */
+export type SubscriptionMessage =
+  | { readonly kind: "events"; readonly events: readonly RecordedEvent[] }
+  | { readonly kind: "caughtUp"; readonly position: Position };
+
+/**
+ * A catch-up subscription to the whole log. Pulling drives it (backpressure: the store reads the
+ * next batch only when the consumer asks); `close()` or leaving a `for await` loop ends it.
+ */
+export interface Subscription extends AsyncIterable<SubscriptionMessage> {
+  close(): Promise<void>;
+}
+
+/**
+ * The event store port. Streams are ordered lists of events named `<category>-<id>`; the log is
+ * every event of every stream in one global order that never changes once a reader has seen it.
+ * Every read is streamed: nothing loads an unbounded stream into memory.
+ */
+export interface EventStore {
+  /**
+   * Appends events to one stream atomically, if the stream is at `expected`. Re-appending events
+   * whose ids already stand at that place is an idempotent success with the original result.
+   * @throws WrongExpectedRevisionError when the stream is elsewhere.
+   * @throws InvalidAppendError for malformed input; nothing is written.
+   */
+  append(
+    streamId: string,
+    expected: ExpectedRevision,
+    events: readonly EventToAppend[],
+  ): Promise<AppendResult>;
+
+  /** One stream's events, in revision order (or reverse); empty when the stream does not exist. */
+  readStream(streamId: string, options?: ReadStreamOptions): AsyncIterable<RecordedEvent>;
+
+  /** Every event after `from` (exclusive) in global order, up to the current head. */
+  readAll(from?: Position, options?: ReadAllOptions): AsyncIterable<RecordedEvent>;
+
+  /** Catch up from a position, then follow new events live. */
+  subscribe(options?: SubscribeOptions): Subscription;
+
+  /** Releases connections; pending subscriptions end. */
+  close(): Promise<void>;
+}

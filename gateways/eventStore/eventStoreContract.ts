@@ -1,0 +1,297 @@
+import { randomUUID } from "node:crypto";
+import type { TestFn } from "ava";
+import type { EventStore, EventToAppend, JsonObject, RecordedEvent } from "./EventStore.ts";
+import {
+  InvalidAppendError,
+  WrongExpectedRevisionError,
+  type InvalidAppendReason,
+} from "./EventStoreError.ts";
+import { START, comparePositions, type Position } from "./Position.ts";
+
+/**
+ * The one behaviour every event store adapter must show. Each adapter's integration test calls
+ * this with a factory for a store; tests use fresh stream ids so they can share one store.
+ */
+export function eventStoreContract(test: TestFn<{ store: EventStore }>, adapter: string): void {
+  const title = (text: string) => `${adapter}: ${text}`;
+
+  test(
+    title("appends to a new stream and reads it back with ids, data, metadata and revisions"),
+    async (t) => {
+      const { store } = t.context;
+      const stream = streamId();
+      const events = [
+        event("Opened", { n: 1 }),
+        event("Changed", { n: 2, nested: { list: [1, "a", null] } }),
+      ];
+      const result = await store.append(stream, "no_stream", events);
+      t.is(result.nextRevision, 1);
+      const read = await collect(store.readStream(stream));
+      t.deepEqual(
+        read.map((e) => [e.id, e.type, e.data, e.metadata, e.streamId, e.revision]),
+        events.map((e, index) => [e.id, e.type, e.data, e.metadata, stream, index]),
+      );
+      t.is(read[1]?.position, result.position);
+      t.true(comparePositions(read[0]!.position, read[1]!.position) < 0);
+      t.true(read.every((e) => e.recordedAt instanceof Date && !Number.isNaN(e.recordedAt.getTime())));
+    },
+  );
+
+  test(title("checks every kind of expected revision"), async (t) => {
+    const { store } = t.context;
+    const stream = streamId();
+    const missing = await t.throwsAsync(store.append(stream, "stream_exists", [event("A")]), {
+      instanceOf: WrongExpectedRevisionError,
+    });
+    t.like(missing, {
+      code: "wrong_expected_revision",
+      streamId: stream,
+      expected: "stream_exists",
+      actual: -1,
+    });
+    await t.throwsAsync(store.append(stream, 0, [event("A")]), { instanceOf: WrongExpectedRevisionError });
+    t.is((await store.append(stream, "no_stream", [event("A")])).nextRevision, 0);
+    const again = await t.throwsAsync(store.append(stream, "no_stream", [event("B")]));
+    t.like(again, { expected: "no_stream", actual: 0 });
+    t.is((await store.append(stream, "stream_exists", [event("B")])).nextRevision, 1);
+    t.is((await store.append(stream, 1, [event("C"), event("D")])).nextRevision, 3);
+    const stale = await t.throwsAsync(store.append(stream, 1, [event("E")]));
+    t.like(stale, { code: "wrong_expected_revision", expected: 1, actual: 3 });
+    t.is((await store.append(stream, "any", [event("F")])).nextRevision, 4);
+    t.is((await store.append(streamId(), "any", [event("G")])).nextRevision, 0);
+    t.deepEqual(
+      (await collect(store.readStream(stream))).map((e) => e.type),
+      ["A", "B", "C", "D", "F"],
+    );
+  });
+
+  test(title("a refused multi-event append writes none of its events"), async (t) => {
+    const { store } = t.context;
+    const stream = streamId();
+    await store.append(stream, "no_stream", [event("A")]);
+    await t.throwsAsync(store.append(stream, 5, [event("B"), event("C"), event("D")]), {
+      instanceOf: WrongExpectedRevisionError,
+    });
+    t.deepEqual(
+      (await collect(store.readStream(stream))).map((e) => e.type),
+      ["A"],
+    );
+  });
+
+  test(title("re-appending the same events at the same place is an idempotent success"), async (t) => {
+    const { store } = t.context;
+    const stream = streamId();
+    const first = [event("A"), event("B")];
+    const result = await store.append(stream, "no_stream", first);
+    t.deepEqual(await store.append(stream, "no_stream", first), result);
+    const second = [event("C")];
+    const secondResult = await store.append(stream, 1, second);
+    t.deepEqual(await store.append(stream, 1, second), secondResult);
+    t.deepEqual(await store.append(stream, "any", second), secondResult);
+    t.deepEqual(await store.append(stream, "stream_exists", second), secondResult);
+    // The same ids in another place are not a retry: the expectation decides.
+    await t.throwsAsync(store.append(stream, 0, second), { instanceOf: WrongExpectedRevisionError });
+    t.deepEqual(
+      (await collect(store.readStream(stream))).map((e) => e.type),
+      ["A", "B", "C"],
+    );
+  });
+
+  test(
+    title("reads a stream forwards and backwards, from a revision, with a limit, across pages"),
+    async (t) => {
+      const { store } = t.context;
+      const stream = streamId();
+      const count = 2_345;
+      await store.append(
+        stream,
+        "no_stream",
+        Array.from({ length: count }, (_, index) => event("Counted", { index })),
+      );
+      const forwards = await collect(store.readStream(stream));
+      t.deepEqual(
+        forwards.map((e) => e.revision),
+        Array.from({ length: count }, (_, index) => index),
+      );
+      t.true(forwards.every((e) => e.data.index === e.revision));
+      const backwards = await collect(store.readStream(stream, { direction: "backwards" }));
+      t.deepEqual(
+        backwards.map((e) => e.revision),
+        Array.from({ length: count }, (_, index) => count - 1 - index),
+      );
+      const slice = await collect(store.readStream(stream, { fromRevision: 1_000, maxCount: 3 }));
+      t.deepEqual(
+        slice.map((e) => e.revision),
+        [1_000, 1_001, 1_002],
+      );
+      const backSlice = await collect(
+        store.readStream(stream, { direction: "backwards", fromRevision: 2, maxCount: 10 }),
+      );
+      t.deepEqual(
+        backSlice.map((e) => e.revision),
+        [2, 1, 0],
+      );
+      t.deepEqual(await collect(store.readStream(streamId())), []);
+    },
+  );
+
+  test(title("reads the whole log after a position, in position order"), async (t) => {
+    const { store } = t.context;
+    const marker = await store.append(streamId(), "no_stream", [event("Marker")]);
+    const streams = [streamId(), streamId(), streamId()];
+    const appended: string[] = [];
+    for (let round = 0; round < 4; round += 1) {
+      for (const stream of streams) {
+        const e = event("Logged", { round });
+        appended.push(e.id);
+        await store.append(stream, "any", [e]);
+      }
+    }
+    const mine = new Set(streams);
+    const read: RecordedEvent[] = [];
+    for await (const e of store.readAll(marker.position)) if (mine.has(e.streamId)) read.push(e);
+    t.deepEqual(
+      read.map((e) => e.id),
+      appended,
+    );
+    t.true(isStrictlyIncreasing(read.map((e) => e.position)));
+    const limited = await collect(store.readAll(START, { maxCount: 2 }));
+    t.is(limited.length, 2);
+  });
+
+  test(title("a subscription catches up, signals it, follows live appends and closes cleanly"), async (t) => {
+    const { store } = t.context;
+    const stream = streamId();
+    const before = await store.append(stream, "no_stream", [event("Before1"), event("Before2")]);
+    const start = await store.append(streamId(), "no_stream", [event("Start")]);
+    await store.append(stream, 1, [event("Old1"), event("Old2"), event("Old3")]);
+    const subscription = store.subscribe({ from: start.position, batchSize: 2 });
+    const seen: string[] = [];
+    let caughtUpAt = -1;
+    let liveAppended = false;
+    for await (const message of subscription) {
+      if (message.kind === "caughtUp") {
+        caughtUpAt = seen.length;
+        if (!liveAppended) {
+          liveAppended = true;
+          void store
+            .append(stream, 4, [event("Live1")])
+            .then(() => store.append(stream, 5, [event("Live2")]));
+        }
+        continue;
+      }
+      for (const e of message.events) if (e.streamId === stream) seen.push(e.type);
+      t.true(message.events.length <= 2);
+      if (seen.includes("Live2")) break;
+    }
+    t.deepEqual(seen, ["Old1", "Old2", "Old3", "Live1", "Live2"]);
+    t.true(caughtUpAt >= 3 && caughtUpAt <= 3, `caughtUp after the three old events (at ${caughtUpAt})`);
+    t.true(comparePositions(before.position, start.position) < 0);
+    await subscription.close();
+    const closed = store.subscribe({ from: start.position });
+    await closed.close();
+    const afterClose: unknown[] = [];
+    for await (const message of closed) afterClose.push(message);
+    t.deepEqual(afterClose, []);
+  });
+
+  test(title("two concurrent appends with the same expected revision: exactly one wins"), async (t) => {
+    const { store } = t.context;
+    for (let round = 0; round < 10; round += 1) {
+      const stream = streamId();
+      await store.append(stream, "no_stream", [event("Start")]);
+      const outcomes = await Promise.allSettled([
+        store.append(stream, 0, [event("Left")]),
+        store.append(stream, 0, [event("Right")]),
+      ]);
+      t.is(outcomes.filter((o) => o.status === "fulfilled").length, 1);
+      const rejected = outcomes.find((o) => o.status === "rejected");
+      t.true(rejected?.reason instanceof WrongExpectedRevisionError);
+      t.is((await collect(store.readStream(stream))).length, 2);
+    }
+  });
+
+  test(title("bad input gets a typed error and writes nothing"), async (t) => {
+    const { store } = t.context;
+    const stream = streamId();
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    const bad: [InvalidAppendReason, () => Promise<unknown>][] = [
+      ["empty_event_list", () => store.append(stream, "any", [])],
+      ["bad_expected_revision", () => store.append(stream, "latest" as never, [event("A")])],
+      ["bad_expected_revision", () => store.append(stream, -1, [event("A")])],
+      ["data_not_json", () => store.append(stream, "any", [event("A", { amount: 10n } as never)])],
+      ["data_not_json", () => store.append(stream, "any", [event("A", { f: () => 1 } as never)])],
+      ["data_not_json", () => store.append(stream, "any", [event("A", { n: Number.NaN })])],
+      ["data_not_json", () => store.append(stream, "any", [event("A", { at: new Date() } as never)])],
+      ["data_not_json", () => store.append(stream, "any", [event("A", circular as never)])],
+      ["data_not_json", () => store.append(stream, "any", [event("A", { text: "nul\u0000byte" })])],
+      ["data_not_json", () => store.append(stream, "any", ["not an event" as never])],
+      [
+        "event_too_large",
+        () => store.append(stream, "any", [event("A", { blob: "x".repeat(10 * 1024 * 1024) })]),
+      ],
+      ["bad_event_id", () => store.append(stream, "any", [{ ...event("A"), id: "not-a-uuid" }])],
+      ["bad_event_type", () => store.append(stream, "any", [{ ...event("A"), type: "" }])],
+      ["metadata_invalid", () => store.append(stream, "any", [{ ...event("A"), metadata: {} as never }])],
+      ["bad_stream_id", () => store.append("", "any", [event("A")])],
+    ];
+    for (const [reason, attempt] of bad) {
+      const error = await t.throwsAsync(attempt(), { instanceOf: InvalidAppendError }, reason);
+      t.is(error.reason, reason, error.message);
+    }
+    // A good event beside a bad one in the same append is not written either.
+    await t.throwsAsync(store.append(stream, "any", [event("Good"), event("Bad", { n: Infinity })]), {
+      instanceOf: InvalidAppendError,
+    });
+    t.deepEqual(await collect(store.readStream(stream)), []);
+  });
+
+  test(title("concurrent appends to many streams all land, each stream in order"), async (t) => {
+    const { store } = t.context;
+    const streams = Array.from({ length: 32 }, () => streamId());
+    await Promise.all(
+      streams.map(async (stream) => {
+        for (let revision = 0; revision < 10; revision += 1) {
+          await store.append(stream, revision === 0 ? "no_stream" : revision - 1, [
+            event("Step", { revision }),
+          ]);
+        }
+      }),
+    );
+    for (const stream of streams) {
+      const read = await collect(store.readStream(stream));
+      t.deepEqual(
+        read.map((e) => e.data.revision),
+        Array.from({ length: 10 }, (_, index) => index),
+      );
+    }
+  });
+}
+
+/** A fresh stream id, so tests sharing one store never collide. */
+export function streamId(category = "contract"): string {
+  return `${category}-${randomUUID()}`;
+}
+
+/** A valid event with a fresh id. */
+export function event(type: string, data: JsonObject = {}): EventToAppend {
+  return {
+    id: randomUUID(),
+    type,
+    data,
+    metadata: { correlationId: randomUUID(), actor: "contract-test" },
+  };
+}
+
+export async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const all: T[] = [];
+  for await (const item of items) all.push(item);
+  return all;
+}
+
+function isStrictlyIncreasing(positions: readonly Position[]): boolean {
+  return positions.every(
+    (position, index) => index === 0 || comparePositions(positions[index - 1]!, position) < 0,
+  );
+}

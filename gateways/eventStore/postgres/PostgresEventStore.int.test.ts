@@ -1,0 +1,31 @@
+import anyTest, { type TestFn } from "ava";
+import { openTestDatabase, type TestDatabase } from "../../../test/postgresTestDatabase.ts";
+import type { EventStore } from "../EventStore.ts";
+import { eventStoreContract } from "../eventStoreContract.ts";
+import { PostgresEventStore } from "./PostgresEventStore.ts";
+
+const test = anyTest as TestFn<{ store: EventStore; database: TestDatabase }>;
+
+test.before(async (t) => {
+  const database = await openTestDatabase();
+  await PostgresEventStore.migrate(database.pool, database.schema);
+  t.context.database = database;
+  t.context.store = new PostgresEventStore(database.pool, { schema: database.schema });
+});
+
+test.after.always(async (t) => {
+  await t.context.store.close();
+  await t.context.database.dispose();
+});
+
+eventStoreContract(test as unknown as TestFn<{ store: EventStore }>, "PostgreSQL");
+
+test("PostgreSQL: migrating twice changes nothing", async (t) => {
+  const { pool, schema } = t.context.database;
+  await PostgresEventStore.migrate(pool, schema);
+  const { rows } = await pool.query<{ name: string }>(`select name from "${schema}".event_store_migrations`);
+  t.deepEqual(
+    rows.map((row) => row.name),
+    ["0001_events_and_streams"],
+  );
+});

@@ -1,0 +1,356 @@
+import { Kysely, Migrator, PostgresDialect, type Migration } from "kysely";
+import type pg from "pg";
+import type {
+  AppendResult,
+  EventMetadata,
+  EventStore,
+  EventToAppend,
+  ExpectedRevision,
+  JsonObject,
+  ReadAllOptions,
+  ReadStreamOptions,
+  RecordedEvent,
+  SubscribeOptions,
+  Subscription,
+  SubscriptionMessage,
+} from "../EventStore.ts";
+import { EventStoreUnavailableError, WrongExpectedRevisionError } from "../EventStoreError.ts";
+import { START, parsePosition, positionParts, type Position } from "../Position.ts";
+import { DEFAULT_MAX_EVENT_BYTES, validateAppend, type SerializedEvent } from "../validateAppend.ts";
+import { AppendBatcher } from "./AppendBatcher.ts";
+import { eventStoreMigrations, notificationChannel } from "./eventStoreMigrations.ts";
+import { LogWakeups } from "./LogWakeups.ts";
+
+export interface PostgresEventStoreOptions {
+  /** Schema holding the store's tables (default `tidemark`). */
+  readonly schema?: string;
+  readonly maxEventBytes?: number;
+  /** Batches on the wire at once (default 4); later appends wait and leave together. */
+  readonly maxInFlightBatches?: number;
+  /** Most appends in one batch (default 256). */
+  readonly maxBatchAppends?: number;
+  /** Rows per read round trip (default 1000). */
+  readonly readPageSize?: number;
+  /** Fallback poll for subscriptions when no notification arrives (default 1000 ms). */
+  readonly pollIntervalMs?: number;
+}
+
+interface PendingAppend {
+  readonly streamId: string;
+  readonly expected: ExpectedRevision;
+  readonly events: readonly SerializedEvent[];
+}
+
+interface EventRow {
+  position: string;
+  stream_id: string;
+  stream_revision: string;
+  event_id: string;
+  event_type: string;
+  data: JsonObject;
+  metadata: EventMetadata;
+  recorded_at: Date;
+}
+
+interface SubscriptionState {
+  position: Position;
+  readonly batchSize: number;
+  closed: boolean;
+  wakeOnClose: () => void;
+}
+
+interface AppendRow {
+  append_index: number;
+  appended: boolean;
+  revision: string;
+  transaction_order: string | null;
+  global_position: string | null;
+}
+
+const EXPECTED_CODES = { no_stream: -1, any: -2, stream_exists: -3 } as const;
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,40}$/;
+// Shortest and longest re-read delay while committed events wait behind an older open transaction.
+const HELD_BACK_MIN_MS = 2;
+const HELD_BACK_MAX_MS = 100;
+
+/**
+ * The event store on PostgreSQL (the embedded default and a supported single-database
+ * deployment). Appends are micro-batched into one `append_batch` call per round trip; the global
+ * order is gap-safe (see eventStoreMigrations.ts); LISTEN/NOTIFY wakes subscribers.
+ */
+export class PostgresEventStore implements EventStore {
+  readonly #pool: pg.Pool;
+  readonly #schema: string;
+  readonly #maxEventBytes: number;
+  readonly #pageSize: number;
+  readonly #pollIntervalMs: number;
+  readonly #batcher: AppendBatcher<PendingAppend, AppendResult>;
+  readonly #wakeups: LogWakeups;
+  readonly #subscriptions = new Set<Subscription>();
+  readonly #sql: ReturnType<typeof statements>;
+
+  constructor(pool: pg.Pool, options: PostgresEventStoreOptions = {}) {
+    this.#pool = pool;
+    this.#schema = checkedSchema(options.schema ?? "tidemark");
+    this.#maxEventBytes = options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
+    this.#pageSize = options.readPageSize ?? 1000;
+    this.#pollIntervalMs = options.pollIntervalMs ?? 1000;
+    this.#sql = statements(this.#schema);
+    this.#batcher = new AppendBatcher(
+      (appends) => this.#appendBatch(appends),
+      options.maxInFlightBatches ?? 4,
+      options.maxBatchAppends ?? 256,
+    );
+    this.#wakeups = new LogWakeups(pool, notificationChannel(this.#schema));
+  }
+
+  /** Brings the schema up to date (kysely migrations); safe to run from several processes. */
+  static async migrate(pool: pg.Pool, schema = "tidemark"): Promise<void> {
+    const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) });
+    const migrations: Record<string, Migration> = eventStoreMigrations(checkedSchema(schema));
+    const migrator = new Migrator({
+      db,
+      provider: { getMigrations: () => Promise.resolve(migrations) },
+      migrationTableSchema: schema,
+      migrationTableName: "event_store_migrations",
+      migrationLockTableName: "event_store_migrations_lock",
+    });
+    // The migration table lives in the schema, so the schema must exist before the migrator looks.
+    await pool.query(`create schema if not exists "${schema}"`);
+    const { error } = await migrator.migrateToLatest();
+    if (error !== undefined)
+      throw error instanceof Error ? error : new Error("event store migration failed", { cause: error });
+  }
+
+  async append(
+    streamId: string,
+    expected: ExpectedRevision,
+    events: readonly EventToAppend[],
+  ): Promise<AppendResult> {
+    const checked = validateAppend(streamId, expected, events, this.#maxEventBytes);
+    return this.#batcher.submit(checked);
+  }
+
+  async *readStream(streamId: string, options: ReadStreamOptions = {}): AsyncIterable<RecordedEvent> {
+    const forwards = (options.direction ?? "forwards") === "forwards";
+    let remaining = options.maxCount ?? Number.POSITIVE_INFINITY;
+    let next = options.fromRevision ?? (forwards ? 0 : Number.MAX_SAFE_INTEGER);
+    while (remaining > 0 && next >= 0) {
+      const limit = Math.min(this.#pageSize, remaining);
+      const { rows } = await this.#query<EventRow>(
+        forwards ? this.#sql.readStreamForwards : this.#sql.readStreamBackwards,
+        [streamId, next, limit],
+      );
+      for (const row of rows) yield toRecordedEvent(row);
+      remaining -= rows.length;
+      const last = rows.at(-1);
+      if (rows.length < limit || last === undefined) return;
+      next = Number(last.stream_revision) + (forwards ? 1 : -1);
+    }
+  }
+
+  async *readAll(from: Position = START, options: ReadAllOptions = {}): AsyncIterable<RecordedEvent> {
+    let remaining = options.maxCount ?? Number.POSITIVE_INFINITY;
+    let after = from;
+    while (remaining > 0) {
+      const rows = await this.#readAllPage(after, Math.min(this.#pageSize, remaining));
+      for (const row of rows) yield toRecordedEvent(row);
+      remaining -= rows.length;
+      const last = rows.at(-1);
+      if (rows.length < this.#pageSize || last === undefined) return;
+      after = last.position as Position;
+    }
+  }
+
+  subscribe(options: SubscribeOptions = {}): Subscription {
+    const state: SubscriptionState = {
+      position: options.from ?? START,
+      batchSize: options.batchSize ?? 500,
+      closed: false,
+      wakeOnClose: () => undefined,
+    };
+    const closedSignal = new Promise<void>((resolve) => (state.wakeOnClose = resolve));
+    this.#wakeups.ensureListening();
+    const iterator = this.#subscriptionMessages(state, closedSignal);
+    const subscription: Subscription = {
+      [Symbol.asyncIterator]: () => iterator,
+      close: async () => {
+        state.closed = true;
+        state.wakeOnClose();
+        this.#subscriptions.delete(subscription);
+        await iterator.return(undefined);
+      },
+    };
+    this.#subscriptions.add(subscription);
+    return subscription;
+  }
+
+  async *#subscriptionMessages(
+    state: SubscriptionState,
+    closedSignal: Promise<void>,
+  ): AsyncGenerator<SubscriptionMessage> {
+    let caughtUp = false;
+    let heldBackDelay = HELD_BACK_MIN_MS;
+    while (!state.closed) {
+      const generation = this.#wakeups.generation;
+      const rows = await this.#readAllPage(state.position, state.batchSize);
+      const last = rows.at(-1);
+      if (last !== undefined) {
+        state.position = last.position as Position;
+        yield { kind: "events", events: rows.map(toRecordedEvent) };
+        if (rows.length === state.batchSize) continue;
+      }
+      if (!caughtUp) {
+        caughtUp = true;
+        yield { kind: "caughtUp", position: state.position };
+      }
+      // Committed events behind an older open transaction become readable when it ends, and a
+      // rolled-back transaction sends no notification: re-read soon instead of waiting for one.
+      if (await this.#hasHeldBackEvents(state.position)) {
+        await Promise.race([sleep(heldBackDelay), closedSignal]);
+        heldBackDelay = Math.min(heldBackDelay * 2, HELD_BACK_MAX_MS);
+      } else {
+        heldBackDelay = HELD_BACK_MIN_MS;
+        await Promise.race([this.#wakeups.waitForAppend(generation, this.#pollIntervalMs), closedSignal]);
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#subscriptions].map((subscription) => subscription.close()));
+    await this.#wakeups.close();
+  }
+
+  async #readAllPage(after: Position, limit: number): Promise<EventRow[]> {
+    const [order, position] = positionParts(after);
+    const { rows } = await this.#query<EventRow>(this.#sql.readAll, [order, position, limit]);
+    return rows;
+  }
+
+  async #hasHeldBackEvents(after: Position): Promise<boolean> {
+    const [order, position] = positionParts(after);
+    const { rows } = await this.#query<{ held_back: boolean }>(this.#sql.heldBack, [order, position]);
+    return rows[0]?.held_back ?? false;
+  }
+
+  async #appendBatch(appends: readonly PendingAppend[]): Promise<(AppendResult | Error)[]> {
+    // Lock streams in one order across concurrent batches (no deadlocks); the sort is stable,
+    // so appends to the same stream keep their arrival order.
+    const ordered = appends
+      .map((append, index) => ({ append, index }))
+      .sort((a, b) => compareText(a.append.streamId, b.append.streamId));
+    const payload = `[${ordered.map(({ append }) => appendJson(append)).join(",")}]`;
+    let rows: AppendRow[];
+    try {
+      ({ rows } = await this.#pool.query<AppendRow>({
+        name: `${this.#schema}.append_batch`,
+        text: this.#sql.appendBatch,
+        values: [payload],
+      }));
+    } catch (error) {
+      if (appends.length === 1) return [translateError(error)];
+      // The whole batch rolled back; run each append alone so one bad append fails by itself.
+      return Promise.all(
+        appends.map(async (append) => (await this.#appendBatch([append]))[0] ?? missingAnswer()),
+      );
+    }
+    const answers: (AppendResult | Error)[] = appends.map(() => missingAnswer());
+    for (const row of rows) {
+      const entry = ordered[row.append_index];
+      if (entry === undefined) continue;
+      const { append, index } = entry;
+      answers[index] =
+        row.appended && row.transaction_order !== null && row.global_position !== null
+          ? {
+              nextRevision: Number(row.revision),
+              position: positionOfRow(row.transaction_order, row.global_position),
+            }
+          : new WrongExpectedRevisionError(append.streamId, append.expected, Number(row.revision));
+    }
+    return answers;
+  }
+
+  async #query<Row extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<pg.QueryResult<Row>> {
+    try {
+      return await this.#pool.query<Row>(text, values);
+    } catch (error) {
+      throw translateError(error);
+    }
+  }
+}
+
+function statements(schema: string) {
+  const events = `"${schema}".events`;
+  const columns = `lpad(to_hex(transaction_order), 16, '0') || '-' || lpad(to_hex(global_position), 16, '0') as position,
+    stream_id, stream_revision, event_id, event_type, data, metadata, recorded_at`;
+  const visible = `transaction_order < pg_snapshot_xmin(pg_current_snapshot())::text::bigint`;
+  return {
+    appendBatch: `select * from "${schema}".append_batch($1::jsonb)`,
+    readStreamForwards: `select ${columns} from ${events}
+      where stream_id = $1 and stream_revision >= $2 order by stream_revision limit $3`,
+    readStreamBackwards: `select ${columns} from ${events}
+      where stream_id = $1 and stream_revision <= $2 order by stream_revision desc limit $3`,
+    readAll: `select ${columns} from ${events}
+      where (transaction_order, global_position) > ($1::bigint, $2::bigint) and ${visible}
+      order by transaction_order, global_position limit $3`,
+    heldBack: `select exists (select 1 from ${events}
+      where (transaction_order, global_position) > ($1::bigint, $2::bigint) and not (${visible})) as held_back`,
+  };
+}
+
+function appendJson(append: PendingAppend): string {
+  const expected = typeof append.expected === "number" ? append.expected : EXPECTED_CODES[append.expected];
+  const events = append.events.map(
+    (event) =>
+      `{"i":"${event.id}","t":${JSON.stringify(event.type)},"d":${event.dataJson},"m":${event.metadataJson}}`,
+  );
+  return `{"s":${JSON.stringify(append.streamId)},"e":${expected},"ev":[${events.join(",")}]}`;
+}
+
+function toRecordedEvent(row: EventRow): RecordedEvent {
+  return {
+    id: row.event_id,
+    type: row.event_type,
+    data: row.data,
+    metadata: row.metadata,
+    streamId: row.stream_id,
+    revision: Number(row.stream_revision),
+    position: row.position as Position,
+    recordedAt: row.recorded_at,
+  };
+}
+
+function positionOfRow(transactionOrder: string, globalPosition: string): Position {
+  const text = `${BigInt(transactionOrder).toString(16).padStart(16, "0")}-${BigInt(globalPosition).toString(16).padStart(16, "0")}`;
+  const position = parsePosition(text);
+  if (position === undefined) throw new Error(`malformed position from the database: ${text}`);
+  return position;
+}
+
+function translateError(error: unknown): Error {
+  const code = (error as { code?: unknown } | null)?.code;
+  const isSqlState = typeof code === "string" && /^[0-9A-Z]{5}$/.test(code);
+  // Connection-level failures (no SQLSTATE, or class 08 / 57P) leave an append's outcome unknown.
+  if (!isSqlState || code.startsWith("08") || code.startsWith("57P")) {
+    const message = error instanceof Error ? error.message : String(error);
+    return new EventStoreUnavailableError(`PostgreSQL event store unavailable: ${message}`, { cause: error });
+  }
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+function checkedSchema(schema: string): string {
+  if (!SCHEMA_NAME.test(schema)) throw new Error(`event store schema must match ${SCHEMA_NAME}: ${schema}`);
+  return schema;
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function missingAnswer(): Error {
+  return new Error("the append batch returned no answer for this append");
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,168 @@
+import type { EventToAppend, ExpectedRevision } from "./EventStore.ts";
+import { InvalidAppendError } from "./EventStoreError.ts";
+
+/** Default largest serialised event (data + metadata), in bytes. */
+export const DEFAULT_MAX_EVENT_BYTES = 1024 * 1024;
+
+/** An event checked and serialised once, so adapters never stringify twice. */
+export interface SerializedEvent {
+  readonly id: string;
+  readonly type: string;
+  readonly dataJson: string;
+  readonly metadataJson: string;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+const STREAM_ID = /^\S{1,200}$/;
+const EVENT_TYPE = /^[A-Za-z][A-Za-z0-9_.:-]{0,99}$/;
+// JSON escapes PostgreSQL's jsonb refuses: NUL, and a surrogate half without its partner.
+const UNSTORABLE_ESCAPE =
+  /(?<!\\)(?:\\\\)*\\u(?:0000|d[89ab][0-9a-f]{2}(?!\\ud[c-f][0-9a-f]{2})|d[c-f][0-9a-f]{2})/i;
+
+/**
+ * Checks an append before any adapter touches the store, so that bad input is refused with a
+ * typed error and nothing is written.
+ * @throws InvalidAppendError naming what is wrong.
+ */
+export function validateAppend(
+  streamId: unknown,
+  expected: unknown,
+  events: unknown,
+  maxEventBytes = DEFAULT_MAX_EVENT_BYTES,
+): { streamId: string; expected: ExpectedRevision; events: SerializedEvent[] } {
+  if (typeof streamId !== "string" || !STREAM_ID.test(streamId) || streamId.includes("\u0000")) {
+    throw new InvalidAppendError("bad_stream_id", `stream id must be 1-200 non-blank characters`);
+  }
+  if (!isExpectedRevision(expected)) {
+    throw new InvalidAppendError(
+      "bad_expected_revision",
+      `expected revision must be "any", "no_stream", "stream_exists" or a revision >= 0, not ${describe(expected)}`,
+    );
+  }
+  if (!Array.isArray(events) || events.length === 0) {
+    throw new InvalidAppendError("empty_event_list", `an append needs at least one event`);
+  }
+  const serialized = (events as unknown[]).map((event, index) => serializeEvent(event, index, maxEventBytes));
+  const ids = new Set(serialized.map((event) => event.id));
+  if (ids.size !== serialized.length) {
+    throw new InvalidAppendError("bad_event_id", `event ids within one append must be distinct`);
+  }
+  return { streamId, expected, events: serialized };
+}
+
+function isExpectedRevision(value: unknown): value is ExpectedRevision {
+  return (
+    value === "any" ||
+    value === "no_stream" ||
+    value === "stream_exists" ||
+    (typeof value === "number" && Number.isSafeInteger(value) && value >= 0)
+  );
+}
+
+function serializeEvent(event: unknown, index: number, maxEventBytes: number): SerializedEvent {
+  const where = `event ${index}`;
+  if (typeof event !== "object" || event === null) {
+    throw new InvalidAppendError("data_not_json", `${where} must be an object`);
+  }
+  const { id, type, data, metadata } = event as Partial<EventToAppend>;
+  if (typeof id !== "string" || !UUID.test(id)) {
+    throw new InvalidAppendError("bad_event_id", `${where}: id must be a UUID, not ${describe(id)}`);
+  }
+  if (typeof type !== "string" || !EVENT_TYPE.test(type)) {
+    throw new InvalidAppendError("bad_event_type", `${where}: type must be a name like "AccountOpened"`);
+  }
+  if (!isPlainObject(data)) {
+    throw new InvalidAppendError("data_not_json", `${where} (${type}): data must be a JSON object`);
+  }
+  const problem = findNonJson(data, "data");
+  if (problem !== undefined) {
+    throw new InvalidAppendError("data_not_json", `${where} (${type}): ${problem}`);
+  }
+  checkMetadata(metadata, where);
+  const dataJson = JSON.stringify(data);
+  const metadataJson = JSON.stringify(metadata);
+  if (UNSTORABLE_ESCAPE.test(dataJson) || UNSTORABLE_ESCAPE.test(metadataJson)) {
+    throw new InvalidAppendError(
+      "data_not_json",
+      `${where} (${type}): text holds a NUL character or a lone UTF-16 surrogate`,
+    );
+  }
+  const bytes = Buffer.byteLength(dataJson) + Buffer.byteLength(metadataJson);
+  if (bytes > maxEventBytes) {
+    throw new InvalidAppendError(
+      "event_too_large",
+      `${where} (${type}) is ${bytes} bytes; the limit is ${maxEventBytes}`,
+    );
+  }
+  return { id: id.toLowerCase(), type, dataJson, metadataJson };
+}
+
+function checkMetadata(metadata: unknown, where: string): void {
+  if (!isPlainObject(metadata)) {
+    throw new InvalidAppendError("metadata_invalid", `${where}: metadata must be an object`);
+  }
+  const { correlationId, causationId, traceparent, tracestate, actor } = metadata;
+  if (typeof correlationId !== "string" || correlationId === "") {
+    throw new InvalidAppendError("metadata_invalid", `${where}: metadata.correlationId is required`);
+  }
+  if (typeof actor !== "string" || actor === "") {
+    throw new InvalidAppendError("metadata_invalid", `${where}: metadata.actor is required`);
+  }
+  if (causationId !== undefined && typeof causationId !== "string") {
+    throw new InvalidAppendError("metadata_invalid", `${where}: metadata.causationId must be a string`);
+  }
+  if (traceparent !== undefined && (typeof traceparent !== "string" || !TRACEPARENT.test(traceparent))) {
+    throw new InvalidAppendError("metadata_invalid", `${where}: metadata.traceparent is not W3C traceparent`);
+  }
+  if (tracestate !== undefined && typeof tracestate !== "string") {
+    throw new InvalidAppendError("metadata_invalid", `${where}: metadata.tracestate must be a string`);
+  }
+  const problem = findNonJson(metadata, "metadata");
+  if (problem !== undefined) {
+    throw new InvalidAppendError("metadata_invalid", `${where}: ${problem}`);
+  }
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
+  const prototype: unknown = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
+}
+
+/** The path of the first value JSON cannot carry faithfully, or `undefined` when all can. */
+function findNonJson(value: unknown, path: string, seen = new Set<object>()): string | undefined {
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return undefined;
+    case "number":
+      return Number.isFinite(value) ? undefined : `${path} is ${value}, which JSON cannot hold`;
+    case "object": {
+      if (value === null) return undefined;
+      if (seen.has(value)) return `${path} refers back to itself`;
+      seen.add(value);
+      const entries = Array.isArray(value)
+        ? value.map((item, index) => [`${path}[${index}]`, item] as const)
+        : isPlainObject(value)
+          ? Object.entries(value).map(([key, item]) => [`${path}.${key}`, item] as const)
+          : undefined;
+      if (entries === undefined) return `${path} is a ${value.constructor.name}, not plain JSON`;
+      for (const [childPath, child] of entries) {
+        const problem = findNonJson(child, childPath, seen);
+        if (problem !== undefined) return problem;
+      }
+      seen.delete(value);
+      return undefined;
+    }
+    case "bigint":
+    case "function":
+    case "symbol":
+    case "undefined":
+      return `${path} is ${typeof value === "bigint" ? "a bigint" : typeof value}, which JSON cannot hold`;
+  }
+}
+
+function describe(value: unknown): string {
+  return typeof value === "string" ? JSON.stringify(value) : String(value);
+}

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Installs (when missing) and starts (when not running) the services Tidemark's tests and
+# non-embedded mode use: PostgreSQL 15, Redis 7 and RabbitMQ, all on loopback.
+# Idempotent: a second run finds everything installed and answering and changes nothing.
+# Where a Docker engine answers, `docker compose up -d` is used instead.
+set -euo pipefail
+
+PG_VERSION=15
+PG_PORT=${TIDEMARK_PG_PORT:-5432}
+PG_USER=tidemark
+PG_PASSWORD=tidemark
+PG_DB=tidemark
+REDIS_PORT=${TIDEMARK_REDIS_PORT:-6379}
+AMQP_PORT=${TIDEMARK_AMQP_PORT:-5672}
+
+say() { printf 'services: %s\n' "$*" >&2; }
+
+print_urls() {
+  cat <<EOF
+DATABASE_URL=postgres://${PG_USER}:${PG_PASSWORD}@127.0.0.1:${PG_PORT}/${PG_DB}
+REDIS_URL=redis://127.0.0.1:${REDIS_PORT}
+AMQP_URL=amqp://guest:guest@127.0.0.1:${AMQP_PORT}
+EOF
+}
+
+# wait_for <name> <seconds> <command...>: polls until the command succeeds.
+wait_for() {
+  local name=$1 seconds=$2
+  shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    if ((SECONDS >= deadline)); then
+      say "$name did not answer within ${seconds}s"
+      return 1
+    fi
+    sleep 0.5
+  done
+}
+
+if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
+  say "Docker engine found: docker compose up -d postgres redis rabbitmq"
+  docker compose up -d --wait postgres redis rabbitmq >&2
+  print_urls
+  exit 0
+fi
+
+if [ "$(id -u)" != 0 ]; then
+  SUDO=sudo
+else
+  SUDO=
+fi
+
+missing=()
+[ -x "/usr/lib/postgresql/${PG_VERSION}/bin/postgres" ] || missing+=("postgresql-${PG_VERSION}" postgresql-contrib)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v rabbitmq-server >/dev/null 2>&1 || missing+=(rabbitmq-server)
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing ${missing[*]} from Debian's packages"
+  $SUDO apt-get update -qq >&2
+  # policy-rc.d keeps the packages from starting their services on install; this script starts them.
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+
+# --- PostgreSQL ------------------------------------------------------------------------------
+pg_ready() { pg_isready -q -h 127.0.0.1 -p "$PG_PORT"; }
+if ! pg_lsclusters -h | awk -v v="$PG_VERSION" '$1 == v && $2 == "main"' | grep -q .; then
+  say "creating PostgreSQL ${PG_VERSION} cluster 'main' on port ${PG_PORT}"
+  $SUDO pg_createcluster -p "$PG_PORT" "$PG_VERSION" main >&2
+fi
+conf_dir=/etc/postgresql/${PG_VERSION}/main
+if ! grep -q '^# tidemark settings' "$conf_dir/postgresql.conf"; then
+  say "configuring PostgreSQL: loopback only, 200 connections"
+  $SUDO tee -a "$conf_dir/postgresql.conf" >/dev/null <<EOF
+# tidemark settings
+listen_addresses = '127.0.0.1'
+port = ${PG_PORT}
+max_connections = 200
+EOF
+  if pg_ready; then $SUDO pg_ctlcluster "$PG_VERSION" main restart >&2; fi
+fi
+if pg_ready; then
+  say "PostgreSQL already running on 127.0.0.1:${PG_PORT}"
+else
+  say "starting PostgreSQL ${PG_VERSION}"
+  $SUDO pg_ctlcluster "$PG_VERSION" main start >&2
+  wait_for PostgreSQL 60 pg_ready
+fi
+if [ -n "$SUDO" ]; then as_postgres=(sudo -u postgres); else as_postgres=(runuser -u postgres --); fi
+psql_admin() { (cd / && "${as_postgres[@]}" psql -p "$PG_PORT" -X -q -v ON_ERROR_STOP=1 "$@"); }
+if [ "$(psql_admin -tAc "select 1 from pg_roles where rolname = '${PG_USER}'")" != 1 ]; then
+  say "creating role ${PG_USER}"
+  psql_admin -c "create role ${PG_USER} login createdb password '${PG_PASSWORD}'"
+fi
+if [ "$(psql_admin -tAc "select 1 from pg_database where datname = '${PG_DB}'")" != 1 ]; then
+  say "creating database ${PG_DB}"
+  psql_admin -c "create database ${PG_DB} owner ${PG_USER}"
+fi
+
+# --- Redis -----------------------------------------------------------------------------------
+redis_ready() { [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ]; }
+if redis_ready; then
+  say "Redis already running on 127.0.0.1:${REDIS_PORT}"
+else
+  say "starting Redis"
+  # A cache and rate-limit store: losing it costs speed, never correctness, so no persistence.
+  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --daemonize yes --save '' --appendonly no \
+    --dir /tmp --logfile /tmp/tidemark-redis.log >&2
+  wait_for Redis 30 redis_ready
+fi
+
+# --- RabbitMQ --------------------------------------------------------------------------------
+rabbit_ready() { $SUDO rabbitmq-diagnostics -q check_port_connectivity >/dev/null 2>&1; }
+env_conf=/etc/rabbitmq/rabbitmq-env.conf
+if ! grep -q '^# tidemark settings' "$env_conf" 2>/dev/null; then
+  say "configuring RabbitMQ: loopback only"
+  $SUDO tee -a "$env_conf" >/dev/null <<EOF
+# tidemark settings
+NODENAME=rabbit@localhost
+NODE_IP_ADDRESS=127.0.0.1
+NODE_PORT=${AMQP_PORT}
+export ERL_EPMD_ADDRESS=127.0.0.1
+SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+EOF
+fi
+if rabbit_ready; then
+  say "RabbitMQ already running on 127.0.0.1:${AMQP_PORT}"
+else
+  say "starting RabbitMQ (takes a few seconds)"
+  $SUDO rabbitmq-server -detached >&2
+  wait_for RabbitMQ 120 rabbit_ready
+fi
+
+say "all services answer"
+print_urls
