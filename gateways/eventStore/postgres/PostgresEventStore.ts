@@ -35,7 +35,7 @@ export interface PostgresEventStoreOptions {
   readonly pollIntervalMs?: number;
 }
 
-interface PendingAppend {
+export interface PendingAppend {
   readonly streamId: string;
   readonly expected: ExpectedRevision;
   readonly events: readonly SerializedEvent[];
@@ -298,7 +298,11 @@ function statements(schema: string) {
   };
 }
 
-function appendJson(append: PendingAppend): string {
+/**
+ * The JSON one append takes in an `append_batch` call. Exported for tests that must hold an
+ * append's transaction open themselves.
+ */
+export function appendJson(append: PendingAppend): string {
   const expected = typeof append.expected === "number" ? append.expected : EXPECTED_CODES[append.expected];
   const events = append.events.map(
     (event) =>

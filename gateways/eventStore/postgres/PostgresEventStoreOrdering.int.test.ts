@@ -1,0 +1,157 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import anyTest, { type TestFn } from "ava";
+import { openTestDatabase, type TestDatabase } from "../../../test/postgresTestDatabase.ts";
+import type { EventToAppend, RecordedEvent } from "../EventStore.ts";
+import { event, streamId } from "../eventStoreContract.ts";
+import { comparePositions } from "../Position.ts";
+import { validateAppend } from "../validateAppend.ts";
+import { PostgresEventStore, appendJson } from "./PostgresEventStore.ts";
+
+const test = anyTest as TestFn<{ database: TestDatabase; store: PostgresEventStore }>;
+
+test.before(async (t) => {
+  const database = await openTestDatabase(40);
+  await PostgresEventStore.migrate(database.pool, database.schema);
+  t.context.database = database;
+  // A long fallback poll: the subscriber must be woken by notifications, not by the timer.
+  t.context.store = new PostgresEventStore(database.pool, {
+    schema: database.schema,
+    pollIntervalMs: 60_000,
+  });
+});
+
+test.after.always(async (t) => {
+  await t.context.store.close();
+  await t.context.database.dispose();
+});
+
+/** Appends inside a transaction this test holds open for `holdMs`, then commits or rolls back. */
+async function appendHoldingTransaction(
+  database: TestDatabase,
+  stream: string,
+  events: EventToAppend[],
+  holdMs: number,
+  outcome: "commit" | "rollback",
+): Promise<void> {
+  const client = await database.pool.connect();
+  try {
+    await client.query("begin");
+    const append = validateAppend(stream, "any", events);
+    await client.query(`select * from "${database.schema}".append_batch($1::jsonb)`, [
+      `[${appendJson(append)}]`,
+    ]);
+    await sleep(holdMs);
+    await client.query(outcome);
+  } finally {
+    client.release();
+  }
+}
+
+test.serial(
+  "a live subscriber sees every committed event exactly once, in stream order, and no rolled-back one",
+  async (t) => {
+    const { database, store } = t.context;
+    const received: RecordedEvent[] = [];
+    const committed = new Set<string>();
+    const rolledBack = new Set<string>();
+    const subscription = store.subscribe({ batchSize: 50 });
+    let caughtUp!: () => void;
+    const caughtUpOnce = new Promise<void>((resolve) => (caughtUp = resolve));
+    const consuming = (async () => {
+      for await (const message of subscription) {
+        if (message.kind === "caughtUp") caughtUp();
+        else received.push(...message.events);
+      }
+    })();
+    await caughtUpOnce;
+
+    const writers = 24;
+    const appendsPerWriter = 25;
+    const random = (max: number) => Math.floor(Math.random() * max);
+    await Promise.all(
+      Array.from({ length: writers }, async (_, writer) => {
+        const stream = streamId(`writer${writer}`);
+        for (let index = 0; index < appendsPerWriter; index += 1) {
+          const events = [
+            event("Written", { writer, index }),
+            event("Written", { writer, index, second: true }),
+          ];
+          const kind = writer % 3;
+          if (kind === 0) {
+            // Plain appends through the port (micro-batched with each other).
+            await store.append(stream, "any", events);
+            events.forEach((e) => committed.add(e.id));
+          } else if (kind === 1) {
+            // Holds its transaction open so that later positions commit before it.
+            await appendHoldingTransaction(database, stream, events, 5 + random(40), "commit");
+            events.forEach((e) => committed.add(e.id));
+          } else {
+            const rollBack = random(2) === 0;
+            await appendHoldingTransaction(
+              database,
+              stream,
+              events,
+              random(30),
+              rollBack ? "rollback" : "commit",
+            );
+            events.forEach((e) => (rollBack ? rolledBack : committed).add(e.id));
+          }
+        }
+      }),
+    );
+    t.true(rolledBack.size > 0, "some appends rolled back");
+
+    const deadline = Date.now() + 20_000;
+    while (received.length < committed.size && Date.now() < deadline) await sleep(20);
+    await sleep(200); // anything extra (a duplicate, a rolled-back event) would arrive by now
+    await subscription.close();
+    await consuming;
+
+    const ids = received.map((e) => e.id);
+    t.is(new Set(ids).size, ids.length, "no event delivered twice");
+    t.is(ids.length, committed.size, "every committed event delivered");
+    t.true(
+      ids.every((id) => committed.has(id)),
+      "nothing rolled back or foreign delivered",
+    );
+    t.true(
+      received.every(
+        (e, index) => index === 0 || comparePositions(received[index - 1]!.position, e.position) < 0,
+      ),
+      "positions strictly increase",
+    );
+    const revisionsByStream = new Map<string, number[]>();
+    for (const e of received)
+      revisionsByStream.set(e.streamId, [...(revisionsByStream.get(e.streamId) ?? []), e.revision]);
+    for (const [stream, revisions] of revisionsByStream) {
+      t.deepEqual(
+        revisions,
+        revisions.toSorted((a, b) => a - b),
+        `${stream} in revision order`,
+      );
+    }
+  },
+);
+
+test.serial("a rolled-back open transaction does not stall a subscriber", async (t) => {
+  const { database, store } = t.context;
+  const stream = streamId("stall");
+  const later = event("Later");
+  const holding = appendHoldingTransaction(database, streamId("rolled"), [event("Doomed")], 300, "rollback");
+  await sleep(50);
+  const appended = await store.append(stream, "no_stream", [later]);
+  const subscription = store.subscribe();
+  const started = Date.now();
+  let seenAt = -1;
+  for await (const message of subscription) {
+    if (message.kind === "events" && message.events.some((e) => e.id === later.id)) {
+      seenAt = Date.now() - started;
+      break;
+    }
+  }
+  await subscription.close();
+  await holding;
+  t.true(seenAt >= 0);
+  t.true(seenAt < 2_000, `seen ${seenAt} ms after subscribing (the blocker lives ~250 ms)`);
+  t.truthy(appended.position);
+});
