@@ -15,7 +15,7 @@ import type {
   SubscriptionMessage,
 } from "../EventStore.ts";
 import { EventStoreUnavailableError, WrongExpectedRevisionError } from "../EventStoreError.ts";
-import { START, parsePosition, positionParts, type Position } from "../Position.ts";
+import { START, comparePositions, parsePosition, positionParts, type Position } from "../Position.ts";
 import { DEFAULT_MAX_EVENT_BYTES, validateAppend, type SerializedEvent } from "../validateAppend.ts";
 import { AppendBatcher } from "./AppendBatcher.ts";
 import { eventStoreMigrations, notificationChannel } from "./eventStoreMigrations.ts";
@@ -149,16 +149,27 @@ export class PostgresEventStore implements EventStore {
     }
   }
 
+  /**
+   * Every event committed before the call, after `from`, in global order. Events behind an older
+   * transaction that is still open are waited for (briefly, re-reading), never skipped.
+   */
   async *readAll(from: Position = START, options: ReadAllOptions = {}): AsyncIterable<RecordedEvent> {
     let remaining = options.maxCount ?? Number.POSITIVE_INFINITY;
     let after = from;
-    while (remaining > 0) {
+    const head = await this.#headPosition();
+    let heldBackDelay = HELD_BACK_MIN_MS;
+    while (remaining > 0 && comparePositions(after, head) < 0) {
       const rows = await this.#readAllPage(after, Math.min(this.#pageSize, remaining));
       for (const row of rows) yield toRecordedEvent(row);
       remaining -= rows.length;
       const last = rows.at(-1);
-      if (rows.length < this.#pageSize || last === undefined) return;
-      after = last.position as Position;
+      if (last !== undefined) {
+        after = last.position as Position;
+        heldBackDelay = HELD_BACK_MIN_MS;
+      } else {
+        await sleep(heldBackDelay);
+        heldBackDelay = Math.min(heldBackDelay * 2, HELD_BACK_MAX_MS);
+      }
     }
   }
 
@@ -227,6 +238,12 @@ export class PostgresEventStore implements EventStore {
     return rows;
   }
 
+  /** The last committed event's position (visible or still held back), or START for an empty log. */
+  async #headPosition(): Promise<Position> {
+    const { rows } = await this.#query<{ position: string }>(this.#sql.head, []);
+    return (rows[0]?.position as Position | undefined) ?? START;
+  }
+
   async #hasHeldBackEvents(after: Position): Promise<boolean> {
     const [order, position] = positionParts(after);
     const { rows } = await this.#query<{ held_back: boolean }>(this.#sql.heldBack, [order, position]);
@@ -281,7 +298,9 @@ export class PostgresEventStore implements EventStore {
 
 function statements(schema: string) {
   const events = `"${schema}".events`;
-  const columns = `lpad(to_hex(transaction_order), 16, '0') || '-' || lpad(to_hex(global_position), 16, '0') as position,
+  // The position token is built by the server: fixed-width hex compares correctly as text.
+  const position = `lpad(to_hex(transaction_order), 16, '0') || '-' || lpad(to_hex(global_position), 16, '0')`;
+  const columns = `${position} as position,
     stream_id, stream_revision, event_id, event_type, data, metadata, recorded_at`;
   const visible = `transaction_order < pg_snapshot_xmin(pg_current_snapshot())::text::bigint`;
   return {
@@ -293,6 +312,7 @@ function statements(schema: string) {
     readAll: `select ${columns} from ${events}
       where (transaction_order, global_position) > ($1::bigint, $2::bigint) and ${visible}
       order by transaction_order, global_position limit $3`,
+    head: `select ${position} as position from ${events} order by transaction_order desc, global_position desc limit 1`,
     heldBack: `select exists (select 1 from ${events}
       where (transaction_order, global_position) > ($1::bigint, $2::bigint) and not (${visible})) as held_back`,
   };
