@@ -200,6 +200,9 @@ export class PostgresEventStore implements EventStore {
     state: SubscriptionState,
     closedSignal: Promise<void>,
   ): AsyncGenerator<SubscriptionMessage> {
+    // Caught up means: past every event committed when the subscription started (as in
+    // EventStoreDB), so a steady stream of new writes cannot postpone the signal forever.
+    const headAtStart = await this.#headPosition();
     let caughtUp = false;
     let heldBackDelay = HELD_BACK_MIN_MS;
     while (!state.closed) {
@@ -211,7 +214,7 @@ export class PostgresEventStore implements EventStore {
         yield { kind: "events", events: rows.map(toRecordedEvent) };
         if (rows.length === state.batchSize) continue;
       }
-      if (!caughtUp) {
+      if (!caughtUp && comparePositions(state.position, headAtStart) >= 0) {
         caughtUp = true;
         yield { kind: "caughtUp", position: state.position };
       }
@@ -220,10 +223,10 @@ export class PostgresEventStore implements EventStore {
       if (await this.#hasHeldBackEvents(state.position)) {
         await Promise.race([sleep(heldBackDelay), closedSignal]);
         heldBackDelay = Math.min(heldBackDelay * 2, HELD_BACK_MAX_MS);
-      } else {
-        heldBackDelay = HELD_BACK_MIN_MS;
-        await Promise.race([this.#wakeups.waitForAppend(generation, this.#pollIntervalMs), closedSignal]);
+        continue;
       }
+      heldBackDelay = HELD_BACK_MIN_MS;
+      await Promise.race([this.#wakeups.waitForAppend(generation, this.#pollIntervalMs), closedSignal]);
     }
   }
 

@@ -155,3 +155,25 @@ test.serial("a rolled-back open transaction does not stall a subscriber", async 
   t.true(seenAt < 2_000, `seen ${seenAt} ms after subscribing (the blocker lives ~250 ms)`);
   t.truthy(appended.position);
 });
+
+test.serial(
+  "caughtUp comes after every event committed before subscribing, even one behind an open transaction",
+  async (t) => {
+    const { database, store } = t.context;
+    const early = event("Early");
+    const late = event("Late");
+    const holding = appendHoldingTransaction(database, streamId("early"), [early], 300, "commit");
+    await sleep(50);
+    await store.append(streamId("late"), "no_stream", [late]);
+    const subscription = store.subscribe();
+    const seenBeforeCaughtUp = new Set<string>();
+    for await (const message of subscription) {
+      if (message.kind === "caughtUp") break;
+      message.events.forEach((e) => seenBeforeCaughtUp.add(e.id));
+    }
+    await subscription.close();
+    await holding;
+    t.true(seenBeforeCaughtUp.has(late.id), "the committed event came before caughtUp");
+    t.true(seenBeforeCaughtUp.has(early.id), "and so did the one ordered before it");
+  },
+);
