@@ -1,0 +1,2 @@
+-- 100 event-sized jsonb rows per transaction: the raw ceiling for 100-event batch appends.
+insert into bench_raw (data) select '{"type":"FundsDeposited","data":{"accountId":"3f2c1a9e-8b7d-4c6e-9f01-23456789abcd","amount":12345,"currency":"GBP"},"metadata":{"correlationId":"0c9b8a7f-6e5d-4c3b-a291-0fedcba98765","actor":"bench"}}'::jsonb from generate_series(1, 100);
