@@ -1,9 +1,15 @@
+import { randomUUID } from "node:crypto";
 import type pg from "pg";
 
 /**
- * Wakes subscribers when appends commit, through one LISTEN connection shared by every
- * subscription of a store. A notification is only a hint: subscribers always re-read, and poll
- * on a timer as a fallback, so a lost connection or notification costs latency, never events.
+ * Wakes subscribers when appends commit: at once in this process, and through NOTIFY / one
+ * shared LISTEN connection across processes. A notification is only a hint: subscribers always
+ * re-read, and poll on a timer as a fallback, so a lost connection or notification costs
+ * latency, never events.
+ *
+ * NOTIFY is sent after the append's commit, not inside its transaction: PostgreSQL serialises
+ * the commits of notifying transactions (a global lock held to the end of commit), which would
+ * undo group commit. At most one NOTIFY per process is in flight; appends meanwhile coalesce.
  *
  * A generation counter closes the race between "read found nothing" and "start waiting": a
  * waiter passes the generation it saw before reading and returns at once if it has moved.
@@ -15,6 +21,10 @@ export class LogWakeups {
   #connecting: Promise<void> | undefined;
   #closed = false;
   #retryTimer: NodeJS.Timeout | undefined;
+  #notifying = false;
+  #announcements = 0;
+  // Our own NOTIFYs come back through LISTEN; local subscribers were already woken.
+  readonly #senderId = randomUUID();
 
   constructor(
     private readonly pool: pg.Pool,
@@ -31,6 +41,29 @@ export class LogWakeups {
     this.#connecting = this.#listen().finally(() => {
       this.#connecting = undefined;
     });
+  }
+
+  /** Tells every subscriber, here and in other processes, that appends have committed. */
+  announceAppend(): void {
+    this.#wakeAll();
+    this.#announcements += 1;
+    if (this.#notifying) return;
+    this.#notifying = true;
+    void this.#sendNotifications();
+  }
+
+  async #sendNotifications(): Promise<void> {
+    try {
+      let announced: number;
+      do {
+        announced = this.#announcements;
+        await this.pool.query("select pg_notify($1, $2)", [this.channel, this.#senderId]);
+      } while (announced !== this.#announcements && !this.#closed);
+    } catch {
+      // Other processes' subscribers fall back to their poll; nothing is lost.
+    } finally {
+      this.#notifying = false;
+    }
   }
 
   /** Resolves on the next notification after `seenGeneration`, after `timeoutMs`, or on close. */
@@ -66,7 +99,9 @@ export class LogWakeups {
     let client: pg.PoolClient | undefined;
     try {
       client = await this.pool.connect();
-      client.on("notification", () => this.#wakeAll());
+      client.on("notification", (message) => {
+        if (message.payload !== this.#senderId) this.#wakeAll();
+      });
       client.on("error", () => this.#dropAndRetry());
       await client.query(`LISTEN "${this.channel}"`);
       if (this.#closed) {

@@ -5,7 +5,8 @@ import type { EventToAppend, RecordedEvent } from "../EventStore.ts";
 import { event, streamId } from "../eventStoreContract.ts";
 import { comparePositions } from "../Position.ts";
 import { validateAppend } from "../validateAppend.ts";
-import { PostgresEventStore, appendJson } from "./PostgresEventStore.ts";
+import { notificationChannel } from "./eventStoreMigrations.ts";
+import { PostgresEventStore, appendBatchParameters } from "./PostgresEventStore.ts";
 
 const test = anyTest as TestFn<{ database: TestDatabase; store: PostgresEventStore }>;
 
@@ -37,11 +38,15 @@ async function appendHoldingTransaction(
   try {
     await client.query("begin");
     const append = validateAppend(stream, "any", events);
-    await client.query(`select * from "${database.schema}".append_batch($1::jsonb)`, [
-      `[${appendJson(append)}]`,
-    ]);
+    await client.query(
+      `select * from "${database.schema}".append_batch($1::text[], $2::bigint[], $3::jsonb)`,
+      appendBatchParameters([append]),
+    );
     await sleep(holdMs);
     await client.query(outcome);
+    // Writers outside the adapter announce their commits as the adapter does (or wait for the poll).
+    if (outcome === "commit")
+      await client.query("select pg_notify($1, '')", [notificationChannel(database.schema)]);
   } finally {
     client.release();
   }

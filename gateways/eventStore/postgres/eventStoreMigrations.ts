@@ -10,7 +10,6 @@ import { sql, type Kysely, type Migration } from "kysely";
  * a late-committing writer can therefore never be overtaken and skipped. See PRODUCT.md §5.
  */
 export function eventStoreMigrations(schema: string): Record<string, Migration> {
-  const notifyChannel = notificationChannel(schema);
   return {
     "0001_events_and_streams": {
       async up(db: Kysely<unknown>) {
@@ -36,107 +35,127 @@ export function eventStoreMigrations(schema: string): Record<string, Migration> 
           .addColumn("revision", "bigint", (col) => col.notNull())
           .execute();
         await sql`
-          create function ${sql.id(schema, "append_batch")}(p_appends jsonb)
+          create function ${sql.id(schema, "append_batch")}(p_streams text[], p_expected bigint[], p_events jsonb)
           returns table (append_index int, appended boolean, revision bigint, transaction_order bigint, global_position bigint)
-          language plpgsql as $fn$
+          language plpgsql
+          -- Plan once per connection: re-planning every statement on every call cost more than running them.
+          set plan_cache_mode = force_generic_plan
+          as $fn$
           #variable_conflict use_column
-          -- One call appends many independent appends in one transaction (micro-batching).
-          -- Each append either writes all its events or none; a refused expectation never
-          -- raises, so that one conflict cannot roll back the others in the batch.
+          -- Many independent appends in one transaction (micro-batching), set-based: a few
+          -- statements per batch, not per append. Append i writes p_events->(i-1) to p_streams[i]
+          -- if the stream is at p_expected[i]: all its events or none. A refused expectation never
+          -- raises, so one conflict cannot roll back the others.
           -- Expected revision codes: >= 0 exact, -1 no_stream, -2 any, -3 stream_exists.
-          -- Callers sort appends by stream id so that concurrent batches lock streams in one order.
+          -- Stream rows are created and locked in stream id order, so concurrent batches never deadlock.
           declare
-            v_append jsonb;
-            v_index int := -1;
-            v_stream text;
-            v_expected bigint;
+            v_order bigint := pg_current_xact_id()::text::bigint;
+            v_size int := coalesce(array_length(p_streams, 1), 0);
+            v_known text[];
+            v_known_revisions bigint[];
+            v_base bigint[];          -- per append: the revision it builds on; null when not written
+            v_result_revision bigint[];
+            v_result_order bigint[];
+            v_result_position bigint[];
+            v_appended boolean[];
             v_count int;
+            v_known_index int;
             v_current bigint;
-            v_ids uuid[];
-            v_found uuid[];
             v_first bigint;
             v_ok boolean;
-            v_last_position bigint;
-            v_last_order bigint;
-            v_order bigint := pg_current_xact_id()::text::bigint;
-            v_wrote boolean := false;
+            v_found uuid[];
+            v_found_position bigint;
+            v_found_order bigint;
           begin
-            for v_append in select value from jsonb_array_elements(p_appends) loop
-              v_index := v_index + 1;
-              v_stream := v_append->>'s';
-              v_expected := (v_append->>'e')::bigint;
-              v_count := jsonb_array_length(v_append->'ev');
+            if -1 = any(p_expected) or -2 = any(p_expected) then
+              -- Streams that no_stream / any may create; -1 means "no events yet".
+              insert into ${sql.id(schema, "streams")} (stream_id, revision)
+                select distinct u.stream_id, -1::bigint from unnest(p_streams, p_expected) as u(stream_id, expected)
+                  where u.expected in (-1, -2) order by 1
+                on conflict (stream_id) do nothing;
+            end if;
+            select array_agg(l.stream_id), array_agg(l.revision) into v_known, v_known_revisions
+              from (select s.stream_id, s.revision from ${sql.id(schema, "streams")} s
+                      where s.stream_id = any(p_streams) order by s.stream_id for update) l;
 
-              select s.revision into v_current from ${sql.id(schema, "streams")} s
-                where s.stream_id = v_stream for update;
-              if not found then
-                v_current := -1;
-                if v_expected in (-1, -2) then
-                  insert into ${sql.id(schema, "streams")} as s (stream_id, revision) values (v_stream, -1)
-                    on conflict (stream_id) do nothing;
-                  -- A concurrent writer may have created the stream first: lock what is there now.
-                  select s.revision into v_current from ${sql.id(schema, "streams")} s
-                    where s.stream_id = v_stream for update;
-                end if;
-              end if;
-
+            v_base := array_fill(null::bigint, array[v_size]);
+            v_result_revision := v_base;
+            v_result_order := v_base;
+            v_result_position := v_base;
+            v_appended := array_fill(false, array[v_size]);
+            for i in 1 .. v_size loop
+              v_count := jsonb_array_length(p_events->(i - 1));
+              v_known_index := array_position(v_known, p_streams[i]);
+              v_current := coalesce(v_known_revisions[v_known_index], -1);
+              v_ok := p_expected[i] = -2
+                 or (p_expected[i] = -1 and v_current = -1)
+                 or (p_expected[i] = -3 and v_current >= 0)
+                 or p_expected[i] = v_current;
               -- A retried append: these very events already stand where the writer meant them.
               -- For exact and no_stream that place is known; for any and stream_exists it is the
-              -- stream's tail (checked through the last event first, which is one index probe).
+              -- stream's tail (probed through its last event first: one index lookup).
               v_first := case
-                when v_expected >= 0 then v_expected + 1
-                when v_expected = -1 then 0
+                when p_expected[i] >= 0 then p_expected[i] + 1
+                when p_expected[i] = -1 then 0
                 else v_current - v_count + 1 end;
-              v_ok := v_expected = -2
-                 or (v_expected = -1 and v_current = -1)
-                 or (v_expected = -3 and v_current >= 0)
-                 or v_expected = v_current;
+              v_found := null;
               if v_first >= 0 and v_first + v_count - 1 <= v_current
                  and (not v_ok or exists (
                    select 1 from ${sql.id(schema, "events")} e
-                     where e.stream_id = v_stream and e.stream_revision = v_current
-                       and e.event_id = (v_append->'ev'->(v_count - 1)->>'i')::uuid)) then
-                select array_agg((x.value->>'i')::uuid order by x.ordinality) into v_ids
-                  from jsonb_array_elements(v_append->'ev') with ordinality as x;
+                     where e.stream_id = p_streams[i] and e.stream_revision = v_current
+                       and e.event_id = (p_events->(i - 1)->(v_count - 1)->>'i')::uuid)) then
                 select array_agg(e.event_id order by e.stream_revision), max(e.global_position),
                        max(e.transaction_order)
-                  into v_found, v_last_position, v_last_order
+                  into v_found, v_found_position, v_found_order
                   from ${sql.id(schema, "events")} e
-                  where e.stream_id = v_stream and e.stream_revision between v_first and v_first + v_count - 1;
-                if v_found = v_ids then
-                  append_index := v_index; appended := true; revision := v_first + v_count - 1;
-                  transaction_order := v_last_order; global_position := v_last_position;
-                  return next;
-                  continue;
+                  where e.stream_id = p_streams[i] and e.stream_revision between v_first and v_first + v_count - 1;
+                if v_found is distinct from (select array_agg((x.value->>'i')::uuid order by x.ordinality)
+                                               from jsonb_array_elements(p_events->(i - 1)) with ordinality as x) then
+                  v_found := null;
                 end if;
               end if;
-
-              if not v_ok then
-                append_index := v_index; appended := false; revision := v_current;
-                transaction_order := null; global_position := null;
-                return next;
-                continue;
+              if v_found is not null then
+                v_appended[i] := true;
+                v_result_revision[i] := v_first + v_count - 1;
+                v_result_order[i] := v_found_order;
+                v_result_position[i] := v_found_position;
+              elsif v_ok then
+                v_appended[i] := true;
+                v_base[i] := v_current;
+                v_result_revision[i] := v_current + v_count;
+                v_result_order[i] := v_order;
+                v_known_revisions[v_known_index] := v_current + v_count;
+              else
+                v_result_revision[i] := v_current;
               end if;
+            end loop;
 
+            update ${sql.id(schema, "streams")} s set revision = w.revision
+              from (select u.stream_id, max(u.revision) as revision
+                      from unnest(p_streams, v_result_revision, v_base) as u(stream_id, revision, base)
+                      where u.base is not null group by u.stream_id) w
+              where s.stream_id = w.stream_id;
+
+            return query
               with inserted as (
                 insert into ${sql.id(schema, "events")}
                   (transaction_order, stream_id, stream_revision, event_id, event_type, data, metadata)
-                select v_order, v_stream, v_current + x.ordinality, (x.value->>'i')::uuid, x.value->>'t',
-                       x.value->'d', x.value->'m'
-                  from jsonb_array_elements(v_append->'ev') with ordinality as x
-                  order by x.ordinality
-                returning events.global_position
+                select v_order, p_streams[a.ordinality], v_base[a.ordinality] + x.ordinality,
+                       (x.value->>'i')::uuid, x.value->>'t', x.value->'d', x.value->'m'
+                  from jsonb_array_elements(p_events) with ordinality as a
+                  cross join lateral jsonb_array_elements(a.value) with ordinality as x
+                  where v_base[a.ordinality] is not null
+                  order by a.ordinality, x.ordinality
+                returning events.stream_id, events.stream_revision, events.global_position
               )
-              select max(inserted.global_position) into v_last_position from inserted;
-              update ${sql.id(schema, "streams")} s set revision = v_current + v_count where s.stream_id = v_stream;
-              v_wrote := true;
-              append_index := v_index; appended := true; revision := v_current + v_count;
-              transaction_order := v_order; global_position := v_last_position;
-              return next;
-            end loop;
-            if v_wrote then
-              perform pg_notify(${sql.lit(notifyChannel)}, '');
-            end if;
+              select (r.ordinality - 1)::int, r.appended, r.revision, r.transaction_order,
+                     coalesce(r.global_position, ins.global_position)
+                from unnest(v_appended, v_result_revision, v_result_order, v_result_position)
+                       with ordinality as r(appended, revision, transaction_order, global_position)
+                left join inserted ins
+                  on r.global_position is null and r.appended
+                 and ins.stream_id = p_streams[r.ordinality] and ins.stream_revision = r.revision
+                order by r.ordinality;
           end
           $fn$
         `.execute(db);
