@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import type pg from "pg";
 
 /**
@@ -14,6 +15,8 @@ import type pg from "pg";
  * A generation counter closes the race between "read found nothing" and "start waiting": a
  * waiter passes the generation it saw before reading and returns at once if it has moved.
  */
+const NOTIFY_INTERVAL_MS = 2;
+
 export class LogWakeups {
   #generation = 0;
   #waiters = new Set<() => void>();
@@ -58,6 +61,7 @@ export class LogWakeups {
       do {
         announced = this.#announcements;
         await this.pool.query("select pg_notify($1, $2)", [this.channel, this.#senderId]);
+        await sleep(NOTIFY_INTERVAL_MS);
       } while (announced !== this.#announcements && !this.#closed);
     } catch {
       // Other processes' subscribers fall back to their poll; nothing is lost.

@@ -282,7 +282,7 @@ export class PostgresEventStore implements EventStore {
       );
     }
     if (rows.some((row) => row.appended)) this.#wakeups.announceAppend();
-    const answers: (AppendResult | Error)[] = appends.map(() => missingAnswer());
+    const answers: (AppendResult | Error | undefined)[] = new Array<undefined>(appends.length);
     for (const row of rows) {
       const entry = ordered[row.append_index];
       if (entry === undefined) continue;
@@ -295,7 +295,7 @@ export class PostgresEventStore implements EventStore {
             }
           : new WrongExpectedRevisionError(append.streamId, append.expected, Number(row.revision));
     }
-    return answers;
+    return answers.map((answer) => answer ?? missingAnswer());
   }
 
   async #query<Row extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<pg.QueryResult<Row>> {
