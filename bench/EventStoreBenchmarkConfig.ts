@@ -1,3 +1,5 @@
+import { POSTGRES_EVENT_STORE_DEFAULTS } from "../gateways/eventStore/postgres/PostgresEventStore.ts";
+
 /** The event stores the benchmark compares; `raw` is pgbench inserting rows, the ceiling. */
 export type SystemName = "tidemark" | "emmett" | "raw";
 
@@ -58,7 +60,12 @@ export function eventStoreBenchmarkConfig(env: NodeJS.ProcessEnv): EventStoreBen
     emmettDatabaseUrl: emmettUrl.toString(),
     poolSize: 20,
     // The store's own defaults, spelled out so the report shows them.
-    tidemark: { schema: "bench_tidemark", maxInFlightBatches: 4, maxBatchAppends: 256, readPageSize: 1000 },
+    tidemark: {
+      schema: "bench_tidemark",
+      maxInFlightBatches: POSTGRES_EVENT_STORE_DEFAULTS.maxInFlightBatches,
+      maxBatchAppends: POSTGRES_EVENT_STORE_DEFAULTS.maxBatchAppends,
+      readPageSize: POSTGRES_EVENT_STORE_DEFAULTS.readPageSize,
+    },
     emmett: { database: EMMETT_DATABASE, readBatchSize: 1000 },
     raw: { table: "bench_raw" },
   };

@@ -35,6 +35,14 @@ export interface PostgresEventStoreOptions {
   readonly pollIntervalMs?: number;
 }
 
+/** The defaults of the tunable options (measured on 2 cores; see bench/README.md). */
+export const POSTGRES_EVENT_STORE_DEFAULTS = {
+  maxInFlightBatches: 2,
+  maxBatchAppends: 256,
+  readPageSize: 1000,
+  pollIntervalMs: 1000,
+} as const;
+
 export interface PendingAppend {
   readonly streamId: string;
   readonly expected: ExpectedRevision;
@@ -93,13 +101,13 @@ export class PostgresEventStore implements EventStore {
     this.#pool = pool;
     this.#schema = checkedSchema(options.schema ?? "tidemark");
     this.#maxEventBytes = options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
-    this.#pageSize = options.readPageSize ?? 1000;
-    this.#pollIntervalMs = options.pollIntervalMs ?? 1000;
+    this.#pageSize = options.readPageSize ?? POSTGRES_EVENT_STORE_DEFAULTS.readPageSize;
+    this.#pollIntervalMs = options.pollIntervalMs ?? POSTGRES_EVENT_STORE_DEFAULTS.pollIntervalMs;
     this.#sql = statements(this.#schema);
     this.#batcher = new AppendBatcher(
       (appends) => this.#appendBatch(appends),
-      options.maxInFlightBatches ?? 2,
-      options.maxBatchAppends ?? 256,
+      options.maxInFlightBatches ?? POSTGRES_EVENT_STORE_DEFAULTS.maxInFlightBatches,
+      options.maxBatchAppends ?? POSTGRES_EVENT_STORE_DEFAULTS.maxBatchAppends,
     );
     this.#wakeups = new LogWakeups(pool, notificationChannel(this.#schema));
   }
