@@ -67,6 +67,34 @@ export function eventStoreMigrations(schema: string): Record<string, Migration> 
             v_found_position bigint;
             v_found_order bigint;
           begin
+            -- Fast path for the commonest call, one append that expects an exact revision or no
+            -- stream: claim the stream row in one statement, then write. Anything else (a
+            -- conflict, a retry, any, stream_exists) falls through to the general path below.
+            if v_size = 1 and p_expected[1] >= -1 then
+              v_count := jsonb_array_length(p_events->0);
+              if p_expected[1] = -1 then
+                insert into ${sql.id(schema, "streams")} (stream_id, revision) values (p_streams[1], v_count - 1)
+                  on conflict (stream_id) do nothing;
+              else
+                update ${sql.id(schema, "streams")} s set revision = s.revision + v_count
+                  where s.stream_id = p_streams[1] and s.revision = p_expected[1];
+              end if;
+              if found then
+                return query
+                  with inserted as (
+                    insert into ${sql.id(schema, "events")}
+                      (transaction_order, stream_id, stream_revision, event_id, event_type, data, metadata)
+                    select v_order, p_streams[1], p_expected[1] + x.ordinality,
+                           (x.value->>'i')::uuid, x.value->>'t', x.value->'d', x.value->'m'
+                      from jsonb_array_elements(p_events->0) with ordinality as x
+                      order by x.ordinality
+                    returning events.global_position
+                  )
+                  select 0, true, p_expected[1] + v_count, v_order, max(ins.global_position) from inserted ins;
+                return;
+              end if;
+            end if;
+
             if -1 = any(p_expected) or -2 = any(p_expected) then
               -- Streams that no_stream / any may create; -1 means "no events yet".
               insert into ${sql.id(schema, "streams")} (stream_id, revision)
