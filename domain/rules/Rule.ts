@@ -1,0 +1,46 @@
+import type { MessageClass } from "../values/MessageClass.ts";
+import type { Money } from "../values/Money.ts";
+
+/** Local-time window in which a message must not be sent ("21:00"–"08:00" wraps midnight). */
+export interface QuietHours {
+  readonly start: string;
+  readonly end: string;
+}
+
+interface RuleCommon {
+  readonly id: string;
+  readonly version: number;
+  readonly messageClass: MessageClass;
+  readonly templateId: string;
+  /** Minimum time between two notifications of this rule to one account. */
+  readonly cooldownHours: number;
+  /** `null`: may send at any hour. */
+  readonly quietHours: QuietHours | null;
+}
+
+/**
+ * A qualification rule for one currency (a balance in another currency never touches it).
+ * - `below`: qualifies when the balance drops below `threshold`; re-armed only once the balance
+ *   rises above `rearmAbove` (hysteresis: no alert storm while hovering at the threshold).
+ * - `sustained-at-or-above`: qualifies when the balance has stayed at or above `threshold` for
+ *   `days` days, as seen by consecutive observations; any observation below resets it.
+ */
+export type Rule =
+  | (RuleCommon & { readonly kind: "below"; readonly threshold: Money; readonly rearmAbove: Money })
+  | (RuleCommon & {
+      readonly kind: "sustained-at-or-above";
+      readonly threshold: Money;
+      readonly days: number;
+    });
+
+/** Where one rule stands for one account. `episode` counts qualifications, so it names each one. */
+export type RuleState =
+  | { readonly status: "armed"; readonly episode: number }
+  | { readonly status: "accruing"; readonly episode: number; readonly sinceMs: number }
+  | { readonly status: "qualified"; readonly episode: number };
+
+/** What a balance observation does to one rule. */
+export type RuleTransition =
+  | { readonly change: "none"; readonly next: RuleState }
+  | { readonly change: "qualified"; readonly next: RuleState }
+  | { readonly change: "disqualified"; readonly next: RuleState };

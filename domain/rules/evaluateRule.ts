@@ -1,0 +1,56 @@
+import { unreachable } from "../Decider.ts";
+import type { Money } from "../values/Money.ts";
+import type { Rule, RuleState, RuleTransition } from "./Rule.ts";
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * Moves one rule's state for a new balance observed at `referenceTimeMs` (the bank's reference
+ * time, epoch ms). Pure; the caller has already dropped stale observations and balances in other
+ * currencies.
+ */
+export function evaluateRule(
+  rule: Rule,
+  state: RuleState,
+  balance: Money,
+  referenceTimeMs: number,
+): RuleTransition {
+  switch (rule.kind) {
+    case "below": {
+      if (state.status !== "qualified" && balance.minor < rule.threshold.minor) {
+        return { change: "qualified", next: { status: "qualified", episode: state.episode + 1 } };
+      }
+      if (state.status === "qualified" && balance.minor > rule.rearmAbove.minor) {
+        return { change: "disqualified", next: { status: "armed", episode: state.episode } };
+      }
+      return { change: "none", next: state };
+    }
+    case "sustained-at-or-above": {
+      const atOrAbove = balance.minor >= rule.threshold.minor;
+      switch (state.status) {
+        case "armed":
+          return atOrAbove
+            ? accrueOrQualify(rule.days, referenceTimeMs, state.episode, referenceTimeMs)
+            : { change: "none", next: state };
+        case "accruing":
+          return atOrAbove
+            ? accrueOrQualify(rule.days, state.sinceMs, state.episode, referenceTimeMs)
+            : { change: "none", next: { status: "armed", episode: state.episode } };
+        case "qualified":
+          return atOrAbove
+            ? { change: "none", next: state }
+            : { change: "disqualified", next: { status: "armed", episode: state.episode } };
+        default:
+          return unreachable(state);
+      }
+    }
+    default:
+      return unreachable(rule);
+  }
+}
+
+function accrueOrQualify(days: number, sinceMs: number, episode: number, nowMs: number): RuleTransition {
+  return nowMs - sinceMs >= days * DAY_MS
+    ? { change: "qualified", next: { status: "qualified", episode: episode + 1 } }
+    : { change: "none", next: { status: "accruing", episode, sinceMs } };
+}

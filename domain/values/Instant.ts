@@ -1,0 +1,83 @@
+/**
+ * A point in time as canonical UTC ISO-8601 text with milliseconds ("2026-11-24T05:00:00.000Z"),
+ * the form `Date.prototype.toISOString` writes. Instants of this one form compare correctly as
+ * strings, travel in JSON as they are, and convert to epoch milliseconds by arithmetic alone,
+ * so domain code never needs the `Date` global.
+ */
+export type Instant = string & { readonly __brand: "Instant" };
+
+const CANONICAL = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.(\d{3})Z$/;
+const DAY_MS = 86_400_000;
+
+/** Accepts canonical UTC text only; `undefined` for anything else (including impossible dates). */
+export function parseInstant(text: string): Instant | undefined {
+  const ms = toEpochMs(text);
+  return ms !== undefined && fromEpochMs(ms) === text ? (text as Instant) : undefined;
+}
+
+export function instantToEpochMs(instant: Instant): number {
+  return toEpochMs(instant) ?? Number.NaN;
+}
+
+export function epochMsToInstant(epochMs: number): Instant {
+  return fromEpochMs(epochMs) as Instant;
+}
+
+export function addMilliseconds(instant: Instant, ms: number): Instant {
+  return epochMsToInstant(instantToEpochMs(instant) + ms);
+}
+
+function toEpochMs(text: string): number | undefined {
+  const match = CANONICAL.exec(text);
+  if (match === null) return undefined;
+  const [year, month, day, hour, minute, second, milli] = match.slice(1).map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 59)
+    return undefined;
+  return daysFromCivil(year, month, day) * DAY_MS + ((hour * 60 + minute) * 60 + second) * 1000 + milli;
+}
+
+function fromEpochMs(epochMs: number): string {
+  const days = Math.floor(epochMs / DAY_MS);
+  let rest = epochMs - days * DAY_MS;
+  const [year, month, day] = civilFromDays(days);
+  const hour = Math.floor(rest / 3_600_000);
+  rest -= hour * 3_600_000;
+  const minute = Math.floor(rest / 60_000);
+  rest -= minute * 60_000;
+  const second = Math.floor(rest / 1000);
+  const milli = rest - second * 1000;
+  const pad = (value: number, width = 2) => String(value).padStart(width, "0");
+  return `${pad(year, 4)}-${pad(month)}-${pad(day)}T${pad(hour)}:${pad(minute)}:${pad(second)}.${pad(milli, 3)}Z`;
+}
+
+// Howard Hinnant's days-from-civil / civil-from-days (proleptic Gregorian calendar).
+function daysFromCivil(year: number, month: number, day: number): number {
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * (month + (month > 2 ? -3 : 9)) + 2) / 5) + day - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146_097 + doe - 719_468;
+}
+
+function civilFromDays(days: number): [number, number, number] {
+  const z = days + 719_468;
+  const era = Math.floor(z / 146_097);
+  const doe = z - era * 146_097;
+  const yoe = Math.floor(
+    (doe - Math.floor(doe / 1460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365,
+  );
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const day = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const month = mp + (mp < 10 ? 3 : -9);
+  return [yoe + era * 400 + (month <= 2 ? 1 : 0), month, day];
+}
