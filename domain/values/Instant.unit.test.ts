@@ -23,5 +23,6 @@ test("only canonical UTC text is an instant", (t) => {
   ]) {
     t.is(parseInstant(text), undefined, text);
   }
-  t.is(addMilliseconds(parseInstant("2026-12-31T23:59:59.999Z")!, 1), "2027-01-01T00:00:00.000Z");
+  const next: string = addMilliseconds(parseInstant("2026-12-31T23:59:59.999Z")!, 1);
+  t.is(next, "2027-01-01T00:00:00.000Z");
 });

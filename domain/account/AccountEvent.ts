@@ -1,0 +1,74 @@
+import type { MessageClass } from "../values/MessageClass.ts";
+import type { Currency, MoneyData } from "../values/Money.ts";
+
+/** How a consent change reached us. */
+export type ConsentSource = "api" | "sms-keyword" | "import";
+
+/** Why a balance refresh was asked for. */
+export type RefreshReason = "scheduled" | "manual" | "pre-send-recheck";
+
+/** Consent per message class. */
+export type Consents = Readonly<Record<MessageClass, boolean>>;
+
+/** Events of the account stream `account-<accountId>`; times are canonical UTC ISO text. */
+export type AccountEvent =
+  | {
+      readonly type: "AccountOpened";
+      readonly data: {
+        readonly accountId: string;
+        readonly customerId: string;
+        readonly phone: string;
+        readonly currency: Currency;
+        readonly timeZone: string;
+        readonly consents: Consents;
+        readonly openedAt: string;
+      };
+    }
+  | { readonly type: "ContactChanged"; readonly data: { readonly phone: string; readonly changedAt: string } }
+  | {
+      readonly type: "ConsentChanged";
+      readonly data: {
+        readonly messageClass: MessageClass;
+        readonly granted: boolean;
+        readonly source: ConsentSource;
+        readonly at: string;
+      };
+    }
+  | {
+      readonly type: "BalanceRefreshRequested";
+      readonly data: { readonly reason: RefreshReason; readonly requestedAt: string };
+    }
+  | {
+      readonly type: "BalanceObserved";
+      readonly data: {
+        readonly balance: MoneyData;
+        /** Open Banking balance type, e.g. "InterimAvailable". */
+        readonly balanceType: string;
+        readonly creditLineIncluded: boolean;
+        /** The bank's time for this balance: what orders observations. */
+        readonly referenceTime: string;
+        readonly observedAt: string;
+        readonly source: "push" | "pull";
+        readonly bankReference: string | null;
+        /** Older than the last observation in its currency: kept for the record, changes nothing. */
+        readonly stale: boolean;
+      };
+    }
+  | {
+      readonly type: "BalanceRefreshFailed";
+      readonly data: { readonly reason: string; readonly retryable: boolean; readonly failedAt: string };
+    }
+  | {
+      readonly type: "AccountQualified" | "AccountDisqualified";
+      readonly data: {
+        readonly ruleId: string;
+        readonly ruleVersion: number;
+        readonly episode: number;
+        readonly balance: MoneyData;
+        readonly at: string;
+      };
+    }
+  | {
+      readonly type: "AccountClosed";
+      readonly data: { readonly reason: string | null; readonly closedAt: string };
+    };

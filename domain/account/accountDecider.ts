@@ -1,0 +1,283 @@
+import { accepted, refused, unreachable, type Decider, type Decision } from "../Decider.ts";
+import { evaluateRule } from "../rules/evaluateRule.ts";
+import type { Rule, RuleState } from "../rules/Rule.ts";
+import { instantToEpochMs, type Instant } from "../values/Instant.ts";
+import type { MessageClass } from "../values/MessageClass.ts";
+import { moneyFromData, moneyToData, type Currency, type Money } from "../values/Money.ts";
+import type { PhoneNumber } from "../values/PhoneNumber.ts";
+import type { TimeZone } from "../values/TimeZone.ts";
+import type { AccountEvent, ConsentSource, Consents, RefreshReason } from "./AccountEvent.ts";
+
+/** Commands on one account. The caller has validated values and supplies `now`. */
+export type AccountCommand =
+  | {
+      readonly type: "OpenAccount";
+      readonly data: {
+        readonly accountId: string;
+        readonly customerId: string;
+        readonly phone: PhoneNumber;
+        readonly currency: Currency;
+        readonly timeZone: TimeZone;
+        readonly consents: Consents;
+        readonly now: Instant;
+      };
+    }
+  | { readonly type: "ChangeContact"; readonly data: { readonly phone: PhoneNumber; readonly now: Instant } }
+  | {
+      readonly type: "ChangeConsent";
+      readonly data: {
+        readonly messageClass: MessageClass;
+        readonly granted: boolean;
+        readonly source: ConsentSource;
+        readonly now: Instant;
+      };
+    }
+  | {
+      readonly type: "RequestBalanceRefresh";
+      readonly data: { readonly reason: RefreshReason; readonly now: Instant };
+    }
+  | {
+      readonly type: "RecordBalance";
+      readonly data: {
+        readonly balance: Money;
+        readonly balanceType: string;
+        readonly creditLineIncluded: boolean;
+        readonly referenceTime: Instant;
+        readonly source: "push" | "pull";
+        readonly bankReference: string | null;
+        readonly now: Instant;
+      };
+    }
+  | {
+      readonly type: "RecordBalanceRefreshFailure";
+      readonly data: { readonly reason: string; readonly retryable: boolean; readonly now: Instant };
+    }
+  | {
+      readonly type: "CloseAccount";
+      readonly data: { readonly reason: string | null; readonly now: Instant };
+    };
+
+/** Why the account decider refuses a command. */
+export type AccountRefusal = "account_not_found" | "account_already_exists" | "account_closed";
+
+/** The last observation per currency: what later ones are compared with. */
+interface LastObservation {
+  readonly referenceTime: string;
+  readonly bankReference: string | null;
+}
+
+export type AccountState =
+  | { readonly status: "absent" }
+  | {
+      readonly status: "open";
+      readonly accountId: string;
+      readonly phone: string;
+      readonly currency: Currency;
+      readonly timeZone: string;
+      readonly consents: Consents;
+      readonly lastObservation: Readonly<Partial<Record<Currency, LastObservation>>>;
+      readonly balances: Readonly<Partial<Record<Currency, Money>>>;
+      /** Keyed by `ruleKey`: a rule id may carry thresholds for several currencies. */
+      readonly rules: Readonly<Record<string, RuleState>>;
+    }
+  | { readonly status: "closed"; readonly accountId: string };
+
+type OpenAccountState = Extract<AccountState, { status: "open" }>;
+
+const ARMED: RuleState = { status: "armed", episode: 0 };
+
+/**
+ * The account decider for a rule set. Recording a balance evaluates every rule of the balance's
+ * currency and emits `AccountQualified` / `AccountDisqualified` only when a rule's state changes;
+ * an observation older than the last one in its currency is recorded as `stale` and changes
+ * nothing; a repeated push (same reference time and bank reference) appends nothing.
+ */
+export function accountDecider(
+  rules: readonly Rule[],
+): Decider<AccountState, AccountCommand, AccountEvent, AccountRefusal> {
+  const evolve = (state: AccountState, event: AccountEvent): AccountState =>
+    evolveAccount(rules, state, event);
+  return {
+    initialState: () => ({ status: "absent" }),
+    evolve,
+    decide: (command, state) => decideAccount(rules, command, state),
+  };
+}
+
+function decideAccount(
+  rules: readonly Rule[],
+  command: AccountCommand,
+  state: AccountState,
+): Decision<AccountEvent, AccountRefusal> {
+  if (command.type === "OpenAccount") {
+    if (state.status !== "absent")
+      return refused("account_already_exists", `account ${state.accountId} exists`);
+    const { now, ...opened } = command.data;
+    return accepted({ type: "AccountOpened", data: { ...opened, openedAt: now } });
+  }
+  if (state.status === "absent") return refused("account_not_found", "no such account");
+  if (state.status === "closed") {
+    return command.type === "CloseAccount"
+      ? accepted()
+      : refused("account_closed", `account ${state.accountId} is closed`);
+  }
+  switch (command.type) {
+    case "ChangeContact":
+      return command.data.phone === state.phone
+        ? accepted()
+        : accepted({
+            type: "ContactChanged",
+            data: { phone: command.data.phone, changedAt: command.data.now },
+          });
+    case "ChangeConsent": {
+      const { messageClass, granted, source, now } = command.data;
+      return state.consents[messageClass] === granted
+        ? accepted()
+        : accepted({ type: "ConsentChanged", data: { messageClass, granted, source, at: now } });
+    }
+    case "RequestBalanceRefresh":
+      return accepted({
+        type: "BalanceRefreshRequested",
+        data: { reason: command.data.reason, requestedAt: command.data.now },
+      });
+    case "RecordBalance":
+      return recordBalance(rules, command.data, state);
+    case "RecordBalanceRefreshFailure":
+      return accepted({
+        type: "BalanceRefreshFailed",
+        data: { reason: command.data.reason, retryable: command.data.retryable, failedAt: command.data.now },
+      });
+    case "CloseAccount":
+      return accepted({
+        type: "AccountClosed",
+        data: { reason: command.data.reason, closedAt: command.data.now },
+      });
+    default:
+      return unreachable(command);
+  }
+}
+
+function recordBalance(
+  rules: readonly Rule[],
+  observation: Extract<AccountCommand, { type: "RecordBalance" }>["data"],
+  state: OpenAccountState,
+): Decision<AccountEvent, AccountRefusal> {
+  const { balance, referenceTime, bankReference, now } = observation;
+  const last = state.lastObservation[balance.currency];
+  if (last !== undefined && last.referenceTime === referenceTime && last.bankReference === bankReference) {
+    return accepted();
+  }
+  const stale = last !== undefined && referenceTime <= last.referenceTime;
+  const observed: AccountEvent = {
+    type: "BalanceObserved",
+    data: {
+      balance: moneyToData(balance),
+      balanceType: observation.balanceType,
+      creditLineIncluded: observation.creditLineIncluded,
+      referenceTime,
+      observedAt: now,
+      source: observation.source,
+      bankReference,
+      stale,
+    },
+  };
+  if (stale) return accepted(observed);
+  const changes: AccountEvent[] = [];
+  for (const rule of rulesFor(rules, balance.currency)) {
+    const transition = evaluateRule(rule, ruleState(state, rule), balance, instantToEpochMs(referenceTime));
+    if (transition.change === "none") continue;
+    changes.push({
+      type: transition.change === "qualified" ? "AccountQualified" : "AccountDisqualified",
+      data: {
+        ruleId: rule.id,
+        ruleVersion: rule.version,
+        episode: transition.next.episode,
+        balance: moneyToData(balance),
+        at: now,
+      },
+    });
+  }
+  return accepted(observed, ...changes);
+}
+
+function evolveAccount(rules: readonly Rule[], state: AccountState, event: AccountEvent): AccountState {
+  if (event.type === "AccountOpened") {
+    const { accountId, phone, currency, timeZone, consents } = event.data;
+    return {
+      status: "open",
+      accountId,
+      phone,
+      currency,
+      timeZone,
+      consents,
+      lastObservation: {},
+      balances: {},
+      rules: {},
+    };
+  }
+  if (state.status !== "open") return state;
+  switch (event.type) {
+    case "ContactChanged":
+      return { ...state, phone: event.data.phone };
+    case "ConsentChanged":
+      return { ...state, consents: { ...state.consents, [event.data.messageClass]: event.data.granted } };
+    case "BalanceRefreshRequested":
+    case "BalanceRefreshFailed":
+      return state;
+    case "BalanceObserved": {
+      if (event.data.stale) return state;
+      const balance = moneyFromData(event.data.balance);
+      // Qualification itself comes from the AccountQualified / AccountDisqualified events that
+      // follow; here only the quiet progress of sustained rules (accruing or reset) is kept.
+      const ruleStates = { ...state.rules };
+      for (const rule of rulesFor(rules, balance.currency)) {
+        const transition = evaluateRule(
+          rule,
+          ruleState(state, rule),
+          balance,
+          instantToEpochMs(event.data.referenceTime as Instant),
+        );
+        if (transition.change === "none")
+          ruleStates[ruleKey(rule.id, rule.threshold.currency)] = transition.next;
+      }
+      return {
+        ...state,
+        rules: ruleStates,
+        balances: { ...state.balances, [balance.currency]: balance },
+        lastObservation: {
+          ...state.lastObservation,
+          [balance.currency]: {
+            referenceTime: event.data.referenceTime,
+            bankReference: event.data.bankReference,
+          },
+        },
+      };
+    }
+    case "AccountQualified":
+    case "AccountDisqualified": {
+      const key = ruleKey(event.data.ruleId, event.data.balance.currency);
+      const next: RuleState =
+        event.type === "AccountQualified"
+          ? { status: "qualified", episode: event.data.episode }
+          : { status: "armed", episode: event.data.episode };
+      return { ...state, rules: { ...state.rules, [key]: next } };
+    }
+    case "AccountClosed":
+      return { status: "closed", accountId: state.accountId };
+    default:
+      return unreachable(event);
+  }
+}
+
+function rulesFor(rules: readonly Rule[], currency: Currency): readonly Rule[] {
+  return rules.filter((rule) => rule.threshold.currency === currency);
+}
+
+function ruleState(state: OpenAccountState, rule: Rule): RuleState {
+  return state.rules[ruleKey(rule.id, rule.threshold.currency)] ?? ARMED;
+}
+
+/** One rule's state per currency: episodes of `low-balance` in GBP and in EUR are counted apart. */
+export function ruleKey(ruleId: string, currency: Currency): string {
+  return `${ruleId}/${currency}`;
+}

@@ -1,0 +1,332 @@
+import test from "ava";
+import fc from "fast-check";
+import { stateFrom } from "../Decider.ts";
+import type { Rule } from "../rules/Rule.ts";
+import { epochMsToInstant, type Instant } from "../values/Instant.ts";
+import { parseMoney, type Currency, type Money } from "../values/Money.ts";
+import type { PhoneNumber } from "../values/PhoneNumber.ts";
+import type { TimeZone } from "../values/TimeZone.ts";
+import { accountDecider, type AccountCommand } from "./accountDecider.ts";
+import type { AccountEvent } from "./AccountEvent.ts";
+
+const money = (decimal: string, currency: Currency = "GBP"): Money => {
+  const parsed = parseMoney(decimal, currency);
+  if ("error" in parsed) throw new Error(parsed.error);
+  return parsed;
+};
+const common = { cooldownHours: 24, quietHours: null } as const;
+const rules: Rule[] = [
+  {
+    ...common,
+    id: "low-balance",
+    version: 1,
+    messageClass: "service",
+    templateId: "low-balance",
+    kind: "below",
+    threshold: money("100.00"),
+    rearmAbove: money("150.00"),
+  },
+  {
+    ...common,
+    id: "overdrawn",
+    version: 1,
+    messageClass: "service",
+    templateId: "overdrawn",
+    kind: "below",
+    threshold: money("0.00"),
+    rearmAbove: money("0.00"),
+  },
+  {
+    ...common,
+    id: "savings-offer",
+    version: 1,
+    messageClass: "marketing",
+    templateId: "savings-offer",
+    kind: "sustained-at-or-above",
+    threshold: money("5000.00"),
+    days: 30,
+  },
+  {
+    ...common,
+    id: "low-balance",
+    version: 1,
+    messageClass: "service",
+    templateId: "low-balance",
+    kind: "below",
+    threshold: money("100.00", "EUR"),
+    rearmAbove: money("150.00", "EUR"),
+  },
+];
+const decider = accountDecider(rules);
+const T0 = Date.UTC(2026, 10, 1, 9, 0, 0);
+const at = (minutes: number): Instant => epochMsToInstant(T0 + minutes * 60_000);
+const DAY = 24 * 60;
+
+const opened: AccountEvent = {
+  type: "AccountOpened",
+  data: {
+    accountId: "acc-1",
+    customerId: "cust-1",
+    phone: "+447700900123",
+    currency: "GBP",
+    timeZone: "Europe/London",
+    consents: { service: true, marketing: false },
+    openedAt: at(0),
+  },
+};
+
+function balance(
+  decimal: string,
+  minute: number,
+  options: { currency?: Currency; bankReference?: string } = {},
+): AccountCommand {
+  return observe(money(decimal, options.currency), minute, options.bankReference);
+}
+
+function observe(amount: Money, minute: number, bankReference = `ref-${minute}`): AccountCommand {
+  return {
+    type: "RecordBalance",
+    data: {
+      balance: amount,
+      balanceType: "InterimAvailable",
+      creditLineIncluded: false,
+      referenceTime: at(minute),
+      source: "push",
+      bankReference,
+      now: at(minute + 1),
+    },
+  };
+}
+
+/** given(events).when(command) → the decision; `thenTypes` reads the event types and rule ids. */
+function given(...history: AccountEvent[]) {
+  return {
+    when(command: AccountCommand) {
+      return decider.decide(command, stateFrom(decider, history));
+    },
+    whenAll(commands: AccountCommand[]): AccountEvent[] {
+      const events = [...history];
+      for (const command of commands) {
+        const decision = decider.decide(command, stateFrom(decider, events));
+        if (decision.outcome === "refused") throw new Error(`refused: ${decision.code}`);
+        events.push(...decision.events);
+      }
+      return events.slice(history.length);
+    },
+  };
+}
+
+const summary = (events: readonly AccountEvent[]) =>
+  events.map((event) =>
+    event.type === "AccountQualified" || event.type === "AccountDisqualified"
+      ? `${event.type} ${event.data.ruleId} #${event.data.episode}`
+      : event.type === "BalanceObserved" && event.data.stale
+        ? "BalanceObserved (stale)"
+        : event.type,
+  );
+
+test("given no account, when opening one, then AccountOpened with the data and time given", (t) => {
+  const { data } = opened;
+  const decision = given().when({
+    type: "OpenAccount",
+    data: { ...data, phone: data.phone as PhoneNumber, timeZone: data.timeZone as TimeZone, now: at(0) },
+  });
+  t.deepEqual(decision, { outcome: "accepted", events: [opened] });
+});
+
+test("given an open account, when opening it again, then refused: account_already_exists", (t) => {
+  const { data } = opened;
+  const decision = given(opened).when({
+    type: "OpenAccount",
+    data: { ...data, phone: data.phone as PhoneNumber, timeZone: data.timeZone as TimeZone, now: at(5) },
+  });
+  t.like(decision, { outcome: "refused", code: "account_already_exists" });
+});
+
+test("given no account, when anything but opening, then refused: account_not_found", (t) => {
+  t.like(given().when(balance("10.00", 1)), { outcome: "refused", code: "account_not_found" });
+  t.like(given().when({ type: "CloseAccount", data: { reason: null, now: at(1) } }), {
+    outcome: "refused",
+    code: "account_not_found",
+  });
+});
+
+test("given a closed account, when recording a balance, then refused: account_closed; closing again changes nothing", (t) => {
+  const closed: AccountEvent = { type: "AccountClosed", data: { reason: "customer left", closedAt: at(2) } };
+  t.like(given(opened, closed).when(balance("10.00", 3)), { outcome: "refused", code: "account_closed" });
+  t.deepEqual(given(opened, closed).when({ type: "CloseAccount", data: { reason: null, now: at(4) } }), {
+    outcome: "accepted",
+    events: [],
+  });
+});
+
+test("given an account, when changing contact or consent, then an event only if something changes", (t) => {
+  const phone = "+447700900456" as PhoneNumber;
+  t.deepEqual(summary(given(opened).whenAll([{ type: "ChangeContact", data: { phone, now: at(1) } }])), [
+    "ContactChanged",
+  ]);
+  t.deepEqual(
+    given(opened).when({
+      type: "ChangeContact",
+      data: { phone: "+447700900123" as PhoneNumber, now: at(1) },
+    }),
+    {
+      outcome: "accepted",
+      events: [],
+    },
+  );
+  const grant: AccountCommand = {
+    type: "ChangeConsent",
+    data: { messageClass: "marketing", granted: true, source: "api", now: at(2) },
+  };
+  t.deepEqual(summary(given(opened).whenAll([grant])), ["ConsentChanged"]);
+  t.deepEqual(given(opened).when({ ...grant, data: { ...grant.data, messageClass: "service" } }), {
+    outcome: "accepted",
+    events: [],
+  });
+});
+
+test("given an account, when a refresh is requested or fails, then the matching event", (t) => {
+  t.deepEqual(
+    summary(
+      given(opened).whenAll([
+        { type: "RequestBalanceRefresh", data: { reason: "manual", now: at(1) } },
+        {
+          type: "RecordBalanceRefreshFailure",
+          data: { reason: "bank timeout", retryable: true, now: at(2) },
+        },
+      ]),
+    ),
+    ["BalanceRefreshRequested", "BalanceRefreshFailed"],
+  );
+});
+
+test("given a healthy balance, when it drops below 100.00, then low-balance qualifies once, episode 1", (t) => {
+  t.deepEqual(summary(given(opened).whenAll([balance("200.00", 10), balance("99.99", 20)])), [
+    "BalanceObserved",
+    "BalanceObserved",
+    "AccountQualified low-balance #1",
+  ]);
+});
+
+test("given low-balance qualified, when the balance hovers around 100.00, then no second alert until it passes 150.00", (t) => {
+  t.deepEqual(
+    summary(
+      given(opened).whenAll([
+        balance("99.00", 10),
+        balance("120.00", 20),
+        balance("98.00", 30),
+        balance("150.00", 40),
+        balance("97.00", 50),
+      ]),
+    ),
+    [
+      "BalanceObserved",
+      "AccountQualified low-balance #1",
+      "BalanceObserved",
+      "BalanceObserved",
+      "BalanceObserved",
+      "BalanceObserved",
+    ],
+  );
+  t.deepEqual(
+    summary(given(opened).whenAll([balance("99.00", 10), balance("150.01", 20), balance("99.00", 30)])),
+    [
+      "BalanceObserved",
+      "AccountQualified low-balance #1",
+      "BalanceObserved",
+      "AccountDisqualified low-balance #1",
+      "BalanceObserved",
+      "AccountQualified low-balance #2",
+    ],
+  );
+});
+
+test("given a positive balance, when it goes negative, then low-balance and overdrawn both qualify", (t) => {
+  t.deepEqual(summary(given(opened).whenAll([balance("-0.01", 10)])), [
+    "BalanceObserved",
+    "AccountQualified low-balance #1",
+    "AccountQualified overdrawn #1",
+  ]);
+});
+
+test("given an observation, when an older one arrives, then it is recorded as stale and changes nothing", (t) => {
+  t.deepEqual(summary(given(opened).whenAll([balance("500.00", 30), balance("10.00", 20)])), [
+    "BalanceObserved",
+    "BalanceObserved (stale)",
+  ]);
+});
+
+test("given an observation, when the same push is repeated, then nothing is appended", (t) => {
+  const history = [opened, ...given(opened).whenAll([balance("50.00", 10)])];
+  t.deepEqual(given(...history).when(balance("50.00", 10)), { outcome: "accepted", events: [] });
+});
+
+test("given GBP rules, when a EUR balance arrives, then only the EUR rule moves", (t) => {
+  t.deepEqual(summary(given(opened).whenAll([balance("-5.00", 10, { currency: "EUR" })])), [
+    "BalanceObserved",
+    "AccountQualified low-balance #1",
+  ]);
+  const events = given(opened).whenAll([balance("-5.00", 10, { currency: "EUR" })]);
+  t.like(events[1], { data: { balance: { currency: "EUR" } } });
+});
+
+test("given 5,000.00 or more, when it has lasted 30 days, then savings-offer qualifies; a dip below resets the count", (t) => {
+  t.deepEqual(
+    summary(
+      given(opened).whenAll([
+        balance("5000.00", 0),
+        balance("6000.00", 10 * DAY),
+        balance("5000.00", 30 * DAY),
+      ]),
+    ),
+    ["BalanceObserved", "BalanceObserved", "BalanceObserved", "AccountQualified savings-offer #1"],
+  );
+  t.deepEqual(
+    summary(
+      given(opened).whenAll([
+        balance("5000.00", 0),
+        balance("4999.99", 10 * DAY),
+        balance("5000.00", 11 * DAY),
+        balance("5000.00", 31 * DAY),
+      ]),
+    ),
+    ["BalanceObserved", "BalanceObserved", "BalanceObserved", "BalanceObserved"],
+  );
+});
+
+test("property: whatever order and values balances arrive in, a rule qualifies at most once per episode", (t) => {
+  const observation = fc.record({
+    minor: fc.bigInt({ min: -20_000n, max: 800_000n }),
+    minute: fc.integer({ min: 0, max: 90 * DAY }),
+    currency: fc.constantFrom<Currency>("GBP", "EUR"),
+  });
+  fc.assert(
+    fc.property(fc.array(observation, { maxLength: 60 }), (observations) => {
+      const commands = observations.map(({ minor, minute, currency }) =>
+        observe({ minor, currency }, minute),
+      );
+      const events = given(opened).whenAll(commands);
+      const lastByRule = new Map<string, { type: string; episode: number }>();
+      for (const event of events) {
+        if (event.type !== "AccountQualified" && event.type !== "AccountDisqualified") continue;
+        const key = `${event.data.ruleId}/${event.data.balance.currency}`;
+        const last = lastByRule.get(key) ?? { type: "AccountDisqualified", episode: 0 };
+        if (
+          event.type === "AccountQualified" &&
+          (last.type !== "AccountDisqualified" || event.data.episode !== last.episode + 1)
+        )
+          return false;
+        if (
+          event.type === "AccountDisqualified" &&
+          (last.type !== "AccountQualified" || event.data.episode !== last.episode)
+        )
+          return false;
+        lastByRule.set(key, { type: event.type, episode: event.data.episode });
+      }
+      return true;
+    }),
+    { numRuns: 300 },
+  );
+  t.pass();
+});
