@@ -1,0 +1,131 @@
+import { randomUUID } from "node:crypto";
+import anyTest, { type TestFn } from "ava";
+import { openTestDatabase, type TestDatabase } from "../test/postgresTestDatabase.ts";
+import { accountDecider, type AccountCommand } from "../domain/account/accountDecider.ts";
+import { epochMsToInstant } from "../domain/values/Instant.ts";
+import type { PhoneNumber } from "../domain/values/PhoneNumber.ts";
+import type { TimeZone } from "../domain/values/TimeZone.ts";
+import { collect } from "../gateways/eventStore/eventStoreContract.ts";
+import { PostgresEventStore } from "../gateways/eventStore/postgres/PostgresEventStore.ts";
+import { handleCommand, type HandleCommandOptions } from "./handleCommand.ts";
+import { loadRules } from "./rules/loadRules.ts";
+
+const test = anyTest as TestFn<{
+  database: TestDatabase;
+  store: PostgresEventStore;
+  decider: ReturnType<typeof accountDecider>;
+}>;
+
+test.before(async (t) => {
+  const database = await openTestDatabase();
+  await PostgresEventStore.migrate(database.pool, database.schema);
+  t.context.database = database;
+  t.context.store = new PostgresEventStore(database.pool, { schema: database.schema });
+  t.context.decider = accountDecider(await loadRules());
+});
+
+test.after.always(async (t) => {
+  await t.context.store.close();
+  await t.context.database.dispose();
+});
+
+const now = epochMsToInstant(Date.UTC(2026, 10, 24, 9));
+const options: HandleCommandOptions = {
+  newEventId: randomUUID,
+  metadata: { correlationId: "c-1", actor: "test" },
+};
+
+function open(accountId: string): AccountCommand {
+  return {
+    type: "OpenAccount",
+    data: {
+      accountId,
+      customerId: "cust-1",
+      phone: "+447700900123" as PhoneNumber,
+      currency: "GBP",
+      timeZone: "Europe/London" as TimeZone,
+      consents: { service: true, marketing: true },
+      now,
+    },
+  };
+}
+
+function observe(decimal: string, minute: number): AccountCommand {
+  return {
+    type: "RecordBalance",
+    data: {
+      balance: { minor: BigInt(Math.round(Number(decimal) * 100)), currency: "GBP" },
+      balanceType: "InterimAvailable",
+      creditLineIncluded: false,
+      referenceTime: epochMsToInstant(Date.UTC(2026, 10, 24, 9, minute)),
+      source: "push",
+      bankReference: `ref-${minute}`,
+      now,
+    },
+  };
+}
+
+test("a command is decided on the stored stream and its events appended at the revision read", async (t) => {
+  const { store, decider } = t.context;
+  const stream = `account-${randomUUID()}`;
+  t.like(await handleCommand(store, decider, stream, open("a"), options), {
+    outcome: "accepted",
+    revision: 0,
+  });
+  const low = await handleCommand(store, decider, stream, observe("42.00", 1), options);
+  t.like(low, { outcome: "accepted", revision: 2 });
+  t.deepEqual(
+    (await collect(store.readStream(stream))).map((event) => event.type),
+    ["AccountOpened", "BalanceObserved", "AccountQualified"],
+  );
+  t.like(await handleCommand(store, decider, stream, open("a"), options), {
+    outcome: "refused",
+    code: "account_already_exists",
+  });
+  const repeat = await handleCommand(store, decider, stream, observe("42.00", 1), options);
+  t.deepEqual(repeat, { outcome: "accepted", events: [], revision: 2, position: undefined });
+});
+
+test("an If-Match revision that is not the stream's is answered, never retried", async (t) => {
+  const { store, decider } = t.context;
+  const stream = `account-${randomUUID()}`;
+  await handleCommand(store, decider, stream, open("b"), options);
+  const outcome = await handleCommand(store, decider, stream, observe("10.00", 1), {
+    ...options,
+    expectedRevision: 5,
+  });
+  t.deepEqual(outcome, { outcome: "revision_mismatch", expected: 5, actual: 0 });
+});
+
+test("20 concurrent commands at the same If-Match revision: exactly one wins, the rest get the mismatch", async (t) => {
+  const { store, decider } = t.context;
+  const stream = `account-${randomUUID()}`;
+  await handleCommand(store, decider, stream, open("c"), options);
+  const outcomes = await Promise.all(
+    Array.from({ length: 20 }, (_, index) =>
+      handleCommand(store, decider, stream, observe(`${500 + index}.00`, index + 1), {
+        ...options,
+        expectedRevision: 0,
+      }),
+    ),
+  );
+  t.is(outcomes.filter((outcome) => outcome.outcome === "accepted").length, 1);
+  t.is(outcomes.filter((outcome) => outcome.outcome === "revision_mismatch").length, 19);
+  t.is((await collect(store.readStream(stream))).length, 2);
+});
+
+test("without If-Match, concurrent commands are re-decided on fresh state and all land", async (t) => {
+  const { store, decider } = t.context;
+  const stream = `account-${randomUUID()}`;
+  await handleCommand(store, decider, stream, open("d"), options);
+  const outcomes = await Promise.all(
+    Array.from({ length: 8 }, (_, index) =>
+      handleCommand(store, decider, stream, observe(`${500 + index}.00`, index + 1), {
+        ...options,
+        retriesOnConflict: 10,
+      }),
+    ),
+  );
+  t.true(outcomes.every((outcome) => outcome.outcome === "accepted"));
+  t.is((await collect(store.readStream(stream))).length, 9);
+});

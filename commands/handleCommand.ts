@@ -1,0 +1,90 @@
+import type { Decider } from "../domain/Decider.ts";
+import type {
+  AppendResult,
+  EventMetadata,
+  EventStore,
+  EventToAppend,
+  ExpectedRevision,
+  JsonObject,
+} from "../gateways/eventStore/EventStore.ts";
+import { WrongExpectedRevisionError } from "../gateways/eventStore/EventStoreError.ts";
+
+/** A domain event as it is appended: its data is plain JSON. */
+export interface DomainEvent {
+  readonly type: string;
+  readonly data: object;
+}
+
+/** What handling a command came to. */
+export type CommandOutcome<Event, RefusalCode extends string> =
+  | {
+      readonly outcome: "accepted";
+      readonly events: readonly Event[];
+      /** The stream's revision after the command (-1: the stream does not exist). */
+      readonly revision: number;
+      /** Global position of the last appended event; absent when nothing was appended. */
+      readonly position: AppendResult["position"] | undefined;
+    }
+  | { readonly outcome: "refused"; readonly code: RefusalCode; readonly detail: string }
+  | { readonly outcome: "revision_mismatch"; readonly expected: number; readonly actual: number };
+
+export interface HandleCommandOptions {
+  /** The revision the client read (HTTP `If-Match`); a mismatch is answered, never retried. */
+  readonly expectedRevision?: number;
+  /** Re-decide after a concurrent write this many times; only where re-deciding is safe. */
+  readonly retriesOnConflict?: number;
+  /** Ids for the events, in order (deterministic in tests, random in production). */
+  readonly newEventId: () => string;
+  readonly metadata: EventMetadata;
+}
+
+/**
+ * Load the stream → fold it → decide → append at the revision it was read at. A concurrent
+ * writer makes the append fail; then, if allowed, the command is decided again on fresh state.
+ */
+export async function handleCommand<State, Command, Event extends DomainEvent, RefusalCode extends string>(
+  store: EventStore,
+  decider: Decider<State, Command, Event, RefusalCode>,
+  streamId: string,
+  command: Command,
+  options: HandleCommandOptions,
+): Promise<CommandOutcome<Event, RefusalCode>> {
+  const attempts = 1 + (options.expectedRevision === undefined ? (options.retriesOnConflict ?? 0) : 0);
+  for (let attempt = 1; ; attempt += 1) {
+    let state = decider.initialState();
+    let revision = -1;
+    for await (const recorded of store.readStream(streamId)) {
+      state = decider.evolve(state, { type: recorded.type, data: recorded.data } as unknown as Event);
+      revision = recorded.revision;
+    }
+    if (options.expectedRevision !== undefined && options.expectedRevision !== revision) {
+      return { outcome: "revision_mismatch", expected: options.expectedRevision, actual: revision };
+    }
+    const decision = decider.decide(command, state);
+    if (decision.outcome === "refused") return decision;
+    if (decision.events.length === 0) {
+      return { outcome: "accepted", events: [], revision, position: undefined };
+    }
+    const expected: ExpectedRevision = revision === -1 ? "no_stream" : revision;
+    const toAppend: EventToAppend[] = decision.events.map((event) => ({
+      id: options.newEventId(),
+      type: event.type,
+      data: event.data as JsonObject,
+      metadata: options.metadata,
+    }));
+    try {
+      const appended = await store.append(streamId, expected, toAppend);
+      return {
+        outcome: "accepted",
+        events: decision.events,
+        revision: appended.nextRevision,
+        position: appended.position,
+      };
+    } catch (error) {
+      if (!(error instanceof WrongExpectedRevisionError)) throw error;
+      if (attempt >= attempts) {
+        return { outcome: "revision_mismatch", expected: revision, actual: error.actual };
+      }
+    }
+  }
+}
