@@ -1,0 +1,68 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { Context, Next } from "koa";
+import { ProblemError } from "./ProblemError.ts";
+
+/** What an API key may do. */
+export type Scope = "balances:write" | "accounts:write" | "notifications:write" | "admin";
+
+export const SCOPES: readonly Scope[] = ["balances:write", "accounts:write", "notifications:write", "admin"];
+
+/** A configured key: its name (for logs), the SHA-256 of the key (never the key) and its scopes. */
+export interface ApiKeyEntry {
+  readonly name: string;
+  readonly sha256: string;
+  readonly scopes: readonly Scope[];
+}
+
+/** The caller a request was authenticated as. */
+export interface ApiCaller {
+  readonly name: string;
+  readonly scopes: readonly Scope[];
+}
+
+/** The SHA-256 (hex) under which a key is configured. */
+export function hashApiKey(key: string): string {
+  return createHash("sha256").update(key, "utf8").digest("hex");
+}
+
+/**
+ * Checks `Authorization: Bearer <key>` against hashed keys. The presented key is hashed and
+ * compared with every configured hash in constant time, so timing says nothing about which
+ * bytes matched or which key was close.
+ */
+export class ApiKeys {
+  readonly #entries: readonly { readonly entry: ApiKeyEntry; readonly digest: Buffer }[];
+
+  constructor(entries: readonly ApiKeyEntry[]) {
+    this.#entries = entries.map((entry) => ({ entry, digest: Buffer.from(entry.sha256, "hex") }));
+  }
+
+  authenticate(authorization: string | undefined): ApiCaller | undefined {
+    const match = /^Bearer ([\x21-\x7e]{16,256})$/.exec(authorization ?? "");
+    if (match?.[1] === undefined) return undefined;
+    const presented = Buffer.from(hashApiKey(match[1]), "hex");
+    let found: ApiKeyEntry | undefined;
+    for (const { entry, digest } of this.#entries) {
+      if (digest.length === presented.length && timingSafeEqual(digest, presented)) found = entry;
+    }
+    return found === undefined ? undefined : { name: found.name, scopes: found.scopes };
+  }
+
+  /** Middleware: 401 without a valid key, 403 when the key lacks `scope` (admin may do all). */
+  require(scope: Scope) {
+    return async (ctx: Context, next: Next): Promise<void> => {
+      const caller = this.authenticate(ctx.get("authorization") || undefined);
+      if (caller === undefined) {
+        ctx.set("WWW-Authenticate", 'Bearer realm="tidemark"');
+        throw new ProblemError("unauthenticated", "send Authorization: Bearer <API key>");
+      }
+      if (!caller.scopes.includes(scope) && !caller.scopes.includes("admin")) {
+        throw new ProblemError("forbidden", `this API key lacks the scope ${scope}`, {
+          requiredScope: scope,
+        });
+      }
+      ctx.state.caller = caller;
+      await next();
+    };
+  }
+}

@@ -1,0 +1,38 @@
+/** Machine-readable codes of every error the HTTP edge answers with. */
+export type ProblemCode =
+  | "invalid_request"
+  | "unauthenticated"
+  | "forbidden"
+  | "not_found"
+  | "revision_mismatch"
+  | "refused"
+  | "payload_too_large"
+  | "unsupported_media_type"
+  | "unavailable"
+  | "internal";
+
+/** One bad field of a request: where it is (`body.phone`, `header.if-match`) and what is wrong. */
+export interface FieldProblem {
+  readonly field: string;
+  readonly problem: string;
+}
+
+/**
+ * An error the HTTP edge turns into `application/problem+json` (RFC 9457). The code decides the
+ * status in one place (`problemMiddleware`); `detail` is shown to the client, so it never holds
+ * internals.
+ */
+export class ProblemError extends Error {
+  constructor(
+    readonly code: ProblemCode,
+    readonly detail: string,
+    readonly extra: {
+      readonly errors?: readonly FieldProblem[];
+      readonly reason?: string;
+      readonly [key: string]: unknown;
+    } = {},
+  ) {
+    super(detail);
+    this.name = "ProblemError";
+  }
+}

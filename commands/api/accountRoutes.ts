@@ -1,0 +1,267 @@
+import { randomUUID } from "node:crypto";
+import Router from "@koa/router";
+import type { Context } from "koa";
+import { z } from "zod";
+import {
+  accountDecider,
+  type AccountCommand,
+  type AccountRefusal,
+} from "../../domain/account/accountDecider.ts";
+import type { Rule } from "../../domain/rules/Rule.ts";
+import { epochMsToInstant, type Instant } from "../../domain/values/Instant.ts";
+import { MESSAGE_CLASSES } from "../../domain/values/MessageClass.ts";
+import { CURRENCY_MINOR_DIGITS, isCurrency, parseMoney } from "../../domain/values/Money.ts";
+import { parsePhoneNumber } from "../../domain/values/PhoneNumber.ts";
+import { parseTimeZone } from "../../domain/values/TimeZone.ts";
+import type { EventMetadata, EventStore } from "../../gateways/eventStore/EventStore.ts";
+import { handleCommand, type CommandOutcome } from "../handleCommand.ts";
+import type { ApiCaller, ApiKeys } from "./ApiKeys.ts";
+import { parseRequest, rejectIfAny } from "./parseRequest.ts";
+import { ProblemError, type FieldProblem } from "./ProblemError.ts";
+
+/** What the account routes need; `clock` is the edge's, so the domain gets `now` as data. */
+export interface AccountRoutesDependencies {
+  readonly store: EventStore;
+  readonly rules: readonly Rule[];
+  readonly apiKeys: ApiKeys;
+  readonly clock: () => number;
+}
+
+const ACCOUNT_ID = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{1,64}$/, { message: "must be 1-64 letters, digits, _ or -" });
+const CURRENCY = z.string().refine(isCurrency, {
+  message: `must be one of ${Object.keys(CURRENCY_MINOR_DIGITS).join(", ")}`,
+});
+const PHONE = z
+  .string()
+  .max(32)
+  .refine((text) => parsePhoneNumber(text) !== undefined, {
+    message: "must be a valid phone number in E.164 form, e.g. +447911123456",
+  });
+const TIME_ZONE = z
+  .string()
+  .max(64)
+  .refine((text) => parseTimeZone(text) !== undefined, {
+    message: "must be an IANA time zone, e.g. Europe/London",
+  });
+const ISO_TIME = z.iso.datetime({
+  offset: true,
+  message: "must be an ISO-8601 time with a zone, e.g. 2026-11-24T09:00:00Z",
+});
+
+const openAccountBody = z
+  .object({
+    accountId: ACCOUNT_ID.optional(),
+    customerId: z.string().min(1).max(128),
+    phone: PHONE,
+    currency: CURRENCY,
+    timeZone: TIME_ZONE,
+    consents: z.object({ service: z.boolean(), marketing: z.boolean() }).strict(),
+  })
+  .strict();
+const contactBody = z.object({ phone: PHONE }).strict();
+const consentBody = z
+  .object({ granted: z.boolean(), source: z.enum(["api", "import"]).default("api") })
+  .strict();
+const balanceBody = z
+  .object({
+    amount: z.string().max(32),
+    currency: CURRENCY,
+    balanceType: z
+      .string()
+      .regex(/^[A-Za-z]{1,40}$/, { message: "must be an Open Banking balance type, e.g. InterimAvailable" }),
+    creditLineIncluded: z.boolean(),
+    referenceTime: ISO_TIME,
+    bankReference: z.string().min(1).max(128).optional(),
+  })
+  .strict();
+const refreshBody = z.object({ reason: z.literal("manual").default("manual") }).strict();
+const closeBody = z.object({ reason: z.string().max(500).optional() }).strict();
+const accountParams = z.object({ id: ACCOUNT_ID });
+const consentParams = z.object({ id: ACCOUNT_ID, class: z.enum(MESSAGE_CLASSES as [string, ...string[]]) });
+
+/**
+ * The account commands of the command API. Every body and parameter is validated (400 listing
+ * every bad field), the command decided on the stream (`If-Match` → 412 on another revision,
+ * refusals → 404/409 with the domain's code), and answers carry the stream id, the new revision
+ * and the global position of the append.
+ */
+export function accountRoutes(dependencies: AccountRoutesDependencies): Router {
+  const { store, apiKeys, clock } = dependencies;
+  const decider = accountDecider(dependencies.rules);
+  const router = new Router();
+
+  async function run(
+    ctx: Context,
+    accountId: string,
+    command: AccountCommand,
+    status: number,
+  ): Promise<void> {
+    const streamId = `account-${accountId}`;
+    const expectedRevision = ifMatchRevision(ctx.get("if-match"));
+    const outcome = await handleCommand(store, decider, streamId, command, {
+      ...(expectedRevision === undefined ? { retriesOnConflict: 3 } : { expectedRevision }),
+      newEventId: randomUUID,
+      metadata: requestMetadata(ctx),
+    });
+    answer(ctx, accountId, streamId, outcome, status);
+  }
+
+  router.post("/accounts", apiKeys.require("accounts:write"), async (ctx) => {
+    const body = parseRequest("body", openAccountBody, ctx.request.body);
+    const accountId = body.accountId ?? randomUUID();
+    await run(
+      ctx,
+      accountId,
+      {
+        type: "OpenAccount",
+        data: {
+          accountId,
+          customerId: body.customerId,
+          phone: parsePhoneNumber(body.phone) ?? unreachableValidation(),
+          currency: body.currency,
+          timeZone: parseTimeZone(body.timeZone) ?? unreachableValidation(),
+          consents: body.consents,
+          now: now(clock),
+        },
+      },
+      201,
+    );
+  });
+
+  router.put("/accounts/:id/contact", apiKeys.require("accounts:write"), async (ctx) => {
+    const { id } = parseRequest("params", accountParams, ctx.params);
+    const body = parseRequest("body", contactBody, ctx.request.body);
+    const phone = parsePhoneNumber(body.phone) ?? unreachableValidation();
+    await run(ctx, id, { type: "ChangeContact", data: { phone, now: now(clock) } }, 200);
+  });
+
+  router.put("/accounts/:id/consents/:class", apiKeys.require("accounts:write"), async (ctx) => {
+    const params = parseRequest("params", consentParams, ctx.params);
+    const body = parseRequest("body", consentBody, ctx.request.body ?? {});
+    const messageClass = params.class as (typeof MESSAGE_CLASSES)[number];
+    await run(
+      ctx,
+      params.id,
+      {
+        type: "ChangeConsent",
+        data: { messageClass, granted: body.granted, source: body.source, now: now(clock) },
+      },
+      200,
+    );
+  });
+
+  router.post("/accounts/:id/balances", apiKeys.require("balances:write"), async (ctx) => {
+    const { id } = parseRequest("params", accountParams, ctx.params);
+    const body = parseRequest("body", balanceBody, ctx.request.body);
+    const problems: FieldProblem[] = [];
+    const balance = parseMoney(body.amount, body.currency);
+    if ("error" in balance) problems.push({ field: "body.amount", problem: balance.error });
+    rejectIfAny(problems);
+    if ("error" in balance) return;
+    await run(
+      ctx,
+      id,
+      {
+        type: "RecordBalance",
+        data: {
+          balance,
+          balanceType: body.balanceType,
+          creditLineIncluded: body.creditLineIncluded,
+          referenceTime: epochMsToInstant(Date.parse(body.referenceTime)),
+          source: "push",
+          bankReference: body.bankReference ?? null,
+          now: now(clock),
+        },
+      },
+      202,
+    );
+  });
+
+  router.post("/accounts/:id/balance-refreshes", apiKeys.require("balances:write"), async (ctx) => {
+    const { id } = parseRequest("params", accountParams, ctx.params);
+    const body = parseRequest("body", refreshBody, ctx.request.body ?? {});
+    await run(
+      ctx,
+      id,
+      { type: "RequestBalanceRefresh", data: { reason: body.reason, now: now(clock) } },
+      202,
+    );
+  });
+
+  router.post("/accounts/:id/close", apiKeys.require("accounts:write"), async (ctx) => {
+    const { id } = parseRequest("params", accountParams, ctx.params);
+    const body = parseRequest("body", closeBody, ctx.request.body ?? {});
+    await run(ctx, id, { type: "CloseAccount", data: { reason: body.reason ?? null, now: now(clock) } }, 200);
+  });
+
+  return router;
+}
+
+function answer(
+  ctx: Context,
+  accountId: string,
+  streamId: string,
+  outcome: CommandOutcome<{ type: string }, AccountRefusal>,
+  status: number,
+): void {
+  switch (outcome.outcome) {
+    case "accepted":
+      ctx.status = outcome.events.length === 0 && status === 201 ? 200 : status;
+      ctx.set("ETag", `"${outcome.revision}"`);
+      ctx.body = {
+        accountId,
+        streamId,
+        revision: outcome.revision,
+        position: outcome.position ?? null,
+        events: outcome.events.map((event) => event.type),
+      };
+      return;
+    case "revision_mismatch":
+      throw new ProblemError(
+        "revision_mismatch",
+        `the account is at revision ${outcome.actual}, not ${outcome.expected}`,
+        {
+          expectedRevision: outcome.expected,
+          actualRevision: outcome.actual,
+        },
+      );
+    case "refused":
+      if (outcome.code === "account_not_found")
+        throw new ProblemError("not_found", `no account ${accountId}`);
+      throw new ProblemError("refused", outcome.detail, { reason: outcome.code });
+  }
+}
+
+/** `If-Match: "3"` or `If-Match: 3` → 3; absent → undefined; anything else → 400. */
+function ifMatchRevision(header: string): number | undefined {
+  if (header === "") return undefined;
+  const match = /^(?:W\/)?"?(-1|\d{1,15})"?$/.exec(header.trim());
+  if (match?.[1] === undefined) {
+    throw new ProblemError("invalid_request", 'If-Match must be a stream revision such as "3"', {
+      errors: [{ field: "header.if-match", problem: 'must be a revision such as "3"' }],
+    });
+  }
+  return Number(match[1]);
+}
+
+function requestMetadata(ctx: Context): EventMetadata {
+  const caller = ctx.state.caller as ApiCaller | undefined;
+  const correlation = ctx.get("x-correlation-id");
+  const traceparent = ctx.get("traceparent");
+  return {
+    correlationId: /^[\x21-\x7e]{1,128}$/.test(correlation) ? correlation : randomUUID(),
+    actor: `api-key:${caller?.name ?? "unknown"}`,
+    ...(/^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(traceparent) ? { traceparent } : {}),
+  };
+}
+
+function now(clock: () => number): Instant {
+  return epochMsToInstant(clock());
+}
+
+/** The zod schema already checked this value; reaching here is a bug, not bad input. */
+function unreachableValidation(): never {
+  throw new Error("a value passed validation but failed to parse");
+}

@@ -1,0 +1,239 @@
+import type { AddressInfo } from "node:net";
+import type { Server } from "node:http";
+import anyTest, { type TestFn } from "ava";
+import { pino } from "pino";
+import { openTestDatabase, type TestDatabase } from "../../test/postgresTestDatabase.ts";
+import { collect } from "../../gateways/eventStore/eventStoreContract.ts";
+import { PostgresEventStore } from "../../gateways/eventStore/postgres/PostgresEventStore.ts";
+import { loadRules } from "../rules/loadRules.ts";
+import { ApiKeys, hashApiKey } from "./ApiKeys.ts";
+import { createCommandApi } from "./createCommandApi.ts";
+
+const test = anyTest as TestFn<{
+  database: TestDatabase;
+  store: PostgresEventStore;
+  server: Server;
+  url: string;
+}>;
+
+const KEYS = { admin: "admin-key-0123456789abcdef", balances: "balances-key-0123456789abcdef" };
+
+test.before(async (t) => {
+  const database = await openTestDatabase();
+  await PostgresEventStore.migrate(database.pool, database.schema);
+  const store = new PostgresEventStore(database.pool, { schema: database.schema });
+  const apiKeys = new ApiKeys([
+    { name: "ops", sha256: hashApiKey(KEYS.admin), scopes: ["admin"] },
+    { name: "core-banking", sha256: hashApiKey(KEYS.balances), scopes: ["balances:write"] },
+  ]);
+  const app = createCommandApi({
+    store,
+    rules: await loadRules(),
+    apiKeys,
+    logger: pino({ level: "silent" }),
+    clock: () => Date.UTC(2026, 10, 24, 9),
+    maxBodyBytes: 4096,
+  });
+  const server = app.listen(0, "127.0.0.1");
+  await new Promise((resolve) => server.once("listening", resolve));
+  Object.assign(t.context, {
+    database,
+    store,
+    server,
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+  });
+});
+
+test.after.always(async (t) => {
+  await new Promise((resolve) => t.context.server.close(resolve));
+  await t.context.store.close();
+  await t.context.database.dispose();
+});
+
+async function call(
+  url: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; type: string; json: Record<string, unknown> }> {
+  const response = await fetch(`${url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${KEYS.admin}`, "content-type": "application/json", ...headers },
+    ...(body === undefined ? {} : { body: typeof body === "string" ? body : JSON.stringify(body) }),
+  });
+  return {
+    status: response.status,
+    type: response.headers.get("content-type") ?? "",
+    json: (await response.json()) as Record<string, unknown>,
+  };
+}
+
+const account = (accountId: string) => ({
+  accountId,
+  customerId: "cust-1",
+  phone: "+447911123456",
+  currency: "GBP",
+  timeZone: "Europe/London",
+  consents: { service: true, marketing: false },
+});
+
+test("an account is opened, its balance recorded, and a low balance qualifies", async (t) => {
+  const { url, store } = t.context;
+  const opened = await call(url, "POST", "/accounts", account("api-1"));
+  t.is(opened.status, 201);
+  t.like(opened.json, {
+    accountId: "api-1",
+    streamId: "account-api-1",
+    revision: 0,
+    events: ["AccountOpened"],
+  });
+  t.regex(String(opened.json.position), /^[0-9a-f]{16}-[0-9a-f]{16}$/);
+  const balance = await call(
+    url,
+    "POST",
+    "/accounts/api-1/balances",
+    {
+      amount: "42.10",
+      currency: "GBP",
+      balanceType: "InterimAvailable",
+      creditLineIncluded: false,
+      referenceTime: "2026-11-24T08:59:00+00:00",
+    },
+    { authorization: `Bearer ${KEYS.balances}`, "if-match": '"0"' },
+  );
+  t.is(balance.status, 202);
+  t.like(balance.json, { revision: 2, events: ["BalanceObserved", "AccountQualified"] });
+  t.is((await collect(store.readStream("account-api-1"))).length, 3);
+});
+
+test("errors are problem+json with the right status, and nothing is appended", async (t) => {
+  const { url, store } = t.context;
+  await call(url, "POST", "/accounts", account("api-2"));
+  const before = (await collect(store.readStream("account-api-2"))).length;
+  const balanceBody = {
+    amount: "1.00",
+    currency: "GBP",
+    balanceType: "InterimAvailable",
+    creditLineIncluded: false,
+    referenceTime: "2026-11-24T08:00:00Z",
+  };
+  const cases: [
+    string,
+    Promise<{ status: number; type: string; json: Record<string, unknown> }>,
+    number,
+    string,
+  ][] = [
+    [
+      "no key",
+      call(url, "POST", "/accounts/api-2/balances", balanceBody, { authorization: "" }),
+      401,
+      "unauthenticated",
+    ],
+    [
+      "wrong key",
+      call(url, "POST", "/accounts/api-2/balances", balanceBody, {
+        authorization: "Bearer not-a-real-key-000000",
+      }),
+      401,
+      "unauthenticated",
+    ],
+    [
+      "scope",
+      call(
+        url,
+        "PUT",
+        "/accounts/api-2/contact",
+        { phone: "+447911123457" },
+        { authorization: `Bearer ${KEYS.balances}` },
+      ),
+      403,
+      "forbidden",
+    ],
+    ["bad JSON", call(url, "POST", "/accounts/api-2/balances", '{"amount": '), 400, "invalid_request"],
+    [
+      "media type",
+      call(url, "POST", "/accounts/api-2/balances", "amount=1", {
+        "content-type": "application/x-www-form-urlencoded",
+      }),
+      415,
+      "unsupported_media_type",
+    ],
+    [
+      "too large",
+      call(url, "POST", "/accounts/api-2/balances", { ...balanceBody, bankReference: "x".repeat(10_000) }),
+      413,
+      "payload_too_large",
+    ],
+    [
+      "amount digits",
+      call(url, "POST", "/accounts/api-2/balances", { ...balanceBody, amount: "1.005" }),
+      400,
+      "invalid_request",
+    ],
+    [
+      "If-Match stale",
+      call(url, "POST", "/accounts/api-2/balances", balanceBody, { "if-match": '"7"' }),
+      412,
+      "revision_mismatch",
+    ],
+    [
+      "If-Match garbage",
+      call(url, "POST", "/accounts/api-2/balances", balanceBody, { "if-match": "yesterday" }),
+      400,
+      "invalid_request",
+    ],
+    ["exists", call(url, "POST", "/accounts", account("api-2")), 409, "refused"],
+    [
+      "unknown account",
+      call(url, "PUT", "/accounts/nobody/contact", { phone: "+447911123457" }),
+      404,
+      "not_found",
+    ],
+    ["unknown route", call(url, "GET", "/nowhere"), 404, "not_found"],
+    [
+      "bad class",
+      call(url, "PUT", "/accounts/api-2/consents/spam", { granted: true }),
+      400,
+      "invalid_request",
+    ],
+  ];
+  for (const [name, pending, status, code] of cases) {
+    const answer = await pending;
+    t.is(answer.status, status, name);
+    t.is(answer.json.code, code, name);
+    t.true(answer.type.startsWith("application/problem+json"), name);
+  }
+  t.is((await collect(store.readStream("account-api-2"))).length, before);
+});
+
+test("a bad request lists every bad field at once", async (t) => {
+  const answer = await call(t.context.url, "POST", "/accounts", {
+    customerId: "",
+    phone: "07700 900123",
+    currency: "XXX",
+    timeZone: "Mars/Olympus",
+    consents: { service: "yes" },
+    extra: 1,
+  });
+  t.is(answer.status, 400);
+  const fields = (answer.json.errors as { field: string }[]).map((error) => error.field).sort();
+  t.deepEqual(fields, [
+    "body",
+    "body.consents.marketing",
+    "body.consents.service",
+    "body.currency",
+    "body.customerId",
+    "body.phone",
+    "body.timeZone",
+  ]);
+});
+
+test("a refusal carries the domain's reason code", async (t) => {
+  const { url } = t.context;
+  await call(url, "POST", "/accounts", account("api-3"));
+  await call(url, "POST", "/accounts/api-3/close", {});
+  const answer = await call(url, "PUT", "/accounts/api-3/contact", { phone: "+447911123457" });
+  t.is(answer.status, 409);
+  t.like(answer.json, { code: "refused", reason: "account_closed" });
+});

@@ -1,0 +1,52 @@
+import { bodyParser } from "@koa/bodyparser";
+import Koa from "koa";
+import helmet from "koa-helmet";
+import type { Logger } from "pino";
+import type { Rule } from "../../domain/rules/Rule.ts";
+import type { EventStore } from "../../gateways/eventStore/EventStore.ts";
+import { accountRoutes } from "./accountRoutes.ts";
+import type { ApiKeys } from "./ApiKeys.ts";
+import { ProblemError } from "./ProblemError.ts";
+import { problemMiddleware } from "./problemMiddleware.ts";
+
+export interface CommandApiDependencies {
+  readonly store: EventStore;
+  readonly rules: readonly Rule[];
+  readonly apiKeys: ApiKeys;
+  readonly logger: Logger;
+  readonly clock: () => number;
+  /** Largest JSON body accepted (default 64 kB). */
+  readonly maxBodyBytes?: number;
+}
+
+/** The command API (Koa): errors first, then security headers, body parsing, routes. */
+export function createCommandApi(dependencies: CommandApiDependencies): Koa {
+  const app = new Koa({ proxy: false });
+  app.use(problemMiddleware(dependencies.logger));
+  app.use(helmet());
+  app.use(async (ctx, next) => {
+    if (ctx.method === "POST" || ctx.method === "PUT") {
+      const length = ctx.get("content-length");
+      if (length !== "" && length !== "0" && !ctx.is("application/json")) {
+        throw new ProblemError("unsupported_media_type", "send Content-Type: application/json");
+      }
+    }
+    await next();
+  });
+  app.use(
+    bodyParser({
+      enableTypes: ["json"],
+      jsonLimit: dependencies.maxBodyBytes ?? 64 * 1024,
+      jsonStrict: true,
+      encoding: "utf-8",
+    }),
+  );
+  const routes = accountRoutes(dependencies);
+  app.use(routes.routes());
+  app.use(routes.allowedMethods({ throw: false }));
+  app.use((ctx) => {
+    if (ctx.status === 404 && ctx.body === undefined)
+      throw new ProblemError("not_found", `no route ${ctx.method} ${ctx.path}`);
+  });
+  return app;
+}

@@ -1,0 +1,77 @@
+import type { Context, Next } from "koa";
+import type { Logger } from "pino";
+import { EventStoreUnavailableError } from "../../gateways/eventStore/EventStoreError.ts";
+import { ProblemError, type ProblemCode } from "./ProblemError.ts";
+
+const STATUS: Readonly<Record<ProblemCode, number>> = {
+  invalid_request: 400,
+  unauthenticated: 401,
+  forbidden: 403,
+  not_found: 404,
+  revision_mismatch: 412,
+  refused: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  unavailable: 503,
+  internal: 500,
+};
+
+const TITLE: Readonly<Record<ProblemCode, string>> = {
+  invalid_request: "The request is invalid",
+  unauthenticated: "An API key is required",
+  forbidden: "The API key may not do this",
+  not_found: "Not found",
+  revision_mismatch: "The resource is not at the revision given in If-Match",
+  refused: "The command was refused",
+  payload_too_large: "The request body is too large",
+  unsupported_media_type: "The request body must be application/json",
+  unavailable: "Temporarily unavailable; retry later",
+  internal: "Internal error",
+};
+
+/**
+ * The one place where errors become HTTP answers. Registered first, it turns `ProblemError`
+ * codes, body-parser errors and store outages into problem+json, and hides everything else
+ * behind a 500 that says nothing about internals (the log has the detail).
+ */
+export function problemMiddleware(logger: Logger) {
+  return async (ctx: Context, next: Next): Promise<void> => {
+    try {
+      await next();
+    } catch (error) {
+      const problem = toProblem(error);
+      if (problem.code === "internal" || problem.code === "unavailable") {
+        logger.error({ err: error, path: ctx.path, method: ctx.method }, "request failed");
+      }
+      ctx.status = STATUS[problem.code];
+      ctx.type = "application/problem+json";
+      ctx.body = {
+        type: `https://tidemark.dev/problems/${problem.code.replaceAll("_", "-")}`,
+        title: TITLE[problem.code],
+        status: STATUS[problem.code],
+        code: problem.code,
+        detail: problem.detail,
+        instance: ctx.path,
+        ...problem.extra,
+      };
+      if (problem.code === "unavailable") ctx.set("Retry-After", "1");
+    }
+  };
+}
+
+function toProblem(error: unknown): ProblemError {
+  if (error instanceof ProblemError) return error;
+  if (error instanceof EventStoreUnavailableError)
+    return new ProblemError("unavailable", "the event store does not answer");
+  const status = (error as { status?: unknown; expose?: unknown } | null)?.status;
+  if (status === 413) return new ProblemError("payload_too_large", "the body exceeds the size limit");
+  if (status === 415)
+    return new ProblemError("unsupported_media_type", "send Content-Type: application/json");
+  if (typeof status === "number" && status >= 400 && status < 500) {
+    // Body-parser's and Koa's own client errors: malformed JSON and the like.
+    return new ProblemError("invalid_request", "the body is not valid JSON", {
+      errors: [{ field: "body", problem: "is not valid JSON" }],
+    });
+  }
+  return new ProblemError("internal", "an internal error occurred");
+}
