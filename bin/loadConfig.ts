@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { SCOPES, type ApiKeyEntry } from "../commands/api/ApiKeys.ts";
 
 /** Where the PostgreSQL that holds the event log (and, later, the read models) comes from. */
 export type DatabaseConfig =
@@ -18,6 +19,10 @@ export interface Config {
   readonly commandApiPort: number;
   readonly queryApiPort: number;
   readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace";
+  /** Hashed API keys; empty only in the embedded default, which then makes a dev key. */
+  readonly apiKeys: readonly ApiKeyEntry[];
+  /** The rules file; undefined: the shipped default. */
+  readonly rulesFile: string | undefined;
 }
 
 /** A bad or missing variable: the message is one line naming it and what is wrong. */
@@ -51,6 +56,26 @@ const port = (fallback: number) =>
     })
     .transform(Number);
 
+const apiKeysSchema = z
+  .array(
+    z
+      .object({
+        name: z.string().min(1).max(64),
+        sha256: z.string().regex(/^[0-9a-f]{64}$/),
+        scopes: z.array(z.enum(SCOPES as [string, ...string[]])).min(1),
+      })
+      .strict(),
+  )
+  .min(1);
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
 const environment = z.object({
   DATABASE_URL: urlWithScheme(["postgres:", "postgresql:"]),
   EVENT_STORE: z
@@ -63,6 +88,20 @@ const environment = z.object({
   QUERY_API_PORT: port(3002),
   EMBEDDED_POSTGRES_PORT: port(54329),
   TIDEMARK_DATA_DIR: z.string().min(1, { message: "must not be empty" }).default(".tidemark"),
+  TIDEMARK_API_KEYS: z
+    .string()
+    .optional()
+    .transform((text, context) => {
+      if (text === undefined) return [];
+      const parsed = apiKeysSchema.safeParse(safeJson(text));
+      if (parsed.success) return parsed.data;
+      context.addIssue({
+        code: "custom",
+        message: 'must be a JSON array of {"name", "sha256" (hex SHA-256 of the key), "scopes"}',
+      });
+      return z.NEVER;
+    }),
+  TIDEMARK_RULES_FILE: z.string().min(1).optional(),
   LOG_LEVEL: z
     .enum(["fatal", "error", "warn", "info", "debug", "trace"], {
       message: "must be one of fatal, error, warn, info, debug, trace",
@@ -86,7 +125,15 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   if (vars.EVENT_STORE === "eventstoredb" && vars.EVENTSTORE_URL === undefined) {
     throw new ConfigError("EVENTSTORE_URL", "is required when EVENT_STORE=eventstoredb");
   }
+  if (vars.DATABASE_URL !== undefined && vars.TIDEMARK_API_KEYS.length === 0) {
+    throw new ConfigError(
+      "TIDEMARK_API_KEYS",
+      "is required outside the embedded default (no API keys configured)",
+    );
+  }
   return {
+    apiKeys: vars.TIDEMARK_API_KEYS as ApiKeyEntry[],
+    rulesFile: vars.TIDEMARK_RULES_FILE,
     database:
       vars.DATABASE_URL === undefined
         ? { kind: "embedded", dataDir: vars.TIDEMARK_DATA_DIR, port: vars.EMBEDDED_POSTGRES_PORT }

@@ -12,6 +12,7 @@ test("given no variables, when loading, then the embedded default with standard 
 
 test("given service URLs, when loading, then they are used", (t) => {
   const config = loadConfig({
+    TIDEMARK_API_KEYS: JSON.stringify([{ name: "ops", sha256: "a".repeat(64), scopes: ["admin"] }]),
     DATABASE_URL: "postgres://u:p@db:5432/x",
     EVENT_STORE: "eventstoredb",
     EVENTSTORE_URL: "esdb://es:2113?tls=false",
@@ -23,6 +24,7 @@ test("given service URLs, when loading, then they are used", (t) => {
   t.deepEqual(config.eventStore, { kind: "eventstoredb", url: "esdb://es:2113?tls=false" });
   t.is(config.commandApiPort, 8080);
   t.is(config.redisUrl, "redis://cache:6379");
+  t.deepEqual(config.apiKeys, [{ name: "ops", sha256: "a".repeat(64), scopes: ["admin"] }]);
 });
 
 const bad: [Record<string, string>, string][] = [
@@ -40,6 +42,14 @@ const bad: [Record<string, string>, string][] = [
   [{ EVENT_STORE: "eventstoredb" }, "config: EVENTSTORE_URL is required when EVENT_STORE=eventstoredb"],
   [{ AMQP_URL: "http://mq" }, "config: AMQP_URL must be a URL starting with amqp:// or amqps://"],
   [{ LOG_LEVEL: "loud" }, "config: LOG_LEVEL must be one of fatal, error, warn, info, debug, trace"],
+  [
+    { DATABASE_URL: "postgres://db/x" },
+    "config: TIDEMARK_API_KEYS is required outside the embedded default (no API keys configured)",
+  ],
+  [
+    { TIDEMARK_API_KEYS: "[{}]" },
+    'config: TIDEMARK_API_KEYS must be a JSON array of {"name", "sha256" (hex SHA-256 of the key), "scopes"}',
+  ],
 ];
 
 for (const [env, message] of bad) {

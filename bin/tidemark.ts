@@ -1,8 +1,13 @@
+import { randomBytes } from "node:crypto";
+import { mkdir, writeFile } from "node:fs/promises";
+import path from "node:path";
 import { EventStoreDBClient } from "@eventstore/db-client";
 import Router from "@koa/router";
-import Koa from "koa";
 import pg from "pg";
 import { pino, type Logger } from "pino";
+import { ApiKeys, hashApiKey, type ApiKeyEntry } from "../commands/api/ApiKeys.ts";
+import { createCommandApi } from "../commands/api/createCommandApi.ts";
+import { loadRules, RulesFileError } from "../commands/rules/loadRules.ts";
 import type { EventStore } from "../gateways/eventStore/EventStore.ts";
 import { EventStoreDbEventStore } from "../gateways/eventStore/eventStoreDb/EventStoreDbEventStore.ts";
 import { PostgresEventStore } from "../gateways/eventStore/postgres/PostgresEventStore.ts";
@@ -11,8 +16,8 @@ import { startEmbeddedPostgres } from "./startEmbeddedPostgres.ts";
 
 /**
  * The composition root of the whole system. Today it starts what exists: PostgreSQL (embedded by
- * default), the event store with its schema migrated, and /health and /ready on the command API
- * port. The command API, query API, projectors and gateways join here as they are built.
+ * default), the event store with its schema migrated, the rules, and the command API (account
+ * commands, /health, /ready). The query API, projectors and gateways join here as they are built.
  */
 async function main(): Promise<void> {
   let config: Config;
@@ -27,6 +32,16 @@ async function main(): Promise<void> {
   }
   const logger = pino({ level: config.logLevel, base: { service: "tidemark" } });
   const stops: (() => Promise<void>)[] = [];
+  let rules;
+  try {
+    rules = await loadRules(config.rulesFile);
+  } catch (error) {
+    if (error instanceof RulesFileError) {
+      console.error(error.message);
+      process.exit(1);
+    }
+    throw error;
+  }
 
   const database =
     config.database.kind === "embedded"
@@ -46,7 +61,22 @@ async function main(): Promise<void> {
   }
   stops.unshift(() => store.close());
 
-  const server = startHealthServer(config.commandApiPort, pool, logger);
+  const apiKeys = new ApiKeys(
+    config.apiKeys.length > 0 ? config.apiKeys : await createDevApiKey(config.database, logger),
+  );
+  const app = createCommandApi({
+    store,
+    rules,
+    apiKeys,
+    logger,
+    clock: Date.now,
+    extraRoutes: [healthRoutes(pool)],
+  });
+  const server = app.listen(config.commandApiPort, "127.0.0.1");
+  await new Promise<void>((resolve, reject) => {
+    server.once("listening", resolve);
+    server.once("error", reject);
+  });
   stops.unshift(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
   logger.info(
@@ -56,10 +86,11 @@ async function main(): Promise<void> {
           ? `embedded PostgreSQL on 127.0.0.1:${config.database.port}`
           : "external PostgreSQL",
       eventStore: config.eventStore.kind,
+      rules: rules.length,
+      commandApi: `http://127.0.0.1:${config.commandApiPort}`,
       health: `http://127.0.0.1:${config.commandApiPort}/health`,
-      ready: `http://127.0.0.1:${config.commandApiPort}/ready`,
     },
-    "Tidemark is running: the event store is ready; the command and query APIs are not built yet. Ctrl-C stops it.",
+    "Tidemark is running: command API (account commands) and the event store; query API, projections and gateways are not built yet. Ctrl-C stops it.",
   );
 
   let stopping = false;
@@ -78,7 +109,7 @@ async function main(): Promise<void> {
   process.on("SIGTERM", () => shutdown("SIGTERM"));
 }
 
-function startHealthServer(port: number, pool: pg.Pool, logger: Logger) {
+function healthRoutes(pool: pg.Pool): Router {
   const router = new Router();
   router.get("/health", (ctx) => {
     ctx.body = { status: "ok" };
@@ -92,9 +123,22 @@ function startHealthServer(port: number, pool: pg.Pool, logger: Logger) {
       ctx.body = { status: "not ready", reason: "PostgreSQL does not answer" };
     }
   });
-  const app = new Koa();
-  app.use(router.routes()).use(router.allowedMethods());
-  return app.listen(port, "127.0.0.1", () => logger.debug({ port }, "health server listening"));
+  return router;
+}
+
+/**
+ * Only in the embedded default with no key configured: a random admin key, printed once and
+ * written to `<data dir>/dev-api-key` (mode 600) so that the quick start works out of the box.
+ */
+async function createDevApiKey(database: Config["database"], logger: Logger): Promise<ApiKeyEntry[]> {
+  if (database.kind !== "embedded") throw new Error("API keys are required outside the embedded default");
+  const key = `tm_dev_${randomBytes(24).toString("hex")}`;
+  const file = path.resolve(database.dataDir, "dev-api-key");
+  await mkdir(path.dirname(file), { recursive: true });
+  await writeFile(file, `${key}\n`, { mode: 0o600 });
+  logger.warn({ file }, "no TIDEMARK_API_KEYS: generated a development admin key (embedded default only)");
+  console.error(`Development admin API key (also in ${file}): ${key}`);
+  return [{ name: "dev-admin", sha256: hashApiKey(key), scopes: ["admin"] }];
 }
 
 await main();

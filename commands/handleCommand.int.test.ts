@@ -41,7 +41,7 @@ function open(accountId: string): AccountCommand {
     data: {
       accountId,
       customerId: "cust-1",
-      phone: "+447700900123" as PhoneNumber,
+      phone: "+447911123456" as PhoneNumber,
       currency: "GBP",
       timeZone: "Europe/London" as TimeZone,
       consents: { service: true, marketing: true },

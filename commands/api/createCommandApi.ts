@@ -1,4 +1,5 @@
 import { bodyParser } from "@koa/bodyparser";
+import type Router from "@koa/router";
 import Koa from "koa";
 import helmet from "koa-helmet";
 import type { Logger } from "pino";
@@ -17,6 +18,8 @@ export interface CommandApiDependencies {
   readonly clock: () => number;
   /** Largest JSON body accepted (default 64 kB). */
   readonly maxBodyBytes?: number;
+  /** Routes the process adds beside the commands (health, readiness). */
+  readonly extraRoutes?: readonly Router[];
 }
 
 /** The command API (Koa): errors first, then security headers, body parsing, routes. */
@@ -41,9 +44,10 @@ export function createCommandApi(dependencies: CommandApiDependencies): Koa {
       encoding: "utf-8",
     }),
   );
-  const routes = accountRoutes(dependencies);
-  app.use(routes.routes());
-  app.use(routes.allowedMethods({ throw: false }));
+  for (const routes of [...(dependencies.extraRoutes ?? []), accountRoutes(dependencies)]) {
+    app.use(routes.routes());
+    app.use(routes.allowedMethods({ throw: false }));
+  }
   app.use((ctx) => {
     if (ctx.status === 404 && ctx.body === undefined)
       throw new ProblemError("not_found", `no route ${ctx.method} ${ctx.path}`);
