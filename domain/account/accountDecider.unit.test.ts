@@ -67,7 +67,7 @@ const opened: AccountEvent = {
   data: {
     accountId: "acc-1",
     customerId: "cust-1",
-    phone: "+447700900123",
+    phone: "+447911123456",
     currency: "GBP",
     timeZone: "Europe/London",
     consents: { service: true, marketing: false },
@@ -161,14 +161,14 @@ test("given a closed account, when recording a balance, then refused: account_cl
 });
 
 test("given an account, when changing contact or consent, then an event only if something changes", (t) => {
-  const phone = "+447700900456" as PhoneNumber;
+  const phone = "+447911123457" as PhoneNumber;
   t.deepEqual(summary(given(opened).whenAll([{ type: "ChangeContact", data: { phone, now: at(1) } }])), [
     "ContactChanged",
   ]);
   t.deepEqual(
     given(opened).when({
       type: "ChangeContact",
-      data: { phone: "+447700900123" as PhoneNumber, now: at(1) },
+      data: { phone: "+447911123456" as PhoneNumber, now: at(1) },
     }),
     {
       outcome: "accepted",

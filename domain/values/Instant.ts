@@ -81,3 +81,8 @@ function civilFromDays(days: number): [number, number, number] {
   const month = mp + (mp < 10 ? 3 : -9);
   return [yoe + era * 400 + (month <= 2 ? 1 : 0), month, day];
 }
+
+/** Negative when `a` is earlier than `b`, zero when equal, positive when later. */
+export function compareInstants(a: Instant, b: Instant): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

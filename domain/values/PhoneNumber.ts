@@ -1,6 +1,6 @@
 import { parsePhoneNumberFromString } from "libphonenumber-js/max";
 
-/** A phone number in E.164 form ("+447700900123"), checked against real numbering plans. */
+/** A phone number in E.164 form ("+447911123456"), checked against real numbering plans. */
 export type PhoneNumber = string & { readonly __brand: "PhoneNumber" };
 
 /**

@@ -1,0 +1,47 @@
+const FNV_OFFSET_BASIS = 0x6c62272e07bb014262b821756295c58dn;
+const FNV_PRIME = 0x0000000001000000000000000000013bn;
+const MASK_128 = (1n << 128n) - 1n;
+const MIX_1 = 0x9e3779b97f4a7c15f39cc0605cedc835n;
+const MIX_2 = 0xff51afd7ed558ccdc4ceb9fe1a85ec53n;
+
+/**
+ * The notification id for one qualification episode of one rule on one account: the same inputs
+ * always give the same id, so a redelivered `AccountQualified` lands on the notification stream
+ * that already exists and can never create a second SMS.
+ *
+ * A UUID version 8 (RFC 9562, "custom"): 122 bits of a 128-bit hash of the UTF-8 JSON array
+ * `["tidemark/rule-notification/v1", accountId, ruleId, episode]`. JSON so that no two different
+ * triples share an input; the version tag so the scheme can change without colliding with old ids.
+ * The hash is FNV-1a followed by a multiply-xorshift finaliser (FNV alone leaves the ids of
+ * consecutive episodes differing in a few hex digits). Pure, so no `node:crypto`; not a secret:
+ * anyone who knows the inputs can compute the id.
+ *
+ * @throws RangeError when `episode` is not a non-negative safe integer (a programming error).
+ */
+export function ruleNotificationId(accountId: string, ruleId: string, episode: number): string {
+  if (!Number.isSafeInteger(episode) || episode < 0) {
+    throw new RangeError(`episode must be a non-negative integer, got ${episode}`);
+  }
+  const input = JSON.stringify(["tidemark/rule-notification/v1", accountId, ruleId, episode]);
+  let hash = FNV_OFFSET_BASIS;
+  for (const byte of new TextEncoder().encode(input)) {
+    hash = ((hash ^ BigInt(byte)) * FNV_PRIME) & MASK_128;
+  }
+  const hex = avalanche(hash).toString(16).padStart(32, "0");
+  const variant = ((Number.parseInt(hex.charAt(16), 16) & 0x3) | 0x8).toString(16);
+  return [
+    hex.slice(0, 8),
+    hex.slice(8, 12),
+    `8${hex.slice(13, 16)}`,
+    `${variant}${hex.slice(17, 20)}`,
+    hex.slice(20, 32),
+  ].join("-");
+}
+
+/** A bijection on 128 bits that spreads every input bit over the whole output (splitmix-style). */
+function avalanche(value: bigint): bigint {
+  let mixed = value;
+  mixed = ((mixed ^ (mixed >> 67n)) * MIX_1) & MASK_128;
+  mixed = ((mixed ^ (mixed >> 61n)) * MIX_2) & MASK_128;
+  return mixed ^ (mixed >> 64n);
+}
