@@ -7,6 +7,7 @@ import pg from "pg";
 import { pino, type Logger } from "pino";
 import { ApiKeys, hashApiKey, type ApiKeyEntry } from "../commands/api/ApiKeys.ts";
 import { createCommandApi } from "../commands/api/createCommandApi.ts";
+import { IdempotencyStore } from "../commands/api/IdempotencyStore.ts";
 import { loadRules, RulesFileError } from "../commands/rules/loadRules.ts";
 import type { EventStore } from "../gateways/eventStore/EventStore.ts";
 import { EventStoreDbEventStore } from "../gateways/eventStore/eventStoreDb/EventStoreDbEventStore.ts";
@@ -64,10 +65,13 @@ async function main(): Promise<void> {
   const apiKeys = new ApiKeys(
     config.apiKeys.length > 0 ? config.apiKeys : await createDevApiKey(config.database, logger),
   );
+  const idempotency = new IdempotencyStore(pool, "tidemark", logger);
+  await idempotency.migrate();
   const app = createCommandApi({
     store,
     rules,
     apiKeys,
+    idempotency,
     logger,
     clock: Date.now,
     extraRoutes: [healthRoutes(pool)],

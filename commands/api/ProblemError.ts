@@ -5,6 +5,8 @@ export type ProblemCode =
   | "forbidden"
   | "not_found"
   | "revision_mismatch"
+  | "idempotency_key_reused"
+  | "idempotency_key_in_use"
   | "refused"
   | "payload_too_large"
   | "unsupported_media_type"

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import Router from "@koa/router";
-import type { Context } from "koa";
+import type { Context, Middleware } from "koa";
 import { z } from "zod";
 import {
   accountDecider,
@@ -25,6 +25,8 @@ export interface AccountRoutesDependencies {
   readonly rules: readonly Rule[];
   readonly apiKeys: ApiKeys;
   readonly clock: () => number;
+  /** Runs after authentication on every POST: replays answers for a repeated Idempotency-Key. */
+  readonly idempotent: Middleware;
 }
 
 const ACCOUNT_ID = z
@@ -88,7 +90,7 @@ const consentParams = z.object({ id: ACCOUNT_ID, class: z.enum(MESSAGE_CLASSES a
  * and the global position of the append.
  */
 export function accountRoutes(dependencies: AccountRoutesDependencies): Router {
-  const { store, apiKeys, clock } = dependencies;
+  const { store, apiKeys, clock, idempotent } = dependencies;
   const decider = accountDecider(dependencies.rules);
   const router = new Router();
 
@@ -108,7 +110,7 @@ export function accountRoutes(dependencies: AccountRoutesDependencies): Router {
     answer(ctx, accountId, streamId, outcome, status);
   }
 
-  router.post("/accounts", apiKeys.require("accounts:write"), async (ctx) => {
+  router.post("/accounts", apiKeys.require("accounts:write"), idempotent, async (ctx) => {
     const body = parseRequest("body", openAccountBody, ctx.request.body);
     const accountId = body.accountId ?? randomUUID();
     await run(
@@ -152,7 +154,7 @@ export function accountRoutes(dependencies: AccountRoutesDependencies): Router {
     );
   });
 
-  router.post("/accounts/:id/balances", apiKeys.require("balances:write"), async (ctx) => {
+  router.post("/accounts/:id/balances", apiKeys.require("balances:write"), idempotent, async (ctx) => {
     const { id } = parseRequest("params", accountParams, ctx.params);
     const body = parseRequest("body", balanceBody, ctx.request.body);
     const problems: FieldProblem[] = [];
@@ -179,18 +181,23 @@ export function accountRoutes(dependencies: AccountRoutesDependencies): Router {
     );
   });
 
-  router.post("/accounts/:id/balance-refreshes", apiKeys.require("balances:write"), async (ctx) => {
-    const { id } = parseRequest("params", accountParams, ctx.params);
-    const body = parseRequest("body", refreshBody, ctx.request.body ?? {});
-    await run(
-      ctx,
-      id,
-      { type: "RequestBalanceRefresh", data: { reason: body.reason, now: now(clock) } },
-      202,
-    );
-  });
+  router.post(
+    "/accounts/:id/balance-refreshes",
+    apiKeys.require("balances:write"),
+    idempotent,
+    async (ctx) => {
+      const { id } = parseRequest("params", accountParams, ctx.params);
+      const body = parseRequest("body", refreshBody, ctx.request.body ?? {});
+      await run(
+        ctx,
+        id,
+        { type: "RequestBalanceRefresh", data: { reason: body.reason, now: now(clock) } },
+        202,
+      );
+    },
+  );
 
-  router.post("/accounts/:id/close", apiKeys.require("accounts:write"), async (ctx) => {
+  router.post("/accounts/:id/close", apiKeys.require("accounts:write"), idempotent, async (ctx) => {
     const { id } = parseRequest("params", accountParams, ctx.params);
     const body = parseRequest("body", closeBody, ctx.request.body ?? {});
     await run(ctx, id, { type: "CloseAccount", data: { reason: body.reason ?? null, now: now(clock) } }, 200);

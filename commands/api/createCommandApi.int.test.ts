@@ -8,6 +8,7 @@ import { PostgresEventStore } from "../../gateways/eventStore/postgres/PostgresE
 import { loadRules } from "../rules/loadRules.ts";
 import { ApiKeys, hashApiKey } from "./ApiKeys.ts";
 import { createCommandApi } from "./createCommandApi.ts";
+import { IdempotencyStore } from "./IdempotencyStore.ts";
 
 const test = anyTest as TestFn<{
   database: TestDatabase;
@@ -26,8 +27,11 @@ test.before(async (t) => {
     { name: "ops", sha256: hashApiKey(KEYS.admin), scopes: ["admin"] },
     { name: "core-banking", sha256: hashApiKey(KEYS.balances), scopes: ["balances:write"] },
   ]);
+  const idempotency = new IdempotencyStore(database.pool, database.schema, pino({ level: "silent" }));
+  await idempotency.migrate();
   const app = createCommandApi({
     store,
+    idempotency,
     rules: await loadRules(),
     apiKeys,
     logger: pino({ level: "silent" }),
@@ -56,16 +60,19 @@ async function call(
   path: string,
   body?: unknown,
   headers: Record<string, string> = {},
-): Promise<{ status: number; type: string; json: Record<string, unknown> }> {
+): Promise<{ status: number; type: string; json: Record<string, unknown>; text: string; headers: Headers }> {
   const response = await fetch(`${url}${path}`, {
     method,
     headers: { authorization: `Bearer ${KEYS.admin}`, "content-type": "application/json", ...headers },
     ...(body === undefined ? {} : { body: typeof body === "string" ? body : JSON.stringify(body) }),
   });
+  const text = await response.text();
   return {
     status: response.status,
     type: response.headers.get("content-type") ?? "",
-    json: (await response.json()) as Record<string, unknown>,
+    json: JSON.parse(text) as Record<string, unknown>,
+    text,
+    headers: response.headers,
   };
 }
 
@@ -236,4 +243,59 @@ test("a refusal carries the domain's reason code", async (t) => {
   const answer = await call(url, "PUT", "/accounts/api-3/contact", { phone: "+447911123457" });
   t.is(answer.status, 409);
   t.like(answer.json, { code: "refused", reason: "account_closed" });
+});
+
+test("a retried POST with the same Idempotency-Key gets the first answer byte for byte; another body is refused", async (t) => {
+  const { url, store } = t.context;
+  await call(url, "POST", "/accounts", account("api-4"));
+  const body = {
+    amount: "12.00",
+    currency: "GBP",
+    balanceType: "InterimAvailable",
+    creditLineIncluded: false,
+    referenceTime: "2026-11-24T08:30:00Z",
+  };
+  const key = { "idempotency-key": "retry-0123456789" };
+  const first = await call(url, "POST", "/accounts/api-4/balances", body, key);
+  const again = await call(url, "POST", "/accounts/api-4/balances", body, key);
+  t.is(first.status, 202);
+  t.is(again.status, 202);
+  t.is(again.text, first.text);
+  t.is(again.headers.get("etag"), first.headers.get("etag"));
+  t.is(again.headers.get("idempotent-replayed"), "true");
+  const other = await call(url, "POST", "/accounts/api-4/balances", { ...body, amount: "13.00" }, key);
+  t.is(other.status, 422);
+  t.is(other.json.code, "idempotency_key_reused");
+  t.is(
+    (await collect(store.readStream("account-api-4"))).length,
+    3,
+    "opened, observed, qualified: nothing twice",
+  );
+  const refusedFirst = await call(url, "POST", "/accounts", account("api-4"), {
+    "idempotency-key": "exists-0123456789",
+  });
+  const refusedAgain = await call(url, "POST", "/accounts", account("api-4"), {
+    "idempotency-key": "exists-0123456789",
+  });
+  t.is(refusedFirst.status, 409);
+  t.is(refusedAgain.text, refusedFirst.text, "a refusal is replayed too");
+  const badKey = await call(url, "POST", "/accounts", account("api-5"), { "idempotency-key": "short" });
+  t.is(badKey.status, 400);
+});
+
+test("the same Idempotency-Key sent concurrently runs the command once", async (t) => {
+  const { url, store } = t.context;
+  const answers = await Promise.all(
+    Array.from({ length: 10 }, () =>
+      call(url, "POST", "/accounts", account("api-6"), { "idempotency-key": "burst-0123456789" }),
+    ),
+  );
+  t.true(
+    answers.every(
+      (answer) =>
+        answer.status === 201 || (answer.status === 409 && answer.json.code === "idempotency_key_in_use"),
+    ),
+  );
+  t.true(answers.some((answer) => answer.status === 201));
+  t.is((await collect(store.readStream("account-api-6"))).length, 1);
 });

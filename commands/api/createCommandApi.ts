@@ -6,6 +6,7 @@ import type { Logger } from "pino";
 import type { Rule } from "../../domain/rules/Rule.ts";
 import type { EventStore } from "../../gateways/eventStore/EventStore.ts";
 import { accountRoutes } from "./accountRoutes.ts";
+import type { IdempotencyStore } from "./IdempotencyStore.ts";
 import type { ApiKeys } from "./ApiKeys.ts";
 import { ProblemError } from "./ProblemError.ts";
 import { problemMiddleware } from "./problemMiddleware.ts";
@@ -16,6 +17,8 @@ export interface CommandApiDependencies {
   readonly apiKeys: ApiKeys;
   readonly logger: Logger;
   readonly clock: () => number;
+  /** Durable Idempotency-Key answers for POSTs. */
+  readonly idempotency: IdempotencyStore;
   /** Largest JSON body accepted (default 64 kB). */
   readonly maxBodyBytes?: number;
   /** Routes the process adds beside the commands (health, readiness). */
@@ -44,7 +47,8 @@ export function createCommandApi(dependencies: CommandApiDependencies): Koa {
       encoding: "utf-8",
     }),
   );
-  for (const routes of [...(dependencies.extraRoutes ?? []), accountRoutes(dependencies)]) {
+  const commandRoutes = accountRoutes({ ...dependencies, idempotent: dependencies.idempotency.middleware });
+  for (const routes of [...(dependencies.extraRoutes ?? []), commandRoutes]) {
     app.use(routes.routes());
     app.use(routes.allowedMethods({ throw: false }));
   }

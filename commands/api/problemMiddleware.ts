@@ -9,6 +9,8 @@ const STATUS: Readonly<Record<ProblemCode, number>> = {
   forbidden: 403,
   not_found: 404,
   revision_mismatch: 412,
+  idempotency_key_reused: 422,
+  idempotency_key_in_use: 409,
   refused: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
@@ -22,6 +24,8 @@ const TITLE: Readonly<Record<ProblemCode, string>> = {
   forbidden: "The API key may not do this",
   not_found: "Not found",
   revision_mismatch: "The resource is not at the revision given in If-Match",
+  idempotency_key_reused: "This Idempotency-Key was used for a different request",
+  idempotency_key_in_use: "A request with this Idempotency-Key is still being processed",
   refused: "The command was refused",
   payload_too_large: "The request body is too large",
   unsupported_media_type: "The request body must be application/json",
@@ -39,24 +43,32 @@ export function problemMiddleware(logger: Logger) {
     try {
       await next();
     } catch (error) {
-      const problem = toProblem(error);
-      if (problem.code === "internal" || problem.code === "unavailable") {
-        logger.error({ err: error, path: ctx.path, method: ctx.method }, "request failed");
-      }
-      ctx.status = STATUS[problem.code];
-      ctx.type = "application/problem+json";
-      ctx.body = {
-        type: `https://tidemark.dev/problems/${problem.code.replaceAll("_", "-")}`,
-        title: TITLE[problem.code],
-        status: STATUS[problem.code],
-        code: problem.code,
-        detail: problem.detail,
-        instance: ctx.path,
-        ...problem.extra,
-      };
-      if (problem.code === "unavailable") ctx.set("Retry-After", "1");
+      renderProblem(ctx, error, logger);
     }
   };
+}
+
+/**
+ * Writes the problem+json answer for an error into `ctx` (status, type, body, headers). Used by
+ * `problemMiddleware`, and by the idempotency layer, which must store the exact answer.
+ */
+export function renderProblem(ctx: Context, error: unknown, logger: Logger): void {
+  const problem = toProblem(error);
+  if (problem.code === "internal" || problem.code === "unavailable") {
+    logger.error({ err: error, path: ctx.path, method: ctx.method }, "request failed");
+  }
+  ctx.status = STATUS[problem.code];
+  ctx.type = "application/problem+json";
+  ctx.body = {
+    type: `https://tidemark.dev/problems/${problem.code.replaceAll("_", "-")}`,
+    title: TITLE[problem.code],
+    status: STATUS[problem.code],
+    code: problem.code,
+    detail: problem.detail,
+    instance: ctx.path,
+    ...problem.extra,
+  };
+  if (problem.code === "unavailable") ctx.set("Retry-After", "1");
 }
 
 function toProblem(error: unknown): ProblemError {
