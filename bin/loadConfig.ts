@@ -23,6 +23,8 @@ export interface Config {
   readonly apiKeys: readonly ApiKeyEntry[];
   /** The rules file; undefined: the shipped default. */
   readonly rulesFile: string | undefined;
+  /** Requests per second allowed per API key on the command API. */
+  readonly rateLimitPerSecond: number;
 }
 
 /** A bad or missing variable: the message is one line naming it and what is wrong. */
@@ -102,6 +104,13 @@ const environment = z.object({
       return z.NEVER;
     }),
   TIDEMARK_RULES_FILE: z.string().min(1).optional(),
+  RATE_LIMIT_PER_SECOND: z
+    .string()
+    .default("1000")
+    .refine((value) => /^\d{1,7}$/.test(value) && Number(value) >= 1, {
+      message: "must be a whole number of requests per second per API key, at least 1",
+    })
+    .transform(Number),
   LOG_LEVEL: z
     .enum(["fatal", "error", "warn", "info", "debug", "trace"], {
       message: "must be one of fatal, error, warn, info, debug, trace",
@@ -134,6 +143,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   return {
     apiKeys: vars.TIDEMARK_API_KEYS as ApiKeyEntry[],
     rulesFile: vars.TIDEMARK_RULES_FILE,
+    rateLimitPerSecond: vars.RATE_LIMIT_PER_SECOND,
     database:
       vars.DATABASE_URL === undefined
         ? { kind: "embedded", dataDir: vars.TIDEMARK_DATA_DIR, port: vars.EMBEDDED_POSTGRES_PORT }

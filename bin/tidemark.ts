@@ -3,7 +3,9 @@ import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { EventStoreDBClient } from "@eventstore/db-client";
 import Router from "@koa/router";
+import { Redis } from "ioredis";
 import pg from "pg";
+import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from "rate-limiter-flexible";
 import { pino, type Logger } from "pino";
 import { ApiKeys, hashApiKey, type ApiKeyEntry } from "../commands/api/ApiKeys.ts";
 import { createCommandApi } from "../commands/api/createCommandApi.ts";
@@ -72,6 +74,7 @@ async function main(): Promise<void> {
     rules,
     apiKeys,
     idempotency,
+    rateLimiter: createRateLimiter(config, stops, logger),
     logger,
     clock: Date.now,
     extraRoutes: [healthRoutes(pool)],
@@ -111,6 +114,26 @@ async function main(): Promise<void> {
   };
   process.on("SIGINT", () => shutdown("SIGINT"));
   process.on("SIGTERM", () => shutdown("SIGTERM"));
+}
+
+/** Memory by default; Redis when REDIS_URL is set, backed by a memory limiter if Redis fails. */
+function createRateLimiter(
+  config: Config,
+  stops: (() => Promise<void>)[],
+  logger: Logger,
+): RateLimiterAbstract {
+  const options = { points: config.rateLimitPerSecond, duration: 1, keyPrefix: "tidemark-commands" };
+  const memory = new RateLimiterMemory(options);
+  if (config.redisUrl === undefined) return memory;
+  const redis = new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  redis.on("error", (error: Error) =>
+    logger.warn({ err: error }, "Redis unavailable; rate limits fall back to memory"),
+  );
+  stops.unshift(async () => {
+    redis.disconnect();
+    await Promise.resolve();
+  });
+  return new RateLimiterRedis({ ...options, storeClient: redis, insuranceLimiter: memory });
 }
 
 function healthRoutes(pool: pg.Pool): Router {

@@ -9,6 +9,7 @@ export type ProblemCode =
   | "idempotency_key_in_use"
   | "refused"
   | "payload_too_large"
+  | "rate_limited"
   | "unsupported_media_type"
   | "unavailable"
   | "internal";

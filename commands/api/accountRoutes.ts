@@ -15,7 +15,7 @@ import { parsePhoneNumber } from "../../domain/values/PhoneNumber.ts";
 import { parseTimeZone } from "../../domain/values/TimeZone.ts";
 import type { EventMetadata, EventStore } from "../../gateways/eventStore/EventStore.ts";
 import { handleCommand, type CommandOutcome } from "../handleCommand.ts";
-import type { ApiCaller, ApiKeys } from "./ApiKeys.ts";
+import type { ApiCaller, ApiKeys, Scope } from "./ApiKeys.ts";
 import { parseRequest, rejectIfAny } from "./parseRequest.ts";
 import { ProblemError, type FieldProblem } from "./ProblemError.ts";
 
@@ -27,6 +27,8 @@ export interface AccountRoutesDependencies {
   readonly clock: () => number;
   /** Runs after authentication on every POST: replays answers for a repeated Idempotency-Key. */
   readonly idempotent: Middleware;
+  /** Runs after authentication on every route: the per-key rate limit. */
+  readonly limited: Middleware;
 }
 
 const ACCOUNT_ID = z
@@ -90,7 +92,9 @@ const consentParams = z.object({ id: ACCOUNT_ID, class: z.enum(MESSAGE_CLASSES a
  * and the global position of the append.
  */
 export function accountRoutes(dependencies: AccountRoutesDependencies): Router {
-  const { store, apiKeys, clock, idempotent } = dependencies;
+  const { store, apiKeys, clock, idempotent, limited } = dependencies;
+  const post = (scope: Scope) => [apiKeys.require(scope), limited, idempotent] as const;
+  const put = (scope: Scope) => [apiKeys.require(scope), limited] as const;
   const decider = accountDecider(dependencies.rules);
   const router = new Router();
 
@@ -110,7 +114,7 @@ export function accountRoutes(dependencies: AccountRoutesDependencies): Router {
     answer(ctx, accountId, streamId, outcome, status);
   }
 
-  router.post("/accounts", apiKeys.require("accounts:write"), idempotent, async (ctx) => {
+  router.post("/accounts", ...post("accounts:write"), async (ctx) => {
     const body = parseRequest("body", openAccountBody, ctx.request.body);
     const accountId = body.accountId ?? randomUUID();
     await run(
@@ -132,14 +136,14 @@ export function accountRoutes(dependencies: AccountRoutesDependencies): Router {
     );
   });
 
-  router.put("/accounts/:id/contact", apiKeys.require("accounts:write"), async (ctx) => {
+  router.put("/accounts/:id/contact", ...put("accounts:write"), async (ctx) => {
     const { id } = parseRequest("params", accountParams, ctx.params);
     const body = parseRequest("body", contactBody, ctx.request.body);
     const phone = parsePhoneNumber(body.phone) ?? unreachableValidation();
     await run(ctx, id, { type: "ChangeContact", data: { phone, now: now(clock) } }, 200);
   });
 
-  router.put("/accounts/:id/consents/:class", apiKeys.require("accounts:write"), async (ctx) => {
+  router.put("/accounts/:id/consents/:class", ...put("accounts:write"), async (ctx) => {
     const params = parseRequest("params", consentParams, ctx.params);
     const body = parseRequest("body", consentBody, ctx.request.body ?? {});
     const messageClass = params.class as (typeof MESSAGE_CLASSES)[number];
@@ -154,7 +158,7 @@ export function accountRoutes(dependencies: AccountRoutesDependencies): Router {
     );
   });
 
-  router.post("/accounts/:id/balances", apiKeys.require("balances:write"), idempotent, async (ctx) => {
+  router.post("/accounts/:id/balances", ...post("balances:write"), async (ctx) => {
     const { id } = parseRequest("params", accountParams, ctx.params);
     const body = parseRequest("body", balanceBody, ctx.request.body);
     const problems: FieldProblem[] = [];
@@ -181,23 +185,18 @@ export function accountRoutes(dependencies: AccountRoutesDependencies): Router {
     );
   });
 
-  router.post(
-    "/accounts/:id/balance-refreshes",
-    apiKeys.require("balances:write"),
-    idempotent,
-    async (ctx) => {
-      const { id } = parseRequest("params", accountParams, ctx.params);
-      const body = parseRequest("body", refreshBody, ctx.request.body ?? {});
-      await run(
-        ctx,
-        id,
-        { type: "RequestBalanceRefresh", data: { reason: body.reason, now: now(clock) } },
-        202,
-      );
-    },
-  );
+  router.post("/accounts/:id/balance-refreshes", ...post("balances:write"), async (ctx) => {
+    const { id } = parseRequest("params", accountParams, ctx.params);
+    const body = parseRequest("body", refreshBody, ctx.request.body ?? {});
+    await run(
+      ctx,
+      id,
+      { type: "RequestBalanceRefresh", data: { reason: body.reason, now: now(clock) } },
+      202,
+    );
+  });
 
-  router.post("/accounts/:id/close", apiKeys.require("accounts:write"), idempotent, async (ctx) => {
+  router.post("/accounts/:id/close", ...post("accounts:write"), async (ctx) => {
     const { id } = parseRequest("params", accountParams, ctx.params);
     const body = parseRequest("body", closeBody, ctx.request.body ?? {});
     await run(ctx, id, { type: "CloseAccount", data: { reason: body.reason ?? null, now: now(clock) } }, 200);

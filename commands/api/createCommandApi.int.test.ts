@@ -7,6 +7,7 @@ import { collect } from "../../gateways/eventStore/eventStoreContract.ts";
 import { PostgresEventStore } from "../../gateways/eventStore/postgres/PostgresEventStore.ts";
 import { loadRules } from "../rules/loadRules.ts";
 import { ApiKeys, hashApiKey } from "./ApiKeys.ts";
+import { RateLimiterMemory } from "rate-limiter-flexible";
 import { createCommandApi } from "./createCommandApi.ts";
 import { IdempotencyStore } from "./IdempotencyStore.ts";
 
@@ -32,6 +33,7 @@ test.before(async (t) => {
   const app = createCommandApi({
     store,
     idempotency,
+    rateLimiter: new RateLimiterMemory({ points: 1000, duration: 1 }),
     rules: await loadRules(),
     apiKeys,
     logger: pino({ level: "silent" }),

@@ -2,11 +2,13 @@ import { bodyParser } from "@koa/bodyparser";
 import type Router from "@koa/router";
 import Koa from "koa";
 import helmet from "koa-helmet";
+import type { RateLimiterAbstract } from "rate-limiter-flexible";
 import type { Logger } from "pino";
 import type { Rule } from "../../domain/rules/Rule.ts";
 import type { EventStore } from "../../gateways/eventStore/EventStore.ts";
 import { accountRoutes } from "./accountRoutes.ts";
 import type { IdempotencyStore } from "./IdempotencyStore.ts";
+import { rateLimited } from "./rateLimited.ts";
 import type { ApiKeys } from "./ApiKeys.ts";
 import { ProblemError } from "./ProblemError.ts";
 import { problemMiddleware } from "./problemMiddleware.ts";
@@ -19,6 +21,8 @@ export interface CommandApiDependencies {
   readonly clock: () => number;
   /** Durable Idempotency-Key answers for POSTs. */
   readonly idempotency: IdempotencyStore;
+  /** Per-API-key request budget (memory, or Redis with a memory insurance limiter). */
+  readonly rateLimiter: RateLimiterAbstract;
   /** Largest JSON body accepted (default 64 kB). */
   readonly maxBodyBytes?: number;
   /** Routes the process adds beside the commands (health, readiness). */
@@ -47,7 +51,11 @@ export function createCommandApi(dependencies: CommandApiDependencies): Koa {
       encoding: "utf-8",
     }),
   );
-  const commandRoutes = accountRoutes({ ...dependencies, idempotent: dependencies.idempotency.middleware });
+  const commandRoutes = accountRoutes({
+    ...dependencies,
+    idempotent: dependencies.idempotency.middleware,
+    limited: rateLimited(dependencies.rateLimiter),
+  });
   for (const routes of [...(dependencies.extraRoutes ?? []), commandRoutes]) {
     app.use(routes.routes());
     app.use(routes.allowedMethods({ throw: false }));
