@@ -83,6 +83,16 @@ const balanceBody = z
 const refreshBody = z.object({ reason: z.literal("manual").default("manual") }).strict();
 const closeBody = z.object({ reason: z.string().max(500).optional() }).strict();
 const accountParams = z.object({ id: ACCOUNT_ID });
+
+/** The request bodies, shared with the OpenAPI document so that the two never disagree. */
+export const accountBodies = {
+  openAccount: openAccountBody,
+  changeContact: contactBody,
+  changeConsent: consentBody,
+  recordBalance: balanceBody,
+  requestBalanceRefresh: refreshBody,
+  closeAccount: closeBody,
+} as const;
 const consentParams = z.object({ id: ACCOUNT_ID, class: z.enum(MESSAGE_CLASSES as [string, ...string[]]) });
 
 /**

@@ -301,3 +301,43 @@ test("the same Idempotency-Key sent concurrently runs the command once", async (
   t.true(answers.some((answer) => answer.status === 201));
   t.is((await collect(store.readStream("account-api-6"))).length, 1);
 });
+
+test("/openapi.json describes every route with the schemas the routes validate with", async (t) => {
+  const response = await fetch(`${t.context.url}/openapi.json`);
+  t.is(response.status, 200);
+  const document = (await response.json()) as {
+    openapi: string;
+    paths: Record<
+      string,
+      Record<
+        string,
+        {
+          requestBody: {
+            content: {
+              "application/json": { schema: { required?: string[]; additionalProperties?: boolean } };
+            };
+          };
+        }
+      >
+    >;
+  };
+  t.is(document.openapi, "3.1.0");
+  t.deepEqual(Object.keys(document.paths).sort(), [
+    "/accounts",
+    "/accounts/{id}/balance-refreshes",
+    "/accounts/{id}/balances",
+    "/accounts/{id}/close",
+    "/accounts/{id}/consents/{class}",
+    "/accounts/{id}/contact",
+  ]);
+  const balanceSchema =
+    document.paths["/accounts/{id}/balances"]?.post?.requestBody.content["application/json"].schema;
+  t.deepEqual(balanceSchema?.required?.sort(), [
+    "amount",
+    "balanceType",
+    "creditLineIncluded",
+    "currency",
+    "referenceTime",
+  ]);
+  t.false(balanceSchema?.additionalProperties);
+});

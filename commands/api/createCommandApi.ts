@@ -8,6 +8,7 @@ import type { Rule } from "../../domain/rules/Rule.ts";
 import type { EventStore } from "../../gateways/eventStore/EventStore.ts";
 import { accountRoutes } from "./accountRoutes.ts";
 import type { IdempotencyStore } from "./IdempotencyStore.ts";
+import { openApiDocument } from "./openApiDocument.ts";
 import { rateLimited } from "./rateLimited.ts";
 import type { ApiKeys } from "./ApiKeys.ts";
 import { ProblemError } from "./ProblemError.ts";
@@ -51,6 +52,15 @@ export function createCommandApi(dependencies: CommandApiDependencies): Koa {
       encoding: "utf-8",
     }),
   );
+  const document = JSON.stringify(openApiDocument());
+  app.use(async (ctx, next) => {
+    if (ctx.method === "GET" && ctx.path === "/openapi.json") {
+      ctx.type = "application/json";
+      ctx.body = document;
+      return;
+    }
+    await next();
+  });
   const commandRoutes = accountRoutes({
     ...dependencies,
     idempotent: dependencies.idempotency.middleware,

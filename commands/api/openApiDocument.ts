@@ -1,0 +1,188 @@
+import { z } from "zod";
+import type { Scope } from "./ApiKeys.ts";
+import { accountBodies } from "./accountRoutes.ts";
+
+interface Operation {
+  readonly method: "post" | "put";
+  readonly path: string;
+  readonly summary: string;
+  readonly scope: Scope;
+  readonly body: z.ZodType;
+  readonly success: 200 | 201 | 202;
+  readonly parameters?: readonly string[];
+}
+
+const OPERATIONS: readonly Operation[] = [
+  {
+    method: "post",
+    path: "/accounts",
+    summary: "Open an account",
+    scope: "accounts:write",
+    body: accountBodies.openAccount,
+    success: 201,
+  },
+  {
+    method: "put",
+    path: "/accounts/{id}/contact",
+    summary: "Change the contact phone",
+    scope: "accounts:write",
+    body: accountBodies.changeContact,
+    success: 200,
+    parameters: ["id"],
+  },
+  {
+    method: "put",
+    path: "/accounts/{id}/consents/{class}",
+    summary: "Grant or revoke consent for a message class",
+    scope: "accounts:write",
+    body: accountBodies.changeConsent,
+    success: 200,
+    parameters: ["id", "class"],
+  },
+  {
+    method: "post",
+    path: "/accounts/{id}/balances",
+    summary: "Record an observed balance (core-banking push)",
+    scope: "balances:write",
+    body: accountBodies.recordBalance,
+    success: 202,
+    parameters: ["id"],
+  },
+  {
+    method: "post",
+    path: "/accounts/{id}/balance-refreshes",
+    summary: "Request a balance refresh",
+    scope: "balances:write",
+    body: accountBodies.requestBalanceRefresh,
+    success: 202,
+    parameters: ["id"],
+  },
+  {
+    method: "post",
+    path: "/accounts/{id}/close",
+    summary: "Close an account",
+    scope: "accounts:write",
+    body: accountBodies.closeAccount,
+    success: 200,
+    parameters: ["id"],
+  },
+];
+
+const PROBLEM = { $ref: "#/components/responses/Problem" };
+
+/**
+ * The command API's OpenAPI 3.1 document, generated from the same zod schemas the routes
+ * validate with (JSON Schema 2020-12, which OpenAPI 3.1 uses as it is).
+ */
+export function openApiDocument(): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const operation of OPERATIONS) {
+    const schema = z.toJSONSchema(operation.body, { io: "input" });
+    delete (schema as { $schema?: string }).$schema;
+    const pathItem = (paths[operation.path] ??= {});
+    pathItem[operation.method] = {
+      summary: operation.summary,
+      security: [{ apiKey: [operation.scope] }],
+      parameters: [
+        ...(operation.parameters ?? []).map((name) => ({
+          name,
+          in: "path",
+          required: true,
+          schema: { type: "string" },
+        })),
+        {
+          name: "If-Match",
+          in: "header",
+          required: false,
+          schema: { type: "string" },
+          description: "Expected stream revision; 412 if the stream is elsewhere",
+        },
+        ...(operation.method === "post"
+          ? [
+              {
+                name: "Idempotency-Key",
+                in: "header",
+                required: false,
+                schema: { type: "string", minLength: 8, maxLength: 128 },
+              },
+            ]
+          : []),
+      ],
+      requestBody: { required: true, content: { "application/json": { schema } } },
+      responses: {
+        [String(operation.success)]: { $ref: "#/components/responses/CommandAccepted" },
+        "400": PROBLEM,
+        "401": PROBLEM,
+        "403": PROBLEM,
+        "404": PROBLEM,
+        "409": PROBLEM,
+        "412": PROBLEM,
+        "413": PROBLEM,
+        "415": PROBLEM,
+        "422": PROBLEM,
+        "429": PROBLEM,
+        "503": PROBLEM,
+      },
+    };
+  }
+  return {
+    openapi: "3.1.0",
+    info: { title: "Tidemark command API", version: "0.1.0" },
+    paths,
+    components: {
+      securitySchemes: {
+        apiKey: { type: "http", scheme: "bearer", description: "Authorization: Bearer <API key>" },
+      },
+      responses: {
+        CommandAccepted: {
+          description: "The command was accepted; events (possibly none) were appended",
+          headers: { ETag: { schema: { type: "string" }, description: "The stream revision, quoted" } },
+          content: {
+            "application/json": {
+              schema: {
+                type: "object",
+                required: ["accountId", "streamId", "revision", "position", "events"],
+                properties: {
+                  accountId: { type: "string" },
+                  streamId: { type: "string" },
+                  revision: { type: "integer" },
+                  position: {
+                    type: ["string", "null"],
+                    description: "Global position of the append, for read-your-writes",
+                  },
+                  events: { type: "array", items: { type: "string" } },
+                },
+              },
+            },
+          },
+        },
+        Problem: {
+          description: "RFC 9457 problem details",
+          content: {
+            "application/problem+json": {
+              schema: {
+                type: "object",
+                required: ["type", "title", "status", "code", "detail"],
+                properties: {
+                  type: { type: "string" },
+                  title: { type: "string" },
+                  status: { type: "integer" },
+                  code: { type: "string" },
+                  detail: { type: "string" },
+                  reason: { type: "string", description: "The domain's refusal code" },
+                  errors: {
+                    type: "array",
+                    items: {
+                      type: "object",
+                      properties: { field: { type: "string" }, problem: { type: "string" } },
+                    },
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+  };
+}
