@@ -18,6 +18,12 @@ interface StoredAnswer {
   body: string | null;
 }
 
+/** The body as the client sent it (set by the body parser; absent on requests without one). */
+export function rawBodyOf(ctx: Context): string {
+  const raw: unknown = ctx.request.rawBody;
+  return typeof raw === "string" ? raw : "";
+}
+
 /**
  * `Idempotency-Key` for POSTs, stored durably in PostgreSQL per API key: the first request with a
  * key is processed and its answer stored byte for byte; a retry with the same key and the same
@@ -60,9 +66,7 @@ export class IdempotencyStore {
     }
     const caller = (ctx.state.caller as ApiCaller | undefined)?.name ?? "anonymous";
     const requestHash = createHash("sha256")
-      .update(
-        `${ctx.method} ${ctx.path}\n${ctx.get("if-match")}\n${JSON.stringify(ctx.request.body ?? null)}`,
-      )
+      .update(`${ctx.method} ${ctx.path}\n${ctx.get("if-match")}\n${rawBodyOf(ctx)}`)
       .digest("hex");
     const claimed = await this.#claim(caller, key, requestHash);
     if (claimed !== undefined) {

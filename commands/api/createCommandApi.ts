@@ -7,7 +7,8 @@ import type { Logger } from "pino";
 import type { Rule } from "../../domain/rules/Rule.ts";
 import type { EventStore } from "../../gateways/eventStore/EventStore.ts";
 import { accountRoutes } from "./accountRoutes.ts";
-import type { IdempotencyStore } from "./IdempotencyStore.ts";
+import { rawBodyOf, type IdempotencyStore } from "./IdempotencyStore.ts";
+import { jsonDepth } from "./jsonDepth.ts";
 import { openApiDocument } from "./openApiDocument.ts";
 import { rateLimited } from "./rateLimited.ts";
 import type { ApiKeys } from "./ApiKeys.ts";
@@ -29,6 +30,9 @@ export interface CommandApiDependencies {
   /** Routes the process adds beside the commands (health, readiness). */
   readonly extraRoutes?: readonly Router[];
 }
+
+// No command body nests more than a few levels; deeper is an attack or a bug.
+const MAX_JSON_DEPTH = 32;
 
 /** The command API (Koa): errors first, then security headers, body parsing, routes. */
 export function createCommandApi(dependencies: CommandApiDependencies): Koa {
@@ -52,6 +56,14 @@ export function createCommandApi(dependencies: CommandApiDependencies): Koa {
       encoding: "utf-8",
     }),
   );
+  app.use(async (ctx, next) => {
+    if (jsonDepth(rawBodyOf(ctx)) > MAX_JSON_DEPTH) {
+      throw new ProblemError("invalid_request", `the body nests deeper than ${MAX_JSON_DEPTH} levels`, {
+        errors: [{ field: "body", problem: `nests deeper than ${MAX_JSON_DEPTH} levels` }],
+      });
+    }
+    await next();
+  });
   const document = JSON.stringify(openApiDocument());
   app.use(async (ctx, next) => {
     if (ctx.method === "GET" && ctx.path === "/openapi.json") {
