@@ -11,6 +11,7 @@ import { ApiKeys, hashApiKey, type ApiKeyEntry } from "../commands/api/ApiKeys.t
 import { createCommandApi } from "../commands/api/createCommandApi.ts";
 import { IdempotencyStore } from "../commands/api/IdempotencyStore.ts";
 import { loadRules, RulesFileError } from "../commands/rules/loadRules.ts";
+import { loadTemplates } from "../commands/templates/loadTemplates.ts";
 import type { EventStore } from "../gateways/eventStore/EventStore.ts";
 import { EventStoreDbEventStore } from "../gateways/eventStore/eventStoreDb/EventStoreDbEventStore.ts";
 import { PostgresEventStore } from "../gateways/eventStore/postgres/PostgresEventStore.ts";
@@ -72,6 +73,7 @@ async function main(): Promise<void> {
   const app = createCommandApi({
     store,
     rules,
+    templates: await loadTemplates(),
     apiKeys,
     idempotency,
     rateLimiter: createRateLimiter(config, stops, logger),

@@ -38,6 +38,22 @@ export interface HandleCommandOptions {
   readonly metadata: EventMetadata;
 }
 
+/** Folds a stream into the decider's state; revision -1 when the stream does not exist. */
+export async function loadState<State, Event extends DomainEvent>(
+  store: EventStore,
+  decider: Pick<Decider<State, never, Event, string>, "initialState" | "evolve">,
+  streamId: string,
+): Promise<{ state: State; revision: number }> {
+  let state = decider.initialState();
+  let revision = -1;
+  for await (const recorded of store.readStream(streamId)) {
+    // The store holds what the decider emitted: its type/data pairs are the decider's events.
+    state = decider.evolve(state, { type: recorded.type, data: recorded.data } as unknown as Event);
+    revision = recorded.revision;
+  }
+  return { state, revision };
+}
+
 /**
  * Load the stream → fold it → decide → append at the revision it was read at. A concurrent
  * writer makes the append fail; then, if allowed, the command is decided again on fresh state.
@@ -51,12 +67,7 @@ export async function handleCommand<State, Command, Event extends DomainEvent, R
 ): Promise<CommandOutcome<Event, RefusalCode>> {
   const attempts = 1 + (options.expectedRevision === undefined ? (options.retriesOnConflict ?? 0) : 0);
   for (let attempt = 1; ; attempt += 1) {
-    let state = decider.initialState();
-    let revision = -1;
-    for await (const recorded of store.readStream(streamId)) {
-      state = decider.evolve(state, { type: recorded.type, data: recorded.data } as unknown as Event);
-      revision = recorded.revision;
-    }
+    const { state, revision } = await loadState(store, decider, streamId);
     if (options.expectedRevision !== undefined && options.expectedRevision !== revision) {
       return { outcome: "revision_mismatch", expected: options.expectedRevision, actual: revision };
     }

@@ -2,22 +2,19 @@ import { randomUUID } from "node:crypto";
 import Router from "@koa/router";
 import type { Context, Middleware } from "koa";
 import { z } from "zod";
-import {
-  accountDecider,
-  type AccountCommand,
-  type AccountRefusal,
-} from "../../domain/account/accountDecider.ts";
+import { accountDecider, type AccountCommand } from "../../domain/account/accountDecider.ts";
 import type { Rule } from "../../domain/rules/Rule.ts";
 import { epochMsToInstant, type Instant } from "../../domain/values/Instant.ts";
 import { MESSAGE_CLASSES } from "../../domain/values/MessageClass.ts";
 import { CURRENCY_MINOR_DIGITS, isCurrency, parseMoney } from "../../domain/values/Money.ts";
 import { parsePhoneNumber } from "../../domain/values/PhoneNumber.ts";
 import { parseTimeZone } from "../../domain/values/TimeZone.ts";
-import type { EventMetadata, EventStore } from "../../gateways/eventStore/EventStore.ts";
-import { handleCommand, type CommandOutcome } from "../handleCommand.ts";
-import type { ApiCaller, ApiKeys, Scope } from "./ApiKeys.ts";
+import type { EventStore } from "../../gateways/eventStore/EventStore.ts";
+import { handleCommand } from "../handleCommand.ts";
+import type { ApiKeys, Scope } from "./ApiKeys.ts";
+import { answerCommand, ifMatchRevision, requestMetadata } from "./commandAnswers.ts";
 import { parseRequest, rejectIfAny } from "./parseRequest.ts";
-import { ProblemError, type FieldProblem } from "./ProblemError.ts";
+import type { FieldProblem } from "./ProblemError.ts";
 
 /** What the account routes need; `clock` is the edge's, so the domain gets `now` as data. */
 export interface AccountRoutesDependencies {
@@ -121,7 +118,9 @@ export function accountRoutes(dependencies: AccountRoutesDependencies): Router {
       newEventId: randomUUID,
       metadata: requestMetadata(ctx),
     });
-    answer(ctx, accountId, streamId, outcome, status);
+    answerCommand(ctx, { accountId }, streamId, outcome, status, (code) =>
+      code === "account_not_found" ? "not_found" : "refused",
+    );
   }
 
   router.post("/accounts", ...post("accounts:write"), async (ctx) => {
@@ -213,64 +212,6 @@ export function accountRoutes(dependencies: AccountRoutesDependencies): Router {
   });
 
   return router;
-}
-
-function answer(
-  ctx: Context,
-  accountId: string,
-  streamId: string,
-  outcome: CommandOutcome<{ type: string }, AccountRefusal>,
-  status: number,
-): void {
-  switch (outcome.outcome) {
-    case "accepted":
-      ctx.status = outcome.events.length === 0 && status === 201 ? 200 : status;
-      ctx.set("ETag", `"${outcome.revision}"`);
-      ctx.body = {
-        accountId,
-        streamId,
-        revision: outcome.revision,
-        position: outcome.position ?? null,
-        events: outcome.events.map((event) => event.type),
-      };
-      return;
-    case "revision_mismatch":
-      throw new ProblemError(
-        "revision_mismatch",
-        `the account is at revision ${outcome.actual}, not ${outcome.expected}`,
-        {
-          expectedRevision: outcome.expected,
-          actualRevision: outcome.actual,
-        },
-      );
-    case "refused":
-      if (outcome.code === "account_not_found")
-        throw new ProblemError("not_found", `no account ${accountId}`);
-      throw new ProblemError("refused", outcome.detail, { reason: outcome.code });
-  }
-}
-
-/** `If-Match: "3"` or `If-Match: 3` → 3; absent → undefined; anything else → 400. */
-function ifMatchRevision(header: string): number | undefined {
-  if (header === "") return undefined;
-  const match = /^(?:W\/)?"?(-1|\d{1,15})"?$/.exec(header.trim());
-  if (match?.[1] === undefined) {
-    throw new ProblemError("invalid_request", 'If-Match must be a stream revision such as "3"', {
-      errors: [{ field: "header.if-match", problem: 'must be a revision such as "3"' }],
-    });
-  }
-  return Number(match[1]);
-}
-
-function requestMetadata(ctx: Context): EventMetadata {
-  const caller = ctx.state.caller as ApiCaller | undefined;
-  const correlation = ctx.get("x-correlation-id");
-  const traceparent = ctx.get("traceparent");
-  return {
-    correlationId: /^[\x21-\x7e]{1,128}$/.test(correlation) ? correlation : randomUUID(),
-    actor: `api-key:${caller?.name ?? "unknown"}`,
-    ...(/^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(traceparent) ? { traceparent } : {}),
-  };
 }
 
 function now(clock: () => number): Instant {

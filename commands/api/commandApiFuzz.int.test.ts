@@ -7,6 +7,7 @@ import { RateLimiterMemory } from "rate-limiter-flexible";
 import { openTestDatabase, type TestDatabase } from "../../test/postgresTestDatabase.ts";
 import { PostgresEventStore } from "../../gateways/eventStore/postgres/PostgresEventStore.ts";
 import { loadRules } from "../rules/loadRules.ts";
+import { loadTemplates } from "../templates/loadTemplates.ts";
 import { ApiKeys, hashApiKey } from "./ApiKeys.ts";
 import { createCommandApi } from "./createCommandApi.ts";
 import { IdempotencyStore } from "./IdempotencyStore.ts";
@@ -31,6 +32,7 @@ test.before(async (t) => {
     idempotency,
     rateLimiter: new RateLimiterMemory({ points: 1_000_000, duration: 1 }),
     rules: await loadRules(),
+    templates: await loadTemplates(),
     apiKeys: new ApiKeys([{ name: "fuzz", sha256: hashApiKey(KEY), scopes: ["admin"] }]),
     logger,
     clock: () => Date.UTC(2026, 10, 24, 9),

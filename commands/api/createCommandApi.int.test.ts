@@ -6,6 +6,7 @@ import { openTestDatabase, type TestDatabase } from "../../test/postgresTestData
 import { collect } from "../../gateways/eventStore/eventStoreContract.ts";
 import { PostgresEventStore } from "../../gateways/eventStore/postgres/PostgresEventStore.ts";
 import { loadRules } from "../rules/loadRules.ts";
+import { loadTemplates } from "../templates/loadTemplates.ts";
 import { ApiKeys, hashApiKey } from "./ApiKeys.ts";
 import { RateLimiterMemory } from "rate-limiter-flexible";
 import { createCommandApi } from "./createCommandApi.ts";
@@ -35,6 +36,7 @@ test.before(async (t) => {
     idempotency,
     rateLimiter: new RateLimiterMemory({ points: 1000, duration: 1 }),
     rules: await loadRules(),
+    templates: await loadTemplates(),
     apiKeys,
     logger: pino({ level: "silent" }),
     clock: () => Date.UTC(2026, 10, 24, 9),
@@ -329,6 +331,8 @@ test("/openapi.json describes every route with the schemas the routes validate w
     "/accounts/{id}/close",
     "/accounts/{id}/consents/{class}",
     "/accounts/{id}/contact",
+    "/notifications",
+    "/notifications/{id}/cancel",
   ]);
   const balanceSchema =
     document.paths["/accounts/{id}/balances"]?.post?.requestBody.content["application/json"].schema;
@@ -340,4 +344,71 @@ test("/openapi.json describes every route with the schemas the routes validate w
     "referenceTime",
   ]);
   t.false(balanceSchema?.additionalProperties);
+});
+
+test("an operator notification is rendered for the account's phone, and can be cancelled before sending", async (t) => {
+  const { url, store } = t.context;
+  await call(url, "POST", "/accounts", account("api-7"));
+  const requested = await call(url, "POST", "/notifications", {
+    accountId: "api-7",
+    messageClass: "service",
+    templateId: "low-balance",
+    variables: { balance: "£42.10", threshold: "£100.00" },
+  });
+  t.is(requested.status, 201);
+  const notificationId = String(requested.json.notificationId);
+  t.like(requested.json, {
+    streamId: `notification-${notificationId}`,
+    revision: 0,
+    events: ["NotificationRequested"],
+  });
+  const [event] = await collect(store.readStream(`notification-${notificationId}`));
+  t.like(event?.data, {
+    recipient: "+447911123456",
+    body: "Your balance is £42.10, below £100.00. Reply STOP to opt out.",
+  });
+  const cancelled = await call(url, "POST", `/notifications/${notificationId}/cancel`, {});
+  t.is(cancelled.status, 200);
+  t.like(cancelled.json, { events: ["NotificationCancelled"] });
+});
+
+test("notification requests are refused with clear answers", async (t) => {
+  const { url } = t.context;
+  await call(url, "POST", "/accounts", account("api-8"));
+  const missingVariable = await call(url, "POST", "/notifications", {
+    accountId: "api-8",
+    messageClass: "service",
+    templateId: "low-balance",
+    variables: { balance: "£1" },
+  });
+  t.is(missingVariable.status, 409);
+  t.is(missingVariable.json.reason, "template_render_failed");
+  const unknownTemplate = await call(url, "POST", "/notifications", {
+    accountId: "api-8",
+    messageClass: "service",
+    templateId: "nope",
+  });
+  t.is(unknownTemplate.status, 400);
+  const unknownAccount = await call(url, "POST", "/notifications", {
+    accountId: "nobody",
+    messageClass: "service",
+    templateId: "overdrawn",
+    variables: { balance: "-£1" },
+  });
+  t.is(unknownAccount.status, 404);
+  const unknownNotification = await call(
+    url,
+    "POST",
+    `/notifications/${"0".repeat(8)}-0000-4000-8000-${"0".repeat(12)}/cancel`,
+    {},
+  );
+  t.is(unknownNotification.status, 404);
+  const wrongScope = await call(
+    url,
+    "POST",
+    "/notifications",
+    { accountId: "api-8", messageClass: "service", templateId: "overdrawn" },
+    { authorization: `Bearer ${KEYS.balances}` },
+  );
+  t.is(wrongScope.status, 403);
 });

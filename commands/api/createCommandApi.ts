@@ -6,7 +6,9 @@ import type { RateLimiterAbstract } from "rate-limiter-flexible";
 import type { Logger } from "pino";
 import type { Rule } from "../../domain/rules/Rule.ts";
 import type { EventStore } from "../../gateways/eventStore/EventStore.ts";
+import type { Templates } from "../templates/loadTemplates.ts";
 import { accountRoutes } from "./accountRoutes.ts";
+import { notificationRoutes } from "./notificationRoutes.ts";
 import { rawBodyOf, type IdempotencyStore } from "./IdempotencyStore.ts";
 import { jsonDepth } from "./jsonDepth.ts";
 import { openApiDocument } from "./openApiDocument.ts";
@@ -18,6 +20,7 @@ import { problemMiddleware } from "./problemMiddleware.ts";
 export interface CommandApiDependencies {
   readonly store: EventStore;
   readonly rules: readonly Rule[];
+  readonly templates: Templates;
   readonly apiKeys: ApiKeys;
   readonly logger: Logger;
   readonly clock: () => number;
@@ -73,12 +76,15 @@ export function createCommandApi(dependencies: CommandApiDependencies): Koa {
     }
     await next();
   });
-  const commandRoutes = accountRoutes({
-    ...dependencies,
+  const guards = {
     idempotent: dependencies.idempotency.middleware,
     limited: rateLimited(dependencies.rateLimiter),
-  });
-  for (const routes of [...(dependencies.extraRoutes ?? []), commandRoutes]) {
+  };
+  const commandRoutes = [
+    accountRoutes({ ...dependencies, ...guards }),
+    notificationRoutes({ ...dependencies, ...guards }),
+  ];
+  for (const routes of [...(dependencies.extraRoutes ?? []), ...commandRoutes]) {
     app.use(routes.routes());
     app.use(routes.allowedMethods({ throw: false }));
   }

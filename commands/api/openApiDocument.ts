@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { Scope } from "./ApiKeys.ts";
 import { accountBodies } from "./accountRoutes.ts";
+import { notificationBodies } from "./notificationRoutes.ts";
 
 interface Operation {
   readonly method: "post" | "put";
@@ -63,6 +64,23 @@ const OPERATIONS: readonly Operation[] = [
     summary: "Close an account",
     scope: "accounts:write",
     body: accountBodies.closeAccount,
+    success: 200,
+    parameters: ["id"],
+  },
+  {
+    method: "post",
+    path: "/notifications",
+    summary: "Request a notification (operator or campaign use)",
+    scope: "notifications:write",
+    body: notificationBodies.requestNotification,
+    success: 201,
+  },
+  {
+    method: "post",
+    path: "/notifications/{id}/cancel",
+    summary: "Cancel a notification not yet sent to a provider",
+    scope: "notifications:write",
+    body: notificationBodies.cancelNotification,
     success: 200,
     parameters: ["id"],
   },
@@ -141,9 +159,10 @@ export function openApiDocument(): Record<string, unknown> {
             "application/json": {
               schema: {
                 type: "object",
-                required: ["accountId", "streamId", "revision", "position", "events"],
+                required: ["streamId", "revision", "position", "events"],
                 properties: {
-                  accountId: { type: "string" },
+                  accountId: { type: "string", description: "account commands" },
+                  notificationId: { type: "string", description: "notification commands" },
                   streamId: { type: "string" },
                   revision: { type: "integer" },
                   position: {
