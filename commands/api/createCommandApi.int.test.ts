@@ -412,3 +412,31 @@ test("notification requests are refused with clear answers", async (t) => {
   );
   t.is(wrongScope.status, 403);
 });
+
+test("20 concurrent balance pushes at the same If-Match revision: exactly one 202, nineteen 412", async (t) => {
+  const { url, store } = t.context;
+  await call(url, "POST", "/accounts", account("api-9"));
+  const answers = await Promise.all(
+    Array.from({ length: 20 }, (_, index) =>
+      call(
+        url,
+        "POST",
+        "/accounts/api-9/balances",
+        {
+          amount: `${500 + index}.00`,
+          currency: "GBP",
+          balanceType: "InterimAvailable",
+          creditLineIncluded: false,
+          referenceTime: `2026-11-24T08:${String(index + 10).padStart(2, "0")}:00Z`,
+        },
+        { "if-match": '"0"' },
+      ),
+    ),
+  );
+  t.is(answers.filter((answer) => answer.status === 202).length, 1);
+  t.is(
+    answers.filter((answer) => answer.status === 412 && answer.json.code === "revision_mismatch").length,
+    19,
+  );
+  t.is((await collect(store.readStream("account-api-9"))).length, 2);
+});
