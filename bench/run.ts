@@ -2,6 +2,7 @@
  * Benchmark runner: `npm run bench -- <name> [flags]`. Exit status 0 on success, 1 when a
  * benchmark fails, 2 for a bad command line.
  */
+import { COMMANDS_BENCHMARK_FLAGS, runCommandsBenchmark } from "./commandsBenchmark.ts";
 import { runEventStoreBenchmark } from "./eventStoreBenchmark.ts";
 import { EVENT_STORE_BENCHMARK_FLAGS } from "./parseEventStoreBenchmarkOptions.ts";
 import { UsageError } from "./UsageError.ts";
@@ -19,6 +20,14 @@ const BENCHMARKS: ReadonlyMap<string, Benchmark> = new Map([
       summary: "Tidemark's PostgreSQL event store vs Emmett's vs raw pgbench inserts",
       flags: EVENT_STORE_BENCHMARK_FLAGS,
       run: runEventStoreBenchmark,
+    },
+  ],
+  [
+    "commands",
+    {
+      summary: "POST record-balance through the command API vs a bare Koa handler doing one INSERT",
+      flags: COMMANDS_BENCHMARK_FLAGS,
+      run: runCommandsBenchmark,
     },
   ],
 ]);

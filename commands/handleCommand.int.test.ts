@@ -9,6 +9,7 @@ import { collect } from "../gateways/eventStore/eventStoreContract.ts";
 import { PostgresEventStore } from "../gateways/eventStore/postgres/PostgresEventStore.ts";
 import { handleCommand, type HandleCommandOptions } from "./handleCommand.ts";
 import { loadRules } from "./rules/loadRules.ts";
+import { StateCache } from "./StateCache.ts";
 
 const test = anyTest as TestFn<{
   database: TestDatabase;
@@ -128,4 +129,38 @@ test("without If-Match, concurrent commands are re-decided on fresh state and al
   );
   t.true(outcomes.every((outcome) => outcome.outcome === "accepted"));
   t.is((await collect(store.readStream(stream))).length, 9);
+});
+
+test("a cached state that another writer made stale is never trusted: the command is decided again", async (t) => {
+  const { store, decider } = t.context;
+  const stream = `account-${randomUUID()}`;
+  const cache = new StateCache<unknown>();
+  await handleCommand(store, decider, stream, open("e"), { ...options, cache });
+  // Another process appends behind this cache's back.
+  await handleCommand(store, decider, stream, observe("42.00", 1), options);
+  const second = await handleCommand(store, decider, stream, observe("43.00", 2), { ...options, cache });
+  t.like(second, { outcome: "accepted", revision: 3 });
+  const ifMatch = await handleCommand(store, decider, stream, observe("200.00", 3), {
+    ...options,
+    cache: new StateCache<unknown>(),
+    expectedRevision: 3,
+  });
+  t.like(ifMatch, { outcome: "accepted" });
+  const staleIfMatch = await handleCommand(store, decider, stream, observe("10.00", 4), {
+    ...options,
+    cache,
+    expectedRevision: 3,
+  });
+  t.like(staleIfMatch, { outcome: "revision_mismatch", expected: 3 });
+  t.deepEqual(
+    (await collect(store.readStream(stream))).map((event) => event.type),
+    [
+      "AccountOpened",
+      "BalanceObserved",
+      "AccountQualified",
+      "BalanceObserved",
+      "BalanceObserved",
+      "AccountDisqualified",
+    ],
+  );
 });

@@ -8,6 +8,7 @@ import type {
   JsonObject,
 } from "../gateways/eventStore/EventStore.ts";
 import { WrongExpectedRevisionError } from "../gateways/eventStore/EventStoreError.ts";
+import type { StateCache } from "./StateCache.ts";
 
 /** A domain event as it is appended: its data is plain JSON. */
 export interface DomainEvent {
@@ -36,6 +37,8 @@ export interface HandleCommandOptions {
   /** Ids for the events, in order (deterministic in tests, random in production). */
   readonly newEventId: () => string;
   readonly metadata: EventMetadata;
+  /** Recently folded states of this decider's streams; skips the read when it is current. */
+  readonly cache?: StateCache<unknown>;
 }
 
 /** Folds a stream into the decider's state; revision -1 when the stream does not exist. */
@@ -66,8 +69,18 @@ export async function handleCommand<State, Command, Event extends DomainEvent, R
   options: HandleCommandOptions,
 ): Promise<CommandOutcome<Event, RefusalCode>> {
   const attempts = 1 + (options.expectedRevision === undefined ? (options.retriesOnConflict ?? 0) : 0);
+  const cache = options.cache as StateCache<State> | undefined;
   for (let attempt = 1; ; attempt += 1) {
-    const { state, revision } = await loadState(store, decider, streamId);
+    const cached = attempt === 1 ? cache?.get(streamId) : undefined;
+    let { state, revision } = cached ?? (await loadState(store, decider, streamId));
+    if (
+      options.expectedRevision !== undefined &&
+      options.expectedRevision !== revision &&
+      cached !== undefined
+    ) {
+      // The cache may be behind; only the stream itself can tell the client it is wrong.
+      ({ state, revision } = await loadState(store, decider, streamId));
+    }
     if (options.expectedRevision !== undefined && options.expectedRevision !== revision) {
       return { outcome: "revision_mismatch", expected: options.expectedRevision, actual: revision };
     }
@@ -85,6 +98,7 @@ export async function handleCommand<State, Command, Event extends DomainEvent, R
     }));
     try {
       const appended = await store.append(streamId, expected, toAppend);
+      cache?.set(streamId, decision.events.reduce(decider.evolve, state), appended.nextRevision);
       return {
         outcome: "accepted",
         events: decision.events,
@@ -93,7 +107,8 @@ export async function handleCommand<State, Command, Event extends DomainEvent, R
       };
     } catch (error) {
       if (!(error instanceof WrongExpectedRevisionError)) throw error;
-      if (attempt >= attempts) {
+      cache?.delete(streamId);
+      if (attempt >= attempts && cached === undefined) {
         return { outcome: "revision_mismatch", expected: revision, actual: error.actual };
       }
     }

@@ -11,6 +11,7 @@ import { parsePhoneNumber } from "../../domain/values/PhoneNumber.ts";
 import { parseTimeZone } from "../../domain/values/TimeZone.ts";
 import type { EventStore } from "../../gateways/eventStore/EventStore.ts";
 import { handleCommand } from "../handleCommand.ts";
+import { StateCache } from "../StateCache.ts";
 import type { ApiKeys, Scope } from "./ApiKeys.ts";
 import { answerCommand, ifMatchRevision, requestMetadata } from "./commandAnswers.ts";
 import { parseRequest, rejectIfAny } from "./parseRequest.ts";
@@ -103,6 +104,7 @@ export function accountRoutes(dependencies: AccountRoutesDependencies): Router {
   const post = (scope: Scope) => [apiKeys.require(scope), limited, idempotent] as const;
   const put = (scope: Scope) => [apiKeys.require(scope), limited] as const;
   const decider = accountDecider(dependencies.rules);
+  const cache = new StateCache<unknown>();
   const router = new Router();
 
   async function run(
@@ -117,6 +119,7 @@ export function accountRoutes(dependencies: AccountRoutesDependencies): Router {
       ...(expectedRevision === undefined ? { retriesOnConflict: 3 } : { expectedRevision }),
       newEventId: randomUUID,
       metadata: requestMetadata(ctx),
+      cache,
     });
     answerCommand(ctx, { accountId }, streamId, outcome, status, (code) =>
       code === "account_not_found" ? "not_found" : "refused",
