@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { SCOPES, type ApiKeyEntry } from "../commands/api/ApiKeys.ts";
 
@@ -103,6 +104,7 @@ const environment = z.object({
       });
       return z.NEVER;
     }),
+  TIDEMARK_API_KEYS_FILE: z.string().min(1).optional(),
   TIDEMARK_RULES_FILE: z.string().min(1).optional(),
   RATE_LIMIT_PER_SECOND: z
     .string()
@@ -125,6 +127,20 @@ const environment = z.object({
 export function loadConfig(env: Readonly<Record<string, string | undefined>>): Config {
   // An empty variable means "not set", as it does for most shells' users.
   const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ""));
+  const keysFile = present.TIDEMARK_API_KEYS_FILE;
+  if (keysFile !== undefined) {
+    if (present.TIDEMARK_API_KEYS !== undefined) {
+      throw new ConfigError("TIDEMARK_API_KEYS_FILE", "and TIDEMARK_API_KEYS are both set; use one");
+    }
+    try {
+      present.TIDEMARK_API_KEYS = readFileSync(keysFile, "utf8");
+    } catch (error) {
+      throw new ConfigError(
+        "TIDEMARK_API_KEYS_FILE",
+        `cannot be read (${(error as NodeJS.ErrnoException).code ?? "error"})`,
+      );
+    }
+  }
   const parsed = environment.safeParse(present);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

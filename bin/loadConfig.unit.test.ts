@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import test from "ava";
 import { ConfigError, loadConfig } from "./loadConfig.ts";
 
@@ -59,6 +62,19 @@ for (const [env, message] of bad) {
     t.false(error.message.includes("\n"));
   });
 }
+
+test("API keys may come from a file, never from both places", (t) => {
+  const file = path.join(mkdtempSync(path.join(tmpdir(), "tidemark-")), "keys.json");
+  writeFileSync(file, JSON.stringify([{ name: "ops", sha256: "b".repeat(64), scopes: ["accounts:write"] }]));
+  const config = loadConfig({ DATABASE_URL: "postgres://db/x", TIDEMARK_API_KEYS_FILE: file });
+  t.deepEqual(config.apiKeys, [{ name: "ops", sha256: "b".repeat(64), scopes: ["accounts:write"] }]);
+  t.throws(() => loadConfig({ TIDEMARK_API_KEYS_FILE: file, TIDEMARK_API_KEYS: "[]" }), {
+    message: "config: TIDEMARK_API_KEYS_FILE and TIDEMARK_API_KEYS are both set; use one",
+  });
+  t.throws(() => loadConfig({ TIDEMARK_API_KEYS_FILE: "/nonexistent/keys.json" }), {
+    message: "config: TIDEMARK_API_KEYS_FILE cannot be read (ENOENT)",
+  });
+});
 
 test("an empty variable counts as unset", (t) => {
   t.is(loadConfig({ DATABASE_URL: "" }).database.kind, "embedded");

@@ -440,3 +440,28 @@ test("20 concurrent balance pushes at the same If-Match revision: exactly one 20
   );
   t.is((await collect(store.readStream("account-api-9"))).length, 2);
 });
+
+test("consent changes and balance refresh requests are recorded; repeating a consent appends nothing", async (t) => {
+  const { url, store } = t.context;
+  await call(url, "POST", "/accounts", account("api-10"));
+  const granted = await call(url, "PUT", "/accounts/api-10/consents/marketing", { granted: true });
+  t.is(granted.status, 200);
+  t.like(granted.json, { revision: 1, events: ["ConsentChanged"] });
+  const again = await call(url, "PUT", "/accounts/api-10/consents/marketing", {
+    granted: true,
+    source: "api",
+  });
+  t.like(again.json, { revision: 1, events: [] });
+  const refresh = await call(
+    url,
+    "POST",
+    "/accounts/api-10/balance-refreshes",
+    {},
+    { authorization: `Bearer ${KEYS.balances}` },
+  );
+  t.is(refresh.status, 202);
+  t.like(refresh.json, { revision: 2, events: ["BalanceRefreshRequested"] });
+  const events = await collect(store.readStream("account-api-10"));
+  t.like(events[1]?.data, { messageClass: "marketing", granted: true, source: "api" });
+  t.like(events[2]?.data, { reason: "manual" });
+});
