@@ -1,57 +1,20 @@
-import type { AddressInfo } from "node:net";
-import type { Server } from "node:http";
 import anyTest, { type TestFn } from "ava";
+import type { TestDatabase } from "../../test/postgresTestDatabase.ts";
+import { startTestCommandApi, type TestCommandApi } from "../../test/startTestCommandApi.ts";
 import fc from "fast-check";
-import { pino } from "pino";
-import { RateLimiterMemory } from "rate-limiter-flexible";
-import { openTestDatabase, type TestDatabase } from "../../test/postgresTestDatabase.ts";
-import { PostgresEventStore } from "../../gateways/eventStore/postgres/PostgresEventStore.ts";
-import { loadRules } from "../rules/loadRules.ts";
-import { loadTemplates } from "../templates/loadTemplates.ts";
-import { ApiKeys, hashApiKey } from "./ApiKeys.ts";
-import { createCommandApi } from "./createCommandApi.ts";
-import { IdempotencyStore } from "./IdempotencyStore.ts";
 
-const test = anyTest as TestFn<{
-  database: TestDatabase;
-  store: PostgresEventStore;
-  server: Server;
-  url: string;
-}>;
+const test = anyTest as TestFn<TestCommandApi>;
 const KEY = "fuzz-admin-key-0123456789";
 
 test.before(async (t) => {
-  const database = await openTestDatabase();
-  await PostgresEventStore.migrate(database.pool, database.schema);
-  const store = new PostgresEventStore(database.pool, { schema: database.schema });
-  const logger = pino({ level: "silent" });
-  const idempotency = new IdempotencyStore(database.pool, database.schema, logger);
-  await idempotency.migrate();
-  const app = createCommandApi({
-    store,
-    idempotency,
-    rateLimiter: new RateLimiterMemory({ points: 1_000_000, duration: 1 }),
-    rules: await loadRules(),
-    templates: await loadTemplates(),
-    apiKeys: new ApiKeys([{ name: "fuzz", sha256: hashApiKey(KEY), scopes: ["admin"] }]),
-    logger,
-    clock: () => Date.UTC(2026, 10, 24, 9),
-    maxBodyBytes: 16 * 1024,
-  });
-  const server = app.listen(0, "127.0.0.1");
-  await new Promise((resolve) => server.once("listening", resolve));
-  Object.assign(t.context, {
-    database,
-    store,
-    server,
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-  });
+  Object.assign(
+    t.context,
+    await startTestCommandApi([{ name: "fuzz", key: KEY, scopes: ["admin"] }], { maxBodyBytes: 16384 }),
+  );
 });
 
 test.after.always(async (t) => {
-  await new Promise((resolve) => t.context.server.close(resolve));
-  await t.context.store.close();
-  await t.context.database.dispose();
+  await t.context.close();
 });
 
 const deepJson = (depth: number) => `${"[".repeat(depth)}${"]".repeat(depth)}`;

@@ -1,61 +1,26 @@
-import type { AddressInfo } from "node:net";
-import type { Server } from "node:http";
 import anyTest, { type TestFn } from "ava";
-import { pino } from "pino";
-import { openTestDatabase, type TestDatabase } from "../../test/postgresTestDatabase.ts";
+import { startTestCommandApi, type TestCommandApi } from "../../test/startTestCommandApi.ts";
 import { collect } from "../../gateways/eventStore/eventStoreContract.ts";
-import { PostgresEventStore } from "../../gateways/eventStore/postgres/PostgresEventStore.ts";
-import { loadRules } from "../rules/loadRules.ts";
-import { loadTemplates } from "../templates/loadTemplates.ts";
-import { ApiKeys, hashApiKey } from "./ApiKeys.ts";
-import { RateLimiterMemory } from "rate-limiter-flexible";
-import { createCommandApi } from "./createCommandApi.ts";
-import { IdempotencyStore } from "./IdempotencyStore.ts";
 
-const test = anyTest as TestFn<{
-  database: TestDatabase;
-  store: PostgresEventStore;
-  server: Server;
-  url: string;
-}>;
+const test = anyTest as TestFn<TestCommandApi>;
 
 const KEYS = { admin: "admin-key-0123456789abcdef", balances: "balances-key-0123456789abcdef" };
 
 test.before(async (t) => {
-  const database = await openTestDatabase();
-  await PostgresEventStore.migrate(database.pool, database.schema);
-  const store = new PostgresEventStore(database.pool, { schema: database.schema });
-  const apiKeys = new ApiKeys([
-    { name: "ops", sha256: hashApiKey(KEYS.admin), scopes: ["admin"] },
-    { name: "core-banking", sha256: hashApiKey(KEYS.balances), scopes: ["balances:write"] },
-  ]);
-  const idempotency = new IdempotencyStore(database.pool, database.schema, pino({ level: "silent" }));
-  await idempotency.migrate();
-  const app = createCommandApi({
-    store,
-    idempotency,
-    rateLimiter: new RateLimiterMemory({ points: 1000, duration: 1 }),
-    rules: await loadRules(),
-    templates: await loadTemplates(),
-    apiKeys,
-    logger: pino({ level: "silent" }),
-    clock: () => Date.UTC(2026, 10, 24, 9),
-    maxBodyBytes: 4096,
-  });
-  const server = app.listen(0, "127.0.0.1");
-  await new Promise((resolve) => server.once("listening", resolve));
-  Object.assign(t.context, {
-    database,
-    store,
-    server,
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-  });
+  Object.assign(
+    t.context,
+    await startTestCommandApi(
+      [
+        { name: "ops", key: KEYS.admin, scopes: ["admin"] },
+        { name: "core-banking", key: KEYS.balances, scopes: ["balances:write"] },
+      ],
+      { maxBodyBytes: 4096 },
+    ),
+  );
 });
 
 test.after.always(async (t) => {
-  await new Promise((resolve) => t.context.server.close(resolve));
-  await t.context.store.close();
-  await t.context.database.dispose();
+  await t.context.close();
 });
 
 async function call(

@@ -1,0 +1,56 @@
+import type { AddressInfo } from "node:net";
+import { pino } from "pino";
+import { RateLimiterMemory } from "rate-limiter-flexible";
+import { ApiKeys, hashApiKey, type Scope } from "../commands/api/ApiKeys.ts";
+import { createCommandApi } from "../commands/api/createCommandApi.ts";
+import { IdempotencyStore } from "../commands/api/IdempotencyStore.ts";
+import { loadRules } from "../commands/rules/loadRules.ts";
+import { loadTemplates } from "../commands/templates/loadTemplates.ts";
+import { PostgresEventStore } from "../gateways/eventStore/postgres/PostgresEventStore.ts";
+import { openTestDatabase, type TestDatabase } from "./postgresTestDatabase.ts";
+
+export interface TestCommandApi {
+  readonly database: TestDatabase;
+  readonly store: PostgresEventStore;
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * The real command API on an ephemeral port, over real PostgreSQL in a schema of its own, with
+ * the shipped rules and templates and a fixed clock (2026-11-24T09:00Z).
+ */
+export async function startTestCommandApi(
+  keys: readonly { readonly name: string; readonly key: string; readonly scopes: readonly Scope[] }[],
+  options: { readonly maxBodyBytes?: number } = {},
+): Promise<TestCommandApi> {
+  const database = await openTestDatabase();
+  await PostgresEventStore.migrate(database.pool, database.schema);
+  const store = new PostgresEventStore(database.pool, { schema: database.schema });
+  const logger = pino({ level: "silent" });
+  const idempotency = new IdempotencyStore(database.pool, database.schema, logger);
+  await idempotency.migrate();
+  const app = createCommandApi({
+    store,
+    idempotency,
+    rateLimiter: new RateLimiterMemory({ points: 1_000_000, duration: 1 }),
+    rules: await loadRules(),
+    templates: await loadTemplates(),
+    apiKeys: new ApiKeys(keys.map(({ name, key, scopes }) => ({ name, sha256: hashApiKey(key), scopes }))),
+    logger,
+    clock: () => Date.UTC(2026, 10, 24, 9),
+    ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
+  });
+  const server = app.listen(0, "127.0.0.1");
+  await new Promise((resolve) => server.once("listening", resolve));
+  return {
+    database,
+    store,
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    async close() {
+      await new Promise((resolve) => server.close(resolve));
+      await store.close();
+      await database.dispose();
+    },
+  };
+}
