@@ -66,7 +66,7 @@ function runUntil(
   const reached = new Promise<ProjectionProgress>((resolve) => (resolveReached = resolve));
   const run = runProjection({
     pool: t.context.database.pool,
-    db: t.context.db,
+    db: t.context.db as unknown as Kysely<CounterTables>,
     store: t.context.store,
     projection,
     schema: `${t.context.database.schema}_read`,

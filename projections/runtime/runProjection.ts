@@ -22,7 +22,7 @@ export interface ProjectionProgress {
 export interface RunProjectionOptions<Tables> {
   /** For the lease: one connection holds the projection's advisory lock while it runs. */
   readonly pool: pg.Pool;
-  readonly db: Kysely<unknown>;
+  readonly db: Kysely<Tables>;
   readonly store: EventStore;
   readonly projection: Projection<Tables>;
   /** Schema of the projection's tables (one per projection version, so versions build side by side). */
@@ -68,10 +68,12 @@ export async function runProjection<Tables>(options: RunProjectionOptions<Tables
     }
     if (signal.aborted) return;
 
-    const checkpoints = options.db.withSchema(options.runtimeSchema) as Kysely<CheckpointTables>;
-    await createCheckpointTable(options.db, options.runtimeSchema);
-    await options.db.schema.createSchema(options.schema).ifNotExists().execute();
-    await projection.setUp(options.db as Kysely<Tables>, options.schema);
+    // The checkpoint table shares the projection's connection pool but not its table types.
+    const untyped = options.db as unknown as Kysely<unknown>;
+    const checkpoints = untyped.withSchema(options.runtimeSchema) as Kysely<CheckpointTables>;
+    await createCheckpointTable(untyped, options.runtimeSchema);
+    await untyped.schema.createSchema(options.schema).ifNotExists().execute();
+    await projection.setUp(options.db, options.schema);
     let position = await readCheckpoint(checkpoints, projection.name, projection.version);
     let applied = 0;
     let lastRecordedAt: Date | undefined;
@@ -125,7 +127,7 @@ async function applyBatch<Tables>(
   await options.db.transaction().execute(async (trx) => {
     for (const event of events) {
       try {
-        await projection.apply(trx as never, event, options.schema);
+        await projection.apply(trx, event, options.schema);
       } catch (error) {
         throw new ProjectionFailedError(projection.name, event.id, event.type, event.position, error);
       }

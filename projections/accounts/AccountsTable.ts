@@ -1,0 +1,23 @@
+import type { Generated } from "kysely";
+
+/** One row per account: what the query API answers for `GET /accounts/{id}`. */
+export interface AccountsTable {
+  account_id: string;
+  customer_id: string;
+  phone: string;
+  currency: string;
+  time_zone: string;
+  consent_service: boolean;
+  consent_marketing: boolean;
+  /** Latest non-stale balance in the account's currency, minor units; null before the first. */
+  balance_minor: string | null;
+  balance_reference_time: string | null;
+  status: "open" | "closed";
+  /** Rule keys (`ruleId/currency`) currently qualified, with their episode. */
+  qualifications: Generated<Record<string, number>>;
+  last_position: string;
+}
+
+export interface AccountsTables {
+  accounts: AccountsTable;
+}

@@ -1,0 +1,64 @@
+import type { Kysely } from "kysely";
+import { formatMoney, isCurrency } from "../../domain/values/Money.ts";
+import type { AccountsTables } from "./AccountsTable.ts";
+
+/** An account as the query API answers it (phone masked unless the caller may see PII). */
+export interface AccountView {
+  readonly accountId: string;
+  readonly customerId: string;
+  readonly phone: string;
+  readonly currency: string;
+  readonly timeZone: string;
+  readonly consents: { readonly service: boolean; readonly marketing: boolean };
+  readonly balance: {
+    readonly amount: string;
+    readonly currency: string;
+    readonly referenceTime: string;
+  } | null;
+  readonly status: "open" | "closed";
+  readonly qualifications: Readonly<Record<string, number>>;
+  readonly position: string;
+}
+
+/** One account by id, or undefined. `db` may be a transaction: the caller owns it. */
+export async function findAccount(
+  db: Kysely<AccountsTables>,
+  schema: string,
+  accountId: string,
+  options: { readonly showPhone: boolean },
+): Promise<AccountView | undefined> {
+  const row = await db
+    .withSchema(schema)
+    .selectFrom("accounts")
+    .selectAll()
+    .where("account_id", "=", accountId)
+    .executeTakeFirst();
+  if (row === undefined) return undefined;
+  const currency = isCurrency(row.currency) ? row.currency : undefined;
+  return {
+    accountId: row.account_id,
+    customerId: row.customer_id,
+    phone: options.showPhone ? row.phone : maskPhone(row.phone),
+    currency: row.currency,
+    timeZone: row.time_zone,
+    consents: { service: row.consent_service, marketing: row.consent_marketing },
+    balance:
+      row.balance_minor === null || row.balance_reference_time === null || currency === undefined
+        ? null
+        : {
+            amount: formatMoney({ minor: BigInt(row.balance_minor), currency }),
+            currency,
+            referenceTime: row.balance_reference_time,
+          },
+    status: row.status,
+    qualifications: row.qualifications,
+    position: row.last_position,
+  };
+}
+
+/** "+447911123456" → "+44•••••••456": enough to recognise, not to dial. */
+export function maskPhone(phone: string): string {
+  return phone.length <= 6
+    ? "•".repeat(phone.length)
+    : `${phone.slice(0, 3)}${"•".repeat(phone.length - 6)}${phone.slice(-3)}`;
+}

@@ -1,0 +1,109 @@
+import { randomUUID } from "node:crypto";
+import anyTest, { type TestFn } from "ava";
+import { Kysely, PostgresDialect } from "kysely";
+import { openTestDatabase, type TestDatabase } from "../../test/postgresTestDatabase.ts";
+import { accountDecider, type AccountCommand } from "../../domain/account/accountDecider.ts";
+import { epochMsToInstant } from "../../domain/values/Instant.ts";
+import type { PhoneNumber } from "../../domain/values/PhoneNumber.ts";
+import type { TimeZone } from "../../domain/values/TimeZone.ts";
+import { PostgresEventStore } from "../../gateways/eventStore/postgres/PostgresEventStore.ts";
+import { handleCommand } from "../../commands/handleCommand.ts";
+import { loadRules } from "../../commands/rules/loadRules.ts";
+import { runProjection } from "../runtime/runProjection.ts";
+import { findAccount, maskPhone } from "./accountQueries.ts";
+import type { AccountsTables } from "./AccountsTable.ts";
+import { accountsProjection } from "./accountsProjection.ts";
+
+const test = anyTest as TestFn<{
+  database: TestDatabase;
+  store: PostgresEventStore;
+  db: Kysely<AccountsTables>;
+}>;
+
+test.before(async (t) => {
+  const database = await openTestDatabase();
+  await PostgresEventStore.migrate(database.pool, database.schema);
+  t.context.database = database;
+  t.context.store = new PostgresEventStore(database.pool, { schema: database.schema });
+  t.context.db = new Kysely<AccountsTables>({ dialect: new PostgresDialect({ pool: database.pool }) });
+});
+
+test.after.always(async (t) => {
+  await t.context.store.close();
+  const { pool, schema } = t.context.database;
+  await pool.query(`drop schema if exists "${schema}_accounts" cascade`);
+  await pool.query(`drop schema if exists "${schema}_runtime" cascade`);
+  await t.context.database.dispose();
+});
+
+const now = epochMsToInstant(Date.UTC(2026, 10, 24, 9));
+const balance = (decimal: string, minute: number): AccountCommand => ({
+  type: "RecordBalance",
+  data: {
+    balance: { minor: BigInt(Math.round(Number(decimal) * 100)), currency: "GBP" },
+    balanceType: "InterimAvailable",
+    creditLineIncluded: false,
+    referenceTime: epochMsToInstant(Date.UTC(2026, 10, 24, 8, minute)),
+    source: "push",
+    bankReference: null,
+    now,
+  },
+});
+
+test("the accounts read model follows contact, consents, the latest balance and current qualifications", async (t) => {
+  const { store, database, db } = t.context;
+  const decider = accountDecider(await loadRules());
+  const options = { newEventId: randomUUID, metadata: { correlationId: "c", actor: "test" } };
+  const run = (command: AccountCommand) => handleCommand(store, decider, "account-acc-1", command, options);
+  await run({
+    type: "OpenAccount",
+    data: {
+      accountId: "acc-1",
+      customerId: "cust-1",
+      phone: "+447911123456" as PhoneNumber,
+      currency: "GBP",
+      timeZone: "Europe/London" as TimeZone,
+      consents: { service: true, marketing: false },
+      now,
+    },
+  });
+  await run(balance("-5.00", 1));
+  await run(balance("120.00", 2));
+  await run({
+    type: "ChangeConsent",
+    data: { messageClass: "marketing", granted: true, source: "api", now },
+  });
+  const last = await run(balance("99.00", 0)); // older than the last: stale, ignored
+  t.like(last, { outcome: "accepted" });
+
+  const controller = new AbortController();
+  const running = runProjection({
+    pool: database.pool,
+    db,
+    store,
+    projection: accountsProjection,
+    schema: `${database.schema}_accounts`,
+    runtimeSchema: `${database.schema}_runtime`,
+    signal: controller.signal,
+    onProgress: (progress) => {
+      if (progress.caughtUp) controller.abort();
+    },
+  });
+  await running;
+
+  const view = await findAccount(db, `${database.schema}_accounts`, "acc-1", { showPhone: false });
+  t.like(view, {
+    accountId: "acc-1",
+    phone: maskPhone("+447911123456"),
+    consents: { service: true, marketing: true },
+    balance: { amount: "120.00", currency: "GBP" },
+    status: "open",
+    // -5.00 qualified low-balance and overdrawn; 120.00 re-armed overdrawn only (low-balance needs > 150.00).
+    qualifications: { "low-balance/GBP": 1 },
+  });
+  t.is(
+    (await findAccount(db, `${database.schema}_accounts`, "acc-1", { showPhone: true }))?.phone,
+    "+447911123456",
+  );
+  t.is(await findAccount(db, `${database.schema}_accounts`, "nobody", { showPhone: true }), undefined);
+});
