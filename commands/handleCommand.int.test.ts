@@ -1,33 +1,24 @@
 import { randomUUID } from "node:crypto";
 import anyTest, { type TestFn } from "ava";
-import { openTestDatabase, type TestDatabase } from "../test/postgresTestDatabase.ts";
+import { openTestEventStore, type TestEventStore } from "../test/postgresTestDatabase.ts";
 import { accountDecider, type AccountCommand } from "../domain/account/accountDecider.ts";
 import { epochMsToInstant } from "../domain/values/Instant.ts";
 import type { PhoneNumber } from "../domain/values/PhoneNumber.ts";
 import type { TimeZone } from "../domain/values/TimeZone.ts";
 import { collect } from "../gateways/eventStore/eventStoreContract.ts";
-import { PostgresEventStore } from "../gateways/eventStore/postgres/PostgresEventStore.ts";
 import { handleCommand, type HandleCommandOptions } from "./handleCommand.ts";
 import { loadRules } from "./rules/loadRules.ts";
 import { StateCache } from "./StateCache.ts";
 
-const test = anyTest as TestFn<{
-  database: TestDatabase;
-  store: PostgresEventStore;
-  decider: ReturnType<typeof accountDecider>;
-}>;
+const test = anyTest as TestFn<TestEventStore & { decider: ReturnType<typeof accountDecider> }>;
 
 test.before(async (t) => {
-  const database = await openTestDatabase();
-  await PostgresEventStore.migrate(database.pool, database.schema);
-  t.context.database = database;
-  t.context.store = new PostgresEventStore(database.pool, { schema: database.schema });
+  Object.assign(t.context, await openTestEventStore());
   t.context.decider = accountDecider(await loadRules());
 });
 
 test.after.always(async (t) => {
-  await t.context.store.close();
-  await t.context.database.dispose();
+  await t.context.dispose();
 });
 
 const now = epochMsToInstant(Date.UTC(2026, 10, 24, 9));

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
+import { PostgresEventStore } from "../gateways/eventStore/postgres/PostgresEventStore.ts";
 
 /** Where integration tests find PostgreSQL: `npm run services` starts it and prints this URL. */
 export const TEST_DATABASE_URL =
@@ -26,6 +27,30 @@ export async function openTestDatabase(poolSize = 20): Promise<TestDatabase> {
     async dispose() {
       await pool.query(`drop schema if exists "${schema}" cascade`);
       await pool.end();
+    },
+  };
+}
+
+/** A test database with the event store migrated into its schema, and a store over it. */
+export interface TestEventStore {
+  readonly database: TestDatabase;
+  readonly store: PostgresEventStore;
+  /** Closes the store, drops the schema (and any `extraSchemas`), ends the pool. */
+  readonly dispose: (extraSchemas?: readonly string[]) => Promise<void>;
+}
+
+export async function openTestEventStore(poolSize = 20): Promise<TestEventStore> {
+  const database = await openTestDatabase(poolSize);
+  await PostgresEventStore.migrate(database.pool, database.schema);
+  const store = new PostgresEventStore(database.pool, { schema: database.schema });
+  return {
+    database,
+    store,
+    async dispose(extraSchemas = []) {
+      await store.close();
+      for (const schema of extraSchemas)
+        await database.pool.query(`drop schema if exists "${schema}" cascade`);
+      await database.dispose();
     },
   };
 }

@@ -6,8 +6,8 @@ import { createCommandApi } from "../commands/api/createCommandApi.ts";
 import { IdempotencyStore } from "../commands/api/IdempotencyStore.ts";
 import { loadRules } from "../commands/rules/loadRules.ts";
 import { loadTemplates } from "../commands/templates/loadTemplates.ts";
-import { PostgresEventStore } from "../gateways/eventStore/postgres/PostgresEventStore.ts";
-import { openTestDatabase, type TestDatabase } from "./postgresTestDatabase.ts";
+import type { PostgresEventStore } from "../gateways/eventStore/postgres/PostgresEventStore.ts";
+import { openTestEventStore, type TestDatabase } from "./postgresTestDatabase.ts";
 
 export interface TestCommandApi {
   readonly database: TestDatabase;
@@ -24,9 +24,7 @@ export async function startTestCommandApi(
   keys: readonly { readonly name: string; readonly key: string; readonly scopes: readonly Scope[] }[],
   options: { readonly maxBodyBytes?: number } = {},
 ): Promise<TestCommandApi> {
-  const database = await openTestDatabase();
-  await PostgresEventStore.migrate(database.pool, database.schema);
-  const store = new PostgresEventStore(database.pool, { schema: database.schema });
+  const { database, store, dispose } = await openTestEventStore();
   const logger = pino({ level: "silent" });
   const idempotency = new IdempotencyStore(database.pool, database.schema, logger);
   await idempotency.migrate();
@@ -49,8 +47,7 @@ export async function startTestCommandApi(
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     async close() {
       await new Promise((resolve) => server.close(resolve));
-      await store.close();
-      await database.dispose();
+      await dispose();
     },
   };
 }

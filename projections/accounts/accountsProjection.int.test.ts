@@ -1,12 +1,11 @@
 import { randomUUID } from "node:crypto";
 import anyTest, { type TestFn } from "ava";
 import { Kysely, PostgresDialect } from "kysely";
-import { openTestDatabase, type TestDatabase } from "../../test/postgresTestDatabase.ts";
+import { openTestEventStore, type TestEventStore } from "../../test/postgresTestDatabase.ts";
 import { accountDecider, type AccountCommand } from "../../domain/account/accountDecider.ts";
 import { epochMsToInstant } from "../../domain/values/Instant.ts";
 import type { PhoneNumber } from "../../domain/values/PhoneNumber.ts";
 import type { TimeZone } from "../../domain/values/TimeZone.ts";
-import { PostgresEventStore } from "../../gateways/eventStore/postgres/PostgresEventStore.ts";
 import { handleCommand } from "../../commands/handleCommand.ts";
 import { loadRules } from "../../commands/rules/loadRules.ts";
 import { runProjection } from "../runtime/runProjection.ts";
@@ -14,26 +13,18 @@ import { findAccount, maskPhone } from "./accountQueries.ts";
 import type { AccountsTables } from "./AccountsTable.ts";
 import { accountsProjection } from "./accountsProjection.ts";
 
-const test = anyTest as TestFn<{
-  database: TestDatabase;
-  store: PostgresEventStore;
-  db: Kysely<AccountsTables>;
-}>;
+const test = anyTest as TestFn<TestEventStore & { db: Kysely<AccountsTables> }>;
 
 test.before(async (t) => {
-  const database = await openTestDatabase();
-  await PostgresEventStore.migrate(database.pool, database.schema);
-  t.context.database = database;
-  t.context.store = new PostgresEventStore(database.pool, { schema: database.schema });
-  t.context.db = new Kysely<AccountsTables>({ dialect: new PostgresDialect({ pool: database.pool }) });
+  Object.assign(t.context, await openTestEventStore());
+  t.context.db = new Kysely<AccountsTables>({
+    dialect: new PostgresDialect({ pool: t.context.database.pool }),
+  });
 });
 
 test.after.always(async (t) => {
-  await t.context.store.close();
-  const { pool, schema } = t.context.database;
-  await pool.query(`drop schema if exists "${schema}_accounts" cascade`);
-  await pool.query(`drop schema if exists "${schema}_runtime" cascade`);
-  await t.context.database.dispose();
+  const { schema } = t.context.database;
+  await t.context.dispose([`${schema}_accounts`, `${schema}_runtime`]);
 });
 
 const now = epochMsToInstant(Date.UTC(2026, 10, 24, 9));

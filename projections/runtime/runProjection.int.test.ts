@@ -1,30 +1,25 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import anyTest, { type TestFn } from "ava";
 import { Kysely, PostgresDialect, sql, type Transaction } from "kysely";
-import { openTestDatabase, type TestDatabase } from "../../test/postgresTestDatabase.ts";
+import { openTestEventStore, type TestEventStore } from "../../test/postgresTestDatabase.ts";
 import type { RecordedEvent } from "../../gateways/eventStore/EventStore.ts";
 import { event } from "../../gateways/eventStore/eventStoreContract.ts";
-import { PostgresEventStore } from "../../gateways/eventStore/postgres/PostgresEventStore.ts";
 import type { Projection } from "./Projection.ts";
 import { ProjectionFailedError } from "./ProjectionFailedError.ts";
 import { runProjection, type ProjectionProgress } from "./runProjection.ts";
 
-const test = anyTest as TestFn<{ database: TestDatabase; store: PostgresEventStore; db: Kysely<unknown> }>;
+type Context = TestEventStore & { db: Kysely<unknown> };
+
+const test = anyTest as TestFn<Context>;
 
 test.beforeEach(async (t) => {
-  const database = await openTestDatabase();
-  await PostgresEventStore.migrate(database.pool, database.schema);
-  t.context.database = database;
-  t.context.store = new PostgresEventStore(database.pool, { schema: database.schema });
-  t.context.db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool: database.pool }) });
+  Object.assign(t.context, await openTestEventStore());
+  t.context.db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool: t.context.database.pool }) });
 });
 
 test.afterEach.always(async (t) => {
-  await t.context.store.close();
-  const { pool, schema } = t.context.database;
-  await pool.query(`drop schema if exists "${schema}_read" cascade`);
-  await pool.query(`drop schema if exists "${schema}_runtime" cascade`);
-  await t.context.database.dispose();
+  const { schema } = t.context.database;
+  await t.context.dispose([`${schema}_read`, `${schema}_runtime`]);
 });
 
 interface CounterTables {
@@ -57,7 +52,7 @@ const counter: Projection<CounterTables> = {
 };
 
 function runUntil(
-  t: { context: { database: TestDatabase; store: PostgresEventStore; db: Kysely<unknown> } },
+  t: { context: Context },
   done: (progress: ProjectionProgress) => boolean,
   projection: Projection<CounterTables> = counter,
 ): { run: Promise<void>; stop: () => void; reached: Promise<ProjectionProgress> } {
@@ -80,7 +75,7 @@ function runUntil(
   return { run, stop: () => controller.abort(), reached };
 }
 
-async function counts(t: { context: { database: TestDatabase } }): Promise<Record<string, number>> {
+async function counts(t: { context: Context }): Promise<Record<string, number>> {
   const { rows } = await t.context.database.pool.query<{ stream_id: string; n: number }>(
     `select stream_id, n from "${t.context.database.schema}_read".counts order by stream_id`,
   );
