@@ -1,5 +1,3 @@
-import type { Generated } from "kysely";
-
 /** One row per account: what the query API answers for `GET /accounts/{id}`. */
 export interface AccountsTable {
   account_id: string;
@@ -14,7 +12,7 @@ export interface AccountsTable {
   balance_reference_time: string | null;
   status: "open" | "closed";
   /** Rule keys (`ruleId/currency`) currently qualified, with their episode. */
-  qualifications: Generated<Record<string, number>>;
+  qualifications: Record<string, number>;
   last_position: string;
 }
 

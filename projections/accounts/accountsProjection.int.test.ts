@@ -8,7 +8,7 @@ import type { PhoneNumber } from "../../domain/values/PhoneNumber.ts";
 import type { TimeZone } from "../../domain/values/TimeZone.ts";
 import { handleCommand } from "../../commands/handleCommand.ts";
 import { loadRules } from "../../commands/rules/loadRules.ts";
-import { runProjection } from "../runtime/runProjection.ts";
+import { applyProjection } from "../../test/applyProjection.ts";
 import { findAccount, maskPhone } from "./accountQueries.ts";
 import type { AccountsTables } from "./AccountsTable.ts";
 import { accountsProjection } from "./accountsProjection.ts";
@@ -24,7 +24,7 @@ test.before(async (t) => {
 
 test.after.always(async (t) => {
   const { schema } = t.context.database;
-  await t.context.dispose([`${schema}_accounts`, `${schema}_runtime`]);
+  await t.context.dispose([`${schema}_accounts_1`, `${schema}_accounts_1000`]);
 });
 
 const now = epochMsToInstant(Date.UTC(2026, 10, 24, 9));
@@ -67,22 +67,17 @@ test("the accounts read model follows contact, consents, the latest balance and 
   const last = await run(balance("99.00", 0)); // older than the last: stale, ignored
   t.like(last, { outcome: "accepted" });
 
-  const controller = new AbortController();
-  const running = runProjection({
-    pool: database.pool,
-    db,
-    store,
-    projection: accountsProjection,
-    schema: `${database.schema}_accounts`,
-    runtimeSchema: `${database.schema}_runtime`,
-    signal: controller.signal,
-    onProgress: (progress) => {
-      if (progress.caughtUp) controller.abort();
-    },
-  });
-  await running;
+  for (const batchSize of [1, 1000]) {
+    const schema = `${database.schema}_accounts_${batchSize}`;
+    await applyProjection(database.pool, store, accountsProjection, schema, batchSize);
+  }
+  const { rows: one } = await database.pool.query(`select * from "${database.schema}_accounts_1".accounts`);
+  const { rows: thousand } = await database.pool.query(
+    `select * from "${database.schema}_accounts_1000".accounts`,
+  );
+  t.deepEqual(one, thousand, "one event per batch or all in one batch: the same rows");
 
-  const view = await findAccount(db, `${database.schema}_accounts`, "acc-1", { showPhone: false });
+  const view = await findAccount(db, `${database.schema}_accounts_1`, "acc-1", { showPhone: false });
   t.like(view, {
     accountId: "acc-1",
     phone: maskPhone("+447911123456"),
@@ -93,8 +88,8 @@ test("the accounts read model follows contact, consents, the latest balance and 
     qualifications: { "low-balance/GBP": 1 },
   });
   t.is(
-    (await findAccount(db, `${database.schema}_accounts`, "acc-1", { showPhone: true }))?.phone,
+    (await findAccount(db, `${database.schema}_accounts_1`, "acc-1", { showPhone: true }))?.phone,
     "+447911123456",
   );
-  t.is(await findAccount(db, `${database.schema}_accounts`, "nobody", { showPhone: true }), undefined);
+  t.is(await findAccount(db, `${database.schema}_accounts_1`, "nobody", { showPhone: true }), undefined);
 });

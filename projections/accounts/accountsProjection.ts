@@ -1,10 +1,11 @@
-import { sql, type Transaction } from "kysely";
+import type { Transaction } from "kysely";
 import type { AccountEvent } from "../../domain/account/AccountEvent.ts";
 import { ruleKey } from "../../domain/account/accountDecider.ts";
 import { unreachable } from "../../domain/Decider.ts";
 import type { RecordedEvent } from "../../gateways/eventStore/EventStore.ts";
 import type { Projection } from "../runtime/Projection.ts";
-import type { AccountsTables } from "./AccountsTable.ts";
+import { upsertRows } from "../runtime/writeRows.ts";
+import type { AccountsTable, AccountsTables } from "./AccountsTable.ts";
 
 const TYPES: readonly AccountEvent["type"][] = [
   "AccountOpened",
@@ -16,11 +17,15 @@ const TYPES: readonly AccountEvent["type"][] = [
   "AccountClosed",
 ];
 
+/** An account row as stored: bigint as text, jsonb as an object. */
+type AccountRow = Omit<AccountsTable, "qualifications"> & { qualifications: Record<string, number> };
+
 /** The accounts read model: contact, consents, latest balance and current qualifications. */
 export const accountsProjection: Projection<AccountsTables> = {
   name: "accounts",
   version: 1,
   eventTypes: new Set(TYPES),
+  tables: ["accounts"],
   async setUp(db, schema) {
     await db.schema
       .withSchema(schema)
@@ -36,93 +41,97 @@ export const accountsProjection: Projection<AccountsTables> = {
       .addColumn("balance_minor", "bigint")
       .addColumn("balance_reference_time", "text")
       .addColumn("status", "text", (col) => col.notNull())
-      .addColumn("qualifications", "jsonb", (col) => col.notNull().defaultTo(sql`'{}'::jsonb`))
+      .addColumn("qualifications", "jsonb", (col) => col.notNull())
       .addColumn("last_position", "text", (col) => col.notNull())
       .execute();
   },
-  async apply(trx: Transaction<AccountsTables>, recorded: RecordedEvent, schema: string) {
-    const event = { type: recorded.type, data: recorded.data } as unknown as AccountEvent;
-    const accounts = trx.withSchema(schema);
-    const accountId = recorded.streamId.slice("account-".length);
-    const touch = { last_position: recorded.position };
-    switch (event.type) {
-      case "AccountOpened":
-        await accounts
-          .insertInto("accounts")
-          .values({
-            account_id: accountId,
-            customer_id: event.data.customerId,
-            phone: event.data.phone,
-            currency: event.data.currency,
-            time_zone: event.data.timeZone,
-            consent_service: event.data.consents.service,
-            consent_marketing: event.data.consents.marketing,
-            balance_minor: null,
-            balance_reference_time: null,
-            status: "open",
-            last_position: recorded.position,
-          })
-          .execute();
-        return;
-      case "ContactChanged":
-        await accounts
-          .updateTable("accounts")
-          .set({ phone: event.data.phone, ...touch })
-          .where("account_id", "=", accountId)
-          .execute();
-        return;
-      case "ConsentChanged":
-        await accounts
-          .updateTable("accounts")
-          .set({
-            [event.data.messageClass === "service" ? "consent_service" : "consent_marketing"]:
-              event.data.granted,
-            ...touch,
-          })
-          .where("account_id", "=", accountId)
-          .execute();
-        return;
-      case "BalanceObserved":
-        if (event.data.stale) return;
-        await accounts
-          .updateTable("accounts")
-          .set({
-            balance_minor: event.data.balance.minor,
-            balance_reference_time: event.data.referenceTime,
-            ...touch,
-          })
-          .where("account_id", "=", accountId)
-          .where("currency", "=", event.data.balance.currency)
-          .execute();
-        return;
-      case "AccountQualified":
-      case "AccountDisqualified": {
-        const key = ruleKey(event.data.ruleId, event.data.balance.currency);
-        await accounts
-          .updateTable("accounts")
-          .set({
-            qualifications:
-              event.type === "AccountQualified"
-                ? sql`qualifications || jsonb_build_object(${key}::text, ${event.data.episode}::int)`
-                : sql`qualifications - ${key}::text`,
-            ...touch,
-          })
-          .where("account_id", "=", accountId)
-          .execute();
-        return;
-      }
-      case "AccountClosed":
-        await accounts
-          .updateTable("accounts")
-          .set({ status: "closed", ...touch })
-          .where("account_id", "=", accountId)
-          .execute();
-        return;
-      case "BalanceRefreshRequested":
-      case "BalanceRefreshFailed":
-        return;
-      default:
-        unreachable(event);
+  async applyBatch(trx: Transaction<AccountsTables>, events: readonly RecordedEvent[], schema: string) {
+    const ids = [...new Set(events.map(accountIdOf))];
+    const stored = await trx
+      .withSchema(schema)
+      .selectFrom("accounts")
+      .selectAll()
+      .where("account_id", "in", ids)
+      .execute();
+    const rows = new Map<string, AccountRow>(stored.map((row) => [row.account_id, row]));
+    const changed = new Set<string>();
+    for (const recorded of events) {
+      const accountId = accountIdOf(recorded);
+      const next = evolveAccountRow(rows.get(accountId), accountId, recorded);
+      if (next === undefined) continue;
+      rows.set(accountId, next);
+      changed.add(accountId);
     }
+    await upsertRows(
+      trx as Transaction<unknown>,
+      schema,
+      "accounts",
+      ["account_id"],
+      [...changed].flatMap((id) => rows.get(id) ?? []),
+    );
   },
 };
+
+function accountIdOf(recorded: RecordedEvent): string {
+  return recorded.streamId.slice("account-".length);
+}
+
+/** The row after one event, or undefined when the event changes nothing. */
+function evolveAccountRow(
+  row: AccountRow | undefined,
+  accountId: string,
+  recorded: RecordedEvent,
+): AccountRow | undefined {
+  const event = { type: recorded.type, data: recorded.data } as unknown as AccountEvent;
+  if (event.type === "AccountOpened") {
+    return {
+      account_id: accountId,
+      customer_id: event.data.customerId,
+      phone: event.data.phone,
+      currency: event.data.currency,
+      time_zone: event.data.timeZone,
+      consent_service: event.data.consents.service,
+      consent_marketing: event.data.consents.marketing,
+      balance_minor: null,
+      balance_reference_time: null,
+      status: "open",
+      qualifications: {},
+      last_position: recorded.position,
+    };
+  }
+  if (row === undefined) throw new Error(`account ${accountId} has a ${event.type} but was never opened`);
+  const touched = { ...row, last_position: recorded.position };
+  switch (event.type) {
+    case "ContactChanged":
+      return { ...touched, phone: event.data.phone };
+    case "ConsentChanged":
+      return event.data.messageClass === "service"
+        ? { ...touched, consent_service: event.data.granted }
+        : { ...touched, consent_marketing: event.data.granted };
+    case "BalanceObserved":
+      if (event.data.stale || event.data.balance.currency !== row.currency) return undefined;
+      return {
+        ...touched,
+        balance_minor: event.data.balance.minor,
+        balance_reference_time: event.data.referenceTime,
+      };
+    case "AccountQualified":
+    case "AccountDisqualified": {
+      const key = ruleKey(event.data.ruleId, event.data.balance.currency);
+      const others = Object.fromEntries(
+        Object.entries(row.qualifications).filter(([other]) => other !== key),
+      );
+      return {
+        ...touched,
+        qualifications: event.type === "AccountQualified" ? { ...others, [key]: event.data.episode } : others,
+      };
+    }
+    case "AccountClosed":
+      return { ...touched, status: "closed" };
+    case "BalanceRefreshRequested":
+    case "BalanceRefreshFailed":
+      return undefined;
+    default:
+      return unreachable(event);
+  }
+}

@@ -1,0 +1,222 @@
+import { sql, type Kysely, type Transaction } from "kysely";
+import type pg from "pg";
+import type { EventStore, RecordedEvent } from "../../gateways/eventStore/EventStore.ts";
+import type { Position } from "../../gateways/eventStore/Position.ts";
+import type { AnyProjection } from "./Projection.ts";
+import {
+  createBuild,
+  pointViews,
+  recordBuildFailure,
+  registry,
+  type ProjectionSchemas,
+} from "./ProjectionBuilds.ts";
+import { projectionDigest, type ProjectionDigest } from "./projectionDigest.ts";
+import { runProjections, type ProjectionProgress } from "./runProjections.ts";
+
+/** How one projection's rebuild ended. */
+export type RebuildResult =
+  | {
+      readonly projection: string;
+      readonly outcome: "swapped";
+      readonly buildSchema: string;
+      readonly replaced: string | null;
+      readonly position: Position;
+      readonly digest: ProjectionDigest;
+      /** True when the replaced build had the same version and its digest was equal. */
+      readonly verifiedAgainstLive: boolean;
+    }
+  | {
+      readonly projection: string;
+      readonly outcome: "failed";
+      readonly buildSchema: string;
+      readonly error: string;
+    }
+  | { readonly projection: string; readonly outcome: "stopped"; readonly buildSchema: string };
+
+export interface RebuildOptions {
+  readonly pool: pg.Pool;
+  readonly db: Kysely<unknown>;
+  readonly store: EventStore;
+  readonly schemas: ProjectionSchemas;
+  readonly projections: readonly AnyProjection[];
+  readonly signal: AbortSignal;
+  readonly batchSize?: number;
+  readonly onProgress?: (progress: ProjectionProgress) => void;
+  /** Says each step (building, catching up at the swap, verifying, swapped, dropped). */
+  readonly onStep?: (projection: string, step: string) => void;
+}
+
+/** The digests of a rebuilt build and the live one differ at the same position: no swap. */
+export class DigestMismatchError extends Error {
+  readonly code = "digest_mismatch";
+}
+
+/**
+ * Blue/green rebuild: a new build of each projection beside the live one, filled from position
+ * zero (one read of the log feeds them all), then for each, in one transaction: both builds
+ * brought to the same position, verified (same version: equal digests, or no swap), the registry
+ * and the read schema's views switched to the new build. The old build's schema is dropped after
+ * the commit; queries in flight on it finish first. The query API answers throughout.
+ */
+export async function rebuildProjections(options: RebuildOptions): Promise<RebuildResult[]> {
+  const step = options.onStep ?? (() => undefined);
+  const builds = [];
+  for (const projection of options.projections) {
+    const build = await createBuild(options.db, options.schemas, projection, "building");
+    step(projection.name, `building ${build.buildSchema}`);
+    builds.push({ projection, buildSchema: build.buildSchema });
+  }
+  const outcomes = await runProjections({
+    pool: options.pool,
+    db: options.db,
+    store: options.store,
+    schemas: options.schemas,
+    targets: builds,
+    expectedStatus: "building",
+    signal: options.signal,
+    stopWhenCaughtUp: true,
+    ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
+    ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
+  });
+  const results: RebuildResult[] = [];
+  for (const { projection, buildSchema } of builds) {
+    const outcome = outcomes.get(buildSchema);
+    if (outcome?.outcome === "failed") {
+      results.push({
+        projection: projection.name,
+        outcome: "failed",
+        buildSchema,
+        error: outcome.error.message,
+      });
+      continue;
+    }
+    if (options.signal.aborted || outcome === undefined) {
+      await recordBuildFailure(options.db, options.schemas, buildSchema, "rebuild interrupted");
+      await options.db.schema.dropSchema(buildSchema).ifExists().cascade().execute();
+      results.push({ projection: projection.name, outcome: "stopped", buildSchema });
+      continue;
+    }
+    try {
+      step(projection.name, "catching up with the live build and verifying");
+      const swapped = await swapBuild(options, projection, buildSchema);
+      step(
+        projection.name,
+        `live: ${buildSchema}${swapped.replaced === null ? "" : ` (replaced ${swapped.replaced})`}`,
+      );
+      if (swapped.replaced !== null) {
+        await options.db.schema.dropSchema(swapped.replaced).ifExists().cascade().execute();
+        step(projection.name, `dropped ${swapped.replaced}`);
+      }
+      results.push({ projection: projection.name, outcome: "swapped", buildSchema, ...swapped });
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      await recordBuildFailure(options.db, options.schemas, buildSchema, message);
+      results.push({ projection: projection.name, outcome: "failed", buildSchema, error: message });
+    }
+  }
+  return results;
+}
+
+/**
+ * The swap, in one transaction. The live build's registry row is locked first, which holds its
+ * runner between batches; whichever build is behind gets the missing events (the old one only
+ * when it runs the same version), so the new build goes live at least as far as the old one was
+ * and a client never sees the read model go back in time.
+ */
+async function swapBuild(
+  options: RebuildOptions,
+  projection: AnyProjection,
+  buildSchema: string,
+): Promise<{
+  replaced: string | null;
+  position: Position;
+  digest: ProjectionDigest;
+  verifiedAgainstLive: boolean;
+}> {
+  return options.db.transaction().execute(async (trx) => {
+    await sql`select pg_advisory_xact_lock(hashtext(${`${options.schemas.runtime}:${projection.name}`}))`.execute(
+      trx,
+    );
+    const builds = registry(trx, options.schemas);
+    const live = await builds
+      .selectFrom("projection_builds")
+      .selectAll()
+      .where("name", "=", projection.name)
+      .where("status", "=", "live")
+      .forUpdate()
+      .executeTakeFirst();
+    const fresh = await builds
+      .selectFrom("projection_builds")
+      .selectAll()
+      .where("build_schema", "=", buildSchema)
+      .forUpdate()
+      .executeTakeFirstOrThrow();
+    if (fresh.status !== "building") throw new Error(`build ${buildSchema} is ${fresh.status}, not building`);
+    let position = fresh.position as Position;
+    const sameVersion = live !== undefined && live.version === projection.version;
+    if (live !== undefined && live.position > position) {
+      await applyRange(trx, options.store, projection, buildSchema, position, live.position as Position);
+      position = live.position as Position;
+    } else if (live !== undefined && sameVersion && live.position < position) {
+      await applyRange(
+        trx,
+        options.store,
+        projection,
+        live.build_schema,
+        live.position as Position,
+        position,
+      );
+    }
+    const digest = await projectionDigest(trx, projection, buildSchema);
+    if (live !== undefined && sameVersion) {
+      const liveDigest = await projectionDigest(trx, projection, live.build_schema);
+      if (liveDigest.digest !== digest.digest) {
+        throw new DigestMismatchError(
+          `projection ${projection.name}: rebuilt ${buildSchema} (${digest.digest.slice(0, 12)}, rows ${JSON.stringify(digest.rows)}) differs from live ${live.build_schema} (${liveDigest.digest.slice(0, 12)}, rows ${JSON.stringify(liveDigest.rows)}) at ${position}; not swapped`,
+        );
+      }
+    }
+    if (live !== undefined) {
+      await builds
+        .updateTable("projection_builds")
+        .set({ status: "retired", position, updated_at: sql<Date>`now()` })
+        .where("build_schema", "=", live.build_schema)
+        .execute();
+    }
+    await builds
+      .updateTable("projection_builds")
+      .set({
+        status: "live",
+        position,
+        live_since: sql<Date>`now()`,
+        updated_at: sql<Date>`now()`,
+        error: null,
+      })
+      .where("build_schema", "=", buildSchema)
+      .execute();
+    // Last: re-pointing the views locks them until commit, so keep that moment short.
+    await pointViews(trx, options.schemas, projection, buildSchema);
+    return { replaced: live?.build_schema ?? null, position, digest, verifiedAgainstLive: sameVersion };
+  });
+}
+
+/** Applies the projection's events in (from, to] to a build, inside the caller's transaction. */
+async function applyRange(
+  trx: Transaction<unknown>,
+  store: EventStore,
+  projection: AnyProjection,
+  buildSchema: string,
+  from: Position,
+  to: Position,
+): Promise<void> {
+  let batch: RecordedEvent[] = [];
+  for await (const event of store.readAll(from)) {
+    if (event.position > to) break;
+    if (projection.eventTypes.has(event.type)) batch.push(event);
+    if (batch.length >= 1000) {
+      await projection.applyBatch(trx, batch, buildSchema);
+      batch = [];
+    }
+  }
+  if (batch.length > 0) await projection.applyBatch(trx, batch, buildSchema);
+}

@@ -1,0 +1,292 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { sql, type Kysely } from "kysely";
+import type pg from "pg";
+import type { EventStore, RecordedEvent, SubscriptionMessage } from "../../gateways/eventStore/EventStore.ts";
+import { START, type Position } from "../../gateways/eventStore/Position.ts";
+import type { AnyProjection } from "./Projection.ts";
+import { ProjectionFailedError } from "./ProjectionFailedError.ts";
+import {
+  recordBuildFailure,
+  registry,
+  type BuildStatus,
+  type ProjectionSchemas,
+} from "./ProjectionBuilds.ts";
+
+/** One build to fill: a projection and the schema of the build its events go to. */
+export interface ProjectionTarget {
+  readonly projection: AnyProjection;
+  readonly buildSchema: string;
+}
+
+/** What the runner reports after each batch and when it catches up, per build. */
+export interface ProjectionProgress {
+  readonly projection: string;
+  readonly version: number;
+  readonly buildSchema: string;
+  readonly position: Position;
+  readonly caughtUp: boolean;
+  /** Events applied since start (those of the projection's types). */
+  readonly applied: number;
+  /** Events read from the log since start (every type): the runner's throughput. */
+  readonly read: number;
+  /** Seconds between the last event read being recorded and now; 0 once live and idle. */
+  readonly lagSeconds: number;
+}
+
+/** How a build's run ended: stopped (signal, or caught up when asked), retired by a swap, or failed. */
+export type TargetOutcome =
+  | { readonly outcome: "stopped"; readonly position: Position }
+  | { readonly outcome: "retired"; readonly position: Position }
+  | { readonly outcome: "failed"; readonly error: ProjectionFailedError | Error };
+
+export interface RunProjectionsOptions {
+  /** For the leases: one connection per build holds its advisory lock while it runs. */
+  readonly pool: pg.Pool;
+  readonly db: Kysely<unknown>;
+  readonly store: EventStore;
+  readonly schemas: ProjectionSchemas;
+  readonly targets: readonly ProjectionTarget[];
+  /** The registry status each build must keep; a build found otherwise stops as `retired`. */
+  readonly expectedStatus: "live" | "building";
+  readonly signal: AbortSignal;
+  /** Stop once the log's head is reached (rebuilds); otherwise follow the log live. */
+  readonly stopWhenCaughtUp?: boolean;
+  readonly batchSize?: number;
+  readonly onProgress?: (progress: ProjectionProgress) => void;
+  /** Said once when a build has to wait for another runner's lease. */
+  readonly onStandby?: (buildSchema: string) => void;
+  /** Clock for lag; the runtime's only use of time. */
+  readonly now?: () => number;
+}
+
+// First key of build leases; the second is hashtext(build schema).
+const LEASE_CLASS = 0x70726f6a; // "proj"
+const STANDBY_POLL_MS = 1000;
+
+/**
+ * Fills several builds from one subscription to the log (one read serves every projection).
+ * Each build holds its lease (a PostgreSQL advisory lock; another runner of the same build waits
+ * as a standby) and its own checkpoint; every batch is applied to a build and its checkpoint
+ * advanced in one transaction, guarded by the build's previous checkpoint and status, so each
+ * event's effect lands exactly once. Builds run side by side: one failing stops only itself.
+ * Returns when the signal aborts, when caught up (if asked), or when every build has ended; a
+ * swap that retires a live build ends the whole run, so its caller can start over on the new builds.
+ */
+export async function runProjections(options: RunProjectionsOptions): Promise<Map<string, TargetOutcome>> {
+  const outcomes = new Map<string, TargetOutcome>();
+  const leases: pg.PoolClient[] = [];
+  try {
+    for (const target of options.targets) {
+      const lease = await takeLease(options, target.buildSchema);
+      if (lease === undefined) return outcomes;
+      leases.push(lease);
+    }
+    return await follow(options, outcomes);
+  } finally {
+    for (const [index, lease] of leases.entries()) {
+      const buildSchema = options.targets[index]?.buildSchema ?? "";
+      await lease
+        .query("select pg_advisory_unlock($1, hashtext($2))", [LEASE_CLASS, buildSchema])
+        .catch(() => undefined);
+      lease.release();
+    }
+  }
+}
+
+async function takeLease(
+  options: RunProjectionsOptions,
+  buildSchema: string,
+): Promise<pg.PoolClient | undefined> {
+  const lease = await options.pool.connect();
+  let toldStandby = false;
+  while (!options.signal.aborted) {
+    const { rows } = await lease.query<{ acquired: boolean }>(
+      "select pg_try_advisory_lock($1, hashtext($2)) as acquired",
+      [LEASE_CLASS, buildSchema],
+    );
+    if (rows[0]?.acquired === true) return lease;
+    if (!toldStandby) options.onStandby?.(buildSchema);
+    toldStandby = true;
+    await sleep(STANDBY_POLL_MS, undefined, { signal: options.signal }).catch(() => undefined);
+  }
+  lease.release();
+  return undefined;
+}
+
+interface RunningTarget extends ProjectionTarget {
+  position: Position;
+  applied: number;
+}
+
+async function follow(
+  options: RunProjectionsOptions,
+  outcomes: Map<string, TargetOutcome>,
+): Promise<Map<string, TargetOutcome>> {
+  const now = options.now ?? Date.now;
+  const builds = registry(options.db, options.schemas);
+  const running: RunningTarget[] = [];
+  for (const target of options.targets) {
+    const row = await builds
+      .selectFrom("projection_builds")
+      .select(["position", "status"])
+      .where("build_schema", "=", target.buildSchema)
+      .executeTakeFirst();
+    if (row === undefined) throw new Error(`projection build ${target.buildSchema} is not registered`);
+    if (row.status !== options.expectedStatus) {
+      outcomes.set(target.buildSchema, { outcome: "retired", position: row.position as Position });
+    } else {
+      running.push({ ...target, position: row.position as Position, applied: 0 });
+    }
+  }
+  if (running.length === 0) return outcomes;
+
+  const from = running
+    .map((target) => target.position)
+    .reduce((a, b) => (a < b ? a : b), running[0]?.position ?? START);
+  const subscription = options.store.subscribe({ from, batchSize: options.batchSize ?? 1000 });
+  const onAbort = () => void subscription.close();
+  options.signal.addEventListener("abort", onAbort, { once: true });
+  const iterator = subscription[Symbol.asyncIterator]();
+  let read = 0;
+  let caughtUp = false;
+  let lastRecordedAt: Date | undefined;
+  // Read the next batch while the current one is applied: reading and writing overlap.
+  let next = iterator.next();
+  try {
+    while (running.length > 0) {
+      const result: IteratorResult<SubscriptionMessage> = await next;
+      if (result.done === true) break;
+      next = iterator.next();
+      const message = result.value;
+      if (message.kind === "caughtUp") {
+        caughtUp = true;
+      } else {
+        read += message.events.length;
+        lastRecordedAt = message.events.at(-1)?.recordedAt ?? lastRecordedAt;
+        const ended = await Promise.all(
+          running.map((target) => applyToTarget(options, target, message.events)),
+        );
+        let retired = false;
+        for (const [index, end] of ended.entries()) {
+          const target = running[index];
+          if (end === undefined || target === undefined) continue;
+          outcomes.set(target.buildSchema, end);
+          if (end.outcome === "retired") retired = true;
+        }
+        running.splice(0, running.length, ...running.filter((target) => !outcomes.has(target.buildSchema)));
+        if (retired) break;
+      }
+      for (const target of running) {
+        options.onProgress?.({
+          projection: target.projection.name,
+          version: target.projection.version,
+          buildSchema: target.buildSchema,
+          position: target.position,
+          caughtUp,
+          applied: target.applied,
+          read,
+          lagSeconds:
+            caughtUp || lastRecordedAt === undefined
+              ? 0
+              : Math.max(0, (now() - lastRecordedAt.getTime()) / 1000),
+        });
+      }
+      if (caughtUp && options.stopWhenCaughtUp === true) break;
+    }
+  } finally {
+    options.signal.removeEventListener("abort", onAbort);
+    next.catch(() => undefined); // the read ahead ends with the subscription
+    await subscription.close();
+  }
+  for (const target of running) {
+    if (!outcomes.has(target.buildSchema)) {
+      outcomes.set(target.buildSchema, { outcome: "stopped", position: target.position });
+    }
+  }
+  return outcomes;
+}
+
+/** Applies the batch's new events to one build; an outcome when the build's run ends here. */
+async function applyToTarget(
+  options: RunProjectionsOptions,
+  target: RunningTarget,
+  batch: readonly RecordedEvent[],
+): Promise<TargetOutcome | undefined> {
+  const last = batch.at(-1);
+  if (last === undefined || last.position <= target.position) return undefined;
+  const events = batch.filter(
+    (event) => event.position > target.position && target.projection.eventTypes.has(event.type),
+  );
+  try {
+    const status = await applyAndAdvance(options, target, events, last.position);
+    if (status !== options.expectedStatus) return { outcome: "retired", position: target.position };
+    target.position = last.position;
+    target.applied += events.length;
+    return undefined;
+  } catch (error) {
+    if (error instanceof LeaseLostError) return { outcome: "failed", error };
+    // Find the event at fault: apply one at a time, keeping the progress before it.
+    for (const event of events) {
+      try {
+        const status = await applyAndAdvance(options, target, [event], event.position);
+        if (status !== options.expectedStatus) return { outcome: "retired", position: target.position };
+        target.position = event.position;
+        target.applied += 1;
+      } catch (cause) {
+        const failure =
+          cause instanceof LeaseLostError
+            ? cause
+            : new ProjectionFailedError(target.projection.name, event.id, event.type, event.position, cause);
+        await recordBuildFailure(options.db, options.schemas, target.buildSchema, failure.message).catch(
+          () => undefined,
+        );
+        return { outcome: "failed", error: failure };
+      }
+    }
+    // Each event applied alone: the batch failed for a reason of its own (e.g. the connection).
+    const failure = error instanceof Error ? error : new Error(String(error));
+    await recordBuildFailure(options.db, options.schemas, target.buildSchema, failure.message).catch(
+      () => undefined,
+    );
+    return { outcome: "failed", error: failure };
+  }
+}
+
+/**
+ * One transaction: lock the build's registry row, check its status and checkpoint, apply the
+ * events, advance the checkpoint. Returns the status found (only `expectedStatus` applies).
+ */
+async function applyAndAdvance(
+  options: RunProjectionsOptions,
+  target: RunningTarget,
+  events: readonly RecordedEvent[],
+  to: Position,
+): Promise<BuildStatus> {
+  return options.db.transaction().execute(async (trx) => {
+    const builds = registry(trx, options.schemas);
+    const row = await builds
+      .selectFrom("projection_builds")
+      .select(["status", "position"])
+      .where("build_schema", "=", target.buildSchema)
+      .forUpdate()
+      .executeTakeFirst();
+    if (row === undefined || row.status !== options.expectedStatus) return row?.status ?? "retired";
+    if (row.position !== target.position) {
+      throw new LeaseLostError(
+        `projection ${target.projection.name}: build ${target.buildSchema} moved to ${row.position} under this runner (at ${target.position}); stopping`,
+      );
+    }
+    if (events.length > 0) await target.projection.applyBatch(trx, events, target.buildSchema);
+    await builds
+      .updateTable("projection_builds")
+      .set({ position: to, updated_at: sql<Date>`now()` })
+      .where("build_schema", "=", target.buildSchema)
+      .execute();
+    return row.status;
+  });
+}
+
+/** The checkpoint moved under us: another runner holds this build. */
+export class LeaseLostError extends Error {
+  readonly code = "lease_lost";
+}
