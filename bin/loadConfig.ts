@@ -26,6 +26,10 @@ export interface Config {
   readonly rulesFile: string | undefined;
   /** Requests per second allowed per API key on the command API. */
   readonly rateLimitPerSecond: number;
+  /** Longest a query waits for the read models to pass the client's position before 503. */
+  readonly readYourWritesTimeoutMs: number;
+  /** Prefix of the read models' schemas (`<prefix>_read`, `<prefix>_projections`, builds). */
+  readonly schemaPrefix: string;
 }
 
 /** A bad or missing variable: the message is one line naming it and what is wrong. */
@@ -113,6 +117,19 @@ const environment = z.object({
       message: "must be a whole number of requests per second per API key, at least 1",
     })
     .transform(Number),
+  READ_YOUR_WRITES_TIMEOUT_MS: z
+    .string()
+    .default("5000")
+    .refine((value) => /^\d{1,6}$/.test(value) && Number(value) >= 1, {
+      message: "must be a whole number of milliseconds from 1 to 999999",
+    })
+    .transform(Number),
+  TIDEMARK_SCHEMA_PREFIX: z
+    .string()
+    .default("tidemark")
+    .refine((value) => /^[a-z][a-z0-9_]{0,19}$/.test(value), {
+      message: "must be 1-20 lower-case letters, digits or _ and start with a letter",
+    }),
   LOG_LEVEL: z
     .enum(["fatal", "error", "warn", "info", "debug", "trace"], {
       message: "must be one of fatal, error, warn, info, debug, trace",
@@ -124,7 +141,10 @@ const environment = z.object({
  * The one config loader of every Tidemark process.
  * @throws ConfigError for the first bad or missing variable.
  */
-export function loadConfig(env: Readonly<Record<string, string | undefined>>): Config {
+export function loadConfig(
+  env: Readonly<Record<string, string | undefined>>,
+  options: { readonly requireApiKeys?: boolean } = {},
+): Config {
   // An empty variable means "not set", as it does for most shells' users.
   const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ""));
   const keysFile = present.TIDEMARK_API_KEYS_FILE;
@@ -150,7 +170,11 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   if (vars.EVENT_STORE === "eventstoredb" && vars.EVENTSTORE_URL === undefined) {
     throw new ConfigError("EVENTSTORE_URL", "is required when EVENT_STORE=eventstoredb");
   }
-  if (vars.DATABASE_URL !== undefined && vars.TIDEMARK_API_KEYS.length === 0) {
+  if (
+    (options.requireApiKeys ?? true) &&
+    vars.DATABASE_URL !== undefined &&
+    vars.TIDEMARK_API_KEYS.length === 0
+  ) {
     throw new ConfigError(
       "TIDEMARK_API_KEYS",
       "is required outside the embedded default (no API keys configured)",
@@ -160,6 +184,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     apiKeys: vars.TIDEMARK_API_KEYS as ApiKeyEntry[],
     rulesFile: vars.TIDEMARK_RULES_FILE,
     rateLimitPerSecond: vars.RATE_LIMIT_PER_SECOND,
+    readYourWritesTimeoutMs: vars.READ_YOUR_WRITES_TIMEOUT_MS,
+    schemaPrefix: vars.TIDEMARK_SCHEMA_PREFIX,
     database:
       vars.DATABASE_URL === undefined
         ? { kind: "embedded", dataDir: vars.TIDEMARK_DATA_DIR, port: vars.EMBEDDED_POSTGRES_PORT }

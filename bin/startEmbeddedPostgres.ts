@@ -9,6 +9,11 @@ const USER = "tidemark";
 const PASSWORD = "tidemark";
 const DATABASE = "tidemark";
 
+/** Where the embedded PostgreSQL answers when it runs (for tools that connect to a running system). */
+export function embeddedDatabaseUrl(port: number): string {
+  return `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${DATABASE}`;
+}
+
 /** A running embedded PostgreSQL and how to reach and stop it. */
 export interface EmbeddedDatabase {
   readonly url: string;
@@ -63,7 +68,7 @@ export async function startEmbeddedPostgres(
     await admin.end();
   }
   return {
-    url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${DATABASE}`,
+    url: embeddedDatabaseUrl(port),
     stop: () => server.stop(),
   };
 }

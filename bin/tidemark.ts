@@ -4,6 +4,8 @@ import path from "node:path";
 import { EventStoreDBClient } from "@eventstore/db-client";
 import Router from "@koa/router";
 import { Redis } from "ioredis";
+import type Koa from "koa";
+import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
 import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from "rate-limiter-flexible";
 import { pino, type Logger } from "pino";
@@ -17,16 +19,40 @@ import { EventStoreDbEventStore } from "../gateways/eventStore/eventStoreDb/Even
 import { PostgresEventStore } from "../gateways/eventStore/postgres/PostgresEventStore.ts";
 import { ConfigError, loadConfig, type Config } from "./loadConfig.ts";
 import { startEmbeddedPostgres } from "./startEmbeddedPostgres.ts";
+import { createQueryApi } from "../projections/api/createQueryApi.ts";
+import { LivePositions } from "../projections/api/LivePositions.ts";
+import { MemoryQueryCache } from "../projections/api/MemoryQueryCache.ts";
+import type { QueryCache } from "../projections/api/QueryCache.ts";
+import { queryRoutes } from "../projections/api/queryRoutes.ts";
+import { RedisQueryCache } from "../projections/api/RedisQueryCache.ts";
+import { TieredQueryCache } from "../projections/api/TieredQueryCache.ts";
+import { allProjections } from "../projections/allProjections.ts";
+import { createRegistry, projectionSchemas } from "../projections/runtime/ProjectionBuilds.ts";
+import { runProjector } from "../projections/runtime/runProjector.ts";
+
+/** The parts of the system one process can run; `npm start -- <role> …` picks some, none means all. */
+const ROLES = ["command-api", "query-api", "projector"] as const;
+type Role = (typeof ROLES)[number];
+
+function parseRoles(args: readonly string[]): ReadonlySet<Role> {
+  const unknown = args.filter((arg) => !(ROLES as readonly string[]).includes(arg));
+  if (unknown.length > 0) {
+    console.error(`unknown role ${unknown.join(", ")}; roles: ${ROLES.join(", ")} (none: all of them)`);
+    process.exit(2);
+  }
+  return new Set(args.length === 0 ? ROLES : (args as Role[]));
+}
 
 /**
- * The composition root of the whole system. Today it starts what exists: PostgreSQL (embedded by
- * default), the event store with its schema migrated, the rules, and the command API (account
- * commands, /health, /ready). The query API, projectors and gateways join here as they are built.
+ * The composition root of the whole system: PostgreSQL (embedded by default), the event store,
+ * and the roles asked for — the command API, the projector (read models) and the query API. The
+ * gateways join here as they are built.
  */
 async function main(): Promise<void> {
+  const roles = parseRoles(process.argv.slice(2));
   let config: Config;
   try {
-    config = loadConfig(process.env);
+    config = loadConfig(process.env, { requireApiKeys: roles.has("command-api") || roles.has("query-api") });
   } catch (error) {
     if (error instanceof ConfigError) {
       console.error(error.message);
@@ -52,9 +78,13 @@ async function main(): Promise<void> {
       ? await startEmbeddedPostgres(config.database.dataDir, config.database.port, logger)
       : { url: config.database.url, stop: () => Promise.resolve() };
   stops.unshift(() => database.stop());
-  const pool = new pg.Pool({ connectionString: database.url, max: 20 });
-  pool.on("error", (error) => logger.warn({ err: error }, "idle PostgreSQL connection failed"));
-  stops.unshift(() => pool.end());
+  const openPool = (max: number) => {
+    const pool = new pg.Pool({ connectionString: database.url, max });
+    pool.on("error", (error) => logger.warn({ err: error }, "idle PostgreSQL connection failed"));
+    stops.unshift(() => pool.end());
+    return pool;
+  };
+  const pool = openPool(20);
 
   let store: EventStore;
   if (config.eventStore.kind === "eventstoredb") {
@@ -64,42 +94,85 @@ async function main(): Promise<void> {
     store = new PostgresEventStore(pool);
   }
   stops.unshift(() => store.close());
+  const schemas = projectionSchemas(config.schemaPrefix);
+  const urls: Record<string, string> = {};
 
-  const apiKeys = new ApiKeys(
-    config.apiKeys.length > 0 ? config.apiKeys : await createDevApiKey(config.database, logger),
-  );
-  const idempotency = new IdempotencyStore(pool, "tidemark", logger);
-  await idempotency.migrate();
-  const app = createCommandApi({
-    store,
-    rules,
-    templates: await loadTemplates(),
-    apiKeys,
-    idempotency,
-    rateLimiter: createRateLimiter(config, stops, logger),
-    logger,
-    clock: Date.now,
-    extraRoutes: [healthRoutes(pool)],
-  });
-  const server = app.listen(config.commandApiPort, "127.0.0.1");
-  await new Promise<void>((resolve, reject) => {
-    server.once("listening", resolve);
-    server.once("error", reject);
-  });
-  stops.unshift(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const apiKeys =
+    roles.has("command-api") || roles.has("query-api")
+      ? new ApiKeys(
+          config.apiKeys.length > 0 ? config.apiKeys : await createDevApiKey(config.database, logger),
+        )
+      : undefined;
+
+  if (roles.has("projector")) {
+    // Its own pool: a lease connection per projection and a transaction per projection per batch.
+    const projectorPool = openPool(2 * allProjections.length + 2);
+    const controller = new AbortController();
+    const running = runProjector({
+      pool: projectorPool,
+      db: new Kysely<unknown>({ dialect: new PostgresDialect({ pool: projectorPool }) }),
+      store,
+      schemas,
+      projections: allProjections,
+      signal: controller.signal,
+      log: (message) => logger.info({ role: "projector" }, message),
+    });
+    stops.unshift(async () => {
+      controller.abort();
+      await running;
+    });
+    urls.projector = `${allProjections.length} read models in ${schemas.read}`;
+  }
+
+  if (roles.has("command-api") && apiKeys !== undefined) {
+    const idempotency = new IdempotencyStore(pool, "tidemark", logger);
+    await idempotency.migrate();
+    const app = createCommandApi({
+      store,
+      rules,
+      templates: await loadTemplates(),
+      apiKeys,
+      idempotency,
+      rateLimiter: createRateLimiter(config, stops, logger),
+      logger,
+      clock: Date.now,
+      extraRoutes: [healthRoutes(pool)],
+    });
+    await listen(app, config.commandApiPort, stops);
+    urls.commandApi = `http://127.0.0.1:${config.commandApiPort}`;
+  }
+
+  if (roles.has("query-api") && apiKeys !== undefined) {
+    const queryPool = openPool(20);
+    const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool: queryPool }) });
+    await createRegistry(db, schemas);
+    const app = createQueryApi({
+      db,
+      readSchema: schemas.read,
+      positions: new LivePositions(db, schemas),
+      cache: createQueryCache(config, stops, logger),
+      apiKeys,
+      logger,
+      routes: queryRoutes,
+      readYourWritesTimeoutMs: config.readYourWritesTimeoutMs,
+      extraRoutes: [healthRoutes(queryPool)],
+    });
+    await listen(app, config.queryApiPort, stops);
+    urls.queryApi = `http://127.0.0.1:${config.queryApiPort}`;
+  }
 
   logger.info(
     {
+      roles: [...roles],
       database:
         config.database.kind === "embedded"
           ? `embedded PostgreSQL on 127.0.0.1:${config.database.port}`
           : "external PostgreSQL",
       eventStore: config.eventStore.kind,
       rules: rules.length,
-      commandApi: `http://127.0.0.1:${config.commandApiPort}`,
-      health: `http://127.0.0.1:${config.commandApiPort}/health`,
+      ...urls,
     },
-    "Tidemark is running: command API (account commands) and the event store; query API, projections and gateways are not built yet. Ctrl-C stops it.",
+    "Tidemark is running (gateways are not built yet). Ctrl-C stops it.",
   );
 
   let stopping = false;
@@ -116,6 +189,26 @@ async function main(): Promise<void> {
   };
   process.on("SIGINT", () => shutdown("SIGINT"));
   process.on("SIGTERM", () => shutdown("SIGTERM"));
+}
+
+async function listen(app: Koa, port: number, stops: (() => Promise<void>)[]): Promise<void> {
+  const server = app.listen(port, "127.0.0.1");
+  await new Promise<void>((resolve, reject) => {
+    server.once("listening", resolve);
+    server.once("error", reject);
+  });
+  stops.unshift(() => new Promise<void>((resolve) => server.close(() => resolve())));
+}
+
+/** Memory by default; with REDIS_URL a small memory cache in front of Redis (Redis failing costs speed only). */
+function createQueryCache(config: Config, stops: (() => Promise<void>)[], logger: Logger): QueryCache {
+  const memory = new MemoryQueryCache();
+  if (config.redisUrl === undefined) return memory;
+  const redis = new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  redis.on("error", () => undefined); // RedisQueryCache logs the outage once
+  const cache = new TieredQueryCache(memory, new RedisQueryCache(redis, logger));
+  stops.unshift(() => cache.close());
+  return cache;
 }
 
 /** Memory by default; Redis when REDIS_URL is set, backed by a memory limiter if Redis fails. */

@@ -2,10 +2,26 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import type { Context, Next } from "koa";
 import { ProblemError } from "./ProblemError.ts";
 
-/** What an API key may do. */
-export type Scope = "balances:write" | "accounts:write" | "notifications:write" | "admin";
+/**
+ * What an API key may do: write commands, read the query API (`queries:read`), see phone numbers
+ * and message bodies there (`pii:read`; without it they are masked), or everything (`admin`).
+ */
+export type Scope =
+  | "balances:write"
+  | "accounts:write"
+  | "notifications:write"
+  | "queries:read"
+  | "pii:read"
+  | "admin";
 
-export const SCOPES: readonly Scope[] = ["balances:write", "accounts:write", "notifications:write", "admin"];
+export const SCOPES: readonly Scope[] = [
+  "balances:write",
+  "accounts:write",
+  "notifications:write",
+  "queries:read",
+  "pii:read",
+  "admin",
+];
 
 /** A configured key: its name (for logs), the SHA-256 of the key (never the key) and its scopes. */
 export interface ApiKeyEntry {
@@ -48,6 +64,11 @@ export class ApiKeys {
     return found === undefined ? undefined : { name: found.name, scopes: found.scopes };
   }
 
+  /** Whether `caller` may do what `scope` allows (admin may do all). */
+  static allows(caller: ApiCaller, scope: Scope): boolean {
+    return caller.scopes.includes(scope) || caller.scopes.includes("admin");
+  }
+
   /** Middleware: 401 without a valid key, 403 when the key lacks `scope` (admin may do all). */
   require(scope: Scope) {
     return async (ctx: Context, next: Next): Promise<void> => {
@@ -56,7 +77,7 @@ export class ApiKeys {
         ctx.set("WWW-Authenticate", 'Bearer realm="tidemark"');
         throw new ProblemError("unauthenticated", "send Authorization: Bearer <API key>");
       }
-      if (!caller.scopes.includes(scope) && !caller.scopes.includes("admin")) {
+      if (!ApiKeys.allows(caller, scope)) {
         throw new ProblemError("forbidden", `this API key lacks the scope ${scope}`, {
           requiredScope: scope,
         });

@@ -40,6 +40,7 @@ export interface RebuildOptions {
   readonly schemas: ProjectionSchemas;
   readonly projections: readonly AnyProjection[];
   readonly signal: AbortSignal;
+  /** Events per batch (default 5000). */
   readonly batchSize?: number;
   readonly onProgress?: (progress: ProjectionProgress) => void;
   /** Says each step (building, catching up at the swap, verifying, swapped, dropped). */
@@ -75,7 +76,8 @@ export async function rebuildProjections(options: RebuildOptions): Promise<Rebui
     expectedStatus: "building",
     signal: options.signal,
     stopWhenCaughtUp: true,
-    ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
+    // Catching up from zero: big batches fold several events per row in memory before writing.
+    batchSize: options.batchSize ?? 5000,
     ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
   });
   const results: RebuildResult[] = [];

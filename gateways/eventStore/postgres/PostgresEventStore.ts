@@ -243,6 +243,13 @@ export class PostgresEventStore implements EventStore {
     await this.#wakeups.close();
   }
 
+  /** How many committed events come after `position`: how far a reader there is behind (PostgreSQL only). */
+  async countAfter(position: Position): Promise<number> {
+    const [order, sequence] = positionParts(position);
+    const { rows } = await this.#query<{ events: string }>(this.#sql.countAfter, [order, sequence]);
+    return Number(rows[0]?.events ?? 0);
+  }
+
   async #readAllPage(after: Position, limit: number): Promise<EventRow[]> {
     const [order, position] = positionParts(after);
     const { rows } = await this.#query<EventRow>(this.#sql.readAll, [order, position, limit]);
@@ -331,6 +338,8 @@ function statements(schema: string) {
     readAll: `select ${columns} from ${events}
       where (transaction_order, global_position) > ($1::bigint, $2::bigint) and ${visible}
       order by transaction_order, global_position limit $3`,
+    countAfter: `select count(*) as events from ${events}
+      where (transaction_order, global_position) > ($1::bigint, $2::bigint)`,
     head: `select ${position} as position from ${events} order by transaction_order desc, global_position desc limit 1`,
     heldBack: `select exists (select 1 from ${events}
       where (transaction_order, global_position) > ($1::bigint, $2::bigint) and not (${visible})) as held_back`,

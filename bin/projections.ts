@@ -1,0 +1,408 @@
+import { parseArgs } from "node:util";
+import { EventStoreDBClient } from "@eventstore/db-client";
+import { Kysely, PostgresDialect } from "kysely";
+import pg from "pg";
+import type { EventStore } from "../gateways/eventStore/EventStore.ts";
+import { EventStoreDbEventStore } from "../gateways/eventStore/eventStoreDb/EventStoreDbEventStore.ts";
+import { PostgresEventStore } from "../gateways/eventStore/postgres/PostgresEventStore.ts";
+import { START, type Position } from "../gateways/eventStore/Position.ts";
+import { allProjections } from "../projections/allProjections.ts";
+import type { AnyProjection } from "../projections/runtime/Projection.ts";
+import {
+  createRegistry,
+  listBuilds,
+  projectionSchemas,
+  registry,
+  type ProjectionSchemas,
+} from "../projections/runtime/ProjectionBuilds.ts";
+import { projectionDigest } from "../projections/runtime/projectionDigest.ts";
+import { rebuildProjections } from "../projections/runtime/rebuildProjections.ts";
+import type { ProjectionProgress } from "../projections/runtime/runProjections.ts";
+import { ConfigError, loadConfig } from "./loadConfig.ts";
+import { embeddedDatabaseUrl } from "./startEmbeddedPostgres.ts";
+
+const USAGE = `Usage: npm run projections -- <command> [options]
+
+Commands:
+  list                       every projection: code version, live build and its version
+  status                     live builds: checkpoint, lag (events, seconds), errors; builds in progress
+  rebuild <name…> | --all    blue/green: build beside the live tables from position zero, catch up,
+                             verify, swap atomically, drop the old (the query API answers throughout)
+  verify <name…> | --all     deterministic digest of each live read model (equal content, equal digest)
+
+Options:
+  --json                     machine-readable output on stdout (no progress bar)
+  --batch-size <n>           events per batch when rebuilding (default 5000)
+  -h, --help                 this text
+
+Connects to DATABASE_URL, or to the embedded PostgreSQL of a running \`npm start\`.
+Exit status: 0 done, 1 a projection failed or differs, 2 bad usage or nothing to connect to.`;
+
+/** What the CLI was asked, after parsing. */
+interface Invocation {
+  readonly command: "list" | "status" | "rebuild" | "verify";
+  readonly projections: readonly AnyProjection[];
+  readonly json: boolean;
+  readonly batchSize: number;
+}
+
+class UsageError extends Error {}
+
+function parseInvocation(argv: readonly string[]): Invocation | "help" {
+  const { values, positionals } = parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    options: {
+      all: { type: "boolean", default: false },
+      json: { type: "boolean", default: false },
+      "batch-size": { type: "string", default: "5000" },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  const [command, ...names] = positionals;
+  if (values.help || command === undefined || command === "help") return "help";
+  if (command !== "list" && command !== "status" && command !== "rebuild" && command !== "verify") {
+    throw new UsageError(`unknown command "${command}"`);
+  }
+  const batchSize = Number(values["batch-size"]);
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1 || batchSize > 100_000) {
+    throw new UsageError("--batch-size must be a whole number from 1 to 100000");
+  }
+  let projections: readonly AnyProjection[] = allProjections;
+  if (command === "rebuild" || command === "verify") {
+    if (values.all && names.length > 0) throw new UsageError(`${command}: give names or --all, not both`);
+    if (!values.all && names.length === 0)
+      throw new UsageError(`${command}: name a projection or give --all`);
+    if (!values.all) {
+      projections = names.map((name) => {
+        const found = allProjections.find((projection) => projection.name === name);
+        if (found === undefined) {
+          throw new UsageError(
+            `no projection "${name}"; there are: ${allProjections.map((p) => p.name).join(", ")}`,
+          );
+        }
+        return found;
+      });
+    }
+  } else if (names.length > 0 || values.all) {
+    throw new UsageError(`${command} takes no names`);
+  }
+  return { command, projections, json: values.json, batchSize };
+}
+
+async function main(): Promise<number> {
+  let invocation;
+  let config;
+  try {
+    invocation = parseInvocation(process.argv.slice(2));
+    config = loadConfig(process.env, { requireApiKeys: false });
+  } catch (error) {
+    if (
+      error instanceof UsageError ||
+      error instanceof ConfigError ||
+      (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")
+    ) {
+      console.error(`projections: ${(error as Error).message}\n\n${USAGE}`);
+      return 2;
+    }
+    throw error;
+  }
+  if (invocation === "help") {
+    console.log(USAGE);
+    return 0;
+  }
+  const url =
+    config.database.kind === "external" ? config.database.url : embeddedDatabaseUrl(config.database.port);
+  const pool = new pg.Pool({ connectionString: url, max: 2 * invocation.projections.length + 4 });
+  pool.on("error", () => undefined);
+  try {
+    await pool.query("select 1");
+  } catch (error) {
+    console.error(
+      `projections: cannot reach PostgreSQL (${(error as Error).message}). ` +
+        (config.database.kind === "embedded"
+          ? "Start the system first (npm start) or set DATABASE_URL."
+          : "Check DATABASE_URL."),
+    );
+    await pool.end();
+    return 2;
+  }
+  const store: EventStore =
+    config.eventStore.kind === "eventstoredb"
+      ? new EventStoreDbEventStore(EventStoreDBClient.connectionString(config.eventStore.url))
+      : new PostgresEventStore(pool);
+  const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) });
+  const schemas = projectionSchemas(config.schemaPrefix);
+  const controller = new AbortController();
+  process.once("SIGINT", () => {
+    console.error("\nprojections: stopping (the live read models are untouched)…");
+    controller.abort();
+  });
+  try {
+    await createRegistry(db, schemas);
+    switch (invocation.command) {
+      case "list":
+        return await list(db, schemas, invocation);
+      case "status":
+        return await status(db, store, schemas, invocation);
+      case "rebuild":
+        return await rebuild(pool, db, store, schemas, invocation, controller.signal);
+      case "verify":
+        return await verify(db, schemas, invocation);
+    }
+  } finally {
+    await store.close();
+    await pool.end();
+  }
+}
+
+async function list(
+  db: Kysely<unknown>,
+  schemas: ProjectionSchemas,
+  invocation: Invocation,
+): Promise<number> {
+  const builds = await listBuilds(db, schemas);
+  const rows = allProjections.map((projection) => {
+    const live = builds.find((build) => build.name === projection.name && build.status === "live");
+    return {
+      name: projection.name,
+      codeVersion: projection.version,
+      liveBuild: live?.buildSchema ?? null,
+      liveVersion: live?.version ?? null,
+      tables: projection.tables,
+    };
+  });
+  if (invocation.json) {
+    console.log(JSON.stringify(rows, null, 2));
+  } else {
+    printTable(
+      ["projection", "code version", "live build", "live version", "tables"],
+      rows.map((row) => [
+        row.name,
+        String(row.codeVersion),
+        row.liveBuild ?? "(none yet)",
+        String(row.liveVersion ?? "-"),
+        row.tables.join(" "),
+      ]),
+    );
+  }
+  return 0;
+}
+
+async function status(
+  db: Kysely<unknown>,
+  store: EventStore,
+  schemas: ProjectionSchemas,
+  invocation: Invocation,
+): Promise<number> {
+  const builds = (await listBuilds(db, schemas)).filter((build) => build.status !== "retired");
+  const rows = [];
+  for (const build of builds) rows.push({ ...build, ...(await lagOf(store, build.position)) });
+  if (invocation.json) {
+    console.log(JSON.stringify(rows, null, 2));
+  } else if (rows.length === 0) {
+    console.log("No builds yet: the projector creates them when it starts (npm start).");
+  } else {
+    printTable(
+      ["projection", "version", "status", "build", "checkpoint", "lag events", "lag s", "updated", "error"],
+      rows.map((row) => [
+        row.name,
+        String(row.version),
+        row.status,
+        row.buildSchema,
+        row.position,
+        row.lagEvents === null ? "?" : String(row.lagEvents),
+        row.lagSeconds === null ? "?" : row.lagSeconds.toFixed(1),
+        row.updatedAt.toISOString(),
+        row.error ?? "",
+      ]),
+    );
+  }
+  return rows.some((row) => row.error !== null) ? 1 : 0;
+}
+
+/** Events after the checkpoint, and seconds since the first of them was recorded; PostgreSQL store only. */
+async function lagOf(
+  store: EventStore,
+  position: Position,
+): Promise<{ lagEvents: number | null; lagSeconds: number | null }> {
+  if (!(store instanceof PostgresEventStore)) return { lagEvents: null, lagSeconds: null };
+  const lagEvents = await store.countAfter(position);
+  let lagSeconds = 0;
+  if (lagEvents > 0) {
+    for await (const oldestUnapplied of store.readAll(position, { maxCount: 1 })) {
+      lagSeconds = Math.max(0, (Date.now() - oldestUnapplied.recordedAt.getTime()) / 1000);
+    }
+  }
+  return { lagEvents, lagSeconds };
+}
+
+async function rebuild(
+  pool: pg.Pool,
+  db: Kysely<unknown>,
+  store: EventStore,
+  schemas: ProjectionSchemas,
+  invocation: Invocation,
+  signal: AbortSignal,
+): Promise<number> {
+  const total = store instanceof PostgresEventStore ? await store.countAfter(START) : undefined;
+  const progress = new ProgressReporter(total, !invocation.json);
+  const startedAt = Date.now();
+  const results = await rebuildProjections({
+    pool,
+    db,
+    store,
+    schemas,
+    projections: invocation.projections,
+    signal,
+    batchSize: invocation.batchSize,
+    onProgress: (update) => progress.update(update),
+    onStep: (projection, step) => progress.say(`${projection}: ${step}`),
+  });
+  progress.done();
+  const seconds = (Date.now() - startedAt) / 1000;
+  const read = progress.read;
+  if (invocation.json) {
+    console.log(
+      JSON.stringify(
+        { seconds, eventsRead: read, eventsPerSecond: Math.round(read / seconds), results },
+        null,
+        2,
+      ),
+    );
+  } else {
+    for (const result of results) {
+      if (result.outcome === "swapped") {
+        console.log(
+          `${result.projection}: live ${result.buildSchema} at ${result.position}, digest ${result.digest.digest} ` +
+            `(${Object.entries(result.digest.rows)
+              .map(([table, rows]) => `${table} ${rows}`)
+              .join(", ")})` +
+            (result.verifiedAgainstLive
+              ? `, equal to the replaced ${result.replaced ?? ""}`
+              : result.replaced === null
+                ? ""
+                : `, replaced ${result.replaced} (other version: not compared)`),
+        );
+      } else if (result.outcome === "failed") {
+        console.log(`${result.projection}: FAILED — ${result.error} (the live build is untouched)`);
+      } else {
+        console.log(`${result.projection}: stopped before the swap (the live build is untouched)`);
+      }
+    }
+    console.log(
+      `${read.toLocaleString("en")} events in ${seconds.toFixed(1)} s: ${Math.round(read / seconds).toLocaleString("en")} events/s`,
+    );
+  }
+  return results.every((result) => result.outcome === "swapped") ? 0 : 1;
+}
+
+async function verify(
+  db: Kysely<unknown>,
+  schemas: ProjectionSchemas,
+  invocation: Invocation,
+): Promise<number> {
+  const results = [];
+  for (const projection of invocation.projections) {
+    // One snapshot: the checkpoint and every table as of the same moment.
+    const result = await db
+      .transaction()
+      .setIsolationLevel("repeatable read")
+      .execute(async (trx) => {
+        const live = await registry(trx, schemas)
+          .selectFrom("projection_builds")
+          .selectAll()
+          .where("name", "=", projection.name)
+          .where("status", "=", "live")
+          .executeTakeFirst();
+        if (live === undefined) return { projection: projection.name, error: "no live build" };
+        if (live.version !== projection.version) {
+          return {
+            projection: projection.name,
+            error: `live build is version ${live.version}, this code has ${projection.version}`,
+          };
+        }
+        const digest = await projectionDigest(trx, projection, live.build_schema);
+        return { projection: projection.name, build: live.build_schema, position: live.position, ...digest };
+      });
+    results.push(result);
+  }
+  if (invocation.json) {
+    console.log(JSON.stringify(results, null, 2));
+  } else {
+    for (const result of results) {
+      console.log(
+        "error" in result
+          ? `${result.projection}: ${result.error}`
+          : `${result.projection} ${result.digest} at ${result.position} (${Object.entries(result.rows)
+              .map(([table, rows]) => `${table} ${rows}`)
+              .join(", ")})`,
+      );
+    }
+  }
+  return results.some((result) => "error" in result) ? 1 : 0;
+}
+
+/** A progress bar with events/s and ETA on a terminal; a line every 5 s otherwise; nothing for --json. */
+class ProgressReporter {
+  read = 0;
+  readonly #total: number | undefined;
+  readonly #enabled: boolean;
+  readonly #tty = process.stderr.isTTY;
+  readonly #startedAt = Date.now();
+  #lastDrawn = 0;
+
+  constructor(total: number | undefined, enabled: boolean) {
+    this.#total = total;
+    this.#enabled = enabled;
+  }
+
+  update(progress: ProjectionProgress): void {
+    this.read = Math.max(this.read, progress.read);
+    const now = Date.now();
+    if (!this.#enabled || now - this.#lastDrawn < (this.#tty ? 200 : 5000)) return;
+    this.#lastDrawn = now;
+    const seconds = (now - this.#startedAt) / 1000;
+    const rate = this.read / Math.max(seconds, 0.001);
+    const total = this.#total;
+    const fraction = total === undefined || total === 0 ? undefined : Math.min(1, this.read / total);
+    const eta =
+      total === undefined || rate === 0 ? "?" : formatDuration(Math.max(0, total - this.read) / rate);
+    const bar =
+      fraction === undefined
+        ? ""
+        : `[${"#".repeat(Math.round(fraction * 30)).padEnd(30, "-")}] ${(fraction * 100).toFixed(0).padStart(3)}% `;
+    const line = `${bar}${this.read.toLocaleString("en")}${total === undefined ? "" : `/${total.toLocaleString("en")}`} events  ${Math.round(rate).toLocaleString("en")} events/s  ETA ${eta}`;
+    if (this.#tty) process.stderr.write(`\r${line}\u001b[K`);
+    else process.stderr.write(`${line}\n`);
+  }
+
+  say(message: string): void {
+    if (!this.#enabled) return;
+    process.stderr.write(`${this.#tty ? "\r\u001b[K" : ""}${message}\n`);
+  }
+
+  done(): void {
+    if (this.#enabled && this.#tty) process.stderr.write("\r\u001b[K");
+  }
+}
+
+function formatDuration(seconds: number): string {
+  const whole = Math.ceil(seconds);
+  return `${Math.floor(whole / 60)}:${String(whole % 60).padStart(2, "0")}`;
+}
+
+function printTable(headers: readonly string[], rows: readonly (readonly string[])[]): void {
+  const widths = headers.map((header, index) =>
+    Math.max(header.length, ...rows.map((row) => (row[index] ?? "").length)),
+  );
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((cell, index) => cell.padEnd(widths[index] ?? 0))
+      .join("  ")
+      .trimEnd();
+  console.log(line(headers));
+  for (const row of rows) console.log(line(row));
+}
+
+process.exitCode = await main();

@@ -1,0 +1,199 @@
+import { createHash } from "node:crypto";
+import Router from "@koa/router";
+import Koa, { type Context } from "koa";
+import helmet from "koa-helmet";
+import type { Kysely } from "kysely";
+import type { Logger } from "pino";
+import { ApiKeys } from "../../commands/api/ApiKeys.ts";
+import { ProblemError } from "../../commands/api/ProblemError.ts";
+import { problemMiddleware } from "../../commands/api/problemMiddleware.ts";
+import { parseRequest } from "../../commands/api/parseRequest.ts";
+import { parsePosition, type Position } from "../../gateways/eventStore/Position.ts";
+import type { LivePositions } from "./LivePositions.ts";
+import type { CachedAnswer, QueryCache } from "./QueryCache.ts";
+import type { QueryRoute } from "./QueryRoute.ts";
+
+export interface QueryApiDependencies {
+  readonly db: Kysely<unknown>;
+  readonly readSchema: string;
+  readonly positions: LivePositions;
+  readonly cache: QueryCache;
+  readonly apiKeys: ApiKeys;
+  readonly logger: Logger;
+  readonly routes: readonly QueryRoute[];
+  /** Longest wait for the projections to pass a client's position before 503 (default 5 s). */
+  readonly readYourWritesTimeoutMs?: number;
+  /** How old the known live positions may be for a request without a position (default 20 ms). */
+  readonly positionMaxAgeMs?: number;
+  /** How long an answer stays cached (default 60 s); its key holds its position, so this only bounds memory. */
+  readonly cacheTtlMs?: number;
+  /** Routes the process adds (health, readiness). */
+  readonly extraRoutes?: readonly Router[];
+}
+
+const UNDEFINED_TABLE = "42P01";
+
+/**
+ * The query API (Koa): read models by GET, behind `queries:read` keys. Every answer carries the
+ * position it reflects at least (`X-Position`); a client that sends the position the command API
+ * gave it (`X-Min-Position` or `minPosition`) gets an answer that includes its write, after a
+ * bounded wait, or 503 with `Retry-After`. Answers are cached under a key that includes that
+ * position, so a cached answer is never older than what was asked for, and carry a strong ETag.
+ */
+export function createQueryApi(dependencies: QueryApiDependencies): Koa {
+  const app = new Koa({ proxy: false });
+  app.use(problemMiddleware(dependencies.logger));
+  app.use(helmet());
+  const router = new Router();
+  for (const route of dependencies.routes) {
+    router.get(route.path, dependencies.apiKeys.require("queries:read"), (ctx) =>
+      answerRoute(ctx, route, dependencies),
+    );
+  }
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+  for (const extra of dependencies.extraRoutes ?? []) app.use(extra.routes());
+  app.use((ctx) => {
+    throw new ProblemError("not_found", `no route ${ctx.method} ${ctx.path}`);
+  });
+  return app;
+}
+
+async function answerRoute(
+  ctx: Context,
+  route: QueryRoute,
+  dependencies: QueryApiDependencies,
+): Promise<void> {
+  const { minPosition: minFromQuery, format, ...query } = ctx.query;
+  const minPosition = requestedPosition(ctx.get("x-min-position") || undefined, minFromQuery);
+  const csv = parseFormat(format);
+  if (csv && route.offersCsv !== true) {
+    throw invalid("query.format", "csv is offered by the reports only");
+  }
+  const params: unknown = parseRequest("query", route.params, {
+    ...query,
+    ...(ctx.params as Record<string, string>),
+  });
+  const caller = ctx.state.caller as Parameters<typeof ApiKeys.allows>[0];
+  const showPii = ApiKeys.allows(caller, "pii:read");
+
+  let position: Position;
+  if (minPosition === undefined) {
+    position = await dependencies.positions.current(route.projections, dependencies.positionMaxAgeMs ?? 20);
+  } else {
+    const timeoutMs = dependencies.readYourWritesTimeoutMs ?? 5000;
+    const reached = await dependencies.positions.waitFor(route.projections, minPosition, timeoutMs);
+    if (reached === undefined) {
+      throw new ProblemError(
+        "unavailable",
+        `the read model has not reached position ${minPosition} within ${timeoutMs} ms; retry later`,
+        { minPosition },
+      );
+    }
+    position = reached;
+  }
+
+  const key = createHash("sha256")
+    .update(JSON.stringify([route.path, params, showPii, csv, position]))
+    .digest("base64url");
+  let answer = await dependencies.cache.get(key);
+  if (answer === undefined) {
+    answer = await computeAnswer(route, dependencies, params, showPii, csv, position);
+    if (answer === undefined) {
+      throw new ProblemError("not_found", "no such resource in the read model", { position });
+    }
+    await dependencies.cache.set(key, answer, dependencies.cacheTtlMs ?? 60_000);
+  }
+  ctx.set("X-Position", answer.position);
+  ctx.set("ETag", answer.etag);
+  ctx.set("Cache-Control", "private, no-cache");
+  ctx.set("Vary", "Authorization, X-Min-Position");
+  if (matchesIfNoneMatch(ctx.get("if-none-match"), answer.etag)) {
+    ctx.status = 304;
+    return;
+  }
+  ctx.type = answer.contentType;
+  ctx.body = answer.body;
+  if (csv)
+    ctx.set("Content-Disposition", `attachment; filename="${route.path.split("/").at(-1) ?? "report"}.csv"`);
+}
+
+async function computeAnswer(
+  route: QueryRoute,
+  dependencies: QueryApiDependencies,
+  params: unknown,
+  showPii: boolean,
+  csv: boolean,
+  position: Position,
+): Promise<CachedAnswer | undefined> {
+  let answer;
+  try {
+    answer = await route.answer(
+      {
+        readModel: <Tables>() => dependencies.db as Kysely<Tables>,
+        readSchema: dependencies.readSchema,
+        showPii,
+        format: csv ? "csv" : "json",
+      },
+      params,
+    );
+  } catch (error) {
+    if ((error as { code?: unknown }).code === UNDEFINED_TABLE) {
+      throw new ProblemError(
+        "unavailable",
+        "the read model is not built yet; the projector creates it on start",
+      );
+    }
+    throw error;
+  }
+  if (answer.kind === "not_found") return undefined;
+  const body = answer.kind === "csv" ? answer.body : JSON.stringify(answer.body);
+  return {
+    contentType: answer.kind === "csv" ? "text/csv; charset=utf-8" : "application/json; charset=utf-8",
+    body,
+    etag: `"${createHash("sha256").update(body).digest("base64url").slice(0, 27)}"`,
+    position,
+  };
+}
+
+/** The client's position from the header or the query parameter (both: they must agree). */
+function requestedPosition(header: string | undefined, query: unknown): Position | undefined {
+  if (query !== undefined && typeof query !== "string") {
+    throw invalid("query.minPosition", "must be given once");
+  }
+  if (header !== undefined && query !== undefined && header !== query) {
+    throw invalid("query.minPosition", "differs from the X-Min-Position header; send one");
+  }
+  const text = header ?? query;
+  if (text === undefined) return undefined;
+  const position = parsePosition(text);
+  if (position === undefined) {
+    throw invalid(
+      header === undefined ? "query.minPosition" : "header.x-min-position",
+      "must be a position as the command API returns it",
+    );
+  }
+  return position;
+}
+
+/**
+ * RFC 9110 §13.1.2: weak comparison against each listed tag, or `*`. Evaluated whatever the
+ * request's Cache-Control says (fetch() adds `no-cache` to conditional requests; that directive
+ * is for caches, not for the origin's validators).
+ */
+function matchesIfNoneMatch(header: string, etag: string): boolean {
+  if (header === "") return false;
+  if (header.trim() === "*") return true;
+  const opaque = (tag: string) => tag.trim().replace(/^W\//, "");
+  return header.split(",").some((tag) => opaque(tag) === opaque(etag));
+}
+
+function parseFormat(format: unknown): boolean {
+  if (format === undefined || format === "json") return false;
+  if (format === "csv") return true;
+  throw invalid("query.format", "must be json or csv");
+}
+
+function invalid(field: string, problem: string): ProblemError {
+  return new ProblemError("invalid_request", `${field} ${problem}`, { errors: [{ field, problem }] });
+}

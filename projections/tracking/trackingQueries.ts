@@ -1,0 +1,239 @@
+import type { Kysely } from "kysely";
+import type { NotificationStatus } from "../../domain/notification/NotificationStatus.ts";
+import { parseInstant, type Instant } from "../../domain/values/Instant.ts";
+import type { MessageClass } from "../../domain/values/MessageClass.ts";
+import { maskPhone } from "../accounts/accountQueries.ts";
+import type { NotificationsTable, NotificationTransitionsTable, TrackingTables } from "./TrackingTables.ts";
+
+/**
+ * A notification as the query API answers it. Without PII the recipient is masked and the body
+ * and template variables are null.
+ */
+export interface NotificationView {
+  readonly notificationId: string;
+  readonly accountId: string;
+  readonly messageClass: MessageClass;
+  readonly rule: { readonly ruleId: string; readonly episode: number } | null;
+  readonly templateId: string;
+  readonly variables: Readonly<Record<string, string>> | null;
+  readonly recipient: string;
+  readonly body: string | null;
+  readonly encoding: string;
+  readonly segments: number;
+  readonly providerSegments: number | null;
+  readonly status: NotificationStatus;
+  /** As the provider sent them in its last answer. */
+  readonly rawStatus: string | null;
+  readonly errorCode: string | null;
+  readonly provider: string | null;
+  readonly providerMessageId: string | null;
+  readonly attempts: number;
+  readonly suppressionReason: string | null;
+  readonly deferral: { readonly reason: string; readonly until: string } | null;
+  readonly requestedAt: string;
+  readonly validUntil: string;
+  readonly lastEventAt: string;
+  /** Position of `NotificationRequested`: what `after` takes to read the next page. */
+  readonly position: string;
+  readonly lastPosition: string;
+}
+
+/** One event in a notification's life: the status before and after, and what came with it. */
+export interface TransitionView {
+  readonly seq: number;
+  readonly position: string;
+  readonly type: string;
+  readonly at: string;
+  readonly statusBefore: NotificationStatus | null;
+  readonly statusAfter: NotificationStatus;
+  readonly attempt: number | null;
+  readonly provider: string | null;
+  readonly providerMessageId: string | null;
+  readonly rawStatus: string | null;
+  readonly errorCode: string | null;
+  readonly reason: string | null;
+  readonly until: string | null;
+  readonly detail: string | null;
+}
+
+/** A notification with its timeline, oldest transition first. */
+export interface NotificationDetailView extends NotificationView {
+  readonly timeline: readonly TransitionView[];
+}
+
+/** Whether the caller may see personal data: the recipient's number, the body, the variables. */
+export interface PiiOption {
+  readonly showPii: boolean;
+}
+
+/** Filters and keyset of {@link listNotifications}; every filter given must match. */
+export interface NotificationFilter extends PiiOption {
+  readonly accountId?: string;
+  readonly status?: NotificationStatus;
+  /** Requested at or after this instant (canonical UTC ISO text). */
+  readonly requestedFrom?: string;
+  /** Requested before this instant (canonical UTC ISO text). */
+  readonly requestedTo?: string;
+  /** The `next` of the previous page: only notifications requested after this position. */
+  readonly after?: string;
+  /** Page size, at least 1. */
+  readonly limit: number;
+}
+
+/** A page of notifications; `next` is set when there may be more (pass it as `after`). */
+export interface NotificationPage {
+  readonly items: readonly NotificationView[];
+  readonly next: string | undefined;
+}
+
+// Everything but the domain state kept for the projection's own fold.
+const NOTIFICATION_COLUMNS = [
+  "notification_id",
+  "account_id",
+  "message_class",
+  "rule_id",
+  "rule_episode",
+  "template_id",
+  "variables",
+  "body",
+  "encoding",
+  "segments",
+  "recipient",
+  "provider_segments",
+  "status",
+  "raw_status",
+  "error_code",
+  "provider",
+  "provider_message_id",
+  "attempts",
+  "suppression_reason",
+  "deferral_reason",
+  "deferred_until",
+  "requested_at",
+  "valid_until",
+  "last_event_at",
+  "requested_position",
+  "last_position",
+] as const satisfies readonly (keyof NotificationsTable)[];
+
+type NotificationColumns = Pick<NotificationsTable, (typeof NOTIFICATION_COLUMNS)[number]>;
+
+/** One notification with its timeline, or undefined. `db` may be a transaction: the caller owns it. */
+export async function findNotification(
+  db: Kysely<TrackingTables>,
+  schema: string,
+  notificationId: string,
+  options: PiiOption,
+): Promise<NotificationDetailView | undefined> {
+  const row = await db
+    .withSchema(schema)
+    .selectFrom("notifications")
+    .select(NOTIFICATION_COLUMNS)
+    .where("notification_id", "=", notificationId)
+    .executeTakeFirst();
+  if (row === undefined) return undefined;
+  const transitions = await db
+    .withSchema(schema)
+    .selectFrom("notification_transitions")
+    .selectAll()
+    .where("notification_id", "=", notificationId)
+    .orderBy("seq")
+    .execute();
+  return { ...notificationView(row, options), timeline: transitions.map(transitionView) };
+}
+
+/**
+ * Notifications in the order they were requested, one page at a time, without timelines.
+ * `db` may be a transaction: the caller owns it.
+ * @throws RangeError when `limit` is not a positive integer or an instant is not canonical UTC ISO
+ * text (the caller validates input first).
+ */
+export async function listNotifications(
+  db: Kysely<TrackingTables>,
+  schema: string,
+  filter: NotificationFilter,
+): Promise<NotificationPage> {
+  if (!Number.isSafeInteger(filter.limit) || filter.limit < 1) {
+    throw new RangeError(`limit must be a positive integer, got ${filter.limit}`);
+  }
+  let query = db.withSchema(schema).selectFrom("notifications").select(NOTIFICATION_COLUMNS);
+  if (filter.accountId !== undefined) query = query.where("account_id", "=", filter.accountId);
+  if (filter.status !== undefined) query = query.where("status", "=", filter.status);
+  // Canonical instants compare correctly as text; any other spelling would not.
+  if (filter.requestedFrom !== undefined) {
+    query = query.where("requested_at", ">=", instant("requestedFrom", filter.requestedFrom));
+  }
+  if (filter.requestedTo !== undefined) {
+    query = query.where("requested_at", "<", instant("requestedTo", filter.requestedTo));
+  }
+  if (filter.after !== undefined) query = query.where("requested_position", ">", filter.after);
+  // One more than a page tells whether another page follows.
+  const rows = await query
+    .orderBy("requested_position")
+    .limit(filter.limit + 1)
+    .execute();
+  const items = rows.slice(0, filter.limit).map((row) => notificationView(row, filter));
+  return { items, next: rows.length > filter.limit ? items.at(-1)?.position : undefined };
+}
+
+function instant(name: string, text: string): Instant {
+  const parsed = parseInstant(text);
+  if (parsed === undefined) {
+    throw new RangeError(`${name} must be canonical UTC ISO text like 2026-11-24T09:00:00.000Z, got ${text}`);
+  }
+  return parsed;
+}
+
+function notificationView(row: NotificationColumns, options: PiiOption): NotificationView {
+  return {
+    notificationId: row.notification_id,
+    accountId: row.account_id,
+    messageClass: row.message_class,
+    rule:
+      row.rule_id === null || row.rule_episode === null
+        ? null
+        : { ruleId: row.rule_id, episode: row.rule_episode },
+    templateId: row.template_id,
+    variables: options.showPii ? row.variables : null,
+    recipient: options.showPii ? row.recipient : maskPhone(row.recipient),
+    body: options.showPii ? row.body : null,
+    encoding: row.encoding,
+    segments: row.segments,
+    providerSegments: row.provider_segments,
+    status: row.status,
+    rawStatus: row.raw_status,
+    errorCode: row.error_code,
+    provider: row.provider,
+    providerMessageId: row.provider_message_id,
+    attempts: row.attempts,
+    suppressionReason: row.suppression_reason,
+    deferral:
+      row.deferral_reason === null || row.deferred_until === null
+        ? null
+        : { reason: row.deferral_reason, until: row.deferred_until },
+    requestedAt: row.requested_at,
+    validUntil: row.valid_until,
+    lastEventAt: row.last_event_at,
+    position: row.requested_position,
+    lastPosition: row.last_position,
+  };
+}
+
+function transitionView(row: NotificationTransitionsTable): TransitionView {
+  return {
+    seq: row.seq,
+    position: row.position,
+    type: row.event_type,
+    at: row.at,
+    statusBefore: row.status_before,
+    statusAfter: row.status_after,
+    attempt: row.attempt,
+    provider: row.provider,
+    providerMessageId: row.provider_message_id,
+    rawStatus: row.raw_status,
+    errorCode: row.error_code,
+    reason: row.reason,
+    until: row.until,
+    detail: row.detail,
+  };
+}
