@@ -21,6 +21,8 @@ export interface EventLogShape {
   /** Concurrent appends, so streams interleave in the log as they do in production. */
   readonly writers?: number;
   readonly onProgress?: (written: number) => void;
+  /** Account ids are `<prefix>-<n>` (default `gen`): another prefix adds accounts to an existing log. */
+  readonly prefix?: string;
 }
 
 /**
@@ -181,7 +183,7 @@ export async function generateEventLog(
   };
 
   for (let index = 0; index < shape.accounts; index += 1) {
-    const accountId = `gen-${index}`;
+    const accountId = `${shape.prefix ?? "gen"}-${index}`;
     decideAccount(accountId, {
       type: "OpenAccount",
       data: {
@@ -201,7 +203,7 @@ export async function generateEventLog(
   while (written < shape.events) {
     hour += 1;
     for (let index = 0; index < shape.accounts && written + queue.length * 3 < shape.events; index += 1) {
-      const accountId = `gen-${index}`;
+      const accountId = `${shape.prefix ?? "gen"}-${index}`;
       const entry = states.get(accountId);
       if (entry === undefined) continue;
       if (random() < 0.01) {

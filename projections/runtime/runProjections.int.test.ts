@@ -121,7 +121,8 @@ test("a projection catches up from its checkpoint, follows live events, and resu
   const first = runLive(t, [counter()], (progress) => progress.caughtUp && progress.applied >= 501);
   t.is((await first.reached).applied, 501);
   await store.append("s-b", "any", [event("Counted")]);
-  await sleep(300);
+  // Followed live: the new event arrives without a restart (waiting as long as a loaded machine needs).
+  for (let waited = 0; waited < 10_000 && (await counts(t))["s-b"] !== 2; waited += 20) await sleep(20);
   first.stop();
   t.like((await first.run).values().next().value, { outcome: "stopped" });
   t.deepEqual(await counts(t), { "s-a": 500, "s-b": 2 });

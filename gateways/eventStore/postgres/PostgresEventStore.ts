@@ -125,9 +125,14 @@ export class PostgresEventStore implements EventStore {
     });
     // The migration table lives in the schema, so the schema must exist before the migrator looks.
     await pool.query(`create schema if not exists "${schema}"`);
-    const { error } = await migrator.migrateToLatest();
-    if (error !== undefined)
+    for (let attempt = 1; ; attempt += 1) {
+      const { error } = await migrator.migrateToLatest();
+      if (error === undefined) return;
+      // The migrator lists every schema's tables; a schema dropped meanwhile by someone else
+      // (3F000, invalid_schema_name) fails that listing, not our migration: look again.
+      if ((error as { code?: unknown }).code === "3F000" && attempt < 5) continue;
       throw error instanceof Error ? error : new Error("event store migration failed", { cause: error });
+    }
   }
 
   async append(
