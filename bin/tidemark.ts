@@ -80,7 +80,10 @@ async function main(): Promise<void> {
   stops.unshift(() => database.stop());
   const openPool = (max: number) => {
     const pool = new pg.Pool({ connectionString: database.url, max });
-    pool.on("error", (error) => logger.warn({ err: error }, "idle PostgreSQL connection failed"));
+    pool.on("error", (error: Error & { code?: string }) =>
+      // Not `err: error`: pg attaches the whole client to the error, which would flood the log.
+      logger.warn({ code: error.code, reason: error.message }, "idle PostgreSQL connection failed"),
+    );
     stops.unshift(() => pool.end());
     return pool;
   };

@@ -75,20 +75,32 @@ const STANDBY_POLL_MS = 1000;
 export async function runProjections(options: RunProjectionsOptions): Promise<Map<string, TargetOutcome>> {
   const outcomes = new Map<string, TargetOutcome>();
   const leases: pg.PoolClient[] = [];
+  // A lease connection that breaks has lost its lock: stop, so that another runner may take over.
+  const run = new AbortController();
+  const stop = () => run.abort();
+  options.signal.addEventListener("abort", stop, { once: true });
+  const leaseState = { broken: false };
   try {
     for (const target of options.targets) {
-      const lease = await takeLease(options, target.buildSchema);
+      const lease = await takeLease({ ...options, signal: run.signal }, target.buildSchema);
       if (lease === undefined) return outcomes;
+      lease.on("error", () => {
+        leaseState.broken = true;
+        run.abort();
+      });
       leases.push(lease);
     }
-    return await follow(options, outcomes);
+    return await follow({ ...options, signal: run.signal }, outcomes);
   } finally {
+    options.signal.removeEventListener("abort", stop);
     for (const [index, lease] of leases.entries()) {
       const buildSchema = options.targets[index]?.buildSchema ?? "";
-      await lease
-        .query("select pg_advisory_unlock($1, hashtext($2))", [LEASE_CLASS, buildSchema])
-        .catch(() => undefined);
-      lease.release();
+      if (!leaseState.broken) {
+        await lease
+          .query("select pg_advisory_unlock($1, hashtext($2))", [LEASE_CLASS, buildSchema])
+          .catch(() => undefined);
+      }
+      lease.release(leaseState.broken);
     }
   }
 }
