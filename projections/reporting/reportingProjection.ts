@@ -4,7 +4,7 @@ import type { NotificationEvent } from "../../domain/notification/NotificationEv
 import type { RecordedEvent } from "../../gateways/eventStore/EventStore.ts";
 import type { Projection } from "../runtime/Projection.ts";
 import { insertRows, upsertRows } from "../runtime/writeRows.ts";
-import { addToCounters } from "./addToCounters.ts";
+import { addToCounters } from "../runtime/writeRows.ts";
 import { countNotificationEvent, type CounterChange } from "./countNotificationEvent.ts";
 import type { DeliveryLatenciesTable } from "./DeliveryLatenciesTable.ts";
 import { FUNNEL_COUNTERS, type FunnelCounter, type FunnelCountsTable } from "./FunnelCountsTable.ts";
