@@ -29,6 +29,8 @@ export type QueryAnswer =
  */
 export interface QueryRoute<Params extends z.ZodType = z.ZodType> {
   readonly path: string;
+  /** One line for the OpenAPI document. */
+  readonly summary: string;
   readonly projections: readonly string[];
   /** Validates `{ ...path params, ...query params }` (without minPosition); unknown keys are refused. */
   readonly params: Params;

@@ -429,3 +429,27 @@ test("a position the read models cannot reach in time: 503 with Retry-After, nev
     await system.close();
   }
 });
+
+test("GET /openapi.json describes every route, without a key", async (t) => {
+  const answer = await get(t.context.queryUrl, "/openapi.json", { key: null });
+  t.is(answer.status, 200);
+  const paths = Object.keys(answer.json.paths as Record<string, unknown>).sort();
+  t.deepEqual(paths, [
+    "/accounts/{id}",
+    "/notifications",
+    "/notifications/{id}",
+    "/qualifications",
+    "/reports/funnel",
+    "/reports/providers",
+  ]);
+  const funnel = (answer.json.paths as Record<string, { get: { parameters: { name: string }[] } }>)[
+    "/reports/funnel"
+  ];
+  t.deepEqual(funnel?.get.parameters.map((parameter) => parameter.name).slice(0, 5), [
+    "from",
+    "to",
+    "ruleId",
+    "messageClass",
+    "format",
+  ]);
+});

@@ -11,6 +11,7 @@ import { parseRequest } from "../../commands/api/parseRequest.ts";
 import { parsePosition, type Position } from "../../gateways/eventStore/Position.ts";
 import type { LivePositions } from "./LivePositions.ts";
 import type { CachedAnswer, QueryCache } from "./QueryCache.ts";
+import { queryOpenApiDocument } from "./queryOpenApiDocument.ts";
 import type { QueryRoute } from "./QueryRoute.ts";
 
 export interface QueryApiDependencies {
@@ -44,7 +45,12 @@ export function createQueryApi(dependencies: QueryApiDependencies): Koa {
   const app = new Koa({ proxy: false });
   app.use(problemMiddleware(dependencies.logger));
   app.use(helmet());
+  const document = JSON.stringify(queryOpenApiDocument(dependencies.routes));
   const router = new Router();
+  router.get("/openapi.json", (ctx) => {
+    ctx.type = "application/json";
+    ctx.body = document;
+  });
   for (const route of dependencies.routes) {
     router.get(route.path, dependencies.apiKeys.require("queries:read"), (ctx) =>
       answerRoute(ctx, route, dependencies),

@@ -59,6 +59,8 @@ function withinRange(range: { readonly from: string; readonly to: string }, cont
 export const queryRoutes: readonly QueryRoute[] = [
   queryRoute({
     path: "/accounts/:id",
+    summary:
+      "An account: contact (masked without pii:read), consents, latest balance, current qualifications",
     projections: ["accounts"],
     params: z.strictObject({ id }),
     async answer({ readModel, readSchema, showPii }, { id: accountId }) {
@@ -70,6 +72,7 @@ export const queryRoutes: readonly QueryRoute[] = [
   }),
   queryRoute({
     path: "/qualifications",
+    summary: "Qualification episodes, by rule, status and account; keyset pages",
     projections: ["qualification"],
     params: z.strictObject({
       ruleId: id.optional(),
@@ -85,6 +88,7 @@ export const queryRoutes: readonly QueryRoute[] = [
   }),
   queryRoute({
     path: "/notifications/:id",
+    summary: "A notification with its status, provider, attempts and timeline",
     projections: ["tracking"],
     params: z.strictObject({ id }),
     async answer({ readModel, readSchema, showPii }, { id: notificationId }) {
@@ -96,6 +100,7 @@ export const queryRoutes: readonly QueryRoute[] = [
   }),
   queryRoute({
     path: "/notifications",
+    summary: "Notifications by account, status and request time; keyset pages",
     projections: ["tracking"],
     params: z
       .strictObject({
@@ -124,6 +129,8 @@ export const queryRoutes: readonly QueryRoute[] = [
   }),
   queryRoute({
     path: "/reports/funnel",
+    summary:
+      "Daily funnel per rule and class: qualified → requested → suppressed → submitted → outcomes, rate, latency",
     projections: ["reporting"],
     offersCsv: true,
     params: z
@@ -143,6 +150,7 @@ export const queryRoutes: readonly QueryRoute[] = [
   }),
   queryRoute({
     path: "/reports/providers",
+    summary: "Daily outcomes, delivery rate and latency per provider",
     projections: ["reporting"],
     offersCsv: true,
     params: z
