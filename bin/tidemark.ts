@@ -29,6 +29,7 @@ import { TieredQueryCache } from "../projections/api/TieredQueryCache.ts";
 import { allProjections } from "../projections/allProjections.ts";
 import { createRegistry, projectionSchemas } from "../projections/runtime/ProjectionBuilds.ts";
 import { runProjector } from "../projections/runtime/runProjector.ts";
+import type { ProjectionProgress } from "../projections/runtime/runProjections.ts";
 
 /** The parts of the system one process can run; `npm start -- <role> …` picks some, none means all. */
 const ROLES = ["command-api", "query-api", "projector"] as const;
@@ -111,6 +112,7 @@ async function main(): Promise<void> {
     // Its own pool: a lease connection per projection and a transaction per projection per batch.
     const projectorPool = openPool(2 * allProjections.length + 2);
     const controller = new AbortController();
+    const progress = reportProjectionProgress(logger, 30_000);
     const running = runProjector({
       pool: projectorPool,
       db: new Kysely<unknown>({ dialect: new PostgresDialect({ pool: projectorPool }) }),
@@ -118,9 +120,11 @@ async function main(): Promise<void> {
       schemas,
       projections: allProjections,
       signal: controller.signal,
+      onProgress: progress.update,
       log: (message) => logger.info({ role: "projector" }, message),
     });
     stops.unshift(async () => {
+      progress.stop();
       controller.abort();
       await running;
     });
@@ -192,6 +196,51 @@ async function main(): Promise<void> {
   };
   process.on("SIGINT", () => shutdown("SIGINT"));
   process.on("SIGTERM", () => shutdown("SIGTERM"));
+}
+
+/**
+ * Logs each projection's position, lag and throughput (events read per second) every
+ * `everyMs`, while there is progress to report. (Prometheus metrics come with the observability work.)
+ */
+function reportProjectionProgress(
+  logger: Logger,
+  everyMs: number,
+): { update: (progress: ProjectionProgress) => void; stop: () => void } {
+  const latest = new Map<string, ProjectionProgress>();
+  let readAtLastReport = 0;
+  let read = 0;
+  let lastSeen = 0;
+  const timer = setInterval(() => {
+    if (latest.size === 0) return;
+    const eventsPerSecond = Math.round(((read - readAtLastReport) * 1000) / everyMs);
+    readAtLastReport = read;
+    for (const progress of latest.values()) {
+      logger.info(
+        {
+          role: "projector",
+          projection: progress.projection,
+          build: progress.buildSchema,
+          position: progress.position,
+          caughtUp: progress.caughtUp,
+          lagSeconds: progress.lagSeconds,
+          eventsPerSecond,
+        },
+        "projection progress",
+      );
+    }
+    latest.clear();
+  }, everyMs);
+  timer.unref();
+  return {
+    update: (progress) => {
+      latest.set(progress.projection, progress);
+      // `read` counts per run of the runner and starts again after a swap.
+      if (progress.read < lastSeen) lastSeen = 0;
+      read += progress.read - lastSeen;
+      lastSeen = progress.read;
+    },
+    stop: () => clearInterval(timer),
+  };
 }
 
 async function listen(app: Koa, port: number, stops: (() => Promise<void>)[]): Promise<void> {
