@@ -139,8 +139,18 @@ test.before(async (t) => {
     },
   });
   if (last.outcome !== "accepted") throw new Error(JSON.stringify(last));
-  t.context.notificationId = notificationId;
   t.context.lastPosition = last.position ?? "";
+  t.context.notificationId = notificationId;
+  for (const balance of ["£1.00", "£2.00"]) {
+    const another = await post(url, "/notifications", {
+      accountId: "acc-3",
+      messageClass: "service",
+      templateId: "overdrawn",
+      variables: { balance },
+    });
+    if (another.status !== 201) throw new Error(JSON.stringify(another.json));
+    t.context.lastPosition = another.json.position as string;
+  }
 });
 
 test.after.always(async (t) => {
@@ -319,12 +329,35 @@ test("GET /notifications: filters by account, status and request time", async (t
       }[]
     ).map((item) => item.notificationId);
   const { notificationId } = t.context;
-  t.deepEqual(await ids(""), [notificationId]);
+  t.is((await ids("")).length, 3);
+  t.deepEqual(await ids("?accountId=acc-1"), [notificationId]);
   t.deepEqual(await ids("?accountId=acc-1&status=delivered"), [notificationId]);
+  t.is((await ids("?accountId=acc-3&status=requested")).length, 2);
   t.deepEqual(await ids("?accountId=acc-2"), []);
   t.deepEqual(await ids("?status=failed"), []);
-  t.deepEqual(await ids("?from=2026-11-24T08:00:00.000Z&to=2026-11-24T10:00:00.000Z"), [notificationId]);
+  t.is((await ids("?from=2026-11-24T08:00:00.000Z&to=2026-11-24T10:00:00.000Z")).length, 3);
   t.deepEqual(await ids("?from=2026-11-24T10:00:00.000Z"), []);
+  // Keyset pages of one, of two (the last one short), and past the end.
+  const all = await ids("");
+  const pages: string[] = [];
+  let after: string | null = null;
+  do {
+    const page: { json: Record<string, unknown> } = await get(
+      t.context.queryUrl,
+      `/notifications?limit=1${after === null ? "" : `&after=${after}`}`,
+      { headers: seeded(t) },
+    );
+    pages.push(...(page.json.items as { notificationId: string }[]).map((item) => item.notificationId));
+    after = page.json.next as string | null;
+  } while (after !== null && pages.length < 10);
+  t.deepEqual(pages, all);
+  const twos = await get(t.context.queryUrl, "/notifications?limit=2", { headers: seeded(t) });
+  t.is((twos.json.items as unknown[]).length, 2);
+  const rest = await get(t.context.queryUrl, `/notifications?limit=2&after=${String(twos.json.next)}`, {
+    headers: seeded(t),
+  });
+  t.is((rest.json.items as unknown[]).length, 1);
+  t.is(rest.json.next, null);
   const list = await get(t.context.queryUrl, "/notifications", { headers: seeded(t) });
   t.is((list.json.items as { recipient: string }[])[0]?.recipient, maskPhone(PHONE));
 });
