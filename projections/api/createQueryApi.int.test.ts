@@ -1,5 +1,16 @@
 import { randomUUID } from "node:crypto";
+import { once } from "node:events";
+import type { AddressInfo } from "node:net";
 import anyTest, { type TestFn } from "ava";
+import { Kysely, PostgresDialect } from "kysely";
+import pg from "pg";
+import { pino } from "pino";
+import { ApiKeys, hashApiKey } from "../../commands/api/ApiKeys.ts";
+import { projectionSchemas } from "../runtime/ProjectionBuilds.ts";
+import { createQueryApi } from "./createQueryApi.ts";
+import { LivePositions } from "./LivePositions.ts";
+import { MemoryQueryCache } from "./MemoryQueryCache.ts";
+import { queryRoutes } from "./queryRoutes.ts";
 import { handleCommand } from "../../commands/handleCommand.ts";
 import { notificationDecider, notificationStreamId } from "../../domain/notification/notificationDecider.ts";
 import type { NotificationCommand } from "../../domain/notification/NotificationCommand.ts";
@@ -485,4 +496,34 @@ test("GET /openapi.json describes every route, without a key", async (t) => {
     "messageClass",
     "format",
   ]);
+});
+
+test("a database that does not answer: 503 with Retry-After, not a 500", async (t) => {
+  const pool = new pg.Pool({
+    connectionString: "postgres://tidemark:tidemark@127.0.0.1:1/tidemark",
+    connectionTimeoutMillis: 500,
+  });
+  pool.on("error", () => undefined);
+  const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) });
+  const schemas = projectionSchemas("nowhere");
+  const app = createQueryApi({
+    db,
+    readSchema: schemas.read,
+    positions: new LivePositions(db, schemas),
+    cache: new MemoryQueryCache(),
+    apiKeys: new ApiKeys([{ name: "dashboard", sha256: hashApiKey(KEYS.reader), scopes: ["queries:read"] }]),
+    logger: pino({ level: "silent" }),
+    routes: queryRoutes,
+  });
+  const server = app.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  try {
+    const answer = await get(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, "/accounts/acc-1");
+    t.is(answer.status, 503);
+    t.is(answer.json.code, "unavailable");
+    t.is(answer.headers.get("retry-after"), "1");
+  } finally {
+    server.close();
+    await pool.end();
+  }
 });

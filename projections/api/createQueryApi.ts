@@ -53,7 +53,11 @@ export function createQueryApi(dependencies: QueryApiDependencies): Koa {
   });
   for (const route of dependencies.routes) {
     router.get(route.path, dependencies.apiKeys.require("queries:read"), (ctx) =>
-      answerRoute(ctx, route, dependencies),
+      answerRoute(ctx, route, dependencies).catch((error: unknown) => {
+        throw databaseDown(error)
+          ? new ProblemError("unavailable", "the read models' database does not answer; retry later")
+          : error;
+      }),
     );
   }
   app.use(router.routes());
@@ -160,6 +164,13 @@ async function computeAnswer(
     etag: `"${createHash("sha256").update(body).digest("base64url").slice(0, 27)}"`,
     position,
   };
+}
+
+/** A connection-level failure (no answer, connection lost, server shutting down or out of connections). */
+function databaseDown(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== "string") return false;
+  return /^(08|57P|53)/.test(code) || ["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE"].includes(code);
 }
 
 /** The client's position from the header or the query parameter (both: they must agree). */
