@@ -79,7 +79,7 @@ const EXPECTED_CODES = { no_stream: -1, any: -2, stream_exists: -3 } as const;
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,40}$/;
 // Shortest and longest re-read delay while committed events wait behind an older open transaction.
 const HELD_BACK_MIN_MS = 2;
-const HELD_BACK_MAX_MS = 100;
+const HELD_BACK_MAX_MS = 20;
 
 /**
  * The event store on PostgreSQL (the embedded default and a supported single-database
@@ -231,9 +231,14 @@ export class PostgresEventStore implements EventStore {
         caughtUp = true;
         yield { kind: "caughtUp", position: state.position };
       }
-      // Committed events behind an older open transaction become readable when it ends, and a
-      // rolled-back transaction sends no notification: re-read soon instead of waiting for one.
-      if (await this.#hasHeldBackEvents(state.position)) {
+      // Committed events behind an older open transaction become readable when it ends, and
+      // neither a rolled-back append nor any other transaction (a projector's, say) notifies us
+      // when it ends: re-read soon instead of waiting for a notification. The check looks for
+      // any event after the position, readable or not: the one that held events back may have
+      // ended between the page read and this check, and then they are readable already.
+      const pending = await this.#eventsAfter(state.position);
+      if (pending === "readable") continue;
+      if (pending === "held back") {
         await Promise.race([sleep(heldBackDelay), closedSignal]);
         heldBackDelay = Math.min(heldBackDelay * 2, HELD_BACK_MAX_MS);
         continue;
@@ -267,10 +272,14 @@ export class PostgresEventStore implements EventStore {
     return (rows[0]?.position as Position | undefined) ?? START;
   }
 
-  async #hasHeldBackEvents(after: Position): Promise<boolean> {
+  /** Whether events exist after `after`: none, some readable now, or all held back by an open transaction. */
+  async #eventsAfter(after: Position): Promise<"none" | "readable" | "held back"> {
     const [order, position] = positionParts(after);
-    const { rows } = await this.#query<{ held_back: boolean }>(this.#sql.heldBack, [order, position]);
-    return rows[0]?.held_back ?? false;
+    const { rows } = await this.#query<{ readable: boolean; held_back: boolean }>(this.#sql.eventsAfter, [
+      order,
+      position,
+    ]);
+    return rows[0]?.readable === true ? "readable" : rows[0]?.held_back === true ? "held back" : "none";
   }
 
   async #appendBatch(appends: readonly PendingAppend[]): Promise<(AppendResult | Error)[]> {
@@ -346,8 +355,11 @@ function statements(schema: string) {
     countAfter: `select count(*) as events from ${events}
       where (transaction_order, global_position) > ($1::bigint, $2::bigint)`,
     head: `select ${position} as position from ${events} order by transaction_order desc, global_position desc limit 1`,
-    heldBack: `select exists (select 1 from ${events}
-      where (transaction_order, global_position) > ($1::bigint, $2::bigint) and not (${visible})) as held_back`,
+    eventsAfter: `select
+      exists (select 1 from ${events}
+        where (transaction_order, global_position) > ($1::bigint, $2::bigint) and ${visible}) as readable,
+      exists (select 1 from ${events}
+        where (transaction_order, global_position) > ($1::bigint, $2::bigint) and not (${visible})) as held_back`,
   };
 }
 
