@@ -267,6 +267,7 @@ async function applyToTarget(
 /**
  * One transaction: lock the build's registry row, check its status and checkpoint, apply the
  * events, advance the checkpoint. Returns the status found (only `expectedStatus` applies).
+ * A batch with nothing for this projection only moves the checkpoint: one statement.
  */
 async function applyAndAdvance(
   options: RunProjectionsOptions,
@@ -274,31 +275,62 @@ async function applyAndAdvance(
   events: readonly RecordedEvent[],
   to: Position,
 ): Promise<BuildStatus> {
+  if (events.length === 0) return advanceOnly(options, target, to);
   return options.db.transaction().execute(async (trx) => {
-    // A read model is derived data: a crash may lose the last batches' commits, but their
-    // checkpoint goes with them and they are applied again. So no need to wait for the disk.
-    await sql`set local synchronous_commit = off`.execute(trx);
-    const builds = registry(trx, options.schemas);
-    const row = await builds
-      .selectFrom("projection_builds")
-      .select(["status", "position"])
-      .where("build_schema", "=", target.buildSchema)
-      .forUpdate()
-      .executeTakeFirst();
-    if (row === undefined || row.status !== options.expectedStatus) return row?.status ?? "retired";
-    if (row.position !== target.position) {
-      throw new LeaseLostError(
-        `projection ${target.projection.name}: build ${target.buildSchema} moved to ${row.position} under this runner (at ${target.position}); stopping`,
-      );
-    }
-    if (events.length > 0) await target.projection.applyBatch(trx, events, target.buildSchema);
-    await builds
+    const row = await sql<{ status: BuildStatus; position: string }>`
+      select ${ASYNC_COMMIT}, status, position from ${buildsTable(options)}
+      where build_schema = ${target.buildSchema} for update
+    `.execute(trx);
+    const found = row.rows[0];
+    if (found === undefined || found.status !== options.expectedStatus) return found?.status ?? "retired";
+    if (found.position !== target.position) throw leaseLost(target, found.position);
+    await target.projection.applyBatch(trx, events, target.buildSchema);
+    await registry(trx, options.schemas)
       .updateTable("projection_builds")
       .set({ position: to, updated_at: sql<Date>`now()` })
       .where("build_schema", "=", target.buildSchema)
       .execute();
-    return row.status;
+    return found.status;
   });
+}
+
+/**
+ * Moves the checkpoint when the build's status and previous checkpoint are as expected. A swap
+ * holding the row makes this wait, then find the build retired.
+ */
+async function advanceOnly(
+  options: RunProjectionsOptions,
+  target: RunningTarget,
+  to: Position,
+): Promise<BuildStatus> {
+  const moved = await sql<{ status: BuildStatus }>`
+    update ${buildsTable(options)} set position = ${to}, updated_at = now()
+    from (select ${ASYNC_COMMIT}) as settings
+    where build_schema = ${target.buildSchema} and position = ${target.position} and status = ${options.expectedStatus}
+    returning status
+  `.execute(options.db);
+  if (moved.rows.length === 1) return options.expectedStatus;
+  const found = await registry(options.db, options.schemas)
+    .selectFrom("projection_builds")
+    .select(["status", "position"])
+    .where("build_schema", "=", target.buildSchema)
+    .executeTakeFirst();
+  if (found === undefined || found.status !== options.expectedStatus) return found?.status ?? "retired";
+  throw leaseLost(target, found.position);
+}
+
+// A read model is derived data: a crash may lose the last batches' commits, but their checkpoint
+// goes with them and they are applied again. So its commits need not wait for the disk.
+const ASYNC_COMMIT = sql`set_config('synchronous_commit', 'off', true)`;
+
+function buildsTable(options: RunProjectionsOptions) {
+  return sql.table(`${options.schemas.runtime}.projection_builds`);
+}
+
+function leaseLost(target: RunningTarget, found: string): LeaseLostError {
+  return new LeaseLostError(
+    `projection ${target.projection.name}: build ${target.buildSchema} moved to ${found} under this runner (at ${target.position}); stopping`,
+  );
 }
 
 /** The checkpoint moved under us: another runner holds this build. */
