@@ -6,7 +6,7 @@ import pg from "pg";
 import { PostgresEventStore } from "../gateways/eventStore/postgres/PostgresEventStore.ts";
 import { IdempotencyStore } from "../commands/api/IdempotencyStore.ts";
 import { pino } from "pino";
-import { BENCH_API_KEY, BENCH_SCHEMA } from "./commandsBenchmarkServer.ts";
+import { BENCH_API_KEY, BENCH_SCHEMA } from "./commandsBenchmarkSettings.ts";
 import { UsageError } from "./UsageError.ts";
 
 export const COMMANDS_BENCHMARK_FLAGS = `    --seconds N      measured seconds per run (default 10)

@@ -14,9 +14,8 @@ import { IdempotencyStore } from "../commands/api/IdempotencyStore.ts";
 import { loadRules } from "../commands/rules/loadRules.ts";
 import { loadTemplates } from "../commands/templates/loadTemplates.ts";
 import { PostgresEventStore } from "../gateways/eventStore/postgres/PostgresEventStore.ts";
+import { BENCH_API_KEY, BENCH_SCHEMA } from "./commandsBenchmarkSettings.ts";
 
-export const BENCH_API_KEY = "bench-admin-key-0123456789abcdef";
-export const BENCH_SCHEMA = "bench_commands";
 
 async function main(mode: string, databaseUrl: string): Promise<void> {
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 20 });

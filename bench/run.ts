@@ -2,15 +2,12 @@
  * Benchmark runner: `npm run bench -- <name> [flags]`. Exit status 0 on success, 1 when a
  * benchmark fails, 2 for a bad command line.
  */
-import { COMMANDS_BENCHMARK_FLAGS, runCommandsBenchmark } from "./commandsBenchmark.ts";
-import { runEventStoreBenchmark } from "./eventStoreBenchmark.ts";
-import { EVENT_STORE_BENCHMARK_FLAGS } from "./parseEventStoreBenchmarkOptions.ts";
 import { UsageError } from "./UsageError.ts";
 
 interface Benchmark {
   readonly summary: string;
-  readonly flags: string;
-  run(args: readonly string[]): Promise<void>;
+  /** The benchmark's flags and entry point, imported only when it is asked for (or for the usage). */
+  load(): Promise<{ readonly flags: string; run(args: readonly string[]): Promise<void> }>;
 }
 
 const BENCHMARKS: ReadonlyMap<string, Benchmark> = new Map([
@@ -18,23 +15,40 @@ const BENCHMARKS: ReadonlyMap<string, Benchmark> = new Map([
     "eventstore",
     {
       summary: "Tidemark's PostgreSQL event store vs Emmett's vs raw pgbench inserts",
-      flags: EVENT_STORE_BENCHMARK_FLAGS,
-      run: runEventStoreBenchmark,
+      load: async () => ({
+        flags: (await import("./parseEventStoreBenchmarkOptions.ts")).EVENT_STORE_BENCHMARK_FLAGS,
+        run: (await import("./eventStoreBenchmark.ts")).runEventStoreBenchmark,
+      }),
     },
   ],
   [
     "commands",
     {
       summary: "POST record-balance through the command API vs a bare Koa handler doing one INSERT",
-      flags: COMMANDS_BENCHMARK_FLAGS,
-      run: runCommandsBenchmark,
+      load: async () => {
+        const { COMMANDS_BENCHMARK_FLAGS, runCommandsBenchmark } = await import("./commandsBenchmark.ts");
+        return { flags: COMMANDS_BENCHMARK_FLAGS, run: runCommandsBenchmark };
+      },
+    },
+  ],
+  [
+    "projections",
+    {
+      summary: "read models: full rebuild rate, answer → read model latency under load, cached queries",
+      load: async () => ({
+        flags: (await import("./parseProjectionsBenchmarkOptions.ts")).PROJECTIONS_BENCHMARK_FLAGS,
+        run: (await import("./projectionsBenchmark.ts")).runProjectionsBenchmark,
+      }),
     },
   ],
 ]);
 
-function usage(): string {
-  const entries = [...BENCHMARKS].map(
-    ([name, benchmark]) => `  ${name.padEnd(12)} ${benchmark.summary}\n${benchmark.flags}`,
+async function usage(): Promise<string> {
+  const entries = await Promise.all(
+    [...BENCHMARKS].map(
+      async ([name, benchmark]) =>
+        `  ${name.padEnd(12)} ${benchmark.summary}\n${(await benchmark.load()).flags}`,
+    ),
   );
   return `usage: npm run bench -- <benchmark> [flags]\n\nbenchmarks:\n${entries.join("\n\n")}\n`;
 }
@@ -46,15 +60,15 @@ async function main(args: readonly string[]): Promise<number> {
     process.stderr.write(
       `${name === undefined ? "missing benchmark name" : `unknown benchmark: ${name}`}\n\n`,
     );
-    process.stderr.write(usage());
+    process.stderr.write(await usage());
     return 2;
   }
   try {
-    await benchmark.run(rest);
+    await (await benchmark.load()).run(rest);
     return 0;
   } catch (error) {
     if (error instanceof UsageError) {
-      process.stderr.write(`${error.message}\n\n${usage()}`);
+      process.stderr.write(`${error.message}\n\n${await usage()}`);
       return 2;
     }
     const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);

@@ -1,0 +1,95 @@
+import { parseArgs } from "node:util";
+import { UsageError } from "./UsageError.ts";
+
+/** The three measurements of the projections benchmark, in report order. */
+export type ProjectionsMeasurement = "rebuild" | "latency" | "queries";
+
+export const PROJECTIONS_MEASUREMENTS: readonly ProjectionsMeasurement[] = ["rebuild", "latency", "queries"];
+
+/** How big the log is, how long and how often to measure, and what. */
+export interface ProjectionsBenchmarkOptions {
+  /** Events in the benchmark's event log (generated once, then reused). */
+  readonly events: number;
+  /** Runs per measurement; the report gives their median and every run. */
+  readonly runs: number;
+  /** Seconds of steady command load, and of each cached-query run. */
+  readonly seconds: number;
+  /** Seconds of the closed-loop run that finds the command API's peak. */
+  readonly peakSeconds: number;
+  /** Connections of every closed-loop run (the command API's peak and the queries). */
+  readonly connections: number;
+  /** Steady command load, in percent of the measured peak. */
+  readonly loadPercent: number;
+  /** Regenerate the event log even when one big enough is there. */
+  readonly fresh: boolean;
+  readonly measurements: readonly ProjectionsMeasurement[];
+}
+
+export const PROJECTIONS_BENCHMARK_FLAGS = `  --events N        events in the generated log, accounts = events / 50 (default 1000000)
+  --runs N          runs per measurement; the report shows the median (default 3)
+  --seconds N       seconds of steady command load, and of each query run (default 10)
+  --peak-seconds N  seconds of the closed-loop run that finds the command API's peak (default 5)
+  --connections N   connections of the closed-loop runs (default 64)
+  --load N          steady command load in percent of the peak (default 70)
+  --fresh           regenerate the event log even if schema bench_projections holds enough events
+  --only LIST       measurements to run, comma-separated: ${PROJECTIONS_MEASUREMENTS.join(",")} (default all)`;
+
+/**
+ * Reads the projections benchmark's flags.
+ * @throws UsageError for an unknown flag or a value out of range.
+ */
+export function parseProjectionsBenchmarkOptions(args: readonly string[]): ProjectionsBenchmarkOptions {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...args],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        events: { type: "string", default: "1000000" },
+        runs: { type: "string", default: "3" },
+        seconds: { type: "string", default: "10" },
+        "peak-seconds": { type: "string", default: "5" },
+        connections: { type: "string", default: "64" },
+        load: { type: "string", default: "70" },
+        fresh: { type: "boolean", default: false },
+        only: { type: "string", default: PROJECTIONS_MEASUREMENTS.join(",") },
+      },
+    }));
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+  const loadPercent = wholeNumber("--load", values.load, 1);
+  if (loadPercent > 100)
+    throw new UsageError(`--load is a percentage of the peak, 1 to 100, not ${loadPercent}`);
+  return {
+    events: wholeNumber("--events", values.events, 1000),
+    runs: wholeNumber("--runs", values.runs, 1),
+    seconds: wholeNumber("--seconds", values.seconds, 1),
+    peakSeconds: wholeNumber("--peak-seconds", values["peak-seconds"], 1),
+    connections: wholeNumber("--connections", values.connections, 1),
+    loadPercent,
+    fresh: values.fresh,
+    measurements: measurementList(values.only),
+  };
+}
+
+function wholeNumber(flag: string, text: string, minimum: number): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value < minimum) {
+    throw new UsageError(`${flag} must be a whole number >= ${minimum}, not "${text}"`);
+  }
+  return value;
+}
+
+function measurementList(text: string): ProjectionsMeasurement[] {
+  const names = text.split(",").map((name) => name.trim());
+  const chosen = PROJECTIONS_MEASUREMENTS.filter((measurement) => names.includes(measurement));
+  const unknown = names.filter((name) => !PROJECTIONS_MEASUREMENTS.some((known) => known === name));
+  if (unknown.length > 0 || chosen.length === 0) {
+    throw new UsageError(
+      `--only takes ${PROJECTIONS_MEASUREMENTS.join(", ")} (comma-separated), not "${text}"`,
+    );
+  }
+  return chosen;
+}
