@@ -16,7 +16,6 @@ import { loadTemplates } from "../commands/templates/loadTemplates.ts";
 import { PostgresEventStore } from "../gateways/eventStore/postgres/PostgresEventStore.ts";
 import { BENCH_API_KEY, BENCH_SCHEMA } from "./commandsBenchmarkSettings.ts";
 
-
 async function main(mode: string, databaseUrl: string): Promise<void> {
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 20 });
   let app: Koa;

@@ -7,12 +7,7 @@ import { ProblemError } from "./ProblemError.ts";
  * and message bodies there (`pii:read`; without it they are masked), or everything (`admin`).
  */
 export type Scope =
-  | "balances:write"
-  | "accounts:write"
-  | "notifications:write"
-  | "queries:read"
-  | "pii:read"
-  | "admin";
+  "balances:write" | "accounts:write" | "notifications:write" | "queries:read" | "pii:read" | "admin";
 
 export const SCOPES: readonly Scope[] = [
   "balances:write",
