@@ -283,3 +283,29 @@ test("the digest does not depend on row order or on how the events were batched"
   t.is(first.digest.digest, second.digest.digest);
   t.deepEqual(first.digest.rows, { counts: 7 });
 });
+
+test("a runner stopped before it starts, or while it takes its leases, returns at once instead of following the log", async (t) => {
+  const { db, schemas, database, store } = t.context;
+  await store.append("s-a", "any", many(5));
+  const build = await createBuild(db, schemas, counter(), "live");
+  const run = (signal: AbortSignal) =>
+    runProjections({
+      pool: database.pool,
+      db,
+      store,
+      schemas,
+      targets: [{ projection: counter(), buildSchema: build.buildSchema }],
+      expectedStatus: "live",
+      signal,
+    });
+  const within = (promise: Promise<unknown>, ms: number) =>
+    Promise.race([promise.then(() => true), sleep(ms).then(() => false)]);
+  t.true(await within(run(AbortSignal.abort()), 3000), "already aborted");
+  for (const delayMs of [0, 1, 5, 20]) {
+    const controller = new AbortController();
+    const running = run(controller.signal);
+    await sleep(delayMs);
+    controller.abort();
+    t.true(await within(running, 3000), `aborted after ${delayMs} ms`);
+  }
+});
