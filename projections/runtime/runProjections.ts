@@ -179,14 +179,9 @@ async function follow(
       } else {
         read += message.events.length;
         lastRecordedAt = message.events.at(-1)?.recordedAt ?? lastRecordedAt;
-        // Live, batches are small and the machine is shared with the writers: one transaction for
-        // every build costs the fewest statements. Catching up, each build gets its own
-        // transaction and connection, so PostgreSQL works on them in parallel.
-        const together =
-          caughtUp && running.length > 1 && (await applyToAllTogether(options, running, message.events));
-        const ended = together
-          ? running.map(() => undefined)
-          : await Promise.all(running.map((target) => applyToTarget(options, target, message.events)));
+        const ended = await Promise.all(
+          running.map((target) => applyToTarget(options, target, message.events)),
+        );
         let retired = false;
         for (const [index, end] of ended.entries()) {
           const target = running[index];
@@ -272,62 +267,6 @@ async function applyToTarget(
     return { outcome: "failed", error: failure };
   }
 }
-
-/**
- * The batch for every build in one transaction: lock their registry rows, apply each
- * projection's events, advance every checkpoint with one statement. Anything unexpected — a
- * status or checkpoint not as expected, a projection that throws — rolls it all back and answers
- * false, and the caller applies the batch build by build, which finds and reports the cause
- * (retired, lease lost, the failing event) for that build alone.
- */
-async function applyToAllTogether(
-  options: RunProjectionsOptions,
-  targets: readonly RunningTarget[],
-  batch: readonly RecordedEvent[],
-): Promise<boolean> {
-  const last = batch.at(-1);
-  if (last === undefined || targets.some((target) => last.position <= target.position)) return false;
-  const work = targets.map((target) => ({
-    target,
-    events: batch.filter(
-      (event) => event.position > target.position && target.projection.eventTypes.has(event.type),
-    ),
-  }));
-  const schemas = targets.map((target) => target.buildSchema);
-  try {
-    await options.db.transaction().execute(async (trx) => {
-      const { rows } = await sql<{ build_schema: string; status: BuildStatus; position: string }>`
-        select ${ASYNC_COMMIT}, build_schema, status, position from ${buildsTable(options)}
-        where build_schema = any(${schemas}) for update
-      `.execute(trx);
-      const expected = (target: RunningTarget) =>
-        rows.some(
-          (row) =>
-            row.build_schema === target.buildSchema &&
-            row.status === options.expectedStatus &&
-            row.position === target.position,
-        );
-      if (!targets.every(expected)) throw new NotTogether();
-      for (const { target, events } of work) {
-        if (events.length > 0) await target.projection.applyBatch(trx, events, target.buildSchema);
-      }
-      await sql`
-        update ${buildsTable(options)} set position = ${last.position}, updated_at = now()
-        where build_schema = any(${schemas})
-      `.execute(trx);
-    });
-  } catch {
-    return false;
-  }
-  for (const { target, events } of work) {
-    target.position = last.position;
-    target.applied += events.length;
-  }
-  return true;
-}
-
-/** Rolls back the shared transaction: something needs the build-by-build path. */
-class NotTogether extends Error {}
 
 /**
  * One transaction: lock the build's registry row, check its status and checkpoint, apply the
