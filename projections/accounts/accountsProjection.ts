@@ -51,7 +51,7 @@ export const accountsProjection: Projection<AccountsTables> = {
       .withSchema(schema)
       .selectFrom("accounts")
       .selectAll()
-      .where("account_id", "in", ids)
+      .where("account_id", "=", (eb) => eb.fn.any(eb.val(ids))) // one array parameter, not one per id
       .execute();
     const rows = new Map<string, AccountRow>(stored.map((row) => [row.account_id, row]));
     const changed = new Set<string>();
