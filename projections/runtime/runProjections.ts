@@ -269,9 +269,10 @@ async function applyToTarget(
 }
 
 /**
- * One transaction: lock the build's registry row, check its status and checkpoint, apply the
- * events, advance the checkpoint. Returns the status found (only `expectedStatus` applies).
- * A batch with nothing for this projection only moves the checkpoint: one statement.
+ * One transaction: advance the checkpoint if the build's status and previous checkpoint are as
+ * expected (which also locks its registry row), then apply the events; the checkpoint and the
+ * effects commit together or not at all. A batch with nothing for this projection is just that
+ * first statement. Returns the status found (only `expectedStatus` applies).
  */
 async function applyAndAdvance(
   options: RunProjectionsOptions,
@@ -279,41 +280,17 @@ async function applyAndAdvance(
   events: readonly RecordedEvent[],
   to: Position,
 ): Promise<BuildStatus> {
-  if (events.length === 0) return advanceOnly(options, target, to);
-  return options.db.transaction().execute(async (trx) => {
-    const row = await sql<{ status: BuildStatus; position: string }>`
-      select ${ASYNC_COMMIT}, status, position from ${buildsTable(options)}
-      where build_schema = ${target.buildSchema} for update
-    `.execute(trx);
-    const found = row.rows[0];
-    if (found === undefined || found.status !== options.expectedStatus) return found?.status ?? "retired";
-    if (found.position !== target.position) throw leaseLost(target, found.position);
-    await target.projection.applyBatch(trx, events, target.buildSchema);
-    await registry(trx, options.schemas)
-      .updateTable("projection_builds")
-      .set({ position: to, updated_at: sql<Date>`now()` })
-      .where("build_schema", "=", target.buildSchema)
-      .execute();
-    return found.status;
-  });
-}
-
-/**
- * Moves the checkpoint when the build's status and previous checkpoint are as expected. A swap
- * holding the row makes this wait, then find the build retired.
- */
-async function advanceOnly(
-  options: RunProjectionsOptions,
-  target: RunningTarget,
-  to: Position,
-): Promise<BuildStatus> {
-  const moved = await sql<{ status: BuildStatus }>`
-    update ${buildsTable(options)} set position = ${to}, updated_at = now()
-    from (select ${ASYNC_COMMIT}) as settings
-    where build_schema = ${target.buildSchema} and position = ${target.position} and status = ${options.expectedStatus}
-    returning status
-  `.execute(options.db);
-  if (moved.rows.length === 1) return options.expectedStatus;
+  const applied =
+    events.length === 0
+      ? await advanceCheckpoint(options.db, options, target, to)
+      : await options.db.transaction().execute(async (trx) => {
+          if (!(await advanceCheckpoint(trx, options, target, to))) return false;
+          await target.projection.applyBatch(trx, events, target.buildSchema);
+          return true;
+        });
+  if (applied) return options.expectedStatus;
+  // Not as expected: a swap retired the build (a swap holding the row makes us wait, then
+  // find it retired), or another runner moved its checkpoint.
   const found = await registry(options.db, options.schemas)
     .selectFrom("projection_builds")
     .select(["status", "position"])
@@ -321,6 +298,22 @@ async function advanceOnly(
     .executeTakeFirst();
   if (found === undefined || found.status !== options.expectedStatus) return found?.status ?? "retired";
   throw leaseLost(target, found.position);
+}
+
+/** Moves the checkpoint from where this runner left it to `to`, if the build is still as expected. */
+async function advanceCheckpoint(
+  db: Kysely<unknown>,
+  options: RunProjectionsOptions,
+  target: RunningTarget,
+  to: Position,
+): Promise<boolean> {
+  const moved = await sql<{ status: BuildStatus }>`
+    update ${buildsTable(options)} set position = ${to}, updated_at = now()
+    from (select ${ASYNC_COMMIT}) as settings
+    where build_schema = ${target.buildSchema} and position = ${target.position} and status = ${options.expectedStatus}
+    returning status
+  `.execute(db);
+  return moved.rows.length === 1;
 }
 
 // A read model is derived data: a crash may lose the last batches' commits, but their checkpoint
