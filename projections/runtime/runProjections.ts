@@ -113,15 +113,20 @@ async function takeLease(
 ): Promise<pg.PoolClient | undefined> {
   const lease = await options.pool.connect();
   let toldStandby = false;
-  while (!options.signal.aborted) {
-    const { rows } = await lease.query<{ acquired: boolean }>(
-      "select pg_try_advisory_lock($1, hashtext($2)) as acquired",
-      [LEASE_CLASS, buildSchema],
-    );
-    if (rows[0]?.acquired === true) return lease;
-    if (!toldStandby) options.onStandby?.(buildSchema);
-    toldStandby = true;
-    await sleep(STANDBY_POLL_MS, undefined, { signal: options.signal }).catch(() => undefined);
+  try {
+    while (!options.signal.aborted) {
+      const { rows } = await lease.query<{ acquired: boolean }>(
+        "select pg_try_advisory_lock($1, hashtext($2)) as acquired",
+        [LEASE_CLASS, buildSchema],
+      );
+      if (rows[0]?.acquired === true) return lease;
+      if (!toldStandby) options.onStandby?.(buildSchema);
+      toldStandby = true;
+      await sleep(STANDBY_POLL_MS, undefined, { signal: options.signal }).catch(() => undefined);
+    }
+  } catch (error) {
+    lease.release(true); // a connection that failed goes, rather than back to the pool
+    throw error;
   }
   lease.release();
   return undefined;
