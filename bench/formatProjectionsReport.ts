@@ -79,7 +79,7 @@ function settingsList(
   if (results.rebuild.length > 0) {
     lines.push(
       `- Rebuild: \`rebuildProjections\` over \`allProjections\` (one read of the log feeds all ${allProjections.length}), ` +
-        `its default batch of 5,000 events, pool max ${config.rebuildPoolSize}, into fresh schemas ` +
+        `its default batch of 100,000 events, pool max ${config.rebuildPoolSize}, into fresh schemas ` +
         `\`${config.rebuildPrefix}_*\` each run; the time runs from creating the builds to the last swap ` +
         `(filling, digests, swaps); events/s = events read / that time`,
     );

@@ -21,7 +21,7 @@ export interface RebuildRun {
 /**
  * Rebuilds every projection (`allProjections`) from position zero of the benchmark's log into
  * fresh read models under `config.rebuildPrefix` (what was there is dropped first), with the
- * rebuild's defaults (batches of 5000 events) and a pool sized as the projections CLI sizes it.
+ * rebuild's defaults (batches of 100,000 events) and a pool sized as the projections CLI sizes it.
  * The read models stay behind for the query runs; the caller drops them.
  * @throws Error when a projection does not end swapped (live).
  */

