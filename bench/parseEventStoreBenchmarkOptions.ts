@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
 import { SYSTEM_NAMES, type SystemName } from "./EventStoreBenchmarkConfig.ts";
 import { UsageError } from "./UsageError.ts";
+import { chosenNames, wholeNumber } from "./parseFlagValues.ts";
 
 /** How long and how often to measure, and which systems to include. */
 export interface EventStoreBenchmarkOptions {
@@ -48,24 +49,6 @@ export function parseEventStoreBenchmarkOptions(args: readonly string[]): EventS
     warmupSeconds: wholeNumber("--warmup", values.warmup, 0),
     runs: wholeNumber("--runs", values.runs, 1),
     readEvents: wholeNumber("--read-events", values["read-events"], 1),
-    systems: systemList(values.only),
+    systems: chosenNames(values.only, SYSTEM_NAMES),
   };
-}
-
-function wholeNumber(flag: string, text: string, minimum: number): number {
-  const value = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value < minimum) {
-    throw new UsageError(`${flag} must be a whole number >= ${minimum}, not "${text}"`);
-  }
-  return value;
-}
-
-function systemList(text: string): SystemName[] {
-  const names = text.split(",").map((name) => name.trim());
-  const systems = SYSTEM_NAMES.filter((system) => names.includes(system));
-  const unknown = names.filter((name) => !SYSTEM_NAMES.some((system) => system === name));
-  if (unknown.length > 0 || systems.length === 0) {
-    throw new UsageError(`--only takes ${SYSTEM_NAMES.join(", ")} (comma-separated), not "${text}"`);
-  }
-  return systems;
 }

@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util";
 import { UsageError } from "./UsageError.ts";
+import { chosenNames, wholeNumber } from "./parseFlagValues.ts";
 
 /** The three measurements of the projections benchmark, in report order. */
 export type ProjectionsMeasurement = "rebuild" | "latency" | "queries";
@@ -70,26 +71,6 @@ export function parseProjectionsBenchmarkOptions(args: readonly string[]): Proje
     connections: wholeNumber("--connections", values.connections, 1),
     loadPercent,
     fresh: values.fresh,
-    measurements: measurementList(values.only),
+    measurements: chosenNames(values.only, PROJECTIONS_MEASUREMENTS),
   };
-}
-
-function wholeNumber(flag: string, text: string, minimum: number): number {
-  const value = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value < minimum) {
-    throw new UsageError(`${flag} must be a whole number >= ${minimum}, not "${text}"`);
-  }
-  return value;
-}
-
-function measurementList(text: string): ProjectionsMeasurement[] {
-  const names = text.split(",").map((name) => name.trim());
-  const chosen = PROJECTIONS_MEASUREMENTS.filter((measurement) => names.includes(measurement));
-  const unknown = names.filter((name) => !PROJECTIONS_MEASUREMENTS.some((known) => known === name));
-  if (unknown.length > 0 || chosen.length === 0) {
-    throw new UsageError(
-      `--only takes ${PROJECTIONS_MEASUREMENTS.join(", ")} (comma-separated), not "${text}"`,
-    );
-  }
-  return chosen;
 }
