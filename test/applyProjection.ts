@@ -1,11 +1,12 @@
 import { Kysely, PostgresDialect } from "kysely";
 import type { EventStore } from "../gateways/eventStore/EventStore.ts";
 import type pg from "pg";
+import { applyEvents } from "../projections/runtime/applyEvents.ts";
 import type { AnyProjection } from "../projections/runtime/Projection.ts";
 
 /**
  * For read-model tests: creates `schema`, sets the projection up in it and applies every event of
- * its types in the log, `batchSize` events per transaction (the runner's unit of work). Returns a
+ * its types in the log, `batchSize` events per statement (the runner's unit of work). Returns a
  * Kysely over the pool for the test's queries.
  */
 export async function applyProjection(
@@ -20,12 +21,11 @@ export async function applyProjection(
   const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
   await pool.query(`create schema if not exists "${schema}"`);
   await projection.setUp(db, schema);
-  let batch: Parameters<AnyProjection["applyBatch"]>[1][number][] = [];
+  let batch: Parameters<AnyProjection["foldBatch"]>[1][number][] = [];
   const flush = async () => {
     const events = batch;
     batch = [];
-    if (events.length > 0)
-      await db.transaction().execute((trx) => projection.applyBatch(trx, events, schema));
+    await applyEvents(db, projection, events, schema);
   };
   for await (const event of store.readAll()) {
     if (!projection.eventTypes.has(event.type)) continue;

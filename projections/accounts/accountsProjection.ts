@@ -1,4 +1,4 @@
-import { sql, type Transaction } from "kysely";
+import { sql, type Kysely } from "kysely";
 import type { AccountEvent } from "../../domain/account/AccountEvent.ts";
 import { ruleKey } from "../../domain/account/accountDecider.ts";
 import { unreachable } from "../../domain/Decider.ts";
@@ -48,9 +48,9 @@ export const accountsProjection: Projection<AccountsTables> = {
       .modifyEnd(sql`with (fillfactor = 50)`)
       .execute();
   },
-  async applyBatch(trx: Transaction<AccountsTables>, events: readonly RecordedEvent[], schema: string) {
+  async foldBatch(reader: Kysely<AccountsTables>, events: readonly RecordedEvent[], schema: string) {
     const ids = [...new Set(events.map(accountIdOf))];
-    const stored = await trx
+    const stored = await reader
       .withSchema(schema)
       .selectFrom("accounts")
       .selectAll()
@@ -65,9 +65,7 @@ export const accountsProjection: Projection<AccountsTables> = {
       rows.set(accountId, next);
       changed.add(accountId);
     }
-    await upsertRows(
-      trx as Transaction<unknown>,
-      schema,
+    return upsertRows(
       "accounts",
       ["account_id"],
       [...changed].flatMap((id) => rows.get(id) ?? []),

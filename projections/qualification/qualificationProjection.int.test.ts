@@ -11,6 +11,7 @@ import { loadRules } from "../../commands/rules/loadRules.ts";
 import { collect, event } from "../../gateways/eventStore/eventStoreContract.ts";
 import type { EventToAppend } from "../../gateways/eventStore/EventStore.ts";
 import { applyProjection } from "../../test/applyProjection.ts";
+import { applyEvents } from "../runtime/applyEvents.ts";
 import { openTestEventStore, type TestEventStore } from "../../test/postgresTestDatabase.ts";
 import { listQualifications, type QualificationView } from "./qualificationQueries.ts";
 import type { QualificationTables } from "./QualificationsTable.ts";
@@ -251,7 +252,9 @@ async function failureOf(
       const batch = recorded.slice(start, start + batchSize);
       await db
         .transaction()
-        .execute((trx) => qualificationProjection.applyBatch(trx, batch, faultySchemaOf(t)));
+        .execute((trx) =>
+          applyEvents<QualificationTables>(trx, qualificationProjection, batch, faultySchemaOf(t)),
+        );
     }
     return undefined;
   } catch (error) {

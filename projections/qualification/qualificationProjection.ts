@@ -1,4 +1,4 @@
-import { sql, type Transaction } from "kysely";
+import { sql, type Kysely } from "kysely";
 import type { AccountEvent } from "../../domain/account/AccountEvent.ts";
 import { unreachable } from "../../domain/Decider.ts";
 import type { RecordedEvent } from "../../gateways/eventStore/EventStore.ts";
@@ -50,10 +50,10 @@ export const qualificationProjection: Projection<QualificationTables> = {
         .execute();
     }
   },
-  async applyBatch(trx: Transaction<QualificationTables>, events: readonly RecordedEvent[], schema: string) {
+  async foldBatch(reader: Kysely<QualificationTables>, events: readonly RecordedEvent[], schema: string) {
     const keys = new Map(events.map((recorded) => [keyText(keyOf(recorded)), keyOf(recorded)]));
     // Keys travel as one JSON parameter, like the writes: no parameter limit, one round trip.
-    const stored = await trx
+    const stored = await reader
       .withSchema(schema)
       .selectFrom("qualifications")
       .selectAll()
@@ -72,9 +72,7 @@ export const qualificationProjection: Projection<QualificationTables> = {
       rows.set(text, evolveQualificationRow(rows.get(text), key, recorded));
       changed.add(text);
     }
-    await upsertRows(
-      trx as Transaction<unknown>,
-      schema,
+    return upsertRows(
       "qualifications",
       ["account_id", "rule_id", "currency", "episode"],
       [...changed].flatMap((text) => rows.get(text) ?? []),

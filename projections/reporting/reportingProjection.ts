@@ -1,4 +1,4 @@
-import { sql, type CreateTableBuilder, type Transaction } from "kysely";
+import { sql, type CreateTableBuilder, type Kysely } from "kysely";
 import type { AccountEvent } from "../../domain/account/AccountEvent.ts";
 import type { NotificationEvent } from "../../domain/notification/NotificationEvent.ts";
 import type { RecordedEvent } from "../../gateways/eventStore/EventStore.ts";
@@ -97,14 +97,14 @@ export const reportingProjection: Projection<ReportingTables> = {
       .addColumn("provider", "text", (col) => col.notNull())
       .execute();
   },
-  async applyBatch(trx: Transaction<ReportingTables>, events: readonly RecordedEvent[], schema: string) {
+  async foldBatch(reader: Kysely<ReportingTables>, events: readonly RecordedEvent[], schema: string) {
     const ids = [
       ...new Set(events.filter((event) => event.type !== "AccountQualified").map(notificationIdOf)),
     ];
     const stored =
       ids.length === 0
         ? []
-        : await trx
+        : await reader
             .withSchema(schema)
             .selectFrom("reporting_notifications")
             .selectAll()
@@ -144,17 +144,16 @@ export const reportingProjection: Projection<ReportingTables> = {
         });
       }
     }
-    const writer = trx as Transaction<unknown>;
-    await upsertRows(
-      writer,
-      schema,
-      "reporting_notifications",
-      ["notification_id"],
-      [...changed].flatMap((id) => notifications.get(id) ?? []),
-    );
-    await addToCounters(writer, schema, "reporting_funnel_counts", FUNNEL_KEY, [...funnel.values()]);
-    await addToCounters(writer, schema, "reporting_qualified_counts", QUALIFIED_KEY, [...qualified.values()]);
-    await insertRows(writer, schema, "reporting_delivery_latencies", latencies);
+    return [
+      ...upsertRows(
+        "reporting_notifications",
+        ["notification_id"],
+        [...changed].flatMap((id) => notifications.get(id) ?? []),
+      ),
+      ...addToCounters("reporting_funnel_counts", FUNNEL_KEY, [...funnel.values()]),
+      ...addToCounters("reporting_qualified_counts", QUALIFIED_KEY, [...qualified.values()]),
+      ...insertRows("reporting_delivery_latencies", latencies),
+    ];
   },
 };
 

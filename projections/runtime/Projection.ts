@@ -1,5 +1,6 @@
-import type { Kysely, Transaction } from "kysely";
+import type { Kysely } from "kysely";
 import type { RecordedEvent } from "../../gateways/eventStore/EventStore.ts";
+import type { RowWrite } from "./writeRows.ts";
 
 /**
  * A projection: a name, a version (a new version is built beside the old one from position zero),
@@ -10,9 +11,14 @@ import type { RecordedEvent } from "../../gateways/eventStore/EventStore.ts";
  * transaction.
  *
  * Rules a projection keeps:
- * - `applyBatch` runs inside the runner's transaction, which also advances the checkpoint: an
- *   event's effect lands exactly once. It should touch each row once per batch (load, fold in
- *   memory, write back set-based): rebuilds replay the whole log through it.
+ * - `foldBatch` reads the rows a batch touches, folds the events into them in memory and returns
+ *   the writes that store the result; it writes nothing itself. The runner sends those writes in
+ *   one statement together with the checkpoint's advance (guarded by the previous checkpoint), so
+ *   an event's effect lands exactly once, and a batch costs two round trips (read, write) whatever
+ *   its size. The reads may run outside that statement's transaction: only the runner holding the
+ *   build's lease writes its tables, and a write that raced it would have moved the checkpoint.
+ * - Each row is written at most once per batch, and writes of one batch do not depend on each
+ *   other (they run as parts of one statement, on one snapshot).
  * - Rows depend only on the events (never on the clock or on randomness), so two builds over the
  *   same log have the same content and the same digest.
  * - Projections only write their own tables; they never send anything, so rebuilds are safe.
@@ -25,8 +31,15 @@ export interface Projection<Tables> {
   readonly tables: readonly (keyof Tables & string)[];
   /** Creates the projection's tables (empty) in `schema`, which exists already. */
   setUp(db: Kysely<Tables>, schema: string): Promise<void>;
-  /** Applies events (in log order, all of `eventTypes`, never empty) to the tables in `schema`. */
-  applyBatch(trx: Transaction<Tables>, events: readonly RecordedEvent[], schema: string): Promise<void>;
+  /**
+   * What events (in log order, all of `eventTypes`, never empty) do to the tables in `schema`:
+   * the rows they touch are read through `reader`, and the writes returned.
+   */
+  foldBatch(
+    reader: Kysely<Tables>,
+    events: readonly RecordedEvent[],
+    schema: string,
+  ): Promise<readonly RowWrite[]>;
 }
 
 /** Any projection, whatever its tables: what the runtime, the CLI and the query API handle. */

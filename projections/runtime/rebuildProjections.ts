@@ -2,6 +2,7 @@ import { sql, type Kysely, type Transaction } from "kysely";
 import type pg from "pg";
 import type { EventStore, RecordedEvent } from "../../gateways/eventStore/EventStore.ts";
 import type { Position } from "../../gateways/eventStore/Position.ts";
+import { applyEvents } from "./applyEvents.ts";
 import type { AnyProjection } from "./Projection.ts";
 import {
   createBuild,
@@ -218,9 +219,9 @@ async function applyRange(
     if (event.position > to) break;
     if (projection.eventTypes.has(event.type)) batch.push(event);
     if (batch.length >= 1000) {
-      await projection.applyBatch(trx, batch, buildSchema);
+      await applyEvents(trx, projection, batch, buildSchema);
       batch = [];
     }
   }
-  if (batch.length > 0) await projection.applyBatch(trx, batch, buildSchema);
+  await applyEvents(trx, projection, batch, buildSchema);
 }

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import anyTest, { type TestFn } from "ava";
-import { Kysely, PostgresDialect, type Transaction } from "kysely";
+import { Kysely, PostgresDialect } from "kysely";
 import { openTestEventStore, type TestEventStore } from "../../test/postgresTestDatabase.ts";
 import type { RecordedEvent } from "../../gateways/eventStore/EventStore.ts";
 import { event } from "../../gateways/eventStore/eventStoreContract.ts";
@@ -55,10 +55,10 @@ function counter(version = 1, name = "counter"): Projection<CounterTables> {
         .addColumn("n", "integer", (col) => col.notNull())
         .execute();
     },
-    async applyBatch(trx: Transaction<CounterTables>, events: readonly RecordedEvent[], schema: string) {
+    async foldBatch(reader: Kysely<CounterTables>, events: readonly RecordedEvent[], schema: string) {
       if (events.some((recorded) => recorded.data.poison === true)) throw new Error("poisoned event");
       const ids = [...new Set(events.map((recorded) => recorded.streamId))];
-      const stored = await trx
+      const stored = await reader
         .withSchema(schema)
         .selectFrom("counts")
         .selectAll()
@@ -67,7 +67,7 @@ function counter(version = 1, name = "counter"): Projection<CounterTables> {
       const n = new Map(stored.map((row) => [row.stream_id, row.n]));
       for (const recorded of events) n.set(recorded.streamId, (n.get(recorded.streamId) ?? 0) + 1);
       const rows = [...n].map(([stream_id, count]) => ({ stream_id, n: count }));
-      await upsertRows(trx as Transaction<unknown>, schema, "counts", ["stream_id"], rows);
+      return upsertRows("counts", ["stream_id"], rows);
     },
   };
 }
@@ -145,7 +145,7 @@ test("an event that cannot be applied stops that projection with an error naming
     ...counter(1, "other"),
     tables: [] as const,
     setUp: () => Promise.resolve(),
-    applyBatch: () => Promise.resolve(),
+    foldBatch: () => Promise.resolve([]),
   };
   const run = runLive(
     t,

@@ -5,6 +5,7 @@ import type { EventStore, RecordedEvent, SubscriptionMessage } from "../../gatew
 import { START, type Position } from "../../gateways/eventStore/Position.ts";
 import type { AnyProjection } from "./Projection.ts";
 import { ProjectionFailedError } from "./ProjectionFailedError.ts";
+import { writeStatement } from "./writeRows.ts";
 import {
   recordBuildFailure,
   registry,
@@ -274,10 +275,13 @@ async function applyToTarget(
 }
 
 /**
- * One transaction: advance the checkpoint if the build's status and previous checkpoint are as
- * expected (which also locks its registry row), then apply the events; the checkpoint and the
- * effects commit together or not at all. A batch with nothing for this projection is just that
- * first statement. Returns the status found (only `expectedStatus` applies).
+ * Two round trips: the projection reads the rows the events touch and folds the events into them;
+ * then one statement advances the checkpoint, if the build's status and previous checkpoint are
+ * as expected, and writes the rows only if it did. Being one statement, the checkpoint and the
+ * effects commit together or not at all. The read needs no transaction: only this runner (holding
+ * the lease) writes the build, and anyone else who did would have moved the checkpoint, which the
+ * guard then refuses. A batch with nothing for this projection is just the guard. Returns the
+ * status found (only `expectedStatus` applies).
  */
 async function applyAndAdvance(
   options: RunProjectionsOptions,
@@ -285,14 +289,10 @@ async function applyAndAdvance(
   events: readonly RecordedEvent[],
   to: Position,
 ): Promise<BuildStatus> {
-  const applied =
-    events.length === 0
-      ? await advanceCheckpoint(options.db, options, target, to)
-      : await options.db.transaction().execute(async (trx) => {
-          if (!(await advanceCheckpoint(trx, options, target, to))) return false;
-          await target.projection.applyBatch(trx, events, target.buildSchema);
-          return true;
-        });
+  const writes =
+    events.length === 0 ? [] : await target.projection.foldBatch(options.db, events, target.buildSchema);
+  const statement = writeStatement(target.buildSchema, writes, advanceCheckpoint(options, target, to));
+  const applied = statement === undefined ? false : (await statement.execute(options.db)).rows.length === 1;
   if (applied) return options.expectedStatus;
   // Not as expected: a swap retired the build (a swap holding the row makes us wait, then
   // find it retired), or another runner moved its checkpoint.
@@ -306,19 +306,13 @@ async function applyAndAdvance(
 }
 
 /** Moves the checkpoint from where this runner left it to `to`, if the build is still as expected. */
-async function advanceCheckpoint(
-  db: Kysely<unknown>,
-  options: RunProjectionsOptions,
-  target: RunningTarget,
-  to: Position,
-): Promise<boolean> {
-  const moved = await sql<{ status: BuildStatus }>`
+function advanceCheckpoint(options: RunProjectionsOptions, target: RunningTarget, to: Position) {
+  return sql<{ status: BuildStatus }>`
     update ${buildsTable(options)} set position = ${to}, updated_at = now()
     from (select ${ASYNC_COMMIT}) as settings
     where build_schema = ${target.buildSchema} and position = ${target.position} and status = ${options.expectedStatus}
     returning status
-  `.execute(db);
-  return moved.rows.length === 1;
+  `;
 }
 
 // A read model is derived data: a crash may lose the last batches' commits, but their checkpoint

@@ -1,82 +1,114 @@
-import { sql, type RawBuilder, type Transaction } from "kysely";
+import { sql, type QueryExecutorProvider, type RawBuilder } from "kysely";
 
 /**
- * Set-based writes for projections: a whole batch's rows go to PostgreSQL as one JSON parameter
- * (`jsonb_populate_recordset` converts each field with the column's own type), so a batch costs
- * one round trip per table whatever its size, and no parameter limit applies. Rows of one call
- * must share their columns; bigint values travel as strings.
+ * Set-based writes for projections: a whole batch's rows for a table go to PostgreSQL as one JSON
+ * parameter (`jsonb_populate_recordset` converts each field with the column's own type), so a
+ * batch costs one statement whatever its size, and no parameter limit applies. A projection
+ * returns its writes; `writeStatement` sends them all as one statement, after the checkpoint's
+ * guard when the runner gives one.
  */
 
-/** Inserts `rows`, or updates the row with the same `key` columns. */
-export async function upsertRows(
-  trx: Transaction<unknown>,
-  schema: string,
-  table: string,
-  key: readonly string[],
-  rows: readonly object[],
-): Promise<void> {
-  await writeRows(trx, schema, table, rows, (columns) => {
-    const updates = columns.filter((column) => !key.includes(column));
-    return updates.length === 0
-      ? sql`on conflict (${refs(key)}) do nothing`
-      : sql`on conflict (${refs(key)}) do update set ${sql.join(
-          updates.map((column) => sql`${sql.ref(column)} = excluded.${sql.ref(column)}`),
-        )}`;
-  });
+/** Rows for one table (unqualified: the build's schema is added when written) and how they land. */
+export interface RowWrite {
+  readonly table: string;
+  /** Rows of one shape (the same columns, those of the first row); bigint values as strings. */
+  readonly rows: readonly object[];
+  readonly mode: WriteMode;
+}
+
+/**
+ * insert: append-only rows. upsert: insert, or replace the row with the same key columns.
+ * add: every column outside the key is a counter, added to the stored row's (inserted when new).
+ */
+export type WriteMode =
+  | { readonly kind: "insert" }
+  | { readonly kind: "upsert"; readonly key: readonly string[] }
+  | { readonly kind: "add"; readonly key: readonly string[] };
+
+/** Inserts `rows`, or updates the row with the same `key` columns (none when `rows` is empty). */
+export function upsertRows(table: string, key: readonly string[], rows: readonly object[]): RowWrite[] {
+  return rows.length === 0 ? [] : [{ table, rows, mode: { kind: "upsert", key } }];
 }
 
 /** Inserts `rows` (append-only tables). */
-export async function insertRows(
-  trx: Transaction<unknown>,
-  schema: string,
-  table: string,
-  rows: readonly object[],
-): Promise<void> {
-  await writeRows(trx, schema, table, rows, () => sql``);
+export function insertRows(table: string, rows: readonly object[]): RowWrite[] {
+  return rows.length === 0 ? [] : [{ table, rows, mode: { kind: "insert" } }];
 }
 
 /**
  * Adds each row's counters to the stored row with the same `key` columns, inserting rows not
- * there yet: a batch's counts land without reading the table first. Every column outside `key`
- * is a counter; keys must be distinct within the call.
+ * there yet: a batch's counts land without reading the table first. Keys must be distinct.
  */
-export async function addToCounters(
-  trx: Transaction<unknown>,
-  schema: string,
-  table: string,
-  key: readonly string[],
-  rows: readonly object[],
-): Promise<void> {
-  await writeRows(
-    trx,
-    schema,
-    table,
-    rows,
-    (columns) =>
-      sql`on conflict (${refs(key)}) do update set ${sql.join(
-        columns
-          .filter((column) => !key.includes(column))
-          .map((column) => sql`${sql.ref(column)} = stored.${sql.ref(column)} + excluded.${sql.ref(column)}`),
-      )}`,
-  );
+export function addToCounters(table: string, key: readonly string[], rows: readonly object[]): RowWrite[] {
+  return rows.length === 0 ? [] : [{ table, rows, mode: { kind: "add", key } }];
 }
 
-async function writeRows(
-  trx: Transaction<unknown>,
+/**
+ * One statement for all `writes` into `schema`. With a `guard` (a data-modifying statement with
+ * `returning`), the writes happen only if the guard returned a row, and the statement returns the
+ * guard's rows; as a single statement it commits (or fails) as a whole. Without writes and guard
+ * there is nothing to send.
+ */
+export function writeStatement(
   schema: string,
-  table: string,
-  rows: readonly object[],
-  onConflict: (columns: readonly string[]) => RawBuilder<unknown>,
+  writes: readonly RowWrite[],
+  guard?: RawBuilder<unknown>,
+): RawBuilder<unknown> | undefined {
+  const onlyIfGuarded = guard === undefined ? sql`` : sql`where exists (select from guard)`;
+  const parts = writes.map((write) => insertStatement(schema, write, onlyIfGuarded));
+  if (guard === undefined) {
+    if (parts.length <= 1) return parts[0];
+    return sql`with ${sql.join(parts.map((part, index) => sql`${sql.ref(`w${index}`)} as (${part})`))} select 1`;
+  }
+  return sql`with ${sql.join([
+    sql`guard as (${guard})`,
+    ...parts.map((part, index) => sql`${sql.ref(`w${index}`)} as (${part})`),
+  ])} select * from guard`;
+}
+
+/** Sends `writes` as one statement through `db` (a transaction, or a connection in autocommit). */
+export async function executeWrites(
+  db: QueryExecutorProvider,
+  schema: string,
+  writes: readonly RowWrite[],
 ): Promise<void> {
-  const first = rows[0];
-  if (first === undefined) return;
-  const columns = Object.keys(first);
-  const target = sql.table(`${schema}.${table}`);
-  await sql`
+  await writeStatement(schema, writes)?.execute(db);
+}
+
+function insertStatement(schema: string, write: RowWrite, where: RawBuilder<unknown>): RawBuilder<unknown> {
+  const columns = Object.keys(write.rows[0] ?? {});
+  const target = sql.table(`${schema}.${write.table}`);
+  return sql`
     insert into ${target} as stored (${refs(columns)})
-    select ${refs(columns)} from jsonb_populate_recordset(null::${target}, ${JSON.stringify(rows)}::jsonb)
-    ${onConflict(columns)}
-  `.execute(trx);
+    select ${refs(columns)} from jsonb_populate_recordset(null::${target}, ${JSON.stringify(write.rows)}::jsonb)
+    ${where}
+    ${onConflict(write.mode, columns)}
+  `;
+}
+
+function onConflict(mode: WriteMode, columns: readonly string[]): RawBuilder<unknown> {
+  switch (mode.kind) {
+    case "insert":
+      return sql``;
+    case "upsert": {
+      const updates = columns.filter((column) => !mode.key.includes(column));
+      return updates.length === 0
+        ? sql`on conflict (${refs(mode.key)}) do nothing`
+        : sql`on conflict (${refs(mode.key)}) do update set ${sql.join(
+            updates.map((column) => sql`${sql.ref(column)} = excluded.${sql.ref(column)}`),
+          )}`;
+    }
+    case "add":
+      return sql`on conflict (${refs(mode.key)}) do update set ${sql.join(
+        columns
+          .filter((column) => !mode.key.includes(column))
+          .map((column) => sql`${sql.ref(column)} = stored.${sql.ref(column)} + excluded.${sql.ref(column)}`),
+      )}`;
+    default: {
+      const unknown: never = mode;
+      throw new Error(`unknown write mode ${JSON.stringify(unknown)}`);
+    }
+  }
 }
 
 function refs(columns: readonly string[]): RawBuilder<unknown> {

@@ -4,6 +4,7 @@ import { Kysely, PostgresDialect, sql } from "kysely";
 import type { NotificationCommand } from "../../domain/notification/NotificationCommand.ts";
 import { notificationDecider, notificationStreamId } from "../../domain/notification/notificationDecider.ts";
 import { ruleNotificationId } from "../../domain/notification/ruleNotificationId.ts";
+import { applyEvents } from "../runtime/applyEvents.ts";
 import { epochMsToInstant, type Instant } from "../../domain/values/Instant.ts";
 import type { MessageClass } from "../../domain/values/MessageClass.ts";
 import type { PhoneNumber } from "../../domain/values/PhoneNumber.ts";
@@ -398,7 +399,7 @@ test("an event for a notification never requested, or a request on another's str
   const failureOf = async (notificationId: string) => {
     const events = await collect(store.readStream(notificationStreamId(notificationId)));
     return t.throwsAsync(
-      db.transaction().execute((trx) => trackingProjection.applyBatch(trx, events, schema)),
+      db.transaction().execute((trx) => applyEvents<TrackingTables>(trx, trackingProjection, events, schema)),
     );
   };
   try {

@@ -1,4 +1,4 @@
-import type { Transaction } from "kysely";
+import type { Kysely } from "kysely";
 import { unreachable } from "../../domain/Decider.ts";
 import type { NotificationEvent } from "../../domain/notification/NotificationEvent.ts";
 import type { NotificationRequest, NotificationState } from "../../domain/notification/NotificationState.ts";
@@ -113,9 +113,9 @@ export const trackingProjection: Projection<TrackingTables> = {
       .addPrimaryKeyConstraint("notification_transitions_pkey", ["notification_id", "seq"])
       .execute();
   },
-  async applyBatch(trx: Transaction<TrackingTables>, events: readonly RecordedEvent[], schema: string) {
+  async foldBatch(reader: Kysely<TrackingTables>, events: readonly RecordedEvent[], schema: string) {
     const ids = [...new Set(events.map(notificationIdOf))];
-    const stored = await trx
+    const stored = await reader
       .withSchema(schema)
       .selectFrom("notifications")
       .selectAll()
@@ -131,14 +131,14 @@ export const trackingProjection: Projection<TrackingTables> = {
       changed.add(notificationId);
       transitions.push(next.transition);
     }
-    await upsertRows(
-      trx as Transaction<unknown>,
-      schema,
-      "notifications",
-      ["notification_id"],
-      [...changed].flatMap((id) => tracked.get(id)?.row ?? []),
-    );
-    await insertRows(trx as Transaction<unknown>, schema, "notification_transitions", transitions);
+    return [
+      ...upsertRows(
+        "notifications",
+        ["notification_id"],
+        [...changed].flatMap((id) => tracked.get(id)?.row ?? []),
+      ),
+      ...insertRows("notification_transitions", transitions),
+    ];
   },
 };
 
