@@ -16,6 +16,13 @@ export type ProjectionsBenchmarkServerRequest =
       /** The event store schema, and the prefix of the projections' schemas. */
       readonly prefix: string;
       readonly commandPoolSize: number;
+      /** The projector's pool in this process; none: the projector runs in a process of its own. */
+      readonly projectorPoolSize: number | undefined;
+    }
+  | {
+      readonly role: "projector";
+      readonly databaseUrl: string;
+      readonly prefix: string;
       readonly projectorPoolSize: number;
     }
   | {

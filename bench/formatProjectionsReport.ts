@@ -86,8 +86,13 @@ function settingsList(
   }
   if (results.latency.length > 0) {
     lines.push(
-      `- Latency: the command API and the projector in one child process, as \`npm start\` runs them ` +
-        `(one event store, pools max ${config.commandPoolSize} and ${config.projectorPoolSize}), on a fresh ` +
+      `- Latency: ${
+        options.projector === "apart"
+          ? "the command API and the projector each in a child process of its own, as a deployment runs the roles " +
+            `(\`npm start -- command-api\`, \`npm start -- projector\`; pools max ${config.commandPoolSize} and ${config.projectorPoolSize})`
+          : "the command API and the projector in one child process, as an all-roles `npm start` runs them " +
+            `(one event store, pools max ${config.commandPoolSize} and ${config.projectorPoolSize})`
+      }, on a fresh ` +
         `schema \`${config.latencyPrefix}\` with ${number(config.latencyAccounts)} accounts opened beforehand; ` +
         `POST /accounts/{id}/balances with an Idempotency-Key, each push newer than the last for its account, ` +
         `one unmeasured push per account first (warms the API's state cache). Peak: autocannon closed loop, ${options.connections} connections, ${options.peakSeconds} s. Steady: ` +
@@ -197,7 +202,7 @@ function latencyRunsSection(runs: readonly LatencyRun[]): string[] {
     "",
     "### Latency runs",
     "",
-    "CPU during the steady load: the whole machine (percent of all cores) / the server process / the " +
+    "CPU during the steady load: the whole machine (percent of all cores) / the server processes (command API and projector) / the " +
       "benchmark process (load generator and checkpoint reads), each in percent of one core.",
     "",
     table(

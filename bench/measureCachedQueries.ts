@@ -47,7 +47,7 @@ export async function measureCachedQueries(
         })),
       });
     await load(config.queryWarmupSeconds);
-    const cpu = startLinuxCpuMeter(server.pid);
+    const cpu = startLinuxCpuMeter([server.pid]);
     const result = await load(options.seconds);
     const cpuReading = cpu();
     const failures = result.non2xx + result.errors + result.timeouts;

@@ -99,8 +99,17 @@ export async function measureProjectionLatency(
       databaseUrl: config.databaseUrl,
       prefix,
       commandPoolSize: config.commandPoolSize,
-      projectorPoolSize: config.projectorPoolSize,
+      projectorPoolSize: options.projector === "together" ? config.projectorPoolSize : undefined,
     });
+    const projector =
+      options.projector === "apart"
+        ? await startProjectionsBenchmarkServer({
+            role: "projector",
+            databaseUrl: config.databaseUrl,
+            prefix,
+            projectorPoolSize: config.projectorPoolSize,
+          })
+        : undefined;
     try {
       const requests: autocannon.Request[] = [
         { method: "POST", setupRequest: (request) => ({ ...request, ...pushes.next() }) },
@@ -133,7 +142,7 @@ export async function measureProjectionLatency(
         `  peak ${Math.round(peakRequestsPerSecond)} req/s; steady open loop at ${target} req/s (${options.loadPercent}%) for ${options.seconds} s`,
       );
       watcher.start();
-      const cpu = startLinuxCpuMeter(server.pid);
+      const cpu = startLinuxCpuMeter(projector === undefined ? [server.pid] : [server.pid, projector.pid]);
       let unreadable = 0;
       const steady = await runOpenLoopLoad({
         url: server.url,
@@ -169,6 +178,7 @@ export async function measureProjectionLatency(
       };
     } finally {
       await server.stop();
+      await projector?.stop();
     }
   } finally {
     await watcherClient.end().catch(() => undefined);

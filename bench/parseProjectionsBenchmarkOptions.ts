@@ -24,7 +24,14 @@ export interface ProjectionsBenchmarkOptions {
   /** Regenerate the event log even when one big enough is there. */
   readonly fresh: boolean;
   readonly measurements: readonly ProjectionsMeasurement[];
+  /**
+   * Where the latency measurement runs the projector: in the command API's process (as one
+   * all-roles `npm start` does) or in a process of its own (as a deployment runs the roles).
+   */
+  readonly projector: ProjectorPlacement;
 }
+
+export type ProjectorPlacement = "together" | "apart";
 
 export const PROJECTIONS_BENCHMARK_FLAGS = `  --events N        events in the generated log, accounts = events / 50 (default 1000000)
   --runs N          runs per measurement; the report shows the median (default 3)
@@ -33,6 +40,8 @@ export const PROJECTIONS_BENCHMARK_FLAGS = `  --events N        events in the ge
   --connections N   connections of the closed-loop runs (default 64)
   --load N          steady command load in percent of the peak (default 70)
   --fresh           regenerate the event log even if schema bench_projections holds enough events
+  --projector WHERE latency: the projector runs "together" with the command API in one process, as
+                    one all-roles npm start does, or "apart" in its own, as a deployment runs it (default apart)
   --only LIST       measurements to run, comma-separated: ${PROJECTIONS_MEASUREMENTS.join(",")} (default all)`;
 
 /**
@@ -55,6 +64,7 @@ export function parseProjectionsBenchmarkOptions(args: readonly string[]): Proje
         load: { type: "string", default: "70" },
         fresh: { type: "boolean", default: false },
         only: { type: "string", default: PROJECTIONS_MEASUREMENTS.join(",") },
+        projector: { type: "string", default: "apart" },
       },
     }));
   } catch (error) {
@@ -63,6 +73,9 @@ export function parseProjectionsBenchmarkOptions(args: readonly string[]): Proje
   const loadPercent = wholeNumber("--load", values.load, 1);
   if (loadPercent > 100)
     throw new UsageError(`--load is a percentage of the peak, 1 to 100, not ${loadPercent}`);
+  const projector = values.projector;
+  if (projector !== "together" && projector !== "apart")
+    throw new UsageError(`--projector is "together" or "apart", not ${JSON.stringify(projector)}`);
   return {
     events: wholeNumber("--events", values.events, 1000),
     runs: wholeNumber("--runs", values.runs, 1),
@@ -72,5 +85,6 @@ export function parseProjectionsBenchmarkOptions(args: readonly string[]): Proje
     loadPercent,
     fresh: values.fresh,
     measurements: chosenNames(values.only, PROJECTIONS_MEASUREMENTS),
+    projector,
   };
 }

@@ -118,7 +118,7 @@ export async function runProjectionsBenchmark(args: readonly string[]): Promise<
 
 /** How busy the whole machine is over `ms` while this process waits: another load would skew the runs. */
 async function machineBusyPercent(ms: number): Promise<number> {
-  const cpu = startLinuxCpuMeter(process.pid);
+  const cpu = startLinuxCpuMeter([process.pid]);
   await sleep(ms);
   return cpu().machinePercent;
 }

@@ -1,8 +1,9 @@
 /**
  * The server side of `npm run bench -- projections`, run in its own process so that the load
  * generator does not share its event loop. Wired as `bin/tidemark.ts` wires the roles:
- * - `commands`: the command API and the projector (every read model, its own pool) over one event
- *   store, as one all-roles process runs them;
+ * - `commands`: the command API, and with a projector pool size the projector too (every read
+ *   model, its own pool) over one event store, as one all-roles process runs them;
+ * - `projector`: the projector alone (prints "ready 0": nothing to listen on);
  * - `queries`: the query API over read models built beforehand, with the cache asked for.
  * Takes a `ProjectionsBenchmarkServerRequest` as JSON in argv[2], prints "ready <port>", and
  * shuts down cleanly on SIGTERM. Started by the benchmark; not meant to be run by hand.
@@ -48,21 +49,9 @@ async function startCommands(
   const pool = openPool(request.databaseUrl, request.commandPoolSize, stops);
   const store = new PostgresEventStore(pool, { schema: request.prefix });
   stops.unshift(() => store.close());
-  const projectorPool = openPool(request.databaseUrl, request.projectorPoolSize, stops);
-  const controller = new AbortController();
-  const running = runProjector({
-    pool: projectorPool,
-    db: new Kysely<unknown>({ dialect: new PostgresDialect({ pool: projectorPool }) }),
-    store,
-    schemas: projectionSchemas(request.prefix),
-    projections: allProjections,
-    signal: controller.signal,
-    log: (message) => process.stderr.write(`[projector] ${message}\n`),
-  });
-  stops.unshift(async () => {
-    controller.abort();
-    await running;
-  });
+  if (request.projectorPoolSize !== undefined) {
+    startProjector(request.databaseUrl, store, request.prefix, request.projectorPoolSize, stops);
+  }
   return createCommandApi({
     store,
     idempotency: new IdempotencyStore(pool, request.prefix, logger),
@@ -75,6 +64,42 @@ async function startCommands(
     logger,
     clock: Date.now,
   });
+}
+
+/** The projector (every read model) on a pool of its own, until the process stops. */
+function startProjector(
+  databaseUrl: string,
+  store: PostgresEventStore,
+  prefix: string,
+  poolSize: number,
+  stops: Stop[],
+): void {
+  const projectorPool = openPool(databaseUrl, poolSize, stops);
+  const controller = new AbortController();
+  const running = runProjector({
+    pool: projectorPool,
+    db: new Kysely<unknown>({ dialect: new PostgresDialect({ pool: projectorPool }) }),
+    store,
+    schemas: projectionSchemas(prefix),
+    projections: allProjections,
+    signal: controller.signal,
+    log: (message) => process.stderr.write(`[projector] ${message}\n`),
+  });
+  stops.unshift(async () => {
+    controller.abort();
+    await running;
+  });
+}
+
+/** The projector alone, as `npm start -- projector` runs it: its own event store on its own pool. */
+function startProjectorAlone(
+  request: Extract<ProjectionsBenchmarkServerRequest, { role: "projector" }>,
+  stops: Stop[],
+): void {
+  const pool = openPool(request.databaseUrl, 2, stops);
+  const store = new PostgresEventStore(pool, { schema: request.prefix });
+  stops.unshift(() => store.close());
+  startProjector(request.databaseUrl, store, request.prefix, request.projectorPoolSize, stops);
 }
 
 async function startQueries(
@@ -167,8 +192,27 @@ function openPool(databaseUrl: string, max: number, stops: Stop[]): pg.Pool {
 
 async function main(request: ProjectionsBenchmarkServerRequest): Promise<void> {
   const stops: Stop[] = [];
-  const app =
-    request.role === "commands" ? await startCommands(request, stops) : await startQueries(request, stops);
+  if (request.role === "projector") {
+    startProjectorAlone(request, stops);
+    process.stdout.write("ready 0\n"); // nothing to listen on
+  } else {
+    const app =
+      request.role === "commands" ? await startCommands(request, stops) : await startQueries(request, stops);
+    await listen(app, stops);
+  }
+  process.once("SIGTERM", () => {
+    void (async () => {
+      for (const stop of stops) await stop();
+      process.exit(0);
+    })().catch((error: unknown) => {
+      process.stderr.write(`shutdown failed: ${String(error)}\n`);
+      process.exit(1);
+    });
+  });
+}
+
+/** Serves `app` on a free loopback port and says which. */
+async function listen(app: Koa, stops: Stop[]): Promise<void> {
   const server: Server = app.listen(0, "127.0.0.1");
   await new Promise<void>((resolve, reject) => {
     server.once("listening", resolve);
@@ -183,15 +227,6 @@ async function main(request: ProjectionsBenchmarkServerRequest): Promise<void> {
   );
   const address = server.address();
   process.stdout.write(`ready ${typeof address === "object" && address !== null ? address.port : 0}\n`);
-  process.once("SIGTERM", () => {
-    void (async () => {
-      for (const stop of stops) await stop();
-      process.exit(0);
-    })().catch((error: unknown) => {
-      process.stderr.write(`shutdown failed: ${String(error)}\n`);
-      process.exit(1);
-    });
-  });
 }
 
 await main(JSON.parse(process.argv[2] ?? "") as ProjectionsBenchmarkServerRequest);

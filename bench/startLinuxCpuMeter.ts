@@ -7,7 +7,7 @@ export interface CpuReading {
   readonly machinePercent: number;
   /** This process, in percent of one core. */
   readonly selfPercent: number;
-  /** The server process, in percent of one core (NaN where /proc is missing). */
+  /** The server's processes together, in percent of one core (NaN where /proc is missing). */
   readonly serverPercent: number;
 }
 
@@ -16,19 +16,19 @@ const TICKS_PER_SECOND = 100;
 
 /**
  * Starts measuring where the CPU goes while a load runs: the machine (from /proc/stat), this
- * process (the load generator) and the server's process (from /proc/<pid>/stat). On a 2-core
+ * process (the load generator) and the server's processes (from /proc/<pid>/stat). On a 2-core
  * machine shared by load generator, server and PostgreSQL this tells a slow server from a
  * saturated machine.
  */
-export function startLinuxCpuMeter(serverPid: number): () => CpuReading {
+export function startLinuxCpuMeter(serverPids: readonly number[]): () => CpuReading {
   const machineAtStart = machineTicks();
-  const serverAtStart = processTicks(serverPid);
+  const serverAtStart = processesTicks(serverPids);
   const selfAtStart = process.cpuUsage();
   const startedAt = performance.now();
   return () => {
     const elapsedSeconds = (performance.now() - startedAt) / 1000;
     const machine = machineTicks();
-    const server = processTicks(serverPid);
+    const server = processesTicks(serverPids);
     const self = process.cpuUsage(selfAtStart);
     return {
       machinePercent:
@@ -55,6 +55,16 @@ function machineTicks(): { busy: number; total: number } | undefined {
   } catch {
     return undefined;
   }
+}
+
+function processesTicks(pids: readonly number[]): number | undefined {
+  let sum = 0;
+  for (const pid of pids) {
+    const ticks = processTicks(pid);
+    if (ticks === undefined) return undefined;
+    sum += ticks;
+  }
+  return sum;
 }
 
 function processTicks(pid: number): number | undefined {
