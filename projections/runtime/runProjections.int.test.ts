@@ -243,6 +243,51 @@ test("blue/green rebuild: the new build catches up with the live one, verifies e
   t.not(digestBefore.digest, (await projectionDigest(db, counter(), result.buildSchema)).digest);
 });
 
+test("a build swapped out and dropped between its batch's read and write ends retired, not failed", async (t) => {
+  const { store, db, schemas, database } = t.context;
+  await store.append("s-a", "any", many(10));
+  // The live runner's next fold is held until the rebuild has swapped and dropped its build.
+  let holding: Promise<void> | undefined;
+  let release!: () => void;
+  let folding!: () => void;
+  const folded = new Promise<void>((resolve) => (folding = resolve));
+  const base = counter();
+  const held: Projection<CounterTables> = {
+    ...base,
+    async foldBatch(reader, events, schema) {
+      const writes = await base.foldBatch(reader, events, schema);
+      if (holding !== undefined) {
+        folding();
+        await holding;
+      }
+      return writes;
+    },
+  };
+  const live = runLive(t, [held], (progress) => progress.caughtUp);
+  await live.reached;
+  const oldSchema = (await liveBuilds(db, schemas)).get("counter")?.buildSchema ?? "";
+  holding = new Promise<void>((resolve) => (release = resolve));
+  await store.append("s-a", "any", many(1));
+  await folded;
+  const results = await rebuildProjections({
+    pool: database.pool,
+    db,
+    store,
+    schemas,
+    projections: [counter()],
+    signal: new AbortController().signal,
+  });
+  t.like(results[0], { outcome: "swapped", replaced: oldSchema });
+  const { rows } = await database.pool.query(
+    "select 1 from information_schema.schemata where schema_name = $1",
+    [oldSchema],
+  );
+  t.is(rows.length, 0, "the old build's schema is gone before the held batch writes");
+  release();
+  t.like((await live.run).get(oldSchema), { outcome: "retired" });
+  t.deepEqual(await counts(t), { "s-a": 11 });
+});
+
 test("a rebuild of a new version swaps without comparing digests; the views follow it", async (t) => {
   const { store, db, schemas, database } = t.context;
   await store.append("s-a", "any", many(10));

@@ -289,20 +289,35 @@ async function applyAndAdvance(
   events: readonly RecordedEvent[],
   to: Position,
 ): Promise<BuildStatus> {
-  const writes =
-    events.length === 0 ? [] : await target.projection.foldBatch(options.db, events, target.buildSchema);
-  const statement = writeStatement(target.buildSchema, writes, advanceCheckpoint(options, target, to));
-  const applied = statement === undefined ? false : (await statement.execute(options.db)).rows.length === 1;
+  let applied: boolean;
+  try {
+    const writes =
+      events.length === 0 ? [] : await target.projection.foldBatch(options.db, events, target.buildSchema);
+    const statement = writeStatement(target.buildSchema, writes, advanceCheckpoint(options, target, to));
+    applied = statement === undefined ? false : (await statement.execute(options.db)).rows.length === 1;
+  } catch (error) {
+    // A swap may have retired the build and dropped its schema under the read or the write.
+    const found = await findBuild(options, target);
+    if (found === undefined || found.status !== options.expectedStatus) return found?.status ?? "retired";
+    throw error;
+  }
   if (applied) return options.expectedStatus;
   // Not as expected: a swap retired the build (a swap holding the row makes us wait, then
   // find it retired), or another runner moved its checkpoint.
-  const found = await registry(options.db, options.schemas)
+  const found = await findBuild(options, target);
+  if (found === undefined || found.status !== options.expectedStatus) return found?.status ?? "retired";
+  throw leaseLost(target, found.position);
+}
+
+function findBuild(
+  options: RunProjectionsOptions,
+  target: RunningTarget,
+): Promise<{ status: BuildStatus; position: string } | undefined> {
+  return registry(options.db, options.schemas)
     .selectFrom("projection_builds")
     .select(["status", "position"])
     .where("build_schema", "=", target.buildSchema)
     .executeTakeFirst();
-  if (found === undefined || found.status !== options.expectedStatus) return found?.status ?? "retired";
-  throw leaseLost(target, found.position);
 }
 
 /** Moves the checkpoint from where this runner left it to `to`, if the build is still as expected. */
