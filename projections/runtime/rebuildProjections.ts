@@ -12,7 +12,7 @@ import {
   type ProjectionSchemas,
 } from "./ProjectionBuilds.ts";
 import { projectionDigest, type ProjectionDigest } from "./projectionDigest.ts";
-import { runProjections, type ProjectionProgress } from "./runProjections.ts";
+import { runProjections, type ProjectionProgress, type TargetOutcome } from "./runProjections.ts";
 
 /** How one projection's rebuild ended. */
 export type RebuildResult =
@@ -55,7 +55,7 @@ export class DigestMismatchError extends Error {
 
 /**
  * Blue/green rebuild: a new build of each projection beside the live one, filled from position
- * zero (one read of the log feeds them all), then for each, in one transaction: both builds
+ * zero (one read of the log feeds them all), then for each, in one transaction (side by side): both builds
  * brought to the same position, verified (same version: equal digests, or no swap), the registry
  * and the read schema's views switched to the new build. The old build's schema is dropped after
  * the commit; queries in flight on it finish first. The query API answers throughout.
@@ -83,43 +83,48 @@ export async function rebuildProjections(options: RebuildOptions): Promise<Rebui
     batchSize: options.batchSize ?? 100_000,
     ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
   });
-  const results: RebuildResult[] = [];
-  for (const { projection, buildSchema } of builds) {
-    const outcome = outcomes.get(buildSchema);
-    if (outcome?.outcome === "failed") {
-      results.push({
-        projection: projection.name,
-        outcome: "failed",
-        buildSchema,
-        error: outcome.error.message,
-      });
-      continue;
-    }
-    if (options.signal.aborted || outcome === undefined) {
-      await recordBuildFailure(options.db, options.schemas, buildSchema, "rebuild interrupted");
-      await options.db.schema.dropSchema(buildSchema).ifExists().cascade().execute();
-      results.push({ projection: projection.name, outcome: "stopped", buildSchema });
-      continue;
-    }
-    try {
-      step(projection.name, "catching up with the live build and verifying");
-      const swapped = await swapBuild(options, projection, buildSchema);
-      step(
-        projection.name,
-        `live: ${buildSchema}${swapped.replaced === null ? "" : ` (replaced ${swapped.replaced})`}`,
-      );
-      if (swapped.replaced !== null) {
-        await options.db.schema.dropSchema(swapped.replaced).ifExists().cascade().execute();
-        step(projection.name, `dropped ${swapped.replaced}`);
-      }
-      results.push({ projection: projection.name, outcome: "swapped", buildSchema, ...swapped });
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      await recordBuildFailure(options.db, options.schemas, buildSchema, message);
-      results.push({ projection: projection.name, outcome: "failed", buildSchema, error: message });
-    }
+  // Each projection's swap is a transaction of its own: run them side by side (their digests
+  // keep PostgreSQL busy, not this process).
+  return Promise.all(
+    builds.map(({ projection, buildSchema }) =>
+      finishBuild(options, projection, buildSchema, outcomes.get(buildSchema)),
+    ),
+  );
+}
+
+/** After filling: a failed build stays failed; a stopped one is dropped; a filled one is swapped in. */
+async function finishBuild(
+  options: RebuildOptions,
+  projection: AnyProjection,
+  buildSchema: string,
+  outcome: TargetOutcome | undefined,
+): Promise<RebuildResult> {
+  const step = options.onStep ?? (() => undefined);
+  if (outcome?.outcome === "failed") {
+    return { projection: projection.name, outcome: "failed", buildSchema, error: outcome.error.message };
   }
-  return results;
+  if (options.signal.aborted || outcome === undefined) {
+    await recordBuildFailure(options.db, options.schemas, buildSchema, "rebuild interrupted");
+    await options.db.schema.dropSchema(buildSchema).ifExists().cascade().execute();
+    return { projection: projection.name, outcome: "stopped", buildSchema };
+  }
+  try {
+    step(projection.name, "catching up with the live build and verifying");
+    const swapped = await swapBuild(options, projection, buildSchema);
+    step(
+      projection.name,
+      `live: ${buildSchema}${swapped.replaced === null ? "" : ` (replaced ${swapped.replaced})`}`,
+    );
+    if (swapped.replaced !== null) {
+      await options.db.schema.dropSchema(swapped.replaced).ifExists().cascade().execute();
+      step(projection.name, `dropped ${swapped.replaced}`);
+    }
+    return { projection: projection.name, outcome: "swapped", buildSchema, ...swapped };
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    await recordBuildFailure(options.db, options.schemas, buildSchema, message);
+    return { projection: projection.name, outcome: "failed", buildSchema, error: message };
+  }
 }
 
 /**
