@@ -101,18 +101,20 @@ function evolveAccountRow(
     };
   }
   if (row === undefined) throw new Error(`account ${accountId} has a ${event.type} but was never opened`);
-  const touched = { ...row, last_position: recorded.position };
+  // One new row per event (a rebuild folds hundreds of thousands): the change and the position together.
+  const last_position = recorded.position;
   switch (event.type) {
     case "ContactChanged":
-      return { ...touched, phone: event.data.phone };
+      return { ...row, last_position, phone: event.data.phone };
     case "ConsentChanged":
       return event.data.messageClass === "service"
-        ? { ...touched, consent_service: event.data.granted }
-        : { ...touched, consent_marketing: event.data.granted };
+        ? { ...row, last_position, consent_service: event.data.granted }
+        : { ...row, last_position, consent_marketing: event.data.granted };
     case "BalanceObserved":
       if (event.data.stale || event.data.balance.currency !== row.currency) return undefined;
       return {
-        ...touched,
+        ...row,
+        last_position,
         balance_minor: event.data.balance.minor,
         balance_reference_time: event.data.referenceTime,
       };
@@ -123,12 +125,13 @@ function evolveAccountRow(
         Object.entries(row.qualifications).filter(([other]) => other !== key),
       );
       return {
-        ...touched,
+        ...row,
+        last_position,
         qualifications: event.type === "AccountQualified" ? { ...others, [key]: event.data.episode } : others,
       };
     }
     case "AccountClosed":
-      return { ...touched, status: "closed" };
+      return { ...row, last_position, status: "closed" };
     case "BalanceRefreshRequested":
     case "BalanceRefreshFailed":
       return undefined;
