@@ -247,8 +247,9 @@ test("a build swapped out and dropped between its batch's read and write ends re
   const { store, db, schemas, database } = t.context;
   await store.append("s-a", "any", many(10));
   // The live runner's next fold is held until the rebuild has swapped and dropped its build.
-  let holding: Promise<void> | undefined;
+  const gate = { closed: false };
   let release!: () => void;
+  const holding = new Promise<void>((resolve) => (release = resolve));
   let folding!: () => void;
   const folded = new Promise<void>((resolve) => (folding = resolve));
   const base = counter();
@@ -256,7 +257,7 @@ test("a build swapped out and dropped between its batch's read and write ends re
     ...base,
     async foldBatch(reader, events, schema) {
       const writes = await base.foldBatch(reader, events, schema);
-      if (holding !== undefined) {
+      if (gate.closed) {
         folding();
         await holding;
       }
@@ -266,7 +267,7 @@ test("a build swapped out and dropped between its batch's read and write ends re
   const live = runLive(t, [held], (progress) => progress.caughtUp);
   await live.reached;
   const oldSchema = (await liveBuilds(db, schemas)).get("counter")?.buildSchema ?? "";
-  holding = new Promise<void>((resolve) => (release = resolve));
+  gate.closed = true;
   await store.append("s-a", "any", many(1));
   await folded;
   const results = await rebuildProjections({
