@@ -1,7 +1,7 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import { sql, type Kysely } from "kysely";
 import type pg from "pg";
 import type { EventStore, RecordedEvent, SubscriptionMessage } from "../../gateways/eventStore/EventStore.ts";
+import { AdvisoryLease } from "../../gateways/postgres/AdvisoryLease.ts";
 import { START, type Position } from "../../gateways/eventStore/Position.ts";
 import type { AnyProjection } from "./Projection.ts";
 import { ProjectionFailedError } from "./ProjectionFailedError.ts";
@@ -75,62 +75,32 @@ const STANDBY_POLL_MS = 1000;
  */
 export async function runProjections(options: RunProjectionsOptions): Promise<Map<string, TargetOutcome>> {
   const outcomes = new Map<string, TargetOutcome>();
-  const leases: pg.PoolClient[] = [];
+  const leases: AdvisoryLease[] = [];
   // A lease connection that breaks has lost its lock: stop, so that another runner may take over.
   const run = new AbortController();
   const stop = () => run.abort();
   // A listener added to a signal already aborted never fires: look first.
   if (options.signal.aborted) run.abort();
   else options.signal.addEventListener("abort", stop, { once: true });
-  const leaseState = { broken: false };
   try {
     for (const target of options.targets) {
-      const lease = await takeLease({ ...options, signal: run.signal }, target.buildSchema);
-      if (lease === undefined) return outcomes;
-      lease.on("error", () => {
-        leaseState.broken = true;
-        run.abort();
+      const lease = await AdvisoryLease.take({
+        pool: options.pool,
+        classId: LEASE_CLASS,
+        name: target.buildSchema,
+        signal: run.signal,
+        onLost: () => run.abort(),
+        onStandby: () => options.onStandby?.(target.buildSchema),
+        pollMs: STANDBY_POLL_MS,
       });
+      if (lease === undefined) return outcomes;
       leases.push(lease);
     }
     return await follow({ ...options, signal: run.signal }, outcomes);
   } finally {
     options.signal.removeEventListener("abort", stop);
-    for (const [index, lease] of leases.entries()) {
-      const buildSchema = options.targets[index]?.buildSchema ?? "";
-      if (!leaseState.broken) {
-        await lease
-          .query("select pg_advisory_unlock($1, hashtext($2))", [LEASE_CLASS, buildSchema])
-          .catch(() => undefined);
-      }
-      lease.release(leaseState.broken);
-    }
+    for (const lease of leases) await lease.release();
   }
-}
-
-async function takeLease(
-  options: RunProjectionsOptions,
-  buildSchema: string,
-): Promise<pg.PoolClient | undefined> {
-  const lease = await options.pool.connect();
-  let toldStandby = false;
-  try {
-    while (!options.signal.aborted) {
-      const { rows } = await lease.query<{ acquired: boolean }>(
-        "select pg_try_advisory_lock($1, hashtext($2)) as acquired",
-        [LEASE_CLASS, buildSchema],
-      );
-      if (rows[0]?.acquired === true) return lease;
-      if (!toldStandby) options.onStandby?.(buildSchema);
-      toldStandby = true;
-      await sleep(STANDBY_POLL_MS, undefined, { signal: options.signal }).catch(() => undefined);
-    }
-  } catch (error) {
-    lease.release(true); // a connection that failed goes, rather than back to the pool
-    throw error;
-  }
-  lease.release();
-  return undefined;
 }
 
 interface RunningTarget extends ProjectionTarget {
