@@ -66,6 +66,12 @@ export interface ReadStreamOptions {
 export interface ReadAllOptions {
   /** Stop after this many events. */
   readonly maxCount?: number;
+  /**
+   * Stop after this position (inclusive). A reader that knows where it must stop needs it: on
+   * PostgreSQL, events after it may be held back by the reader's own open transaction, and
+   * reading on would wait for them forever.
+   */
+  readonly to?: Position;
 }
 
 export interface SubscribeOptions {

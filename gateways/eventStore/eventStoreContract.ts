@@ -157,6 +157,16 @@ export function eventStoreContract(test: TestFn<{ store: EventStore }>, adapter:
     t.true(isStrictlyIncreasing(read.map((e) => e.position)));
     const limited = await collect(store.readAll(START, { maxCount: 2 }));
     t.is(limited.length, 2);
+    // Bounded above (inclusive): nothing after `to`, everything up to it.
+    const upTo = read[2]?.position;
+    if (upTo === undefined) return t.fail("too few events read");
+    const bounded: RecordedEvent[] = [];
+    for await (const e of store.readAll(marker.position, { to: upTo }))
+      if (mine.has(e.streamId)) bounded.push(e);
+    t.deepEqual(
+      bounded.map((e) => e.id),
+      appended.slice(0, 3),
+    );
   });
 
   test(title("a subscription catches up, signals it, follows live appends and closes cleanly"), async (t) => {

@@ -220,8 +220,9 @@ async function applyRange(
   to: Position,
 ): Promise<void> {
   let batch: RecordedEvent[] = [];
-  for await (const event of store.readAll(from)) {
-    if (event.position > to) break;
+  // Bounded: later events may be held back by this very transaction (it holds an xid), and
+  // reading on would wait for them forever.
+  for await (const event of store.readAll(from, { to })) {
     if (projection.eventTypes.has(event.type)) batch.push(event);
     if (batch.length >= 1000) {
       await applyEvents(trx, projection, batch, buildSchema);

@@ -114,6 +114,7 @@ export class EventStoreDbEventStore implements EventStore {
         const event = toRecordedEvent(resolved);
         // The server's start position is inclusive; the port's is exclusive.
         if (event === undefined || event.position === from) continue;
+        if (options.to !== undefined && event.position > options.to) return;
         yield event;
         remaining -= 1;
         if (remaining <= 0) return;

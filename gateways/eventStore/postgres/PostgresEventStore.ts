@@ -170,11 +170,18 @@ export class PostgresEventStore implements EventStore {
   async *readAll(from: Position = START, options: ReadAllOptions = {}): AsyncIterable<RecordedEvent> {
     let remaining = options.maxCount ?? Number.POSITIVE_INFINITY;
     let after = from;
-    const head = await this.#headPosition();
+    const lastCommitted = await this.#headPosition();
+    const head =
+      options.to !== undefined && comparePositions(options.to, lastCommitted) < 0
+        ? options.to
+        : lastCommitted;
     let heldBackDelay = HELD_BACK_MIN_MS;
     while (remaining > 0 && comparePositions(after, head) < 0) {
       const rows = await this.#readAllPage(after, Math.min(this.#pageSize, remaining));
-      for (const row of rows) yield toRecordedEvent(row);
+      for (const row of rows) {
+        if (comparePositions(row.position as Position, head) > 0) return;
+        yield toRecordedEvent(row);
+      }
       remaining -= rows.length;
       const last = rows.at(-1);
       if (last !== undefined) {

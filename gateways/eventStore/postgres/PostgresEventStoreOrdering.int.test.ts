@@ -182,3 +182,32 @@ test.serial(
     t.true(seenBeforeCaughtUp.has(early.id), "and so did the one ordered before it");
   },
 );
+
+test.serial(
+  "a read bounded by `to` returns at once, though events after it are held back by the reader's own transaction",
+  async (t) => {
+    const { database, store } = t.context;
+    const stream = streamId("bounded");
+    const before = await store.append(stream, "any", [event("Before")]);
+    // A transaction holding an xid (as a blue/green swap does once it has locked rows) holds back
+    // every event appended after it, including those its own reads ask for.
+    const holder = await database.pool.connect();
+    try {
+      await holder.query("begin");
+      await holder.query("select pg_current_xact_id()");
+      await store.append(stream, "any", [event("HeldBack")]);
+      const startedAt = Date.now();
+      const read: RecordedEvent[] = [];
+      for await (const e of store.readAll(undefined, { to: before.position }))
+        if (e.streamId === stream) read.push(e);
+      t.deepEqual(
+        read.map((e) => e.type),
+        ["Before"],
+      );
+      t.true(Date.now() - startedAt < 2000, `returned in ${Date.now() - startedAt} ms`);
+    } finally {
+      await holder.query("rollback");
+      holder.release();
+    }
+  },
+);
