@@ -1,0 +1,139 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import amqp, { type ConfirmChannel, type ConsumeMessage } from "amqplib";
+import { DEFAULT_RETRY_DELAYS_MS, declareConsumerQueues, type ConsumerQueues } from "./amqpTopology.ts";
+import { fromEventMessageBody } from "./eventMessage.ts";
+import { checkConsumerName, type EventConsumer } from "./EventConsumer.ts";
+
+/** What became of one delivery: handled, sent to wait for another attempt, or dead-lettered. */
+export type ConsumerOutcome = "ok" | "retry" | "dead";
+
+export interface AmqpConsumerOptions {
+  readonly amqpUrl: string;
+  readonly consumer: EventConsumer;
+  readonly signal: AbortSignal;
+  /** Pause before each retry; after the last, the message is dead (default 1 s, 5 s, 30 s). */
+  readonly retryDelaysMs?: readonly number[];
+  /** Messages the broker may push ahead of the one being handled (default 32). */
+  readonly prefetch?: number;
+  readonly log: (message: string) => void;
+  readonly onOutcome?: (outcome: ConsumerOutcome, messageId: string) => void;
+  /** First and longest pause before reconnecting (default 200 ms and 10 s, doubling). */
+  readonly reconnectDelayMs?: { readonly first: number; readonly longest: number };
+}
+
+/** Headers the consumer host writes on messages it re-routes. */
+export const ATTEMPT_HEADER = "x-attempt";
+export const ERROR_HEADER = "x-error";
+
+/**
+ * Runs one consumer on its durable queue (declaring its topology first), one message at a time
+ * in queue order. A message is acknowledged only after `handle` resolved — or after it was
+ * re-published, with the broker's confirm, to a retry queue (it comes back after that queue's
+ * delay, attempt + 1) or, after the last attempt, to the dead-letter queue with the error. A
+ * broker that goes away leaves unacknowledged messages to be redelivered: the consumer is
+ * idempotent. Reconnects by itself; returns when `signal` aborts.
+ */
+export async function runAmqpConsumer(options: AmqpConsumerOptions): Promise<void> {
+  checkConsumerName(options.consumer.name);
+  const delays = options.reconnectDelayMs ?? { first: 200, longest: 10_000 };
+  let delay = delays.first;
+  const stopped = () => options.signal.aborted;
+  while (!stopped()) {
+    try {
+      await consumeOverOneConnection(options, () => (delay = delays.first));
+    } catch (error) {
+      if (stopped()) break;
+      options.log(
+        `consumer ${options.consumer.name}: ${error instanceof Error ? error.message : String(error)}; reconnecting in ${delay} ms`,
+      );
+      await sleep(delay, undefined, { signal: options.signal }).catch(() => undefined);
+      delay = Math.min(delay * 2, delays.longest);
+    }
+  }
+}
+
+async function consumeOverOneConnection(
+  options: AmqpConsumerOptions,
+  onConnected: () => void,
+): Promise<void> {
+  const connection = await amqp.connect(options.amqpUrl);
+  try {
+    const ended = new Promise<void>((resolve, reject) => {
+      connection.on("error", () => undefined); // "close" follows with the reason
+      connection.on("close", (error: unknown) =>
+        reject(
+          new Error(`connection to RabbitMQ closed${error instanceof Error ? `: ${error.message}` : ""}`),
+        ),
+      );
+      options.signal.addEventListener("abort", () => resolve(), { once: true });
+    });
+    ended.catch(() => undefined);
+    const channel = await connection.createConfirmChannel();
+    channel.on("error", () => undefined);
+    const retryDelays = options.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS;
+    const queues = await declareConsumerQueues(channel, options.consumer, retryDelays);
+    await channel.prefetch(options.prefetch ?? 32);
+    let handling = Promise.resolve();
+    await channel.consume(queues.main, (message) => {
+      if (message === null) return; // cancelled by the broker (queue deleted): the close follows
+      handling = handling.then(() => handleDelivery(options, channel, queues, message));
+    });
+    options.log(`consumer ${options.consumer.name}: consuming ${queues.main}`);
+    onConnected();
+    await ended;
+    await handling;
+  } finally {
+    await connection.close().catch(() => undefined);
+  }
+}
+
+async function handleDelivery(
+  options: AmqpConsumerOptions,
+  channel: ConfirmChannel,
+  queues: ConsumerQueues,
+  message: ConsumeMessage,
+): Promise<void> {
+  const messageId = String(message.properties.messageId ?? "");
+  const attempt = attemptOf(message);
+  try {
+    const event = fromEventMessageBody(message.content);
+    if (options.consumer.eventTypes.has(event.type)) await options.consumer.handle(event);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    const retry = queues.retries[attempt - 1];
+    const headers = { ...message.properties.headers, [ATTEMPT_HEADER]: attempt + 1, [ERROR_HEADER]: reason };
+    const properties = { ...message.properties, headers, persistent: true };
+    try {
+      if (retry === undefined) {
+        channel.sendToQueue(queues.dead, message.content, {
+          ...properties,
+          headers: { ...headers, [ATTEMPT_HEADER]: attempt, "x-consumer": options.consumer.name },
+        });
+      } else {
+        channel.sendToQueue(retry.queue, message.content, properties);
+      }
+      await channel.waitForConfirms();
+      channel.ack(message);
+    } catch {
+      return; // the channel went: the broker redelivers the message
+    }
+    options.onOutcome?.(retry === undefined ? "dead" : "retry", messageId);
+    if (retry === undefined) {
+      options.log(
+        `consumer ${options.consumer.name}: message ${messageId} dead after ${attempt} attempts: ${reason}`,
+      );
+    }
+    return;
+  }
+  try {
+    channel.ack(message);
+  } catch {
+    return; // the channel went: redelivered, and handled again (harmlessly)
+  }
+  options.onOutcome?.("ok", messageId);
+}
+
+function attemptOf(message: ConsumeMessage): number {
+  const value = Number(message.properties.headers?.[ATTEMPT_HEADER] ?? 1);
+  return Number.isInteger(value) && value >= 1 ? value : 1;
+}

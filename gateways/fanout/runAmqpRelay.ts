@@ -1,0 +1,134 @@
+import { once } from "node:events";
+import { setTimeout as sleep } from "node:timers/promises";
+import amqp from "amqplib";
+import type pg from "pg";
+import type { EventStore } from "../eventStore/EventStore.ts";
+import type { Position } from "../eventStore/Position.ts";
+import { AdvisoryLease } from "../postgres/AdvisoryLease.ts";
+import { declareExchange, EVENTS_EXCHANGE } from "./amqpTopology.ts";
+import { toEventMessage } from "./eventMessage.ts";
+import type { FanoutCheckpoints } from "./FanoutCheckpoints.ts";
+
+export interface AmqpRelayOptions {
+  /** For the lease: one relay publishes at a time; others stand by. */
+  readonly pool: pg.Pool;
+  readonly store: EventStore;
+  readonly checkpoints: FanoutCheckpoints;
+  readonly amqpUrl: string;
+  readonly signal: AbortSignal;
+  /** Events published before waiting for the broker's confirms: the in-flight window (default 2,000). */
+  readonly window?: number;
+  /** Says what happens: lease taken, connected, connection lost and retrying. */
+  readonly log: (message: string) => void;
+  /** After each confirmed and checkpointed window. */
+  readonly onPublished?: (progress: { readonly position: Position; readonly events: number }) => void;
+  /** First and longest pause before reconnecting (default 200 ms and 10 s, doubling). */
+  readonly reconnectDelayMs?: { readonly first: number; readonly longest: number };
+}
+
+/** The relay's checkpoint name and lease. */
+export const RELAY_NAME = "amqp-relay";
+const LEASE_CLASS = 0x72656c79; // "rely"
+
+/**
+ * Tails the event log from the relay's checkpoint and publishes every event to the events
+ * exchange, persistent, over a confirm channel: a window of events goes out, the relay waits
+ * until the broker has confirmed every one of them (written to disk for durable queues), and
+ * only then moves its checkpoint. A crash or a broker restart therefore re-publishes at most the
+ * unconfirmed window — duplicates, never a loss (consumers are idempotent; the message id is the
+ * event id). On a lost connection it reconnects by itself, with a growing pause, and resumes from
+ * the checkpoint. One relay at a time holds the lease; the others stand by. Returns when
+ * `signal` aborts.
+ */
+export async function runAmqpRelay(options: AmqpRelayOptions): Promise<void> {
+  const run = new AbortController();
+  const stop = () => run.abort();
+  if (options.signal.aborted) return;
+  options.signal.addEventListener("abort", stop, { once: true });
+  const lease = await AdvisoryLease.take({
+    pool: options.pool,
+    classId: LEASE_CLASS,
+    name: `${options.checkpoints.schema}.${RELAY_NAME}`,
+    signal: run.signal,
+    onLost: () => {
+      options.log("relay: lost its lease connection; stopping so that a standby can take over");
+      run.abort();
+    },
+    onStandby: () => options.log("relay: another relay holds the lease; standing by"),
+  });
+  if (lease === undefined) return;
+  const delays = options.reconnectDelayMs ?? { first: 200, longest: 10_000 };
+  let delay = delays.first;
+  const stopped = () => run.signal.aborted;
+  try {
+    while (!stopped()) {
+      try {
+        await relayOverOneConnection(options, run.signal, () => (delay = delays.first));
+      } catch (error) {
+        if (stopped()) break;
+        options.log(
+          `relay: ${error instanceof Error ? error.message : String(error)}; reconnecting in ${delay} ms`,
+        );
+        await sleep(delay, undefined, { signal: run.signal }).catch(() => undefined);
+        delay = Math.min(delay * 2, delays.longest);
+      }
+    }
+  } finally {
+    options.signal.removeEventListener("abort", stop);
+    await lease.release();
+  }
+}
+
+async function relayOverOneConnection(
+  options: AmqpRelayOptions,
+  signal: AbortSignal,
+  onConnected: () => void,
+): Promise<void> {
+  const connection = await amqp.connect(options.amqpUrl);
+  // A broker that goes away closes the connection: that ends this round, and the caller reconnects.
+  const closed = new Promise<never>((_, reject) => {
+    connection.on("error", () => undefined); // "close" follows with the reason
+    connection.on("close", (error: unknown) =>
+      reject(new Error(`connection to RabbitMQ closed${error instanceof Error ? `: ${error.message}` : ""}`)),
+    );
+  });
+  closed.catch(() => undefined); // also when this round ends before anyone awaits it
+  const window = options.window ?? 2000;
+  const from = await options.checkpoints.read(RELAY_NAME);
+  const subscription = options.store.subscribe({ from, batchSize: window });
+  const onAbort = () => void subscription.close();
+  signal.addEventListener("abort", onAbort, { once: true });
+  // An idle relay learns of a lost connection at once, not at the next event.
+  const connectionState: { lost?: Error } = {};
+  closed.catch((error: unknown) => {
+    connectionState.lost = error instanceof Error ? error : new Error(String(error));
+    void subscription.close();
+  });
+  try {
+    const channel = await connection.createConfirmChannel();
+    channel.on("error", () => undefined); // the connection's "close" reports it
+    await declareExchange(channel);
+    options.log(`relay: connected, publishing from ${from}`);
+    onConnected();
+    for await (const message of subscription) {
+      if (message.kind !== "events") continue;
+      for (const event of message.events) {
+        const { routingKey, body, options: properties } = toEventMessage(event);
+        if (!channel.publish(EVENTS_EXCHANGE, routingKey, body, properties)) {
+          // The socket's buffer is full: wait for it to drain (or for the connection to go).
+          await Promise.race([once(channel, "drain"), closed]);
+        }
+      }
+      await Promise.race([channel.waitForConfirms(), closed]);
+      const last = message.events.at(-1);
+      if (last === undefined) continue;
+      await options.checkpoints.save(RELAY_NAME, last.position);
+      options.onPublished?.({ position: last.position, events: message.events.length });
+    }
+    if (connectionState.lost !== undefined) throw connectionState.lost;
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+    await subscription.close();
+    await connection.close().catch(() => undefined);
+  }
+}
