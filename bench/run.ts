@@ -32,6 +32,16 @@ const BENCHMARKS: ReadonlyMap<string, Benchmark> = new Map([
     },
   ],
   [
+    "fanout",
+    {
+      summary: "the RabbitMQ relay: events/s published with confirms to a durable queue",
+      load: async () => {
+        const { FANOUT_BENCHMARK_FLAGS, runFanoutBenchmark } = await import("./fanoutBenchmark.ts");
+        return { flags: FANOUT_BENCHMARK_FLAGS, run: runFanoutBenchmark };
+      },
+    },
+  ],
+  [
     "projections",
     {
       summary: "read models: full rebuild rate, answer → read model latency under load, cached queries",

@@ -29,12 +29,14 @@ export interface AmqpRelayOptions {
 /** The relay's checkpoint name and lease. */
 export const RELAY_NAME = "amqp-relay";
 const LEASE_CLASS = 0x72656c79; // "rely"
+// Windows awaiting the broker's confirms while the next one is published.
+const MAX_UNCONFIRMED_WINDOWS = 2;
 
 /**
  * Tails the event log from the relay's checkpoint and publishes every event to the events
- * exchange, persistent, over a confirm channel: a window of events goes out, the relay waits
- * until the broker has confirmed every one of them (written to disk for durable queues), and
- * only then moves its checkpoint. A crash or a broker restart therefore re-publishes at most the
+ * exchange, persistent, over a confirm channel: a window of events goes out, and once the broker
+ * has confirmed every one of them (written to disk for durable queues) — while the next window is
+ * already being published — the checkpoint moves past it. A crash or a broker restart therefore re-publishes at most the
  * unconfirmed window — duplicates, never a loss (consumers are idempotent; the message id is the
  * event id). On a lost connection it reconnects by itself, with a growing pause, and resumes from
  * the checkpoint. One relay at a time holds the lease; the others stand by. Returns when
@@ -110,21 +112,52 @@ async function relayOverOneConnection(
     await declareExchange(channel);
     options.log(`relay: connected, publishing from ${from}`);
     onConnected();
+    // Each window's confirms are awaited, and its checkpoint saved, in the background and in
+    // order, while the next window is read and published; at most a few windows are in flight.
+    let settled: Promise<void> = Promise.resolve();
+    const inFlight: Promise<void>[] = [];
+    const settleInOrder = (position: Position, events: number, confirmed: Promise<unknown>) => {
+      settled = settled
+        .then(async () => {
+          if (connectionState.lost !== undefined) return; // an earlier window failed: no checkpoint past it
+          await Promise.race([confirmed, closed]);
+          await options.checkpoints.save(RELAY_NAME, position);
+          options.onPublished?.({ position, events });
+        })
+        .catch((error: unknown) => {
+          connectionState.lost ??= error instanceof Error ? error : new Error(String(error));
+          void subscription.close();
+        });
+      return settled;
+    };
     for await (const message of subscription) {
       if (message.kind !== "events") continue;
-      for (const event of message.events) {
-        const { routingKey, body, options: properties } = toEventMessage(event);
-        if (!channel.publish(EVENTS_EXCHANGE, routingKey, body, properties)) {
-          // The socket's buffer is full: wait for it to drain (or for the connection to go).
-          await Promise.race([once(channel, "drain"), closed]);
-        }
-      }
-      await Promise.race([channel.waitForConfirms(), closed]);
       const last = message.events.at(-1);
       if (last === undefined) continue;
-      await options.checkpoints.save(RELAY_NAME, last.position);
-      options.onPublished?.({ position: last.position, events: message.events.length });
+      const confirms: Promise<void>[] = [];
+      for (const event of message.events) {
+        const { routingKey, body, options: properties } = toEventMessage(event);
+        let settle!: (error: unknown) => void;
+        confirms.push(
+          new Promise<void>((resolve, reject) => {
+            settle = (error) => {
+              if (error === null || error === undefined) resolve();
+              else reject(new Error(`the broker refused event ${event.id}`));
+            };
+          }),
+        );
+        const written = channel.publish(EVENTS_EXCHANGE, routingKey, body, properties, (error: unknown) =>
+          settle(error),
+        );
+        // The socket's buffer is full: wait for it to drain (or for the connection to go).
+        if (!written) await Promise.race([once(channel, "drain"), closed]);
+      }
+      const confirmed = Promise.all(confirms);
+      confirmed.catch(() => undefined); // awaited in order by settleInOrder
+      inFlight.push(settleInOrder(last.position, message.events.length, confirmed));
+      while (inFlight.length > MAX_UNCONFIRMED_WINDOWS) await inFlight.shift();
     }
+    await settled;
     if (connectionState.lost !== undefined) throw connectionState.lost;
   } finally {
     signal.removeEventListener("abort", onAbort);
