@@ -1,0 +1,80 @@
+import type pg from "pg";
+import type { RecordedEvent } from "../eventStore/EventStore.ts";
+
+/** One event a consumer gave up on, with why. */
+export interface DeadLetter {
+  readonly consumer: string;
+  readonly eventId: string;
+  readonly eventType: string;
+  readonly position: string;
+  readonly attempts: number;
+  readonly error: string;
+  readonly failedAt: Date;
+}
+
+/**
+ * The in-process fan-out's dead letters (RabbitMQ keeps its own in `<queue>.dead`): a table
+ * `<schema>.dead_letters`, one row per consumer and event, with the event itself so it can be
+ * handled again later.
+ */
+export class DeadLetters {
+  readonly #pool: pg.Pool;
+  readonly #table: string;
+
+  constructor(pool: pg.Pool, schema: string) {
+    this.#pool = pool;
+    this.#table = `"${schema}".dead_letters`;
+  }
+
+  /** Creates the table if missing (the schema is the checkpoints': migrate those first). */
+  async migrate(): Promise<void> {
+    await this.#pool.query(
+      `create table if not exists ${this.#table} (
+        consumer text not null,
+        event_id uuid not null,
+        event_type text not null,
+        position text not null,
+        attempts integer not null,
+        error text not null,
+        failed_at timestamptz not null default now(),
+        event jsonb not null,
+        primary key (consumer, event_id)
+      )`,
+    );
+  }
+
+  async record(consumer: string, event: RecordedEvent, attempts: number, error: string): Promise<void> {
+    await this.#pool.query(
+      `insert into ${this.#table} (consumer, event_id, event_type, position, attempts, error, event)
+       values ($1, $2, $3, $4, $5, $6, $7)
+       on conflict (consumer, event_id) do update
+         set attempts = excluded.attempts, error = excluded.error, failed_at = now()`,
+      [consumer, event.id, event.type, event.position, attempts, error, JSON.stringify(event)],
+    );
+  }
+
+  async list(consumer?: string): Promise<DeadLetter[]> {
+    const { rows } = await this.#pool.query<{
+      consumer: string;
+      event_id: string;
+      event_type: string;
+      position: string;
+      attempts: number;
+      error: string;
+      failed_at: Date;
+    }>(
+      `select consumer, event_id, event_type, position, attempts, error, failed_at from ${this.#table}
+       where $1::text is null or consumer = $1 order by consumer, position`,
+      [consumer ?? null],
+    );
+    return rows.map((row) => ({
+      consumer: row.consumer,
+      eventId: row.event_id,
+      eventType: row.event_type,
+      position: row.position,
+      attempts: row.attempts,
+      error: row.error,
+      failedAt: row.failed_at,
+    }));
+  }
+}

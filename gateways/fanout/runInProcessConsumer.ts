@@ -1,0 +1,99 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import type pg from "pg";
+import type { EventStore, RecordedEvent } from "../eventStore/EventStore.ts";
+import { AdvisoryLease } from "../postgres/AdvisoryLease.ts";
+import { DEFAULT_RETRY_DELAYS_MS } from "./amqpTopology.ts";
+import type { DeadLetters } from "./DeadLetters.ts";
+import { checkConsumerName, type EventConsumer } from "./EventConsumer.ts";
+import type { FanoutCheckpoints } from "./FanoutCheckpoints.ts";
+import type { ConsumerOutcome } from "./runAmqpConsumer.ts";
+
+export interface InProcessConsumerOptions {
+  /** For the lease: one runner per consumer across processes. */
+  readonly pool: pg.Pool;
+  readonly store: EventStore;
+  readonly checkpoints: FanoutCheckpoints;
+  readonly deadLetters: DeadLetters;
+  readonly consumer: EventConsumer;
+  readonly signal: AbortSignal;
+  /** Pause before each retry; after the last, the event is recorded as dead (default 1 s, 5 s, 30 s). */
+  readonly retryDelaysMs?: readonly number[];
+  readonly batchSize?: number;
+  readonly log: (message: string) => void;
+  readonly onOutcome?: (outcome: ConsumerOutcome, eventId: string) => void;
+}
+
+const LEASE_CLASS = 0x636f6e73; // "cons"
+
+/**
+ * The fan-out without RabbitMQ (the embedded default): a consumer follows the log itself, from
+ * its own checkpoint, through a subscription. Each event of its types is handled, retried after
+ * the same growing delays as through the retry queues, and after the last attempt recorded in
+ * the dead letters; the checkpoint moves after each batch, so a crash re-handles at most one
+ * batch (the consumer is idempotent). One runner per consumer holds its lease. Returns when
+ * `signal` aborts.
+ */
+export async function runInProcessConsumer(options: InProcessConsumerOptions): Promise<void> {
+  const { consumer } = options;
+  checkConsumerName(consumer.name);
+  const checkpointName = `consumer:${consumer.name}`;
+  const lease = await AdvisoryLease.take({
+    pool: options.pool,
+    classId: LEASE_CLASS,
+    name: `${options.checkpoints.schema}.${consumer.name}`,
+    signal: options.signal,
+    onLost: () => options.log(`consumer ${consumer.name}: lost its lease connection`),
+    onStandby: () => options.log(`consumer ${consumer.name}: another process runs it; standing by`),
+  });
+  if (lease === undefined) return;
+  try {
+    const from = await options.checkpoints.read(checkpointName);
+    const subscription = options.store.subscribe({ from, batchSize: options.batchSize ?? 100 });
+    const onAbort = () => void subscription.close();
+    options.signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      for await (const message of subscription) {
+        if (message.kind !== "events") continue;
+        for (const event of message.events) {
+          if (!consumer.eventTypes.has(event.type)) continue;
+          const handled = await handleWithRetries(options, event);
+          if (!handled) return; // stopped while retrying: this batch's checkpoint stays behind
+        }
+        const last = message.events.at(-1);
+        if (lease.lost) return;
+        if (last !== undefined) await options.checkpoints.save(checkpointName, last.position);
+      }
+    } finally {
+      options.signal.removeEventListener("abort", onAbort);
+      await subscription.close();
+    }
+  } finally {
+    await lease.release();
+  }
+}
+
+/** Handled, or dead-lettered after the last attempt: true; stopped on the way: false. */
+async function handleWithRetries(options: InProcessConsumerOptions, event: RecordedEvent): Promise<boolean> {
+  const delays = options.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS;
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      await options.consumer.handle(event);
+      options.onOutcome?.("ok", event.id);
+      return true;
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      const delay = delays[attempt - 1];
+      if (delay === undefined) {
+        await options.deadLetters.record(options.consumer.name, event, attempt, reason);
+        options.onOutcome?.("dead", event.id);
+        options.log(
+          `consumer ${options.consumer.name}: event ${event.id} dead after ${attempt} attempts: ${reason}`,
+        );
+        return true;
+      }
+      options.onOutcome?.("retry", event.id);
+      const waited = await sleep(delay, true, { signal: options.signal }).catch(() => false);
+      if (!waited) return false;
+    }
+  }
+}
