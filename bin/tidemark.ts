@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { EventStoreDBClient } from "@eventstore/db-client";
@@ -12,11 +12,19 @@ import { pino, type Logger } from "pino";
 import { ApiKeys, hashApiKey, type ApiKeyEntry } from "../commands/api/ApiKeys.ts";
 import { createCommandApi } from "../commands/api/createCommandApi.ts";
 import { IdempotencyStore } from "../commands/api/IdempotencyStore.ts";
+import { qualificationPolicy } from "../commands/policies/qualificationPolicy.ts";
 import { loadRules, RulesFileError } from "../commands/rules/loadRules.ts";
 import { loadTemplates } from "../commands/templates/loadTemplates.ts";
 import type { EventStore } from "../gateways/eventStore/EventStore.ts";
 import { EventStoreDbEventStore } from "../gateways/eventStore/eventStoreDb/EventStoreDbEventStore.ts";
 import { PostgresEventStore } from "../gateways/eventStore/postgres/PostgresEventStore.ts";
+import { EVENTS_EXCHANGE } from "../gateways/fanout/amqpTopology.ts";
+import { DeadLetters } from "../gateways/fanout/DeadLetters.ts";
+import { FanoutCheckpoints } from "../gateways/fanout/FanoutCheckpoints.ts";
+import { runAmqpConsumer } from "../gateways/fanout/runAmqpConsumer.ts";
+import { runAmqpRelay } from "../gateways/fanout/runAmqpRelay.ts";
+import { runInProcessConsumer } from "../gateways/fanout/runInProcessConsumer.ts";
+import type { Rule } from "../domain/rules/Rule.ts";
 import { ConfigError, loadConfig, type Config } from "./loadConfig.ts";
 import { startEmbeddedPostgres } from "./startEmbeddedPostgres.ts";
 import { createQueryApi } from "../projections/api/createQueryApi.ts";
@@ -32,7 +40,7 @@ import { runProjector } from "../projections/runtime/runProjector.ts";
 import type { ProjectionProgress } from "../projections/runtime/runProjections.ts";
 
 /** The parts of the system one process can run; `npm start -- <role> …` picks some, none means all. */
-const ROLES = ["command-api", "query-api", "projector"] as const;
+const ROLES = ["command-api", "query-api", "projector", "relay", "qualification"] as const;
 type Role = (typeof ROLES)[number];
 
 function parseRoles(args: readonly string[]): ReadonlySet<Role> {
@@ -46,8 +54,10 @@ function parseRoles(args: readonly string[]): ReadonlySet<Role> {
 
 /**
  * The composition root of the whole system: PostgreSQL (embedded by default), the event store,
- * and the roles asked for — the command API, the projector (read models) and the query API. The
- * gateways join here as they are built.
+ * and the roles asked for — the command API, the projector (read models), the query API, the
+ * relay (log → RabbitMQ, with AMQP_URL) and the consumers (the qualification policy so far): on
+ * RabbitMQ queues with AMQP_URL, otherwise each following the log itself (in-process fan-out).
+ * The other gateways join here as they are built.
  */
 async function main(): Promise<void> {
   const roles = parseRoles(process.argv.slice(2));
@@ -168,6 +178,10 @@ async function main(): Promise<void> {
     urls.queryApi = `http://127.0.0.1:${config.queryApiPort}`;
   }
 
+  if (roles.has("relay") || roles.has("qualification")) {
+    await startFanout(roles, { config, pool, store, rules, logger, stops, urls });
+  }
+
   logger.info(
     {
       roles: [...roles],
@@ -179,7 +193,7 @@ async function main(): Promise<void> {
       rules: rules.length,
       ...urls,
     },
-    "Tidemark is running (gateways are not built yet). Ctrl-C stops it.",
+    "Tidemark is running (the banking and SMS gateways are not built yet). Ctrl-C stops it.",
   );
 
   let stopping = false;
@@ -196,6 +210,78 @@ async function main(): Promise<void> {
   };
   process.on("SIGINT", () => shutdown("SIGINT"));
   process.on("SIGTERM", () => shutdown("SIGTERM"));
+}
+
+/**
+ * The fan-out roles. With AMQP_URL the relay publishes the log to RabbitMQ and each consumer
+ * reads its own queue; without, there is nothing to relay and each consumer follows the log from
+ * its own checkpoint (the embedded default). Either way a consumer's dead letters are kept: in its
+ * `.dead` queue, or in `<prefix>_fanout.dead_letters`.
+ */
+async function startFanout(
+  roles: ReadonlySet<Role>,
+  context: {
+    readonly config: Config;
+    readonly pool: pg.Pool;
+    readonly store: EventStore;
+    readonly rules: Rule[];
+    readonly logger: Logger;
+    readonly stops: (() => Promise<void>)[];
+    readonly urls: Record<string, string>;
+  },
+): Promise<void> {
+  const { config, pool, store, logger, stops, urls } = context;
+  const schema = `${config.schemaPrefix}_fanout`;
+  const checkpoints = new FanoutCheckpoints(pool, schema);
+  await checkpoints.migrate();
+  const controller = new AbortController();
+  const running: Promise<void>[] = [];
+  const log = (role: Role) => (message: string) => logger.info({ role }, message);
+  const { amqpUrl } = config;
+  if (roles.has("relay")) {
+    if (amqpUrl === undefined) {
+      logger.info({ role: "relay" }, "no AMQP_URL: nothing to relay, consumers follow the log in-process");
+    } else {
+      running.push(
+        runAmqpRelay({ pool, store, checkpoints, amqpUrl, signal: controller.signal, log: log("relay") }),
+      );
+      urls.relay = `${amqpUrl.replace(/\/\/[^@]*@/, "//")} exchange ${EVENTS_EXCHANGE}`;
+    }
+  }
+  if (roles.has("qualification")) {
+    const consumer = qualificationPolicy({
+      store,
+      rules: context.rules,
+      templates: await loadTemplates(),
+      clock: Date.now,
+      newEventId: randomUUID,
+      log: log("qualification"),
+    });
+    if (amqpUrl === undefined) {
+      const deadLetters = new DeadLetters(pool, schema);
+      await deadLetters.migrate();
+      running.push(
+        runInProcessConsumer({
+          pool,
+          store,
+          checkpoints,
+          deadLetters,
+          consumer,
+          signal: controller.signal,
+          log: log("qualification"),
+        }),
+      );
+    } else {
+      running.push(
+        runAmqpConsumer({ amqpUrl, consumer, signal: controller.signal, log: log("qualification") }),
+      );
+    }
+    urls.qualification = amqpUrl === undefined ? "in-process" : `queue tidemark.${consumer.name}`;
+  }
+  stops.unshift(async () => {
+    controller.abort();
+    await Promise.all(running);
+  });
 }
 
 /**
