@@ -18,8 +18,8 @@ import {
 import { projectionDigest } from "../projections/runtime/projectionDigest.ts";
 import { rebuildProjections } from "../projections/runtime/rebuildProjections.ts";
 import type { ProjectionProgress } from "../projections/runtime/runProjections.ts";
-import { ConfigError, loadConfig } from "./loadConfig.ts";
-import { embeddedDatabaseUrl } from "./embeddedDatabaseUrl.ts";
+import { databaseUrlOf, isUsageProblem, unreachableDatabase, UsageError } from "./commandLine.ts";
+import { loadConfig } from "./loadConfig.ts";
 
 const USAGE = `Usage: npm run projections -- <command> [options]
 
@@ -46,8 +46,6 @@ interface Invocation {
   readonly json: boolean;
   readonly batchSize: number;
 }
-
-class UsageError extends Error {}
 
 function parseInvocation(argv: readonly string[]): Invocation | "help" {
   const { values, positionals } = parseArgs({
@@ -98,12 +96,8 @@ async function main(): Promise<number> {
     invocation = parseInvocation(process.argv.slice(2));
     config = loadConfig(process.env, { requireApiKeys: false });
   } catch (error) {
-    if (
-      error instanceof UsageError ||
-      error instanceof ConfigError ||
-      (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")
-    ) {
-      console.error(`projections: ${(error as Error).message}\n\n${USAGE}`);
+    if (isUsageProblem(error)) {
+      console.error(`projections: ${error.message}\n\n${USAGE}`);
       return 2;
     }
     throw error;
@@ -112,19 +106,15 @@ async function main(): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const url =
-    config.database.kind === "external" ? config.database.url : embeddedDatabaseUrl(config.database.port);
-  const pool = new pg.Pool({ connectionString: url, max: 2 * invocation.projections.length + 4 });
+  const pool = new pg.Pool({
+    connectionString: databaseUrlOf(config),
+    max: 2 * invocation.projections.length + 4,
+  });
   pool.on("error", () => undefined);
   try {
     await pool.query("select 1");
   } catch (error) {
-    console.error(
-      `projections: cannot reach PostgreSQL (${(error as Error).message}). ` +
-        (config.database.kind === "embedded"
-          ? "Start the system first (npm start) or set DATABASE_URL."
-          : "Check DATABASE_URL."),
-    );
+    console.error(`projections: ${unreachableDatabase(config, error)}`);
     await pool.end();
     return 2;
   }

@@ -196,11 +196,12 @@ test("in-process fan-out: a failing event is retried, then recorded as a dead le
   const [poison, healthy] = await qualifications(t, "acc-4");
   if (poison === undefined || healthy === undefined) return t.fail("two qualifications expected");
   const handled: string[] = [];
+  const fixed = { now: false };
   const consumer: EventConsumer = {
     name: "test-poison",
     eventTypes: new Set(["AccountQualified"]),
     handle: (event) => {
-      if (event.id === poison.id) return Promise.reject(new Error("cannot handle this one"));
+      if (event.id === poison.id && !fixed.now) return Promise.reject(new Error("cannot handle this one"));
       handled.push(event.id);
       return Promise.resolve();
     },
@@ -227,4 +228,13 @@ test("in-process fan-out: a failing event is retried, then recorded as a dead le
   await sleep(300);
   await restarted.stop();
   t.deepEqual(again, []);
+  // Requeued (what `npm run dead-letters -- requeue` does) once the consumer can handle it: the
+  // running consumer picks it up, and it is no longer dead.
+  fixed.now = true;
+  t.is(await t.context.deadLetters.requeue("test-poison", ["00000000-0000-4000-8000-000000000000"]), 0);
+  t.is(await t.context.deadLetters.requeue("test-poison", "all"), 1);
+  const requeued = runConsumer(t, consumer, []);
+  await until(() => handled.includes(poison.id), 10_000, "the requeued event");
+  await requeued.stop();
+  t.deepEqual(await t.context.deadLetters.list("test-poison"), []);
 });

@@ -38,9 +38,41 @@ export class DeadLetters {
         error text not null,
         failed_at timestamptz not null default now(),
         event jsonb not null,
+        requeued_at timestamptz,
         primary key (consumer, event_id)
       )`,
     );
+    await this.#pool.query(`alter table ${this.#table} add column if not exists requeued_at timestamptz`);
+  }
+
+  /**
+   * Marks dead letters of `consumer` to be handled again (all, or those with the given event
+   * ids); the consumer's runner picks them up within seconds. Returns how many were marked.
+   */
+  async requeue(consumer: string, eventIds: readonly string[] | "all"): Promise<number> {
+    const { rowCount } = await this.#pool.query(
+      `update ${this.#table} set requeued_at = now()
+       where consumer = $1 and ($2::uuid[] is null or event_id = any($2::uuid[]))`,
+      [consumer, eventIds === "all" ? null : eventIds],
+    );
+    return rowCount ?? 0;
+  }
+
+  /** The events of `consumer` marked for another try, in log order. */
+  async requeued(consumer: string): Promise<RecordedEvent[]> {
+    const { rows } = await this.#pool.query<{ event: RecordedEvent & { recordedAt: string } }>(
+      `select event from ${this.#table} where consumer = $1 and requeued_at is not null order by position`,
+      [consumer],
+    );
+    return rows.map(({ event }) => ({ ...event, recordedAt: new Date(event.recordedAt) }));
+  }
+
+  /** A requeued event was handled: it is no longer dead. */
+  async remove(consumer: string, eventId: string): Promise<void> {
+    await this.#pool.query(`delete from ${this.#table} where consumer = $1 and event_id = $2`, [
+      consumer,
+      eventId,
+    ]);
   }
 
   async record(consumer: string, event: RecordedEvent, attempts: number, error: string): Promise<void> {
@@ -48,7 +80,7 @@ export class DeadLetters {
       `insert into ${this.#table} (consumer, event_id, event_type, position, attempts, error, event)
        values ($1, $2, $3, $4, $5, $6, $7)
        on conflict (consumer, event_id) do update
-         set attempts = excluded.attempts, error = excluded.error, failed_at = now()`,
+         set attempts = excluded.attempts, error = excluded.error, failed_at = now(), requeued_at = null`,
       [consumer, event.id, event.type, event.position, attempts, error, JSON.stringify(event)],
     );
   }

@@ -11,7 +11,8 @@ import { consumerQueues, EVENTS_EXCHANGE } from "./amqpTopology.ts";
 import { fromEventMessageBody } from "./eventMessage.ts";
 import type { EventConsumer } from "./EventConsumer.ts";
 import { FanoutCheckpoints } from "./FanoutCheckpoints.ts";
-import { ERROR_HEADER, ATTEMPT_HEADER, runAmqpConsumer, type ConsumerOutcome } from "./runAmqpConsumer.ts";
+import { listAmqpDeadLetters, requeueAmqpDeadLetters } from "./amqpDeadLetters.ts";
+import { runAmqpConsumer, type ConsumerOutcome } from "./runAmqpConsumer.ts";
 import { RELAY_NAME, runAmqpRelay } from "./runAmqpRelay.ts";
 
 /** Where integration tests find RabbitMQ: `npm run services` starts it. A missing broker fails. */
@@ -283,24 +284,40 @@ test.serial(
 );
 
 test.serial(
-  "after its last attempt a poison message lands in the dead-letter queue with the error",
+  "after its last attempt a poison message lands in the dead-letter queue with the error; the CLI's calls list it and hand it back",
   async (t) => {
     const { store, category } = t.context;
-    const { consumer, attempts } = flakyConsumer(t, () => true);
+    const broken = { now: true };
+    const { consumer, attempts, handled } = flakyConsumer(t, () => broken.now);
     const outcomes: ConsumerOutcome[] = [];
     const running = startConsumer(t, consumer, outcomes);
     await running.consuming;
     const relay = startRelay(t);
-    await store.append(`${category}-1`, "any", [event(`Tested_${category}`)]);
+    const { position } = await store.append(`${category}-1`, "any", [event(`Tested_${category}`)]);
     await until(() => outcomes.includes("dead"), 10_000, "the dead letter");
     await relay.stop();
-    await running.stop();
     t.deepEqual(outcomes, ["retry", "retry", "dead"]);
     t.is([...attempts.values()][0], 3);
+    // Listing looks without taking: twice the same answer.
+    const listed = await listAmqpDeadLetters(AMQP_URL, [consumer.name, "no-such-consumer"]);
+    t.deepEqual(await listAmqpDeadLetters(AMQP_URL, [consumer.name]), listed);
+    t.is(listed.length, 1);
+    t.like(listed[0], {
+      consumer: consumer.name,
+      eventType: `Tested_${category}`,
+      position,
+      attempts: 3,
+      error: "refused attempt 3",
+    });
+    t.false(Number.isNaN(listed[0]?.failedAt.getTime()));
+    // Fixed, and handed back: handled once, and the dead-letter queue is empty.
+    broken.now = false;
+    t.is(await requeueAmqpDeadLetters(AMQP_URL, consumer.name, ["00000000-0000-4000-8000-000000000000"]), 0);
+    t.is(await requeueAmqpDeadLetters(AMQP_URL, consumer.name, "all"), 1);
+    await until(() => handled.length === 1, 10_000, "the requeued message");
+    await running.stop();
+    t.deepEqual(await listAmqpDeadLetters(AMQP_URL, [consumer.name]), []);
     const dead = await t.context.channel.get(`tidemark.${consumer.name}.dead`, { noAck: true });
-    if (dead === false) return t.fail("the dead-letter queue is empty");
-    t.is(dead.properties.headers?.[ERROR_HEADER], "refused attempt 3");
-    t.is(dead.properties.headers?.[ATTEMPT_HEADER], 3);
-    t.is(fromEventMessageBody(dead.content).type, `Tested_${category}`);
+    t.false(dead);
   },
 );

@@ -24,6 +24,7 @@ export interface AmqpConsumerOptions {
 /** Headers the consumer host writes on messages it re-routes. */
 export const ATTEMPT_HEADER = "x-attempt";
 export const ERROR_HEADER = "x-error";
+export const FAILED_AT_HEADER = "x-failed-at";
 
 /**
  * Runs one consumer on its durable queue (declaring its topology first), one message at a time
@@ -107,7 +108,12 @@ async function handleDelivery(
       if (retry === undefined) {
         channel.sendToQueue(queues.dead, message.content, {
           ...properties,
-          headers: { ...headers, [ATTEMPT_HEADER]: attempt, "x-consumer": options.consumer.name },
+          headers: {
+            ...headers,
+            [ATTEMPT_HEADER]: attempt,
+            [FAILED_AT_HEADER]: new Date().toISOString(),
+            "x-consumer": options.consumer.name,
+          },
         });
       } else {
         channel.sendToQueue(retry.queue, message.content, properties);

@@ -46,6 +46,17 @@ export async function runInProcessConsumer(options: InProcessConsumerOptions): P
     onStandby: () => options.log(`consumer ${consumer.name}: another process runs it; standing by`),
   });
   if (lease === undefined) return;
+  // Dead letters marked for another try are handled between batches, never beside one.
+  let turn: Promise<unknown> = Promise.resolve();
+  const exclusively = <T>(work: () => Promise<T>): Promise<T> => {
+    const result = turn.then(work);
+    turn = result.catch(() => undefined);
+    return result;
+  };
+  const ended = new AbortController();
+  const endWithCaller = () => ended.abort();
+  options.signal.addEventListener("abort", endWithCaller, { once: true });
+  const requeues = retryRequeued(options, exclusively, ended.signal);
   try {
     const from = await options.checkpoints.read(checkpointName);
     const subscription = options.store.subscribe({ from, batchSize: options.batchSize ?? 100 });
@@ -54,13 +65,16 @@ export async function runInProcessConsumer(options: InProcessConsumerOptions): P
     try {
       for await (const message of subscription) {
         if (message.kind !== "events") continue;
-        for (const event of message.events) {
-          if (!consumer.eventTypes.has(event.type)) continue;
-          const handled = await handleWithRetries(options, event);
-          if (!handled) return; // stopped while retrying: this batch's checkpoint stays behind
-        }
+        const completed = await exclusively(async () => {
+          for (const event of message.events) {
+            if (!consumer.eventTypes.has(event.type)) continue;
+            // Stopped while retrying: this batch's checkpoint stays behind.
+            if ((await handleWithRetries(options, event)) === false) return false;
+          }
+          return true;
+        });
         const last = message.events.at(-1);
-        if (lease.lost) return;
+        if (!completed || lease.lost) return;
         if (last !== undefined) await options.checkpoints.save(checkpointName, last.position);
       }
     } finally {
@@ -68,18 +82,50 @@ export async function runInProcessConsumer(options: InProcessConsumerOptions): P
       await subscription.close();
     }
   } finally {
+    options.signal.removeEventListener("abort", endWithCaller);
+    ended.abort();
+    await requeues;
     await lease.release();
   }
 }
 
-/** Handled, or dead-lettered after the last attempt: true; stopped on the way: false. */
-async function handleWithRetries(options: InProcessConsumerOptions, event: RecordedEvent): Promise<boolean> {
+const REQUEUE_POLL_MS = 2000;
+
+/** Until stopped: every two seconds, the consumer's requeued dead letters, handled again in log order. */
+async function retryRequeued(
+  options: InProcessConsumerOptions,
+  exclusively: <T>(work: () => Promise<T>) => Promise<T>,
+  signal: AbortSignal,
+): Promise<void> {
+  const { consumer, deadLetters } = options;
+  while (await sleep(REQUEUE_POLL_MS, true, { signal }).catch(() => false)) {
+    try {
+      await exclusively(async () => {
+        for (const event of await deadLetters.requeued(consumer.name)) {
+          const outcome = await handleWithRetries(options, event);
+          if (outcome === false) return;
+          if (outcome === "handled") await deadLetters.remove(consumer.name, event.id);
+        }
+      });
+    } catch (error) {
+      options.log(
+        `consumer ${consumer.name}: requeued dead letters: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+  }
+}
+
+/** Handled, or dead-lettered after the last attempt; false when stopped on the way. */
+async function handleWithRetries(
+  options: InProcessConsumerOptions,
+  event: RecordedEvent,
+): Promise<"handled" | "dead" | false> {
   const delays = options.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS;
   for (let attempt = 1; ; attempt += 1) {
     try {
       await options.consumer.handle(event);
       options.onOutcome?.("ok", event.id);
-      return true;
+      return "handled";
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       const delay = delays[attempt - 1];
@@ -89,7 +135,7 @@ async function handleWithRetries(options: InProcessConsumerOptions, event: Recor
         options.log(
           `consumer ${options.consumer.name}: event ${event.id} dead after ${attempt} attempts: ${reason}`,
         );
-        return true;
+        return "dead";
       }
       options.onOutcome?.("retry", event.id);
       const waited = await sleep(delay, true, { signal: options.signal }).catch(() => false);

@@ -1,0 +1,100 @@
+import amqp, { type GetMessage } from "amqplib";
+import { DEFAULT_RETRY_DELAYS_MS, consumerQueues } from "./amqpTopology.ts";
+import type { DeadLetter } from "./DeadLetters.ts";
+import { ATTEMPT_HEADER, ERROR_HEADER, FAILED_AT_HEADER } from "./runAmqpConsumer.ts";
+
+/**
+ * The dead letters in each consumer's `tidemark.<name>.dead` queue, without taking them out: each
+ * message is fetched and, once all are read, put back (RabbitMQ requeues in the original order).
+ * A consumer whose queue does not exist yet has none. At most `limit` per consumer.
+ */
+export async function listAmqpDeadLetters(
+  amqpUrl: string,
+  consumers: readonly string[],
+  limit = 10_000,
+): Promise<DeadLetter[]> {
+  const connection = await amqp.connect(amqpUrl);
+  connection.on("error", () => undefined);
+  try {
+    const letters: DeadLetter[] = [];
+    for (const consumer of consumers) {
+      // A missing queue closes the channel (404): one channel per consumer.
+      const channel = await connection.createChannel();
+      channel.on("error", () => undefined);
+      const { dead } = consumerQueues(consumer, DEFAULT_RETRY_DELAYS_MS);
+      try {
+        await channel.checkQueue(dead);
+      } catch {
+        continue;
+      }
+      for (let count = 0; count < limit; count += 1) {
+        const message = await channel.get(dead, { noAck: false });
+        if (message === false) break;
+        letters.push(deadLetterOf(consumer, message));
+      }
+      channel.nackAll(true);
+      await channel.close();
+    }
+    return letters;
+  } finally {
+    await connection.close().catch(() => undefined);
+  }
+}
+
+/**
+ * Moves dead letters of `consumer` (all, or those with the given event ids) back to its main
+ * queue with a fresh attempt count; each is acknowledged on the dead queue only once the broker
+ * confirmed its re-publication. Returns how many were moved.
+ */
+export async function requeueAmqpDeadLetters(
+  amqpUrl: string,
+  consumer: string,
+  eventIds: readonly string[] | "all",
+): Promise<number> {
+  const wanted = eventIds === "all" ? undefined : new Set(eventIds);
+  const connection = await amqp.connect(amqpUrl);
+  connection.on("error", () => undefined);
+  try {
+    const channel = await connection.createConfirmChannel();
+    const { main, dead } = consumerQueues(consumer, DEFAULT_RETRY_DELAYS_MS);
+    await channel.checkQueue(dead);
+    let moved = 0;
+    for (;;) {
+      const message = await channel.get(dead, { noAck: false });
+      if (message === false) break;
+      const eventId = String(message.properties.messageId ?? "");
+      if (wanted !== undefined && !wanted.has(eventId)) continue; // put back below
+      const headers = {
+        ...Object.fromEntries(
+          Object.entries(message.properties.headers ?? {}).filter(
+            ([name]) => name !== ERROR_HEADER && name !== FAILED_AT_HEADER,
+          ),
+        ),
+        [ATTEMPT_HEADER]: 1,
+      };
+      channel.sendToQueue(main, message.content, { ...message.properties, headers, persistent: true });
+      await channel.waitForConfirms();
+      channel.ack(message);
+      moved += 1;
+    }
+    channel.nackAll(true);
+    await channel.close();
+    return moved;
+  } finally {
+    await connection.close().catch(() => undefined);
+  }
+}
+
+function deadLetterOf(consumer: string, message: GetMessage): DeadLetter {
+  const headers = message.properties.headers ?? {};
+  const failedAt = new Date(String(headers[FAILED_AT_HEADER] ?? ""));
+  return {
+    consumer,
+    eventId: String(message.properties.messageId ?? ""),
+    eventType: String(message.properties.type ?? ""),
+    position: String(headers["x-position"] ?? ""),
+    attempts: Number(headers[ATTEMPT_HEADER] ?? 0),
+    error: String(headers[ERROR_HEADER] ?? ""),
+    failedAt,
+  };
+}
