@@ -19,6 +19,8 @@ export interface Config {
   readonly redisUrl: string | undefined;
   readonly commandApiPort: number;
   readonly queryApiPort: number;
+  /** Where the built-in SMS provider simulator listens (the `simulators` role). */
+  readonly smsSimulatorPort: number;
   readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace";
   /** Hashed API keys; empty only in the embedded default, which then makes a dev key. */
   readonly apiKeys: readonly ApiKeyEntry[];
@@ -93,6 +95,7 @@ const environment = z.object({
   REDIS_URL: urlWithScheme(["redis:", "rediss:"]),
   COMMAND_API_PORT: port(3001),
   QUERY_API_PORT: port(3002),
+  SMS_SIMULATOR_PORT: port(3010),
   EMBEDDED_POSTGRES_PORT: port(54329),
   TIDEMARK_DATA_DIR: z.string().min(1, { message: "must not be empty" }).default(".tidemark"),
   TIDEMARK_API_KEYS: z
@@ -198,6 +201,7 @@ export function loadConfig(
     redisUrl: vars.REDIS_URL,
     commandApiPort: vars.COMMAND_API_PORT,
     queryApiPort: vars.QUERY_API_PORT,
+    smsSimulatorPort: vars.SMS_SIMULATOR_PORT,
     logLevel: vars.LOG_LEVEL,
   };
 }

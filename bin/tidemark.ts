@@ -24,6 +24,7 @@ import { FanoutCheckpoints } from "../gateways/fanout/FanoutCheckpoints.ts";
 import { runAmqpConsumer } from "../gateways/fanout/runAmqpConsumer.ts";
 import { runAmqpRelay } from "../gateways/fanout/runAmqpRelay.ts";
 import { runInProcessConsumer } from "../gateways/fanout/runInProcessConsumer.ts";
+import { createSmsProviderSimulator } from "../gateways/sms/simulator/createSmsProviderSimulator.ts";
 import type { Rule } from "../domain/rules/Rule.ts";
 import { ConfigError, loadConfig, type Config } from "./loadConfig.ts";
 import { startEmbeddedPostgres } from "./startEmbeddedPostgres.ts";
@@ -40,7 +41,7 @@ import { runProjector } from "../projections/runtime/runProjector.ts";
 import type { ProjectionProgress } from "../projections/runtime/runProjections.ts";
 
 /** The parts of the system one process can run; `npm start -- <role> …` picks some, none means all. */
-const ROLES = ["command-api", "query-api", "projector", "relay", "qualification"] as const;
+const ROLES = ["command-api", "query-api", "projector", "relay", "qualification", "simulators"] as const;
 type Role = (typeof ROLES)[number];
 
 function parseRoles(args: readonly string[]): ReadonlySet<Role> {
@@ -178,6 +179,17 @@ async function main(): Promise<void> {
     urls.queryApi = `http://127.0.0.1:${config.queryApiPort}`;
   }
 
+  if (roles.has("simulators")) {
+    // The SMS gateway is not built yet: the simulator runs for manual use and the gateway's tests.
+    const simulator = createSmsProviderSimulator({
+      accountSid: SIMULATOR_ACCOUNT_SID,
+      authToken: SIMULATOR_AUTH_TOKEN,
+    });
+    stops.unshift(() => Promise.resolve(simulator.close()));
+    await listen(simulator.app, config.smsSimulatorPort, stops);
+    urls.smsSimulator = `http://127.0.0.1:${config.smsSimulatorPort}/2010-04-01/Accounts/${SIMULATOR_ACCOUNT_SID}/Messages.json`;
+  }
+
   if (roles.has("relay") || roles.has("qualification")) {
     await startFanout(roles, { config, pool, store, rules, logger, stops, urls });
   }
@@ -211,6 +223,10 @@ async function main(): Promise<void> {
   process.on("SIGINT", () => shutdown("SIGINT"));
   process.on("SIGTERM", () => shutdown("SIGTERM"));
 }
+
+/** The built-in SMS provider simulator's account: fixed and public, it guards nothing real. */
+const SIMULATOR_ACCOUNT_SID = "AC00000000000000000000000000000000";
+const SIMULATOR_AUTH_TOKEN = "simulator-auth-token";
 
 /**
  * The fan-out roles. With AMQP_URL the relay publishes the log to RabbitMQ and each consumer
