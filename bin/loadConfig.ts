@@ -21,6 +21,8 @@ export interface Config {
   readonly queryApiPort: number;
   /** Where the built-in SMS provider simulator listens (the `simulators` role). */
   readonly smsSimulatorPort: number;
+  /** Where the built-in Banking API simulator listens (the `simulators` role). */
+  readonly bankingSimulatorPort: number;
   readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace";
   /** Hashed API keys; empty only in the embedded default, which then makes a dev key. */
   readonly apiKeys: readonly ApiKeyEntry[];
@@ -96,6 +98,7 @@ const environment = z.object({
   COMMAND_API_PORT: port(3001),
   QUERY_API_PORT: port(3002),
   SMS_SIMULATOR_PORT: port(3010),
+  BANKING_SIMULATOR_PORT: port(3011),
   EMBEDDED_POSTGRES_PORT: port(54329),
   TIDEMARK_DATA_DIR: z.string().min(1, { message: "must not be empty" }).default(".tidemark"),
   TIDEMARK_API_KEYS: z
@@ -202,6 +205,7 @@ export function loadConfig(
     commandApiPort: vars.COMMAND_API_PORT,
     queryApiPort: vars.QUERY_API_PORT,
     smsSimulatorPort: vars.SMS_SIMULATOR_PORT,
+    bankingSimulatorPort: vars.BANKING_SIMULATOR_PORT,
     logLevel: vars.LOG_LEVEL,
   };
 }

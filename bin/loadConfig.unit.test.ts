@@ -11,6 +11,7 @@ test("given no variables, when loading, then the embedded default with standard 
   t.is(config.commandApiPort, 3001);
   t.is(config.queryApiPort, 3002);
   t.is(config.smsSimulatorPort, 3010);
+  t.is(config.bankingSimulatorPort, 3011);
   t.is(config.amqpUrl, undefined);
 });
 

@@ -24,6 +24,7 @@ import { FanoutCheckpoints } from "../gateways/fanout/FanoutCheckpoints.ts";
 import { runAmqpConsumer } from "../gateways/fanout/runAmqpConsumer.ts";
 import { runAmqpRelay } from "../gateways/fanout/runAmqpRelay.ts";
 import { runInProcessConsumer } from "../gateways/fanout/runInProcessConsumer.ts";
+import { createBankingApiSimulator } from "../gateways/banking/simulator/createBankingApiSimulator.ts";
 import { createSmsProviderSimulator } from "../gateways/sms/simulator/createSmsProviderSimulator.ts";
 import type { Rule } from "../domain/rules/Rule.ts";
 import { ConfigError, loadConfig, type Config } from "./loadConfig.ts";
@@ -180,7 +181,7 @@ async function main(): Promise<void> {
   }
 
   if (roles.has("simulators")) {
-    // The SMS gateway is not built yet: the simulator runs for manual use and the gateway's tests.
+    // The gateways are not built yet: the simulators run for manual use (and the gateways' tests).
     const simulator = createSmsProviderSimulator({
       accountSid: SIMULATOR_ACCOUNT_SID,
       authToken: SIMULATOR_AUTH_TOKEN,
@@ -188,6 +189,9 @@ async function main(): Promise<void> {
     stops.unshift(() => Promise.resolve(simulator.close()));
     await listen(simulator.app, config.smsSimulatorPort, stops);
     urls.smsSimulator = `http://127.0.0.1:${config.smsSimulatorPort}/2010-04-01/Accounts/${SIMULATOR_ACCOUNT_SID}/Messages.json`;
+    const bank = createBankingApiSimulator({ accessToken: SIMULATOR_BANK_TOKEN });
+    await listen(bank.app, config.bankingSimulatorPort, stops);
+    urls.bankingSimulator = `http://127.0.0.1:${config.bankingSimulatorPort}/accounts/{id}/balances`;
   }
 
   if (roles.has("relay") || roles.has("qualification")) {
@@ -227,6 +231,7 @@ async function main(): Promise<void> {
 /** The built-in SMS provider simulator's account: fixed and public, it guards nothing real. */
 const SIMULATOR_ACCOUNT_SID = "AC00000000000000000000000000000000";
 const SIMULATOR_AUTH_TOKEN = "simulator-auth-token";
+const SIMULATOR_BANK_TOKEN = "simulator-bank-token";
 
 /**
  * The fan-out roles. With AMQP_URL the relay publishes the log to RabbitMQ and each consumer
