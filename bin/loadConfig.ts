@@ -23,6 +23,8 @@ export interface Config {
   readonly smsSimulatorPort: number;
   /** Where the built-in Banking API simulator listens (the `simulators` role). */
   readonly bankingSimulatorPort: number;
+  /** The Banking API the banking gateway reads; undefined: the built-in simulator. */
+  readonly bankingApi: { readonly url: string; readonly token: string } | undefined;
   readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace";
   /** Hashed API keys; empty only in the embedded default, which then makes a dev key. */
   readonly apiKeys: readonly ApiKeyEntry[];
@@ -99,6 +101,8 @@ const environment = z.object({
   QUERY_API_PORT: port(3002),
   SMS_SIMULATOR_PORT: port(3010),
   BANKING_SIMULATOR_PORT: port(3011),
+  BANKING_API_URL: urlWithScheme(["http:", "https:"]),
+  BANKING_API_TOKEN: z.string().min(1, { message: "must not be empty" }).optional(),
   EMBEDDED_POSTGRES_PORT: port(54329),
   TIDEMARK_DATA_DIR: z.string().min(1, { message: "must not be empty" }).default(".tidemark"),
   TIDEMARK_API_KEYS: z
@@ -176,6 +180,9 @@ export function loadConfig(
   if (vars.EVENT_STORE === "eventstoredb" && vars.EVENTSTORE_URL === undefined) {
     throw new ConfigError("EVENTSTORE_URL", "is required when EVENT_STORE=eventstoredb");
   }
+  if (vars.BANKING_API_URL !== undefined && vars.BANKING_API_TOKEN === undefined) {
+    throw new ConfigError("BANKING_API_TOKEN", "is required when BANKING_API_URL is set");
+  }
   if (
     (options.requireApiKeys ?? true) &&
     vars.DATABASE_URL !== undefined &&
@@ -206,6 +213,10 @@ export function loadConfig(
     queryApiPort: vars.QUERY_API_PORT,
     smsSimulatorPort: vars.SMS_SIMULATOR_PORT,
     bankingSimulatorPort: vars.BANKING_SIMULATOR_PORT,
+    bankingApi:
+      vars.BANKING_API_URL === undefined
+        ? undefined
+        : { url: vars.BANKING_API_URL, token: vars.BANKING_API_TOKEN ?? "" },
     logLevel: vars.LOG_LEVEL,
   };
 }

@@ -12,6 +12,7 @@ test("given no variables, when loading, then the embedded default with standard 
   t.is(config.queryApiPort, 3002);
   t.is(config.smsSimulatorPort, 3010);
   t.is(config.bankingSimulatorPort, 3011);
+  t.is(config.bankingApi, undefined, "the built-in simulator");
   t.is(config.amqpUrl, undefined);
 });
 
@@ -43,6 +44,14 @@ const bad: [Record<string, string>, string][] = [
   ],
   [{ COMMAND_API_PORT: "70000" }, "config: COMMAND_API_PORT must be a port number from 1 to 65535"],
   [{ QUERY_API_PORT: "abc" }, "config: QUERY_API_PORT must be a port number from 1 to 65535"],
+  [
+    { BANKING_API_URL: "ftp://bank" },
+    "config: BANKING_API_URL must be a URL starting with http:// or https://",
+  ],
+  [
+    { BANKING_API_URL: "https://bank.example" },
+    "config: BANKING_API_TOKEN is required when BANKING_API_URL is set",
+  ],
   [{ EVENT_STORE: "mongo" }, 'config: EVENT_STORE must be "postgres" or "eventstoredb"'],
   [{ EVENT_STORE: "eventstoredb" }, "config: EVENTSTORE_URL is required when EVENT_STORE=eventstoredb"],
   [{ AMQP_URL: "http://mq" }, "config: AMQP_URL must be a URL starting with amqp:// or amqps://"],

@@ -24,7 +24,16 @@ import { FanoutCheckpoints } from "../gateways/fanout/FanoutCheckpoints.ts";
 import { runAmqpConsumer } from "../gateways/fanout/runAmqpConsumer.ts";
 import { runAmqpRelay } from "../gateways/fanout/runAmqpRelay.ts";
 import { runInProcessConsumer } from "../gateways/fanout/runInProcessConsumer.ts";
+import {
+  MemoryBalanceCache,
+  RedisBalanceCache,
+  type BalanceCache,
+} from "../gateways/banking/BalanceCache.ts";
+import { BankingApiClient } from "../gateways/banking/BankingApiClient.ts";
+import { bankingGateway } from "../gateways/banking/bankingGateway.ts";
+import { RefreshBudget } from "../gateways/banking/RefreshBudget.ts";
 import { createBankingApiSimulator } from "../gateways/banking/simulator/createBankingApiSimulator.ts";
+import type { EventConsumer } from "../gateways/fanout/EventConsumer.ts";
 import { createSmsProviderSimulator } from "../gateways/sms/simulator/createSmsProviderSimulator.ts";
 import type { Rule } from "../domain/rules/Rule.ts";
 import { ConfigError, loadConfig, type Config } from "./loadConfig.ts";
@@ -42,7 +51,15 @@ import { runProjector } from "../projections/runtime/runProjector.ts";
 import type { ProjectionProgress } from "../projections/runtime/runProjections.ts";
 
 /** The parts of the system one process can run; `npm start -- <role> …` picks some, none means all. */
-const ROLES = ["command-api", "query-api", "projector", "relay", "qualification", "simulators"] as const;
+const ROLES = [
+  "command-api",
+  "query-api",
+  "projector",
+  "relay",
+  "qualification",
+  "banking",
+  "simulators",
+] as const;
 type Role = (typeof ROLES)[number];
 
 function parseRoles(args: readonly string[]): ReadonlySet<Role> {
@@ -189,12 +206,16 @@ async function main(): Promise<void> {
     stops.unshift(() => Promise.resolve(simulator.close()));
     await listen(simulator.app, config.smsSimulatorPort, stops);
     urls.smsSimulator = `http://127.0.0.1:${config.smsSimulatorPort}/2010-04-01/Accounts/${SIMULATOR_ACCOUNT_SID}/Messages.json`;
-    const bank = createBankingApiSimulator({ accessToken: SIMULATOR_BANK_TOKEN });
+    // Every account answers 250.00 GBP until scripted: enough for the banking gateway to pull.
+    const bank = createBankingApiSimulator({
+      accessToken: SIMULATOR_BANK_TOKEN,
+      unscripted: { amount: "250.00", currency: "GBP" },
+    });
     await listen(bank.app, config.bankingSimulatorPort, stops);
     urls.bankingSimulator = `http://127.0.0.1:${config.bankingSimulatorPort}/accounts/{id}/balances`;
   }
 
-  if (roles.has("relay") || roles.has("qualification")) {
+  if (roles.has("relay") || roles.has("qualification") || roles.has("banking")) {
     await startFanout(roles, { config, pool, store, rules, logger, stops, urls });
   }
 
@@ -269,40 +290,79 @@ async function startFanout(
       urls.relay = `${amqpUrl.replace(/\/\/[^@]*@/, "//")} exchange ${EVENTS_EXCHANGE}`;
     }
   }
+  const deadLetters = new DeadLetters(pool, schema);
+  if (amqpUrl === undefined) await deadLetters.migrate();
+  const consume = (role: Role, consumer: EventConsumer) => {
+    running.push(
+      amqpUrl === undefined
+        ? runInProcessConsumer({
+            pool,
+            store,
+            checkpoints,
+            deadLetters,
+            consumer,
+            signal: controller.signal,
+            log: log(role),
+          })
+        : runAmqpConsumer({ amqpUrl, consumer, signal: controller.signal, log: log(role) }),
+    );
+    urls[role] = amqpUrl === undefined ? `${consumer.name} in-process` : `queue tidemark.${consumer.name}`;
+  };
   if (roles.has("qualification")) {
-    const consumer = qualificationPolicy({
-      store,
-      rules: context.rules,
-      templates: await loadTemplates(),
-      clock: Date.now,
-      newEventId: randomUUID,
-      log: log("qualification"),
-    });
-    if (amqpUrl === undefined) {
-      const deadLetters = new DeadLetters(pool, schema);
-      await deadLetters.migrate();
-      running.push(
-        runInProcessConsumer({
-          pool,
-          store,
-          checkpoints,
-          deadLetters,
-          consumer,
-          signal: controller.signal,
-          log: log("qualification"),
+    consume(
+      "qualification",
+      qualificationPolicy({
+        store,
+        rules: context.rules,
+        templates: await loadTemplates(),
+        clock: Date.now,
+        newEventId: randomUUID,
+        log: log("qualification"),
+      }),
+    );
+  }
+  if (roles.has("banking")) {
+    const budget = new RefreshBudget(pool, `${config.schemaPrefix}_banking`);
+    await budget.migrate();
+    const bankingApi = config.bankingApi ?? {
+      url: `http://127.0.0.1:${config.bankingSimulatorPort}`,
+      token: SIMULATOR_BANK_TOKEN,
+    };
+    consume(
+      "banking",
+      bankingGateway({
+        store,
+        rules: context.rules,
+        bank: new BankingApiClient({
+          baseUrl: bankingApi.url,
+          accessToken: bankingApi.token,
+          onCircuitChange: (state) => logger.warn({ role: "banking", circuit: state }, "Banking API circuit"),
         }),
-      );
-    } else {
-      running.push(
-        runAmqpConsumer({ amqpUrl, consumer, signal: controller.signal, log: log("qualification") }),
-      );
-    }
-    urls.qualification = amqpUrl === undefined ? "in-process" : `queue tidemark.${consumer.name}`;
+        budget,
+        cache: createBalanceCache(config, stops),
+        clock: Date.now,
+        newEventId: randomUUID,
+        log: log("banking"),
+      }),
+    );
   }
   stops.unshift(async () => {
     controller.abort();
     await Promise.all(running);
   });
+}
+
+/** Recent bank balances for a minute: in Redis with REDIS_URL (shared by replicas), else in memory. */
+function createBalanceCache(config: Config, stops: (() => Promise<void>)[]): BalanceCache {
+  const ttlMs = 60_000;
+  if (config.redisUrl === undefined) return new MemoryBalanceCache(ttlMs);
+  const redis = new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  redis.on("error", () => undefined); // a failing Redis is a cache miss: one more bank read
+  stops.unshift(async () => {
+    redis.disconnect();
+    await Promise.resolve();
+  });
+  return new RedisBalanceCache(redis, ttlMs);
 }
 
 /**

@@ -31,7 +31,7 @@ export interface BankingApiSimulator {
   readonly knobs: BankingSimulatorKnobs;
   /**
    * Scripts an account's balances: each read answers the next one, the last one from then on.
-   * An account without a script is unknown (404).
+   * An account without a script answers `unscripted`, or is unknown (404).
    */
   script(accountId: string, balances: readonly ScriptedBalance[]): void;
   /** Reads answered (any status), per account: what a budget test counts. */
@@ -43,6 +43,8 @@ export interface BankingApiSimulatorOptions {
   readonly accessToken: string;
   readonly knobs?: Partial<BankingSimulatorKnobs>;
   readonly random?: () => number;
+  /** What an account without a script answers; none: 404 (an account the bank does not know). */
+  readonly unscripted?: ScriptedBalance;
   /** The simulator's clock for each balance's DateTime (default Date.now). */
   readonly clock?: () => number;
 }
@@ -75,11 +77,10 @@ export function createBankingApiSimulator(options: BankingApiSimulatorOptions): 
     }
     if (random() < knobs.errorRate) return problem(ctx, 500, "UK.OBIE.UnexpectedError", "simulated failure");
     const script = scripts.get(accountId);
-    const balance = script?.balances[Math.min(script.next, script.balances.length - 1)];
-    if (script === undefined || balance === undefined) {
+    const balance = script?.balances[Math.min(script.next, script.balances.length - 1)] ?? options.unscripted;
+    if (balance === undefined)
       return problem(ctx, 404, "UK.OBIE.Resource.NotFound", `no account ${accountId}`);
-    }
-    script.next += 1;
+    if (script !== undefined) script.next += 1;
     const negative = balance.amount.startsWith("-");
     ctx.body = {
       Data: {

@@ -1,0 +1,194 @@
+import { randomUUID } from "node:crypto";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import anyTest, { type TestFn } from "ava";
+import { handleCommand } from "../../commands/handleCommand.ts";
+import { loadRules } from "../../commands/rules/loadRules.ts";
+import type { RefreshReason } from "../../domain/account/AccountEvent.ts";
+import { accountDecider, type AccountCommand } from "../../domain/account/accountDecider.ts";
+import { epochMsToInstant } from "../../domain/values/Instant.ts";
+import type { PhoneNumber } from "../../domain/values/PhoneNumber.ts";
+import type { TimeZone } from "../../domain/values/TimeZone.ts";
+import { collect } from "../eventStore/eventStoreContract.ts";
+import type { RecordedEvent } from "../eventStore/EventStore.ts";
+import { openTestEventStore, type TestEventStore } from "../../test/postgresTestDatabase.ts";
+import { MemoryBalanceCache } from "./BalanceCache.ts";
+import { BankingApiClient } from "./BankingApiClient.ts";
+import { bankingGateway } from "./bankingGateway.ts";
+import { RefreshBudget } from "./RefreshBudget.ts";
+import {
+  createBankingApiSimulator,
+  type BankingApiSimulator,
+} from "./simulator/createBankingApiSimulator.ts";
+
+const TOKEN = "bank-token";
+const NOW = Date.UTC(2026, 10, 24, 9, 0, 0);
+
+type Context = TestEventStore & {
+  simulator: BankingApiSimulator;
+  server: Server;
+  budget: RefreshBudget;
+  clockMs: number;
+};
+const test = anyTest as TestFn<Context>;
+
+test.beforeEach(async (t) => {
+  Object.assign(t.context, await openTestEventStore());
+  t.context.clockMs = NOW;
+  let bankClock = NOW;
+  t.context.simulator = createBankingApiSimulator({
+    accessToken: TOKEN,
+    knobs: { latencyMs: 0 },
+    random: () => 0.99,
+    clock: () => (bankClock += 60_000), // every read is newer than the last
+  });
+  t.context.server = t.context.simulator.app.listen(0, "127.0.0.1");
+  await new Promise((resolve) => t.context.server.once("listening", resolve));
+  t.context.budget = new RefreshBudget(t.context.database.pool, `${t.context.database.schema}_banking`);
+  await t.context.budget.migrate();
+});
+
+test.afterEach.always(async (t) => {
+  t.context.server.closeAllConnections();
+  t.context.server.close();
+  await t.context.dispose([`${t.context.database.schema}_banking`]);
+});
+
+function gateway(t: { context: Context }, cacheMs = 0) {
+  const port = (t.context.server.address() as AddressInfo).port;
+  return bankingGateway({
+    store: t.context.store,
+    rules: [],
+    bank: new BankingApiClient({
+      baseUrl: `http://127.0.0.1:${port}`,
+      accessToken: TOKEN,
+      attempts: 2,
+      initialDelayMs: 5,
+    }),
+    budget: t.context.budget,
+    cache: new MemoryBalanceCache(cacheMs, () => t.context.clockMs),
+    clock: () => t.context.clockMs,
+    newEventId: randomUUID,
+    log: () => undefined,
+  });
+}
+
+async function run(t: { context: Context }, accountId: string, command: AccountCommand): Promise<void> {
+  const outcome = await handleCommand(
+    t.context.store,
+    accountDecider(await loadRules()),
+    `account-${accountId}`,
+    command,
+    {
+      newEventId: randomUUID,
+      metadata: { correlationId: "c", actor: "test" },
+    },
+  );
+  if (outcome.outcome !== "accepted") throw new Error(`${command.type}: ${outcome.outcome}`);
+}
+
+async function open(t: { context: Context }, accountId: string): Promise<void> {
+  await run(t, accountId, {
+    type: "OpenAccount",
+    data: {
+      accountId,
+      customerId: `customer-${accountId}`,
+      phone: "+447911123456" as PhoneNumber,
+      currency: "GBP",
+      timeZone: "Europe/London" as TimeZone,
+      consents: { service: true, marketing: false },
+      now: epochMsToInstant(NOW - 3_600_000),
+    },
+  });
+}
+
+/** Appends a refresh request and hands it to the gateway, as the fan-out would. */
+async function refresh(
+  t: { context: Context },
+  accountId: string,
+  reason: RefreshReason,
+  handler = gateway(t),
+): Promise<RecordedEvent> {
+  await run(t, accountId, {
+    type: "RequestBalanceRefresh",
+    data: { reason, now: epochMsToInstant(t.context.clockMs) },
+  });
+  const events = await collect(t.context.store.readStream(`account-${accountId}`));
+  const request = events.filter((event) => event.type === "BalanceRefreshRequested").at(-1);
+  if (request === undefined) throw new Error("no request");
+  await handler.handle(request);
+  return request;
+}
+
+const typesOf = async (t: { context: Context }, accountId: string) =>
+  (await collect(t.context.store.readStream(`account-${accountId}`))).map((event) => event.type);
+
+test("a refresh reads the bank and records the balance as pulled, caused by the request", async (t) => {
+  await open(t, "acc-1");
+  t.context.simulator.script("acc-1", [{ amount: "-12.50", currency: "GBP" }]);
+  const request = await refresh(t, "acc-1", "manual");
+  const events = await collect(t.context.store.readStream("account-acc-1"));
+  const observed = events.find((event) => event.type === "BalanceObserved");
+  t.like(observed?.data, {
+    balance: { minor: "-1250", currency: "GBP" },
+    source: "pull",
+    balanceType: "InterimAvailable",
+  });
+  t.is(observed?.metadata.causationId, request.id);
+});
+
+test("unattended reads spend a budget of four a day; a redelivered request does not spend it twice; manual reads are free", async (t) => {
+  await open(t, "acc-2");
+  t.context.simulator.script("acc-2", [{ amount: "500.00", currency: "GBP" }]);
+  const handler = gateway(t);
+  const first = await refresh(t, "acc-2", "scheduled", handler);
+  await handler.handle(first); // redelivered
+  for (let index = 0; index < 3; index += 1) await refresh(t, "acc-2", "scheduled", handler);
+  t.is(t.context.simulator.reads.get("acc-2"), 4, "four requests, one of them delivered twice: four reads");
+  await refresh(t, "acc-2", "scheduled", handler);
+  t.is(t.context.simulator.reads.get("acc-2"), 4, "the fifth unattended request did not reach the bank");
+  const failed = (await collect(t.context.store.readStream("account-acc-2"))).filter(
+    (event) => event.type === "BalanceRefreshFailed",
+  );
+  t.is(failed.length, 1);
+  t.like(failed[0]?.data, {
+    retryable: false,
+    reason: "daily budget of unattended reads used for 2026-11-24",
+  });
+  await refresh(t, "acc-2", "manual", handler);
+  t.is(t.context.simulator.reads.get("acc-2"), 5, "a manual read is not budgeted");
+  t.context.clockMs += 86_400_000;
+  await refresh(t, "acc-2", "scheduled", handler);
+  t.is(t.context.simulator.reads.get("acc-2"), 6, "a new day, a new budget");
+});
+
+test("an account the bank does not know, or a bank that is down, is recorded as a failed refresh with whether to retry", async (t) => {
+  await open(t, "acc-3");
+  await refresh(t, "acc-3", "manual");
+  t.context.simulator.script("acc-3", [{ amount: "1.00", currency: "GBP" }]);
+  t.context.simulator.knobs.errorRate = 1;
+  await refresh(t, "acc-3", "manual");
+  const failed = (await collect(t.context.store.readStream("account-acc-3"))).filter(
+    (event) => event.type === "BalanceRefreshFailed",
+  );
+  t.deepEqual(
+    failed.map((event) => event.data.retryable),
+    [false, true],
+  );
+  t.regex(JSON.stringify(failed[0]?.data.reason), /^"account_not_found/);
+  t.regex(JSON.stringify(failed[1]?.data.reason), /^"unavailable/);
+});
+
+test("a balance read moments ago comes from the cache, not the bank", async (t) => {
+  await open(t, "acc-4");
+  t.context.simulator.script("acc-4", [{ amount: "80.00", currency: "GBP" }]);
+  const handler = gateway(t, 60_000);
+  await refresh(t, "acc-4", "manual", handler);
+  t.context.clockMs += 30_000;
+  await refresh(t, "acc-4", "pre-send-recheck", handler);
+  t.is(t.context.simulator.reads.get("acc-4"), 1);
+  t.context.clockMs += 60_000;
+  await refresh(t, "acc-4", "pre-send-recheck", handler);
+  t.is(t.context.simulator.reads.get("acc-4"), 2, "expired: read again");
+  t.true((await typesOf(t, "acc-4")).includes("BalanceObserved"));
+});

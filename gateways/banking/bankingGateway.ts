@@ -1,0 +1,106 @@
+import { handleCommand } from "../../commands/handleCommand.ts";
+import type { AccountEvent } from "../../domain/account/AccountEvent.ts";
+import { accountDecider, type AccountCommand } from "../../domain/account/accountDecider.ts";
+import type { Rule } from "../../domain/rules/Rule.ts";
+import { epochMsToInstant } from "../../domain/values/Instant.ts";
+import type { EventMetadata, EventStore, RecordedEvent } from "../eventStore/EventStore.ts";
+import type { EventConsumer } from "../fanout/EventConsumer.ts";
+import type { BalanceCache } from "./BalanceCache.ts";
+import { BankingApiError, type BankBalance, type BankingApiClient } from "./BankingApiClient.ts";
+import type { RefreshBudget } from "./RefreshBudget.ts";
+
+export interface BankingGatewayOptions {
+  readonly store: EventStore;
+  readonly rules: readonly Rule[];
+  readonly bank: Pick<BankingApiClient, "readBalance">;
+  readonly budget: Pick<RefreshBudget, "claim">;
+  readonly cache: BalanceCache;
+  readonly clock: () => number;
+  readonly newEventId: () => string;
+  readonly log: (message: string) => void;
+}
+
+type RefreshRequested = Extract<AccountEvent, { type: "BalanceRefreshRequested" }>;
+
+/**
+ * `BalanceRefreshRequested` → the Banking API → `BalanceObserved` (through the account decider,
+ * which also qualifies) or `BalanceRefreshFailed` with the reason. A request already answered (an
+ * event after it in the stream names it as its cause) is a redelivery and does nothing. Unattended (scheduled) reads
+ * spend the account's daily budget, claimed under the request's event id so a redelivery does not
+ * spend it twice; a balance read moments ago comes from the cache instead of the bank. A failure
+ * the client already retried is recorded (retryable or not) rather than thrown: the scheduler asks
+ * again later, and nothing piles up in the dead letters during a bank outage.
+ */
+export function bankingGateway(options: BankingGatewayOptions): EventConsumer {
+  const accounts = accountDecider(options.rules);
+  return {
+    name: "banking-gateway",
+    eventTypes: new Set(["BalanceRefreshRequested"]),
+    async handle(recorded: RecordedEvent) {
+      const event = { type: recorded.type, data: recorded.data } as unknown as RefreshRequested;
+      const accountId = recorded.streamId.slice("account-".length);
+      if (await alreadyAnswered(options.store, recorded)) return undefined; // a redelivery
+      const now = options.clock();
+      const record = (command: AccountCommand) =>
+        handleCommand(options.store, accounts, recorded.streamId, command, {
+          retriesOnConflict: 3,
+          newEventId: options.newEventId,
+          metadata: causedBy(recorded),
+        });
+      const fail = async (reason: string, retryable: boolean) => {
+        const outcome = await record({
+          type: "RecordBalanceRefreshFailure",
+          data: { reason, retryable, now: epochMsToInstant(now) },
+        });
+        if (outcome.outcome === "refused") options.log(`banking-gateway: ${accountId}: ${outcome.detail}`);
+      };
+      if (event.data.reason === "scheduled") {
+        const day = new Date(now).toISOString().slice(0, 10);
+        if (!(await options.budget.claim(accountId, day, recorded.id))) {
+          return fail(`daily budget of unattended reads used for ${day}`, false);
+        }
+      }
+      let reading: BankBalance;
+      try {
+        reading = (await options.cache.get(accountId)) ?? (await options.bank.readBalance(accountId));
+      } catch (error) {
+        if (!(error instanceof BankingApiError)) throw error;
+        return fail(`${error.code}: ${error.message}`, error.retryable);
+      }
+      await options.cache.set(accountId, reading);
+      const outcome = await record({
+        type: "RecordBalance",
+        data: {
+          balance: reading.balance,
+          balanceType: reading.balanceType,
+          creditLineIncluded: reading.creditLineIncluded,
+          referenceTime: reading.referenceTime,
+          source: "pull",
+          bankReference: reading.bankReference,
+          now: epochMsToInstant(now),
+        },
+      });
+      // A closed or unknown account has nothing to record: said, not retried.
+      if (outcome.outcome === "refused") options.log(`banking-gateway: ${accountId}: ${outcome.detail}`);
+      return undefined;
+    },
+  };
+}
+
+/** Whether an event after the request in its stream was caused by it: the answer is recorded. */
+async function alreadyAnswered(store: EventStore, request: RecordedEvent): Promise<boolean> {
+  for await (const later of store.readStream(request.streamId, { fromRevision: request.revision + 1 })) {
+    if (later.metadata.causationId === request.id) return true;
+  }
+  return false;
+}
+
+function causedBy(recorded: RecordedEvent): EventMetadata {
+  return {
+    correlationId: recorded.metadata.correlationId,
+    causationId: recorded.id,
+    actor: "banking-gateway",
+    ...(recorded.metadata.traceparent === undefined ? {} : { traceparent: recorded.metadata.traceparent }),
+    ...(recorded.metadata.tracestate === undefined ? {} : { tracestate: recorded.metadata.tracestate }),
+  };
+}
