@@ -34,6 +34,7 @@ import { bankingGateway } from "../gateways/banking/bankingGateway.ts";
 import { RefreshBudget } from "../gateways/banking/RefreshBudget.ts";
 import { createBankingApiSimulator } from "../gateways/banking/simulator/createBankingApiSimulator.ts";
 import type { EventConsumer } from "../gateways/fanout/EventConsumer.ts";
+import { runRefreshScheduler } from "../gateways/scheduler/runRefreshScheduler.ts";
 import { createSmsProviderSimulator } from "../gateways/sms/simulator/createSmsProviderSimulator.ts";
 import type { Rule } from "../domain/rules/Rule.ts";
 import { ConfigError, loadConfig, type Config } from "./loadConfig.ts";
@@ -58,6 +59,7 @@ const ROLES = [
   "relay",
   "qualification",
   "banking",
+  "scheduler",
   "simulators",
 ] as const;
 type Role = (typeof ROLES)[number];
@@ -213,6 +215,26 @@ async function main(): Promise<void> {
     });
     await listen(bank.app, config.bankingSimulatorPort, stops);
     urls.bankingSimulator = `http://127.0.0.1:${config.bankingSimulatorPort}/accounts/{id}/balances`;
+  }
+
+  if (roles.has("scheduler")) {
+    const controller = new AbortController();
+    const running = runRefreshScheduler({
+      pool,
+      store,
+      rules,
+      schema: `${config.schemaPrefix}_scheduler`,
+      accountsView: `"${schemas.read}".accounts`,
+      signal: controller.signal,
+      clock: Date.now,
+      newEventId: randomUUID,
+      log: (message) => logger.info({ role: "scheduler" }, message),
+    });
+    stops.unshift(async () => {
+      controller.abort();
+      await running;
+    });
+    urls.scheduler = "a balance refresh of every open account every 6 hours";
   }
 
   if (roles.has("relay") || roles.has("qualification") || roles.has("banking")) {

@@ -1,0 +1,124 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import type pg from "pg";
+import { handleCommand } from "../../commands/handleCommand.ts";
+import { accountDecider } from "../../domain/account/accountDecider.ts";
+import type { Rule } from "../../domain/rules/Rule.ts";
+import { epochMsToInstant } from "../../domain/values/Instant.ts";
+import type { EventStore } from "../eventStore/EventStore.ts";
+import { AdvisoryLease } from "../postgres/AdvisoryLease.ts";
+
+export interface RefreshSchedulerOptions {
+  readonly pool: pg.Pool;
+  readonly store: EventStore;
+  readonly rules: readonly Rule[];
+  /** Where the schedule lives (`<schema>.refresh_schedule`). */
+  readonly schema: string;
+  /** The accounts read model's view (`<prefix>_read.accounts`): which accounts are open. */
+  readonly accountsView: string;
+  readonly signal: AbortSignal;
+  /** Between two refreshes of one account (default 6 hours: four a day, the unattended budget). */
+  readonly everyMs?: number;
+  /** Between two looks at the schedule (default 30 s). */
+  readonly tickMs?: number;
+  /** Refresh requests per tick at most (default 500); the rest wait for the next tick. */
+  readonly perTick?: number;
+  readonly clock: () => number;
+  readonly newEventId: () => string;
+  readonly log: (message: string) => void;
+}
+
+const LEASE_CLASS = 0x73636864; // "schd"
+
+/**
+ * Requests a scheduled balance refresh for every open account every `everyMs`. The due times
+ * live in PostgreSQL (`refresh_schedule`), not in memory: a restart resumes where the schedule
+ * stands, and nothing is requested twice for one due time. New open accounts join the schedule
+ * (due at once), closed ones leave it. One scheduler holds the lease. Returns when `signal` aborts.
+ */
+export async function runRefreshScheduler(options: RefreshSchedulerOptions): Promise<void> {
+  const lease = await AdvisoryLease.take({
+    pool: options.pool,
+    classId: LEASE_CLASS,
+    name: options.schema,
+    signal: options.signal,
+    onLost: () => options.log("scheduler: lost its lease connection"),
+    onStandby: () => options.log("scheduler: another scheduler runs; standing by"),
+  });
+  if (lease === undefined) return;
+  try {
+    await migrateSchedule(options.pool, options.schema);
+    do {
+      if (lease.lost) return;
+      try {
+        const requested = await runSchedulerTick(options);
+        if (requested > 0) options.log(`scheduler: requested ${requested} balance refreshes`);
+      } catch (error) {
+        options.log(`scheduler: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    } while (await sleep(options.tickMs ?? 30_000, true, { signal: options.signal }).catch(() => false));
+  } finally {
+    await lease.release();
+  }
+}
+
+export async function migrateSchedule(pool: pg.Pool, schema: string): Promise<void> {
+  await pool.query(`create schema if not exists "${schema}"`).catch((error: unknown) => {
+    if ((error as { code?: string }).code !== "23505") throw error; // created beside us
+  });
+  await pool.query(
+    `create table if not exists "${schema}".refresh_schedule (
+      account_id text primary key,
+      next_due_at timestamptz not null
+    )`,
+  );
+}
+
+/**
+ * One look at the schedule: open accounts join it, closed ones leave, and each account due gets
+ * its refresh request, then its next due time. Returns how many requests were made.
+ */
+export async function runSchedulerTick(options: RefreshSchedulerOptions): Promise<number> {
+  const table = `"${options.schema}".refresh_schedule`;
+  const now = new Date(options.clock());
+  await options.pool.query(
+    `insert into ${table} (account_id, next_due_at)
+     select account_id, $1 from ${options.accountsView} where status = 'open'
+     on conflict (account_id) do nothing`,
+    [now],
+  );
+  await options.pool.query(
+    `delete from ${table} s using ${options.accountsView} a where a.account_id = s.account_id and a.status <> 'open'`,
+  );
+  const { rows } = await options.pool.query<{ account_id: string; next_due_at: Date }>(
+    `select account_id, next_due_at from ${table} where next_due_at <= $1 order by next_due_at, account_id limit $2`,
+    [now, options.perTick ?? 500],
+  );
+  const accounts = accountDecider(options.rules);
+  let requested = 0;
+  for (const { account_id: accountId, next_due_at: due } of rows) {
+    // The next due time first, guarded by this one: a crash after it costs this refresh (the next
+    // comes on time), never a second request for the same due time.
+    const claimed = await options.pool.query(
+      `update ${table} set next_due_at = $3 where account_id = $1 and next_due_at = $2`,
+      [accountId, due, new Date(now.getTime() + (options.everyMs ?? 6 * 3_600_000))],
+    );
+    if (claimed.rowCount !== 1) continue;
+    const outcome = await handleCommand(
+      options.store,
+      accounts,
+      `account-${accountId}`,
+      { type: "RequestBalanceRefresh", data: { reason: "scheduled", now: epochMsToInstant(now.getTime()) } },
+      {
+        retriesOnConflict: 3,
+        newEventId: options.newEventId,
+        metadata: { correlationId: options.newEventId(), actor: "scheduler" },
+      },
+    );
+    if (outcome.outcome === "accepted") requested += 1;
+    else
+      options.log(
+        `scheduler: account ${accountId}: ${outcome.outcome === "refused" ? outcome.detail : outcome.outcome}`,
+      );
+  }
+  return requested;
+}
