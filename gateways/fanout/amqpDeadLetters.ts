@@ -1,5 +1,5 @@
 import amqp, { type GetMessage } from "amqplib";
-import { DEFAULT_RETRY_DELAYS_MS, consumerQueues } from "./amqpTopology.ts";
+import { CONNECT_OPTIONS, consumerQueues, DEFAULT_RETRY_DELAYS_MS } from "./amqpTopology.ts";
 import type { DeadLetter } from "./DeadLetters.ts";
 import { ATTEMPT_HEADER, ERROR_HEADER, FAILED_AT_HEADER } from "./runAmqpConsumer.ts";
 
@@ -13,7 +13,7 @@ export async function listAmqpDeadLetters(
   consumers: readonly string[],
   limit = 10_000,
 ): Promise<DeadLetter[]> {
-  const connection = await amqp.connect(amqpUrl);
+  const connection = await amqp.connect(amqpUrl, CONNECT_OPTIONS);
   connection.on("error", () => undefined);
   try {
     const letters: DeadLetter[] = [];
@@ -52,7 +52,7 @@ export async function requeueAmqpDeadLetters(
   eventIds: readonly string[] | "all",
 ): Promise<number> {
   const wanted = eventIds === "all" ? undefined : new Set(eventIds);
-  const connection = await amqp.connect(amqpUrl);
+  const connection = await amqp.connect(amqpUrl, CONNECT_OPTIONS);
   connection.on("error", () => undefined);
   try {
     const channel = await connection.createConfirmChannel();

@@ -58,3 +58,9 @@ export async function declareConsumerQueues(
   await channel.assertQueue(queues.dead, { durable: true });
   return queues;
 }
+
+/**
+ * Socket options for every connection: a broker that is starting up may accept the TCP connection
+ * and then not answer the handshake; without a timeout the connect would wait forever.
+ */
+export const CONNECT_OPTIONS = { timeout: 10_000 } as const;

@@ -1,6 +1,11 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import amqp, { type ConfirmChannel, type ConsumeMessage } from "amqplib";
-import { DEFAULT_RETRY_DELAYS_MS, declareConsumerQueues, type ConsumerQueues } from "./amqpTopology.ts";
+import {
+  CONNECT_OPTIONS,
+  type ConsumerQueues,
+  declareConsumerQueues,
+  DEFAULT_RETRY_DELAYS_MS,
+} from "./amqpTopology.ts";
 import { fromEventMessageBody } from "./eventMessage.ts";
 import { checkConsumerName, type EventConsumer } from "./EventConsumer.ts";
 
@@ -57,7 +62,7 @@ async function consumeOverOneConnection(
   options: AmqpConsumerOptions,
   onConnected: () => void,
 ): Promise<void> {
-  const connection = await amqp.connect(options.amqpUrl);
+  const connection = await amqp.connect(options.amqpUrl, CONNECT_OPTIONS);
   try {
     const ended = new Promise<void>((resolve, reject) => {
       connection.on("error", () => undefined); // "close" follows with the reason

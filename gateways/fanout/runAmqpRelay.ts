@@ -5,7 +5,7 @@ import type pg from "pg";
 import type { EventStore } from "../eventStore/EventStore.ts";
 import type { Position } from "../eventStore/Position.ts";
 import { AdvisoryLease } from "../postgres/AdvisoryLease.ts";
-import { declareExchange, EVENTS_EXCHANGE } from "./amqpTopology.ts";
+import { CONNECT_OPTIONS, declareExchange, EVENTS_EXCHANGE } from "./amqpTopology.ts";
 import { toEventMessage } from "./eventMessage.ts";
 import type { FanoutCheckpoints } from "./FanoutCheckpoints.ts";
 
@@ -86,7 +86,7 @@ async function relayOverOneConnection(
   signal: AbortSignal,
   onConnected: () => void,
 ): Promise<void> {
-  const connection = await amqp.connect(options.amqpUrl);
+  const connection = await amqp.connect(options.amqpUrl, CONNECT_OPTIONS);
   // A broker that goes away closes the connection: that ends this round, and the caller reconnects.
   const closed = new Promise<never>((_, reject) => {
     connection.on("error", () => undefined); // "close" follows with the reason
