@@ -27,6 +27,23 @@ export function addMilliseconds(instant: Instant, ms: number): Instant {
   return epochMsToInstant(instantToEpochMs(instant) + ms);
 }
 
+/**
+ * Epoch milliseconds of a UTC calendar date and time; a day past the month's end rolls over
+ * (`day + 1` is always the next day). What domain code uses instead of `Date.UTC`.
+ */
+export function civilToEpochMs(
+  year: number,
+  month: number,
+  day: number,
+  hour = 0,
+  minute = 0,
+  second = 0,
+): number {
+  return (
+    daysFromCivil(year, month, 1) * DAY_MS + (day - 1) * DAY_MS + ((hour * 60 + minute) * 60 + second) * 1000
+  );
+}
+
 function toEpochMs(text: string): number | undefined {
   const match = CANONICAL.exec(text);
   if (match === null) return undefined;

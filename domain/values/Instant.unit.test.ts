@@ -1,6 +1,12 @@
 import test from "ava";
 import fc from "fast-check";
-import { addMilliseconds, epochMsToInstant, instantToEpochMs, parseInstant } from "./Instant.ts";
+import {
+  addMilliseconds,
+  civilToEpochMs,
+  epochMsToInstant,
+  instantToEpochMs,
+  parseInstant,
+} from "./Instant.ts";
 
 test("instants convert exactly as Date does, for any time from 1970 to 2200", (t) => {
   fc.assert(
@@ -25,4 +31,18 @@ test("only canonical UTC text is an instant", (t) => {
   }
   const next: string = addMilliseconds(parseInstant("2026-12-31T23:59:59.999Z")!, 1);
   t.is(next, "2027-01-01T00:00:00.000Z");
+});
+
+test("civilToEpochMs agrees with the canonical text for every date, and rolls a day past the month's end over", (t) => {
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: 7_258_118_400_000 }), (ms) => {
+      const floored = Math.floor(ms / 1000) * 1000;
+      const [date, time] = epochMsToInstant(floored).split("T") as [string, string];
+      const [year, month, day] = date.split("-").map(Number) as [number, number, number];
+      const [hour, minute, second] = time.slice(0, 8).split(":").map(Number) as [number, number, number];
+      t.is(civilToEpochMs(year, month, day, hour, minute, second), floored);
+    }),
+  );
+  t.is(String(epochMsToInstant(civilToEpochMs(2026, 2, 29))), "2026-03-01T00:00:00.000Z");
+  t.is(String(epochMsToInstant(civilToEpochMs(2026, 12, 32, 8))), "2027-01-01T08:00:00.000Z");
 });
