@@ -23,6 +23,16 @@ export interface Config {
   readonly smsSimulatorPort: number;
   /** Where the built-in Banking API simulator listens (the `simulators` role). */
   readonly bankingSimulatorPort: number;
+  /** SMS providers in order of preference (Twilio's Messages API); empty: the built-in simulator. */
+  readonly smsProviders: readonly {
+    readonly name: string;
+    readonly baseUrl: string;
+    readonly accountSid: string;
+    readonly authToken: string;
+    readonly from: string;
+  }[];
+  /** Where providers post delivery reports; undefined: the command API's `/sms/status`. */
+  readonly smsStatusCallbackUrl: string | undefined;
   /** The Banking API the banking gateway reads; undefined: the built-in simulator. */
   readonly bankingApi: { readonly url: string; readonly token: string } | undefined;
   readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace";
@@ -81,6 +91,22 @@ const apiKeysSchema = z
   )
   .min(1);
 
+const smsProvidersSchema = z
+  .array(
+    z
+      .object({
+        name: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/),
+        baseUrl: z
+          .string()
+          .refine((value) => URL.canParse(value) && /^https?:$/.test(new URL(value).protocol)),
+        accountSid: z.string().min(1),
+        authToken: z.string().min(1),
+        from: z.string().min(1),
+      })
+      .strict(),
+  )
+  .min(1);
+
 function safeJson(text: string): unknown {
   try {
     return JSON.parse(text) as unknown;
@@ -102,6 +128,20 @@ const environment = z.object({
   SMS_SIMULATOR_PORT: port(3010),
   BANKING_SIMULATOR_PORT: port(3011),
   BANKING_API_URL: urlWithScheme(["http:", "https:"]),
+  SMS_STATUS_CALLBACK_URL: urlWithScheme(["http:", "https:"]),
+  SMS_PROVIDERS: z
+    .string()
+    .optional()
+    .transform((text, context) => {
+      if (text === undefined) return [];
+      const parsed = smsProvidersSchema.safeParse(safeJson(text));
+      if (parsed.success) return parsed.data;
+      context.addIssue({
+        code: "custom",
+        message: 'must be a JSON array of {"name", "baseUrl", "accountSid", "authToken", "from"}',
+      });
+      return z.NEVER;
+    }),
   BANKING_API_TOKEN: z.string().min(1, { message: "must not be empty" }).optional(),
   EMBEDDED_POSTGRES_PORT: port(54329),
   TIDEMARK_DATA_DIR: z.string().min(1, { message: "must not be empty" }).default(".tidemark"),
@@ -213,6 +253,8 @@ export function loadConfig(
     queryApiPort: vars.QUERY_API_PORT,
     smsSimulatorPort: vars.SMS_SIMULATOR_PORT,
     bankingSimulatorPort: vars.BANKING_SIMULATOR_PORT,
+    smsProviders: vars.SMS_PROVIDERS,
+    smsStatusCallbackUrl: vars.SMS_STATUS_CALLBACK_URL,
     bankingApi:
       vars.BANKING_API_URL === undefined
         ? undefined

@@ -13,6 +13,7 @@ test("given no variables, when loading, then the embedded default with standard 
   t.is(config.smsSimulatorPort, 3010);
   t.is(config.bankingSimulatorPort, 3011);
   t.is(config.bankingApi, undefined, "the built-in simulator");
+  t.deepEqual(config.smsProviders, [], "the built-in simulator");
   t.is(config.amqpUrl, undefined);
 });
 

@@ -36,6 +36,8 @@ import { createBankingApiSimulator } from "../gateways/banking/simulator/createB
 import type { EventConsumer } from "../gateways/fanout/EventConsumer.ts";
 import { runRefreshScheduler } from "../gateways/scheduler/runRefreshScheduler.ts";
 import { createSmsProviderSimulator } from "../gateways/sms/simulator/createSmsProviderSimulator.ts";
+import { smsGateway } from "../gateways/sms/smsGateway.ts";
+import { TwilioSmsProvider } from "../gateways/sms/TwilioSmsProvider.ts";
 import type { Rule } from "../domain/rules/Rule.ts";
 import { ConfigError, loadConfig, type Config } from "./loadConfig.ts";
 import { startEmbeddedPostgres } from "./startEmbeddedPostgres.ts";
@@ -59,6 +61,7 @@ const ROLES = [
   "relay",
   "qualification",
   "banking",
+  "notification",
   "scheduler",
   "simulators",
 ] as const;
@@ -237,7 +240,7 @@ async function main(): Promise<void> {
     urls.scheduler = "a balance refresh of every open account every 6 hours";
   }
 
-  if (roles.has("relay") || roles.has("qualification") || roles.has("banking")) {
+  if (roles.has("relay") || roles.has("qualification") || roles.has("banking") || roles.has("notification")) {
     await startFanout(roles, { config, pool, store, rules, logger, stops, urls });
   }
 
@@ -340,6 +343,33 @@ async function startFanout(
         clock: Date.now,
         newEventId: randomUUID,
         log: log("qualification"),
+      }),
+    );
+  }
+  if (roles.has("notification")) {
+    const providers =
+      config.smsProviders.length > 0
+        ? config.smsProviders
+        : [
+            {
+              name: "simulator",
+              baseUrl: `http://127.0.0.1:${config.smsSimulatorPort}`,
+              accountSid: SIMULATOR_ACCOUNT_SID,
+              authToken: SIMULATOR_AUTH_TOKEN,
+              from: "Tidemark",
+            },
+          ];
+    consume(
+      "notification",
+      smsGateway({
+        store,
+        rules: context.rules,
+        providers: providers.map((provider) => new TwilioSmsProvider(provider)),
+        statusCallbackUrl:
+          config.smsStatusCallbackUrl ?? `http://127.0.0.1:${config.commandApiPort}/sms/status`,
+        clock: Date.now,
+        newEventId: randomUUID,
+        log: log("notification"),
       }),
     );
   }

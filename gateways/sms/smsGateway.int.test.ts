@@ -1,0 +1,270 @@
+import { randomUUID } from "node:crypto";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import anyTest, { type TestFn } from "ava";
+import { handleCommand } from "../../commands/handleCommand.ts";
+import { qualificationPolicy } from "../../commands/policies/qualificationPolicy.ts";
+import { loadRules } from "../../commands/rules/loadRules.ts";
+import { loadTemplates } from "../../commands/templates/loadTemplates.ts";
+import { accountDecider, type AccountCommand } from "../../domain/account/accountDecider.ts";
+import { notificationStreamId } from "../../domain/notification/notificationDecider.ts";
+import { ruleNotificationId } from "../../domain/notification/ruleNotificationId.ts";
+import type { Rule } from "../../domain/rules/Rule.ts";
+import { epochMsToInstant } from "../../domain/values/Instant.ts";
+import type { PhoneNumber } from "../../domain/values/PhoneNumber.ts";
+import type { TimeZone } from "../../domain/values/TimeZone.ts";
+import { openTestEventStore, type TestEventStore } from "../../test/postgresTestDatabase.ts";
+import { collect } from "../eventStore/eventStoreContract.ts";
+import type { RecordedEvent } from "../eventStore/EventStore.ts";
+import {
+  createSmsProviderSimulator,
+  type SmsProviderSimulator,
+} from "./simulator/createSmsProviderSimulator.ts";
+import { smsGateway, SubmissionRetryError, type SmsGatewayOptions } from "./smsGateway.ts";
+import { TwilioSmsProvider } from "./TwilioSmsProvider.ts";
+
+const ACCOUNT_SID = "AC00000000000000000000000000000009";
+const TOKEN = "token";
+// 10:00 in London (GMT) on a winter day: outside the test rule's quiet hours.
+const T0 = Date.UTC(2026, 0, 15, 10, 0, 0);
+
+type Provider = { simulator: SmsProviderSimulator; server: Server; url: string };
+type Context = TestEventStore & { primary: Provider; backup: Provider; rules: Rule[]; clockMs: number };
+const test = anyTest as TestFn<Context>;
+
+async function startProvider(): Promise<Provider> {
+  const simulator = createSmsProviderSimulator({
+    accountSid: ACCOUNT_SID,
+    authToken: TOKEN,
+    knobs: { sentAfterMs: 10_000, finalAfterMs: 10_000 }, // no callbacks during a test
+  });
+  const server = simulator.app.listen(0, "127.0.0.1");
+  await new Promise((resolve) => server.once("listening", resolve));
+  return { simulator, server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+test.beforeEach(async (t) => {
+  Object.assign(t.context, await openTestEventStore());
+  t.context.primary = await startProvider();
+  t.context.backup = await startProvider();
+  t.context.clockMs = T0;
+  // The shipped rules, with night-time quiet hours on the low-balance alert for the deferral test.
+  t.context.rules = (await loadRules()).map((rule) =>
+    rule.id === "low-balance" ? { ...rule, quietHours: { start: "21:00", end: "08:00" } } : rule,
+  );
+});
+
+test.afterEach.always(async (t) => {
+  for (const provider of [t.context.primary, t.context.backup]) {
+    provider.simulator.close();
+    provider.server.closeAllConnections();
+    provider.server.close();
+  }
+  await t.context.dispose();
+});
+
+function provider(t: { context: Context }, which: "primary" | "backup", timeoutMs = 2000): TwilioSmsProvider {
+  return new TwilioSmsProvider(
+    {
+      name: which,
+      baseUrl: t.context[which].url,
+      accountSid: ACCOUNT_SID,
+      authToken: TOKEN,
+      from: "Tidemark",
+    },
+    timeoutMs,
+  );
+}
+
+function gateway(
+  t: { context: Context },
+  providers: SmsGatewayOptions["providers"] = [provider(t, "primary"), provider(t, "backup")],
+) {
+  return smsGateway({
+    store: t.context.store,
+    rules: t.context.rules,
+    providers,
+    statusCallbackUrl: "http://127.0.0.1:1/sms/status",
+    clock: () => t.context.clockMs,
+    newEventId: randomUUID,
+    log: () => undefined,
+  });
+}
+
+async function account(t: { context: Context }, accountId: string, command: AccountCommand): Promise<void> {
+  const outcome = await handleCommand(
+    t.context.store,
+    accountDecider(t.context.rules),
+    `account-${accountId}`,
+    command,
+    {
+      newEventId: randomUUID,
+      metadata: { correlationId: "c", actor: "test" },
+    },
+  );
+  if (outcome.outcome !== "accepted") throw new Error(`${command.type}: ${outcome.outcome}`);
+}
+
+/** An account whose balance drops to 50.00: the low-balance rule qualifies and the policy requests the SMS. */
+async function requested(
+  t: { context: Context },
+  accountId: string,
+  before?: () => Promise<void>,
+): Promise<RecordedEvent> {
+  await account(t, accountId, {
+    type: "OpenAccount",
+    data: {
+      accountId,
+      customerId: `customer-${accountId}`,
+      phone: "+447911123456" as PhoneNumber,
+      currency: "GBP",
+      timeZone: "Europe/London" as TimeZone,
+      consents: { service: true, marketing: false },
+      now: epochMsToInstant(T0 - 60_000),
+    },
+  });
+  await balance(t, accountId, "50.00", T0 - 30_000);
+  const qualified = (await collect(t.context.store.readStream(`account-${accountId}`))).find(
+    (event) => event.type === "AccountQualified",
+  );
+  if (qualified === undefined) throw new Error("no qualification");
+  await qualificationPolicy({
+    store: t.context.store,
+    rules: t.context.rules,
+    templates: await loadTemplates(),
+    clock: () => T0 - 20_000,
+    newEventId: randomUUID,
+    log: () => undefined,
+  }).handle(qualified);
+  await before?.();
+  const [request] = await stream(t, accountId);
+  if (request?.type !== "NotificationRequested") throw new Error("no request");
+  return request;
+}
+
+function balance(t: { context: Context }, accountId: string, decimal: string, atMs: number): Promise<void> {
+  const at = epochMsToInstant(atMs);
+  return account(t, accountId, {
+    type: "RecordBalance",
+    data: {
+      balance: { minor: BigInt(Math.round(Number(decimal) * 100)), currency: "GBP" },
+      balanceType: "InterimAvailable",
+      creditLineIncluded: false,
+      referenceTime: at,
+      source: "push",
+      bankReference: null,
+      now: at,
+    },
+  });
+}
+
+const stream = (t: { context: Context }, accountId: string) =>
+  collect(t.context.store.readStream(notificationStreamId(ruleNotificationId(accountId, "low-balance", 1))));
+const types = async (t: { context: Context }, accountId: string) =>
+  (await stream(t, accountId)).map((event) => event.type);
+
+test("checks passed: claimed, sent to the first provider, recorded with its message id; a redelivery sends nothing more", async (t) => {
+  const request = await requested(t, "acc-1");
+  const handler = gateway(t);
+  await handler.handle(request);
+  await handler.handle(request);
+  t.deepEqual(await types(t, "acc-1"), ["NotificationRequested", "SmsSubmissionStarted", "SmsSubmitted"]);
+  const [message] = t.context.primary.simulator.messages;
+  t.is(t.context.primary.simulator.messages.length, 1);
+  t.like(message, {
+    to: "+447911123456",
+    body: "Your balance is £50.00, below £100.00. Reply STOP to opt out.",
+  });
+  t.like((await stream(t, "acc-1"))[2]?.data, { provider: "primary", providerMessageId: message?.sid });
+  t.is(
+    message?.reference,
+    request.data.notificationId as string,
+    "the status callback carries our reference",
+  );
+});
+
+test("no consent for the class: suppressed as opted-out, nothing sent", async (t) => {
+  const request = await requested(t, "acc-2", () =>
+    account(t, "acc-2", {
+      type: "ChangeConsent",
+      data: {
+        messageClass: "service",
+        granted: false,
+        source: "sms-keyword",
+        now: epochMsToInstant(T0 - 10_000),
+      },
+    }),
+  );
+  await gateway(t).handle(request);
+  t.deepEqual(await types(t, "acc-2"), ["NotificationRequested", "NotificationSuppressed"]);
+  t.like((await stream(t, "acc-2"))[1]?.data, { reason: "opted-out" });
+  t.is(t.context.primary.simulator.messages.length, 0);
+});
+
+test("the balance recovered before sending: suppressed as balance-recovered", async (t) => {
+  const request = await requested(t, "acc-3", () => balance(t, "acc-3", "200.00", T0 - 10_000));
+  await gateway(t).handle(request);
+  t.like((await stream(t, "acc-3"))[1]?.data, { reason: "balance-recovered" });
+  t.is(t.context.primary.simulator.messages.length, 0);
+});
+
+test("inside the rule's quiet hours in the customer's time zone: deferred until they end", async (t) => {
+  const request = await requested(t, "acc-4");
+  t.context.clockMs = Date.UTC(2026, 0, 15, 23, 0, 0); // 23:00 in London
+  await gateway(t).handle(request);
+  t.deepEqual(await types(t, "acc-4"), ["NotificationRequested", "NotificationDeferred"]);
+  t.like((await stream(t, "acc-4"))[1]?.data, { until: "2026-01-16T08:00:00.000Z", reason: "quiet-hours" });
+  t.is(t.context.primary.simulator.messages.length, 0);
+});
+
+test("a provider outage: the attempt is recorded as retryable, and the redelivery fails over to the second provider", async (t) => {
+  const request = await requested(t, "acc-5");
+  t.context.primary.simulator.knobs.serverErrorRate = 1;
+  const handler = gateway(t);
+  await t.throwsAsync(handler.handle(request), { instanceOf: SubmissionRetryError });
+  await handler.handle(request); // the fan-out's retry
+  t.deepEqual(await types(t, "acc-5"), [
+    "NotificationRequested",
+    "SmsSubmissionStarted",
+    "SmsSubmissionFailed",
+    "SmsSubmissionStarted",
+    "SmsSubmitted",
+  ]);
+  const events = await stream(t, "acc-5");
+  t.like(events[2]?.data, { attempt: 1, provider: "primary", retryable: true });
+  t.like(events[4]?.data, { attempt: 2, provider: "backup" });
+  t.is(t.context.primary.simulator.messages.length, 0);
+  t.is(t.context.backup.simulator.messages.length, 1);
+});
+
+test("an answer that never comes: the message is found by our reference at the provider, never sent again", async (t) => {
+  const request = await requested(t, "acc-6");
+  t.context.primary.simulator.knobs.timeoutRate = 1;
+  await gateway(t, [provider(t, "primary", 300), provider(t, "backup")]).handle(request);
+  t.deepEqual(await types(t, "acc-6"), ["NotificationRequested", "SmsSubmissionStarted", "SmsSubmitted"]);
+  t.is(t.context.primary.simulator.messages.length + t.context.backup.simulator.messages.length, 1);
+  t.like((await stream(t, "acc-6"))[2]?.data, {
+    providerMessageId: t.context.primary.simulator.messages[0]?.sid,
+  });
+});
+
+test("a gateway killed between the provider's answer and recording it: the redelivery reconciles instead of sending again", async (t) => {
+  const request = await requested(t, "acc-7");
+  const real = provider(t, "primary");
+  const crashing = {
+    name: real.name,
+    findByReference: (reference: string) => real.findByReference(reference),
+    send: async (message: Parameters<TwilioSmsProvider["send"]>[0]) => {
+      await real.send(message);
+      throw new Error("killed before recording the answer");
+    },
+  };
+  await t.throwsAsync(gateway(t, [crashing, provider(t, "backup")]).handle(request), {
+    message: "killed before recording the answer",
+  });
+  t.deepEqual(await types(t, "acc-7"), ["NotificationRequested", "SmsSubmissionStarted"]);
+  await gateway(t).handle(request); // redelivered to a restarted gateway
+  t.deepEqual(await types(t, "acc-7"), ["NotificationRequested", "SmsSubmissionStarted", "SmsSubmitted"]);
+  t.is(t.context.primary.simulator.messages.length, 1, "one SMS");
+  t.is(t.context.backup.simulator.messages.length, 0);
+});
