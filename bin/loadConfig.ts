@@ -31,7 +31,9 @@ export interface Config {
     readonly authToken: string;
     readonly from: string;
   }[];
-  /** Where providers post delivery reports; undefined: the command API's `/sms/status`. */
+  /** Where the delivery-report webhook listens (the `tracking` role). */
+  readonly trackingPort: number;
+  /** Where providers post delivery reports, as they see it; undefined: `http://127.0.0.1:<trackingPort>/sms/status`. */
   readonly smsStatusCallbackUrl: string | undefined;
   /** The Banking API the banking gateway reads; undefined: the built-in simulator. */
   readonly bankingApi: { readonly url: string; readonly token: string } | undefined;
@@ -125,6 +127,7 @@ const environment = z.object({
   REDIS_URL: urlWithScheme(["redis:", "rediss:"]),
   COMMAND_API_PORT: port(3001),
   QUERY_API_PORT: port(3002),
+  TRACKING_PORT: port(3003),
   SMS_SIMULATOR_PORT: port(3010),
   BANKING_SIMULATOR_PORT: port(3011),
   BANKING_API_URL: urlWithScheme(["http:", "https:"]),
@@ -255,6 +258,7 @@ export function loadConfig(
     bankingSimulatorPort: vars.BANKING_SIMULATOR_PORT,
     smsProviders: vars.SMS_PROVIDERS,
     smsStatusCallbackUrl: vars.SMS_STATUS_CALLBACK_URL,
+    trackingPort: vars.TRACKING_PORT,
     bankingApi:
       vars.BANKING_API_URL === undefined
         ? undefined

@@ -14,6 +14,7 @@ test("given no variables, when loading, then the embedded default with standard 
   t.is(config.bankingSimulatorPort, 3011);
   t.is(config.bankingApi, undefined, "the built-in simulator");
   t.deepEqual(config.smsProviders, [], "the built-in simulator");
+  t.is(config.trackingPort, 3003);
   t.is(config.amqpUrl, undefined);
 });
 

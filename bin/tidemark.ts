@@ -36,6 +36,7 @@ import { createBankingApiSimulator } from "../gateways/banking/simulator/createB
 import type { EventConsumer } from "../gateways/fanout/EventConsumer.ts";
 import { runRefreshScheduler } from "../gateways/scheduler/runRefreshScheduler.ts";
 import { createSmsProviderSimulator } from "../gateways/sms/simulator/createSmsProviderSimulator.ts";
+import { createStatusWebhook } from "../gateways/sms/createStatusWebhook.ts";
 import { smsGateway } from "../gateways/sms/smsGateway.ts";
 import { TwilioSmsProvider } from "../gateways/sms/TwilioSmsProvider.ts";
 import type { Rule } from "../domain/rules/Rule.ts";
@@ -62,6 +63,7 @@ const ROLES = [
   "qualification",
   "banking",
   "notification",
+  "tracking",
   "scheduler",
   "simulators",
 ] as const;
@@ -220,6 +222,19 @@ async function main(): Promise<void> {
     urls.bankingSimulator = `http://127.0.0.1:${config.bankingSimulatorPort}/accounts/{id}/balances`;
   }
 
+  if (roles.has("tracking")) {
+    const webhook = createStatusWebhook({
+      store,
+      providers: smsProvidersOf(config),
+      publicUrl: statusCallbackUrlOf(config),
+      clock: Date.now,
+      newEventId: randomUUID,
+      log: (message) => logger.warn({ role: "tracking" }, message),
+    });
+    await listen(webhook, config.trackingPort, stops);
+    urls.tracking = `http://127.0.0.1:${config.trackingPort}/sms/status (delivery reports)`;
+  }
+
   if (roles.has("scheduler")) {
     const controller = new AbortController();
     const running = runRefreshScheduler({
@@ -347,26 +362,14 @@ async function startFanout(
     );
   }
   if (roles.has("notification")) {
-    const providers =
-      config.smsProviders.length > 0
-        ? config.smsProviders
-        : [
-            {
-              name: "simulator",
-              baseUrl: `http://127.0.0.1:${config.smsSimulatorPort}`,
-              accountSid: SIMULATOR_ACCOUNT_SID,
-              authToken: SIMULATOR_AUTH_TOKEN,
-              from: "Tidemark",
-            },
-          ];
+    const providers = smsProvidersOf(config);
     consume(
       "notification",
       smsGateway({
         store,
         rules: context.rules,
         providers: providers.map((provider) => new TwilioSmsProvider(provider)),
-        statusCallbackUrl:
-          config.smsStatusCallbackUrl ?? `http://127.0.0.1:${config.commandApiPort}/sms/status`,
+        statusCallbackUrl: statusCallbackUrlOf(config),
         clock: Date.now,
         newEventId: randomUUID,
         log: log("notification"),
@@ -402,6 +405,25 @@ async function startFanout(
     controller.abort();
     await Promise.all(running);
   });
+}
+
+/** The configured SMS providers, or the built-in simulator. */
+function smsProvidersOf(config: Config): Config["smsProviders"] {
+  if (config.smsProviders.length > 0) return config.smsProviders;
+  return [
+    {
+      name: "simulator",
+      baseUrl: `http://127.0.0.1:${config.smsSimulatorPort}`,
+      accountSid: SIMULATOR_ACCOUNT_SID,
+      authToken: SIMULATOR_AUTH_TOKEN,
+      from: "Tidemark",
+    },
+  ];
+}
+
+/** The delivery-report URL as providers call it. */
+function statusCallbackUrlOf(config: Config): string {
+  return config.smsStatusCallbackUrl ?? `http://127.0.0.1:${config.trackingPort}/sms/status`;
 }
 
 /** Recent bank balances for a minute: in Redis with REDIS_URL (shared by replicas), else in memory. */

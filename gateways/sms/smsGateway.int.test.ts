@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { Server } from "node:http";
+import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import anyTest, { type TestFn } from "ava";
 import { handleCommand } from "../../commands/handleCommand.ts";
@@ -21,7 +21,9 @@ import {
   type SmsProviderSimulator,
 } from "./simulator/createSmsProviderSimulator.ts";
 import { smsGateway, SubmissionRetryError, type SmsGatewayOptions } from "./smsGateway.ts";
+import { createStatusWebhook } from "./createStatusWebhook.ts";
 import { TwilioSmsProvider } from "./TwilioSmsProvider.ts";
+import { twilioSignature } from "./twilioSignature.ts";
 
 const ACCOUNT_SID = "AC00000000000000000000000000000009";
 const TOKEN = "token";
@@ -267,4 +269,89 @@ test("a gateway killed between the provider's answer and recording it: the redel
   t.deepEqual(await types(t, "acc-7"), ["NotificationRequested", "SmsSubmissionStarted", "SmsSubmitted"]);
   t.is(t.context.primary.simulator.messages.length, 1, "one SMS");
   t.is(t.context.backup.simulator.messages.length, 0);
+});
+
+test("delivery reports come back through the signed webhook; forged, foreign and replayed ones change nothing", async (t) => {
+  // The webhook checks signatures over its public URL, so it is built once the port is known.
+  const server = createServer();
+  server.listen(0, "127.0.0.1");
+  await new Promise((resolve) => server.once("listening", resolve));
+  try {
+    const publicUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/sms/status`;
+    const app = createStatusWebhook({
+      store: t.context.store,
+      providers: [{ name: "primary", authToken: TOKEN }],
+      publicUrl,
+      clock: () => t.context.clockMs,
+      newEventId: randomUUID,
+      log: () => undefined,
+    });
+    const handle = app.callback();
+    server.on("request", (incoming, outgoing) => void handle(incoming, outgoing));
+    const request = await requested(t, "acc-8");
+    Object.assign(t.context.primary.simulator.knobs, {
+      sentAfterMs: 10,
+      finalAfterMs: 10,
+      outcomes: { delivered: 1, undelivered: 0, failed: 0 },
+    });
+    await smsGateway({
+      store: t.context.store,
+      rules: t.context.rules,
+      providers: [provider(t, "primary")],
+      statusCallbackUrl: publicUrl,
+      clock: () => t.context.clockMs,
+      newEventId: randomUUID,
+      log: () => undefined,
+    }).handle(request);
+    for (let waited = 0; (await types(t, "acc-8")).length < 5 && waited < 5000; waited += 20) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    t.deepEqual(await types(t, "acc-8"), [
+      "NotificationRequested",
+      "SmsSubmissionStarted",
+      "SmsSubmitted",
+      "SmsStatusReported",
+      "SmsStatusReported",
+    ]);
+    t.like((await stream(t, "acc-8"))[4]?.data, {
+      status: "delivered",
+      rawStatus: "delivered",
+      via: "webhook",
+    });
+    t.is(t.context.primary.simulator.callbacks.sent, 2);
+
+    const sid = t.context.primary.simulator.messages[0]?.sid ?? "";
+    const url = `${publicUrl}?reference=${encodeURIComponent(JSON.stringify(request.data.notificationId).slice(1, -1))}&provider=primary`;
+    const post = (params: Record<string, string>, signature: string) =>
+      fetch(url, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded", "x-twilio-signature": signature },
+        body: new URLSearchParams(params).toString(),
+      });
+    const delivered = { MessageSid: sid, MessageStatus: "delivered", AccountSid: ACCOUNT_SID };
+    t.is(
+      (await post({ ...delivered, MessageStatus: "undelivered" }, twilioSignature(TOKEN, url, delivered)))
+        .status,
+      403,
+      "forged",
+    );
+    t.is(
+      (await post(delivered, twilioSignature("not-the-token", url, delivered))).status,
+      403,
+      "wrong token",
+    );
+    const foreign = { ...delivered, MessageSid: "SM0000" };
+    t.is((await post(foreign, twilioSignature(TOKEN, url, foreign))).status, 409, "another message");
+    t.is(
+      (await post(delivered, twilioSignature(TOKEN, url, delivered))).status,
+      204,
+      "a replay is answered…",
+    );
+    const late = { ...delivered, MessageStatus: "sent" };
+    t.is((await post(late, twilioSignature(TOKEN, url, late))).status, 204, "…and so is a late report…");
+    t.is((await types(t, "acc-8")).length, 5, "…but neither changes anything");
+  } finally {
+    server.closeAllConnections();
+    server.close();
+  }
 });

@@ -20,7 +20,7 @@ export interface SmsGatewayOptions {
   readonly rules: readonly Rule[];
   /** In order of preference: attempt n goes to provider (n - 1) mod count, so a retry fails over. */
   readonly providers: readonly Pick<TwilioSmsProvider, "name" | "send" | "findByReference">[];
-  /** Where providers post status callbacks; `?reference=<notification id>` is added. */
+  /** Where providers post status callbacks; `?reference=<notification id>&provider=<name>` is added. */
   readonly statusCallbackUrl: string;
   readonly clock: () => number;
   readonly newEventId: () => string;
@@ -65,7 +65,9 @@ export function smsGateway(options: SmsGatewayOptions): EventConsumer {
       };
       const { state } = await loadState(options.store, notificationDecider, streamId);
       const notificationId = state.status === "absent" ? "" : state.request.notificationId;
-      const reference = `${options.statusCallbackUrl}?reference=${encodeURIComponent(notificationId)}`;
+      // Our reference and the provider's name travel in the callback URL: the webhook needs both.
+      const callbackFor = (providerName: string) =>
+        `${options.statusCallbackUrl}?reference=${encodeURIComponent(notificationId)}&provider=${encodeURIComponent(providerName)}`;
 
       // Where the last delivery left off.
       let attempt: number;
@@ -116,7 +118,7 @@ export function smsGateway(options: SmsGatewayOptions): EventConsumer {
         const sent = await provider.send({
           to: request.recipient,
           body: request.body,
-          statusCallback: reference,
+          statusCallback: callbackFor(provider.name),
         });
         await recordSubmitted(attempt, provider.name, sent.sid, sent.segments);
       } catch (error) {
