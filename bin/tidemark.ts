@@ -37,6 +37,7 @@ import type { EventConsumer } from "../gateways/fanout/EventConsumer.ts";
 import { runRefreshScheduler } from "../gateways/scheduler/runRefreshScheduler.ts";
 import { createSmsProviderSimulator } from "../gateways/sms/simulator/createSmsProviderSimulator.ts";
 import { createStatusWebhook } from "../gateways/sms/createStatusWebhook.ts";
+import { runStatusPoller } from "../gateways/sms/runStatusPoller.ts";
 import { smsGateway } from "../gateways/sms/smsGateway.ts";
 import { TwilioSmsProvider } from "../gateways/sms/TwilioSmsProvider.ts";
 import type { Rule } from "../domain/rules/Rule.ts";
@@ -232,7 +233,23 @@ async function main(): Promise<void> {
       log: (message) => logger.warn({ role: "tracking" }, message),
     });
     await listen(webhook, config.trackingPort, stops);
-    urls.tracking = `http://127.0.0.1:${config.trackingPort}/sms/status (delivery reports)`;
+    urls.tracking = `http://127.0.0.1:${config.trackingPort}/sms/status (delivery reports; poller every 30 s)`;
+    // Lost callbacks: ask the providers; never settled within the validity: unknown.
+    const controller = new AbortController();
+    const polling = runStatusPoller({
+      pool,
+      store,
+      providers: smsProvidersOf(config).map((provider) => new TwilioSmsProvider(provider)),
+      notificationsView: `"${schemas.read}".notifications`,
+      signal: controller.signal,
+      clock: Date.now,
+      newEventId: randomUUID,
+      log: (message) => logger.warn({ role: "tracking" }, message),
+    });
+    stops.unshift(async () => {
+      controller.abort();
+      await polling;
+    });
   }
 
   if (roles.has("scheduler")) {

@@ -27,6 +27,7 @@ export interface RefreshSchedulerOptions {
   readonly log: (message: string) => void;
 }
 
+const UNDEFINED_TABLE = "42P01";
 const LEASE_CLASS = 0x73636864; // "schd"
 
 /**
@@ -53,6 +54,8 @@ export async function runRefreshScheduler(options: RefreshSchedulerOptions): Pro
         const requested = await runSchedulerTick(options);
         if (requested > 0) options.log(`scheduler: requested ${requested} balance refreshes`);
       } catch (error) {
+        // The read model it reads is created by the projector: on a fresh start, wait for it.
+        if ((error as { code?: unknown }).code === UNDEFINED_TABLE) continue;
         options.log(`scheduler: ${error instanceof Error ? error.message : String(error)}`);
       }
     } while (await sleep(options.tickMs ?? 30_000, true, { signal: options.signal }).catch(() => false));

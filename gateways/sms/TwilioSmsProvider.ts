@@ -111,6 +111,41 @@ export class TwilioSmsProvider {
     return messageOf(body);
   }
 
+  /** One message as the provider knows it now; undefined when it has none by that sid. @throws ProviderUnavailableError */
+  async fetch(sid: string): Promise<(ProviderMessage & { readonly errorCode: string | null }) | undefined> {
+    let response: Response;
+    try {
+      response = await fetch(this.#url(`/Messages/${encodeURIComponent(sid)}.json`), {
+        headers: this.#auth(),
+        signal: AbortSignal.timeout(this.#timeoutMs),
+      });
+    } catch (error) {
+      throw new ProviderUnavailableError(
+        "network",
+        `${this.name}: ${error instanceof Error ? error.message : String(error)}`,
+        false,
+      );
+    }
+    if (response.status === 404) {
+      await response.arrayBuffer();
+      return undefined;
+    }
+    if (!response.ok) {
+      await response.arrayBuffer();
+      throw new ProviderUnavailableError(
+        `http-${response.status}`,
+        `${this.name}: fetch answered ${response.status}`,
+        false,
+      );
+    }
+    const body = (await response.json()) as { error_code?: unknown };
+    const errorCode =
+      typeof body.error_code === "number" || typeof body.error_code === "string"
+        ? String(body.error_code)
+        : null;
+    return { ...messageOf(body as Record<string, unknown>), errorCode };
+  }
+
   /** The messages created under our `reference`, oldest first. @throws ProviderUnavailableError */
   async findByReference(reference: string): Promise<ProviderMessage[]> {
     let response: Response;

@@ -21,7 +21,10 @@ import {
   type SmsProviderSimulator,
 } from "./simulator/createSmsProviderSimulator.ts";
 import { smsGateway, SubmissionRetryError, type SmsGatewayOptions } from "./smsGateway.ts";
+import { trackingProjection } from "../../projections/tracking/trackingProjection.ts";
+import { applyProjection } from "../../test/applyProjection.ts";
 import { createStatusWebhook } from "./createStatusWebhook.ts";
+import { pollOnce } from "./runStatusPoller.ts";
 import { TwilioSmsProvider } from "./TwilioSmsProvider.ts";
 import { twilioSignature } from "./twilioSignature.ts";
 
@@ -353,5 +356,51 @@ test("delivery reports come back through the signed webhook; forged, foreign and
   } finally {
     server.closeAllConnections();
     server.close();
+  }
+});
+
+test("the status poller asks the provider when callbacks are lost, and expires to unknown what never settles", async (t) => {
+  Object.assign(t.context.primary.simulator.knobs, {
+    sentAfterMs: 10,
+    finalAfterMs: 10,
+    lostCallbackRate: 1,
+    outcomes: { delivered: 1, undelivered: 0, failed: 0 },
+  });
+  const delivered = await requested(t, "acc-9");
+  await gateway(t).handle(delivered);
+  t.context.primary.simulator.knobs.sentAfterMs = 3_600_000; // the next message stays queued
+  const stuck = await requested(t, "acc-10");
+  await gateway(t).handle(stuck);
+  await new Promise((resolve) => setTimeout(resolve, 100)); // the first one is delivered at the provider
+  t.is(t.context.primary.simulator.callbacks.sent, 0, "no callback reached us");
+
+  const schema = `${t.context.database.schema}_tracking`;
+  const poll = async (clockMs: number) => {
+    await t.context.database.pool.query(`drop schema if exists "${schema}" cascade`);
+    await applyProjection(t.context.database.pool, t.context.store, trackingProjection, schema);
+    return pollOnce({
+      pool: t.context.database.pool,
+      store: t.context.store,
+      providers: [provider(t, "primary")],
+      notificationsView: `"${schema}".notifications`,
+      signal: new AbortController().signal,
+      clock: () => clockMs,
+      newEventId: randomUUID,
+      log: () => undefined,
+    });
+  };
+  try {
+    t.deepEqual(await poll(T0 + 3 * 60_000), { polled: 2, expired: 0 });
+    t.like((await stream(t, "acc-9")).at(-1)?.data, { status: "delivered", via: "poll" });
+    t.deepEqual(
+      (await types(t, "acc-10")).at(-1),
+      "SmsSubmitted",
+      "queued at the provider: nothing to record",
+    );
+    // A day and more later the second one is still not settled: unknown.
+    t.deepEqual(await poll(T0 + 25 * 3_600_000), { polled: 1, expired: 1 });
+    t.is((await stream(t, "acc-10")).at(-1)?.type, "SmsValidityLapsed");
+  } finally {
+    await t.context.database.pool.query(`drop schema if exists "${schema}" cascade`);
   }
 });
