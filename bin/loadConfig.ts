@@ -33,8 +33,11 @@ export interface Config {
   }[];
   /** Where the delivery-report webhook listens (the `tracking` role). */
   readonly trackingPort: number;
-  /** Where providers post delivery reports, as they see it; undefined: `http://127.0.0.1:<trackingPort>/sms/status`. */
-  readonly smsStatusCallbackUrl: string | undefined;
+  /**
+   * The SMS webhooks' base URL as the providers call it (`/sms/status`, `/sms/inbound` under it);
+   * undefined: `http://127.0.0.1:<trackingPort>`.
+   */
+  readonly smsWebhookBaseUrl: string | undefined;
   /** The Banking API the banking gateway reads; undefined: the built-in simulator. */
   readonly bankingApi: { readonly url: string; readonly token: string } | undefined;
   readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace";
@@ -131,7 +134,7 @@ const environment = z.object({
   SMS_SIMULATOR_PORT: port(3010),
   BANKING_SIMULATOR_PORT: port(3011),
   BANKING_API_URL: urlWithScheme(["http:", "https:"]),
-  SMS_STATUS_CALLBACK_URL: urlWithScheme(["http:", "https:"]),
+  SMS_WEBHOOK_BASE_URL: urlWithScheme(["http:", "https:"]),
   SMS_PROVIDERS: z
     .string()
     .optional()
@@ -257,7 +260,7 @@ export function loadConfig(
     smsSimulatorPort: vars.SMS_SIMULATOR_PORT,
     bankingSimulatorPort: vars.BANKING_SIMULATOR_PORT,
     smsProviders: vars.SMS_PROVIDERS,
-    smsStatusCallbackUrl: vars.SMS_STATUS_CALLBACK_URL,
+    smsWebhookBaseUrl: vars.SMS_WEBHOOK_BASE_URL?.replace(/\/+$/, ""),
     trackingPort: vars.TRACKING_PORT,
     bankingApi:
       vars.BANKING_API_URL === undefined

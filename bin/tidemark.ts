@@ -36,7 +36,7 @@ import { createBankingApiSimulator } from "../gateways/banking/simulator/createB
 import type { EventConsumer } from "../gateways/fanout/EventConsumer.ts";
 import { runRefreshScheduler } from "../gateways/scheduler/runRefreshScheduler.ts";
 import { createSmsProviderSimulator } from "../gateways/sms/simulator/createSmsProviderSimulator.ts";
-import { createStatusWebhook } from "../gateways/sms/createStatusWebhook.ts";
+import { createSmsWebhooks } from "../gateways/sms/createSmsWebhooks.ts";
 import { runStatusPoller } from "../gateways/sms/runStatusPoller.ts";
 import { smsGateway } from "../gateways/sms/smsGateway.ts";
 import { TwilioSmsProvider } from "../gateways/sms/TwilioSmsProvider.ts";
@@ -224,16 +224,24 @@ async function main(): Promise<void> {
   }
 
   if (roles.has("tracking")) {
-    const webhook = createStatusWebhook({
+    const webhook = createSmsWebhooks({
       store,
       providers: smsProvidersOf(config),
-      publicUrl: statusCallbackUrlOf(config),
+      publicBaseUrl: webhookBaseUrlOf(config),
+      rules,
+      findAccountsByPhone: async (phone) =>
+        (
+          await pool.query<{ account_id: string }>(
+            `select account_id from "${schemas.read}".accounts where phone = $1 and status = 'open'`,
+            [phone],
+          )
+        ).rows.map((row) => row.account_id),
       clock: Date.now,
       newEventId: randomUUID,
       log: (message) => logger.warn({ role: "tracking" }, message),
     });
     await listen(webhook, config.trackingPort, stops);
-    urls.tracking = `http://127.0.0.1:${config.trackingPort}/sms/status (delivery reports; poller every 30 s)`;
+    urls.tracking = `http://127.0.0.1:${config.trackingPort}/sms/status and /sms/inbound (reports, STOP/START/HELP; poller every 30 s)`;
     // Lost callbacks: ask the providers; never settled within the validity: unknown.
     const controller = new AbortController();
     const polling = runStatusPoller({
@@ -386,7 +394,7 @@ async function startFanout(
         store,
         rules: context.rules,
         providers: providers.map((provider) => new TwilioSmsProvider(provider)),
-        statusCallbackUrl: statusCallbackUrlOf(config),
+        statusCallbackUrl: `${webhookBaseUrlOf(config)}/sms/status`,
         clock: Date.now,
         newEventId: randomUUID,
         log: log("notification"),
@@ -438,9 +446,9 @@ function smsProvidersOf(config: Config): Config["smsProviders"] {
   ];
 }
 
-/** The delivery-report URL as providers call it. */
-function statusCallbackUrlOf(config: Config): string {
-  return config.smsStatusCallbackUrl ?? `http://127.0.0.1:${config.trackingPort}/sms/status`;
+/** The SMS webhooks' base URL as providers call it. */
+function webhookBaseUrlOf(config: Config): string {
+  return config.smsWebhookBaseUrl ?? `http://127.0.0.1:${config.trackingPort}`;
 }
 
 /** Recent bank balances for a minute: in Redis with REDIS_URL (shared by replicas), else in memory. */

@@ -23,7 +23,7 @@ import {
 import { smsGateway, SubmissionRetryError, type SmsGatewayOptions } from "./smsGateway.ts";
 import { trackingProjection } from "../../projections/tracking/trackingProjection.ts";
 import { applyProjection } from "../../test/applyProjection.ts";
-import { createStatusWebhook } from "./createStatusWebhook.ts";
+import { createSmsWebhooks } from "./createSmsWebhooks.ts";
 import { pollOnce } from "./runStatusPoller.ts";
 import { TwilioSmsProvider } from "./TwilioSmsProvider.ts";
 import { twilioSignature } from "./twilioSignature.ts";
@@ -281,10 +281,12 @@ test("delivery reports come back through the signed webhook; forged, foreign and
   await new Promise((resolve) => server.once("listening", resolve));
   try {
     const publicUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/sms/status`;
-    const app = createStatusWebhook({
+    const app = createSmsWebhooks({
       store: t.context.store,
       providers: [{ name: "primary", authToken: TOKEN }],
-      publicUrl,
+      publicBaseUrl: publicUrl.slice(0, -"/sms/status".length),
+      rules: t.context.rules,
+      findAccountsByPhone: () => Promise.resolve([]),
       clock: () => t.context.clockMs,
       newEventId: randomUUID,
       log: () => undefined,
@@ -402,5 +404,76 @@ test("the status poller asks the provider when callbacks are lost, and expires t
     t.is((await stream(t, "acc-10")).at(-1)?.type, "SmsValidityLapsed");
   } finally {
     await t.context.database.pool.query(`drop schema if exists "${schema}" cascade`);
+  }
+});
+
+test("inbound STOP withdraws consent for every class, START gives it back, HELP is answered; unsigned ones are refused", async (t) => {
+  await account(t, "acc-11", {
+    type: "OpenAccount",
+    data: {
+      accountId: "acc-11",
+      customerId: "customer-acc-11",
+      phone: "+447700900123" as PhoneNumber,
+      currency: "GBP",
+      timeZone: "Europe/London" as TimeZone,
+      consents: { service: true, marketing: true },
+      now: epochMsToInstant(T0 - 60_000),
+    },
+  });
+  const server = createServer();
+  server.listen(0, "127.0.0.1");
+  await new Promise((resolve) => server.once("listening", resolve));
+  try {
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const handle = createSmsWebhooks({
+      store: t.context.store,
+      providers: [{ name: "primary", authToken: TOKEN }],
+      publicBaseUrl: base,
+      rules: t.context.rules,
+      findAccountsByPhone: (phone) => Promise.resolve(phone === "+447700900123" ? ["acc-11"] : []),
+      clock: () => t.context.clockMs,
+      newEventId: randomUUID,
+      log: () => undefined,
+    }).callback();
+    server.on("request", (incoming, outgoing) => void handle(incoming, outgoing));
+    const url = `${base}/sms/inbound?provider=primary`;
+    const inbound = (body: string, token = TOKEN) => {
+      const params = {
+        From: "+447700900123",
+        To: "Tidemark",
+        Body: body,
+        MessageSid: `SM${randomUUID().replace(/-/g, "")}`,
+      };
+      return fetch(url, {
+        method: "POST",
+        headers: {
+          "content-type": "application/x-www-form-urlencoded",
+          "x-twilio-signature": twilioSignature(token, url, params),
+        },
+        body: new URLSearchParams(params).toString(),
+      });
+    };
+    const consents = async () =>
+      (await collect(t.context.store.readStream("account-acc-11")))
+        .filter((event) => event.type === "ConsentChanged")
+        .map((event) => JSON.stringify([event.data.messageClass, event.data.granted, event.data.source]));
+
+    t.is((await inbound("STOP", "forged")).status, 403);
+    t.deepEqual(await consents(), []);
+    const stop = await inbound("  stop ");
+    t.is(stop.status, 200);
+    t.is(await stop.text(), '<?xml version="1.0" encoding="UTF-8"?><Response></Response>');
+    t.deepEqual(await consents(), ['["service",false,"sms-keyword"]', '["marketing",false,"sms-keyword"]']);
+    await inbound("Hello?");
+    t.is((await consents()).length, 2, "not a keyword: nothing changes");
+    t.regex(await (await inbound("HELP")).text(), /<Message>Tidemark balance alerts\. Reply STOP/);
+    await inbound("START");
+    t.deepEqual((await consents()).slice(2), [
+      '["service",true,"sms-keyword"]',
+      '["marketing",true,"sms-keyword"]',
+    ]);
+  } finally {
+    server.closeAllConnections();
+    server.close();
   }
 });

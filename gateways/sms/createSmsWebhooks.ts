@@ -1,0 +1,178 @@
+import { bodyParser } from "@koa/bodyparser";
+import Router from "@koa/router";
+import Koa, { type Context } from "koa";
+import { handleCommand, loadState } from "../../commands/handleCommand.ts";
+import { accountDecider } from "../../domain/account/accountDecider.ts";
+import { notificationDecider, notificationStreamId } from "../../domain/notification/notificationDecider.ts";
+import type { Rule } from "../../domain/rules/Rule.ts";
+import type { MessageClass } from "../../domain/values/MessageClass.ts";
+import { epochMsToInstant } from "../../domain/values/Instant.ts";
+import type { EventStore } from "../eventStore/EventStore.ts";
+import { isValidTwilioSignature } from "./twilioSignature.ts";
+
+export interface SmsWebhooksOptions {
+  readonly store: EventStore;
+  /** The providers whose callbacks are accepted, by the name in the callback URL. */
+  readonly providers: readonly { readonly name: string; readonly authToken: string }[];
+  /**
+   * This app's base URL as the providers call it (scheme, host, port, path prefix; the routes are
+   * `/sms/status` and `/sms/inbound` under it): signatures are over the URL the provider used,
+   * which behind a proxy differs from the one this process sees.
+   */
+  readonly publicBaseUrl: string;
+  /** For inbound keywords: the rules (the account decider's) and who holds a phone number. */
+  readonly rules: readonly Rule[];
+  readonly findAccountsByPhone: (phone: string) => Promise<readonly string[]>;
+  /** The answer to HELP. */
+  readonly helpText?: string;
+  readonly clock: () => number;
+  readonly newEventId: () => string;
+  readonly log: (message: string) => void;
+}
+
+/**
+ * The providers' webhooks, form-encoded as Twilio posts them, each refused (403) without a valid
+ * `X-Twilio-Signature` for the provider its URL names (`?provider=<name>`).
+ *
+ * Inbound messages (`POST /sms/inbound`): STOP (and the other opt-out keywords) withdraws the
+ * consent of every account with the sender's number, for both message classes; START gives it
+ * back; HELP is answered with `helpText`; anything else is ignored. Answered in TwiML.
+ *
+ * Delivery reports (`POST /sms/status`). A report is
+ * taken only with a valid `X-Twilio-Signature` for the provider its URL names (else 403), for a
+ * notification that provider holds under the very message id reported (else 404 / 409); it
+ * becomes `SmsStatusReported` through the notification decider, which keeps the lifecycle
+ * forward-only, so a late, duplicate or replayed report changes nothing (answered 204 all the
+ * same: the provider must not retry it).
+ */
+export function createSmsWebhooks(options: SmsWebhooksOptions): Koa {
+  const accounts = accountDecider(options.rules);
+  const router = new Router();
+  router.post("/sms/status", async (ctx) => {
+    const form = (ctx.request.body ?? {}) as Record<string, string>;
+    const providerName = typeof ctx.query.provider === "string" ? ctx.query.provider : "";
+    const provider = options.providers.find((candidate) => candidate.name === providerName);
+    if (provider === undefined || !signed(ctx, provider.authToken, form)) {
+      options.log(`status webhook: refused a report with no valid signature (provider "${providerName}")`);
+      return answer(ctx, 403, "no valid signature");
+    }
+    const notificationId = typeof ctx.query.reference === "string" ? ctx.query.reference : "";
+    const messageSid = form.MessageSid ?? "";
+    const status = form.MessageStatus ?? "";
+    if (notificationId === "" || messageSid === "" || status === "") {
+      return answer(ctx, 400, "reference, MessageSid and MessageStatus are required");
+    }
+    const streamId = notificationStreamId(notificationId);
+    const { state } = await loadState(options.store, notificationDecider, streamId);
+    if (state.status === "absent") return answer(ctx, 404, `no notification ${notificationId}`);
+    const attempt = "attempt" in state ? state.attempt : null;
+    const submittedAs =
+      attempt !== null && attempt.outcome === "submitted" ? attempt.providerMessageId : undefined;
+    if (submittedAs !== messageSid) {
+      return answer(ctx, 409, `message ${messageSid} is not the one submitted for ${notificationId}`);
+    }
+    const outcome = await handleCommand(
+      options.store,
+      notificationDecider,
+      streamId,
+      {
+        type: "ReportSmsStatus",
+        data: {
+          notificationId,
+          provider: provider.name,
+          dialect: "twilio",
+          rawStatus: status,
+          errorCode: form.ErrorCode ?? null,
+          via: "webhook",
+          reportedAt: epochMsToInstant(options.clock()),
+        },
+      },
+      {
+        retriesOnConflict: 3,
+        newEventId: options.newEventId,
+        metadata: { correlationId: notificationId, actor: `provider:${provider.name}` },
+      },
+    );
+    if (outcome.outcome === "refused") return answer(ctx, 409, outcome.detail);
+    ctx.status = 204;
+    return undefined;
+  });
+  router.post("/sms/inbound", async (ctx) => {
+    const form = (ctx.request.body ?? {}) as Record<string, string>;
+    const providerName = typeof ctx.query.provider === "string" ? ctx.query.provider : "";
+    const provider = options.providers.find((candidate) => candidate.name === providerName);
+    if (provider === undefined || !signed(ctx, provider.authToken, form)) {
+      options.log(`inbound webhook: refused a message with no valid signature (provider "${providerName}")`);
+      return answer(ctx, 403, "no valid signature");
+    }
+    const keyword = keywordOf(form.Body ?? "");
+    const from = form.From ?? "";
+    if (keyword === "help") return twiml(ctx, options.helpText ?? DEFAULT_HELP);
+    if (keyword === undefined || from === "") return twiml(ctx);
+    const now = epochMsToInstant(options.clock());
+    for (const accountId of await options.findAccountsByPhone(from)) {
+      for (const messageClass of MESSAGE_CLASSES) {
+        const outcome = await handleCommand(
+          options.store,
+          accounts,
+          `account-${accountId}`,
+          {
+            type: "ChangeConsent",
+            data: { messageClass, granted: keyword === "start", source: "sms-keyword", now },
+          },
+          {
+            retriesOnConflict: 3,
+            newEventId: options.newEventId,
+            metadata: {
+              correlationId: form.MessageSid ?? options.newEventId(),
+              actor: `sms-keyword:${provider.name}`,
+            },
+          },
+        );
+        if (outcome.outcome === "refused") options.log(`inbound webhook: ${accountId}: ${outcome.detail}`);
+      }
+    }
+    return twiml(ctx);
+  });
+
+  /** Whether the request carries the provider's signature over the URL it was sent to. */
+  const signed = (ctx: Context, authToken: string, form: Record<string, string>) =>
+    isValidTwilioSignature(
+      authToken,
+      `${options.publicBaseUrl}${ctx.path}${ctx.querystring === "" ? "" : `?${ctx.querystring}`}`,
+      form,
+      ctx.get("x-twilio-signature"),
+    );
+
+  const app = new Koa();
+  app.use(bodyParser({ enableTypes: ["form"], formLimit: "16kb" }));
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+  return app;
+}
+
+const MESSAGE_CLASSES: readonly MessageClass[] = ["service", "marketing"];
+const DEFAULT_HELP = "Tidemark balance alerts. Reply STOP to stop all messages, START to receive them again.";
+
+/** The carrier-standard keywords (case and surrounding spaces ignored); anything else is not a keyword. */
+function keywordOf(body: string): "stop" | "start" | "help" | undefined {
+  const word = body.trim().toUpperCase();
+  if (["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"].includes(word)) return "stop";
+  if (["START", "YES", "UNSTOP"].includes(word)) return "start";
+  if (["HELP", "INFO"].includes(word)) return "help";
+  return undefined;
+}
+
+/** A TwiML answer: the provider sends `message` back to the customer (none: nothing). */
+function twiml(ctx: Context, message?: string): undefined {
+  const escaped = message?.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  ctx.type = "text/xml";
+  ctx.body = `<?xml version="1.0" encoding="UTF-8"?><Response>${escaped === undefined ? "" : `<Message>${escaped}</Message>`}</Response>`;
+  return undefined;
+}
+
+function answer(ctx: Context, status: number, detail: string): undefined {
+  ctx.status = status;
+  ctx.body = { status, detail };
+  return undefined;
+}
