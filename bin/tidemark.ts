@@ -53,6 +53,8 @@ import { TieredQueryCache } from "../projections/api/TieredQueryCache.ts";
 import { allProjections } from "../projections/allProjections.ts";
 import { createRegistry, projectionSchemas } from "../projections/runtime/ProjectionBuilds.ts";
 import { runProjector } from "../projections/runtime/runProjector.ts";
+import type { TrackingTables } from "../projections/tracking/TrackingTables.ts";
+import { countSentSince } from "../projections/tracking/trackingQueries.ts";
 import type { ProjectionProgress } from "../projections/runtime/runProjections.ts";
 
 /** The parts of the system one process can run; `npm start -- <role> …` picks some, none means all. */
@@ -388,6 +390,7 @@ async function startFanout(
   }
   if (roles.has("notification")) {
     const providers = smsProvidersOf(config);
+    const trackingDb = new Kysely<TrackingTables>({ dialect: new PostgresDialect({ pool }) });
     consume(
       "notification",
       smsGateway({
@@ -395,6 +398,15 @@ async function startFanout(
         rules: context.rules,
         providers: providers.map((provider) => new TwilioSmsProvider(provider)),
         statusCallbackUrl: `${webhookBaseUrlOf(config)}/sms/status`,
+        sentSince: (accountId, ruleId, since, except) =>
+          countSentSince(
+            trackingDb,
+            projectionSchemas(config.schemaPrefix).read,
+            accountId,
+            ruleId,
+            since,
+            except,
+          ),
         clock: Date.now,
         newEventId: randomUUID,
         log: log("notification"),

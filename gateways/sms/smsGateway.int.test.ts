@@ -21,6 +21,9 @@ import {
   type SmsProviderSimulator,
 } from "./simulator/createSmsProviderSimulator.ts";
 import { smsGateway, SubmissionRetryError, type SmsGatewayOptions } from "./smsGateway.ts";
+import { Kysely, PostgresDialect } from "kysely";
+import type { TrackingTables } from "../../projections/tracking/TrackingTables.ts";
+import { countSentSince } from "../../projections/tracking/trackingQueries.ts";
 import { trackingProjection } from "../../projections/tracking/trackingProjection.ts";
 import { applyProjection } from "../../test/applyProjection.ts";
 import { createSmsWebhooks } from "./createSmsWebhooks.ts";
@@ -475,5 +478,56 @@ test("inbound STOP withdraws consent for every class, START gives it back, HELP 
   } finally {
     server.closeAllConnections();
     server.close();
+  }
+});
+
+test("frequency cap: a second episode of the same rule within its cooldown is suppressed, not sent", async (t) => {
+  const first = await requested(t, "acc-12");
+  await gateway(t).handle(first);
+  // The balance recovers (the rule re-arms) and drops again: a second episode, an hour later.
+  await balance(t, "acc-12", "200.00", T0 - 10_000);
+  await balance(t, "acc-12", "60.00", T0 - 5_000);
+  const qualified = (await collect(t.context.store.readStream("account-acc-12"))).filter(
+    (event) => event.type === "AccountQualified" && event.data.ruleId === "low-balance",
+  );
+  t.is(qualified.length, 2);
+  await qualificationPolicy({
+    store: t.context.store,
+    rules: t.context.rules,
+    templates: await loadTemplates(),
+    clock: () => T0 - 4_000,
+    newEventId: randomUUID,
+    log: () => undefined,
+  }).handle(qualified[1] as RecordedEvent);
+  const secondStream = notificationStreamId(ruleNotificationId("acc-12", "low-balance", 2));
+  const [second] = await collect(t.context.store.readStream(secondStream));
+  if (second === undefined) return t.fail("no second request");
+  const schema = `${t.context.database.schema}_tracking_cap`;
+  try {
+    await applyProjection(t.context.database.pool, t.context.store, trackingProjection, schema);
+    const db = new Kysely<TrackingTables>({
+      dialect: new PostgresDialect({ pool: t.context.database.pool }),
+    });
+    t.context.clockMs = T0 + 3_600_000;
+    await smsGateway({
+      store: t.context.store,
+      rules: t.context.rules,
+      providers: [provider(t, "primary")],
+      statusCallbackUrl: "http://127.0.0.1:1/sms/status",
+      sentSince: (accountId, ruleId, since, except) =>
+        countSentSince(db, schema, accountId, ruleId, since, except),
+      clock: () => t.context.clockMs,
+      newEventId: randomUUID,
+      log: () => undefined,
+    }).handle(second);
+    const events = await collect(t.context.store.readStream(secondStream));
+    t.deepEqual(
+      events.map((event) => event.type),
+      ["NotificationRequested", "NotificationSuppressed"],
+    );
+    t.like(events[1]?.data, { reason: "frequency-cap" });
+    t.is(t.context.primary.simulator.messages.length, 1, "only the first episode's SMS");
+  } finally {
+    await t.context.database.pool.query(`drop schema if exists "${schema}" cascade`);
   }
 });

@@ -5,7 +5,7 @@ import { notificationDecider } from "../../domain/notification/notificationDecid
 import type { NotificationRequest, NotificationState } from "../../domain/notification/NotificationState.ts";
 import { quietHoursEnd } from "../../domain/rules/quietHours.ts";
 import type { Rule } from "../../domain/rules/Rule.ts";
-import { epochMsToInstant, type Instant } from "../../domain/values/Instant.ts";
+import { epochMsToInstant, instantToEpochMs, type Instant } from "../../domain/values/Instant.ts";
 import type { TimeZone } from "../../domain/values/TimeZone.ts";
 import type { EventMetadata, EventStore, RecordedEvent } from "../eventStore/EventStore.ts";
 import type { EventConsumer } from "../fanout/EventConsumer.ts";
@@ -22,6 +22,11 @@ export interface SmsGatewayOptions {
   readonly providers: readonly Pick<TwilioSmsProvider, "name" | "send" | "findByReference">[];
   /** Where providers post status callbacks; `?reference=<notification id>&provider=<name>` is added. */
   readonly statusCallbackUrl: string;
+  /**
+   * For the frequency cap: how many other notifications of this rule the account was sent since
+   * `since` (from the tracking read model). Absent: no cap.
+   */
+  readonly sentSince?: (accountId: string, ruleId: string, since: Instant, except: string) => Promise<number>;
   readonly clock: () => number;
   readonly newEventId: () => string;
   readonly log: (message: string) => void;
@@ -34,7 +39,8 @@ export class SubmissionRetryError extends Error {}
  * `NotificationRequested` → pre-send checks → claim → provider → recorded outcome. The checks,
  * each "no" an event with its reason: no consent for the message's class → suppressed
  * (opted-out); a balance alert whose rule episode is no longer qualified → suppressed
- * (balance-recovered); inside the rule's quiet hours in the customer's time zone → deferred to
+ * (balance-recovered); another SMS of the same rule within its cooldown → suppressed
+ * (frequency-cap); inside the rule's quiet hours in the customer's time zone → deferred to
  * their end. Then `SmsSubmissionStarted` (the claim) is written before the provider is called,
  * and the answer recorded. A provider that does not answer in time may still have created the
  * message: it is looked up by our reference before anything is sent again, so a message is never
@@ -184,7 +190,7 @@ export function smsGateway(options: SmsGatewayOptions): EventConsumer {
 
 type Verdict =
   | { readonly kind: "send" }
-  | { readonly kind: "suppress"; readonly reason: "opted-out" | "balance-recovered" }
+  | { readonly kind: "suppress"; readonly reason: "opted-out" | "balance-recovered" | "frequency-cap" }
   | { readonly kind: "defer"; readonly until: Instant };
 
 async function preSendCheck(
@@ -207,6 +213,12 @@ async function preSendCheck(
     const standing = account.rules[ruleKey(rule.id, account.currency)];
     if (standing?.status !== "qualified" || standing.episode !== request.rule.episode) {
       return { kind: "suppress", reason: "balance-recovered" };
+    }
+  }
+  if (rule !== undefined && rule.cooldownHours > 0 && options.sentSince !== undefined) {
+    const since = epochMsToInstant(instantToEpochMs(now) - rule.cooldownHours * 3_600_000);
+    if ((await options.sentSince(request.accountId, rule.id, since, request.notificationId)) > 0) {
+      return { kind: "suppress", reason: "frequency-cap" };
     }
   }
   if (rule?.quietHours !== undefined && rule.quietHours !== null) {

@@ -237,3 +237,39 @@ function transitionView(row: NotificationTransitionsTable): TransitionView {
     detail: row.detail,
   };
 }
+
+/** The statuses of a notification a provider has taken (whatever became of it later). */
+const HANDED_TO_A_PROVIDER = [
+  "submitted",
+  "sent",
+  "delivered",
+  "undelivered",
+  "unknown",
+  "expired",
+  "rejected",
+] as const;
+
+/**
+ * How many notifications of `ruleId` the account was sent (handed to a provider) that were
+ * requested at or after `since`, other than `except`: the SMS gateway's frequency cap.
+ */
+export async function countSentSince(
+  db: Kysely<TrackingTables>,
+  schema: string,
+  accountId: string,
+  ruleId: string,
+  since: Instant,
+  except: string,
+): Promise<number> {
+  const row = await db
+    .withSchema(schema)
+    .selectFrom("notifications")
+    .select((eb) => eb.fn.countAll<string>().as("sent"))
+    .where("account_id", "=", accountId)
+    .where("rule_id", "=", ruleId)
+    .where("notification_id", "<>", except)
+    .where("requested_at", ">=", since)
+    .where("status", "in", HANDED_TO_A_PROVIDER)
+    .executeTakeFirst();
+  return Number(row?.sent ?? 0);
+}
