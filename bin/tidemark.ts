@@ -38,6 +38,8 @@ import { runRefreshScheduler } from "../gateways/scheduler/runRefreshScheduler.t
 import { createSmsProviderSimulator } from "../gateways/sms/simulator/createSmsProviderSimulator.ts";
 import { createSmsWebhooks } from "../gateways/sms/createSmsWebhooks.ts";
 import { runStatusPoller } from "../gateways/sms/runStatusPoller.ts";
+import { DeferredWakeups } from "../gateways/sms/DeferredWakeups.ts";
+import { runDeferredWakeups } from "../gateways/sms/runDeferredWakeups.ts";
 import { smsGateway } from "../gateways/sms/smsGateway.ts";
 import { TwilioSmsProvider } from "../gateways/sms/TwilioSmsProvider.ts";
 import type { Rule } from "../domain/rules/Rule.ts";
@@ -84,9 +86,10 @@ function parseRoles(args: readonly string[]): ReadonlySet<Role> {
 /**
  * The composition root of the whole system: PostgreSQL (embedded by default), the event store,
  * and the roles asked for — the command API, the projector (read models), the query API, the
- * relay (log → RabbitMQ, with AMQP_URL) and the consumers (the qualification policy so far): on
- * RabbitMQ queues with AMQP_URL, otherwise each following the log itself (in-process fan-out).
- * The other gateways join here as they are built.
+ * relay (log → RabbitMQ, with AMQP_URL), the consumers (qualification policy, banking gateway,
+ * SMS gateway with its deferred wake-ups: on RabbitMQ queues with AMQP_URL, otherwise each
+ * following the log itself), the tracking webhooks and poller, the scheduler, and the Banking
+ * API and SMS provider simulators.
  */
 async function main(): Promise<void> {
   const roles = parseRoles(process.argv.slice(2));
@@ -297,7 +300,7 @@ async function main(): Promise<void> {
       rules: rules.length,
       ...urls,
     },
-    "Tidemark is running (the banking and SMS gateways are not built yet). Ctrl-C stops it.",
+    "Tidemark is running. Ctrl-C stops it.",
   );
 
   let stopping = false;
@@ -391,24 +394,36 @@ async function startFanout(
   if (roles.has("notification")) {
     const providers = smsProvidersOf(config);
     const trackingDb = new Kysely<TrackingTables>({ dialect: new PostgresDialect({ pool }) });
-    consume(
-      "notification",
-      smsGateway({
+    const wakeups = new DeferredWakeups(pool, `${config.schemaPrefix}_sms`);
+    await wakeups.migrate();
+    const gateway = smsGateway({
+      store,
+      rules: context.rules,
+      providers: providers.map((provider) => new TwilioSmsProvider(provider)),
+      statusCallbackUrl: `${webhookBaseUrlOf(config)}/sms/status`,
+      sentSince: (accountId, ruleId, since, except) =>
+        countSentSince(
+          trackingDb,
+          projectionSchemas(config.schemaPrefix).read,
+          accountId,
+          ruleId,
+          since,
+          except,
+        ),
+      wakeups,
+      clock: Date.now,
+      newEventId: randomUUID,
+      log: log("notification"),
+    });
+    consume("notification", gateway);
+    // Deferred notifications (quiet hours) are woken here when their deferral ends.
+    running.push(
+      runDeferredWakeups({
         store,
-        rules: context.rules,
-        providers: providers.map((provider) => new TwilioSmsProvider(provider)),
-        statusCallbackUrl: `${webhookBaseUrlOf(config)}/sms/status`,
-        sentSince: (accountId, ruleId, since, except) =>
-          countSentSince(
-            trackingDb,
-            projectionSchemas(config.schemaPrefix).read,
-            accountId,
-            ruleId,
-            since,
-            except,
-          ),
+        wakeups,
+        gateway,
+        signal: controller.signal,
         clock: Date.now,
-        newEventId: randomUUID,
         log: log("notification"),
       }),
     );

@@ -27,6 +27,8 @@ import { countSentSince } from "../../projections/tracking/trackingQueries.ts";
 import { trackingProjection } from "../../projections/tracking/trackingProjection.ts";
 import { applyProjection } from "../../test/applyProjection.ts";
 import { createSmsWebhooks } from "./createSmsWebhooks.ts";
+import { DeferredWakeups } from "./DeferredWakeups.ts";
+import { wakeDue } from "./runDeferredWakeups.ts";
 import { pollOnce } from "./runStatusPoller.ts";
 import { TwilioSmsProvider } from "./TwilioSmsProvider.ts";
 import { twilioSignature } from "./twilioSignature.ts";
@@ -529,5 +531,49 @@ test("frequency cap: a second episode of the same rule within its cooldown is su
     t.is(t.context.primary.simulator.messages.length, 1, "only the first episode's SMS");
   } finally {
     await t.context.database.pool.query(`drop schema if exists "${schema}" cascade`);
+  }
+});
+
+test("a deferred notification is woken when its quiet hours end, checked again and sent; the timer lives in PostgreSQL", async (t) => {
+  const wakeups = new DeferredWakeups(t.context.database.pool, `${t.context.database.schema}_sms`);
+  await wakeups.migrate();
+  try {
+    const request = await requested(t, "acc-13");
+    t.context.clockMs = Date.UTC(2026, 0, 15, 23, 0, 0); // 23:00 in London: quiet
+    const handler = smsGateway({
+      store: t.context.store,
+      rules: t.context.rules,
+      providers: [provider(t, "primary")],
+      statusCallbackUrl: "http://127.0.0.1:1/sms/status",
+      wakeups,
+      clock: () => t.context.clockMs,
+      newEventId: randomUUID,
+      log: () => undefined,
+    });
+    await handler.handle(request);
+    t.deepEqual(await types(t, "acc-13"), ["NotificationRequested", "NotificationDeferred"]);
+    const options = {
+      store: t.context.store,
+      wakeups,
+      gateway: handler,
+      signal: new AbortController().signal,
+      clock: () => t.context.clockMs,
+      log: () => undefined,
+    };
+    t.context.clockMs = Date.UTC(2026, 0, 16, 7, 59, 0);
+    t.is(await wakeDue(options), 0, "not due before 08:00");
+    // A fresh gateway process (the timer was in the table, not in memory), at 08:01.
+    t.context.clockMs = Date.UTC(2026, 0, 16, 8, 1, 0);
+    t.is(await wakeDue(options), 1);
+    t.deepEqual(await types(t, "acc-13"), [
+      "NotificationRequested",
+      "NotificationDeferred",
+      "SmsSubmissionStarted",
+      "SmsSubmitted",
+    ]);
+    t.is(await wakeDue(options), 0, "woken once");
+    t.is(t.context.primary.simulator.messages.length, 1);
+  } finally {
+    await t.context.database.pool.query(`drop schema if exists "${t.context.database.schema}_sms" cascade`);
   }
 });

@@ -5,10 +5,16 @@ import { notificationDecider } from "../../domain/notification/notificationDecid
 import type { NotificationRequest, NotificationState } from "../../domain/notification/NotificationState.ts";
 import { quietHoursEnd } from "../../domain/rules/quietHours.ts";
 import type { Rule } from "../../domain/rules/Rule.ts";
-import { epochMsToInstant, instantToEpochMs, type Instant } from "../../domain/values/Instant.ts";
+import {
+  compareInstants,
+  epochMsToInstant,
+  instantToEpochMs,
+  type Instant,
+} from "../../domain/values/Instant.ts";
 import type { TimeZone } from "../../domain/values/TimeZone.ts";
 import type { EventMetadata, EventStore, RecordedEvent } from "../eventStore/EventStore.ts";
 import type { EventConsumer } from "../fanout/EventConsumer.ts";
+import type { DeferredWakeups } from "./DeferredWakeups.ts";
 import {
   ProviderRejectedError,
   ProviderUnavailableError,
@@ -27,6 +33,8 @@ export interface SmsGatewayOptions {
    * `since` (from the tracking read model). Absent: no cap.
    */
   readonly sentSince?: (accountId: string, ruleId: string, since: Instant, except: string) => Promise<number>;
+  /** Where deferrals are remembered, to be woken when they end (see `runDeferredWakeups`). */
+  readonly wakeups?: Pick<DeferredWakeups, "schedule">;
   readonly clock: () => number;
   readonly newEventId: () => string;
   readonly log: (message: string) => void;
@@ -77,7 +85,8 @@ export function smsGateway(options: SmsGatewayOptions): EventConsumer {
 
       // Where the last delivery left off.
       let attempt: number;
-      if (state.status === "requested") {
+      const deferralOver = state.status === "deferred" && compareInstants(state.until, now()) <= 0;
+      if (state.status === "requested" || deferralOver) {
         const verdict = await preSendCheck(options, accounts, state.request, now());
         if (verdict.kind === "suppress") {
           await decide({
@@ -87,10 +96,13 @@ export function smsGateway(options: SmsGatewayOptions): EventConsumer {
           return;
         }
         if (verdict.kind === "defer") {
-          await decide({
-            type: "DeferNotification",
-            data: { notificationId, until: verdict.until, reason: "quiet-hours", now: now() },
-          });
+          if (state.status === "requested") {
+            await decide({
+              type: "DeferNotification",
+              data: { notificationId, until: verdict.until, reason: "quiet-hours", now: now() },
+            });
+          }
+          await options.wakeups?.schedule(notificationId, verdict.until);
           return;
         }
         attempt = 1;
@@ -106,7 +118,7 @@ export function smsGateway(options: SmsGatewayOptions): EventConsumer {
       ) {
         attempt = state.attempt.attempt + 1;
       } else {
-        return; // deferred (woken later), already submitted, or ended: nothing to do
+        return; // still deferred (woken later), already submitted, or ended: nothing to do
       }
 
       const provider = options.providers[(attempt - 1) % options.providers.length];
