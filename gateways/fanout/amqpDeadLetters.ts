@@ -1,5 +1,5 @@
 import amqp, { type GetMessage } from "amqplib";
-import { CONNECT_OPTIONS, consumerQueues, DEFAULT_RETRY_DELAYS_MS } from "./amqpTopology.ts";
+import { closeConnection, CONNECT_OPTIONS, consumerQueues, DEFAULT_RETRY_DELAYS_MS } from "./amqpTopology.ts";
 import type { DeadLetter } from "./DeadLetters.ts";
 import { ATTEMPT_HEADER, ERROR_HEADER, FAILED_AT_HEADER } from "./runAmqpConsumer.ts";
 
@@ -37,7 +37,7 @@ export async function listAmqpDeadLetters(
     }
     return letters;
   } finally {
-    await connection.close().catch(() => undefined);
+    await closeConnection(connection);
   }
 }
 
@@ -81,7 +81,7 @@ export async function requeueAmqpDeadLetters(
     await channel.close();
     return moved;
   } finally {
-    await connection.close().catch(() => undefined);
+    await closeConnection(connection);
   }
 }
 

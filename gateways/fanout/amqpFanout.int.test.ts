@@ -7,7 +7,7 @@ import amqp, { type Channel, type ChannelModel } from "amqplib";
 import type { RecordedEvent } from "../eventStore/EventStore.ts";
 import { event } from "../eventStore/eventStoreContract.ts";
 import { openTestEventStore, type TestEventStore } from "../../test/postgresTestDatabase.ts";
-import { CONNECT_OPTIONS, consumerQueues, EVENTS_EXCHANGE } from "./amqpTopology.ts";
+import { closeConnection, CONNECT_OPTIONS, consumerQueues, EVENTS_EXCHANGE } from "./amqpTopology.ts";
 import { fromEventMessageBody } from "./eventMessage.ts";
 import type { EventConsumer } from "./EventConsumer.ts";
 import { FanoutCheckpoints } from "./FanoutCheckpoints.ts";
@@ -48,12 +48,12 @@ test.beforeEach(async (t) => {
 
 test.afterEach.always(async (t) => {
   t.context.collectors.stopping = true;
-  for (const connection of t.context.collectors.connections) await connection.close().catch(() => undefined);
+  for (const connection of t.context.collectors.connections) await closeConnection(connection);
   const cleanup = await amqp.connect(AMQP_URL, CONNECT_OPTIONS).catch(() => undefined);
   const channel = await cleanup?.createChannel();
   for (const queue of t.context.queues) await channel?.deleteQueue(queue).catch(() => undefined);
-  await cleanup?.close().catch(() => undefined);
-  await t.context.connection.close().catch(() => undefined);
+  if (cleanup !== undefined) await closeConnection(cleanup);
+  await closeConnection(t.context.connection);
   await t.context.dispose([`${t.context.database.schema}_fanout`]);
 });
 
@@ -116,7 +116,10 @@ function startRelay(t: { context: Context }, log: string[] = []): { stop: () => 
     amqpUrl: AMQP_URL,
     signal: controller.signal,
     window: 500,
-    log: (message) => log.push(message),
+    log: (message) => {
+      if (process.env.DEBUG_FANOUT) console.error(`${new Date().toISOString()} ${message}`);
+      log.push(message);
+    },
     reconnectDelayMs: { first: 100, longest: 1000 },
   });
   return {
@@ -188,7 +191,7 @@ test.serial(
     const log: string[] = [];
     const relay = startRelay(t, log);
     await until(() => received.length >= 1000, 30_000, "the first events");
-    const exec = promisify(execFile);
+    const exec = (file: string, args: string[]) => promisify(execFile)(file, args, { timeout: 60_000 });
     await exec("rabbitmqctl", ["stop_app"]);
     await exec("rabbitmqctl", ["start_app"]);
     await until(
@@ -225,7 +228,7 @@ test.serial(
     }
     const relay = startRelay(t);
     await until(() => handled.length >= 500, 30_000, "the first events handled");
-    const exec = promisify(execFile);
+    const exec = (file: string, args: string[]) => promisify(execFile)(file, args, { timeout: 60_000 });
     await exec("rabbitmqctl", ["stop_app"]);
     await exec("rabbitmqctl", ["start_app"]);
     await until(() => new Set(handled).size >= appended, 60_000, "every event handled");

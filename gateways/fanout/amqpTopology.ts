@@ -1,4 +1,4 @@
-import type { Channel } from "amqplib";
+import type { Channel, ChannelModel } from "amqplib";
 import type { EventConsumer } from "./EventConsumer.ts";
 
 /** Where every event is published: a durable topic exchange. */
@@ -64,3 +64,25 @@ export async function declareConsumerQueues(
  * and then not answer the handshake; without a timeout the connect would wait forever.
  */
 export const CONNECT_OPTIONS = { timeout: 10_000 } as const;
+
+/**
+ * Closes a connection without waiting forever: amqplib's close waits for the broker's close-ok,
+ * which a broker that restarted under the socket never sends. After `graceMs` the socket is
+ * destroyed instead. Never throws.
+ */
+export async function closeConnection(connection: ChannelModel, graceMs = 2000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const closed = await Promise.race([
+    connection.close().then(
+      () => true,
+      () => true, // already closed
+    ),
+    new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), graceMs))),
+  ]);
+  clearTimeout(timer);
+  if (!closed) {
+    (
+      connection as unknown as { connection?: { stream?: { destroy(): void } } }
+    ).connection?.stream?.destroy();
+  }
+}

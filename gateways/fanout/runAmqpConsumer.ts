@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import amqp, { type ConfirmChannel, type ConsumeMessage } from "amqplib";
 import {
+  closeConnection,
   CONNECT_OPTIONS,
   type ConsumerQueues,
   declareConsumerQueues,
@@ -71,11 +72,15 @@ async function consumeOverOneConnection(
           new Error(`connection to RabbitMQ closed${error instanceof Error ? `: ${error.message}` : ""}`),
         ),
       );
-      options.signal.addEventListener("abort", () => resolve(), { once: true });
+      // A listener added to a signal already aborted never fires: look first.
+      if (options.signal.aborted) resolve();
+      else options.signal.addEventListener("abort", () => resolve(), { once: true });
     });
     ended.catch(() => undefined);
     const channel = await connection.createConfirmChannel();
-    channel.on("error", () => undefined);
+    channel.on("error", () => undefined); // "close" follows
+    // A channel closed under a live connection delivers nothing more: end the round, reconnect.
+    channel.on("close", () => void connection.close().catch(() => undefined));
     const retryDelays = options.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS;
     const queues = await declareConsumerQueues(channel, options.consumer, retryDelays);
     await channel.prefetch(options.prefetch ?? 32);
@@ -89,7 +94,7 @@ async function consumeOverOneConnection(
     await ended;
     await handling;
   } finally {
-    await connection.close().catch(() => undefined);
+    await closeConnection(connection);
   }
 }
 

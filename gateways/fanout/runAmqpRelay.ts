@@ -5,7 +5,7 @@ import type pg from "pg";
 import type { EventStore } from "../eventStore/EventStore.ts";
 import type { Position } from "../eventStore/Position.ts";
 import { AdvisoryLease } from "../postgres/AdvisoryLease.ts";
-import { CONNECT_OPTIONS, declareExchange, EVENTS_EXCHANGE } from "./amqpTopology.ts";
+import { closeConnection, CONNECT_OPTIONS, declareExchange, EVENTS_EXCHANGE } from "./amqpTopology.ts";
 import { toEventMessage } from "./eventMessage.ts";
 import type { FanoutCheckpoints } from "./FanoutCheckpoints.ts";
 
@@ -88,18 +88,20 @@ async function relayOverOneConnection(
 ): Promise<void> {
   const connection = await amqp.connect(options.amqpUrl, CONNECT_OPTIONS);
   // A broker that goes away closes the connection: that ends this round, and the caller reconnects.
-  const closed = new Promise<never>((_, reject) => {
-    connection.on("error", () => undefined); // "close" follows with the reason
-    connection.on("close", (error: unknown) =>
-      reject(new Error(`connection to RabbitMQ closed${error instanceof Error ? `: ${error.message}` : ""}`)),
-    );
-  });
+  let fail!: (error: Error) => void;
+  const closed = new Promise<never>((_, reject) => (fail = reject));
+  connection.on("error", () => undefined); // "close" follows with the reason
+  connection.on("close", (error: unknown) =>
+    fail(new Error(`connection to RabbitMQ closed${error instanceof Error ? `: ${error.message}` : ""}`)),
+  );
   closed.catch(() => undefined); // also when this round ends before anyone awaits it
   const window = options.window ?? 2000;
   const from = await options.checkpoints.read(RELAY_NAME);
   const subscription = options.store.subscribe({ from, batchSize: window });
   const onAbort = () => void subscription.close();
-  signal.addEventListener("abort", onAbort, { once: true });
+  // Stopped while connecting: a listener added to a signal already aborted would never fire.
+  if (signal.aborted) onAbort();
+  else signal.addEventListener("abort", onAbort, { once: true });
   // An idle relay learns of a lost connection at once, not at the next event.
   const connectionState: { lost?: Error } = {};
   closed.catch((error: unknown) => {
@@ -108,7 +110,9 @@ async function relayOverOneConnection(
   });
   try {
     const channel = await connection.createConfirmChannel();
-    channel.on("error", () => undefined); // the connection's "close" reports it
+    channel.on("error", () => undefined); // "close" follows
+    // A channel closed under a live connection ends the round too: its confirms and drains never come.
+    channel.on("close", () => fail(new Error("the publishing channel closed")));
     await declareExchange(channel);
     options.log(`relay: connected, publishing from ${from}`);
     onConnected();
@@ -162,6 +166,6 @@ async function relayOverOneConnection(
   } finally {
     signal.removeEventListener("abort", onAbort);
     await subscription.close();
-    await connection.close().catch(() => undefined);
+    await closeConnection(connection);
   }
 }

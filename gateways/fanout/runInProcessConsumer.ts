@@ -55,13 +55,16 @@ export async function runInProcessConsumer(options: InProcessConsumerOptions): P
   };
   const ended = new AbortController();
   const endWithCaller = () => ended.abort();
-  options.signal.addEventListener("abort", endWithCaller, { once: true });
+  if (options.signal.aborted) endWithCaller();
+  else options.signal.addEventListener("abort", endWithCaller, { once: true });
   const requeues = retryRequeued(options, exclusively, ended.signal);
   try {
     const from = await options.checkpoints.read(checkpointName);
     const subscription = options.store.subscribe({ from, batchSize: options.batchSize ?? 100 });
     const onAbort = () => void subscription.close();
-    options.signal.addEventListener("abort", onAbort, { once: true });
+    // Stopped while reading the checkpoint: a listener added now would never fire.
+    if (options.signal.aborted) onAbort();
+    else options.signal.addEventListener("abort", onAbort, { once: true });
     try {
       for await (const message of subscription) {
         if (message.kind !== "events") continue;
