@@ -14,6 +14,7 @@ import { parsePhoneNumber } from "../../domain/values/PhoneNumber.ts";
 import type { EventStore, RecordedEvent } from "../../gateways/eventStore/EventStore.ts";
 import type { EventConsumer } from "../../gateways/fanout/EventConsumer.ts";
 import { handleCommand, loadState } from "../handleCommand.ts";
+import { metadataCausedBy } from "../metadataCausedBy.ts";
 import type { Templates } from "../templates/loadTemplates.ts";
 
 export interface QualificationPolicyOptions {
@@ -107,17 +108,7 @@ export function qualificationPolicy(options: QualificationPolicyOptions): EventC
         {
           retriesOnConflict: 3,
           newEventId: options.newEventId,
-          metadata: {
-            correlationId: recorded.metadata.correlationId,
-            causationId: recorded.id,
-            actor: "qualification-policy",
-            ...(recorded.metadata.traceparent === undefined
-              ? {}
-              : { traceparent: recorded.metadata.traceparent }),
-            ...(recorded.metadata.tracestate === undefined
-              ? {}
-              : { tracestate: recorded.metadata.tracestate }),
-          },
+          metadata: metadataCausedBy(recorded, "qualification-policy"),
         },
       );
       if (outcome.outcome !== "accepted") {

@@ -1,9 +1,10 @@
+import { metadataCausedBy } from "../../commands/metadataCausedBy.ts";
 import { handleCommand } from "../../commands/handleCommand.ts";
 import type { AccountEvent } from "../../domain/account/AccountEvent.ts";
 import { accountDecider, type AccountCommand } from "../../domain/account/accountDecider.ts";
 import type { Rule } from "../../domain/rules/Rule.ts";
 import { epochMsToInstant } from "../../domain/values/Instant.ts";
-import type { EventMetadata, EventStore, RecordedEvent } from "../eventStore/EventStore.ts";
+import type { EventStore, RecordedEvent } from "../eventStore/EventStore.ts";
 import type { EventConsumer } from "../fanout/EventConsumer.ts";
 import type { BalanceCache } from "./BalanceCache.ts";
 import { BankingApiError, type BankBalance, type BankingApiClient } from "./BankingApiClient.ts";
@@ -45,7 +46,7 @@ export function bankingGateway(options: BankingGatewayOptions): EventConsumer {
         handleCommand(options.store, accounts, recorded.streamId, command, {
           retriesOnConflict: 3,
           newEventId: options.newEventId,
-          metadata: causedBy(recorded),
+          metadata: metadataCausedBy(recorded, "banking-gateway"),
         });
       const fail = async (reason: string, retryable: boolean) => {
         const outcome = await record({
@@ -93,14 +94,4 @@ async function alreadyAnswered(store: EventStore, request: RecordedEvent): Promi
     if (later.metadata.causationId === request.id) return true;
   }
   return false;
-}
-
-function causedBy(recorded: RecordedEvent): EventMetadata {
-  return {
-    correlationId: recorded.metadata.correlationId,
-    causationId: recorded.id,
-    actor: "banking-gateway",
-    ...(recorded.metadata.traceparent === undefined ? {} : { traceparent: recorded.metadata.traceparent }),
-    ...(recorded.metadata.tracestate === undefined ? {} : { tracestate: recorded.metadata.tracestate }),
-  };
 }

@@ -1,3 +1,4 @@
+import { metadataCausedBy } from "../../commands/metadataCausedBy.ts";
 import { handleCommand, loadState } from "../../commands/handleCommand.ts";
 import { accountDecider, ruleKey } from "../../domain/account/accountDecider.ts";
 import type { NotificationCommand } from "../../domain/notification/NotificationCommand.ts";
@@ -12,7 +13,7 @@ import {
   type Instant,
 } from "../../domain/values/Instant.ts";
 import type { TimeZone } from "../../domain/values/TimeZone.ts";
-import type { EventMetadata, EventStore, RecordedEvent } from "../eventStore/EventStore.ts";
+import type { EventStore, RecordedEvent } from "../eventStore/EventStore.ts";
 import type { EventConsumer } from "../fanout/EventConsumer.ts";
 import type { DeferredWakeups } from "./DeferredWakeups.ts";
 import {
@@ -69,7 +70,7 @@ export function smsGateway(options: SmsGatewayOptions): EventConsumer {
         const outcome = await handleCommand(options.store, notificationDecider, streamId, command, {
           retriesOnConflict: 3,
           newEventId: options.newEventId,
-          metadata: causedBy(recorded),
+          metadata: metadataCausedBy(recorded, "sms-gateway"),
         });
         if (outcome.outcome === "accepted") return true;
         options.log(
@@ -238,14 +239,4 @@ async function preSendCheck(
     if (until !== undefined) return { kind: "defer", until };
   }
   return { kind: "send" };
-}
-
-function causedBy(recorded: RecordedEvent): EventMetadata {
-  return {
-    correlationId: recorded.metadata.correlationId,
-    causationId: recorded.id,
-    actor: "sms-gateway",
-    ...(recorded.metadata.traceparent === undefined ? {} : { traceparent: recorded.metadata.traceparent }),
-    ...(recorded.metadata.tracestate === undefined ? {} : { tracestate: recorded.metadata.tracestate }),
-  };
 }
