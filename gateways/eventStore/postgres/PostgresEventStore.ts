@@ -129,9 +129,11 @@ export class PostgresEventStore implements EventStore {
     for (let attempt = 1; ; attempt += 1) {
       const { error } = await migrator.migrateToLatest();
       if (error === undefined) return;
-      // The migrator lists every schema's tables; a schema dropped meanwhile by someone else
-      // (3F000, invalid_schema_name) fails that listing, not our migration: look again.
-      if ((error as { code?: unknown }).code === "3F000" && attempt < 5) continue;
+      // The migrator lists every schema's tables; a schema or table dropped meanwhile by someone
+      // else (3F000 invalid_schema_name, 42P01 undefined_table) fails that listing, not our
+      // migration: look again.
+      const code = (error as { code?: unknown }).code;
+      if ((code === "3F000" || code === "42P01") && attempt < 5) continue;
       throw error instanceof Error ? error : new Error("event store migration failed", { cause: error });
     }
   }
