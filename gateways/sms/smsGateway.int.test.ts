@@ -313,21 +313,23 @@ test("delivery reports come back through the signed webhook; forged, foreign and
       newEventId: randomUUID,
       log: () => undefined,
     }).handle(request);
-    for (let waited = 0; (await types(t, "acc-8")).length < 5 && waited < 5000; waited += 20) {
+    // "sent" and "delivered" come 10 ms apart and may be handled in either order: a "sent" after
+    // "delivered" is absorbed by the forward-only lifecycle. Wait for the final one.
+    const deliveredYet = async () =>
+      (await stream(t, "acc-8")).some(
+        (event) => event.type === "SmsStatusReported" && event.data.status === "delivered",
+      );
+    for (let waited = 0; !(await deliveredYet()) && waited < 5000; waited += 20) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    t.deepEqual(await types(t, "acc-8"), [
+    const reported = (await stream(t, "acc-8")).slice(3);
+    t.deepEqual((await types(t, "acc-8")).slice(0, 3), [
       "NotificationRequested",
       "SmsSubmissionStarted",
       "SmsSubmitted",
-      "SmsStatusReported",
-      "SmsStatusReported",
     ]);
-    t.like((await stream(t, "acc-8"))[4]?.data, {
-      status: "delivered",
-      rawStatus: "delivered",
-      via: "webhook",
-    });
+    t.true(reported.length >= 1 && reported.every((event) => event.type === "SmsStatusReported"));
+    t.like(reported.at(-1)?.data, { status: "delivered", rawStatus: "delivered", via: "webhook" });
     t.is(t.context.primary.simulator.callbacks.sent, 2);
 
     const sid = t.context.primary.simulator.messages[0]?.sid ?? "";
@@ -359,7 +361,7 @@ test("delivery reports come back through the signed webhook; forged, foreign and
     );
     const late = { ...delivered, MessageStatus: "sent" };
     t.is((await post(late, twilioSignature(TOKEN, url, late))).status, 204, "…and so is a late report…");
-    t.is((await types(t, "acc-8")).length, 5, "…but neither changes anything");
+    t.is((await types(t, "acc-8")).length, 3 + reported.length, "…but neither changes anything");
   } finally {
     server.closeAllConnections();
     server.close();
