@@ -133,7 +133,10 @@ export class PostgresEventStore implements EventStore {
       // else (3F000 invalid_schema_name, 42P01 undefined_table) fails that listing, not our
       // migration: look again.
       const code = (error as { code?: unknown }).code;
-      if ((code === "3F000" || code === "42P01") && attempt < 5) continue;
+      if ((code === "3F000" || code === "42P01") && attempt < 10) {
+        await sleep(25 * attempt); // the other side's drop takes a moment to commit
+        continue;
+      }
       throw error instanceof Error ? error : new Error("event store migration failed", { cause: error });
     }
   }
