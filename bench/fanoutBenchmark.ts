@@ -1,7 +1,6 @@
 import { execFileSync } from "node:child_process";
 import os from "node:os";
 import { performance } from "node:perf_hooks";
-import { parseArgs } from "node:util";
 import amqp from "amqplib";
 import pg from "pg";
 import { PostgresEventStore } from "../gateways/eventStore/postgres/PostgresEventStore.ts";
@@ -10,8 +9,7 @@ import { EVENTS_EXCHANGE } from "../gateways/fanout/amqpTopology.ts";
 import { FanoutCheckpoints } from "../gateways/fanout/FanoutCheckpoints.ts";
 import { runAmqpRelay } from "../gateways/fanout/runAmqpRelay.ts";
 import { ensureBenchmarkEventLog } from "./ensureBenchmarkEventLog.ts";
-import { wholeNumber } from "./parseFlagValues.ts";
-import { UsageError } from "./UsageError.ts";
+import { parseBenchmarkFlags, wholeNumber } from "./parseFlagValues.ts";
 
 export const FANOUT_BENCHMARK_FLAGS = `  --events N        events relayed per run, from the projections benchmark's log (default 200000)
   --runs N          runs; the report shows the median (default 3)
@@ -29,21 +27,11 @@ const QUEUE = "bench.fanout";
  * gateway (not built yet) and is not measured.
  */
 export async function runFanoutBenchmark(args: readonly string[]): Promise<void> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...args],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        events: { type: "string", default: "200000" },
-        runs: { type: "string", default: "3" },
-        window: { type: "string", default: "2000" },
-      },
-    }));
-  } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
-  }
+  const values = parseBenchmarkFlags(args, {
+    events: { type: "string", default: "200000" },
+    runs: { type: "string", default: "3" },
+    window: { type: "string", default: "2000" },
+  });
   const events = wholeNumber("--events", values.events, 1000);
   const runs = wholeNumber("--runs", values.runs, 1);
   const window = wholeNumber("--window", values.window, 1);

@@ -1,7 +1,5 @@
-import { parseArgs } from "node:util";
 import { SYSTEM_NAMES, type SystemName } from "./EventStoreBenchmarkConfig.ts";
-import { UsageError } from "./UsageError.ts";
-import { chosenNames, wholeNumber } from "./parseFlagValues.ts";
+import { chosenNames, parseBenchmarkFlags, wholeNumber } from "./parseFlagValues.ts";
 
 /** How long and how often to measure, and which systems to include. */
 export interface EventStoreBenchmarkOptions {
@@ -27,23 +25,13 @@ export const EVENT_STORE_BENCHMARK_FLAGS = `  --seconds N       measured seconds
  * @throws UsageError for an unknown flag or a value out of range.
  */
 export function parseEventStoreBenchmarkOptions(args: readonly string[]): EventStoreBenchmarkOptions {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...args],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        seconds: { type: "string", default: "5" },
-        warmup: { type: "string", default: "1" },
-        runs: { type: "string", default: "3" },
-        "read-events": { type: "string", default: "200000" },
-        only: { type: "string", default: SYSTEM_NAMES.join(",") },
-      },
-    }));
-  } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
-  }
+  const values = parseBenchmarkFlags(args, {
+    seconds: { type: "string", default: "5" },
+    warmup: { type: "string", default: "1" },
+    runs: { type: "string", default: "3" },
+    "read-events": { type: "string", default: "200000" },
+    only: { type: "string", default: SYSTEM_NAMES.join(",") },
+  });
   return {
     seconds: wholeNumber("--seconds", values.seconds, 1),
     warmupSeconds: wholeNumber("--warmup", values.warmup, 0),

@@ -1,3 +1,4 @@
+import { parseArgs } from "node:util";
 import { UsageError } from "./UsageError.ts";
 
 /** A flag's whole-number value, at least `minimum`; a UsageError naming the flag otherwise. */
@@ -18,4 +19,23 @@ export function chosenNames<Name extends string>(text: string, known: readonly N
     throw new UsageError(`--only takes ${known.join(", ")} (comma-separated), not "${text}"`);
   }
   return chosen;
+}
+
+type FlagOptions = Record<
+  string,
+  { type: "string"; default: string } | { type: "boolean"; default: boolean }
+>;
+
+/** A benchmark's flags (no positionals, no unknown flags); a UsageError for anything else. */
+export function parseBenchmarkFlags<const Options extends FlagOptions>(
+  args: readonly string[],
+  options: Options,
+): ReturnType<
+  typeof parseArgs<{ args: string[]; strict: true; allowPositionals: false; options: Options }>
+>["values"] {
+  try {
+    return parseArgs({ args: [...args], strict: true, allowPositionals: false, options }).values;
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
 }

@@ -1,6 +1,5 @@
-import { parseArgs } from "node:util";
 import { UsageError } from "./UsageError.ts";
-import { chosenNames, wholeNumber } from "./parseFlagValues.ts";
+import { chosenNames, parseBenchmarkFlags, wholeNumber } from "./parseFlagValues.ts";
 
 /** The three measurements of the projections benchmark, in report order. */
 export type ProjectionsMeasurement = "rebuild" | "latency" | "queries";
@@ -49,27 +48,17 @@ export const PROJECTIONS_BENCHMARK_FLAGS = `  --events N        events in the ge
  * @throws UsageError for an unknown flag or a value out of range.
  */
 export function parseProjectionsBenchmarkOptions(args: readonly string[]): ProjectionsBenchmarkOptions {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...args],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        events: { type: "string", default: "1000000" },
-        runs: { type: "string", default: "3" },
-        seconds: { type: "string", default: "10" },
-        "peak-seconds": { type: "string", default: "5" },
-        connections: { type: "string", default: "64" },
-        load: { type: "string", default: "70" },
-        fresh: { type: "boolean", default: false },
-        only: { type: "string", default: PROJECTIONS_MEASUREMENTS.join(",") },
-        projector: { type: "string", default: "apart" },
-      },
-    }));
-  } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
-  }
+  const values = parseBenchmarkFlags(args, {
+    events: { type: "string", default: "1000000" },
+    runs: { type: "string", default: "3" },
+    seconds: { type: "string", default: "10" },
+    "peak-seconds": { type: "string", default: "5" },
+    connections: { type: "string", default: "64" },
+    load: { type: "string", default: "70" },
+    fresh: { type: "boolean", default: false },
+    only: { type: "string", default: PROJECTIONS_MEASUREMENTS.join(",") },
+    projector: { type: "string", default: "apart" },
+  });
   const loadPercent = wholeNumber("--load", values.load, 1);
   if (loadPercent > 100)
     throw new UsageError(`--load is a percentage of the peak, 1 to 100, not ${loadPercent}`);
