@@ -4,9 +4,6 @@ import anyTest, { type TestFn } from "ava";
 import { accountDecider, type AccountCommand } from "../../domain/account/accountDecider.ts";
 import { notificationStreamId } from "../../domain/notification/notificationDecider.ts";
 import { ruleNotificationId } from "../../domain/notification/ruleNotificationId.ts";
-import { epochMsToInstant } from "../../domain/values/Instant.ts";
-import type { PhoneNumber } from "../../domain/values/PhoneNumber.ts";
-import type { TimeZone } from "../../domain/values/TimeZone.ts";
 import { collect } from "../../gateways/eventStore/eventStoreContract.ts";
 import type { RecordedEvent } from "../../gateways/eventStore/EventStore.ts";
 import { DeadLetters } from "../../gateways/fanout/DeadLetters.ts";
@@ -14,6 +11,7 @@ import type { EventConsumer } from "../../gateways/fanout/EventConsumer.ts";
 import { FanoutCheckpoints } from "../../gateways/fanout/FanoutCheckpoints.ts";
 import type { ConsumerOutcome } from "../../gateways/fanout/runAmqpConsumer.ts";
 import { runInProcessConsumer } from "../../gateways/fanout/runInProcessConsumer.ts";
+import { openAccountCommand, recordBalanceCommand } from "../../test/accountCommands.ts";
 import { openTestEventStore, type TestEventStore } from "../../test/postgresTestDatabase.ts";
 import { handleCommand } from "../handleCommand.ts";
 import { loadRules } from "../rules/loadRules.ts";
@@ -54,32 +52,9 @@ async function balances(
     });
     if (outcome.outcome !== "accepted") throw new Error(`${command.type}: ${outcome.outcome}`);
   };
-  await run({
-    type: "OpenAccount",
-    data: {
-      accountId,
-      customerId: `customer-${accountId}`,
-      phone: "+447911123456" as PhoneNumber,
-      currency: "GBP",
-      timeZone: "Europe/London" as TimeZone,
-      consents: { service: true, marketing: false },
-      now: epochMsToInstant(T0),
-    },
-  });
+  await run(openAccountCommand(accountId, T0));
   for (const [index, decimal] of decimals.entries()) {
-    const at = epochMsToInstant(T0 + (index + 1) * 60_000);
-    await run({
-      type: "RecordBalance",
-      data: {
-        balance: { minor: BigInt(Math.round(Number(decimal) * 100)), currency: "GBP" },
-        balanceType: "InterimAvailable",
-        creditLineIncluded: false,
-        referenceTime: at,
-        source: "push",
-        bankReference: null,
-        now: at,
-      },
-    });
+    await run(recordBalanceCommand(decimal, T0 + (index + 1) * 60_000));
   }
 }
 

@@ -7,10 +7,9 @@ import { loadRules } from "../../commands/rules/loadRules.ts";
 import type { RefreshReason } from "../../domain/account/AccountEvent.ts";
 import { accountDecider, type AccountCommand } from "../../domain/account/accountDecider.ts";
 import { epochMsToInstant } from "../../domain/values/Instant.ts";
-import type { PhoneNumber } from "../../domain/values/PhoneNumber.ts";
-import type { TimeZone } from "../../domain/values/TimeZone.ts";
 import { collect } from "../eventStore/eventStoreContract.ts";
 import type { RecordedEvent } from "../eventStore/EventStore.ts";
+import { openAccountCommand } from "../../test/accountCommands.ts";
 import { openTestEventStore, type TestEventStore } from "../../test/postgresTestDatabase.ts";
 import { MemoryBalanceCache } from "./BalanceCache.ts";
 import { BankingApiClient } from "./BankingApiClient.ts";
@@ -88,18 +87,7 @@ async function run(t: { context: Context }, accountId: string, command: AccountC
 }
 
 async function open(t: { context: Context }, accountId: string): Promise<void> {
-  await run(t, accountId, {
-    type: "OpenAccount",
-    data: {
-      accountId,
-      customerId: `customer-${accountId}`,
-      phone: "+447911123456" as PhoneNumber,
-      currency: "GBP",
-      timeZone: "Europe/London" as TimeZone,
-      consents: { service: true, marketing: false },
-      now: epochMsToInstant(NOW - 3_600_000),
-    },
-  });
+  await run(t, accountId, openAccountCommand(accountId, NOW - 3_600_000));
 }
 
 /** Appends a refresh request and hands it to the gateway, as the fan-out would. */

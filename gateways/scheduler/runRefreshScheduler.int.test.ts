@@ -3,10 +3,9 @@ import anyTest, { type TestFn } from "ava";
 import { handleCommand } from "../../commands/handleCommand.ts";
 import { accountDecider, type AccountCommand } from "../../domain/account/accountDecider.ts";
 import { epochMsToInstant } from "../../domain/values/Instant.ts";
-import type { PhoneNumber } from "../../domain/values/PhoneNumber.ts";
-import type { TimeZone } from "../../domain/values/TimeZone.ts";
 import { accountsProjection } from "../../projections/accounts/accountsProjection.ts";
 import { applyProjection } from "../../test/applyProjection.ts";
+import { openAccountCommand } from "../../test/accountCommands.ts";
 import { openTestEventStore, type TestEventStore } from "../../test/postgresTestDatabase.ts";
 import { collect } from "../eventStore/eventStoreContract.ts";
 import {
@@ -45,18 +44,7 @@ async function openAccounts(
   closed: readonly string[],
 ): Promise<string> {
   for (const accountId of ids) {
-    await run(t, accountId, {
-      type: "OpenAccount",
-      data: {
-        accountId,
-        customerId: `customer-${accountId}`,
-        phone: "+447911123456" as PhoneNumber,
-        currency: "GBP",
-        timeZone: "Europe/London" as TimeZone,
-        consents: { service: true, marketing: false },
-        now: epochMsToInstant(T0 - HOUR),
-      },
-    });
+    await run(t, accountId, openAccountCommand(accountId, T0 - HOUR));
   }
   for (const accountId of closed) {
     await run(t, accountId, {

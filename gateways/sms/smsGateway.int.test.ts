@@ -13,6 +13,7 @@ import type { Rule } from "../../domain/rules/Rule.ts";
 import { epochMsToInstant } from "../../domain/values/Instant.ts";
 import type { PhoneNumber } from "../../domain/values/PhoneNumber.ts";
 import type { TimeZone } from "../../domain/values/TimeZone.ts";
+import { openAccountCommand, recordBalanceCommand } from "../../test/accountCommands.ts";
 import { openTestEventStore, type TestEventStore } from "../../test/postgresTestDatabase.ts";
 import { collect } from "../eventStore/eventStoreContract.ts";
 import type { RecordedEvent } from "../eventStore/EventStore.ts";
@@ -121,18 +122,7 @@ async function requested(
   accountId: string,
   before?: () => Promise<void>,
 ): Promise<RecordedEvent> {
-  await account(t, accountId, {
-    type: "OpenAccount",
-    data: {
-      accountId,
-      customerId: `customer-${accountId}`,
-      phone: "+447911123456" as PhoneNumber,
-      currency: "GBP",
-      timeZone: "Europe/London" as TimeZone,
-      consents: { service: true, marketing: false },
-      now: epochMsToInstant(T0 - 60_000),
-    },
-  });
+  await account(t, accountId, openAccountCommand(accountId, T0 - 60_000));
   await balance(t, accountId, "50.00", T0 - 30_000);
   const qualified = (await collect(t.context.store.readStream(`account-${accountId}`))).find(
     (event) => event.type === "AccountQualified",
@@ -153,19 +143,7 @@ async function requested(
 }
 
 function balance(t: { context: Context }, accountId: string, decimal: string, atMs: number): Promise<void> {
-  const at = epochMsToInstant(atMs);
-  return account(t, accountId, {
-    type: "RecordBalance",
-    data: {
-      balance: { minor: BigInt(Math.round(Number(decimal) * 100)), currency: "GBP" },
-      balanceType: "InterimAvailable",
-      creditLineIncluded: false,
-      referenceTime: at,
-      source: "push",
-      bankReference: null,
-      now: at,
-    },
-  });
+  return account(t, accountId, recordBalanceCommand(decimal, atMs));
 }
 
 const stream = (t: { context: Context }, accountId: string) =>
