@@ -21,6 +21,7 @@ import { PostgresEventStore } from "../gateways/eventStore/postgres/PostgresEven
 import { EVENTS_EXCHANGE } from "../gateways/fanout/amqpTopology.ts";
 import { DeadLetters } from "../gateways/fanout/DeadLetters.ts";
 import { FanoutCheckpoints } from "../gateways/fanout/FanoutCheckpoints.ts";
+import { PendingRetries } from "../gateways/fanout/PendingRetries.ts";
 import { runAmqpConsumer } from "../gateways/fanout/runAmqpConsumer.ts";
 import { runAmqpRelay } from "../gateways/fanout/runAmqpRelay.ts";
 import { runInProcessConsumer } from "../gateways/fanout/runInProcessConsumer.ts";
@@ -361,7 +362,11 @@ async function startFanout(
     }
   }
   const deadLetters = new DeadLetters(pool, schema);
-  if (amqpUrl === undefined) await deadLetters.migrate();
+  const retries = new PendingRetries(pool, schema);
+  if (amqpUrl === undefined) {
+    await deadLetters.migrate();
+    await retries.migrate();
+  }
   const consume = (role: Role, consumer: EventConsumer) => {
     running.push(
       amqpUrl === undefined
@@ -370,6 +375,7 @@ async function startFanout(
             store,
             checkpoints,
             deadLetters,
+            retries,
             consumer,
             signal: controller.signal,
             log: log(role),
