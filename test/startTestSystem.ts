@@ -1,6 +1,3 @@
-import type { AddressInfo } from "node:net";
-import type { Server } from "node:http";
-import type Koa from "koa";
 import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
 import { pino } from "pino";
@@ -23,6 +20,7 @@ import {
   type ProjectionSchemas,
 } from "../projections/runtime/ProjectionBuilds.ts";
 import { runProjector } from "../projections/runtime/runProjector.ts";
+import { closeServer, listenOnLoopback } from "./loopbackServer.ts";
 import { openTestEventStore, TEST_DATABASE_URL, type TestEventStore } from "./postgresTestDatabase.ts";
 
 export interface TestKey {
@@ -66,7 +64,7 @@ export async function startTestSystem(
   );
   const idempotency = new IdempotencyStore(database.pool, database.schema, logger);
   await idempotency.migrate();
-  const commandServer = await listen(
+  const commandServer = await listenOnLoopback(
     createCommandApi({
       store,
       idempotency,
@@ -78,7 +76,7 @@ export async function startTestSystem(
       clock: () => Date.UTC(2026, 10, 24, 9),
     }),
   );
-  const queryServer = await listen(
+  const queryServer = await listenOnLoopback(
     createQueryApi({
       db,
       readSchema: schemas.read,
@@ -115,31 +113,16 @@ export async function startTestSystem(
     ...opened,
     schemas,
     db,
-    commandUrl: urlOf(commandServer),
-    queryUrl: urlOf(queryServer),
+    commandUrl: commandServer.url,
+    queryUrl: queryServer.url,
     stopProjector,
     startProjector,
     async close() {
-      await Promise.all([close(commandServer), close(queryServer)]);
+      await Promise.all([closeServer(commandServer.server), closeServer(queryServer.server)]);
       await stopProjector();
       await projectorPool.end();
       const builds = await listBuilds(db, schemas);
       await opened.dispose([...builds.map((build) => build.buildSchema), schemas.read, schemas.runtime]);
     },
   };
-}
-
-async function listen(app: Koa): Promise<Server> {
-  const server = app.listen(0, "127.0.0.1");
-  await new Promise((resolve) => server.once("listening", resolve));
-  return server;
-}
-
-function urlOf(server: Server): string {
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
-
-function close(server: Server): Promise<void> {
-  server.closeAllConnections();
-  return new Promise((resolve) => server.close(() => resolve()));
 }

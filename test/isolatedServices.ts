@@ -1,0 +1,56 @@
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { promisify } from "node:util";
+import pg from "pg";
+import { TEST_DATABASE_URL } from "./postgresTestDatabase.ts";
+
+const exec = promisify(execFile);
+const AMQP_URL = process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
+
+/** A database and a RabbitMQ virtual host of one's own on the shared servers. */
+export interface IsolatedServices {
+  /** DATABASE_URL and AMQP_URL pointing at them. */
+  readonly env: { readonly DATABASE_URL: string; readonly AMQP_URL: string };
+  /** Drops both; says what it could not drop (never throws). */
+  drop(log: (message: string) => void): Promise<void>;
+}
+
+/**
+ * Creates `tidemark_<purpose>_<random>` as a PostgreSQL database (the services script's role may
+ * create databases) and as a RabbitMQ virtual host (with `rabbitmqctl`, as root on this machine),
+ * so that a whole system can run beside other tests without seeing their events or queues.
+ */
+export async function createIsolatedServices(purpose: string): Promise<IsolatedServices> {
+  const name = `tidemark_${purpose}_${randomBytes(4).toString("hex")}`;
+  const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  await admin.connect();
+  try {
+    await admin.query(`create database ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const user = new URL(AMQP_URL).username || "guest";
+  await exec("rabbitmqctl", ["-q", "add_vhost", name]);
+  await exec("rabbitmqctl", ["-q", "set_permissions", "-p", name, user, ".*", ".*", ".*"]);
+  const databaseUrl = new URL(TEST_DATABASE_URL);
+  databaseUrl.pathname = `/${name}`;
+  const amqpUrl = new URL(AMQP_URL);
+  amqpUrl.pathname = `/${name}`;
+  return {
+    env: { DATABASE_URL: databaseUrl.href, AMQP_URL: amqpUrl.href },
+    async drop(log) {
+      await exec("rabbitmqctl", ["-q", "delete_vhost", name]).catch((error: unknown) =>
+        log(`virtual host ${name} left behind: ${String(error)}`),
+      );
+      const cleanup = new pg.Client({ connectionString: TEST_DATABASE_URL });
+      try {
+        await cleanup.connect();
+        await cleanup.query(`drop database if exists ${name} with (force)`);
+      } catch (error) {
+        log(`database ${name} left behind: ${String(error)}`);
+      } finally {
+        await cleanup.end().catch(() => undefined);
+      }
+    },
+  };
+}

@@ -1,0 +1,118 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { createServer } from "node:net";
+import { hashApiKey } from "../commands/api/ApiKeys.ts";
+
+/** Tidemark's composition root (`npm start`) running in a child process, as a deployment runs it. */
+export interface SystemProcess {
+  readonly commandUrl: string;
+  readonly queryUrl: string;
+  readonly trackingUrl: string;
+  /** An admin key the process was configured with. */
+  readonly apiKey: string;
+  /** Every line the process wrote (pino JSON on stdout, anything on stderr). */
+  readonly output: readonly string[];
+  /** SIGTERM, then SIGKILL if it has not exited within 20 s. */
+  stop(): Promise<void>;
+}
+
+export interface SystemProcessOptions {
+  /** The roles to run (`npm start -- <roles>`); none: all of them. */
+  readonly roles?: readonly string[];
+  /**
+   * Configuration on top of the ports and API key chosen here: DATABASE_URL / AMQP_URL /
+   * REDIS_URL for real services, or TIDEMARK_DATA_DIR / EMBEDDED_POSTGRES_PORT for the embedded
+   * default; SMS_PROVIDERS, BANKING_API_URL …
+   */
+  readonly env: Readonly<Record<string, string>>;
+  /** How long to wait for "Tidemark is running" (default 90 s: the embedded default runs initdb). */
+  readonly startTimeoutMs?: number;
+}
+
+/**
+ * Starts `bin/tidemark.ts` on free loopback ports with a fresh admin key, and resolves once it
+ * logs that it is running. A process that exits or stays silent fails with the tail of its output.
+ */
+export async function startSystemProcess(options: SystemProcessOptions): Promise<SystemProcess> {
+  const [commandPort, queryPort, trackingPort] = [await freePort(), await freePort(), await freePort()];
+  const apiKey = `tm_test_${randomBytes(24).toString("hex")}`;
+  // Only what the system needs from the parent's environment: the test's own service URLs must not leak in.
+  const inherited = Object.fromEntries(
+    ["PATH", "HOME", "TMPDIR", "LANG"].flatMap((name) =>
+      process.env[name] === undefined ? [] : [[name, process.env[name]]],
+    ),
+  );
+  const child = spawn(process.execPath, ["--import", "tsx", "bin/tidemark.ts", ...(options.roles ?? [])], {
+    cwd: new URL("..", import.meta.url).pathname,
+    env: {
+      ...inherited,
+      COMMAND_API_PORT: String(commandPort),
+      QUERY_API_PORT: String(queryPort),
+      TRACKING_PORT: String(trackingPort),
+      TIDEMARK_API_KEYS: JSON.stringify([{ name: "e2e", sha256: hashApiKey(apiKey), scopes: ["admin"] }]),
+      RATE_LIMIT_PER_SECOND: "100000",
+      LOG_LEVEL: "info",
+      ...options.env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const output: string[] = [];
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const running = new Promise<void>((resolve) => {
+    const collect = (stream: NodeJS.ReadableStream) => {
+      let partial = "";
+      stream.setEncoding("utf8");
+      stream.on("data", (chunk: string) => {
+        const lines = (partial + chunk).split("\n");
+        partial = lines.pop() ?? "";
+        for (const line of lines) {
+          output.push(line);
+          if (line.includes("Tidemark is running")) resolve();
+        }
+      });
+    };
+    collect(child.stdout);
+    collect(child.stderr);
+  });
+  const timeoutMs = options.startTimeoutMs ?? 90_000;
+  let timer: NodeJS.Timeout | undefined;
+  const outcome = await Promise.race([
+    running.then(() => "running" as const),
+    exited.then((code) => `exited with code ${code}` as const),
+    new Promise<string>((resolve) => {
+      timer = setTimeout(() => resolve(`not running after ${timeoutMs} ms`), timeoutMs);
+    }),
+  ]);
+  clearTimeout(timer);
+  const stop = () => stopChild(child, exited);
+  if (outcome !== "running") {
+    await stop();
+    throw new Error(`Tidemark ${outcome}; its last lines:\n${output.slice(-30).join("\n")}`);
+  }
+  return {
+    commandUrl: `http://127.0.0.1:${commandPort}`,
+    queryUrl: `http://127.0.0.1:${queryPort}`,
+    trackingUrl: `http://127.0.0.1:${trackingPort}`,
+    apiKey,
+    output,
+    stop,
+  };
+}
+
+async function stopChild(child: ChildProcess, exited: Promise<number | null>): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** A loopback port nobody listens on right now (the OS picks it). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  if (address === null || typeof address === "string") throw new Error("no port");
+  return address.port;
+}
