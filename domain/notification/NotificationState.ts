@@ -7,7 +7,13 @@ export type NotificationRequest = NotificationRequested["data"];
 
 /** The latest attempt to hand the SMS to a provider, and how it ended so far. */
 export type SubmissionAttempt =
-  | { readonly outcome: "in-flight"; readonly attempt: number; readonly provider: string }
+  | {
+      readonly outcome: "in-flight";
+      readonly attempt: number;
+      readonly provider: string;
+      /** When the attempt was claimed: a claim older than any provider call can last was abandoned. */
+      readonly claimedAt: Instant;
+    }
   | {
       readonly outcome: "failed";
       readonly attempt: number;

@@ -497,7 +497,12 @@ function evolve(state: NotificationState, event: NotificationEvent): Notificatio
       return {
         status: "submitting",
         request,
-        attempt: { outcome: "in-flight", attempt: event.data.attempt, provider: event.data.provider },
+        attempt: {
+          outcome: "in-flight",
+          attempt: event.data.attempt,
+          provider: event.data.provider,
+          claimedAt: event.data.at,
+        },
       };
     case "SmsSubmitted": {
       const { attempt, provider, providerMessageId } = event.data;

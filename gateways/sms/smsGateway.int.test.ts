@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { randomUUID } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -251,10 +252,69 @@ test("a gateway killed between the provider's answer and recording it: the redel
     message: "killed before recording the answer",
   });
   t.deepEqual(await types(t, "acc-7"), ["NotificationRequested", "SmsSubmissionStarted"]);
-  await gateway(t).handle(request); // redelivered to a restarted gateway
+  // Redelivered at once: the claim is too young to tell a crash from a delivery still sending.
+  await t.throwsAsync(gateway(t).handle(request), { instanceOf: SubmissionRetryError });
+  t.context.clockMs += 31_000;
+  await gateway(t).handle(request); // redelivered to a restarted gateway, the claim abandoned
   t.deepEqual(await types(t, "acc-7"), ["NotificationRequested", "SmsSubmissionStarted", "SmsSubmitted"]);
   t.is(t.context.primary.simulator.messages.length, 1, "one SMS");
   t.is(t.context.backup.simulator.messages.length, 0);
+});
+
+test("a gateway killed after its claim, before calling the provider: the abandoned claim is looked up, recorded failed, and the next attempt sends once", async (t) => {
+  const request = await requested(t, "acc-7b");
+  const real = provider(t, "primary");
+  const crashing = {
+    name: real.name,
+    findByReference: (reference: string) => real.findByReference(reference),
+    send: () => Promise.reject(new Error("killed before calling the provider")),
+  };
+  await t.throwsAsync(gateway(t, [crashing, provider(t, "backup")]).handle(request), {
+    message: "killed before calling the provider",
+  });
+  t.context.clockMs += 31_000;
+  await gateway(t).handle(request);
+  t.deepEqual(await types(t, "acc-7b"), [
+    "NotificationRequested",
+    "SmsSubmissionStarted",
+    "SmsSubmissionFailed",
+    "SmsSubmissionStarted",
+    "SmsSubmitted",
+  ]);
+  t.like((await stream(t, "acc-7b"))[2]?.data, { attempt: 1, retryable: true, errorCode: "abandoned" });
+  t.is(
+    t.context.primary.simulator.messages.length + t.context.backup.simulator.messages.length,
+    1,
+    "one SMS",
+  );
+});
+
+test("a duplicate delivered while the first delivery waits for the provider: it is retried later, never sent twice", async (t) => {
+  const request = await requested(t, "acc-7c");
+  const real = provider(t, "primary");
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const slow = {
+    name: real.name,
+    findByReference: (reference: string) => real.findByReference(reference),
+    send: async (message: Parameters<TwilioSmsProvider["send"]>[0]) => {
+      await released;
+      return real.send(message);
+    },
+  };
+  const first = gateway(t, [slow, provider(t, "backup")]).handle(request);
+  while (!(await types(t, "acc-7c")).includes("SmsSubmissionStarted")) await sleep(10);
+  // The duplicate finds the claim in flight; looking the message up now would not find it yet.
+  await t.throwsAsync(gateway(t).handle(request), { instanceOf: SubmissionRetryError });
+  release();
+  await first;
+  await gateway(t).handle(request); // the duplicate's retry: already submitted, nothing to do
+  t.deepEqual(await types(t, "acc-7c"), ["NotificationRequested", "SmsSubmissionStarted", "SmsSubmitted"]);
+  t.is(
+    t.context.primary.simulator.messages.length + t.context.backup.simulator.messages.length,
+    1,
+    "one SMS",
+  );
 });
 
 test("delivery reports come back through the signed webhook; forged, foreign and replayed ones change nothing", async (t) => {

@@ -34,6 +34,13 @@ export interface SmsGatewayOptions {
    * `since` (from the tracking read model). Absent: no cap.
    */
   readonly sentSince?: (accountId: string, ruleId: string, since: Instant, except: string) => Promise<number>;
+  /**
+   * How old a claim (`SmsSubmissionStarted` with no answer recorded) must be before it is taken
+   * for abandoned — its gateway crashed — and looked up at the provider (default 30 s: well past
+   * the provider call's timeout). A younger one may belong to a delivery still waiting for the
+   * provider (a duplicate, another replica): this delivery is retried later instead.
+   */
+  readonly claimAbandonedAfterMs?: number;
   /** Where deferrals are remembered, to be woken when they end (see `runDeferredWakeups`). */
   readonly wakeups?: Pick<DeferredWakeups, "schedule">;
   readonly clock: () => number;
@@ -108,10 +115,30 @@ export function smsGateway(options: SmsGatewayOptions): EventConsumer {
         }
         attempt = 1;
       } else if (state.status === "submitting" && state.attempt.outcome === "in-flight") {
-        // Claimed, never answered (a crash or a timeout): the provider may have the message.
-        const provider = options.providers.find((candidate) => candidate.name === state.attempt.provider);
-        if (provider !== undefined && (await reconcile(provider, state.attempt.attempt))) return;
-        attempt = state.attempt.attempt + 1;
+        const claim = state.attempt;
+        const claimAgeMs = options.clock() - instantToEpochMs(claim.claimedAt);
+        if (claimAgeMs < (options.claimAbandonedAfterMs ?? 30_000)) {
+          throw new SubmissionRetryError(
+            `notification ${notificationId}: attempt ${claim.attempt} was claimed ${claimAgeMs} ms ago and may still be on its way to ${claim.provider}; looking again later`,
+          );
+        }
+        // Claimed and abandoned (its gateway crashed): the provider may have the message.
+        const provider = options.providers.find((candidate) => candidate.name === claim.provider);
+        if (provider !== undefined && (await reconcile(provider, claim.attempt))) return;
+        // It never got there: that attempt failed, and the next one may go.
+        const recorded = await decide({
+          type: "RecordSmsSubmissionFailure",
+          data: {
+            notificationId,
+            attempt: claim.attempt,
+            provider: claim.provider,
+            retryable: true,
+            errorCode: "abandoned",
+            now: now(),
+          },
+        });
+        if (!recorded) return;
+        attempt = claim.attempt + 1;
       } else if (
         state.status === "submitting" &&
         state.attempt.outcome === "failed" &&

@@ -65,6 +65,8 @@ export interface SmsProviderSimulatorOptions {
   readonly knobs?: Partial<SmsSimulatorKnobs>;
   /** Source of the knobs' dice (default Math.random); seed it for a reproducible run. */
   readonly random?: () => number;
+  /** Called as each message is created (accepted): what a latency benchmark times. */
+  readonly onAccepted?: (message: SimulatedMessage) => void;
 }
 
 const API = "/2010-04-01/Accounts/:accountSid";
@@ -143,6 +145,7 @@ export function createSmsProviderSimulator(options: SmsProviderSimulatorOptions)
       reference: referenceOf(statusCallback),
     };
     messages.push(message);
+    options.onAccepted?.(message);
     bySid.set(message.sid, message);
     later(knobs.sentAfterMs, () => {
       move(message, "sent", null);
