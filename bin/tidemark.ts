@@ -376,7 +376,7 @@ async function startFanout(
     await deadLetters.migrate();
     await retries.migrate();
   }
-  const consume = (role: Role, consumer: EventConsumer) => {
+  const consume = (role: Role, consumer: EventConsumer, concurrency = 1) => {
     running.push(
       amqpUrl === undefined
         ? runInProcessConsumer({
@@ -389,7 +389,7 @@ async function startFanout(
             signal: controller.signal,
             log: log(role),
           })
-        : runAmqpConsumer({ amqpUrl, consumer, signal: controller.signal, log: log(role) }),
+        : runAmqpConsumer({ amqpUrl, consumer, concurrency, signal: controller.signal, log: log(role) }),
     );
     urls[role] = amqpUrl === undefined ? `${consumer.name} in-process` : `queue tidemark.${consumer.name}`;
   };
@@ -430,7 +430,8 @@ async function startFanout(
       newEventId: randomUUID,
       log: log("notification"),
     });
-    consume("notification", gateway);
+    // One notification per message, claims guard against doubles: many at once, as providers allow.
+    consume("notification", gateway, 16);
     // Deferred notifications (quiet hours) are woken here when their deferral ends.
     running.push(
       runDeferredWakeups({

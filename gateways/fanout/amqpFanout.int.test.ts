@@ -267,6 +267,7 @@ function startConsumer(
   t: { context: Context },
   consumer: EventConsumer,
   outcomes: ConsumerOutcome[],
+  concurrency = 1,
 ): { stop: () => Promise<void>; consuming: Promise<void> } {
   const retryDelaysMs = [100, 300];
   let consuming!: () => void;
@@ -277,6 +278,7 @@ function startConsumer(
   const running = runAmqpConsumer({
     amqpUrl: AMQP_URL,
     consumer,
+    concurrency,
     signal: controller.signal,
     retryDelaysMs,
     log: (message) => {
@@ -293,6 +295,43 @@ function startConsumer(
     },
   };
 }
+
+test.serial(
+  "a consumer with concurrency 4 handles four messages at once, each once, and acknowledges every one",
+  async (t) => {
+    const { store, category } = t.context;
+    let active = 0;
+    let mostAtOnce = 0;
+    const handled: string[] = [];
+    const consumer: EventConsumer = {
+      name: `test-${category}`,
+      eventTypes: new Set([`Tested_${category}`]),
+      async handle(recorded) {
+        active += 1;
+        mostAtOnce = Math.max(mostAtOnce, active);
+        await sleep(100);
+        active -= 1;
+        handled.push(recorded.id);
+      },
+    };
+    const outcomes: ConsumerOutcome[] = [];
+    const running = startConsumer(t, consumer, outcomes, 4);
+    await running.consuming;
+    const relay = startRelay(t);
+    for (let index = 0; index < 12; index += 1) {
+      await store.append(`${category}-${index}`, "any", [event(`Tested_${category}`)]);
+    }
+    await until(() => handled.length === 12, 10_000, "twelve messages");
+    await relay.stop();
+    await running.stop();
+    t.is(mostAtOnce, 4);
+    t.is(new Set(handled).size, 12);
+    t.deepEqual(outcomes, Array<ConsumerOutcome>(12).fill("ok"));
+    // Nothing left unacknowledged: the queue is empty once the consumer has gone.
+    const { messageCount } = await t.context.channel.checkQueue(`tidemark.test-${category}`);
+    t.is(messageCount, 0);
+  },
+);
 
 test.serial(
   "a consumer's failures go round the TTL retry queues, with growing delays, until it succeeds",

@@ -19,8 +19,14 @@ export interface AmqpConsumerOptions {
   readonly signal: AbortSignal;
   /** Pause before each retry; after the last, the message is dead (default 1 s, 5 s, 30 s). */
   readonly retryDelaysMs?: readonly number[];
-  /** Messages the broker may push ahead of the one being handled (default 32). */
+  /** Messages the broker may push ahead of the one being handled, one at a time (default 32). */
   readonly prefetch?: number;
+  /**
+   * Messages handled at once (default 1: in queue order). Above 1, the broker keeps that many
+   * unacknowledged messages with this consumer and each is handled as it arrives — for a consumer
+   * whose messages are independent and idempotent (the SMS gateway: one notification each).
+   */
+  readonly concurrency?: number;
   readonly log: (message: string) => void;
   readonly onOutcome?: (outcome: ConsumerOutcome, messageId: string) => void;
   /** First and longest pause before reconnecting (default 200 ms and 10 s, doubling). */
@@ -34,7 +40,7 @@ export const FAILED_AT_HEADER = "x-failed-at";
 
 /**
  * Runs one consumer on its durable queue (declaring its topology first), one message at a time
- * in queue order. A message is acknowledged only after `handle` resolved — or after it was
+ * in queue order (or `concurrency` at once). A message is acknowledged only after `handle` resolved — or after it was
  * re-published, with the broker's confirm, to a retry queue (it comes back after that queue's
  * delay, attempt + 1) or, after the last attempt, to the dead-letter queue with the error. A
  * broker that goes away leaves unacknowledged messages to be redelivered: the consumer is
@@ -83,16 +89,23 @@ async function consumeOverOneConnection(
     channel.on("close", () => void connection.close().catch(() => undefined));
     const retryDelays = options.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS;
     const queues = await declareConsumerQueues(channel, options.consumer, retryDelays);
-    await channel.prefetch(options.prefetch ?? 32);
-    let handling = Promise.resolve();
+    const concurrency = options.concurrency ?? 1;
+    await channel.prefetch(concurrency > 1 ? concurrency : (options.prefetch ?? 32));
+    let inOrder = Promise.resolve();
+    const handling = new Set<Promise<void>>();
     await channel.consume(queues.main, (message) => {
       if (message === null) return; // cancelled by the broker (queue deleted): the close follows
-      handling = handling.then(() => handleDelivery(options, channel, queues, message));
+      const handled =
+        concurrency > 1
+          ? handleDelivery(options, channel, queues, message)
+          : (inOrder = inOrder.then(() => handleDelivery(options, channel, queues, message)));
+      handling.add(handled);
+      void handled.finally(() => handling.delete(handled));
     });
     options.log(`consumer ${options.consumer.name}: consuming ${queues.main}`);
     onConnected();
     await ended;
-    await handling;
+    await Promise.all(handling);
   } finally {
     await closeConnection(connection);
   }
