@@ -240,7 +240,7 @@ async function waitUntilProjected(store: PostgresEventStore, watcher: LiveCheckp
   }
 }
 
-function percentiles(values: readonly number[]): Percentiles {
+export function percentiles(values: readonly number[]): Percentiles {
   const sorted = [...values].sort((a, b) => a - b);
   const at = (fraction: number) =>
     sorted[Math.min(sorted.length - 1, Math.ceil(fraction * sorted.length) - 1)] ?? Number.NaN;
