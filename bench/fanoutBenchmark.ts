@@ -1,4 +1,5 @@
 import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import os from "node:os";
 import { performance } from "node:perf_hooks";
 import amqp from "amqplib";
@@ -8,6 +9,7 @@ import type { Position } from "../gateways/eventStore/Position.ts";
 import { EVENTS_EXCHANGE } from "../gateways/fanout/amqpTopology.ts";
 import { FanoutCheckpoints } from "../gateways/fanout/FanoutCheckpoints.ts";
 import { runAmqpRelay } from "../gateways/fanout/runAmqpRelay.ts";
+import { createIsolatedVirtualHost } from "../test/isolatedServices.ts";
 import { ensureBenchmarkEventLog } from "./ensureBenchmarkEventLog.ts";
 import {
   BALANCE_TO_SMS_ROLES,
@@ -129,7 +131,10 @@ async function measureRelay(options: {
 }): Promise<{ readonly setting: string; readonly rates: number[]; readonly median: number }> {
   const { events, window, runs, progress } = options;
   const databaseUrl = process.env.DATABASE_URL ?? "postgres://tidemark:tidemark@127.0.0.1:5432/tidemark";
-  const amqpUrl = process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
+  // A virtual host of its own: queues left elsewhere on the broker (bound to the events
+  // exchange, filling up) would make it do more than this benchmark asks.
+  const vhost = await createIsolatedVirtualHost(`tidemark_bench_relay_${randomBytes(4).toString("hex")}`);
+  const { amqpUrl } = vhost;
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 8 });
   const connection = await amqp.connect(amqpUrl);
   try {
@@ -175,13 +180,14 @@ async function measureRelay(options: {
     await channel.deleteQueue(QUEUE);
     await store.close();
     return {
-      setting: `- Relay: \`runAmqpRelay\`, window ${window} events per confirm round, from position zero of \`${log.schema}\` (${log.events.toLocaleString("en-US")} events) to one durable queue bound to \`#\`, persistent messages; a run ends when its checkpoint passes event ${events.toLocaleString("en-US")}`,
+      setting: `- Relay: \`runAmqpRelay\`, window ${window} events per confirm round, from position zero of \`${log.schema}\` (${log.events.toLocaleString("en-US")} events) to one durable queue bound to \`#\` in a virtual host of its own, persistent messages; a run ends when its checkpoint passes event ${events.toLocaleString("en-US")}`,
       rates,
       median: median(rates),
     };
   } finally {
     await connection.close().catch(() => undefined);
     await pool.end();
+    await vhost.drop(progress);
   }
 }
 

@@ -29,19 +29,13 @@ export async function createIsolatedServices(purpose: string): Promise<IsolatedS
   } finally {
     await admin.end();
   }
-  const user = new URL(AMQP_URL).username || "guest";
-  await exec("rabbitmqctl", ["-q", "add_vhost", name]);
-  await exec("rabbitmqctl", ["-q", "set_permissions", "-p", name, user, ".*", ".*", ".*"]);
+  const vhost = await createIsolatedVirtualHost(name);
   const databaseUrl = new URL(TEST_DATABASE_URL);
   databaseUrl.pathname = `/${name}`;
-  const amqpUrl = new URL(AMQP_URL);
-  amqpUrl.pathname = `/${name}`;
   return {
-    env: { DATABASE_URL: databaseUrl.href, AMQP_URL: amqpUrl.href },
+    env: { DATABASE_URL: databaseUrl.href, AMQP_URL: vhost.amqpUrl },
     async drop(log) {
-      await exec("rabbitmqctl", ["-q", "delete_vhost", name]).catch((error: unknown) =>
-        log(`virtual host ${name} left behind: ${String(error)}`),
-      );
+      await vhost.drop(log);
       const cleanup = new pg.Client({ connectionString: TEST_DATABASE_URL });
       try {
         await cleanup.connect();
@@ -51,6 +45,25 @@ export async function createIsolatedServices(purpose: string): Promise<IsolatedS
       } finally {
         await cleanup.end().catch(() => undefined);
       }
+    },
+  };
+}
+
+/** A RabbitMQ virtual host `name` for AMQP_URL's user, and how to drop it (never throws). */
+export async function createIsolatedVirtualHost(
+  name: string,
+): Promise<{ readonly amqpUrl: string; drop(log: (message: string) => void): Promise<void> }> {
+  const user = new URL(AMQP_URL).username || "guest";
+  await exec("rabbitmqctl", ["-q", "add_vhost", name]);
+  await exec("rabbitmqctl", ["-q", "set_permissions", "-p", name, user, ".*", ".*", ".*"]);
+  const amqpUrl = new URL(AMQP_URL);
+  amqpUrl.pathname = `/${name}`;
+  return {
+    amqpUrl: amqpUrl.href,
+    async drop(log) {
+      await exec("rabbitmqctl", ["-q", "delete_vhost", name]).catch((error: unknown) =>
+        log(`virtual host ${name} left behind: ${String(error)}`),
+      );
     },
   };
 }
