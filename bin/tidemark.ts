@@ -386,6 +386,7 @@ async function startFanout(
             deadLetters,
             retries,
             consumer,
+            concurrency,
             signal: controller.signal,
             log: log(role),
           })
@@ -394,6 +395,7 @@ async function startFanout(
     urls[role] = amqpUrl === undefined ? `${consumer.name} in-process` : `queue tidemark.${consumer.name}`;
   };
   if (roles.has("qualification")) {
+    // Each qualification has its own notification (deterministic id): eight at once.
     consume(
       "qualification",
       qualificationPolicy({
@@ -404,6 +406,7 @@ async function startFanout(
         newEventId: randomUUID,
         log: log("qualification"),
       }),
+      8,
     );
   }
   if (roles.has("notification")) {

@@ -80,7 +80,7 @@ function runConsumer(
   t: { context: Context },
   consumer: EventConsumer,
   outcomes: { outcome: ConsumerOutcome; eventId: string }[],
-  options: { readonly retryDelaysMs?: readonly number[] } = {},
+  options: { readonly retryDelaysMs?: readonly number[]; readonly concurrency?: number } = {},
 ): { stop: () => Promise<void> } {
   const controller = new AbortController();
   const running = runInProcessConsumer({
@@ -92,6 +92,7 @@ function runConsumer(
     consumer,
     signal: controller.signal,
     retryDelaysMs: options.retryDelaysMs ?? [20, 40],
+    ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
     log: () => undefined,
     onOutcome: (outcome, eventId) => outcomes.push({ outcome, eventId }),
   });
@@ -257,4 +258,29 @@ test("in-process fan-out: an event waiting for its retry when the consumer stops
     ["retry", "ok"],
   );
   t.is(await t.context.retries.count("test-restart"), 0);
+});
+
+test("in-process fan-out with concurrency 3: a batch's events are handled three at once, each once", async (t) => {
+  for (const accountId of ["acc-6", "acc-7", "acc-8", "acc-9", "acc-10", "acc-11"]) {
+    await balances(t, accountId, ["50.00"]);
+  }
+  let active = 0;
+  let mostAtOnce = 0;
+  const handled: string[] = [];
+  const consumer: EventConsumer = {
+    name: "test-concurrent",
+    eventTypes: new Set(["AccountQualified"]),
+    handle: async (event) => {
+      active += 1;
+      mostAtOnce = Math.max(mostAtOnce, active);
+      await sleep(50);
+      active -= 1;
+      handled.push(event.id);
+    },
+  };
+  const running = runConsumer(t, consumer, [], { concurrency: 3 });
+  await until(() => handled.length === 6, 10_000, "six qualifications");
+  await running.stop();
+  t.is(mostAtOnce, 3);
+  t.is(new Set(handled).size, 6);
 });

@@ -21,6 +21,11 @@ export interface InProcessConsumerOptions {
   /** Pause before each retry; after the last, the event is recorded as dead (default 1 s, 5 s, 30 s). */
   readonly retryDelaysMs?: readonly number[];
   readonly batchSize?: number;
+  /**
+   * Events of a batch handled at once (default 1: in log order). Above 1, for a consumer whose
+   * events are independent and idempotent; the checkpoint still moves only after the whole batch.
+   */
+  readonly concurrency?: number;
   readonly log: (message: string) => void;
   readonly onOutcome?: (outcome: ConsumerOutcome, eventId: string) => void;
 }
@@ -72,11 +77,10 @@ export async function runInProcessConsumer(options: InProcessConsumerOptions): P
     try {
       for await (const message of subscription) {
         if (message.kind !== "events") continue;
-        await exclusively(async () => {
-          for (const event of message.events) {
-            if (consumer.eventTypes.has(event.type)) await attempt(options, event, 1, later);
-          }
-        });
+        const mine = message.events.filter((event) => consumer.eventTypes.has(event.type));
+        await exclusively(() =>
+          eachAtMost(options.concurrency ?? 1, mine, (event) => attempt(options, event, 1, later)),
+        );
         const last = message.events.at(-1);
         if (lease.lost) return;
         if (last !== undefined) await options.checkpoints.save(checkpointName, last.position);
@@ -201,4 +205,16 @@ async function attempt(
     options.onOutcome?.("retry", event.id);
     return "retrying";
   }
+}
+
+/** `work` for every item, at most `limit` at a time (1: one after the other, in order). */
+async function eachAtMost<T>(limit: number, items: readonly T[], work: (item: T) => Promise<unknown>) {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await work(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
