@@ -23,9 +23,11 @@ eventStoreContract(test as unknown as TestFn<{ store: EventStore }>, "PostgreSQL
 test("PostgreSQL: migrating twice changes nothing", async (t) => {
   const { pool, schema } = t.context.database;
   await PostgresEventStore.migrate(pool, schema);
-  const { rows } = await pool.query<{ name: string }>(`select name from "${schema}".event_store_migrations`);
+  const { rows } = await pool.query<{ name: string }>(
+    `select name from "${schema}".event_store_migrations order by name`,
+  );
   t.deepEqual(
     rows.map((row) => row.name),
-    ["0001_events_and_streams"],
+    ["0001_events_and_streams", "0002_log_imports"],
   );
 });

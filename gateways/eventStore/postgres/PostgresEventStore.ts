@@ -356,7 +356,10 @@ function statements(schema: string) {
   const columns = `${position} as position,
     stream_id, stream_revision, event_id, event_type, data, metadata,
     floor(extract(epoch from recorded_at) * 1000)::float8 as recorded_at_ms`;
-  const visible = `transaction_order < pg_snapshot_xmin(pg_current_snapshot())::text::bigint`;
+  // Older than every running transaction, in the log's order (transaction id + the log's offset;
+  // see migration 0002). A scalar subquery: evaluated once per statement, usable by the index.
+  const visible = `transaction_order < (select pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+    + transaction_order_offset from "${schema}".log_origin)`;
   return {
     appendBatch: `select * from "${schema}".append_batch($1::text[], $2::bigint[], $3::jsonb)`,
     readStreamForwards: `select ${columns} from ${events}

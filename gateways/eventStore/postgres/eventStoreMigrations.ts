@@ -1,10 +1,10 @@
-import { sql, type Kysely, type Migration } from "kysely";
+import { sql, type Kysely, type Migration, type RawBuilder } from "kysely";
 
 /**
  * The PostgreSQL event store schema, as kysely migrations. Every object lives in one schema so
  * that several stores (tests, blue/green, tenants) can share a database.
  *
- * Global order: `transaction_order` is the appending transaction's id (xid8 as bigint) and
+ * Global order: `transaction_order` is the appending transaction's id (xid8 as bigint, plus the log's offset: see 0002) and
  * `global_position` a sequence. Readers see only rows whose transaction is older than every
  * transaction still running (`pg_snapshot_xmin`), ordered by (transaction_order, global_position):
  * a late-committing writer can therefore never be overtaken and skipped. See PRODUCT.md §5.
@@ -34,8 +34,61 @@ export function eventStoreMigrations(schema: string): Record<string, Migration> 
           .addColumn("stream_id", "text", (col) => col.primaryKey())
           .addColumn("revision", "bigint", (col) => col.notNull())
           .execute();
+        await appendBatchFunction(schema, sql`pg_current_xact_id()::text::bigint`).execute(db);
+      },
+      async down(db: Kysely<unknown>) {
+        await db.schema.dropSchema(schema).ifExists().cascade().execute();
+      },
+    },
+    // Transaction ids restart low in a new cluster (initdb): an imported log keeps its positions,
+    // and new appends must still sort after it. Every transaction order is the transaction id plus
+    // the log's offset (0 until an import raises it above the imported positions); readers add
+    // the same offset to their snapshot's horizon, so "older than every running transaction"
+    // keeps its meaning.
+    "0002_log_imports": {
+      async up(db: Kysely<unknown>) {
         await sql`
-          create function ${sql.id(schema, "append_batch")}(p_streams text[], p_expected bigint[], p_events jsonb)
+          create table ${sql.id(schema, "log_origin")} (
+            singleton boolean primary key default true check (singleton),
+            transaction_order_offset bigint not null check (transaction_order_offset >= 0)
+          )
+        `.execute(db);
+        await sql`insert into ${sql.id(schema, "log_origin")} (transaction_order_offset) values (0)`.execute(
+          db,
+        );
+        // Which files of which archive an import has written (each in the transaction of its
+        // rows), so a stopped import resumes where it stopped. See gateways/eventLogArchive/.
+        await sql`
+          create table ${sql.id(schema, "imported_files")} (
+            archive_id uuid not null,
+            file text not null,
+            sha256 text not null,
+            events integer not null,
+            imported_at timestamptz not null default now(),
+            primary key (archive_id, file)
+          )
+        `.execute(db);
+        await appendBatchFunction(
+          schema,
+          sql`pg_current_xact_id()::text::bigint + (select transaction_order_offset from ${sql.id(schema, "log_origin")})`,
+        ).execute(db);
+      },
+    },
+  };
+}
+
+/** The LISTEN/NOTIFY channel on which appends to `schema` wake subscribers. */
+export function notificationChannel(schema: string): string {
+  return `${schema}_events`;
+}
+
+/**
+ * `append_batch`, with the expression that gives the appending transaction its order (the
+ * transaction id, plus the log's offset from migration 0002 on).
+ */
+function appendBatchFunction(schema: string, orderExpression: RawBuilder<unknown>): RawBuilder<unknown> {
+  return sql`
+          create or replace function ${sql.id(schema, "append_batch")}(p_streams text[], p_expected bigint[], p_events jsonb)
           returns table (append_index int, appended boolean, revision bigint, transaction_order bigint, global_position bigint)
           language plpgsql
           -- Plan once per connection: re-planning every statement on every call cost more than running them.
@@ -49,7 +102,7 @@ export function eventStoreMigrations(schema: string): Record<string, Migration> 
           -- Expected revision codes: >= 0 exact, -1 no_stream, -2 any, -3 stream_exists.
           -- Stream rows are created and locked in stream id order, so concurrent batches never deadlock.
           declare
-            v_order bigint := pg_current_xact_id()::text::bigint;
+            v_order bigint := ${orderExpression};
             v_size int := coalesce(array_length(p_streams, 1), 0);
             v_known text[];
             v_known_revisions bigint[];
@@ -186,16 +239,5 @@ export function eventStoreMigrations(schema: string): Record<string, Migration> 
                 order by r.ordinality;
           end
           $fn$
-        `.execute(db);
-      },
-      async down(db: Kysely<unknown>) {
-        await db.schema.dropSchema(schema).ifExists().cascade().execute();
-      },
-    },
-  };
-}
-
-/** The LISTEN/NOTIFY channel on which appends to `schema` wake subscribers. */
-export function notificationChannel(schema: string): string {
-  return `${schema}_events`;
+        `;
 }

@@ -1,0 +1,202 @@
+import type pg from "pg";
+import { notificationChannel } from "../eventStore/postgres/eventStoreMigrations.ts";
+import { PostgresEventStore } from "../eventStore/postgres/PostgresEventStore.ts";
+import { parsePosition, positionParts } from "../eventStore/Position.ts";
+import { readManifest, type ArchiveFile } from "./ArchiveManifest.ts";
+import type { ArchivedEvent } from "./ArchivedEvent.ts";
+import { checkArchive } from "./checkArchive.ts";
+import { readArchiveFile } from "./readArchiveFile.ts";
+
+export interface ImportOptions {
+  readonly pool: pg.Pool;
+  /** The PostgreSQL event store's schema (migrated here if need be). */
+  readonly schema: string;
+  readonly directory: string;
+  readonly onProgress?: (progress: ImportProgress) => void;
+}
+
+export interface ImportProgress {
+  readonly phase: "checking" | "importing";
+  readonly events: number;
+  readonly total: number;
+}
+
+export interface ImportResult {
+  readonly events: number;
+  readonly files: number;
+  readonly streams: number;
+  /** Files an earlier, stopped import of the same archive had already written. */
+  readonly skippedFiles: number;
+}
+
+/** The target store cannot take this archive (not empty, another archive's import half done). */
+export class ImportRefusedError extends Error {
+  readonly code = "import_refused";
+}
+
+const ROWS_PER_STATEMENT = 2000;
+// An import holds this advisory lock (with hashtext(schema)) so that two never interleave.
+const IMPORT_LOCK_CLASS = 0x696d7074; // "impt"
+
+/**
+ * Imports an archive into an empty PostgreSQL event store, keeping every event as it was: id,
+ * stream, revision, data, metadata, time and **position** (so checkpoints, cursors and read
+ * models built from the source stay valid). The whole archive is checked first; a damaged or
+ * truncated file is refused, naming the line, before anything is written. Then one transaction
+ * per file writes its events, the streams' revisions and a record of the file, so an import
+ * stopped anywhere resumes from the next file when run again (and a file is never half there).
+ *
+ * In a new cluster transaction ids start low again, below the imported positions: the first
+ * file's transaction raises the log's transaction-order offset past the archive's last position,
+ * so new appends sort after every imported event (see the store's migration 0002). Nothing may
+ * append to the store while it imports.
+ */
+export async function importEventLog(options: ImportOptions): Promise<ImportResult> {
+  const { pool, schema } = options;
+  await PostgresEventStore.migrate(pool, schema);
+  const total = (await readManifest(options.directory)).events;
+  const checked = await checkArchive(options.directory, (events) =>
+    options.onProgress?.({ phase: "checking", events, total }),
+  );
+  const { manifest } = checked;
+  const table = (name: string) => `"${schema}".${name}`;
+
+  const client = await pool.connect();
+  try {
+    await client.query("select pg_advisory_lock($1, hashtext($2))", [IMPORT_LOCK_CLASS, schema]);
+    const done = await client.query<{ archive_id: string; file: string; sha256: string }>(
+      `select archive_id, file, sha256 from ${table("imported_files")} order by file`,
+    );
+    const other = done.rows.find((row) => row.archive_id !== manifest.archiveId);
+    if (other !== undefined) {
+      throw new ImportRefusedError(
+        `the store in schema ${schema} already holds an import of archive ${other.archive_id}; import into an empty store`,
+      );
+    }
+    const imported = new Map(done.rows.map((row) => [row.file, row.sha256]));
+    for (const [name, sha256] of imported) {
+      const listed = manifest.files.find((file) => file.name === name);
+      if (listed === undefined || listed.sha256 !== sha256) {
+        throw new ImportRefusedError(
+          `${name} was imported from a different version of archive ${manifest.archiveId}`,
+        );
+      }
+    }
+    if (imported.size === 0) {
+      const existing = await client.query<{ any: boolean }>(
+        `select exists (select 1 from ${table("events")}) as any`,
+      );
+      if (existing.rows[0]?.any === true) {
+        throw new ImportRefusedError(
+          `the store in schema ${schema} already holds events; import into an empty store`,
+        );
+      }
+    }
+
+    const lastPosition = manifest.lastPosition === null ? undefined : parsePosition(manifest.lastPosition);
+    const [lastOrder] = lastPosition === undefined ? [0n] : positionParts(lastPosition);
+    let events = [...imported.keys()].reduce(
+      (sum, name) => sum + (manifest.files.find((file) => file.name === name)?.events ?? 0),
+      0,
+    );
+    for (const file of manifest.files) {
+      if (imported.has(file.name)) continue;
+      await client.query("begin");
+      try {
+        await client.query(
+          `update ${table("log_origin")} set transaction_order_offset = greatest(transaction_order_offset, $1::bigint)`,
+          [(lastOrder + 1n).toString()],
+        );
+        await importFile(client, schema, options.directory, file);
+        await client.query(
+          `insert into ${table("imported_files")} (archive_id, file, sha256, events) values ($1, $2, $3, $4)`,
+          [manifest.archiveId, file.name, file.sha256, file.events],
+        );
+        await client.query("commit");
+      } catch (error) {
+        await client.query("rollback");
+        throw error;
+      }
+      events += file.events;
+      options.onProgress?.({ phase: "importing", events, total: manifest.events });
+    }
+    // Wake live subscribers of this store, in every process (LISTEN/NOTIFY).
+    await client.query("select pg_notify($1, '')", [notificationChannel(schema)]);
+    return {
+      events: manifest.events,
+      files: manifest.files.length,
+      streams: checked.streams,
+      skippedFiles: imported.size,
+    };
+  } finally {
+    await client
+      .query("select pg_advisory_unlock($1, hashtext($2))", [IMPORT_LOCK_CLASS, schema])
+      .catch(() => undefined);
+    client.release();
+  }
+}
+
+/** One file's events, a few thousand rows per statement, inside the caller's transaction. */
+async function importFile(
+  client: pg.PoolClient,
+  schema: string,
+  directory: string,
+  file: ArchiveFile,
+): Promise<void> {
+  let rows: ArchivedEvent[] = [];
+  let highestSequence = 0n;
+  const flush = async () => {
+    if (rows.length === 0) return;
+    const orders: string[] = [];
+    const sequences: string[] = [];
+    for (const row of rows) {
+      const [order, sequence] = positionParts(row.position);
+      orders.push(order.toString());
+      sequences.push(sequence.toString());
+      if (sequence > highestSequence) highestSequence = sequence;
+    }
+    await client.query(
+      `insert into "${schema}".events
+         (global_position, transaction_order, stream_id, stream_revision, event_id, event_type, data, metadata, recorded_at)
+       overriding system value
+       select * from unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::uuid[], $6::text[],
+                            $7::jsonb[], $8::jsonb[], $9::timestamptz[])`,
+      [
+        sequences,
+        orders,
+        rows.map((row) => row.streamId),
+        rows.map((row) => row.revision),
+        rows.map((row) => row.id),
+        rows.map((row) => row.type),
+        rows.map((row) => JSON.stringify(row.data)),
+        rows.map((row) => JSON.stringify(row.metadata)),
+        rows.map((row) => row.recordedAt),
+      ],
+    );
+    rows = [];
+  };
+  const revisions = new Map<string, number>();
+  for await (const event of readArchiveFile(directory, file)) {
+    rows.push(event);
+    revisions.set(event.streamId, event.revision);
+    if (rows.length === ROWS_PER_STATEMENT) await flush();
+  }
+  await flush();
+  await client.query(
+    `insert into "${schema}".streams (stream_id, revision)
+     select * from unnest($1::text[], $2::bigint[])
+     on conflict (stream_id) do update set revision = greatest(streams.revision, excluded.revision)`,
+    [[...revisions.keys()], [...revisions.values()]],
+  );
+  // New appends take their sequence numbers after every imported one.
+  const sequence = await client.query<{ name: string }>(
+    "select pg_get_serial_sequence($1, 'global_position') as name",
+    [`"${schema}".events`],
+  );
+  const name = sequence.rows[0]?.name;
+  if (name === undefined) throw new Error(`no sequence behind "${schema}".events.global_position`);
+  await client.query(`select setval($1::regclass, greatest($2::bigint, (select last_value from ${name})))`, [
+    name,
+    highestSequence.toString(),
+  ]);
+}
