@@ -118,6 +118,8 @@ async function main(): Promise<number> {
     await pool.end();
     return 2;
   }
+  // A store written by an older version reads only once migrated (migrations are idempotent).
+  if (config.eventStore.kind === "postgres") await PostgresEventStore.migrate(pool);
   const store: EventStore =
     config.eventStore.kind === "eventstoredb"
       ? new EventStoreDbEventStore(EventStoreDBClient.connectionString(config.eventStore.url))

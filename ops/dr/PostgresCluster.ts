@@ -1,8 +1,8 @@
 import { execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { appendFile, chmod, chown, mkdir, rm } from "node:fs/promises";
+import { appendFile, chmod, chown, mkdir, rm, stat } from "node:fs/promises";
 import { createServer } from "node:net";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import pg from "pg";
 
@@ -212,6 +212,14 @@ async function prepareDirectory(directory: string): Promise<void> {
   await chmod(directory, 0o755);
   await chmod(join(directory, "data"), 0o700);
   if (runningAsRoot) {
+    // The server runs as postgres: it must be able to walk down to its directory.
+    for (let current = dirname(directory); current !== dirname(current); current = dirname(current)) {
+      if (((await stat(current)).mode & 0o001) === 0) {
+        throw new Error(
+          `the postgres user cannot enter ${current}, on the way to ${directory}: run "chmod o+x ${current}" or choose another directory`,
+        );
+      }
+    }
     const { stdout } = await run("id", ["-u", "postgres"]);
     const { stdout: group } = await run("id", ["-g", "postgres"]);
     const uid = Number(stdout.trim());
