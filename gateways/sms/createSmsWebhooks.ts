@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { bodyParser } from "@koa/bodyparser";
 import Router from "@koa/router";
 import Koa, { type Context } from "koa";
@@ -63,7 +64,18 @@ export function createSmsWebhooks(options: SmsWebhooksOptions): Koa {
       return answer(ctx, 400, "reference, MessageSid and MessageStatus are required");
     }
     const streamId = notificationStreamId(notificationId);
-    const { state } = await loadState(options.store, notificationDecider, streamId);
+    let { state } = await loadState(options.store, notificationDecider, streamId);
+    // A fast report can overtake the gateway recording the provider's answer (the provider
+    // reports "sent" before our SmsSubmitted is written). Providers do not send a refused report
+    // again, so wait a moment for the answer rather than lose the report to the poller's delay.
+    for (
+      let waited = 0;
+      waited < IN_FLIGHT_WAIT_MS && "attempt" in state && state.attempt?.outcome === "in-flight";
+      waited += IN_FLIGHT_POLL_MS
+    ) {
+      await sleep(IN_FLIGHT_POLL_MS);
+      ({ state } = await loadState(options.store, notificationDecider, streamId));
+    }
     if (state.status === "absent") return answer(ctx, 404, `no notification ${notificationId}`);
     const attempt = "attempt" in state ? state.attempt : null;
     const submittedAs =
@@ -152,6 +164,9 @@ export function createSmsWebhooks(options: SmsWebhooksOptions): Koa {
 }
 
 const MESSAGE_CLASSES: readonly MessageClass[] = ["service", "marketing"];
+// How long a report for a submission still in flight waits for the provider's answer to be recorded.
+const IN_FLIGHT_WAIT_MS = 3000;
+const IN_FLIGHT_POLL_MS = 50;
 const DEFAULT_HELP = "Tidemark balance alerts. Reply STOP to stop all messages, START to receive them again.";
 
 /** The carrier-standard keywords (case and surrounding spaces ignored); anything else is not a keyword. */

@@ -317,25 +317,37 @@ test("a duplicate delivered while the first delivery waits for the provider: it 
   );
 });
 
-test("delivery reports come back through the signed webhook; forged, foreign and replayed ones change nothing", async (t) => {
-  // The webhook checks signatures over its public URL, so it is built once the port is known.
+/** The status webhook on a loopback port (signatures are checked over its public URL). */
+async function startStatusWebhook(t: {
+  context: Context;
+}): Promise<{ publicUrl: string; close: () => void }> {
   const server = createServer();
   server.listen(0, "127.0.0.1");
   await new Promise((resolve) => server.once("listening", resolve));
+  const publicUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/sms/status`;
+  const handle = createSmsWebhooks({
+    store: t.context.store,
+    providers: [{ name: "primary", authToken: TOKEN }],
+    publicBaseUrl: publicUrl.slice(0, -"/sms/status".length),
+    rules: t.context.rules,
+    findAccountsByPhone: () => Promise.resolve([]),
+    clock: () => t.context.clockMs,
+    newEventId: randomUUID,
+    log: () => undefined,
+  }).callback();
+  server.on("request", (incoming, outgoing) => void handle(incoming, outgoing));
+  return {
+    publicUrl,
+    close: () => {
+      server.closeAllConnections();
+      server.close();
+    },
+  };
+}
+
+test("delivery reports come back through the signed webhook; forged, foreign and replayed ones change nothing", async (t) => {
+  const { publicUrl, close } = await startStatusWebhook(t);
   try {
-    const publicUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/sms/status`;
-    const app = createSmsWebhooks({
-      store: t.context.store,
-      providers: [{ name: "primary", authToken: TOKEN }],
-      publicBaseUrl: publicUrl.slice(0, -"/sms/status".length),
-      rules: t.context.rules,
-      findAccountsByPhone: () => Promise.resolve([]),
-      clock: () => t.context.clockMs,
-      newEventId: randomUUID,
-      log: () => undefined,
-    });
-    const handle = app.callback();
-    server.on("request", (incoming, outgoing) => void handle(incoming, outgoing));
     const request = await requested(t, "acc-8");
     Object.assign(t.context.primary.simulator.knobs, {
       sentAfterMs: 10,
@@ -403,8 +415,48 @@ test("delivery reports come back through the signed webhook; forged, foreign and
     t.is((await post(late, twilioSignature(TOKEN, url, late))).status, 204, "…and so is a late report…");
     t.is((await types(t, "acc-8")).length, 3 + reported.length, "…but neither changes anything");
   } finally {
-    server.closeAllConnections();
-    server.close();
+    close();
+  }
+});
+
+test("a report that overtakes the recording of the provider's answer waits for it and is taken, not refused", async (t) => {
+  const { publicUrl, close } = await startStatusWebhook(t);
+  try {
+    const request = await requested(t, "acc-8b");
+    Object.assign(t.context.primary.simulator.knobs, {
+      sentAfterMs: 10,
+      finalAfterMs: 10,
+      outcomes: { delivered: 1, undelivered: 0, failed: 0 },
+    });
+    const real = provider(t, "primary");
+    // The provider answers at once, but recording the answer lags (a loaded gateway): both
+    // reports arrive while the attempt is still in flight.
+    const laggingRecorder = {
+      name: real.name,
+      findByReference: (reference: string) => real.findByReference(reference),
+      send: async (message: Parameters<TwilioSmsProvider["send"]>[0]) => {
+        const answer = await real.send(message);
+        await sleep(500);
+        return answer;
+      },
+    };
+    await smsGateway({
+      store: t.context.store,
+      rules: t.context.rules,
+      providers: [laggingRecorder],
+      statusCallbackUrl: publicUrl,
+      clock: () => t.context.clockMs,
+      newEventId: randomUUID,
+      log: () => undefined,
+    }).handle(request);
+    const callbacks = t.context.primary.simulator.callbacks;
+    for (let waited = 0; callbacks.sent + callbacks.failed < 2 && waited < 5000; waited += 20)
+      await sleep(20);
+    t.is(callbacks.failed, 0, "no report refused");
+    t.is(callbacks.sent, 2);
+    t.like((await stream(t, "acc-8b")).at(-1)?.data, { status: "delivered", via: "webhook" });
+  } finally {
+    close();
   }
 });
 
