@@ -11,6 +11,21 @@ export type DatabaseConfig =
 export type EventStoreConfig =
   { readonly kind: "postgres" } | { readonly kind: "eventstoredb"; readonly url: string };
 
+/**
+ * Where backups of the event log go: S3 or an S3-compatible server. Credentials are not here: the
+ * AWS SDK's default chain reads AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or a profile, or a role).
+ */
+export interface BackupStorageConfig {
+  /** undefined: AWS's own endpoint for the region. */
+  readonly endpoint: string | undefined;
+  readonly region: string;
+  readonly bucket: string;
+  /** Backups are `s3://<bucket>/<prefix>/<backup id>/`; no leading or trailing slash. */
+  readonly prefix: string;
+  /** The bucket in the URL's path instead of its host name (MinIO and most local servers need it). */
+  readonly forcePathStyle: boolean;
+}
+
 /** Everything a Tidemark process reads from its environment, validated once at start-up. */
 export interface Config {
   readonly database: DatabaseConfig;
@@ -33,6 +48,10 @@ export interface Config {
   }[];
   /** Where the delivery-report webhook listens (the `tracking` role). */
   readonly trackingPort: number;
+  /** Every process's `/metrics`, `/health` and `/ready`. */
+  readonly metricsPort: number;
+  /** The address every HTTP server binds: loopback by default, `0.0.0.0` in a container. */
+  readonly listenHost: string;
   /**
    * The SMS webhooks' base URL as the providers call it (`/sms/status`, `/sms/inbound` under it);
    * undefined: `http://127.0.0.1:<trackingPort>`.
@@ -51,6 +70,8 @@ export interface Config {
   readonly readYourWritesTimeoutMs: number;
   /** Prefix of the read models' schemas (`<prefix>_read`, `<prefix>_projections`, builds). */
   readonly schemaPrefix: string;
+  /** undefined: BACKUP_S3_BUCKET is not set (only `npm run backup` requires it). */
+  readonly backupStorage: BackupStorageConfig | undefined;
 }
 
 /** A bad or missing variable: the message is one line naming it and what is wrong. */
@@ -131,6 +152,11 @@ const environment = z.object({
   COMMAND_API_PORT: port(3001),
   QUERY_API_PORT: port(3002),
   TRACKING_PORT: port(3003),
+  METRICS_PORT: port(9464),
+  LISTEN_HOST: z
+    .string()
+    .regex(/^[A-Za-z0-9.:-]+$/, "must be an address to bind, e.g. 127.0.0.1 or 0.0.0.0")
+    .default("127.0.0.1"),
   SMS_SIMULATOR_PORT: port(3010),
   BANKING_SIMULATOR_PORT: port(3011),
   BANKING_API_URL: urlWithScheme(["http:", "https:"]),
@@ -186,6 +212,26 @@ const environment = z.object({
     .refine((value) => /^[a-z][a-z0-9_]{0,19}$/.test(value), {
       message: "must be 1-20 lower-case letters, digits or _ and start with a letter",
     }),
+  BACKUP_S3_ENDPOINT: urlWithScheme(["http:", "https:"]),
+  BACKUP_S3_BUCKET: z
+    .string()
+    .optional()
+    .refine((value) => value === undefined || /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(value), {
+      message: "must be an S3 bucket name: 3-63 lower-case letters, digits, dots or hyphens",
+    }),
+  BACKUP_S3_PREFIX: z
+    .string()
+    .default("tidemark")
+    .refine((value) => /^[A-Za-z0-9._-]{1,100}(\/[A-Za-z0-9._-]{1,100}){0,9}$/.test(value), {
+      message: "must be folder names of letters, digits, . _ or - joined by /, with no leading or trailing /",
+    }),
+  BACKUP_S3_REGION: z
+    .string()
+    .default("us-east-1")
+    .refine((value) => /^[a-z0-9-]{1,32}$/.test(value), {
+      message: "must be a region name such as us-east-1",
+    }),
+  BACKUP_S3_FORCE_PATH_STYLE: z.enum(["true", "false"], { message: 'must be "true" or "false"' }).optional(),
   LOG_LEVEL: z
     .enum(["fatal", "error", "warn", "info", "debug", "trace"], {
       message: "must be one of fatal, error, warn, info, debug, trace",
@@ -199,7 +245,7 @@ const environment = z.object({
  */
 export function loadConfig(
   env: Readonly<Record<string, string | undefined>>,
-  options: { readonly requireApiKeys?: boolean } = {},
+  options: { readonly requireApiKeys?: boolean; readonly requireBackupStorage?: boolean } = {},
 ): Config {
   // An empty variable means "not set", as it does for most shells' users.
   const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ""));
@@ -239,6 +285,19 @@ export function loadConfig(
       "is required outside the embedded default (no API keys configured)",
     );
   }
+  if (options.requireBackupStorage === true) {
+    if (vars.BACKUP_S3_BUCKET === undefined)
+      throw new ConfigError("BACKUP_S3_BUCKET", "is required for backups");
+    // The SDK would silently fall back to other credentials (a profile, a role) with only one of them.
+    for (const [variable, other] of [
+      ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"],
+      ["AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID"],
+    ] as const) {
+      if (present[variable] === undefined && present[other] !== undefined) {
+        throw new ConfigError(variable, `is required when ${other} is set`);
+      }
+    }
+  }
   return {
     apiKeys: vars.TIDEMARK_API_KEYS as ApiKeyEntry[],
     rulesFile: vars.TIDEMARK_RULES_FILE,
@@ -262,10 +321,25 @@ export function loadConfig(
     smsProviders: vars.SMS_PROVIDERS,
     smsWebhookBaseUrl: vars.SMS_WEBHOOK_BASE_URL?.replace(/\/+$/, ""),
     trackingPort: vars.TRACKING_PORT,
+    metricsPort: vars.METRICS_PORT,
+    listenHost: vars.LISTEN_HOST,
     bankingApi:
       vars.BANKING_API_URL === undefined
         ? undefined
         : { url: vars.BANKING_API_URL, token: vars.BANKING_API_TOKEN ?? "" },
     logLevel: vars.LOG_LEVEL,
+    backupStorage:
+      vars.BACKUP_S3_BUCKET === undefined
+        ? undefined
+        : {
+            endpoint: vars.BACKUP_S3_ENDPOINT,
+            region: vars.BACKUP_S3_REGION,
+            bucket: vars.BACKUP_S3_BUCKET,
+            prefix: vars.BACKUP_S3_PREFIX,
+            forcePathStyle:
+              vars.BACKUP_S3_FORCE_PATH_STYLE === undefined
+                ? vars.BACKUP_S3_ENDPOINT !== undefined
+                : vars.BACKUP_S3_FORCE_PATH_STYLE === "true",
+          },
   };
 }

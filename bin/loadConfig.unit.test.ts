@@ -92,3 +92,69 @@ test("API keys may come from a file, never from both places", (t) => {
 test("an empty variable counts as unset", (t) => {
   t.is(loadConfig({ DATABASE_URL: "" }).database.kind, "embedded");
 });
+
+test("backup storage: unset without a bucket; defaults, and path-style requests when an endpoint is named", (t) => {
+  t.is(loadConfig({}).backupStorage, undefined);
+  t.deepEqual(loadConfig({ BACKUP_S3_BUCKET: "tidemark-backups" }).backupStorage, {
+    endpoint: undefined,
+    region: "us-east-1",
+    bucket: "tidemark-backups",
+    prefix: "tidemark",
+    forcePathStyle: false,
+  });
+  t.deepEqual(
+    loadConfig({
+      BACKUP_S3_BUCKET: "backups",
+      BACKUP_S3_ENDPOINT: "http://127.0.0.1:9000",
+      BACKUP_S3_PREFIX: "prod/tidemark",
+      BACKUP_S3_REGION: "eu-west-2",
+    }).backupStorage,
+    {
+      endpoint: "http://127.0.0.1:9000",
+      region: "eu-west-2",
+      bucket: "backups",
+      prefix: "prod/tidemark",
+      forcePathStyle: true,
+    },
+  );
+  t.false(
+    loadConfig({
+      BACKUP_S3_BUCKET: "b1b",
+      BACKUP_S3_ENDPOINT: "https://s3.example",
+      BACKUP_S3_FORCE_PATH_STYLE: "false",
+    }).backupStorage?.forcePathStyle,
+  );
+});
+
+const badBackup: [Record<string, string>, string][] = [
+  [{}, "config: BACKUP_S3_BUCKET is required for backups"],
+  [
+    { BACKUP_S3_BUCKET: "My_Bucket" },
+    "config: BACKUP_S3_BUCKET must be an S3 bucket name: 3-63 lower-case letters, digits, dots or hyphens",
+  ],
+  [
+    { BACKUP_S3_BUCKET: "backups", BACKUP_S3_ENDPOINT: "s3.example.com" },
+    "config: BACKUP_S3_ENDPOINT must be a URL starting with http:// or https://",
+  ],
+  [
+    { BACKUP_S3_BUCKET: "backups", BACKUP_S3_PREFIX: "/tidemark/" },
+    "config: BACKUP_S3_PREFIX must be folder names of letters, digits, . _ or - joined by /, with no leading or trailing /",
+  ],
+  [
+    { BACKUP_S3_BUCKET: "backups", BACKUP_S3_FORCE_PATH_STYLE: "yes" },
+    'config: BACKUP_S3_FORCE_PATH_STYLE must be "true" or "false"',
+  ],
+  [
+    { BACKUP_S3_BUCKET: "backups", AWS_ACCESS_KEY_ID: "AKIA" },
+    "config: AWS_SECRET_ACCESS_KEY is required when AWS_ACCESS_KEY_ID is set",
+  ],
+];
+
+for (const [env, message] of badBackup) {
+  test(`given ${JSON.stringify(env)}, when loading for a backup, then one line names the variable`, (t) => {
+    const error = t.throws(() => loadConfig(env, { requireBackupStorage: true }), {
+      instanceOf: ConfigError,
+    });
+    t.is(error.message, message);
+  });
+}
