@@ -4,6 +4,7 @@ import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
 import type { EventStore } from "../gateways/eventStore/EventStore.ts";
 import { EventStoreDbEventStore } from "../gateways/eventStore/eventStoreDb/EventStoreDbEventStore.ts";
+import { lagBehind } from "../gateways/eventStore/lagBehind.ts";
 import { PostgresEventStore } from "../gateways/eventStore/postgres/PostgresEventStore.ts";
 import { START, type Position } from "../gateways/eventStore/Position.ts";
 import { allProjections } from "../projections/allProjections.ts";
@@ -190,7 +191,10 @@ async function status(
 ): Promise<number> {
   const builds = (await listBuilds(db, schemas)).filter((build) => build.status !== "retired");
   const rows = [];
-  for (const build of builds) rows.push({ ...build, ...(await lagOf(store, build.position)) });
+  for (const build of builds) {
+    const lag = await lagBehind(store, build.position);
+    rows.push({ ...build, lagEvents: lag.events, lagSeconds: lag.seconds });
+  }
   if (invocation.json) {
     console.log(JSON.stringify(rows, null, 2));
   } else if (rows.length === 0) {
@@ -212,22 +216,6 @@ async function status(
     );
   }
   return rows.some((row) => row.error !== null) ? 1 : 0;
-}
-
-/** Events after the checkpoint, and seconds since the first of them was recorded; PostgreSQL store only. */
-async function lagOf(
-  store: EventStore,
-  position: Position,
-): Promise<{ lagEvents: number | null; lagSeconds: number | null }> {
-  if (!(store instanceof PostgresEventStore)) return { lagEvents: null, lagSeconds: null };
-  const lagEvents = await store.countAfter(position);
-  let lagSeconds = 0;
-  if (lagEvents > 0) {
-    for await (const oldestUnapplied of store.readAll(position, { maxCount: 1 })) {
-      lagSeconds = Math.max(0, (Date.now() - oldestUnapplied.recordedAt.getTime()) / 1000);
-    }
-  }
-  return { lagEvents, lagSeconds };
 }
 
 async function rebuild(

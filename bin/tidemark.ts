@@ -4,7 +4,7 @@ import path from "node:path";
 import { EventStoreDBClient } from "@eventstore/db-client";
 import Router from "@koa/router";
 import { Redis } from "ioredis";
-import type Koa from "koa";
+import Koa from "koa";
 import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
 import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from "rate-limiter-flexible";
@@ -23,7 +23,11 @@ import { DeadLetters } from "../gateways/fanout/DeadLetters.ts";
 import { FanoutCheckpoints } from "../gateways/fanout/FanoutCheckpoints.ts";
 import { PendingRetries } from "../gateways/fanout/PendingRetries.ts";
 import { runAmqpConsumer } from "../gateways/fanout/runAmqpConsumer.ts";
-import { runAmqpRelay } from "../gateways/fanout/runAmqpRelay.ts";
+import { RELAY_NAME, runAmqpRelay } from "../gateways/fanout/runAmqpRelay.ts";
+import { countAmqpDeadLetters } from "../gateways/fanout/amqpDeadLetters.ts";
+import { MeasuredEventStore } from "../gateways/observability/MeasuredEventStore.ts";
+import { Metrics } from "../gateways/observability/Metrics.ts";
+import { watchDeadLetters, watchProjections, watchRelay } from "./systemGauges.ts";
 import { runInProcessConsumer } from "../gateways/fanout/runInProcessConsumer.ts";
 import {
   MemoryBalanceCache,
@@ -142,14 +146,17 @@ async function main(): Promise<void> {
   };
   const pool = openPool(20);
 
-  let store: EventStore;
+  let unmeasuredStore: EventStore;
   if (config.eventStore.kind === "eventstoredb") {
-    store = new EventStoreDbEventStore(EventStoreDBClient.connectionString(config.eventStore.url));
+    unmeasuredStore = new EventStoreDbEventStore(EventStoreDBClient.connectionString(config.eventStore.url));
   } else {
     await PostgresEventStore.migrate(pool);
-    store = new PostgresEventStore(pool);
+    unmeasuredStore = new PostgresEventStore(pool);
   }
-  stops.unshift(() => store.close());
+  stops.unshift(() => unmeasuredStore.close());
+  // One registry for the whole process, served at /metrics on METRICS_PORT.
+  const metrics = new Metrics();
+  const store: EventStore = new MeasuredEventStore(unmeasuredStore, metrics);
   const schemas = projectionSchemas(config.schemaPrefix);
   const urls: Record<string, string> = {};
 
@@ -180,6 +187,11 @@ async function main(): Promise<void> {
       controller.abort();
       await running;
     });
+    watchProjections(metrics, {
+      db: new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) }),
+      schemas,
+      store: unmeasuredStore,
+    });
     urls.projector = `${allProjections.length} read models in ${schemas.read}`;
   }
 
@@ -197,7 +209,7 @@ async function main(): Promise<void> {
       clock: Date.now,
       extraRoutes: [healthRoutes(pool)],
     });
-    await listen(app, config.commandApiPort, stops);
+    await listen(app, config.listenHost, config.commandApiPort, stops, metrics.httpMiddleware("command-api"));
     urls.commandApi = `http://127.0.0.1:${config.commandApiPort}`;
   }
 
@@ -216,7 +228,7 @@ async function main(): Promise<void> {
       readYourWritesTimeoutMs: config.readYourWritesTimeoutMs,
       extraRoutes: [healthRoutes(queryPool)],
     });
-    await listen(app, config.queryApiPort, stops);
+    await listen(app, config.listenHost, config.queryApiPort, stops, metrics.httpMiddleware("query-api"));
     urls.queryApi = `http://127.0.0.1:${config.queryApiPort}`;
   }
 
@@ -227,14 +239,14 @@ async function main(): Promise<void> {
       authToken: SIMULATOR_AUTH_TOKEN,
     });
     stops.unshift(() => Promise.resolve(simulator.close()));
-    await listen(simulator.app, config.smsSimulatorPort, stops);
+    await listen(simulator.app, config.listenHost, config.smsSimulatorPort, stops);
     urls.smsSimulator = `http://127.0.0.1:${config.smsSimulatorPort}/2010-04-01/Accounts/${SIMULATOR_ACCOUNT_SID}/Messages.json`;
     // Every account answers 250.00 GBP until scripted: enough for the banking gateway to pull.
     const bank = createBankingApiSimulator({
       accessToken: SIMULATOR_BANK_TOKEN,
       unscripted: { amount: "250.00", currency: "GBP" },
     });
-    await listen(bank.app, config.bankingSimulatorPort, stops);
+    await listen(bank.app, config.listenHost, config.bankingSimulatorPort, stops);
     urls.bankingSimulator = `http://127.0.0.1:${config.bankingSimulatorPort}/accounts/{id}/balances`;
   }
 
@@ -255,7 +267,7 @@ async function main(): Promise<void> {
       newEventId: randomUUID,
       log: (message) => logger.warn({ role: "tracking" }, message),
     });
-    await listen(webhook, config.trackingPort, stops);
+    await listen(webhook, config.listenHost, config.trackingPort, stops, metrics.httpMiddleware("tracking"));
     urls.tracking = `http://127.0.0.1:${config.trackingPort}/sms/status and /sms/inbound (reports, STOP/START/HELP; poller every 30 s)`;
     // Lost callbacks: ask the providers; never settled within the validity: unknown.
     const controller = new AbortController();
@@ -296,8 +308,11 @@ async function main(): Promise<void> {
   }
 
   if (roles.has("relay") || roles.has("qualification") || roles.has("banking") || roles.has("notification")) {
-    await startFanout(roles, { config, pool, store, rules, logger, stops, urls });
+    await startFanout(roles, { config, pool, store, unmeasuredStore, metrics, rules, logger, stops, urls });
   }
+
+  await listen(opsServer(metrics, pool), config.listenHost, config.metricsPort, stops);
+  urls.metrics = `http://127.0.0.1:${config.metricsPort}/metrics (also /health, /ready)`;
 
   logger.info(
     {
@@ -346,13 +361,16 @@ async function startFanout(
     readonly config: Config;
     readonly pool: pg.Pool;
     readonly store: EventStore;
+    /** For the lag gauges, which count events in PostgreSQL. */
+    readonly unmeasuredStore: EventStore;
+    readonly metrics: Metrics;
     readonly rules: Rule[];
     readonly logger: Logger;
     readonly stops: (() => Promise<void>)[];
     readonly urls: Record<string, string>;
   },
 ): Promise<void> {
-  const { config, pool, store, logger, stops, urls } = context;
+  const { config, pool, store, metrics, logger, stops, urls } = context;
   const schema = `${config.schemaPrefix}_fanout`;
   const checkpoints = new FanoutCheckpoints(pool, schema);
   await checkpoints.migrate();
@@ -365,8 +383,17 @@ async function startFanout(
       logger.info({ role: "relay" }, "no AMQP_URL: nothing to relay, consumers follow the log in-process");
     } else {
       running.push(
-        runAmqpRelay({ pool, store, checkpoints, amqpUrl, signal: controller.signal, log: log("relay") }),
+        runAmqpRelay({
+          pool,
+          store,
+          checkpoints,
+          amqpUrl,
+          signal: controller.signal,
+          log: log("relay"),
+          onPublished: ({ events }) => metrics.relayConfirms.inc(events),
+        }),
       );
+      watchRelay(metrics, { checkpoints, name: RELAY_NAME, store: context.unmeasuredStore });
       urls.relay = `${amqpUrl.replace(/\/\/[^@]*@/, "//")} exchange ${EVENTS_EXCHANGE}`;
     }
   }
@@ -376,6 +403,7 @@ async function startFanout(
     await deadLetters.migrate();
     await retries.migrate();
   }
+  const consumers: string[] = [];
   const consume = (role: Role, consumer: EventConsumer, concurrency = 1) => {
     running.push(
       amqpUrl === undefined
@@ -389,9 +417,20 @@ async function startFanout(
             concurrency,
             signal: controller.signal,
             log: log(role),
+            onOutcome: (outcome) =>
+              metrics.consumerMessages.inc({ queue: `tidemark.${consumer.name}`, outcome }),
           })
-        : runAmqpConsumer({ amqpUrl, consumer, concurrency, signal: controller.signal, log: log(role) }),
+        : runAmqpConsumer({
+            amqpUrl,
+            consumer,
+            concurrency,
+            signal: controller.signal,
+            log: log(role),
+            onOutcome: (outcome) =>
+              metrics.consumerMessages.inc({ queue: `tidemark.${consumer.name}`, outcome }),
+          }),
     );
+    consumers.push(consumer.name);
     urls[role] = amqpUrl === undefined ? `${consumer.name} in-process` : `queue tidemark.${consumer.name}`;
   };
   if (roles.has("qualification")) {
@@ -462,7 +501,11 @@ async function startFanout(
         bank: new BankingApiClient({
           baseUrl: bankingApi.url,
           accessToken: bankingApi.token,
-          onCircuitChange: (state) => logger.warn({ role: "banking", circuit: state }, "Banking API circuit"),
+          onCircuitChange: (state) => {
+            metrics.circuitChanged(state);
+            logger.warn({ role: "banking", circuit: state }, "Banking API circuit");
+          },
+          onAttempt: (outcome) => metrics.bankingCalls.inc({ outcome }),
         }),
         budget,
         cache: createBalanceCache(config, stops),
@@ -470,6 +513,11 @@ async function startFanout(
         newEventId: randomUUID,
         log: log("banking"),
       }),
+    );
+  }
+  if (consumers.length > 0) {
+    watchDeadLetters(metrics, consumers, () =>
+      amqpUrl === undefined ? deadLetters.countByConsumer() : countAmqpDeadLetters(amqpUrl, consumers),
     );
   }
   stops.unshift(async () => {
@@ -512,7 +560,7 @@ function createBalanceCache(config: Config, stops: (() => Promise<void>)[]): Bal
 
 /**
  * Logs each projection's position, lag and throughput (events read per second) every
- * `everyMs`, while there is progress to report. (Prometheus metrics come with the observability work.)
+ * `everyMs`, while there is progress to report (the same figures are on `/metrics`).
  */
 function reportProjectionProgress(
   logger: Logger,
@@ -555,8 +603,16 @@ function reportProjectionProgress(
   };
 }
 
-async function listen(app: Koa, port: number, stops: (() => Promise<void>)[]): Promise<void> {
-  const server = app.listen(port, "127.0.0.1");
+async function listen(
+  app: Koa,
+  host: string,
+  port: number,
+  stops: (() => Promise<void>)[],
+  outermost?: Koa.Middleware,
+): Promise<void> {
+  // Outermost, so that a request is timed with the status the error middleware gave it.
+  if (outermost !== undefined) app.middleware.unshift(outermost);
+  const server = app.listen(port, host);
   await new Promise<void>((resolve, reject) => {
     server.once("listening", resolve);
     server.once("error", reject);
@@ -593,6 +649,20 @@ function createRateLimiter(
     await Promise.resolve();
   });
   return new RateLimiterRedis({ ...options, storeClient: redis, insuranceLimiter: memory });
+}
+
+/** Every process's own port: `/metrics` for Prometheus, `/health` and `/ready` for probes. */
+function opsServer(metrics: Metrics, pool: pg.Pool): Koa {
+  const router = healthRoutes(pool);
+  router.get("/metrics", async (ctx) => {
+    const { contentType, body } = await metrics.exposition();
+    ctx.type = contentType;
+    ctx.body = body;
+  });
+  const app = new Koa();
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+  return app;
 }
 
 function healthRoutes(pool: pg.Pool): Router {

@@ -8,6 +8,8 @@ export interface SystemProcess {
   readonly commandUrl: string;
   readonly queryUrl: string;
   readonly trackingUrl: string;
+  /** `/metrics`, `/health`, `/ready` of the process. */
+  readonly metricsUrl: string;
   /** An admin key the process was configured with. */
   readonly apiKey: string;
   /** Every line the process wrote (pino JSON on stdout, anything on stderr). */
@@ -34,7 +36,12 @@ export interface SystemProcessOptions {
  * logs that it is running. A process that exits or stays silent fails with the tail of its output.
  */
 export async function startSystemProcess(options: SystemProcessOptions): Promise<SystemProcess> {
-  const [commandPort, queryPort, trackingPort] = [await freePort(), await freePort(), await freePort()];
+  const [commandPort, queryPort, trackingPort, metricsPort] = [
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+  ];
   const apiKey = `tm_test_${randomBytes(24).toString("hex")}`;
   // Only what the system needs from the parent's environment: the test's own service URLs must not leak in.
   const inherited = Object.fromEntries(
@@ -49,6 +56,7 @@ export async function startSystemProcess(options: SystemProcessOptions): Promise
       COMMAND_API_PORT: String(commandPort),
       QUERY_API_PORT: String(queryPort),
       TRACKING_PORT: String(trackingPort),
+      METRICS_PORT: String(metricsPort),
       TIDEMARK_API_KEYS: JSON.stringify([{ name: "e2e", sha256: hashApiKey(apiKey), scopes: ["admin"] }]),
       RATE_LIMIT_PER_SECOND: "100000",
       LOG_LEVEL: "info",
@@ -93,6 +101,7 @@ export async function startSystemProcess(options: SystemProcessOptions): Promise
     commandUrl: `http://127.0.0.1:${commandPort}`,
     queryUrl: `http://127.0.0.1:${queryPort}`,
     trackingUrl: `http://127.0.0.1:${trackingPort}`,
+    metricsUrl: `http://127.0.0.1:${metricsPort}`,
     apiKey,
     output,
     stop,

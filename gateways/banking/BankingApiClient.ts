@@ -64,7 +64,20 @@ export interface BankingApiClientOptions {
   readonly breakAfter?: number;
   readonly halfOpenAfterMs?: number;
   readonly onCircuitChange?: (state: "closed" | "open" | "half-open") => void;
+  /** After each attempt (a call to the API): how it went. */
+  readonly onAttempt?: (outcome: BankingCallOutcome) => void;
 }
+
+/** How one call to the Banking API went. */
+export type BankingCallOutcome =
+  | "ok"
+  | "throttled"
+  | "server_error"
+  | "timeout"
+  | "network_error"
+  | "not_found"
+  | "unauthorized"
+  | "invalid_answer";
 
 /**
  * Reads balances from an Open-Banking-style Banking API (`GET /accounts/{id}/balances`,
@@ -129,7 +142,7 @@ export class BankingApiClient {
    */
   async readBalance(accountId: string): Promise<BankBalance> {
     try {
-      return await this.#policy.execute(({ signal }) => this.#attempt(accountId, signal));
+      return await this.#policy.execute(({ signal }) => this.#measuredAttempt(accountId, signal));
     } catch (error) {
       if (error instanceof BankingApiError) throw error;
       if (isBrokenCircuitError(error)) {
@@ -144,6 +157,18 @@ export class BankingApiClient {
       }
       const message = error instanceof Error ? error.message : String(error);
       throw new BankingApiError("unavailable", `Banking API: ${message}`, true, { cause: error });
+    }
+  }
+
+  async #measuredAttempt(accountId: string, signal: AbortSignal): Promise<BankBalance> {
+    if (this.#options.onAttempt === undefined) return this.#attempt(accountId, signal);
+    try {
+      const balance = await this.#attempt(accountId, signal);
+      this.#options.onAttempt("ok");
+      return balance;
+    } catch (error) {
+      this.#options.onAttempt(callOutcomeOf(error, signal));
+      throw error;
     }
   }
 
@@ -190,6 +215,25 @@ export class BankingApiClient {
     }
     return parseBalance(await response.json(), response.headers.get("x-fapi-interaction-id"));
   }
+}
+
+function callOutcomeOf(error: unknown, signal: AbortSignal): BankingCallOutcome {
+  if (error instanceof BankingApiError) {
+    return error.code === "account_not_found"
+      ? "not_found"
+      : error.code === "unauthorized"
+        ? "unauthorized"
+        : "invalid_answer";
+  }
+  if (signal.aborted) return "timeout";
+  if (error instanceof TransientBankingError) {
+    return error.message.startsWith("429")
+      ? "throttled"
+      : /^\d{3} /.test(error.message)
+        ? "server_error"
+        : "network_error";
+  }
+  return "network_error";
 }
 
 /** Retry-After in seconds or as an HTTP date; undefined when absent or unreadable. */

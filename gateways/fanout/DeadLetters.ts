@@ -85,6 +85,14 @@ export class DeadLetters {
     );
   }
 
+  /** How many dead letters each consumer has (consumers without any are absent). */
+  async countByConsumer(): Promise<Map<string, number>> {
+    const { rows } = await this.#pool.query<{ consumer: string; count: string }>(
+      `select consumer, count(*) as count from ${this.#table} group by consumer`,
+    );
+    return new Map(rows.map((row) => [row.consumer, Number(row.count)]));
+  }
+
   async list(consumer?: string): Promise<DeadLetter[]> {
     const { rows } = await this.#pool.query<{
       consumer: string;

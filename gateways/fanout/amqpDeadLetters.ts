@@ -41,6 +41,34 @@ export async function listAmqpDeadLetters(
   }
 }
 
+/** How many messages wait in each consumer's dead-letter queue (a queue not declared yet: 0). */
+export async function countAmqpDeadLetters(
+  amqpUrl: string,
+  consumers: readonly string[],
+): Promise<Map<string, number>> {
+  const connection = await amqp.connect(amqpUrl, CONNECT_OPTIONS);
+  connection.on("error", () => undefined);
+  try {
+    const counts = new Map<string, number>();
+    for (const consumer of consumers) {
+      const channel = await connection.createChannel();
+      channel.on("error", () => undefined);
+      try {
+        counts.set(
+          consumer,
+          (await channel.checkQueue(consumerQueues(consumer, DEFAULT_RETRY_DELAYS_MS).dead)).messageCount,
+        );
+        await channel.close();
+      } catch {
+        counts.set(consumer, 0); // a missing queue closes the channel (404)
+      }
+    }
+    return counts;
+  } finally {
+    await closeConnection(connection);
+  }
+}
+
 /**
  * Moves dead letters of `consumer` (all, or those with the given event ids) back to its main
  * queue with a fresh attempt count; each is acknowledged on the dead queue only once the broker

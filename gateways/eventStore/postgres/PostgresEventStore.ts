@@ -273,6 +273,19 @@ export class PostgresEventStore implements EventStore {
     return Number(rows[0]?.events ?? 0);
   }
 
+  /** How many events lie after `after` and at or before `upTo` (PostgreSQL only). */
+  async countBetween(after: Position, upTo: Position): Promise<number> {
+    const [afterOrder, afterSequence] = positionParts(after);
+    const [upToOrder, upToSequence] = positionParts(upTo);
+    const { rows } = await this.#query<{ events: string }>(this.#sql.countBetween, [
+      afterOrder,
+      afterSequence,
+      upToOrder,
+      upToSequence,
+    ]);
+    return Number(rows[0]?.events ?? 0);
+  }
+
   async #readAllPage(after: Position, limit: number): Promise<EventRow[]> {
     const [order, position] = positionParts(after);
     const { rows } = await this.#query<EventRow>(this.#sql.readAll, [order, position, limit]);
@@ -371,6 +384,9 @@ function statements(schema: string) {
       order by transaction_order, global_position limit $3`,
     countAfter: `select count(*) as events from ${events}
       where (transaction_order, global_position) > ($1::bigint, $2::bigint)`,
+    countBetween: `select count(*) as events from ${events}
+      where (transaction_order, global_position) > ($1::bigint, $2::bigint)
+        and (transaction_order, global_position) <= ($3::bigint, $4::bigint)`,
     head: `select ${position} as position from ${events} order by transaction_order desc, global_position desc limit 1`,
     eventsAfter: `select
       exists (select 1 from ${events}
