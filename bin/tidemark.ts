@@ -8,7 +8,7 @@ import Koa from "koa";
 import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
 import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from "rate-limiter-flexible";
-import { pino, type Logger } from "pino";
+import type { Logger } from "pino";
 import { ApiKeys, hashApiKey, type ApiKeyEntry } from "../commands/api/ApiKeys.ts";
 import { createCommandApi } from "../commands/api/createCommandApi.ts";
 import { IdempotencyStore } from "../commands/api/IdempotencyStore.ts";
@@ -27,6 +27,7 @@ import { RELAY_NAME, runAmqpRelay } from "../gateways/fanout/runAmqpRelay.ts";
 import { countAmqpDeadLetters } from "../gateways/fanout/amqpDeadLetters.ts";
 import { MeasuredEventStore } from "../gateways/observability/MeasuredEventStore.ts";
 import { Metrics } from "../gateways/observability/Metrics.ts";
+import { createLogger } from "../gateways/observability/createLogger.ts";
 import { watchDeadLetters, watchProjections, watchRelay } from "./systemGauges.ts";
 import { runInProcessConsumer } from "../gateways/fanout/runInProcessConsumer.ts";
 import {
@@ -108,7 +109,7 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const logger = pino({ level: config.logLevel, base: { service: "tidemark" } });
+  const logger = createLogger({ level: config.logLevel, base: { service: "tidemark" } });
   const stops: (() => Promise<void>)[] = [];
   let rules;
   try {

@@ -84,9 +84,12 @@ async function scenario(
 ): Promise<ScenarioOutcome> {
   const simulators = await startScenarioSimulators();
   try {
-    const system = await startSystemProcess({ env: { ...env, ...simulators.env } });
+    // Debug: the most the system ever logs, all of it checked for secrets.
+    const system = await startSystemProcess({ env: { LOG_LEVEL: "debug", ...env, ...simulators.env } });
     try {
-      return await runScenario(system, simulators, { ...options, log: (message) => t.log(message) });
+      const outcome = await runScenario(system, simulators, { ...options, log: (message) => t.log(message) });
+      assertNothingSecretLogged(t, system.output, system.apiKey);
+      return outcome;
     } catch (error) {
       t.log(system.output.slice(-40).join("\n"));
       throw error;
@@ -98,6 +101,26 @@ async function scenario(
   } finally {
     await simulators.close();
   }
+}
+
+/**
+ * Every line the system wrote (pino JSON and anything else, at LOG_LEVEL info) is free of phone
+ * numbers, balance amounts, SMS bodies and the API key.
+ */
+function assertNothingSecretLogged(t: ExecutionContext, lines: readonly string[], apiKey: string): void {
+  const secrets: readonly [string, RegExp][] = [
+    ["a phone number", /\+\d{7,15}/],
+    ["an amount of money", /[£$€]\s?-?\d|"amount":"-?\d/],
+    ["an SMS body", /Your balance|Reply STOP/i],
+    ["the API key", new RegExp(apiKey)],
+  ];
+  const found = secrets.flatMap(([what, pattern]) => {
+    const line = lines.find((candidate) => pattern.test(candidate));
+    return line === undefined ? [] : [`${what}: ${line}`];
+  });
+  t.deepEqual(found, [], `${lines.length} log lines checked`);
+  t.true(lines.length > 0, "the system did log");
+  t.log(`${lines.length} log lines (LOG_LEVEL debug) free of phone numbers, amounts, SMS bodies and keys`);
 }
 
 function assertOutcome(t: ExecutionContext, outcome: ScenarioOutcome): void {
