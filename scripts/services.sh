@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs (when missing) and starts (when not running) the services Tidemark's tests and
-# non-embedded mode use: PostgreSQL 15, Redis 7 and RabbitMQ, all on loopback.
+# non-embedded mode use: PostgreSQL 15, Redis 7 and RabbitMQ, all on loopback; and installs the
+# tools `npm run check:ops` needs (promtool, lua5.4), which are not services and never run.
 # Idempotent: a second run finds everything installed and answering and changes nothing.
 # Where a Docker engine answers, `docker compose up -d` is used instead.
 set -euo pipefail
@@ -37,17 +38,38 @@ wait_for() {
   done
 }
 
+if [ "$(id -u)" != 0 ]; then
+  SUDO=sudo
+else
+  SUDO=
+fi
+
+# --- tools for `npm run check:ops` ---------------------------------------------------------------
+# promtool comes with Debian's prometheus package, whose server must not run here: while it
+# installs, service starts are refused (policy-rc.d) unless something refuses them already, and on
+# a systemd host the unit is disabled afterwards. lua5.4 runs the Fluent Bit filter's tests.
+tools=()
+command -v promtool >/dev/null 2>&1 || tools+=(prometheus)
+command -v lua5.4 >/dev/null 2>&1 || tools+=(lua5.4)
+if [ ${#tools[@]} -gt 0 ]; then
+  say "installing ${tools[*]} from Debian's packages (for npm run check:ops)"
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod +x /usr/sbin/policy-rc.d
+  fi
+  $SUDO apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${tools[@]}" >&2
+  if [[ " ${tools[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
+    $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
+  fi
+fi
+
 if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
   say "Docker engine found: docker compose up -d postgres redis rabbitmq"
   docker compose up -d --wait postgres redis rabbitmq >&2
   print_urls
   exit 0
-fi
-
-if [ "$(id -u)" != 0 ]; then
-  SUDO=sudo
-else
-  SUDO=
 fi
 
 missing=()
