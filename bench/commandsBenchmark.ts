@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { once } from "node:events";
 import { createInterface } from "node:readline";
 import autocannon from "autocannon";
@@ -12,13 +14,16 @@ import { UsageError } from "./UsageError.ts";
 export const COMMANDS_BENCHMARK_FLAGS = `    --seconds N      measured seconds per run (default 10)
     --runs N         runs per system; the median is reported (default 3)
     --connections N  concurrent connections (default 64)
-    --accounts N     accounts the pushes are spread over (default 5000)`;
+    --accounts N     accounts the pushes are spread over (default 5000)
+    --tracing 1      compare the command API with OpenTelemetry tracing on (exporting OTLP to a
+                     local receiver) and off, instead of Tidemark against bare Koa`;
 
 interface Options {
   readonly seconds: number;
   readonly runs: number;
   readonly connections: number;
   readonly accounts: number;
+  readonly tracing: number;
 }
 
 interface RunResult {
@@ -30,12 +35,17 @@ interface RunResult {
 }
 
 function parseOptions(args: readonly string[]): Options {
-  const options = { seconds: 10, runs: 3, connections: 64, accounts: 5000 };
+  const options = { seconds: 10, runs: 3, connections: 64, accounts: 5000, tracing: 0 };
   for (let index = 0; index < args.length; index += 2) {
     const flag = args[index];
     const value = Number(args[index + 1]);
     const key = flag?.replace(/^--/, "") as keyof typeof options | undefined;
-    if (key === undefined || !(key in options) || !Number.isInteger(value) || value < 1) {
+    if (
+      key === undefined ||
+      !(key in options) ||
+      !Number.isInteger(value) ||
+      value < (key === "tracing" ? 0 : 1)
+    ) {
       throw new UsageError(`bad flag: ${flag ?? ""} ${args[index + 1] ?? ""}`);
     }
     options[key] = value;
@@ -52,12 +62,14 @@ const DATABASE_URL = process.env.DATABASE_URL ?? "postgres://tidemark:tidemark@1
 export async function runCommandsBenchmark(args: readonly string[]): Promise<void> {
   const options = parseOptions(args);
   const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 8 });
-  const results: Record<"tidemark" | "bare", RunResult[]> = { tidemark: [], bare: [] };
+  const systems: readonly System[] = options.tracing === 1 ? ["tidemark", "traced"] : ["tidemark", "bare"];
+  const results: Record<System, RunResult[]> = { tidemark: [], bare: [], traced: [] };
+  const receiver = options.tracing === 1 ? await startOtlpSink() : undefined;
   try {
     for (let run = 1; run <= options.runs; run += 1) {
-      for (const system of ["tidemark", "bare"] as const) {
+      for (const system of systems) {
         await resetSchema(pool, options.accounts);
-        const server = await startServer(system);
+        const server = await startServer(system, receiver?.url);
         try {
           process.stderr.write(`[commands] ${system} run ${run}/${options.runs}\n`);
           const result = await load(server.port, options);
@@ -73,8 +85,33 @@ export async function runCommandsBenchmark(args: readonly string[]): Promise<voi
     }
   } finally {
     await pool.end();
+    receiver?.server.close();
   }
-  process.stdout.write(report(results, options));
+  if (receiver !== undefined) {
+    process.stderr.write(`[commands] the receiver took ${receiver.requests()} OTLP export requests\n`);
+  }
+  process.stdout.write(options.tracing === 1 ? tracingReport(results, options) : report(results, options));
+}
+
+type System = "tidemark" | "bare" | "traced";
+
+/** Where the traced server exports: an OTLP/HTTP endpoint that takes every batch and keeps none. */
+async function startOtlpSink(): Promise<{ url: string; server: Server; requests: () => number }> {
+  let requests = 0;
+  const server = createServer((request, response) => {
+    request.resume();
+    request.on("end", () => {
+      requests += 1;
+      response.writeHead(200).end();
+    });
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`,
+    server,
+    requests: () => requests,
+  };
 }
 
 async function resetSchema(pool: pg.Pool, accounts: number): Promise<void> {
@@ -113,12 +150,19 @@ async function resetSchema(pool: pg.Pool, accounts: number): Promise<void> {
   await store.close();
 }
 
-async function startServer(system: "tidemark" | "bare"): Promise<{ process: ChildProcess; port: number }> {
+async function startServer(
+  system: System,
+  otlpUrl: string | undefined,
+): Promise<{ process: ChildProcess; port: number }> {
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", "bench/commandsBenchmarkServer.ts", system, DATABASE_URL],
+    system === "traced"
+      ? ["--import", "tsx", "bench/tracedCommandsBenchmarkServer.ts", "tidemark", DATABASE_URL]
+      : ["--import", "tsx", "bench/commandsBenchmarkServer.ts", system, DATABASE_URL],
     {
       stdio: ["ignore", "pipe", "inherit"],
+      env:
+        system === "traced" ? { ...process.env, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: otlpUrl } : process.env,
     },
   );
   const lines = createInterface({ input: child.stdout });
@@ -174,10 +218,28 @@ function median(values: readonly number[]): number {
   return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
 }
 
-function report(results: Record<"tidemark" | "bare", RunResult[]>, options: Options): string {
-  const rate = (runs: RunResult[]) => median(runs.map((run) => run.requestsPerSecond));
-  const line = (name: string, runs: RunResult[]) =>
-    `| ${name} | ${Math.round(rate(runs)).toLocaleString("en")} | ${median(runs.map((run) => run.p50))} | ${median(runs.map((run) => run.p99))} | ${runs.map((run) => Math.round(run.requestsPerSecond).toLocaleString("en")).join(" · ")} | ${runs.reduce((sum, run) => sum + run.errors + run.non2xx, 0)} |`;
+const rate = (runs: RunResult[]) => median(runs.map((run) => run.requestsPerSecond));
+const line = (name: string, runs: RunResult[]) =>
+  `| ${name} | ${Math.round(rate(runs)).toLocaleString("en")} | ${median(runs.map((run) => run.p50))} | ${median(runs.map((run) => run.p99))} | ${runs.map((run) => Math.round(run.requestsPerSecond).toLocaleString("en")).join(" · ")} | ${runs.reduce((sum, run) => sum + run.errors + run.non2xx, 0)} |`;
+
+function tracingReport(results: Record<System, RunResult[]>, options: Options): string {
+  const cost = 1 - rate(results.traced) / rate(results.tidemark);
+  return [
+    `## Command API with tracing on and off, ${new Date().toISOString()}`,
+    "",
+    `POST /accounts/{id}/balances at ${options.connections} connections for ${options.seconds} s, ${options.runs} runs each (median, alternating); tracing on: the OpenTelemetry SDK with the http, pg and undici instrumentations, every request sampled, batches exported over OTLP/HTTP to a receiver in the benchmark's process.`,
+    "",
+    "| command API | req/s (median) | p50 ms | p99 ms | runs req/s | errors + non-2xx |",
+    "| --- | ---: | ---: | ---: | ---: | ---: |",
+    line("tracing off", results.tidemark),
+    line("tracing on, exporting", results.traced),
+    "",
+    `Throughput cost of tracing: ${(cost * 100).toFixed(1)}% (goal ≤ 15%: ${cost <= 0.15 ? "met" : "**not met**"})`,
+    "",
+  ].join("\n");
+}
+
+function report(results: Record<System, RunResult[]>, options: Options): string {
   const ratio = rate(results.tidemark) / rate(results.bare);
   const tidemarkP99 = median(results.tidemark.map((run) => run.p99));
   return [

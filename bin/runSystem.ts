@@ -28,6 +28,7 @@ import { countAmqpDeadLetters } from "../gateways/fanout/amqpDeadLetters.ts";
 import { MeasuredEventStore } from "../gateways/observability/MeasuredEventStore.ts";
 import { Metrics } from "../gateways/observability/Metrics.ts";
 import { createLogger } from "../gateways/observability/createLogger.ts";
+import type { Tracing } from "../gateways/observability/startTracing.ts";
 import { watchDeadLetters, watchProjections, watchRelay } from "./systemGauges.ts";
 import { runInProcessConsumer } from "../gateways/fanout/runInProcessConsumer.ts";
 import {
@@ -97,7 +98,7 @@ function parseRoles(args: readonly string[]): ReadonlySet<Role> {
  * following the log itself), the tracking webhooks and poller, the scheduler, and the Banking
  * API and SMS provider simulators.
  */
-async function main(): Promise<void> {
+export async function main(options: { readonly tracing: Tracing }): Promise<void> {
   const roles = parseRoles(process.argv.slice(2));
   let config: Config;
   try {
@@ -110,7 +111,8 @@ async function main(): Promise<void> {
     throw error;
   }
   const logger = createLogger({ level: config.logLevel, base: { service: "tidemark" } });
-  const stops: (() => Promise<void>)[] = [];
+  // Stopped in order: what is added later goes first; the spans are flushed last.
+  const stops: (() => Promise<void>)[] = [() => options.tracing.shutdown()];
   let rules;
   try {
     rules = await loadRules(config.rulesFile);
@@ -313,6 +315,8 @@ async function main(): Promise<void> {
   }
 
   await listen(opsServer(metrics, pool), config.listenHost, config.metricsPort, stops);
+  if (options.tracing.exportingTo !== undefined)
+    urls.tracing = `OpenTelemetry spans to ${options.tracing.exportingTo}`;
   urls.metrics = `http://127.0.0.1:${config.metricsPort}/metrics (also /health, /ready)`;
 
   logger.info(
@@ -697,5 +701,3 @@ async function createDevApiKey(database: Config["database"], logger: Logger): Pr
   console.error(`Development admin API key (also in ${file}): ${key}`);
   return [{ name: "dev-admin", sha256: hashApiKey(key), scopes: ["admin"] }];
 }
-
-await main();

@@ -4,6 +4,7 @@ import type { EventMetadata } from "../../gateways/eventStore/EventStore.ts";
 import type { CommandOutcome } from "../handleCommand.ts";
 import type { ApiCaller } from "./ApiKeys.ts";
 import { ProblemError } from "./ProblemError.ts";
+import { activeTraceContext } from "../../gateways/observability/traceContext.ts";
 
 /**
  * Turns a command's outcome into the HTTP answer every command route gives: the ids, stream id,
@@ -66,6 +67,8 @@ export function requestMetadata(ctx: Context): EventMetadata {
   return {
     correlationId: /^[\x21-\x7e]{1,128}$/.test(correlation) ? correlation : randomUUID(),
     actor: `api-key:${caller?.name ?? "unknown"}`,
+    // The request's span when tracing is on (a child of the caller's traceparent), else the header.
     ...(/^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(traceparent) ? { traceparent } : {}),
+    ...activeTraceContext(),
   };
 }

@@ -9,6 +9,7 @@ import {
 } from "./amqpTopology.ts";
 import { fromEventMessageBody } from "./eventMessage.ts";
 import { checkConsumerName, type EventConsumer } from "./EventConsumer.ts";
+import { withEventSpan } from "../observability/traceContext.ts";
 
 /** What became of one delivery: handled, sent to wait for another attempt, or dead-lettered. */
 export type ConsumerOutcome = "ok" | "retry" | "dead";
@@ -121,7 +122,11 @@ async function handleDelivery(
   const attempt = attemptOf(message);
   try {
     const event = fromEventMessageBody(message.content);
-    if (options.consumer.eventTypes.has(event.type)) await options.consumer.handle(event);
+    if (options.consumer.eventTypes.has(event.type)) {
+      await withEventSpan(event, `handle ${options.consumer.name}`, (traced) =>
+        options.consumer.handle(traced),
+      );
+    }
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     const retry = queues.retries[attempt - 1];

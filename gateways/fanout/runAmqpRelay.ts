@@ -8,6 +8,8 @@ import { AdvisoryLease } from "../postgres/AdvisoryLease.ts";
 import { closeConnection, CONNECT_OPTIONS, declareExchange, EVENTS_EXCHANGE } from "./amqpTopology.ts";
 import { toEventMessage } from "./eventMessage.ts";
 import type { FanoutCheckpoints } from "./FanoutCheckpoints.ts";
+import { context } from "@opentelemetry/api";
+import { contextOfEvent } from "../observability/traceContext.ts";
 
 export interface AmqpRelayOptions {
   /** For the lease: one relay publishes at a time; others stand by. */
@@ -150,8 +152,9 @@ async function relayOverOneConnection(
             };
           }),
         );
-        const written = channel.publish(EVENTS_EXCHANGE, routingKey, body, properties, (error: unknown) =>
-          settle(error),
+        // Published in the trace the event was recorded in (a no-op with tracing off).
+        const written = context.with(contextOfEvent(event.metadata), () =>
+          channel.publish(EVENTS_EXCHANGE, routingKey, body, properties, (error: unknown) => settle(error)),
         );
         // The socket's buffer is full: wait for it to drain (or for the connection to go).
         if (!written) await Promise.race([once(channel, "drain"), closed]);

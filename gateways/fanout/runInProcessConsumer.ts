@@ -7,6 +7,7 @@ import { checkConsumerName, type EventConsumer } from "./EventConsumer.ts";
 import type { FanoutCheckpoints } from "./FanoutCheckpoints.ts";
 import type { PendingRetries } from "./PendingRetries.ts";
 import type { ConsumerOutcome } from "./runAmqpConsumer.ts";
+import { withEventSpan } from "../observability/traceContext.ts";
 
 export interface InProcessConsumerOptions {
   /** For the lease: one runner per consumer across processes. */
@@ -186,7 +187,9 @@ async function attempt(
   later: RetryTimer,
 ): Promise<"handled" | "retrying" | "dead"> {
   try {
-    await options.consumer.handle(event);
+    await withEventSpan(event, `handle ${options.consumer.name}`, (traced) =>
+      options.consumer.handle(traced),
+    );
     options.onOutcome?.("ok", event.id);
     return "handled";
   } catch (error) {

@@ -11,6 +11,8 @@ import type {
 } from "../eventStore/EventStore.ts";
 import type { Position } from "../eventStore/Position.ts";
 import type { Metrics } from "./Metrics.ts";
+import { context } from "@opentelemetry/api";
+import { inSpan, SpanKind } from "./traceContext.ts";
 
 /**
  * The event store, measured: every append's latency and outcome, and — read off the events this
@@ -26,7 +28,22 @@ export class MeasuredEventStore implements EventStore {
     this.#metrics = metrics;
   }
 
-  async append(
+  append(
+    streamId: string,
+    expected: ExpectedRevision,
+    events: readonly EventToAppend[],
+  ): Promise<AppendResult> {
+    const category = streamId.split("-", 1)[0] ?? streamId;
+    return inSpan(
+      `append ${category}`,
+      SpanKind.INTERNAL,
+      context.active(),
+      { "tidemark.stream": streamId },
+      () => this.#append(streamId, expected, events),
+    );
+  }
+
+  async #append(
     streamId: string,
     expected: ExpectedRevision,
     events: readonly EventToAppend[],

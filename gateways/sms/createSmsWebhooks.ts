@@ -8,7 +8,9 @@ import { notificationDecider, notificationStreamId } from "../../domain/notifica
 import type { Rule } from "../../domain/rules/Rule.ts";
 import type { MessageClass } from "../../domain/values/MessageClass.ts";
 import { epochMsToInstant } from "../../domain/values/Instant.ts";
-import type { EventStore } from "../eventStore/EventStore.ts";
+import { context } from "@opentelemetry/api";
+import type { EventStore, RecordedEvent } from "../eventStore/EventStore.ts";
+import { activeTraceContext, contextOfEvent, inSpan, SpanKind } from "../observability/traceContext.ts";
 import { isValidTwilioSignature } from "./twilioSignature.ts";
 
 export interface SmsWebhooksOptions {
@@ -83,27 +85,40 @@ export function createSmsWebhooks(options: SmsWebhooksOptions): Koa {
     if (submittedAs !== messageSid) {
       return answer(ctx, 409, `message ${messageSid} is not the one submitted for ${notificationId}`);
     }
-    const outcome = await handleCommand(
-      options.store,
-      notificationDecider,
-      streamId,
-      {
-        type: "ReportSmsStatus",
-        data: {
-          notificationId,
-          provider: provider.name,
-          dialect: "twilio",
-          rawStatus: status,
-          errorCode: form.ErrorCode ?? null,
-          via: "webhook",
-          reportedAt: epochMsToInstant(options.clock()),
-        },
-      },
-      {
-        retriesOnConflict: 3,
-        newEventId: options.newEventId,
-        metadata: { correlationId: notificationId, actor: `provider:${provider.name}` },
-      },
+    // Providers send no trace context: the report joins the trace of the submission it is about.
+    const submission = await submissionEvent(options.store, streamId);
+    const outcome = await inSpan(
+      `sms status report ${status}`,
+      SpanKind.SERVER,
+      submission === undefined ? context.active() : contextOfEvent(submission.metadata),
+      { "tidemark.notification.id": notificationId, "tidemark.provider": provider.name },
+      () =>
+        handleCommand(
+          options.store,
+          notificationDecider,
+          streamId,
+          {
+            type: "ReportSmsStatus",
+            data: {
+              notificationId,
+              provider: provider.name,
+              dialect: "twilio",
+              rawStatus: status,
+              errorCode: form.ErrorCode ?? null,
+              via: "webhook",
+              reportedAt: epochMsToInstant(options.clock()),
+            },
+          },
+          {
+            retriesOnConflict: 3,
+            newEventId: options.newEventId,
+            metadata: {
+              correlationId: notificationId,
+              actor: `provider:${provider.name}`,
+              ...activeTraceContext(),
+            },
+          },
+        ),
     );
     if (outcome.outcome === "refused") return answer(ctx, 409, outcome.detail);
     ctx.status = 204;
@@ -161,6 +176,14 @@ export function createSmsWebhooks(options: SmsWebhooksOptions): Koa {
   app.use(router.routes());
   app.use(router.allowedMethods());
   return app;
+}
+
+/** The notification's latest `SmsSubmitted`, whose trace a report continues. */
+async function submissionEvent(store: EventStore, streamId: string): Promise<RecordedEvent | undefined> {
+  for await (const event of store.readStream(streamId, { direction: "backwards", maxCount: 20 })) {
+    if (event.type === "SmsSubmitted") return event;
+  }
+  return undefined;
 }
 
 const MESSAGE_CLASSES: readonly MessageClass[] = ["service", "marketing"];

@@ -1,0 +1,126 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import test from "ava";
+import { createIsolatedServices } from "./isolatedServices.ts";
+import { freePort, startSystemProcess, type SystemProcess } from "./systemProcess.ts";
+
+interface ReceivedSpan {
+  readonly traceId: string;
+  readonly spanId: string;
+  readonly parentSpanId: string;
+  readonly name: string;
+}
+
+/** An OTLP/HTTP JSON receiver on loopback: what the system's exporter sends, span by span. */
+async function startSpanReceiver(): Promise<{ url: string; spans: ReceivedSpan[]; server: Server }> {
+  const spans: ReceivedSpan[] = [];
+  const server = createServer((request, response) => {
+    let body = "";
+    request.on("data", (chunk: Buffer) => (body += chunk.toString()));
+    request.on("end", () => {
+      const payload = JSON.parse(body) as {
+        resourceSpans?: { scopeSpans?: { spans?: Partial<ReceivedSpan>[] }[] }[];
+      };
+      for (const resource of payload.resourceSpans ?? []) {
+        for (const scope of resource.scopeSpans ?? []) {
+          for (const span of scope.spans ?? []) {
+            spans.push({
+              traceId: span.traceId ?? "",
+              spanId: span.spanId ?? "",
+              parentSpanId: span.parentSpanId ?? "",
+              name: span.name ?? "",
+            });
+          }
+        }
+      }
+      response.writeHead(200, { "content-type": "application/json" }).end("{}");
+    });
+  });
+  server.listen(0, "127.0.0.1");
+  await new Promise((resolve) => server.once("listening", resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`, spans, server };
+}
+
+/** The hops one balance push must cross, each as a span of its trace. */
+const HOPS: readonly (readonly [hop: string, name: RegExp])[] = [
+  ["command API", /^POST \/accounts\/:id\/balances$/],
+  ["append to the log", /^append account$/],
+  ["relay publish to RabbitMQ", /publish/i],
+  ["qualification policy consumes", /^handle qualification-policy$/],
+  ["notification appended", /^append notification$/],
+  ["SMS gateway consumes", /^handle sms-gateway$/],
+  ["provider call", /^POST$/],
+  ["status callback", /^sms status report (sent|delivered)$/],
+];
+
+test("one balance push makes one connected trace: command API → append → relay → consumers → provider call → status callback", async (t) => {
+  t.timeout(180_000);
+  const receiver = await startSpanReceiver();
+  const services = await createIsolatedServices("tracing");
+  let system: SystemProcess | undefined;
+  try {
+    system = await startSystemProcess({
+      env: {
+        ...services.env,
+        SMS_SIMULATOR_PORT: String(await freePort()),
+        BANKING_SIMULATOR_PORT: String(await freePort()),
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: receiver.url,
+        OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "http/json",
+        OTEL_BSP_SCHEDULE_DELAY: "100",
+      },
+    });
+    const headers = { authorization: `Bearer ${system.apiKey}`, "content-type": "application/json" };
+    const post = async (path: string, body: unknown) => {
+      const response = await fetch(`${system?.commandUrl}${path}`, {
+        method: "POST",
+        headers,
+        body: JSON.stringify(body),
+      });
+      if (!response.ok) throw new Error(`POST ${path}: ${response.status} ${await response.text()}`);
+    };
+    await post("/accounts", {
+      accountId: "traced-1",
+      customerId: "c1",
+      phone: "+447911123456",
+      currency: "GBP",
+      timeZone: "Europe/London",
+      consents: { service: true, marketing: false },
+    });
+    await post("/accounts/traced-1/balances", {
+      amount: "42.00",
+      currency: "GBP",
+      balanceType: "InterimAvailable",
+      creditLineIncluded: false,
+      referenceTime: new Date().toISOString(),
+    });
+
+    const traceOfPush = () => {
+      const push = receiver.spans.find((span) => HOPS[0]?.[1].test(span.name));
+      return push === undefined ? [] : receiver.spans.filter((span) => span.traceId === push.traceId);
+    };
+    const missing = () => HOPS.filter(([, name]) => !traceOfPush().some((span) => name.test(span.name)));
+    for (let waited = 0; missing().length > 0 && waited < 60_000; waited += 250) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    const trace = traceOfPush();
+    t.deepEqual(
+      missing().map(([hop]) => hop),
+      [],
+      `hops missing from the trace; its spans: ${trace.map((span) => span.name).join(", ")}`,
+    );
+    const ids = new Set(trace.map((span) => span.spanId));
+    const roots = trace.filter((span) => span.parentSpanId === "");
+    const orphans = trace.filter((span) => span.parentSpanId !== "" && !ids.has(span.parentSpanId));
+    t.is(roots.length, 1, "one root: the command API's request");
+    t.deepEqual(
+      orphans.map((span) => span.name),
+      [],
+      "every other span's parent is in the trace",
+    );
+    t.log(`${trace.length} spans in the trace: ${[...new Set(trace.map((span) => span.name))].join(" · ")}`);
+  } finally {
+    await system?.stop();
+    await services.drop((message) => t.log(message));
+    receiver.server.close();
+  }
+});
