@@ -1,6 +1,6 @@
 import { execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { appendFile, chmod, chown, mkdir, rm, stat } from "node:fs/promises";
+import { appendFile, chmod, chown, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
@@ -76,11 +76,13 @@ export class PostgresCluster {
 
   /**
    * A streaming replica of `primary` (`pg_basebackup -R -X stream`), started: it replays the
-   * primary's WAL continuously and answers read-only queries until promoted.
+   * primary's WAL continuously and answers read-only queries until promoted. `streamFromPort`:
+   * the standby streams through that port (a relay in front of the primary) instead of the
+   * primary's own; the base backup is taken directly.
    */
   static async replicaOf(
     primary: PostgresCluster,
-    options: { directory: string; port?: number },
+    options: { directory: string; port?: number; streamFromPort?: number },
   ): Promise<PostgresCluster> {
     const port = options.port ?? (await freePort());
     await prepareDirectory(options.directory);
@@ -100,7 +102,15 @@ export class PostgresCluster {
       "--checkpoint=fast",
       `--dbname=application_name=${STANDBY_NAME}`,
     ]);
-    await appendFile(join(replica.#dataDirectory, "postgresql.auto.conf"), `port = ${port}\n`);
+    const autoConf = join(replica.#dataDirectory, "postgresql.auto.conf");
+    if (options.streamFromPort !== undefined) {
+      const via = options.streamFromPort;
+      const text = await readFile(autoConf, "utf8");
+      const rewritten = text.replace(/^(primary_conninfo = '.*)\bport=\d+/m, `$1port=${via}`);
+      if (rewritten === text) throw new Error(`no primary_conninfo port in ${autoConf} to point at ${via}`);
+      await writeFile(autoConf, rewritten);
+    }
+    await appendFile(autoConf, `port = ${port}\n`);
     await replica.start();
     return replica;
   }
@@ -161,6 +171,50 @@ export class PostgresCluster {
     }
   }
 
+  /**
+   * How far the standby is behind this primary, in bytes of WAL: not yet flushed on the standby
+   * (what an immediate kill loses in asynchronous mode) and not yet replayed; undefined when no
+   * standby is connected.
+   */
+  async standbyLag(): Promise<{ flushBytes: number; replayBytes: number } | undefined> {
+    return this.#withClient(async (client) => {
+      const result = await client.query<{ flush_bytes: string | null; replay_bytes: string | null }>(
+        `select pg_wal_lsn_diff(pg_current_wal_lsn(), flush_lsn) as flush_bytes,
+                pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn) as replay_bytes
+           from pg_stat_replication where application_name = $1`,
+        [STANDBY_NAME],
+      );
+      const row = result.rows[0];
+      if (row === undefined) return undefined;
+      return {
+        flushBytes: Number(row.flush_bytes ?? Number.NaN),
+        replayBytes: Number(row.replay_bytes ?? Number.NaN),
+      };
+    });
+  }
+
+  /** Waits until the standby has replayed everything this primary had written when called. */
+  async waitForStandbyReplay(timeoutMs = 120_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const target = await this.#withClient(async (client) => {
+      const result = await client.query<{ lsn: string }>("select pg_current_wal_lsn()::text as lsn");
+      return result.rows[0]?.lsn ?? "0/0";
+    });
+    for (;;) {
+      const behind = await this.#withClient(async (client) => {
+        const result = await client.query<{ behind: string | null }>(
+          "select pg_wal_lsn_diff($1::pg_lsn, replay_lsn) as behind from pg_stat_replication where application_name = $2",
+          [target, STANDBY_NAME],
+        );
+        return result.rows[0]?.behind;
+      });
+      if (behind !== undefined && behind !== null && Number(behind) <= 0) return;
+      if (Date.now() > deadline)
+        throw new Error(`standby ${STANDBY_NAME} has not replayed up to ${target} after ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
   /** Creates a database owned by the superuser, if missing. */
   async createDatabase(name: string): Promise<void> {
     await this.#withClient(async (client) => {
@@ -173,6 +227,20 @@ export class PostgresCluster {
   async destroy(): Promise<void> {
     await this.stop("immediate").catch(() => undefined);
     await rm(this.directory, { recursive: true, force: true });
+  }
+
+  /**
+   * Stops whatever server runs in a cluster directory (immediately) and removes the directory:
+   * the clean-up of a cluster whose creation may have been interrupted half-way.
+   */
+  static async destroyDirectory(directory: string): Promise<void> {
+    const data = join(directory, "data");
+    if (existsSync(join(data, "postmaster.pid"))) {
+      await asServerUser("pg_ctl", ["stop", "-w", "-t", "60", "-m", "immediate", "-D", data]).catch(
+        () => undefined,
+      );
+    }
+    await rm(directory, { recursive: true, force: true });
   }
 
   get #dataDirectory(): string {
