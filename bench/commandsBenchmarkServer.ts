@@ -14,6 +14,7 @@ import { IdempotencyStore } from "../commands/api/IdempotencyStore.ts";
 import { loadRules } from "../commands/rules/loadRules.ts";
 import { loadTemplates } from "../commands/templates/loadTemplates.ts";
 import { PostgresEventStore } from "../gateways/eventStore/postgres/PostgresEventStore.ts";
+import { traceRequests } from "../gateways/observability/traceContext.ts";
 import { BENCH_API_KEY, BENCH_SCHEMA } from "./commandsBenchmarkSettings.ts";
 
 async function main(mode: string, databaseUrl: string): Promise<void> {
@@ -44,6 +45,8 @@ async function main(mode: string, databaseUrl: string): Promise<void> {
       clock: Date.now,
     });
   }
+  // As bin/runSystem.ts serves it: a server span per request (a no-op unless tracing is on).
+  if (mode !== "bare") app.middleware.unshift(traceRequests("command-api"));
   const server = app.listen(0, "127.0.0.1", () => {
     const address = server.address();
     process.stdout.write(`ready ${typeof address === "object" && address !== null ? address.port : 0}\n`);

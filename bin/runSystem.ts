@@ -28,6 +28,7 @@ import { countAmqpDeadLetters } from "../gateways/fanout/amqpDeadLetters.ts";
 import { MeasuredEventStore } from "../gateways/observability/MeasuredEventStore.ts";
 import { Metrics } from "../gateways/observability/Metrics.ts";
 import { createLogger } from "../gateways/observability/createLogger.ts";
+import { traceRequests } from "../gateways/observability/traceContext.ts";
 import type { Tracing } from "../gateways/observability/startTracing.ts";
 import { watchDeadLetters, watchProjections, watchRelay } from "./systemGauges.ts";
 import { runInProcessConsumer } from "../gateways/fanout/runInProcessConsumer.ts";
@@ -212,7 +213,14 @@ export async function main(options: { readonly tracing: Tracing }): Promise<void
       clock: Date.now,
       extraRoutes: [healthRoutes(pool)],
     });
-    await listen(app, config.listenHost, config.commandApiPort, stops, metrics.httpMiddleware("command-api"));
+    await listen(
+      app,
+      config.listenHost,
+      config.commandApiPort,
+      stops,
+      metrics.httpMiddleware("command-api"),
+      traceRequests("command-api"),
+    );
     urls.commandApi = `http://127.0.0.1:${config.commandApiPort}`;
   }
 
@@ -231,7 +239,14 @@ export async function main(options: { readonly tracing: Tracing }): Promise<void
       readYourWritesTimeoutMs: config.readYourWritesTimeoutMs,
       extraRoutes: [healthRoutes(queryPool)],
     });
-    await listen(app, config.listenHost, config.queryApiPort, stops, metrics.httpMiddleware("query-api"));
+    await listen(
+      app,
+      config.listenHost,
+      config.queryApiPort,
+      stops,
+      metrics.httpMiddleware("query-api"),
+      traceRequests("query-api"),
+    );
     urls.queryApi = `http://127.0.0.1:${config.queryApiPort}`;
   }
 
@@ -270,7 +285,14 @@ export async function main(options: { readonly tracing: Tracing }): Promise<void
       newEventId: randomUUID,
       log: (message) => logger.warn({ role: "tracking" }, message),
     });
-    await listen(webhook, config.listenHost, config.trackingPort, stops, metrics.httpMiddleware("tracking"));
+    await listen(
+      webhook,
+      config.listenHost,
+      config.trackingPort,
+      stops,
+      metrics.httpMiddleware("tracking"),
+      traceRequests("tracking"),
+    );
     urls.tracking = `http://127.0.0.1:${config.trackingPort}/sms/status and /sms/inbound (reports, STOP/START/HELP; poller every 30 s)`;
     // Lost callbacks: ask the providers; never settled within the validity: unknown.
     const controller = new AbortController();
@@ -613,10 +635,11 @@ async function listen(
   host: string,
   port: number,
   stops: (() => Promise<void>)[],
-  outermost?: Koa.Middleware,
+  ...outermost: Koa.Middleware[]
 ): Promise<void> {
-  // Outermost, so that a request is timed with the status the error middleware gave it.
-  if (outermost !== undefined) app.middleware.unshift(outermost);
+  // Outermost (in this order), so that a request is timed and traced with the status the error
+  // middleware gave it.
+  app.middleware.unshift(...outermost);
   const server = app.listen(port, host);
   await new Promise<void>((resolve, reject) => {
     server.once("listening", resolve);

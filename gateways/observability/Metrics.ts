@@ -1,6 +1,5 @@
 import type { Middleware } from "koa";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
-import { trace } from "@opentelemetry/api";
 
 /** The circuit breaker's states, as the gauge reports them (0 closed, 1 half-open, 2 open). */
 export type CircuitState = "closed" | "half-open" | "open";
@@ -126,10 +125,6 @@ export class Metrics {
         const matched = (ctx as { _matchedRoute?: unknown })._matchedRoute;
         const route = typeof matched === "string" ? matched : "unmatched";
         stop({ route, status: String(ctx.status) });
-        // The request's server span (tracing on) is named by its route, as Koa's instrumentation would.
-        const span = trace.getActiveSpan();
-        span?.updateName(`${ctx.method} ${route}`);
-        span?.setAttribute("http.route", route);
       }
     };
   }
