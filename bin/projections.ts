@@ -6,7 +6,7 @@ import type { EventStore } from "../gateways/eventStore/EventStore.ts";
 import { EventStoreDbEventStore } from "../gateways/eventStore/eventStoreDb/EventStoreDbEventStore.ts";
 import { lagBehind } from "../gateways/eventStore/lagBehind.ts";
 import { PostgresEventStore } from "../gateways/eventStore/postgres/PostgresEventStore.ts";
-import { START, type Position } from "../gateways/eventStore/Position.ts";
+import { START } from "../gateways/eventStore/Position.ts";
 import { allProjections } from "../projections/allProjections.ts";
 import type { AnyProjection } from "../projections/runtime/Projection.ts";
 import {
