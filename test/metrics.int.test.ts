@@ -1,7 +1,14 @@
 import { spawn } from "node:child_process";
 import test from "ava";
 import { createIsolatedServices } from "./isolatedServices.ts";
-import { freePort, startSystemProcess, type SystemProcess } from "./systemProcess.ts";
+import {
+  freePort,
+  openAccount,
+  postCommand,
+  pushLowBalance,
+  startSystemProcess,
+  type SystemProcess,
+} from "./systemProcess.ts";
 
 /** The metrics ops/prometheus/METRICS.md promises, each with a sample that must be there. */
 const EXPECTED: readonly (readonly [name: string, sample: RegExp])[] = [
@@ -42,40 +49,11 @@ test("/metrics of the whole system parses as Prometheus text (promtool) and carr
         BANKING_SIMULATOR_PORT: String(await freePort()),
       },
     });
-    const headers = { authorization: `Bearer ${system.apiKey}`, "content-type": "application/json" };
-    const post = async (path: string, body: unknown) => {
-      const response = await fetch(`${system?.commandUrl}${path}`, {
-        method: "POST",
-        headers,
-        body: JSON.stringify(body),
-      });
-      if (!response.ok) throw new Error(`POST ${path}: ${response.status} ${await response.text()}`);
-    };
-    await post("/accounts", {
-      accountId: "metrics-1",
-      customerId: "c1",
-      phone: "+447911123456",
-      currency: "GBP",
-      timeZone: "Europe/London",
-      consents: { service: true, marketing: false },
-    });
-    await post("/accounts/metrics-1/balances", {
-      amount: "42.00",
-      currency: "GBP",
-      balanceType: "InterimAvailable",
-      creditLineIncluded: false,
-      referenceTime: new Date().toISOString(),
-    });
+    await openAccount(system, "metrics-1", "+447911123456");
+    await pushLowBalance(system, "metrics-1");
     // Another account for the bank read: its 250.00 would recover the first one's balance.
-    await post("/accounts", {
-      accountId: "metrics-2",
-      customerId: "c2",
-      phone: "+447911123457",
-      currency: "GBP",
-      timeZone: "Europe/London",
-      consents: { service: true, marketing: false },
-    });
-    await post("/accounts/metrics-2/balance-refreshes", {});
+    await openAccount(system, "metrics-2", "+447911123457");
+    await postCommand(system, "/accounts/metrics-2/balance-refreshes", {});
 
     let text = "";
     const missing = () =>

@@ -125,3 +125,36 @@ export async function freePort(): Promise<number> {
   if (address === null || typeof address === "string") throw new Error("no port");
   return address.port;
 }
+
+/** POSTs a command to the process's command API with its admin key; a non-2xx answer throws. */
+export async function postCommand(system: SystemProcess, path: string, body: unknown): Promise<void> {
+  const response = await fetch(`${system.commandUrl}${path}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${system.apiKey}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  if (!response.ok) throw new Error(`POST ${path}: ${response.status} ${await response.text()}`);
+}
+
+/** Opens an account (service consent only, London time). */
+export async function openAccount(system: SystemProcess, accountId: string, phone: string): Promise<void> {
+  await postCommand(system, "/accounts", {
+    accountId,
+    customerId: `customer-${accountId}`,
+    phone,
+    currency: "GBP",
+    timeZone: "Europe/London",
+    consents: { service: true, marketing: false },
+  });
+}
+
+/** Pushes a balance of 42.00 GBP, below the shipped low-balance rule: one SMS follows. */
+export async function pushLowBalance(system: SystemProcess, accountId: string): Promise<void> {
+  await postCommand(system, `/accounts/${accountId}/balances`, {
+    amount: "42.00",
+    currency: "GBP",
+    balanceType: "InterimAvailable",
+    creditLineIncluded: false,
+    referenceTime: new Date().toISOString(),
+  });
+}

@@ -2,7 +2,13 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import test from "ava";
 import { createIsolatedServices } from "./isolatedServices.ts";
-import { freePort, startSystemProcess, type SystemProcess } from "./systemProcess.ts";
+import {
+  freePort,
+  openAccount,
+  pushLowBalance,
+  startSystemProcess,
+  type SystemProcess,
+} from "./systemProcess.ts";
 
 interface ReceivedSpan {
   readonly traceId: string;
@@ -69,30 +75,8 @@ test("one balance push makes one connected trace: command API → append → rel
         OTEL_BSP_SCHEDULE_DELAY: "100",
       },
     });
-    const headers = { authorization: `Bearer ${system.apiKey}`, "content-type": "application/json" };
-    const post = async (path: string, body: unknown) => {
-      const response = await fetch(`${system?.commandUrl}${path}`, {
-        method: "POST",
-        headers,
-        body: JSON.stringify(body),
-      });
-      if (!response.ok) throw new Error(`POST ${path}: ${response.status} ${await response.text()}`);
-    };
-    await post("/accounts", {
-      accountId: "traced-1",
-      customerId: "c1",
-      phone: "+447911123456",
-      currency: "GBP",
-      timeZone: "Europe/London",
-      consents: { service: true, marketing: false },
-    });
-    await post("/accounts/traced-1/balances", {
-      amount: "42.00",
-      currency: "GBP",
-      balanceType: "InterimAvailable",
-      creditLineIncluded: false,
-      referenceTime: new Date().toISOString(),
-    });
+    await openAccount(system, "traced-1", "+447911123456");
+    await pushLowBalance(system, "traced-1");
 
     const traceOfPush = () => {
       const push = receiver.spans.find((span) => HOPS[0]?.[1].test(span.name));
