@@ -13,14 +13,14 @@ import {
   createRegistry,
   listBuilds,
   projectionSchemas,
-  registry,
   type ProjectionSchemas,
 } from "../projections/runtime/ProjectionBuilds.ts";
-import { projectionDigest } from "../projections/runtime/projectionDigest.ts";
+import { liveBuildDigest } from "../projections/runtime/projectionDigest.ts";
 import { rebuildProjections } from "../projections/runtime/rebuildProjections.ts";
 import type { ProjectionProgress } from "../projections/runtime/runProjections.ts";
 import { databaseUrlOf, isUsageProblem, unreachableDatabase, UsageError } from "./commandLine.ts";
 import { loadConfig } from "./loadConfig.ts";
+import { textTable } from "./textTable.ts";
 
 const USAGE = `Usage: npm run projections -- <command> [options]
 
@@ -286,26 +286,22 @@ async function verify(
   const results = [];
   for (const projection of invocation.projections) {
     // One snapshot: the checkpoint and every table as of the same moment.
-    const result = await db
-      .transaction()
-      .setIsolationLevel("repeatable read")
-      .execute(async (trx) => {
-        const live = await registry(trx, schemas)
-          .selectFrom("projection_builds")
-          .selectAll()
-          .where("name", "=", projection.name)
-          .where("status", "=", "live")
-          .executeTakeFirst();
-        if (live === undefined) return { projection: projection.name, error: "no live build" };
-        if (live.version !== projection.version) {
-          return {
-            projection: projection.name,
-            error: `live build is version ${live.version}, this code has ${projection.version}`,
-          };
-        }
-        const digest = await projectionDigest(trx, projection, live.build_schema);
-        return { projection: projection.name, build: live.build_schema, position: live.position, ...digest };
-      });
+    const live = await liveBuildDigest(db, schemas, projection);
+    const result =
+      live === undefined
+        ? { projection: projection.name, error: "no live build" }
+        : live.version !== projection.version
+          ? {
+              projection: projection.name,
+              error: `live build is version ${live.version}, this code has ${projection.version}`,
+            }
+          : {
+              projection: projection.name,
+              build: live.build,
+              position: live.position,
+              digest: live.digest,
+              rows: live.rows,
+            };
     results.push(result);
   }
   if (invocation.json) {
@@ -374,16 +370,7 @@ function formatDuration(seconds: number): string {
 }
 
 function printTable(headers: readonly string[], rows: readonly (readonly string[])[]): void {
-  const widths = headers.map((header, index) =>
-    Math.max(header.length, ...rows.map((row) => (row[index] ?? "").length)),
-  );
-  const line = (cells: readonly string[]) =>
-    cells
-      .map((cell, index) => cell.padEnd(widths[index] ?? 0))
-      .join("  ")
-      .trimEnd();
-  console.log(line(headers));
-  for (const row of rows) console.log(line(row));
+  for (const line of textTable(headers, rows)) console.log(line);
 }
 
 process.exitCode = await main();

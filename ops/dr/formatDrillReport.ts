@@ -1,4 +1,5 @@
 import type { FailoverDrillReport } from "./failoverDrill.ts";
+import { textTable } from "../../bin/textTable.ts";
 
 /**
  * The drills' reports as text: one column per drill (RPO, RTO and its parts, the workload), then
@@ -64,7 +65,7 @@ export function formatDrillReport(reports: readonly FailoverDrillReport[]): stri
   ];
   const lines = [
     "Failover drill",
-    ...table(
+    ...textTable(
       ["", ...reports.map((report) => report.mode)],
       rows.map(([label, cell]) => [label, ...reports.map(cell)]),
     ),
@@ -73,7 +74,7 @@ export function formatDrillReport(reports: readonly FailoverDrillReport[]): stri
     lines.push(
       "",
       `${report.mode}: read models (C: checkpoint as replicated at promotion; P: end of the replayed log; digests' first 16 hex digits)`,
-      ...table(
+      ...textTable(
         ["read model", "C", "as found at C", "replicated at P", "rebuilt at P", "equal", "rows"],
         report.readModels.map((model) => [
           model.projection,
@@ -92,16 +93,4 @@ export function formatDrillReport(reports: readonly FailoverDrillReport[]): stri
     if (report.rpo.examples.length > 0) lines.push(`lost, for example: ${report.rpo.examples.join(", ")}`);
   }
   return lines.join("\n");
-}
-
-function table(headers: readonly string[], rows: readonly (readonly string[])[]): string[] {
-  const widths = headers.map((header, index) =>
-    Math.max(header.length, ...rows.map((row) => (row[index] ?? "").length)),
-  );
-  const line = (cells: readonly string[]) =>
-    cells
-      .map((cell, index) => cell.padEnd(widths[index] ?? 0))
-      .join("  ")
-      .trimEnd();
-  return [line(headers), ...rows.map(line)];
 }

@@ -1,7 +1,7 @@
 import type { Kysely } from "kysely";
 import { allProjections } from "../../projections/allProjections.ts";
-import { registry, type ProjectionSchemas } from "../../projections/runtime/ProjectionBuilds.ts";
-import { projectionDigest } from "../../projections/runtime/projectionDigest.ts";
+import type { ProjectionSchemas } from "../../projections/runtime/ProjectionBuilds.ts";
+import { liveBuildDigest } from "../../projections/runtime/projectionDigest.ts";
 
 /** A live read model's digest at its checkpoint, as `npm run projections -- verify` computes it. */
 export interface LiveReadModelDigest {
@@ -25,26 +25,16 @@ export async function liveReadModelDigests(
   schemas: ProjectionSchemas,
 ): Promise<LiveReadModelDigest[]> {
   return Promise.all(
-    allProjections.map((projection) =>
-      db
-        .transaction()
-        .setIsolationLevel("repeatable read")
-        .execute(async (trx) => {
-          const live = await registry(trx, schemas)
-            .selectFrom("projection_builds")
-            .selectAll()
-            .where("name", "=", projection.name)
-            .where("status", "=", "live")
-            .executeTakeFirst();
-          if (live === undefined) throw new Error(`projection ${projection.name} has no live build`);
-          const digest = await projectionDigest(trx, projection, live.build_schema);
-          return {
-            projection: projection.name,
-            build: live.build_schema,
-            position: live.position,
-            ...digest,
-          };
-        }),
-    ),
+    allProjections.map(async (projection) => {
+      const live = await liveBuildDigest(db, schemas, projection);
+      if (live === undefined) throw new Error(`projection ${projection.name} has no live build`);
+      return {
+        projection: projection.name,
+        build: live.build,
+        position: live.position,
+        digest: live.digest,
+        rows: live.rows,
+      };
+    }),
   );
 }

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { sql, type Kysely, type Transaction } from "kysely";
 import type { AnyProjection } from "./Projection.ts";
+import { registry, type ProjectionSchemas } from "./ProjectionBuilds.ts";
 
 /** A read model's content in one line: equal content gives an equal digest, whatever the row order. */
 export interface ProjectionDigest {
@@ -39,4 +40,37 @@ export async function projectionDigest(
     return { digest: hash.digest("hex"), rows };
   };
   return db.isTransaction ? compute(db as Transaction<unknown>) : db.transaction().execute(compute);
+}
+
+/** A live build's digest, taken in the same snapshot as its checkpoint. */
+export interface LiveBuildDigest extends ProjectionDigest {
+  readonly build: string;
+  readonly version: number;
+  readonly position: string;
+}
+
+/**
+ * The digest of `projection`'s live build at its checkpoint, both read in one repeatable-read
+ * snapshot (its first statement fixes it), so a runner or a swap moving on meanwhile changes
+ * nothing; `undefined` when the projection has no live build.
+ */
+export async function liveBuildDigest(
+  db: Kysely<unknown>,
+  schemas: ProjectionSchemas,
+  projection: AnyProjection,
+): Promise<LiveBuildDigest | undefined> {
+  return db
+    .transaction()
+    .setIsolationLevel("repeatable read")
+    .execute(async (trx) => {
+      const live = await registry(trx, schemas)
+        .selectFrom("projection_builds")
+        .selectAll()
+        .where("name", "=", projection.name)
+        .where("status", "=", "live")
+        .executeTakeFirst();
+      if (live === undefined) return undefined;
+      const digest = await projectionDigest(trx, projection, live.build_schema);
+      return { build: live.build_schema, version: live.version, position: live.position, ...digest };
+    });
 }
