@@ -227,7 +227,7 @@ function tracingReport(results: Record<System, RunResult[]>, options: Options): 
   return [
     `## Command API with tracing on and off, ${new Date().toISOString()}`,
     "",
-    `POST /accounts/{id}/balances at ${options.connections} connections for ${options.seconds} s, ${options.runs} runs each (median, alternating); tracing on: the OpenTelemetry SDK with the http, pg and undici instrumentations, sampler ${process.env.OTEL_TRACES_SAMPLER ?? "parentbased_always_on"}${process.env.OTEL_TRACES_SAMPLER_ARG === undefined ? " (every request)" : ` ${process.env.OTEL_TRACES_SAMPLER_ARG}`}, batches exported over OTLP/HTTP to a receiver in the benchmark's process.`,
+    `POST /accounts/{id}/balances at ${options.connections} connections for ${options.seconds} s, ${options.runs} runs each (median, alternating); tracing on: the OpenTelemetry SDK with the http, pg and undici instrumentations, sampler ${process.env.OTEL_TRACES_SAMPLER ?? "parentbased_always_on"}${process.env.OTEL_TRACES_SAMPLER_ARG === undefined ? " (every request)" : ` ${process.env.OTEL_TRACES_SAMPLER_ARG}`}, batches exported over OTLP/HTTP to a receiver in the benchmark's process. Node ${process.version} (the server runs on the benchmark's own binary).`,
     "",
     "| command API | req/s (median) | p50 ms | p99 ms | runs req/s | errors + non-2xx |",
     "| --- | ---: | ---: | ---: | ---: | ---: |",
@@ -245,7 +245,7 @@ function report(results: Record<System, RunResult[]>, options: Options): string 
   return [
     `## Command API benchmark, ${new Date().toISOString()}`,
     "",
-    `POST /accounts/{id}/balances at ${options.connections} connections for ${options.seconds} s, ${options.runs} runs per system (median), pushes spread over ${options.accounts} accounts; the server runs in its own process.`,
+    `POST /accounts/{id}/balances at ${options.connections} connections for ${options.seconds} s, ${options.runs} runs per system (median), pushes spread over ${options.accounts} accounts; the server runs in its own process, on Node ${process.version}.`,
     "",
     "| system | req/s (median) | p50 ms | p99 ms | runs req/s | errors + non-2xx |",
     "| --- | ---: | ---: | ---: | ---: | ---: |",
