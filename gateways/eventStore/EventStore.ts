@@ -82,18 +82,29 @@ export interface SubscribeOptions {
 }
 
 /**
+ * A recorded event without its metadata: what a reader that never looks at metadata (a
+ * projection) is handed, so that it cannot come to depend on it.
+ */
+export type EventWithoutMetadata<Type extends string = string, Data extends JsonObject = JsonObject> = Omit<
+  RecordedEvent<Type, Data>,
+  "metadata"
+>;
+
+/**
  * What a subscription yields: batches of events in global order, and once, when it first reaches
  * the head of the log, `caughtUp` (from then on it is live).
  */
-export type SubscriptionMessage =
-  | { readonly kind: "events"; readonly events: readonly RecordedEvent[] }
+export type SubscriptionMessage<Event extends EventWithoutMetadata = RecordedEvent> =
+  | { readonly kind: "events"; readonly events: readonly Event[] }
   | { readonly kind: "caughtUp"; readonly position: Position };
 
 /**
  * A catch-up subscription to the whole log. Pulling drives it (backpressure: the store reads the
  * next batch only when the consumer asks); `close()` or leaving a `for await` loop ends it.
  */
-export interface Subscription extends AsyncIterable<SubscriptionMessage> {
+export interface Subscription<Event extends EventWithoutMetadata = RecordedEvent> extends AsyncIterable<
+  SubscriptionMessage<Event>
+> {
   close(): Promise<void>;
 }
 
@@ -123,6 +134,13 @@ export interface EventStore {
 
   /** Catch up from a position, then follow new events live. */
   subscribe(options?: SubscribeOptions): Subscription;
+
+  /**
+   * `subscribe` for readers that never look at metadata (the projections): the same events in the
+   * same batches, without `metadata`. PostgreSQL then neither sends nor decodes it, which a
+   * rebuild, reading the whole log, feels (about a tenth of its time).
+   */
+  subscribeWithoutMetadata(options?: SubscribeOptions): Subscription<EventWithoutMetadata>;
 
   /** Releases connections; pending subscriptions end. */
   close(): Promise<void>;

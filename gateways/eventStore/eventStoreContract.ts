@@ -1,6 +1,13 @@
 import { randomUUID } from "node:crypto";
 import type { TestFn } from "ava";
-import type { EventStore, EventToAppend, JsonObject, RecordedEvent } from "./EventStore.ts";
+import type {
+  EventStore,
+  EventToAppend,
+  EventWithoutMetadata,
+  JsonObject,
+  RecordedEvent,
+  Subscription,
+} from "./EventStore.ts";
 import {
   InvalidAppendError,
   WrongExpectedRevisionError,
@@ -205,6 +212,33 @@ export function eventStoreContract(test: TestFn<{ store: EventStore }>, adapter:
     t.deepEqual(afterClose, []);
   });
 
+  test(
+    title("a subscription without metadata hands over the same events, minus their metadata"),
+    async (t) => {
+      const { store } = t.context;
+      const start = await store.append(streamId(), "no_stream", [event("Start")]);
+      const stream = streamId();
+      await store.append(stream, "no_stream", [
+        event("One", { n: 1 }),
+        event("Two", { n: 2 }),
+        event("Three"),
+      ]);
+      const withMetadata = await eventsUntilCaughtUp(
+        store.subscribe({ from: start.position, batchSize: 2 }),
+        stream,
+      );
+      const without = await eventsUntilCaughtUp(
+        store.subscribeWithoutMetadata({ from: start.position, batchSize: 2 }),
+        stream,
+      );
+      t.deepEqual(
+        withMetadata.map((e) => e.metadata.actor),
+        ["contract-test", "contract-test", "contract-test"],
+      );
+      t.deepEqual(without.map(withoutMetadata), withMetadata.map(withoutMetadata));
+    },
+  );
+
   test(title("two concurrent appends with the same expected revision: exactly one wins"), async (t) => {
     const { store } = t.context;
     for (let round = 0; round < 10; round += 1) {
@@ -292,6 +326,25 @@ export function event(type: string, data: JsonObject = {}): EventToAppend {
     data,
     metadata: { correlationId: randomUUID(), actor: "contract-test" },
   };
+}
+
+/** The events of `stream` a subscription hands over until it has caught up; then it is closed. */
+async function eventsUntilCaughtUp<Event extends EventWithoutMetadata>(
+  subscription: Subscription<Event>,
+  stream: string,
+): Promise<Event[]> {
+  const events: Event[] = [];
+  for await (const message of subscription) {
+    if (message.kind === "caughtUp") break;
+    events.push(...message.events.filter((e) => e.streamId === stream));
+  }
+  await subscription.close();
+  return events;
+}
+
+function withoutMetadata(recorded: EventWithoutMetadata): EventWithoutMetadata {
+  const { id, type, data, streamId, revision, position, recordedAt } = recorded;
+  return { id, type, data, streamId, revision, position, recordedAt };
 }
 
 export async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {

@@ -2,6 +2,7 @@ import type {
   AppendResult,
   EventStore,
   EventToAppend,
+  EventWithoutMetadata,
   ExpectedRevision,
   ReadAllOptions,
   ReadStreamOptions,
@@ -74,6 +75,10 @@ export class MeasuredEventStore implements EventStore {
 
   subscribe(options?: SubscribeOptions): Subscription {
     return this.#store.subscribe(options);
+  }
+
+  subscribeWithoutMetadata(options?: SubscribeOptions): Subscription<EventWithoutMetadata> {
+    return this.#store.subscribeWithoutMetadata(options);
   }
 
   close(): Promise<void> {

@@ -2,7 +2,7 @@ import { sql, type Kysely } from "kysely";
 import type { AccountEvent } from "../../domain/account/AccountEvent.ts";
 import { ruleKey } from "../../domain/account/accountDecider.ts";
 import { unreachable } from "../../domain/Decider.ts";
-import type { RecordedEvent } from "../../gateways/eventStore/EventStore.ts";
+import type { EventWithoutMetadata } from "../../gateways/eventStore/EventStore.ts";
 import type { Projection } from "../runtime/Projection.ts";
 import { upsertRows } from "../runtime/writeRows.ts";
 import type { AccountsTable, AccountsTables } from "./AccountsTable.ts";
@@ -48,7 +48,7 @@ export const accountsProjection: Projection<AccountsTables> = {
       .modifyEnd(sql`with (fillfactor = 50)`)
       .execute();
   },
-  async foldBatch(reader: Kysely<AccountsTables>, events: readonly RecordedEvent[], schema: string) {
+  async foldBatch(reader: Kysely<AccountsTables>, events: readonly EventWithoutMetadata[], schema: string) {
     const ids = [...new Set(events.map(accountIdOf))];
     const stored = await reader
       .withSchema(schema)
@@ -73,7 +73,7 @@ export const accountsProjection: Projection<AccountsTables> = {
   },
 };
 
-function accountIdOf(recorded: RecordedEvent): string {
+function accountIdOf(recorded: EventWithoutMetadata): string {
   return recorded.streamId.slice("account-".length);
 }
 
@@ -81,7 +81,7 @@ function accountIdOf(recorded: RecordedEvent): string {
 function evolveAccountRow(
   row: AccountRow | undefined,
   accountId: string,
-  recorded: RecordedEvent,
+  recorded: EventWithoutMetadata,
 ): AccountRow | undefined {
   const event = { type: recorded.type, data: recorded.data } as unknown as AccountEvent;
   if (event.type === "AccountOpened") {

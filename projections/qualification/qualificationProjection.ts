@@ -1,7 +1,7 @@
 import { sql, type Kysely } from "kysely";
 import type { AccountEvent } from "../../domain/account/AccountEvent.ts";
 import { unreachable } from "../../domain/Decider.ts";
-import type { RecordedEvent } from "../../gateways/eventStore/EventStore.ts";
+import type { EventWithoutMetadata } from "../../gateways/eventStore/EventStore.ts";
 import type { Projection } from "../runtime/Projection.ts";
 import { upsertRows } from "../runtime/writeRows.ts";
 import type { QualificationsTable, QualificationTables } from "./QualificationsTable.ts";
@@ -50,7 +50,11 @@ export const qualificationProjection: Projection<QualificationTables> = {
         .execute();
     }
   },
-  async foldBatch(reader: Kysely<QualificationTables>, events: readonly RecordedEvent[], schema: string) {
+  async foldBatch(
+    reader: Kysely<QualificationTables>,
+    events: readonly EventWithoutMetadata[],
+    schema: string,
+  ) {
     const keys = new Map(events.map((recorded) => [keyText(keyOf(recorded)), keyOf(recorded)]));
     // Keys travel as one JSON parameter, like the writes: no parameter limit, one round trip.
     const stored = await reader
@@ -80,11 +84,11 @@ export const qualificationProjection: Projection<QualificationTables> = {
   },
 };
 
-function eventOf(recorded: RecordedEvent): QualificationEvent {
+function eventOf(recorded: EventWithoutMetadata): QualificationEvent {
   return { type: recorded.type, data: recorded.data } as unknown as QualificationEvent;
 }
 
-function keyOf(recorded: RecordedEvent): QualificationKey {
+function keyOf(recorded: EventWithoutMetadata): QualificationKey {
   const { data } = eventOf(recorded);
   return {
     account_id: recorded.streamId.slice("account-".length),
@@ -106,7 +110,7 @@ function describe(key: QualificationKey): string {
 function evolveQualificationRow(
   row: QualificationsTable | undefined,
   key: QualificationKey,
-  recorded: RecordedEvent,
+  recorded: EventWithoutMetadata,
 ): QualificationsTable {
   const event = eventOf(recorded);
   switch (event.type) {

@@ -1,7 +1,7 @@
 import { sql, type CreateTableBuilder, type Kysely } from "kysely";
 import type { AccountEvent } from "../../domain/account/AccountEvent.ts";
 import type { NotificationEvent } from "../../domain/notification/NotificationEvent.ts";
-import type { RecordedEvent } from "../../gateways/eventStore/EventStore.ts";
+import type { EventWithoutMetadata } from "../../gateways/eventStore/EventStore.ts";
 import type { Projection } from "../runtime/Projection.ts";
 import { addToCounters, insertRows, upsertRows } from "../runtime/writeRows.ts";
 import { countNotificationEvent, type CounterChange } from "./countNotificationEvent.ts";
@@ -97,7 +97,7 @@ export const reportingProjection: Projection<ReportingTables> = {
       .addColumn("provider", "text", (col) => col.notNull())
       .execute();
   },
-  async foldBatch(reader: Kysely<ReportingTables>, events: readonly RecordedEvent[], schema: string) {
+  async foldBatch(reader: Kysely<ReportingTables>, events: readonly EventWithoutMetadata[], schema: string) {
     const ids = [
       ...new Set(events.filter((event) => event.type !== "AccountQualified").map(notificationIdOf)),
     ];
@@ -157,7 +157,7 @@ export const reportingProjection: Projection<ReportingTables> = {
   },
 };
 
-function notificationIdOf(recorded: RecordedEvent): string {
+function notificationIdOf(recorded: EventWithoutMetadata): string {
   const prefix = "notification-";
   if (!recorded.streamId.startsWith(prefix)) {
     throw new Error(`${recorded.type} on stream ${recorded.streamId}: not a notification stream`);
@@ -166,7 +166,10 @@ function notificationIdOf(recorded: RecordedEvent): string {
 }
 
 /** Adds one to the batch's count for the qualification's rule on the UTC day of its `at`. */
-function countQualification(qualified: Map<string, QualifiedCountsTable>, recorded: RecordedEvent): void {
+function countQualification(
+  qualified: Map<string, QualifiedCountsTable>,
+  recorded: EventWithoutMetadata,
+): void {
   const { ruleId, at } = recorded.data as unknown as QualificationData;
   const day = utcDay(at, `${recorded.streamId} AccountQualified at`);
   const key = JSON.stringify([day, ruleId]);

@@ -1,5 +1,5 @@
 import type { Kysely } from "kysely";
-import type { RecordedEvent } from "../../gateways/eventStore/EventStore.ts";
+import type { EventWithoutMetadata } from "../../gateways/eventStore/EventStore.ts";
 import type { RowWrite } from "./writeRows.ts";
 
 /**
@@ -37,7 +37,7 @@ export interface Projection<Tables> {
    */
   foldBatch(
     reader: Kysely<Tables>,
-    events: readonly RecordedEvent[],
+    events: readonly EventWithoutMetadata[],
     schema: string,
   ): Promise<readonly RowWrite[]>;
 }

@@ -1,5 +1,5 @@
 import type { Kysely } from "kysely";
-import type { RecordedEvent } from "../../gateways/eventStore/EventStore.ts";
+import type { EventWithoutMetadata } from "../../gateways/eventStore/EventStore.ts";
 import type { Projection } from "./Projection.ts";
 import { executeWrites } from "./writeRows.ts";
 
@@ -11,7 +11,7 @@ import { executeWrites } from "./writeRows.ts";
 export async function applyEvents<Tables>(
   db: Kysely<Tables>,
   projection: Projection<Tables>,
-  events: readonly RecordedEvent[],
+  events: readonly EventWithoutMetadata[],
   schema: string,
 ): Promise<void> {
   if (events.length === 0) return;

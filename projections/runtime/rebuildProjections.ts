@@ -1,6 +1,6 @@
 import { sql, type Kysely, type Transaction } from "kysely";
 import type pg from "pg";
-import type { EventStore, RecordedEvent } from "../../gateways/eventStore/EventStore.ts";
+import type { EventStore, EventWithoutMetadata } from "../../gateways/eventStore/EventStore.ts";
 import type { Position } from "../../gateways/eventStore/Position.ts";
 import { applyEvents } from "./applyEvents.ts";
 import type { AnyProjection } from "./Projection.ts";
@@ -219,7 +219,7 @@ async function applyRange(
   from: Position,
   to: Position,
 ): Promise<void> {
-  let batch: RecordedEvent[] = [];
+  let batch: EventWithoutMetadata[] = [];
   // Bounded: later events may be held back by this very transaction (it holds an xid), and
   // reading on would wait for them forever.
   for await (const event of store.readAll(from, { to })) {

@@ -1,6 +1,10 @@
 import { sql, type Kysely } from "kysely";
 import type pg from "pg";
-import type { EventStore, RecordedEvent, SubscriptionMessage } from "../../gateways/eventStore/EventStore.ts";
+import type {
+  EventStore,
+  EventWithoutMetadata,
+  SubscriptionMessage,
+} from "../../gateways/eventStore/EventStore.ts";
 import { AdvisoryLease } from "../../gateways/postgres/AdvisoryLease.ts";
 import { START, type Position } from "../../gateways/eventStore/Position.ts";
 import type { AnyProjection } from "./Projection.ts";
@@ -133,7 +137,7 @@ async function follow(
   const from = running
     .map((target) => target.position)
     .reduce((a, b) => (a < b ? a : b), running[0]?.position ?? START);
-  const subscription = options.store.subscribe({ from, batchSize: options.batchSize ?? 1000 });
+  const subscription = options.store.subscribeWithoutMetadata({ from, batchSize: options.batchSize ?? 1000 });
   const onAbort = () => void subscription.close();
   // Stopped while the leases and checkpoints were being read: a listener added now would never fire.
   if (options.signal.aborted) onAbort();
@@ -146,7 +150,7 @@ async function follow(
   let next = iterator.next();
   try {
     while (running.length > 0) {
-      const result: IteratorResult<SubscriptionMessage> = await next;
+      const result: IteratorResult<SubscriptionMessage<EventWithoutMetadata>> = await next;
       if (result.done === true) break;
       next = iterator.next();
       const message = result.value;
@@ -202,7 +206,7 @@ async function follow(
 async function applyToTarget(
   options: RunProjectionsOptions,
   target: RunningTarget,
-  batch: readonly RecordedEvent[],
+  batch: readonly EventWithoutMetadata[],
 ): Promise<TargetOutcome | undefined> {
   const last = batch.at(-1);
   if (last === undefined || last.position <= target.position) return undefined;
@@ -256,7 +260,7 @@ async function applyToTarget(
 async function applyAndAdvance(
   options: RunProjectionsOptions,
   target: RunningTarget,
-  events: readonly RecordedEvent[],
+  events: readonly EventWithoutMetadata[],
   to: Position,
 ): Promise<BuildStatus> {
   let applied: boolean;

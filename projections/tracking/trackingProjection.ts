@@ -4,7 +4,7 @@ import type { NotificationEvent } from "../../domain/notification/NotificationEv
 import type { NotificationRequest, NotificationState } from "../../domain/notification/NotificationState.ts";
 import { notificationDecider } from "../../domain/notification/notificationDecider.ts";
 import type { Instant } from "../../domain/values/Instant.ts";
-import type { RecordedEvent } from "../../gateways/eventStore/EventStore.ts";
+import type { EventWithoutMetadata } from "../../gateways/eventStore/EventStore.ts";
 import type { Projection } from "../runtime/Projection.ts";
 import { insertRows, upsertRows } from "../runtime/writeRows.ts";
 import type {
@@ -113,7 +113,7 @@ export const trackingProjection: Projection<TrackingTables> = {
       .addPrimaryKeyConstraint("notification_transitions_pkey", ["notification_id", "seq"])
       .execute();
   },
-  async foldBatch(reader: Kysely<TrackingTables>, events: readonly RecordedEvent[], schema: string) {
+  async foldBatch(reader: Kysely<TrackingTables>, events: readonly EventWithoutMetadata[], schema: string) {
     const ids = [...new Set(events.map(notificationIdOf))];
     const stored = await reader
       .withSchema(schema)
@@ -142,7 +142,7 @@ export const trackingProjection: Projection<TrackingTables> = {
   },
 };
 
-function notificationIdOf(recorded: RecordedEvent): string {
+function notificationIdOf(recorded: EventWithoutMetadata): string {
   return recorded.streamId.slice("notification-".length);
 }
 
@@ -150,7 +150,7 @@ function notificationIdOf(recorded: RecordedEvent): string {
 function evolveTrackedNotification(
   tracked: TrackedNotification | undefined,
   notificationId: string,
-  recorded: RecordedEvent,
+  recorded: EventWithoutMetadata,
 ): { tracked: TrackedNotification; transition: NotificationTransitionsTable } {
   const event = { type: recorded.type, data: recorded.data } as unknown as NotificationEvent;
   const before: NotificationState = tracked?.state ?? notificationDecider.initialState();
@@ -267,7 +267,7 @@ function transitionOf(
   before: NotificationState,
   after: RequestedNotificationState,
   event: NotificationEvent,
-  recorded: RecordedEvent,
+  recorded: EventWithoutMetadata,
 ): NotificationTransitionsTable {
   const transition: NotificationTransitionsTable = {
     notification_id: after.request.notificationId,

@@ -20,6 +20,7 @@ import type {
   EventMetadata,
   EventStore,
   EventToAppend,
+  EventWithoutMetadata,
   ExpectedRevision,
   JsonObject,
   ReadAllOptions,
@@ -173,6 +174,11 @@ export class EventStoreDbEventStore implements EventStore {
         await iterator.return(undefined);
       },
     };
+  }
+
+  /** EventStoreDB sends each event's metadata with it anyway: this is `subscribe`. */
+  subscribeWithoutMetadata(options: SubscribeOptions = {}): Subscription<EventWithoutMetadata> {
+    return this.subscribe(options);
   }
 
   async close(): Promise<void> {

@@ -1,7 +1,8 @@
+import { randomUUID } from "node:crypto";
 import anyTest, { type TestFn } from "ava";
 import { openTestDatabase, type TestDatabase } from "../../../test/postgresTestDatabase.ts";
 import type { EventStore } from "../EventStore.ts";
-import { eventStoreContract } from "../eventStoreContract.ts";
+import { event, eventStoreContract } from "../eventStoreContract.ts";
 import { PostgresEventStore } from "./PostgresEventStore.ts";
 
 const test = anyTest as TestFn<{ store: EventStore; database: TestDatabase }>;
@@ -30,4 +31,20 @@ test("PostgreSQL: migrating twice changes nothing", async (t) => {
     rows.map((row) => row.name),
     ["0001_events_and_streams", "0002_log_imports"],
   );
+});
+
+test("PostgreSQL: a subscription without metadata does not even carry the key", async (t) => {
+  const { store } = t.context;
+  const stream = `plain-${randomUUID()}`;
+  const appended = await store.append(stream, "no_stream", [event("Plain", { n: 1 })]);
+  const subscription = store.subscribeWithoutMetadata({ batchSize: 10_000 });
+  let found: object | undefined;
+  for await (const message of subscription) {
+    if (message.kind === "caughtUp") break;
+    found ??= message.events.find((e) => e.streamId === stream);
+  }
+  await subscription.close();
+  if (found === undefined) return t.fail("the appended event was not handed over");
+  t.false("metadata" in found);
+  t.is((found as { position: string }).position, appended.position);
 });

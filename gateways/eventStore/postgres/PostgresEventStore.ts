@@ -5,6 +5,7 @@ import type {
   EventMetadata,
   EventStore,
   EventToAppend,
+  EventWithoutMetadata,
   ExpectedRevision,
   JsonObject,
   ReadAllOptions,
@@ -49,16 +50,19 @@ export interface PendingAppend {
   readonly events: readonly SerializedEvent[];
 }
 
-interface EventRow {
+interface EventRowWithoutMetadata {
   position: string;
   stream_id: string;
   stream_revision: string;
   event_id: string;
   event_type: string;
   data: JsonObject;
-  metadata: EventMetadata;
   /** Milliseconds since the epoch (float8): far cheaper to decode than a timestamptz's text. */
   recorded_at_ms: number;
+}
+
+interface EventRow extends EventRowWithoutMetadata {
+  metadata: EventMetadata;
 }
 
 interface SubscriptionState {
@@ -95,7 +99,7 @@ export class PostgresEventStore implements EventStore {
   readonly #pollIntervalMs: number;
   readonly #batcher: AppendBatcher<PendingAppend, AppendResult>;
   readonly #wakeups: LogWakeups;
-  readonly #subscriptions = new Set<Subscription>();
+  readonly #subscriptions = new Set<Subscription<EventWithoutMetadata>>();
   readonly #sql: ReturnType<typeof statements>;
 
   constructor(pool: pg.Pool, options: PostgresEventStoreOptions = {}) {
@@ -200,6 +204,27 @@ export class PostgresEventStore implements EventStore {
   }
 
   subscribe(options: SubscribeOptions = {}): Subscription {
+    return this.#subscribe(options, async (after, limit) =>
+      (await this.#readAllPage(after, limit)).map(toRecordedEvent),
+    );
+  }
+
+  subscribeWithoutMetadata(options: SubscribeOptions = {}): Subscription<EventWithoutMetadata> {
+    return this.#subscribe(options, async (after, limit) => {
+      const [order, position] = positionParts(after);
+      const { rows } = await this.#query<EventRowWithoutMetadata>(this.#sql.readAllWithoutMetadata, [
+        order,
+        position,
+        limit,
+      ]);
+      return rows.map(toEventWithoutMetadata);
+    });
+  }
+
+  #subscribe<Event extends EventWithoutMetadata>(
+    options: SubscribeOptions,
+    readPage: (after: Position, limit: number) => Promise<Event[]>,
+  ): Subscription<Event> {
     const state: SubscriptionState = {
       position: options.from ?? START,
       batchSize: options.batchSize ?? 500,
@@ -208,8 +233,8 @@ export class PostgresEventStore implements EventStore {
     };
     const closedSignal = new Promise<void>((resolve) => (state.wakeOnClose = resolve));
     this.#wakeups.ensureListening();
-    const iterator = this.#subscriptionMessages(state, closedSignal);
-    const subscription: Subscription = {
+    const iterator = this.#subscriptionMessages(state, closedSignal, readPage);
+    const subscription: Subscription<Event> = {
       [Symbol.asyncIterator]: () => iterator,
       close: async () => {
         state.closed = true;
@@ -222,10 +247,11 @@ export class PostgresEventStore implements EventStore {
     return subscription;
   }
 
-  async *#subscriptionMessages(
+  async *#subscriptionMessages<Event extends EventWithoutMetadata>(
     state: SubscriptionState,
     closedSignal: Promise<void>,
-  ): AsyncGenerator<SubscriptionMessage> {
+    readPage: (after: Position, limit: number) => Promise<Event[]>,
+  ): AsyncGenerator<SubscriptionMessage<Event>> {
     // Caught up means: past every event committed when the subscription started (as in
     // EventStoreDB), so a steady stream of new writes cannot postpone the signal forever.
     const headAtStart = await this.#headPosition();
@@ -233,12 +259,12 @@ export class PostgresEventStore implements EventStore {
     let heldBackDelay = HELD_BACK_MIN_MS;
     while (!state.closed) {
       const generation = this.#wakeups.generation;
-      const rows = await this.#readAllPage(state.position, state.batchSize);
-      const last = rows.at(-1);
+      const events = await readPage(state.position, state.batchSize);
+      const last = events.at(-1);
       if (last !== undefined) {
-        state.position = last.position as Position;
-        yield { kind: "events", events: rows.map(toRecordedEvent) };
-        if (rows.length === state.batchSize) continue;
+        state.position = last.position;
+        yield { kind: "events", events };
+        if (events.length === state.batchSize) continue;
       }
       if (!caughtUp && comparePositions(state.position, headAtStart) >= 0) {
         caughtUp = true;
@@ -366,22 +392,25 @@ function statements(schema: string) {
   const events = `"${schema}".events`;
   // The position token is built by the server: fixed-width hex compares correctly as text.
   const position = `lpad(to_hex(transaction_order), 16, '0') || '-' || lpad(to_hex(global_position), 16, '0')`;
-  const columns = `${position} as position,
-    stream_id, stream_revision, event_id, event_type, data, metadata,
+  const columnsWithoutMetadata = `${position} as position,
+    stream_id, stream_revision, event_id, event_type, data,
     floor(extract(epoch from recorded_at) * 1000)::float8 as recorded_at_ms`;
+  const columns = `${columnsWithoutMetadata}, metadata`;
   // Older than every running transaction, in the log's order (transaction id + the log's offset;
   // see migration 0002). A scalar subquery: evaluated once per statement, usable by the index.
   const visible = `transaction_order < (select pg_snapshot_xmin(pg_current_snapshot())::text::bigint
     + transaction_order_offset from "${schema}".log_origin)`;
+  const readAllOf = (selected: string) => `select ${selected} from ${events}
+      where (transaction_order, global_position) > ($1::bigint, $2::bigint) and ${visible}
+      order by transaction_order, global_position limit $3`;
   return {
     appendBatch: `select * from "${schema}".append_batch($1::text[], $2::bigint[], $3::jsonb)`,
     readStreamForwards: `select ${columns} from ${events}
       where stream_id = $1 and stream_revision >= $2 order by stream_revision limit $3`,
     readStreamBackwards: `select ${columns} from ${events}
       where stream_id = $1 and stream_revision <= $2 order by stream_revision desc limit $3`,
-    readAll: `select ${columns} from ${events}
-      where (transaction_order, global_position) > ($1::bigint, $2::bigint) and ${visible}
-      order by transaction_order, global_position limit $3`,
+    readAll: readAllOf(columns),
+    readAllWithoutMetadata: readAllOf(columnsWithoutMetadata),
     countAfter: `select count(*) as events from ${events}
       where (transaction_order, global_position) > ($1::bigint, $2::bigint)`,
     countBetween: `select count(*) as events from ${events}
@@ -421,11 +450,14 @@ export function appendBatchParameters(appends: readonly PendingAppend[]): [strin
 }
 
 function toRecordedEvent(row: EventRow): RecordedEvent {
+  return { ...toEventWithoutMetadata(row), metadata: row.metadata };
+}
+
+function toEventWithoutMetadata(row: EventRowWithoutMetadata): EventWithoutMetadata {
   return {
     id: row.event_id,
     type: row.event_type,
     data: row.data,
-    metadata: row.metadata,
     streamId: row.stream_id,
     revision: Number(row.stream_revision),
     position: row.position as Position,
