@@ -66,21 +66,7 @@ import { runProjector } from "../projections/runtime/runProjector.ts";
 import type { TrackingTables } from "../projections/tracking/TrackingTables.ts";
 import { countSentSince } from "../projections/tracking/trackingQueries.ts";
 import type { ProjectionProgress } from "../projections/runtime/runProjections.ts";
-
-/** The parts of the system one process can run; `npm start -- <role> …` picks some, none means all. */
-const ROLES = [
-  "command-api",
-  "query-api",
-  "projector",
-  "relay",
-  "qualification",
-  "banking",
-  "notification",
-  "tracking",
-  "scheduler",
-  "simulators",
-] as const;
-type Role = (typeof ROLES)[number];
+import { ROLES, type Role } from "./roles.ts";
 
 function parseRoles(args: readonly string[]): ReadonlySet<Role> {
   const unknown = args.filter((arg) => !(ROLES as readonly string[]).includes(arg));

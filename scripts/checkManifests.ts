@@ -21,6 +21,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import path from "node:path";
 import ts from "typescript";
 import { parseAllDocuments, parse as parseYaml } from "yaml";
+import { ROLES as ALL_ROLES } from "../bin/roles.ts";
 
 const root = path.resolve(import.meta.dirname, "..");
 const scratch = path.join(root, "node_modules", ".cache", "tidemark-check-ops");
@@ -37,18 +38,8 @@ const KUSTOMIZATIONS = [
 ];
 /** The deployable overlays: these must hold a whole, self-consistent deployment. */
 const OVERLAYS = ["ops/k8s/overlays/prod", "ops/k8s/overlays/dr"];
-/** Every role a Tidemark process can run, as `npm start -- <role>` names them. */
-const ROLES = [
-  "command-api",
-  "query-api",
-  "projector",
-  "relay",
-  "qualification",
-  "banking",
-  "notification",
-  "tracking",
-  "scheduler",
-];
+/** Every role a Tidemark deployment runs (the simulators stand in for outside services: compose only). */
+const ROLES = ALL_ROLES.filter((role) => role !== "simulators");
 const METRICS_PORT = 9464;
 
 type Json = Record<string, unknown>;
@@ -455,7 +446,7 @@ function composeProblems(): string[] {
         problems.push(`docker-compose.yml ${name}: mounts ${source}, which does not exist`);
     }
   }
-  for (const role of [...ROLES, "simulators"]) {
+  for (const role of ALL_ROLES) {
     const service = services[role];
     const command = service?.command;
     if (service === undefined || !Array.isArray(command) || command[0] !== role)

@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import test from "ava";
+import { ROLES, type Role } from "../bin/roles.ts";
 import { createIsolatedServices } from "./isolatedServices.ts";
 import {
   freePort,
@@ -88,6 +89,107 @@ test("/metrics of the whole system parses as Prometheus text (promtool) and carr
     t.is((await fetch(`${system.metricsUrl}/ready`)).status, 200);
   } finally {
     await system?.stop();
+    await services.drop((message) => t.log(message));
+  }
+});
+
+/** Where each metric of EXPECTED shows its sample when every role runs in a process of its own. */
+const OWNERS: Readonly<Record<string, Role>> = {
+  tidemark_http_request_duration_seconds: "command-api",
+  tidemark_event_appends_total: "command-api",
+  tidemark_event_append_duration_seconds: "command-api",
+  tidemark_projection_checkpoint_position_events: "projector",
+  tidemark_projection_lag_events: "projector",
+  tidemark_projection_lag_seconds: "projector",
+  tidemark_relay_lag_events: "relay",
+  tidemark_relay_lag_seconds: "relay",
+  tidemark_relay_confirms_total: "relay",
+  tidemark_consumer_messages_total: "notification",
+  tidemark_dead_letters: "qualification",
+  tidemark_sms_submissions_total: "notification",
+  tidemark_sms_delivery_statuses_total: "tracking",
+  tidemark_banking_api_calls_total: "banking",
+  tidemark_banking_circuit_state: "banking",
+};
+
+test("/metrics of each role, one process per role: parses (promtool), and the metrics come from the roles that own them", async (t) => {
+  t.timeout(240_000);
+  const services = await createIsolatedServices("role_metrics");
+  const systems = new Map<Role, SystemProcess>(); // one process per role, as docker-compose and Kubernetes run them
+  try {
+    const [smsPort, bankPort, trackingPort] = [await freePort(), await freePort(), await freePort()];
+    const env = {
+      ...services.env,
+      SMS_SIMULATOR_PORT: String(smsPort),
+      BANKING_SIMULATOR_PORT: String(bankPort),
+      BANKING_API_URL: `http://127.0.0.1:${bankPort}`,
+      BANKING_API_TOKEN: "simulator-bank-token",
+      SMS_PROVIDERS: JSON.stringify([
+        {
+          name: "simulator",
+          baseUrl: `http://127.0.0.1:${smsPort}`,
+          accountSid: "AC00000000000000000000000000000000",
+          authToken: "simulator-auth-token",
+          from: "Tidemark",
+        },
+      ]),
+      SMS_WEBHOOK_BASE_URL: `http://127.0.0.1:${trackingPort}`,
+    };
+    const start = async (role: Role) =>
+      systems.set(
+        role,
+        await startSystemProcess({
+          roles: [role],
+          env: role === "tracking" ? { ...env, TRACKING_PORT: String(trackingPort) } : env,
+        }),
+      );
+    // The command API first (it migrates the event store), then the others side by side.
+    await start("command-api");
+    await Promise.all(ROLES.filter((role) => role !== "command-api").map(start));
+    const commands = systems.get("command-api");
+    if (commands === undefined) return t.fail("no command API");
+    await openAccount(commands, "roles-1", "+447911123456");
+    await pushLowBalance(commands, "roles-1");
+    await openAccount(commands, "roles-2", "+447911123457");
+    await postCommand(commands, "/accounts/roles-2/balance-refreshes", {});
+
+    const texts = new Map<string, string>();
+    const missing = () =>
+      Object.entries(OWNERS).flatMap(([name, role]) => {
+        const sample = EXPECTED.find(([expected]) => expected === name)?.[1];
+        const text = texts.get(role) ?? "";
+        return sample !== undefined && new RegExp(`^${name}${sample.source}`, "m").test(text)
+          ? []
+          : [`${name} from ${role}`];
+      });
+    for (let waited = 0; waited < 60_000; waited += 500) {
+      for (const [role, system] of systems)
+        texts.set(role, await (await fetch(`${system.metricsUrl}/metrics`)).text());
+      if (missing().length === 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    if (missing().length > 0) {
+      for (const [name, sample] of EXPECTED) {
+        const carriers = [...texts].filter(([, text]) =>
+          new RegExp(`^${name}${sample.source}`, "m").test(text),
+        );
+        t.log(`${name}: ${carriers.map(([role]) => role).join(", ") || "no role"}`);
+      }
+    }
+    t.deepEqual(missing(), [], "each metric present, moving, in the role that owns it");
+    for (const role of ROLES) {
+      const text = texts.get(role) ?? "";
+      t.regex(text, /^process_cpu_seconds_total /m, `${role}: Node's defaults`);
+      const check = await promtoolCheckMetrics(text);
+      t.true(check.code === 0 || check.code === 3, `${role}: promtool ${check.code} ${check.output}`);
+      t.deepEqual(
+        check.output.split("\n").filter((line) => line.trim() !== "" && !/^nodejs_|^process_/.test(line)),
+        [],
+        `${role}: no lint finding on Tidemark's metrics`,
+      );
+    }
+  } finally {
+    await Promise.all([...systems.values()].map((system) => system.stop()));
     await services.drop((message) => t.log(message));
   }
 });
