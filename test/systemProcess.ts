@@ -14,6 +14,8 @@ export interface SystemProcess {
   readonly apiKey: string;
   /** Every line the process wrote (pino JSON on stdout, anything on stderr). */
   readonly output: readonly string[];
+  /** The child process itself (with an IPC channel when `entry` was given). */
+  readonly child: ChildProcess;
   /** SIGTERM, then SIGKILL if it has not exited within 20 s. */
   stop(): Promise<void>;
 }
@@ -21,6 +23,11 @@ export interface SystemProcess {
 export interface SystemProcessOptions {
   /** The roles to run (`npm start -- <roles>`); none: all of them. */
   readonly roles?: readonly string[];
+  /**
+   * Another entry point in place of `bin/tidemark.ts` (one that wraps it, as
+   * `test/inMemoryTracedSystem.ts` does); the process then gets an IPC channel.
+   */
+  readonly entry?: string;
   /**
    * Configuration on top of the ports and API key chosen here: DATABASE_URL / AMQP_URL /
    * REDIS_URL for real services, or TIDEMARK_DATA_DIR / EMBEDDED_POSTGRES_PORT for the embedded
@@ -49,7 +56,8 @@ export async function startSystemProcess(options: SystemProcessOptions): Promise
       process.env[name] === undefined ? [] : [[name, process.env[name]]],
     ),
   );
-  const child = spawn(process.execPath, ["--import", "tsx", "bin/tidemark.ts", ...(options.roles ?? [])], {
+  const entry = options.entry ?? "bin/tidemark.ts";
+  const child = spawn(process.execPath, ["--import", "tsx", entry, ...(options.roles ?? [])], {
     cwd: new URL("..", import.meta.url).pathname,
     env: {
       ...inherited,
@@ -62,7 +70,7 @@ export async function startSystemProcess(options: SystemProcessOptions): Promise
       LOG_LEVEL: "info",
       ...options.env,
     },
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: options.entry === undefined ? ["ignore", "pipe", "pipe"] : ["ignore", "pipe", "pipe", "ipc"],
   });
   const output: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
@@ -79,8 +87,9 @@ export async function startSystemProcess(options: SystemProcessOptions): Promise
         }
       });
     };
-    collect(child.stdout);
-    collect(child.stderr);
+    // Both are pipes (stdio above); the types cannot tell once the IPC channel is optional.
+    if (child.stdout !== null) collect(child.stdout);
+    if (child.stderr !== null) collect(child.stderr);
   });
   const timeoutMs = options.startTimeoutMs ?? 90_000;
   let timer: NodeJS.Timeout | undefined;
@@ -104,6 +113,7 @@ export async function startSystemProcess(options: SystemProcessOptions): Promise
     metricsUrl: `http://127.0.0.1:${metricsPort}`,
     apiKey,
     output,
+    child,
     stop,
   };
 }

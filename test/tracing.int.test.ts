@@ -1,6 +1,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import test from "ava";
+import test, { type ExecutionContext } from "ava";
+import type { SpanSummary } from "./inMemoryTracedSystem.ts";
 import { createIsolatedServices } from "./isolatedServices.ts";
 import {
   freePort,
@@ -59,31 +60,62 @@ const HOPS: readonly (readonly [hop: string, name: RegExp])[] = [
   ["status callback", /^sms status report (sent|delivered)$/],
 ];
 
-test("one balance push makes one connected trace: command API → append → relay → consumers → provider call → status callback", async (t) => {
-  t.timeout(180_000);
+/** Where a run's spans come from: the system's own configuration for it, and how to get them. */
+interface SpanSource {
+  readonly env: Readonly<Record<string, string>>;
+  readonly entry?: string;
+  spans(system: SystemProcess): Promise<readonly ReceivedSpan[]>;
+  close(): void;
+}
+
+test("one balance push makes one connected trace: command API → append → relay → consumers → provider call → status callback (in-memory span exporter)", async (t) => {
+  await checkOneConnectedTrace(t, {
+    env: {},
+    entry: "test/inMemoryTracedSystem.ts",
+    spans: (system) => spansInMemory(system),
+    close: () => undefined,
+  });
+});
+
+test("the same trace exported over OTLP/HTTP as the standard OTEL_* variables configure it", async (t) => {
   const receiver = await startSpanReceiver();
+  await checkOneConnectedTrace(t, {
+    env: {
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: receiver.url,
+      OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "http/json",
+      OTEL_BSP_SCHEDULE_DELAY: "100",
+    },
+    spans: () => Promise.resolve(receiver.spans),
+    close: () => receiver.server.close(),
+  });
+});
+
+async function checkOneConnectedTrace(t: ExecutionContext, source: SpanSource): Promise<void> {
+  t.timeout(180_000);
   const services = await createIsolatedServices("tracing");
   let system: SystemProcess | undefined;
   try {
     system = await startSystemProcess({
+      ...(source.entry === undefined ? {} : { entry: source.entry }),
       env: {
         ...services.env,
         SMS_SIMULATOR_PORT: String(await freePort()),
         BANKING_SIMULATOR_PORT: String(await freePort()),
-        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: receiver.url,
-        OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "http/json",
-        OTEL_BSP_SCHEDULE_DELAY: "100",
+        ...source.env,
       },
     });
     await openAccount(system, "traced-1", "+447911123456");
     await pushLowBalance(system, "traced-1");
 
+    let spans: readonly ReceivedSpan[] = [];
     const traceOfPush = () => {
-      const push = receiver.spans.find((span) => HOPS[0]?.[1].test(span.name));
-      return push === undefined ? [] : receiver.spans.filter((span) => span.traceId === push.traceId);
+      const push = spans.find((span) => HOPS[0]?.[1].test(span.name));
+      return push === undefined ? [] : spans.filter((span) => span.traceId === push.traceId);
     };
     const missing = () => HOPS.filter(([, name]) => !traceOfPush().some((span) => name.test(span.name)));
-    for (let waited = 0; missing().length > 0 && waited < 60_000; waited += 250) {
+    for (let waited = 0; waited < 60_000; waited += 250) {
+      spans = await source.spans(system);
+      if (missing().length === 0) break;
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
     const trace = traceOfPush();
@@ -105,6 +137,19 @@ test("one balance push makes one connected trace: command API → append → rel
   } finally {
     await system?.stop();
     await services.drop((message) => t.log(message));
-    receiver.server.close();
+    source.close();
   }
-});
+}
+
+/** The finished spans `test/inMemoryTracedSystem.ts` holds, asked for over its IPC channel. */
+async function spansInMemory(system: SystemProcess): Promise<readonly ReceivedSpan[]> {
+  const { child } = system;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("no answer from the system about its spans")), 5_000);
+    child.once("message", (message: { spans: SpanSummary[] }) => {
+      clearTimeout(timer);
+      resolve(message.spans);
+    });
+    child.send("spans");
+  });
+}

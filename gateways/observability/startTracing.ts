@@ -1,3 +1,5 @@
+import type { SpanProcessor } from "@opentelemetry/sdk-trace-base";
+
 /**
  * OpenTelemetry tracing, configured by the standard `OTEL_*` variables and off unless one of
  * them asks for an exporter: `OTEL_TRACES_EXPORTER` (other than `none`),
@@ -24,8 +26,17 @@ export function tracingWanted(env: NodeJS.ProcessEnv): boolean {
   );
 }
 
-export async function startTracing(env: NodeJS.ProcessEnv): Promise<Tracing> {
-  if (!tracingWanted(env)) return { exportingTo: undefined, shutdown: () => Promise.resolve() };
+/**
+ * Starts tracing when `env` asks for it. `spanProcessors`, when given, turn it on whatever `env`
+ * says and replace the exporter `env` would configure (a test keeps the spans in memory).
+ */
+export async function startTracing(
+  env: NodeJS.ProcessEnv,
+  spanProcessors?: readonly SpanProcessor[],
+): Promise<Tracing> {
+  if (spanProcessors === undefined && !tracingWanted(env)) {
+    return { exportingTo: undefined, shutdown: () => Promise.resolve() };
+  }
   // Traces only: metrics are prom-client's (/metrics), logs are pino's.
   env.OTEL_METRICS_EXPORTER ??= "none";
   env.OTEL_LOGS_EXPORTER ??= "none";
@@ -40,6 +51,7 @@ export async function startTracing(env: NodeJS.ProcessEnv): Promise<Tracing> {
   ]);
   const sdk = new NodeSDK({
     serviceName: env.OTEL_SERVICE_NAME ?? "tidemark",
+    ...(spanProcessors === undefined ? {} : { spanProcessors: [...spanProcessors] }),
     instrumentations: [
       // Incoming requests get their server span from traceRequests (traceContext.ts): this
       // instrumentation's own cost a third of the command API's throughput on Node 20.
@@ -58,7 +70,11 @@ export async function startTracing(env: NodeJS.ProcessEnv): Promise<Tracing> {
   sdk.start();
   return {
     exportingTo:
-      env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? env.OTEL_EXPORTER_OTLP_ENDPOINT ?? env.OTEL_TRACES_EXPORTER,
+      spanProcessors === undefined
+        ? (env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ??
+          env.OTEL_EXPORTER_OTLP_ENDPOINT ??
+          env.OTEL_TRACES_EXPORTER)
+        : "the span processors given",
     shutdown: () => sdk.shutdown(),
   };
 }
