@@ -8,6 +8,7 @@ import { PostgresEventStore } from "../gateways/eventStore/postgres/PostgresEven
 import { generateEventLog } from "../test/generateEventLog.ts";
 import { startLocalS3Server, type LocalS3Server } from "../test/localS3Server.ts";
 import { TEST_DATABASE_URL } from "../test/postgresTestDatabase.ts";
+import { freePort } from "../test/systemProcess.ts";
 
 const run = promisify(execFile);
 const BUCKET = "tidemark-backups";
@@ -136,7 +137,7 @@ test("backup create → restore latest into a new database → rebuild: every re
   }
 });
 
-test("backup: expected failures are one line on stderr, exit 1; bad usage exits 2", async (t) => {
+test("backup: expected failures are one line on stderr, exit 1 (2 with nothing to connect to); bad usage exits 2", async (t) => {
   t.timeout(60_000);
   const storage = {
     ...storageEnv(t.context.server, `errors-${randomBytes(3).toString("hex")}`),
@@ -157,16 +158,26 @@ test("backup: expected failures are one line on stderr, exit 1; bad usage exits 
   t.regex(noneYet.stderr, /there are no backups to restore/);
 
   const noBucket = await cli("bin/backup.ts", { ...storage, BACKUP_S3_BUCKET: "no-such-bucket" }, "list");
-  t.is(noBucket.code, 1);
+  t.is(noBucket.code, 2);
   t.regex(noBucket.stderr, /bucket "no-such-bucket" does not exist \(check BACKUP_S3_BUCKET/);
   oneLine(noBucket);
 
   const closed = await startLocalS3Server([]);
   await closed.close();
   const unreachable = await cli("bin/backup.ts", { ...storage, BACKUP_S3_ENDPOINT: closed.endpoint }, "list");
-  t.is(unreachable.code, 1);
+  t.is(unreachable.code, 2);
   t.regex(unreachable.stderr, /cannot reach S3 storage .*ECONNREFUSED.*\(check BACKUP_S3_ENDPOINT\)/);
   oneLine(unreachable);
+
+  const port = await freePort();
+  const noDatabase = await cli(
+    "bin/backup.ts",
+    { ...storage, DATABASE_URL: `postgres://tidemark:tidemark@127.0.0.1:${port}/tidemark` },
+    "create",
+  );
+  t.is(noDatabase.code, 2, noDatabase.stderr);
+  t.regex(noDatabase.stderr, new RegExp(`127\\.0\\.0\\.1:${port}`));
+  oneLine(noDatabase);
 
   const noVariable = await cli("bin/backup.ts", {}, "list");
   t.is(noVariable.code, 2);

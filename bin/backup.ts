@@ -42,8 +42,8 @@ Options:
 Backups go to s3://<BACKUP_S3_BUCKET>/<BACKUP_S3_PREFIX>/<id>/ at BACKUP_S3_ENDPOINT (unset: AWS),
 with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or an AWS profile or role). create reads and
 restore writes the event store in DATABASE_URL, or the embedded PostgreSQL of a running npm start.
-Exit status: 0 done, 1 failed (storage, database, a missing or damaged backup), 2 bad usage or
-configuration.`;
+Exit status: 0 done, 1 failed (a missing, incomplete or damaged backup, a refused restore), 2 bad
+usage, configuration, or nothing to connect to (storage, bucket, credentials, database).`;
 
 /** The PostgreSQL event store's schema, as bin/tidemark.ts creates it. */
 const EVENT_STORE_SCHEMA = "tidemark";
@@ -141,7 +141,7 @@ async function main(): Promise<number> {
     progress.done();
     if (error instanceof BackupStorageError) {
       console.error(`backup: ${error.message}${HINTS[error.code] ?? ""}`);
-      return 1;
+      return CANNOT_CONNECT.has(error.code) ? 2 : 1;
     }
     if (error instanceof ArchiveError || error instanceof ImportRefusedError) {
       console.error(`backup: ${error.message}`);
@@ -154,6 +154,14 @@ async function main(): Promise<number> {
 }
 
 /** What the operator can check, after the storage error's own line. */
+/** Storage that cannot be reached or entered: exit 2, as every CLI here does for "nothing to connect to". */
+const CANNOT_CONNECT: ReadonlySet<BackupStorageErrorCode> = new Set([
+  "bucket_not_found",
+  "storage_unreachable",
+  "access_denied",
+  "credentials_missing",
+]);
+
 const HINTS: Partial<Record<BackupStorageErrorCode, string>> = {
   bucket_not_found: " (check BACKUP_S3_BUCKET, BACKUP_S3_ENDPOINT and BACKUP_S3_REGION)",
   storage_unreachable: " (check BACKUP_S3_ENDPOINT)",
@@ -319,7 +327,7 @@ async function withDatabase(config: Config, work: (pool: pg.Pool) => Promise<num
       await pool.query("select 1");
     } catch (error) {
       console.error(`backup: ${unreachableDatabase(config, error)}`);
-      return 1;
+      return 2;
     }
     return await work(pool);
   } finally {
