@@ -1,6 +1,9 @@
 import type { Context, Next } from "koa";
 import type { Logger } from "pino";
-import { EventStoreUnavailableError } from "../../gateways/eventStore/EventStoreError.ts";
+import {
+  EventStoreUnavailableError,
+  LogImportUnderWayError,
+} from "../../gateways/eventStore/EventStoreError.ts";
 import { ProblemError, type ProblemCode } from "./ProblemError.ts";
 
 const STATUS: Readonly<Record<ProblemCode, number>> = {
@@ -75,6 +78,11 @@ export function renderProblem(ctx: Context, error: unknown, logger: Logger): voi
 
 function toProblem(error: unknown): ProblemError {
   if (error instanceof ProblemError) return error;
+  if (error instanceof LogImportUnderWayError)
+    return new ProblemError(
+      "unavailable",
+      "the event log is being imported; nothing was written, try again once it has finished",
+    );
   if (error instanceof EventStoreUnavailableError)
     return new ProblemError("unavailable", "the event store does not answer");
   const status = (error as { status?: unknown; expose?: unknown } | null)?.status;

@@ -1,13 +1,16 @@
 import { execFileSync } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { cp, mkdtemp, readFile, rm, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
-import anyTest, { type TestFn } from "ava";
+import anyTest, { type ExecutionContext, type TestFn } from "ava";
+import type pg from "pg";
 import { loadRules } from "../../commands/rules/loadRules.ts";
 import { generateEventLog } from "../../test/generateEventLog.ts";
 import { openTestEventStore, type TestEventStore } from "../../test/postgresTestDatabase.ts";
 import type { RecordedEvent } from "../eventStore/EventStore.ts";
+import { LogImportUnderWayError } from "../eventStore/EventStoreError.ts";
 import { PostgresEventStore } from "../eventStore/postgres/PostgresEventStore.ts";
 import { comparePositions } from "../eventStore/Position.ts";
 import { ArchiveError, readManifest } from "./ArchiveManifest.ts";
@@ -48,6 +51,21 @@ async function emptyStore(t: { context: Context }, name: string) {
       await pool.query(`drop schema if exists "${schema}" cascade`);
     },
   };
+}
+
+/** An import of the test's archive into `schema`, stopped (by its progress callback) after one file. */
+async function importStoppedAfterItsFirstFile(t: ExecutionContext<Context>, pool: pg.Pool, schema: string) {
+  await t.throwsAsync(
+    importEventLog({
+      pool,
+      schema,
+      directory: t.context.archive,
+      onProgress: (progress) => {
+        if (progress.phase === "importing") throw new Error("stopped after the first file");
+      },
+    }),
+    { message: "stopped after the first file" },
+  );
 }
 
 async function everyEvent(store: { readAll(): AsyncIterable<RecordedEvent> }): Promise<RecordedEvent[]> {
@@ -158,17 +176,7 @@ test("an import goes into an empty store only; one stopped half-way resumes from
   const { pool } = t.context.database;
   const target = await emptyStore(t, "resume");
   try {
-    await t.throwsAsync(
-      importEventLog({
-        pool,
-        schema: target.schema,
-        directory: t.context.archive,
-        onProgress: (progress) => {
-          if (progress.phase === "importing") throw new Error("stopped after the first file");
-        },
-      }),
-      { message: "stopped after the first file" },
-    );
+    await importStoppedAfterItsFirstFile(t, pool, target.schema);
     t.is((await everyEvent(target.store)).length, 1000, "the first file, whole");
     const resumed = await importEventLog({ pool, schema: target.schema, directory: t.context.archive });
     t.is(resumed.skippedFiles, 1);
@@ -181,6 +189,34 @@ test("an import goes into an empty store only; one stopped half-way resumes from
         message: /already holds events/,
       },
     );
+  } finally {
+    await target.dispose();
+  }
+});
+
+test("after an import stopped half-way appends are refused, naming the import, until it is run again to the end; then they land after the archive", async (t) => {
+  const { pool } = t.context.database;
+  const target = await emptyStore(t, "guarded");
+  const append = () =>
+    target.store.append(`guard-${randomUUID()}`, "no_stream", [
+      { id: randomUUID(), type: "GuardProbe", data: {}, metadata: { correlationId: "c", actor: "test" } },
+    ]);
+  try {
+    await importStoppedAfterItsFirstFile(t, pool, target.schema);
+    const { archiveId } = await readManifest(t.context.archive);
+    await t.throwsAsync(append(), {
+      instanceOf: LogImportUnderWayError,
+      message: new RegExp(`being imported \\(archive ${archiveId}\\)`),
+    });
+    t.is((await everyEvent(target.store)).length, 1000, "the refused append wrote nothing");
+
+    await importEventLog({ pool, schema: target.schema, directory: t.context.archive });
+    const after = await append();
+    const imported = await everyEvent(t.context.store);
+    const last = imported.at(-1)?.position;
+    if (last === undefined) return t.fail("no events in the source");
+    t.true(comparePositions(after.position, last) > 0, "the append sorts after the archive");
+    t.is((await everyEvent(target.store)).length, imported.length + 1);
   } finally {
     await target.dispose();
   }

@@ -48,8 +48,9 @@ const IMPORT_LOCK_CLASS = 0x696d7074; // "impt"
  *
  * In a new cluster transaction ids start low again, below the imported positions: the first
  * file's transaction raises the log's transaction-order offset past the archive's last position,
- * so new appends sort after every imported event (see the store's migration 0002). Nothing may
- * append to the store while it imports.
+ * so new appends sort after every imported event (see the store's migration 0002). Nothing else
+ * may append to the store while it imports, nor after an import that stopped until it is run
+ * again to the end: such appends are refused (migration 0003).
  */
 export async function importEventLog(options: ImportOptions): Promise<ImportResult> {
   const { pool, schema } = options;
@@ -82,16 +83,7 @@ export async function importEventLog(options: ImportOptions): Promise<ImportResu
         );
       }
     }
-    if (imported.size === 0) {
-      const existing = await client.query<{ any: boolean }>(
-        `select exists (select 1 from ${table("events")}) as any`,
-      );
-      if (existing.rows[0]?.any === true) {
-        throw new ImportRefusedError(
-          `the store in schema ${schema} already holds events; import into an empty store`,
-        );
-      }
-    }
+    await guardTheLog(client, schema, manifest.archiveId, imported.size === 0);
 
     const lastPosition = manifest.lastPosition === null ? undefined : parsePosition(manifest.lastPosition);
     const [lastOrder] = lastPosition === undefined ? [0n] : positionParts(lastPosition);
@@ -103,6 +95,8 @@ export async function importEventLog(options: ImportOptions): Promise<ImportResu
       if (imported.has(file.name)) continue;
       await client.query("begin");
       try {
+        // The guard lets this transaction's rows through, and only its.
+        await client.query("select set_config('tidemark.importing_archive', $1, true)", [manifest.archiveId]);
         await client.query(
           `update ${table("log_origin")} set transaction_order_offset = greatest(transaction_order_offset, $1::bigint)`,
           [(lastOrder + 1n).toString()],
@@ -120,6 +114,8 @@ export async function importEventLog(options: ImportOptions): Promise<ImportResu
       events += file.events;
       options.onProgress?.({ phase: "importing", events, total: manifest.events });
     }
+    // Done: appends are taken again, after every imported event.
+    await client.query(`update ${table("log_origin")} set importing_archive = null`);
     // Wake live subscribers of this store, in every process (LISTEN/NOTIFY).
     await client.query("select pg_notify($1, '')", [notificationChannel(schema)]);
     return {
@@ -133,6 +129,45 @@ export async function importEventLog(options: ImportOptions): Promise<ImportResu
       .query("select pg_advisory_unlock($1, hashtext($2))", [IMPORT_LOCK_CLASS, schema])
       .catch(() => undefined);
     client.release();
+  }
+}
+
+/**
+ * Marks the log as being imported from `archiveId` (migration 0003: every other write is then
+ * refused until the import ends), after waiting for appends under way to finish (the table lock)
+ * and, for an import that has written nothing yet, checking that the store is still empty. An
+ * append that committed first is seen by that check; one that inserts later meets the mark.
+ * @throws ImportRefusedError when the store holds events, or another archive's import is half done.
+ */
+async function guardTheLog(
+  client: pg.PoolClient,
+  schema: string,
+  archiveId: string,
+  mustBeEmpty: boolean,
+): Promise<void> {
+  await client.query("begin");
+  try {
+    await client.query(`lock table "${schema}".events in share mode`);
+    const { rows } = await client.query<{ importing_archive: string | null; any_event: boolean }>(
+      `select importing_archive, exists (select 1 from "${schema}".events) as any_event
+         from "${schema}".log_origin`,
+    );
+    const importing = rows[0]?.importing_archive ?? null;
+    if (importing !== null && importing !== archiveId) {
+      throw new ImportRefusedError(
+        `the import of archive ${importing} into schema ${schema} has not finished; run it again to finish it`,
+      );
+    }
+    if (mustBeEmpty && rows[0]?.any_event === true) {
+      throw new ImportRefusedError(
+        `the store in schema ${schema} already holds events; import into an empty store`,
+      );
+    }
+    await client.query(`update "${schema}".log_origin set importing_archive = $1`, [archiveId]);
+    await client.query("commit");
+  } catch (error) {
+    await client.query("rollback");
+    throw error;
   }
 }
 

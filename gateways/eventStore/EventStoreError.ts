@@ -60,3 +60,11 @@ export class EventStoreUnavailableError extends EventStoreError {
     this.name = "EventStoreUnavailableError";
   }
 }
+
+/** Nothing was written: the log is being imported (or an import stopped half-way); try again after it. */
+export class LogImportUnderWayError extends EventStoreUnavailableError {
+  constructor(message: string, options?: { cause: unknown }) {
+    super(message, options);
+    this.name = "LogImportUnderWayError";
+  }
+}

@@ -29,7 +29,7 @@ test("PostgreSQL: migrating twice changes nothing", async (t) => {
   );
   t.deepEqual(
     rows.map((row) => row.name),
-    ["0001_events_and_streams", "0002_log_imports"],
+    ["0001_events_and_streams", "0002_log_imports", "0003_import_guard"],
   );
 });
 

@@ -15,11 +15,15 @@ import type {
   Subscription,
   SubscriptionMessage,
 } from "../EventStore.ts";
-import { EventStoreUnavailableError, WrongExpectedRevisionError } from "../EventStoreError.ts";
+import {
+  EventStoreUnavailableError,
+  LogImportUnderWayError,
+  WrongExpectedRevisionError,
+} from "../EventStoreError.ts";
 import { START, comparePositions, parsePosition, positionParts, type Position } from "../Position.ts";
 import { DEFAULT_MAX_EVENT_BYTES, validateAppend, type SerializedEvent } from "../validateAppend.ts";
 import { AppendBatcher } from "./AppendBatcher.ts";
-import { eventStoreMigrations, notificationChannel } from "./eventStoreMigrations.ts";
+import { IMPORT_UNDER_WAY, eventStoreMigrations, notificationChannel } from "./eventStoreMigrations.ts";
 import { LogWakeups } from "./LogWakeups.ts";
 
 export interface PostgresEventStoreOptions {
@@ -479,6 +483,11 @@ function translateError(error: unknown): Error {
   if (!isSqlState || code.startsWith("08") || code.startsWith("57P")) {
     const message = error instanceof Error ? error.message : String(error);
     return new EventStoreUnavailableError(`PostgreSQL event store unavailable: ${message}`, { cause: error });
+  }
+  // Refused, written nothing: the log is being imported (migration 0003). Try again later.
+  if (code === IMPORT_UNDER_WAY) {
+    const message = error instanceof Error ? error.message : String(error);
+    return new LogImportUnderWayError(message, { cause: error });
   }
   return error instanceof Error ? error : new Error(String(error));
 }

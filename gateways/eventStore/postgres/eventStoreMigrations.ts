@@ -74,8 +74,42 @@ export function eventStoreMigrations(schema: string): Record<string, Migration> 
         ).execute(db);
       },
     },
+    // While an import runs (and after one that stopped half-way, until it is run again to the
+    // end) `log_origin.importing_archive` names its archive, and every write to the log other than
+    // the import's own is refused: an append then would land among the imported positions, or
+    // before them. The check runs after the insert (statement trigger), so an append that was
+    // already under way when the import set the flag is refused too, or seen by the import's
+    // check that the store is empty (see gateways/eventLogArchive/importEventLog.ts).
+    "0003_import_guard": {
+      async up(db: Kysely<unknown>) {
+        await sql`alter table ${sql.id(schema, "log_origin")} add column importing_archive uuid`.execute(db);
+        await sql`
+          create function ${sql.id(schema, "refuse_appends_while_importing")}() returns trigger
+          language plpgsql as $fn$
+          declare
+            v_archive uuid;
+          begin
+            select importing_archive into v_archive from ${sql.id(schema, "log_origin")};
+            if v_archive is not null
+               and current_setting('tidemark.importing_archive', true) is distinct from v_archive::text then
+              raise exception 'the event log is being imported (archive %): no appends until the import has finished', v_archive
+                using errcode = '${sql.raw(IMPORT_UNDER_WAY)}';
+            end if;
+            return null;
+          end
+          $fn$
+        `.execute(db);
+        await sql`
+          create trigger refuse_appends_while_importing after insert on ${sql.id(schema, "events")}
+            for each statement execute function ${sql.id(schema, "refuse_appends_while_importing")}()
+        `.execute(db);
+      },
+    },
   };
 }
+
+/** The SQLSTATE of an append refused because the log is being imported (object not in prerequisite state). */
+export const IMPORT_UNDER_WAY = "55000";
 
 /** The LISTEN/NOTIFY channel on which appends to `schema` wake subscribers. */
 export function notificationChannel(schema: string): string {
