@@ -1,5 +1,5 @@
 import { execFile, spawn } from "node:child_process";
-import { chmod, mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -43,7 +43,8 @@ test.serial(
       });
       assertOutcome(t, outcome);
     } finally {
-      await rm(dataDir, { recursive: true, force: true });
+      await stopEmbeddedPostgresIn(dataDir);
+      await rm(dataDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
     }
   },
 );
@@ -159,4 +160,31 @@ async function waitForRedis(port: number): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`redis-server on port ${port} did not answer`);
+}
+
+/**
+ * Waits for an embedded PostgreSQL still running in `dataDir` to exit (its postmaster.pid is
+ * there until it has), and stops it at once (SIGQUIT) if it lingers 10 s: a system stopped under
+ * load may have been killed before its PostgreSQL finished shutting down, and files PostgreSQL
+ * still writes cannot be removed.
+ */
+async function stopEmbeddedPostgresIn(dataDir: string): Promise<void> {
+  let pid: number;
+  try {
+    pid = Number((await readFile(path.join(dataDir, "postgres", "postmaster.pid"), "utf8")).split("\n")[0]);
+  } catch {
+    return; // no postmaster.pid: PostgreSQL has stopped (or never started)
+  }
+  const alive = () => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  for (let waited = 0; Number.isInteger(pid) && pid > 0 && alive() && waited < 30_000; waited += 100) {
+    if (waited === 10_000) process.kill(pid, "SIGQUIT");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }

@@ -120,10 +120,14 @@ test("an export stopped after its first file is resumed by running it again, and
   });
   t.false(first.complete);
   t.is(first.files.length, 1);
-  await t.throwsAsync(importEventLog({ pool: t.context.database.pool, schema: "never_made", directory }), {
+  const { pool } = t.context.database;
+  const neverMade = `${t.context.database.schema}_never_made`;
+  await t.throwsAsync(importEventLog({ pool, schema: neverMade, directory }), {
     instanceOf: ArchiveError,
     message: /did not finish/,
   });
+  const schemas = await pool.query("select 1 from pg_namespace where nspname = $1", [neverMade]);
+  t.is(schemas.rowCount, 0, "a refused archive leaves the database as it was");
   const resumed = await exportEventLog({ store: t.context.store, directory, eventsPerFile: 1000 });
   const whole = await readManifest(t.context.archive);
   t.true(resumed.complete);

@@ -54,12 +54,13 @@ const IMPORT_LOCK_CLASS = 0x696d7074; // "impt"
  */
 export async function importEventLog(options: ImportOptions): Promise<ImportResult> {
   const { pool, schema } = options;
-  await PostgresEventStore.migrate(pool, schema);
   const total = (await readManifest(options.directory)).events;
   const checked = await checkArchive(options.directory, (events) =>
     options.onProgress?.({ phase: "checking", events, total }),
   );
   const { manifest } = checked;
+  // Only once the archive has passed: a refused archive leaves the database as it found it.
+  await PostgresEventStore.migrate(pool, schema);
   const table = (name: string) => `"${schema}".${name}`;
 
   const client = await pool.connect();
