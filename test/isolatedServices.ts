@@ -54,8 +54,8 @@ export async function createIsolatedVirtualHost(
   name: string,
 ): Promise<{ readonly amqpUrl: string; drop(log: (message: string) => void): Promise<void> }> {
   const user = new URL(AMQP_URL).username || "guest";
-  await exec("rabbitmqctl", ["-q", "add_vhost", name]);
-  await exec("rabbitmqctl", ["-q", "set_permissions", "-p", name, user, ".*", ".*", ".*"]);
+  await rabbitmqctl(["-q", "add_vhost", name]);
+  await rabbitmqctl(["-q", "set_permissions", "-p", name, user, ".*", ".*", ".*"]);
   const amqpUrl = new URL(AMQP_URL);
   amqpUrl.pathname = `/${name}`;
   return {
@@ -66,4 +66,23 @@ export async function createIsolatedVirtualHost(
       );
     },
   };
+}
+
+/**
+ * `rabbitmqctl`, waiting for the broker when its app is stopped: the fan-out fault tests restart
+ * it (stop_app, start_app) while other test files run beside them.
+ */
+async function rabbitmqctl(args: readonly string[]): Promise<void> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      await exec("rabbitmqctl", [...args]);
+      return;
+    } catch (error) {
+      const stopped = /requires the 'rabbit' app to be running/.test(
+        String((error as { stderr?: unknown }).stderr),
+      );
+      if (!stopped || attempt === 5) throw error;
+      await exec("rabbitmqctl", ["-q", "await_startup", "--timeout", "30"]).catch(() => undefined);
+    }
+  }
 }

@@ -126,14 +126,32 @@ async function stopChild(child: ChildProcess, exited: Promise<number | null>): P
   clearTimeout(timer);
 }
 
-/** A loopback port nobody listens on right now (the OS picks it). */
+/** Ports this process has handed out: never the same one twice. */
+const handedOut = new Set<number>();
+
+/**
+ * A loopback port nobody listens on right now, for a server a test starts a moment later. Drawn
+ * below Linux's ephemeral range (32768–60999), which a port the OS picks (`listen(0)`) comes
+ * from and so does the local port of every outgoing connection: one of those could take it
+ * before the server binds (seen in CI as EADDRINUSE).
+ */
 export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (handedOut.has(port) || !(await canListen(port))) continue;
+    handedOut.add(port);
+    return port;
+  }
+}
+
+async function canListen(port: number): Promise<boolean> {
   const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === "string") throw new Error("no port");
-  return address.port;
+  const listening = await new Promise<boolean>((resolve) => {
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => resolve(true));
+  });
+  if (listening) await new Promise((resolve) => server.close(resolve));
+  return listening;
 }
 
 /** POSTs a command to the process's command API with its admin key; a non-2xx answer throws. */
