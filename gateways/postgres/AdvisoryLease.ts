@@ -11,15 +11,17 @@ export class AdvisoryLease {
   readonly #classId: number;
   readonly #name: string;
   #broken = false;
+  readonly #onError: () => void;
 
   private constructor(client: pg.PoolClient, classId: number, name: string, onLost: () => void) {
     this.#client = client;
     this.#classId = classId;
     this.#name = name;
-    client.on("error", () => {
+    this.#onError = () => {
       this.#broken = true;
       onLost();
-    });
+    };
+    client.on("error", this.#onError);
   }
 
   /**
@@ -69,6 +71,8 @@ export class AdvisoryLease {
         .query("select pg_advisory_unlock($1, hashtext($2))", [this.#classId, this.#name])
         .catch(() => undefined);
     }
+    // Back in the pool the connection is no longer this lease's: its later errors are not a loss.
+    this.#client.removeListener("error", this.#onError);
     this.#client.release(this.#broken);
   }
 }

@@ -1,0 +1,41 @@
+import { once } from "node:events";
+import { chmod, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import test from "ava";
+import { freePort, openAccount, startSystemProcess } from "./systemProcess.ts";
+
+test("Ctrl-C on npm start (embedded default): every role stops before the database, exit status 0, nothing on stderr", async (t) => {
+  t.timeout(120_000);
+  const dataDir = await mkdtemp(path.join(tmpdir(), "tidemark-shutdown-"));
+  await chmod(dataDir, 0o755); // as root, PostgreSQL runs as "postgres" and must enter it
+  try {
+    const system = await startSystemProcess({
+      env: {
+        TIDEMARK_DATA_DIR: dataDir,
+        EMBEDDED_POSTGRES_PORT: String(await freePort()),
+        SMS_SIMULATOR_PORT: String(await freePort()),
+        BANKING_SIMULATOR_PORT: String(await freePort()),
+      },
+    });
+    await openAccount(system, "shutdown-1", "+447911123456");
+    // Running, not starting: the projector has built the read models and shows the account.
+    for (let waited = 0; waited < 30_000; waited += 200) {
+      const answer = await fetch(`${system.queryUrl}/accounts/shutdown-1`, {
+        headers: { authorization: `Bearer ${system.apiKey}` },
+      });
+      if (answer.ok) break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    const exited = once(system.child, "exit");
+    // A terminal's Ctrl-C reaches the process twice: from the terminal and relayed by tsx.
+    system.child.kill("SIGINT");
+    system.child.kill("SIGINT");
+    const [code] = (await exited) as [number | null];
+    const problems = system.output.filter((line) => !line.startsWith("{") || /"level":(40|50|60)/.test(line));
+    t.is(code, 0, system.output.slice(-20).join("\n"));
+    t.deepEqual(problems, [], "no warning, error or stray output while stopping");
+  } finally {
+    await rm(dataDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+  }
+});
