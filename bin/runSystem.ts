@@ -358,6 +358,8 @@ export async function main(options: { readonly tracing: Tracing }): Promise<void
     if (stoppingSince !== undefined) {
       if (Date.now() - stoppingSince < 1000) return;
       logger.warn({ signal }, "stopping at once");
+      // The library's handler stops the embedded database and exits; with none, exit now.
+      if (atOnce[signal].length === 0) process.exit(130);
       for (const listener of atOnce[signal]) listener(signal);
       return;
     }
