@@ -11,6 +11,7 @@ import { allProjections } from "../projections/allProjections.ts";
 import type { AnyProjection } from "../projections/runtime/Projection.ts";
 import {
   createRegistry,
+  dropFailedBuilds,
   listBuilds,
   projectionSchemas,
   type ProjectionSchemas,
@@ -30,6 +31,8 @@ Commands:
   rebuild <name…> | --all    blue/green: build beside the live tables from position zero, catch up,
                              verify, swap atomically, drop the old (the query API answers throughout)
   verify <name…> | --all     deterministic digest of each live read model (equal content, equal digest)
+  prune                      drop the tables of failed builds (kept after a failure for inspection);
+                             their rows in the registry stay
 
 Options:
   --json                     machine-readable output on stdout (no progress bar)
@@ -42,7 +45,7 @@ Exit status: 0 done, 1 a projection failed or differs, 2 bad usage or nothing to
 
 /** What the CLI was asked, after parsing. */
 interface Invocation {
-  readonly command: "list" | "status" | "rebuild" | "verify";
+  readonly command: "list" | "status" | "rebuild" | "verify" | "prune";
   readonly projections: readonly AnyProjection[];
   readonly json: boolean;
   readonly batchSize: number;
@@ -61,7 +64,13 @@ function parseInvocation(argv: readonly string[]): Invocation | "help" {
   });
   const [command, ...names] = positionals;
   if (values.help || command === undefined || command === "help") return "help";
-  if (command !== "list" && command !== "status" && command !== "rebuild" && command !== "verify") {
+  if (
+    command !== "list" &&
+    command !== "status" &&
+    command !== "rebuild" &&
+    command !== "verify" &&
+    command !== "prune"
+  ) {
     throw new UsageError(`unknown command "${command}"`);
   }
   const batchSize = Number(values["batch-size"]);
@@ -143,11 +152,25 @@ async function main(): Promise<number> {
         return await rebuild(pool, db, store, schemas, invocation, controller.signal);
       case "verify":
         return await verify(db, schemas, invocation);
+      case "prune":
+        return await prune(db, schemas, invocation);
     }
   } finally {
     await store.close();
     await pool.end();
   }
+}
+
+async function prune(
+  db: Kysely<unknown>,
+  schemas: ProjectionSchemas,
+  invocation: Invocation,
+): Promise<number> {
+  const dropped = await dropFailedBuilds(db, schemas);
+  if (invocation.json) console.log(JSON.stringify({ dropped }, null, 2));
+  else if (dropped.length === 0) console.log("no failed build has tables left");
+  else for (const schema of dropped) console.log(`dropped ${schema}`);
+  return 0;
 }
 
 async function list(

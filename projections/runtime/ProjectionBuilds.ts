@@ -194,6 +194,40 @@ export async function pointViews(
   }
 }
 
+/**
+ * Drops the schemas of failed builds, which a failure leaves behind for inspection (a full copy
+ * of a read model each). Their registry rows stay, saying so: build names count the rows, so a
+ * deleted row could hand a later build the name of a live one. Each drop holds the projection's
+ * lock, as builds and swaps do. Returns the schemas dropped.
+ */
+export async function dropFailedBuilds(db: Kysely<unknown>, schemas: ProjectionSchemas): Promise<string[]> {
+  const failed = await registry(db, schemas)
+    .selectFrom("projection_builds")
+    .select(["build_schema", "name"])
+    .where("status", "=", "failed")
+    .where(sql<boolean>`exists (select from pg_namespace where nspname = build_schema)`)
+    .orderBy("build_schema")
+    .execute();
+  const dropped: string[] = [];
+  for (const build of failed) {
+    await db.transaction().execute(async (trx) => {
+      await sql`select pg_advisory_xact_lock(hashtext(${`${schemas.runtime}:${build.name}`}))`.execute(trx);
+      await trx.schema.dropSchema(build.build_schema).ifExists().cascade().execute();
+      await registry(trx, schemas)
+        .updateTable("projection_builds")
+        .set({
+          error: sql<string>`coalesce(error, '') || ' (schema dropped by prune)'`,
+          updated_at: sql<Date>`now()`,
+        })
+        .where("build_schema", "=", build.build_schema)
+        .where("status", "=", "failed")
+        .execute();
+    });
+    dropped.push(build.build_schema);
+  }
+  return dropped;
+}
+
 /** Records that a build stopped; a live build stays live (stale) so the API keeps answering. */
 export async function recordBuildFailure(
   db: Kysely<unknown>,

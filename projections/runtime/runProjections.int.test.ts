@@ -9,9 +9,11 @@ import { ProjectionFailedError } from "./ProjectionFailedError.ts";
 import {
   createBuild,
   createRegistry,
+  dropFailedBuilds,
   listBuilds,
   liveBuilds,
   projectionSchemas,
+  recordBuildFailure,
   type ProjectionSchemas,
 } from "./ProjectionBuilds.ts";
 import { projectionDigest } from "./projectionDigest.ts";
@@ -354,4 +356,27 @@ test("a runner stopped before it starts, or while it takes its leases, returns a
     controller.abort();
     t.true(await within(running, 3000), `aborted after ${delayMs} ms`);
   }
+});
+
+test("prune drops the tables of failed builds only; their registry rows stay, and a later build gets a new name", async (t) => {
+  const { db, schemas, database } = t.context;
+  const projection = counter();
+  const live = await createBuild(db, schemas, projection, "live");
+  const failed = await createBuild(db, schemas, projection, "building");
+  await recordBuildFailure(db, schemas, failed.buildSchema, "boom");
+  const exists = async (schema: string) =>
+    (await database.pool.query("select 1 from pg_namespace where nspname = $1", [schema])).rowCount === 1;
+
+  t.deepEqual(await dropFailedBuilds(db, schemas), [failed.buildSchema]);
+  t.false(await exists(failed.buildSchema));
+  t.true(await exists(live.buildSchema), "the live build is untouched");
+  const rows = await listBuilds(db, schemas);
+  t.like(
+    rows.find((build) => build.buildSchema === failed.buildSchema),
+    { status: "failed", error: "boom (schema dropped by prune)" },
+  );
+  t.deepEqual(await dropFailedBuilds(db, schemas), [], "nothing left to drop");
+  const next = await createBuild(db, schemas, projection, "building");
+  t.not(next.buildSchema, live.buildSchema);
+  t.not(next.buildSchema, failed.buildSchema);
 });
