@@ -149,12 +149,16 @@ export async function createBuild(
         .executeTakeFirst();
       if (live !== undefined) return buildOf(live);
     }
-    const { count } = await builds
+    // Numbered after the highest number this projection's builds have used (not their count: a
+    // row removed by hand would hand out a live build's name, and its schema is dropped next).
+    const { highest } = await builds
       .selectFrom("projection_builds")
-      .select((eb) => eb.fn.countAll<string>().as("count"))
+      .select(
+        sql<string>`coalesce(max((regexp_match(build_schema, '_([0-9]+)$'))[1]::bigint), 0)`.as("highest"),
+      )
       .where("name", "=", projection.name)
       .executeTakeFirstOrThrow();
-    const buildSchema = `${schemas.buildPrefix}_${projection.name}_v${projection.version}_${Number(count) + 1}`;
+    const buildSchema = `${schemas.buildPrefix}_${projection.name}_v${projection.version}_${Number(highest) + 1}`;
     await trx.schema.dropSchema(buildSchema).ifExists().cascade().execute();
     await trx.schema.createSchema(buildSchema).execute();
     await projection.setUp(trx, buildSchema);

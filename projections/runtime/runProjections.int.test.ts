@@ -376,7 +376,18 @@ test("prune drops the tables of failed builds only; their registry rows stay, an
     { status: "failed", error: "boom (schema dropped by prune)" },
   );
   t.deepEqual(await dropFailedBuilds(db, schemas), [], "nothing left to drop");
+  // A row removed by hand must not bring a registered build's name round again (a new build drops
+  // whatever schema has its name first).
+  const kept = await createBuild(db, schemas, projection, "building");
+  await recordBuildFailure(db, schemas, kept.buildSchema, "kept for inspection");
+  await database.pool.query(`delete from "${schemas.runtime}".projection_builds where build_schema = $1`, [
+    failed.buildSchema,
+  ]);
   const next = await createBuild(db, schemas, projection, "building");
-  t.not(next.buildSchema, live.buildSchema);
-  t.not(next.buildSchema, failed.buildSchema);
+  t.false(
+    [live.buildSchema, failed.buildSchema, kept.buildSchema].includes(next.buildSchema),
+    next.buildSchema,
+  );
+  t.true(await exists(live.buildSchema), "the live build is still there");
+  t.true(await exists(kept.buildSchema), "so is the failed one not yet pruned");
 });
