@@ -214,15 +214,11 @@ export class PostgresEventStore implements EventStore {
   }
 
   subscribeWithoutMetadata(options: SubscribeOptions = {}): Subscription<EventWithoutMetadata> {
-    return this.#subscribe(options, async (after, limit) => {
-      const [order, position] = positionParts(after);
-      const { rows } = await this.#query<EventRowWithoutMetadata>(this.#sql.readAllWithoutMetadata, [
-        order,
-        position,
-        limit,
-      ]);
-      return rows.map(toEventWithoutMetadata);
-    });
+    return this.#subscribe(options, async (after, limit) =>
+      (await this.#readAllPage<EventRowWithoutMetadata>(after, limit, this.#sql.readAllWithoutMetadata)).map(
+        toEventWithoutMetadata,
+      ),
+    );
   }
 
   #subscribe<Event extends EventWithoutMetadata>(
@@ -316,9 +312,14 @@ export class PostgresEventStore implements EventStore {
     return Number(rows[0]?.events ?? 0);
   }
 
-  async #readAllPage(after: Position, limit: number): Promise<EventRow[]> {
+  /** A page of the log after `after`: whole events, or the columns `statement` selects. */
+  async #readAllPage<Row extends pg.QueryResultRow = EventRow>(
+    after: Position,
+    limit: number,
+    statement: string = this.#sql.readAll,
+  ): Promise<Row[]> {
     const [order, position] = positionParts(after);
-    const { rows } = await this.#query<EventRow>(this.#sql.readAll, [order, position, limit]);
+    const { rows } = await this.#query<Row>(statement, [order, position, limit]);
     return rows;
   }
 
@@ -479,16 +480,13 @@ function positionOfRow(transactionOrder: string, globalPosition: string): Positi
 function translateError(error: unknown): Error {
   const code = (error as { code?: unknown } | null)?.code;
   const isSqlState = typeof code === "string" && /^[0-9A-Z]{5}$/.test(code);
+  const message = error instanceof Error ? error.message : String(error);
   // Connection-level failures (no SQLSTATE, or class 08 / 57P) leave an append's outcome unknown.
   if (!isSqlState || code.startsWith("08") || code.startsWith("57P")) {
-    const message = error instanceof Error ? error.message : String(error);
     return new EventStoreUnavailableError(`PostgreSQL event store unavailable: ${message}`, { cause: error });
   }
   // Refused, written nothing: the log is being imported (migration 0003). Try again later.
-  if (code === IMPORT_UNDER_WAY) {
-    const message = error instanceof Error ? error.message : String(error);
-    return new LogImportUnderWayError(message, { cause: error });
-  }
+  if (code === IMPORT_UNDER_WAY) return new LogImportUnderWayError(message, { cause: error });
   return error instanceof Error ? error : new Error(String(error));
 }
 
