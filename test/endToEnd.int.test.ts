@@ -1,7 +1,4 @@
 import { execFile, spawn } from "node:child_process";
-import { chmod, mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { promisify } from "node:util";
 import test, { type ExecutionContext } from "ava";
 import {
@@ -11,6 +8,7 @@ import {
   type ScenarioOptions,
   type ScenarioOutcome,
 } from "./endToEndScenario.ts";
+import { createEmbeddedDataDir } from "./embeddedDataDir.ts";
 import { createIsolatedServices } from "./isolatedServices.ts";
 import { freePort, startSystemProcess } from "./systemProcess.ts";
 
@@ -34,17 +32,15 @@ test.serial(
   "end to end on the embedded default (npm start): the same scenario, the same counts",
   async (t) => {
     t.timeout(300_000);
-    const dataDir = await mkdtemp(path.join(tmpdir(), "tidemark-e2e-"));
-    await chmod(dataDir, 0o755); // as root, PostgreSQL runs as "postgres" and must enter it
+    const dataDir = await createEmbeddedDataDir("e2e");
     try {
       const outcome = await scenario(t, {
-        TIDEMARK_DATA_DIR: dataDir,
+        TIDEMARK_DATA_DIR: dataDir.path,
         EMBEDDED_POSTGRES_PORT: String(await freePort()),
       });
       assertOutcome(t, outcome);
     } finally {
-      await stopEmbeddedPostgresIn(dataDir);
-      await rm(dataDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+      await dataDir.dispose();
     }
   },
 );
@@ -160,31 +156,4 @@ async function waitForRedis(port: number): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`redis-server on port ${port} did not answer`);
-}
-
-/**
- * Waits for an embedded PostgreSQL still running in `dataDir` to exit (its postmaster.pid is
- * there until it has), and stops it at once (SIGQUIT) if it lingers 10 s: a system stopped under
- * load may have been killed before its PostgreSQL finished shutting down, and files PostgreSQL
- * still writes cannot be removed.
- */
-async function stopEmbeddedPostgresIn(dataDir: string): Promise<void> {
-  let pid: number;
-  try {
-    pid = Number((await readFile(path.join(dataDir, "postgres", "postmaster.pid"), "utf8")).split("\n")[0]);
-  } catch {
-    return; // no postmaster.pid: PostgreSQL has stopped (or never started)
-  }
-  const alive = () => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  for (let waited = 0; Number.isInteger(pid) && pid > 0 && alive() && waited < 30_000; waited += 100) {
-    if (waited === 10_000) process.kill(pid, "SIGQUIT");
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }

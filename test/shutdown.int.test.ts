@@ -1,18 +1,15 @@
 import { once } from "node:events";
-import { chmod, mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import test from "ava";
+import { createEmbeddedDataDir } from "./embeddedDataDir.ts";
 import { freePort, openAccount, startSystemProcess } from "./systemProcess.ts";
 
 test("Ctrl-C on npm start (embedded default): every role stops before the database, exit status 0, nothing on stderr", async (t) => {
   t.timeout(120_000);
-  const dataDir = await mkdtemp(path.join(tmpdir(), "tidemark-shutdown-"));
-  await chmod(dataDir, 0o755); // as root, PostgreSQL runs as "postgres" and must enter it
+  const dataDir = await createEmbeddedDataDir("shutdown");
   try {
     const system = await startSystemProcess({
       env: {
-        TIDEMARK_DATA_DIR: dataDir,
+        TIDEMARK_DATA_DIR: dataDir.path,
         EMBEDDED_POSTGRES_PORT: String(await freePort()),
         SMS_SIMULATOR_PORT: String(await freePort()),
         BANKING_SIMULATOR_PORT: String(await freePort()),
@@ -36,6 +33,6 @@ test("Ctrl-C on npm start (embedded default): every role stops before the databa
     t.is(code, 0, system.output.slice(-20).join("\n"));
     t.deepEqual(problems, [], "no warning, error or stray output while stopping");
   } finally {
-    await rm(dataDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+    await dataDir.dispose();
   }
 });
