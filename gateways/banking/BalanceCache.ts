@@ -1,4 +1,7 @@
 import type { Redis } from "ioredis";
+import { isCurrentBalanceType, parseBalanceType } from "../../domain/values/BalanceType.ts";
+import type { CreditLineData } from "../../domain/values/CreditLine.ts";
+import { moneyFromData, moneyToData } from "../../domain/values/Money.ts";
 import type { BankBalance } from "./BankingApiClient.ts";
 
 /** Recent bank balances, so that reads close together (a schedule, then a pre-send recheck) reach the bank once. */
@@ -11,7 +14,8 @@ interface StoredBalance {
   readonly minor: string;
   readonly currency: BankBalance["balance"]["currency"];
   readonly balanceType: string;
-  readonly creditLineIncluded: boolean;
+  /** Absent in entries written before credit lines were kept: read as a miss. */
+  readonly creditLines?: readonly CreditLineData[];
   readonly referenceTime: BankBalance["referenceTime"];
   readonly bankReference: string | null;
 }
@@ -20,18 +24,33 @@ const toStored = (balance: BankBalance): StoredBalance => ({
   minor: balance.balance.minor.toString(),
   currency: balance.balance.currency,
   balanceType: balance.balanceType,
-  creditLineIncluded: balance.creditLineIncluded,
+  creditLines: balance.creditLines.map((line) => ({
+    included: line.included,
+    type: line.type,
+    amount: line.amount === null ? null : moneyToData(line.amount),
+  })),
   referenceTime: balance.referenceTime,
   bankReference: balance.bankReference,
 });
 
-const fromStored = (stored: StoredBalance): BankBalance => ({
-  balance: { minor: BigInt(stored.minor), currency: stored.currency },
-  balanceType: stored.balanceType,
-  creditLineIncluded: stored.creditLineIncluded,
-  referenceTime: stored.referenceTime,
-  bankReference: stored.bankReference,
-});
+/** The stored balance, or undefined for an entry of another shape (written by an older version). */
+const fromStored = (stored: StoredBalance): BankBalance | undefined => {
+  const balanceType = parseBalanceType(stored.balanceType);
+  if (stored.creditLines === undefined || balanceType === undefined || !isCurrentBalanceType(balanceType)) {
+    return undefined;
+  }
+  return {
+    balance: { minor: BigInt(stored.minor), currency: stored.currency },
+    balanceType,
+    creditLines: stored.creditLines.map((line) => ({
+      included: line.included,
+      type: line.type,
+      amount: line.amount === null ? null : moneyFromData(line.amount),
+    })),
+    referenceTime: stored.referenceTime,
+    bankReference: stored.bankReference,
+  };
+};
 
 /** In-process, for the embedded default and tests. */
 export class MemoryBalanceCache implements BalanceCache {

@@ -48,20 +48,22 @@ test("reads OBReadBalance1: credit and debit become signed minor units, with typ
     { amount: "-5.25", currency: "GBP" },
   ]);
   const bank = client(t);
-  const first = await bank.readBalance("acc-1");
+  const first = await bank.readBalance("acc-1", "GBP");
   t.deepEqual(first.balance, { minor: 4200n, currency: "GBP" });
   t.is(first.balanceType, "InterimAvailable");
-  t.false(first.creditLineIncluded);
+  t.deepEqual(first.creditLines, [
+    { included: false, type: "Pre-Agreed", amount: { minor: 50_000n, currency: "GBP" } },
+  ]);
   t.is(String(first.referenceTime), "2026-11-24T09:00:00.000Z");
   t.regex(first.bankReference ?? "", /^[0-9a-f-]{36}$/);
-  t.deepEqual((await bank.readBalance("acc-1")).balance, { minor: -525n, currency: "GBP" });
+  t.deepEqual((await bank.readBalance("acc-1", "GBP")).balance, { minor: -525n, currency: "GBP" });
 });
 
 test("an unknown account or a refused token fails at once, without retries", async (t) => {
-  const error = await t.throwsAsync(client(t).readBalance("nobody"), { instanceOf: BankingApiError });
+  const error = await t.throwsAsync(client(t).readBalance("nobody", "GBP"), { instanceOf: BankingApiError });
   t.like(error, { code: "account_not_found", retryable: false });
   t.is(t.context.simulator.reads.get("nobody"), 1);
-  const refused = await t.throwsAsync(client(t, { accessToken: "wrong" }).readBalance("nobody"), {
+  const refused = await t.throwsAsync(client(t, { accessToken: "wrong" }).readBalance("nobody", "GBP"), {
     instanceOf: BankingApiError,
   });
   t.like(refused, { code: "unauthorized", retryable: false });
@@ -71,10 +73,10 @@ test("5xx answers are retried with backoff; after the last attempt the read fail
   t.context.simulator.script("acc-2", [{ amount: "10.00", currency: "EUR" }]);
   t.context.simulator.knobs.errorRate = 0.5;
   t.context.dice = [0.99, 0.1]; // attempt 1: no 429, then 500; attempt 2: no fault
-  t.deepEqual((await client(t).readBalance("acc-2")).balance, { minor: 1000n, currency: "EUR" });
+  t.deepEqual((await client(t).readBalance("acc-2", "EUR")).balance, { minor: 1000n, currency: "EUR" });
   t.is(t.context.simulator.reads.get("acc-2"), 2);
   t.context.simulator.knobs.errorRate = 1;
-  const error = await t.throwsAsync(client(t, { attempts: 3 }).readBalance("acc-2"), {
+  const error = await t.throwsAsync(client(t, { attempts: 3 }).readBalance("acc-2", "EUR"), {
     instanceOf: BankingApiError,
   });
   t.like(error, { code: "unavailable", retryable: true });
@@ -87,7 +89,7 @@ test("a 429 is retried after the Retry-After the bank names", async (t) => {
   t.context.simulator.knobs.retryAfterSeconds = 1;
   t.context.dice = [0.1]; // attempt 1: 429; then no fault
   const startedAt = Date.now();
-  await client(t).readBalance("acc-3");
+  await client(t).readBalance("acc-3", "GBP");
   const waited = Date.now() - startedAt;
   t.true(waited >= 950, `waited ${waited} ms for Retry-After: 1`);
   t.is(t.context.simulator.reads.get("acc-3"), 2);
@@ -97,7 +99,7 @@ test("each attempt times out; a slow bank fails the read quickly", async (t) => 
   t.context.simulator.script("acc-4", [{ amount: "1.00", currency: "GBP" }]);
   t.context.simulator.knobs.latencyMs = 1000;
   const startedAt = Date.now();
-  const error = await t.throwsAsync(client(t, { timeoutMs: 100, attempts: 2 }).readBalance("acc-4"), {
+  const error = await t.throwsAsync(client(t, { timeoutMs: 100, attempts: 2 }).readBalance("acc-4", "GBP"), {
     instanceOf: BankingApiError,
   });
   t.like(error, { code: "unavailable", retryable: true });
@@ -114,15 +116,125 @@ test("reads that keep failing open the circuit: it fails fast, then a trial read
     halfOpenAfterMs: 200,
     onCircuitChange: (state) => states.push(state),
   });
-  await t.throwsAsync(bank.readBalance("acc-5"));
-  await t.throwsAsync(bank.readBalance("acc-5"));
+  await t.throwsAsync(bank.readBalance("acc-5", "GBP"));
+  await t.throwsAsync(bank.readBalance("acc-5", "GBP"));
   t.is(bank.circuit, "open");
-  const fast = await t.throwsAsync(bank.readBalance("acc-5"), { instanceOf: BankingApiError });
+  const fast = await t.throwsAsync(bank.readBalance("acc-5", "GBP"), { instanceOf: BankingApiError });
   t.like(fast, { code: "circuit_open", retryable: true });
   t.is(t.context.simulator.reads.get("acc-5"), 2, "the open circuit did not call the bank");
   t.context.simulator.knobs.errorRate = 0;
   await sleep(250);
-  t.deepEqual((await bank.readBalance("acc-5")).balance, { minor: 300n, currency: "GBP" });
+  t.deepEqual((await bank.readBalance("acc-5", "GBP")).balance, { minor: 300n, currency: "GBP" });
   t.is(bank.circuit, "closed");
   t.deepEqual(states, ["open", "half-open", "closed"]);
+});
+
+const balance = (type: string, amount: string, currency = "GBP", extra: Record<string, unknown> = {}) => ({
+  Amount: { Amount: amount.replace(/^-/, ""), Currency: currency },
+  CreditDebitIndicator: amount.startsWith("-") ? "Debit" : "Credit",
+  Type: type,
+  DateTime: "2026-11-24T09:00:00+00:00",
+  ...extra,
+});
+
+test("today's balance in the account's currency counts: never a forward one, never the first of another currency", async (t) => {
+  t.context.simulator.setBalances("acc-6", [
+    balance("ForwardAvailable", "5000.00"),
+    balance("InterimAvailable", "99.00", "EUR"),
+    balance("InterimBooked", "12.00"),
+  ]);
+  const read = await client(t).readBalance("acc-6", "GBP");
+  t.deepEqual(read.balance, { minor: 1200n, currency: "GBP" });
+  t.is(read.balanceType, "InterimBooked");
+  t.deepEqual((await client(t).readBalance("acc-6", "EUR")).balance, { minor: 9900n, currency: "EUR" });
+  t.context.simulator.setBalances("acc-7", [
+    balance("ForwardAvailable", "5000.00"),
+    balance("Expected", "1.00"),
+  ]);
+  const none = await t.throwsAsync(client(t).readBalance("acc-7", "GBP"), { instanceOf: BankingApiError });
+  t.like(none, { code: "no_current_balance", retryable: false });
+  t.is(t.context.simulator.reads.get("acc-7"), 1, "not retried");
+});
+
+test("amounts with up to 5 decimals are floored to the minor unit; offsets become UTC", async (t) => {
+  t.context.simulator.setBalances("acc-8", [
+    balance("InterimAvailable", "-12.345", "GBP", { DateTime: "2026-11-24T10:00:00.5+01:00" }),
+  ]);
+  const read = await client(t).readBalance("acc-8", "GBP");
+  t.deepEqual(read.balance, { minor: -1235n, currency: "GBP" });
+  t.is(String(read.referenceTime), "2026-11-24T09:00:00.500Z");
+});
+
+test("a DateTime without a zone is an invalid answer, not a time in the process's zone", async (t) => {
+  t.context.simulator.setBalances("acc-9", [
+    balance("InterimAvailable", "10.00", "GBP", { DateTime: "2026-11-24T09:00:00" }),
+  ]);
+  const error = await t.throwsAsync(client(t).readBalance("acc-9", "GBP"), { instanceOf: BankingApiError });
+  t.like(error, { code: "invalid_answer", retryable: false });
+  t.regex(error.message, /DateTime "2026-11-24T09:00:00" is not an ISO 8601 date-time with a zone/);
+});
+
+test("every page is read through Links.Next: the balance that counts may be on the last", async (t) => {
+  t.context.simulator.knobs.pageSize = 1;
+  t.context.simulator.setBalances("acc-10", [
+    balance("ClosingBooked", "1.00"),
+    balance("ForwardAvailable", "2.00"),
+    balance("InterimAvailable", "3.00"),
+  ]);
+  const read = await client(t).readBalance("acc-10", "GBP");
+  t.deepEqual(read.balance, { minor: 300n, currency: "GBP" });
+  t.is(t.context.simulator.reads.get("acc-10"), 3);
+});
+
+test("an expired consent, a refused field and a server error keep the bank's OB error codes", async (t) => {
+  t.context.simulator.setFault("acc-11", {
+    status: 403,
+    errorCode: "UK.OBIE.Resource.InvalidConsentStatus",
+    message: "consent expired",
+  });
+  const expired = await t.throwsAsync(client(t).readBalance("acc-11", "GBP"), {
+    instanceOf: BankingApiError,
+  });
+  t.like(expired, { code: "consent_expired", retryable: false });
+  t.deepEqual(expired.obErrorCodes, ["UK.OBIE.Resource.InvalidConsentStatus"]);
+  t.regex(expired.message, /UK\.OBIE\.Resource\.InvalidConsentStatus/);
+  t.is(t.context.simulator.reads.get("acc-11"), 1, "not retried");
+
+  const tooLong = "a".repeat(41);
+  const refused = await t.throwsAsync(client(t).readBalance(tooLong, "GBP"), { instanceOf: BankingApiError });
+  t.like(refused, { code: "request_refused", retryable: false });
+  t.regex(refused.message, /400 from the Banking API: UK\.OBIE\.Field\.Invalid at AccountId/);
+
+  t.context.simulator.setFault("acc-12", { status: 500, errorCode: "UK.OBIE.UnexpectedError" });
+  const down = await t.throwsAsync(client(t, { attempts: 2 }).readBalance("acc-12", "GBP"), {
+    instanceOf: BankingApiError,
+  });
+  t.like(down, { code: "unavailable", retryable: true });
+  t.regex(down.message, /UK\.OBIE\.UnexpectedError/);
+});
+
+test("a Retry-After over the cap, or past the refresh's deadline, fails at once as throttled (retryable)", async (t) => {
+  t.context.simulator.setFault("acc-13", {
+    status: 429,
+    errorCode: "UK.Simulator.TooManyRequests",
+    retryAfterSeconds: 3600,
+  });
+  let startedAt = Date.now();
+  const capped = await t.throwsAsync(client(t).readBalance("acc-13", "GBP"), { instanceOf: BankingApiError });
+  t.like(capped, { code: "throttled", retryable: true });
+  t.regex(capped.message, /Retry-After 3600 s is over the 60 s cap/);
+  t.true(Date.now() - startedAt < 1000, "not an hour, not even a minute");
+
+  t.context.simulator.setFault("acc-13", {
+    status: 429,
+    errorCode: "UK.Simulator.TooManyRequests",
+    retryAfterSeconds: 2,
+  });
+  startedAt = Date.now();
+  const late = await t.throwsAsync(client(t, { deadlineMs: 1000 }).readBalance("acc-13", "GBP"), {
+    instanceOf: BankingApiError,
+  });
+  t.like(late, { code: "throttled", retryable: true });
+  t.regex(late.message, /deadline/);
+  t.true(Date.now() - startedAt < 1000);
 });

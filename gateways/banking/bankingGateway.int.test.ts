@@ -141,7 +141,7 @@ test("unattended reads spend a budget of four a day; a redelivered request does 
   t.is(failed.length, 1);
   t.like(failed[0]?.data, {
     retryable: false,
-    reason: "daily budget of unattended reads used for 2026-11-24",
+    reason: "budget_exhausted: daily budget of unattended reads used for 2026-11-24",
   });
   await refresh(t, "acc-2", "manual", handler);
   t.is(t.context.simulator.reads.get("acc-2"), 5, "a manual read is not budgeted");

@@ -4,10 +4,16 @@ import type { AccountEvent } from "../../domain/account/AccountEvent.ts";
 import { accountDecider, type AccountCommand } from "../../domain/account/accountDecider.ts";
 import type { Rule } from "../../domain/rules/Rule.ts";
 import { epochMsToInstant } from "../../domain/values/Instant.ts";
+import { isCurrency, type Currency } from "../../domain/values/Money.ts";
 import type { EventStore, RecordedEvent } from "../eventStore/EventStore.ts";
 import type { EventConsumer } from "../fanout/EventConsumer.ts";
 import type { BalanceCache } from "./BalanceCache.ts";
-import { BankingApiError, type BankBalance, type BankingApiClient } from "./BankingApiClient.ts";
+import {
+  BankingApiError,
+  type BankBalance,
+  type BankingApiClient,
+  type BankingFailureReason,
+} from "./BankingApiClient.ts";
 import type { RefreshBudget } from "./RefreshBudget.ts";
 
 export interface BankingGatewayOptions {
@@ -19,7 +25,17 @@ export interface BankingGatewayOptions {
   readonly clock: () => number;
   readonly newEventId: () => string;
   readonly log: (message: string) => void;
+  /** Each refresh recorded as failed, by reason (the metric). */
+  readonly onFailure?: (reason: RefreshFailureReason) => void;
 }
+
+/**
+ * Why a refresh failed: the client's reasons, or the daily budget of unattended reads spent.
+ * `BalanceRefreshFailed.reason` is `<reason>: <detail>`, the detail keeping the bank's Open
+ * Banking error codes (e.g. `consent_expired: 403 from the Banking API:
+ * UK.OBIE.Resource.InvalidConsentStatus …`).
+ */
+export type RefreshFailureReason = BankingFailureReason | "budget_exhausted";
 
 type RefreshRequested = Extract<AccountEvent, { type: "BalanceRefreshRequested" }>;
 
@@ -30,7 +46,9 @@ type RefreshRequested = Extract<AccountEvent, { type: "BalanceRefreshRequested" 
  * spend the account's daily budget, claimed under the request's event id so a redelivery does not
  * spend it twice; a balance read moments ago comes from the cache instead of the bank. A failure
  * the client already retried is recorded (retryable or not) rather than thrown: the scheduler asks
- * again later, and nothing piles up in the dead letters during a bank outage.
+ * again later, and nothing piles up in the dead letters during a bank outage. The client is given
+ * the account's currency: only a balance in it counts. Several refreshes run at once (the
+ * consumer's concurrency), so a throttled or slow account never holds up the others.
  */
 export function bankingGateway(options: BankingGatewayOptions): EventConsumer {
   const accounts = accountDecider(options.rules);
@@ -41,6 +59,11 @@ export function bankingGateway(options: BankingGatewayOptions): EventConsumer {
       const event = { type: recorded.type, data: recorded.data } as unknown as RefreshRequested;
       const accountId = recorded.streamId.slice("account-".length);
       if (await alreadyAnswered(options.store, recorded)) return undefined; // a redelivery
+      const currency = await accountCurrency(options.store, recorded.streamId);
+      if (currency === undefined) {
+        options.log(`banking-gateway: ${accountId}: no such account; nothing to refresh`);
+        return undefined;
+      }
       const now = options.clock();
       const record = (command: AccountCommand) =>
         handleCommand(options.store, accounts, recorded.streamId, command, {
@@ -48,25 +71,27 @@ export function bankingGateway(options: BankingGatewayOptions): EventConsumer {
           newEventId: options.newEventId,
           metadata: metadataCausedBy(recorded, "banking-gateway"),
         });
-      const fail = async (reason: string, retryable: boolean) => {
+      const fail = async (reason: RefreshFailureReason, detail: string, retryable: boolean) => {
         const outcome = await record({
           type: "RecordBalanceRefreshFailure",
-          data: { reason, retryable, now: epochMsToInstant(now) },
+          data: { reason: `${reason}: ${detail}`, retryable, now: epochMsToInstant(now) },
         });
         if (outcome.outcome === "refused") options.log(`banking-gateway: ${accountId}: ${outcome.detail}`);
+        else options.onFailure?.(reason);
       };
       if (event.data.reason === "scheduled") {
         const day = new Date(now).toISOString().slice(0, 10);
         if (!(await options.budget.claim(accountId, day, recorded.id))) {
-          return fail(`daily budget of unattended reads used for ${day}`, false);
+          return fail("budget_exhausted", `daily budget of unattended reads used for ${day}`, false);
         }
       }
       let reading: BankBalance;
       try {
-        reading = (await options.cache.get(accountId)) ?? (await options.bank.readBalance(accountId));
+        reading =
+          (await options.cache.get(accountId)) ?? (await options.bank.readBalance(accountId, currency));
       } catch (error) {
         if (!(error instanceof BankingApiError)) throw error;
-        return fail(`${error.code}: ${error.message}`, error.retryable);
+        return fail(error.code, error.message, error.retryable);
       }
       await options.cache.set(accountId, reading);
       const outcome = await record({
@@ -74,7 +99,8 @@ export function bankingGateway(options: BankingGatewayOptions): EventConsumer {
         data: {
           balance: reading.balance,
           balanceType: reading.balanceType,
-          creditLineIncluded: reading.creditLineIncluded,
+          // RecordBalance takes the lines themselves once the account decider keeps them.
+          creditLineIncluded: reading.creditLines.some((line) => line.included),
           referenceTime: reading.referenceTime,
           source: "pull",
           bankReference: reading.bankReference,
@@ -86,6 +112,16 @@ export function bankingGateway(options: BankingGatewayOptions): EventConsumer {
       return undefined;
     },
   };
+}
+
+/** The account's currency, from `AccountOpened` (the stream's first event); undefined: no account. */
+async function accountCurrency(store: EventStore, streamId: string): Promise<Currency | undefined> {
+  for await (const first of store.readStream(streamId, { maxCount: 1 })) {
+    if (first.type !== "AccountOpened") return undefined;
+    const { currency } = first.data as { currency?: unknown };
+    return typeof currency === "string" && isCurrency(currency) ? currency : undefined;
+  }
+  return undefined;
 }
 
 /** Whether an event after the request in its stream was caused by it: the answer is recorded. */

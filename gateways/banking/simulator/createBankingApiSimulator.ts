@@ -1,3 +1,5 @@
+import { randomUUID } from "node:crypto";
+import { bodyParser } from "@koa/bodyparser";
 import Router from "@koa/router";
 import Koa, { type Context } from "koa";
 
@@ -10,6 +12,8 @@ export interface BankingSimulatorKnobs {
   /** Share of reads answered 429 with `Retry-After: retryAfterSeconds`. */
   tooManyRequestsRate: number;
   retryAfterSeconds: number;
+  /** Balances per page (`Links.Next`, `Meta.TotalPages`); 0: every balance on one page. */
+  pageSize: number;
 }
 
 export const DEFAULT_BANKING_SIMULATOR_KNOBS: BankingSimulatorKnobs = {
@@ -17,13 +21,41 @@ export const DEFAULT_BANKING_SIMULATOR_KNOBS: BankingSimulatorKnobs = {
   errorRate: 0,
   tooManyRequestsRate: 0,
   retryAfterSeconds: 1,
+  pageSize: 0,
 };
 
-/** One scripted balance: a signed decimal amount in the account's currency. */
+/** One scripted balance: a signed decimal amount, answered as an `InterimAvailable` balance. */
 export interface ScriptedBalance {
   readonly amount: string;
   readonly currency: string;
   readonly creditLine?: string;
+}
+
+/**
+ * A balance as the simulator answers it: an `OBReadBalance1` `Data.Balance` entry without its
+ * `AccountId` (the simulator adds it). Sent as given, so a test may also set one that breaks the
+ * spec; a missing `DateTime` is the time of the read.
+ */
+export interface SimulatedBalance {
+  readonly Amount: { readonly Amount: string; readonly Currency: string };
+  readonly CreditDebitIndicator: string;
+  readonly Type: string;
+  readonly DateTime?: string;
+  readonly CreditLine?: readonly {
+    readonly Included: boolean;
+    readonly Type?: string;
+    readonly Amount?: { readonly Amount: string; readonly Currency: string };
+  }[];
+}
+
+/** A refusal an account answers every read with, as an `OBErrorResponse1`. */
+export interface SimulatedFault {
+  readonly status: number;
+  /** e.g. `UK.OBIE.Resource.InvalidConsentStatus`. */
+  readonly errorCode: string;
+  readonly message?: string;
+  /** Sent as `Retry-After` (a 429, a 503). */
+  readonly retryAfterSeconds?: number;
 }
 
 export interface BankingApiSimulator {
@@ -31,89 +63,205 @@ export interface BankingApiSimulator {
   readonly knobs: BankingSimulatorKnobs;
   /**
    * Scripts an account's balances: each read answers the next one, the last one from then on.
-   * An account without a script answers `unscripted`, or is unknown (404).
+   * An account without a script or balances answers `unscripted`, or is unknown (404).
    */
   script(accountId: string, balances: readonly ScriptedBalance[]): void;
+  /** Sets every balance an account answers (several types, currencies, credit lines), until changed. */
+  setBalances(accountId: string, balances: readonly SimulatedBalance[]): void;
+  /** Makes every read of the account answer this refusal until cleared (undefined). */
+  setFault(accountId: string, fault: SimulatedFault | undefined): void;
   /** Reads answered (any status), per account: what a budget test counts. */
   readonly reads: ReadonlyMap<string, number>;
 }
 
 export interface BankingApiSimulatorOptions {
-  /** The bearer token clients must send. */
+  /** The bearer token clients (and the admin routes) must send. */
   readonly accessToken: string;
   readonly knobs?: Partial<BankingSimulatorKnobs>;
   readonly random?: () => number;
-  /** What an account without a script answers; none: 404 (an account the bank does not know). */
+  /**
+   * What an account nobody has set answers; none: 404 (an account the bank does not know). Its
+   * DateTime is when the simulator was created, not the time of the read: pushed and pulled
+   * balances compete by the bank's reference time, and a default dated "now" would replace a
+   * balance pushed moments before with one nobody chose. A push after the simulator started wins.
+   */
   readonly unscripted?: ScriptedBalance;
   /** The simulator's clock for each balance's DateTime (default Date.now). */
   readonly clock?: () => number;
+  /** Balances to start with, per account (a seed file's content). */
+  readonly seed?: Readonly<Record<string, readonly SimulatedBalance[]>>;
 }
 
+/** Open Banking's `AccountId` (`Max40Text`). */
+const ACCOUNT_ID_MAX = 40;
+
 /**
- * A Banking API in the shape of UK Open Banking's Account and Transaction API:
- * `GET /accounts/{AccountId}/balances` → `OBReadBalance1` (Amount, Currency,
- * CreditDebitIndicator, Type, DateTime, CreditLine), behind a bearer token, with knobs for
- * latency, 5xx and 429 + Retry-After, and scripted balances per account.
+ * A Banking API in the shape of UK Open Banking's Account Information API v3.1:
+ * `GET /accounts/{AccountId}/balances` → `OBReadBalance1` (absolute `Links`, `Meta.TotalPages`,
+ * pages of `pageSize` balances), every refusal an `OBErrorResponse1`, behind a bearer token;
+ * knobs for latency, 5xx and 429 + Retry-After. Per account: scripted balances, any set of OB
+ * balances, or a standing refusal (e.g. 403 `UK.OBIE.Resource.InvalidConsentStatus`), also
+ * through the admin routes `PUT /__admin/accounts/{id}/balances` (body: an array of balances, or
+ * `{"Balance": [...]}`), `PUT|DELETE /__admin/accounts/{id}/fault` and `DELETE /__admin/accounts/{id}`.
  */
 export function createBankingApiSimulator(options: BankingApiSimulatorOptions): BankingApiSimulator {
   const knobs: BankingSimulatorKnobs = { ...DEFAULT_BANKING_SIMULATOR_KNOBS, ...options.knobs };
   const random = options.random ?? Math.random;
   const clock = options.clock ?? Date.now;
+  const startedAt = new Date(clock()).toISOString();
   const scripts = new Map<string, { balances: readonly ScriptedBalance[]; next: number }>();
+  const balancesOf = new Map<string, readonly SimulatedBalance[]>(Object.entries(options.seed ?? {}));
+  const faults = new Map<string, SimulatedFault>();
   const reads = new Map<string, number>();
   const router = new Router();
+  const authorised = (ctx: Context) => ctx.get("authorization") === `Bearer ${options.accessToken}`;
 
   router.get("/accounts/:accountId/balances", async (ctx: Context) => {
     const accountId = String((ctx.params as Record<string, string>).accountId);
-    ctx.set("x-fapi-interaction-id", ctx.get("x-fapi-interaction-id") || crypto.randomUUID());
-    if (ctx.get("authorization") !== `Bearer ${options.accessToken}`) {
-      return problem(ctx, 401, "UK.OBIE.Unauthorized", "a valid bearer token is required");
+    if (!authorised(ctx)) {
+      return obError(ctx, 401, "UK.OBIE.Header.Invalid", "a valid bearer token is required", "Authorization");
+    }
+    if (accountId.length > ACCOUNT_ID_MAX) {
+      return obError(
+        ctx,
+        400,
+        "UK.OBIE.Field.Invalid",
+        `AccountId is longer than ${ACCOUNT_ID_MAX} characters`,
+        "AccountId",
+      );
     }
     reads.set(accountId, (reads.get(accountId) ?? 0) + 1);
     if (knobs.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, knobs.latencyMs));
+    const fault = faults.get(accountId);
+    if (fault !== undefined) {
+      if (fault.retryAfterSeconds !== undefined) ctx.set("retry-after", String(fault.retryAfterSeconds));
+      return obError(ctx, fault.status, fault.errorCode, fault.message ?? "simulated refusal");
+    }
     if (random() < knobs.tooManyRequestsRate) {
       ctx.set("retry-after", String(knobs.retryAfterSeconds));
-      return problem(ctx, 429, "UK.OBIE.TooManyRequests", "slow down");
+      return obError(ctx, 429, "UK.Simulator.TooManyRequests", "slow down");
     }
-    if (random() < knobs.errorRate) return problem(ctx, 500, "UK.OBIE.UnexpectedError", "simulated failure");
-    const script = scripts.get(accountId);
-    const balance = script?.balances[Math.min(script.next, script.balances.length - 1)] ?? options.unscripted;
-    if (balance === undefined)
-      return problem(ctx, 404, "UK.OBIE.Resource.NotFound", `no account ${accountId}`);
-    if (script !== undefined) script.next += 1;
-    const negative = balance.amount.startsWith("-");
+    if (random() < knobs.errorRate) return obError(ctx, 500, "UK.OBIE.UnexpectedError", "simulated failure");
+    const pageText = typeof ctx.query.page === "string" ? ctx.query.page : "1";
+    const page = /^[1-9]\d{0,5}$/.test(pageText) ? Number(pageText) : undefined;
+    if (page === undefined)
+      return obError(ctx, 400, "UK.OBIE.Field.Invalid", "page must be 1 or more", "page");
+    const balances = currentBalances(accountId, page === 1);
+    if (balances === undefined) {
+      return obError(ctx, 404, "UK.OBIE.Resource.NotFound", `no account ${accountId}`);
+    }
+    const size = knobs.pageSize > 0 ? knobs.pageSize : Math.max(balances.length, 1);
+    const totalPages = Math.max(1, Math.ceil(balances.length / size));
+    if (page > totalPages) {
+      return obError(ctx, 400, "UK.OBIE.Field.Invalid", `page ${page} of ${totalPages}`, "page");
+    }
+    const now = new Date(clock()).toISOString();
+    const self = `${ctx.protocol}://${ctx.host}/accounts/${encodeURIComponent(accountId)}/balances`;
+    const pageUrl = (number: number) => (number === 1 ? self : `${self}?page=${number}`);
     ctx.body = {
       Data: {
-        Balance: [
-          {
-            AccountId: accountId,
-            Amount: {
-              Amount: negative ? balance.amount.slice(1) : balance.amount,
-              Currency: balance.currency,
-            },
-            CreditDebitIndicator: negative ? "Debit" : "Credit",
-            Type: "InterimAvailable",
-            DateTime: new Date(clock()).toISOString(),
-            CreditLine:
-              balance.creditLine === undefined
-                ? []
-                : [
-                    {
-                      Included: false,
-                      Amount: { Amount: balance.creditLine, Currency: balance.currency },
-                      Type: "Pre-Agreed",
-                    },
-                  ],
-          },
-        ],
+        Balance: balances
+          .slice((page - 1) * size, page * size)
+          .map((balance) => ({ AccountId: accountId, ...balance, DateTime: balance.DateTime ?? now })),
       },
-      Links: { Self: `/accounts/${accountId}/balances` },
-      Meta: { TotalPages: 1 },
+      Links: {
+        Self: pageUrl(page),
+        ...(totalPages > 1 ? { First: pageUrl(1), Last: pageUrl(totalPages) } : {}),
+        ...(page > 1 ? { Prev: pageUrl(page - 1) } : {}),
+        ...(page < totalPages ? { Next: pageUrl(page + 1) } : {}),
+      },
+      Meta: { TotalPages: totalPages },
     };
     return undefined;
   });
 
+  /** The account's balances now; a first page moves its script on. Undefined: unknown account. */
+  function currentBalances(accountId: string, firstPage: boolean): readonly SimulatedBalance[] | undefined {
+    const set = balancesOf.get(accountId);
+    if (set !== undefined) return set;
+    const script = scripts.get(accountId);
+    if (script !== undefined) {
+      const scripted = script.balances[Math.min(script.next, script.balances.length - 1)];
+      if (firstPage) script.next += 1;
+      return scripted === undefined ? undefined : [fromScripted(scripted)];
+    }
+    return options.unscripted === undefined ? undefined : [fromScripted(options.unscripted, startedAt)];
+  }
+
+  router.put("/__admin/accounts/:accountId/balances", (ctx: Context) => {
+    if (!authorised(ctx))
+      return obError(ctx, 401, "UK.OBIE.Header.Invalid", "a valid bearer token is required");
+    const body = (ctx.request as { body?: unknown }).body;
+    const list = Array.isArray(body) ? body : (body as { Balance?: unknown } | undefined)?.Balance;
+    if (!Array.isArray(list) || list.length === 0 || !list.every(isObject)) {
+      return obError(
+        ctx,
+        400,
+        "UK.OBIE.Field.Invalid",
+        "a non-empty array of balances is required",
+        "Balance",
+      );
+    }
+    balancesOf.set(String((ctx.params as Record<string, string>).accountId), list as SimulatedBalance[]);
+    ctx.status = 204;
+    return undefined;
+  });
+  router.put("/__admin/accounts/:accountId/fault", (ctx: Context) => {
+    if (!authorised(ctx))
+      return obError(ctx, 401, "UK.OBIE.Header.Invalid", "a valid bearer token is required");
+    const body = (ctx.request as { body?: unknown }).body as Partial<SimulatedFault> | undefined;
+    if (
+      typeof body?.status !== "number" ||
+      body.status < 400 ||
+      body.status > 599 ||
+      typeof body.errorCode !== "string"
+    ) {
+      return obError(ctx, 400, "UK.OBIE.Field.Invalid", "status (4xx, 5xx) and errorCode are required");
+    }
+    faults.set(String((ctx.params as Record<string, string>).accountId), body as SimulatedFault);
+    ctx.status = 204;
+    return undefined;
+  });
+  router.delete("/__admin/accounts/:accountId/fault", (ctx: Context) => {
+    if (!authorised(ctx))
+      return obError(ctx, 401, "UK.OBIE.Header.Invalid", "a valid bearer token is required");
+    faults.delete(String((ctx.params as Record<string, string>).accountId));
+    ctx.status = 204;
+    return undefined;
+  });
+  router.delete("/__admin/accounts/:accountId", (ctx: Context) => {
+    if (!authorised(ctx))
+      return obError(ctx, 401, "UK.OBIE.Header.Invalid", "a valid bearer token is required");
+    const accountId = String((ctx.params as Record<string, string>).accountId);
+    balancesOf.delete(accountId);
+    scripts.delete(accountId);
+    faults.delete(accountId);
+    ctx.status = 204;
+    return undefined;
+  });
+
   const app = new Koa();
+  app.use(async (ctx, next) => {
+    ctx.set("x-fapi-interaction-id", ctx.get("x-fapi-interaction-id") || randomUUID());
+    await next();
+    // What the router leaves without a body (no such route, another method) is still an OB error.
+    if (ctx.status === 404 && ctx.body === undefined) {
+      obError(ctx, 404, "UK.OBIE.Resource.NotFound", `no resource ${ctx.path}`);
+    } else if (ctx.status === 405 && (ctx.body === undefined || typeof ctx.body === "string")) {
+      obError(ctx, 405, "UK.Simulator.MethodNotAllowed", `${ctx.method} is not allowed on ${ctx.path}`);
+    }
+  });
+  app.use(async (ctx, next) => {
+    try {
+      await next();
+    } catch (error) {
+      // The body parser's refusals (not JSON, too large), as OB errors.
+      const status = (error as { status?: unknown }).status;
+      if (typeof status !== "number" || status < 400 || status >= 500) throw error;
+      obError(ctx, status, "UK.OBIE.Field.Invalid", error instanceof Error ? error.message : "bad request");
+    }
+  });
+  app.use(bodyParser({ enableTypes: ["json"], jsonLimit: "1mb" }));
   app.use(router.routes());
   app.use(router.allowedMethods());
   return {
@@ -123,11 +271,64 @@ export function createBankingApiSimulator(options: BankingApiSimulatorOptions): 
     script(accountId, balances) {
       scripts.set(accountId, { balances, next: 0 });
     },
+    setBalances(accountId, balances) {
+      balancesOf.set(accountId, balances);
+    },
+    setFault(accountId, fault) {
+      if (fault === undefined) faults.delete(accountId);
+      else faults.set(accountId, fault);
+    },
   };
 }
 
-function problem(ctx: Context, status: number, code: string, message: string): undefined {
+function fromScripted(scripted: ScriptedBalance, dateTime?: string): SimulatedBalance {
+  const negative = scripted.amount.startsWith("-");
+  return {
+    Amount: { Amount: negative ? scripted.amount.slice(1) : scripted.amount, Currency: scripted.currency },
+    CreditDebitIndicator: negative ? "Debit" : "Credit",
+    Type: "InterimAvailable",
+    ...(dateTime === undefined ? {} : { DateTime: dateTime }),
+    ...(scripted.creditLine === undefined
+      ? {}
+      : {
+          CreditLine: [
+            {
+              Included: false,
+              Amount: { Amount: scripted.creditLine, Currency: scripted.currency },
+              Type: "Pre-Agreed",
+            },
+          ],
+        }),
+  };
+}
+
+function isObject(value: unknown): boolean {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** An `OBErrorResponse1` answer. */
+function obError(ctx: Context, status: number, errorCode: string, message: string, path?: string): undefined {
   ctx.status = status;
-  ctx.body = { Code: String(status), Message: message, Errors: [{ ErrorCode: code, Message: message }] };
+  ctx.body = {
+    Code: `${status} ${reasonPhrase(status)}`.slice(0, 40),
+    Id: randomUUID(),
+    Message: message,
+    Errors: [{ ErrorCode: errorCode, Message: message, ...(path === undefined ? {} : { Path: path }) }],
+  };
   return undefined;
+}
+
+function reasonPhrase(status: number): string {
+  const phrases: Record<number, string> = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    413: "Payload Too Large",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+  };
+  return phrases[status] ?? "Error";
 }
