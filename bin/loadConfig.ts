@@ -59,6 +59,17 @@ export interface Config {
   readonly smsWebhookBaseUrl: string | undefined;
   /** The Banking API the banking gateway reads; undefined: the built-in simulator. */
   readonly bankingApi: { readonly url: string; readonly token: string } | undefined;
+  /** How the banking gateway reads the Banking API, and the simulator's seed. */
+  readonly banking: {
+    /** Refreshes handled at once, so that a throttled or slow account never holds up the others. */
+    readonly concurrency: number;
+    /** The longest Retry-After waited for; a longer one fails the refresh as `throttled`. */
+    readonly retryAfterCapMs: number;
+    /** Each refresh's deadline, retries and pauses included. */
+    readonly refreshDeadlineMs: number;
+    /** A JSON file `{"<accountId>": [OB balances]}` the Banking API simulator starts with. */
+    readonly simulatorSeedFile: string | undefined;
+  };
   readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace";
   /** Hashed API keys; empty only in the embedded default, which then makes a dev key. */
   readonly apiKeys: readonly ApiKeyEntry[];
@@ -103,6 +114,13 @@ const port = (fallback: number) =>
     .refine((value) => /^\d+$/.test(value) && Number(value) >= 1 && Number(value) <= 65535, {
       message: "must be a port number from 1 to 65535",
     })
+    .transform(Number);
+
+const wholeNumber = (fallback: string, min: number, max: number, message: string) =>
+  z
+    .string()
+    .default(fallback)
+    .refine((value) => /^\d{1,7}$/.test(value) && Number(value) >= min && Number(value) <= max, { message })
     .transform(Number);
 
 const apiKeysSchema = z
@@ -175,6 +193,20 @@ const environment = z.object({
       return z.NEVER;
     }),
   BANKING_API_TOKEN: z.string().min(1, { message: "must not be empty" }).optional(),
+  BANKING_CONCURRENCY: wholeNumber("8", 1, 64, "must be a whole number from 1 to 64"),
+  BANKING_RETRY_AFTER_CAP_SECONDS: wholeNumber(
+    "60",
+    0,
+    3600,
+    "must be a whole number of seconds from 0 to 3600",
+  ),
+  BANKING_REFRESH_DEADLINE_SECONDS: wholeNumber(
+    "90",
+    1,
+    3600,
+    "must be a whole number of seconds from 1 to 3600",
+  ),
+  BANKING_SIMULATOR_SEED_FILE: z.string().min(1).optional(),
   EMBEDDED_POSTGRES_PORT: port(54329),
   TIDEMARK_DATA_DIR: z.string().min(1, { message: "must not be empty" }).default(".tidemark"),
   TIDEMARK_API_KEYS: z
@@ -327,6 +359,12 @@ export function loadConfig(
       vars.BANKING_API_URL === undefined
         ? undefined
         : { url: vars.BANKING_API_URL, token: vars.BANKING_API_TOKEN ?? "" },
+    banking: {
+      concurrency: vars.BANKING_CONCURRENCY,
+      retryAfterCapMs: vars.BANKING_RETRY_AFTER_CAP_SECONDS * 1000,
+      refreshDeadlineMs: vars.BANKING_REFRESH_DEADLINE_SECONDS * 1000,
+      simulatorSeedFile: vars.BANKING_SIMULATOR_SEED_FILE,
+    },
     logLevel: vars.LOG_LEVEL,
     backupStorage:
       vars.BACKUP_S3_BUCKET === undefined

@@ -158,3 +158,30 @@ for (const [env, message] of badBackup) {
     t.is(error.message, message);
   });
 }
+
+test("the banking gateway: reads at once, Retry-After cap and deadline per refresh, with defaults", (t) => {
+  t.deepEqual(loadConfig({}).banking, {
+    concurrency: 8,
+    retryAfterCapMs: 60_000,
+    refreshDeadlineMs: 90_000,
+    simulatorSeedFile: undefined,
+  });
+  t.deepEqual(
+    loadConfig({
+      BANKING_CONCURRENCY: "2",
+      BANKING_RETRY_AFTER_CAP_SECONDS: "5",
+      BANKING_REFRESH_DEADLINE_SECONDS: "20",
+      BANKING_SIMULATOR_SEED_FILE: "seed.json",
+    }).banking,
+    { concurrency: 2, retryAfterCapMs: 5000, refreshDeadlineMs: 20_000, simulatorSeedFile: "seed.json" },
+  );
+  for (const [variable, value, problem] of [
+    ["BANKING_CONCURRENCY", "0", "must be a whole number from 1 to 64"],
+    ["BANKING_CONCURRENCY", "65", "must be a whole number from 1 to 64"],
+    ["BANKING_RETRY_AFTER_CAP_SECONDS", "-1", "must be a whole number of seconds from 0 to 3600"],
+    ["BANKING_REFRESH_DEADLINE_SECONDS", "0", "must be a whole number of seconds from 1 to 3600"],
+  ] as const) {
+    const error = t.throws(() => loadConfig({ [variable]: value }), { instanceOf: ConfigError });
+    t.is(error.message, `config: ${variable} ${problem}`);
+  }
+});

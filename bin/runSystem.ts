@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from "node:crypto";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { EventStoreDBClient } from "@eventstore/db-client";
 import Router from "@koa/router";
@@ -40,7 +40,10 @@ import {
 import { BankingApiClient } from "../gateways/banking/BankingApiClient.ts";
 import { bankingGateway } from "../gateways/banking/bankingGateway.ts";
 import { RefreshBudget } from "../gateways/banking/RefreshBudget.ts";
-import { createBankingApiSimulator } from "../gateways/banking/simulator/createBankingApiSimulator.ts";
+import {
+  createBankingApiSimulator,
+  type SimulatedBalance,
+} from "../gateways/banking/simulator/createBankingApiSimulator.ts";
 import type { EventConsumer } from "../gateways/fanout/EventConsumer.ts";
 import { runRefreshScheduler } from "../gateways/scheduler/runRefreshScheduler.ts";
 import { createSmsProviderSimulator } from "../gateways/sms/simulator/createSmsProviderSimulator.ts";
@@ -251,10 +254,12 @@ export async function main(options: { readonly tracing: Tracing }): Promise<void
     stops.unshift(() => Promise.resolve(simulator.close()));
     await listen(simulator.app, config.listenHost, config.smsSimulatorPort, stops);
     urls.smsSimulator = `http://127.0.0.1:${config.smsSimulatorPort}/2010-04-01/Accounts/${SIMULATOR_ACCOUNT_SID}/Messages.json`;
-    // Every account answers 250.00 GBP until scripted: enough for the banking gateway to pull.
+    // Every account answers 250.00 GBP until set (admin route or seed file), dated when the
+    // simulator started, so a balance pushed since then is never replaced by it.
     const bank = createBankingApiSimulator({
       accessToken: SIMULATOR_BANK_TOKEN,
       unscripted: { amount: "250.00", currency: "GBP" },
+      seed: await readBankingSeed(config.banking.simulatorSeedFile),
     });
     await listen(bank.app, config.listenHost, config.bankingSimulatorPort, stops);
     urls.bankingSimulator = `http://127.0.0.1:${config.bankingSimulatorPort}/accounts/{id}/balances`;
@@ -533,6 +538,8 @@ async function startFanout(
         bank: new BankingApiClient({
           baseUrl: bankingApi.url,
           accessToken: bankingApi.token,
+          retryAfterCapMs: config.banking.retryAfterCapMs,
+          deadlineMs: config.banking.refreshDeadlineMs,
           onCircuitChange: (state) => {
             metrics.circuitChanged(state);
             logger.warn({ role: "banking", circuit: state }, "Banking API circuit");
@@ -544,7 +551,10 @@ async function startFanout(
         clock: Date.now,
         newEventId: randomUUID,
         log: log("banking"),
+        onFailure: (reason) => metrics.bankingRefreshFailures.inc({ reason }),
       }),
+      // One refresh may wait for the bank (Retry-After, timeouts): the others go on beside it.
+      config.banking.concurrency,
     );
   }
   if (consumers.length > 0) {
@@ -556,6 +566,40 @@ async function startFanout(
     controller.abort();
     await Promise.all(running);
   });
+}
+
+/**
+ * The Banking API simulator's seed (BANKING_SIMULATOR_SEED_FILE): `{"<accountId>": [OB balances]}`.
+ * A file that cannot be read or is not of that shape stops the start, naming it.
+ */
+async function readBankingSeed(
+  file: string | undefined,
+): Promise<Record<string, readonly SimulatedBalance[]> | undefined> {
+  if (file === undefined) return undefined;
+  let seed: unknown;
+  try {
+    seed = JSON.parse(await readFile(file, "utf8"));
+  } catch (error) {
+    console.error(`config: BANKING_SIMULATOR_SEED_FILE ${file}: ${(error as Error).message}`);
+    process.exit(1);
+  }
+  const valid =
+    typeof seed === "object" &&
+    seed !== null &&
+    !Array.isArray(seed) &&
+    Object.values(seed).every(
+      (balances) =>
+        Array.isArray(balances) &&
+        balances.length > 0 &&
+        balances.every((balance) => typeof balance === "object" && balance !== null),
+    );
+  if (!valid) {
+    console.error(
+      `config: BANKING_SIMULATOR_SEED_FILE ${file} must be a JSON object of account ids to non-empty arrays of OB balances`,
+    );
+    process.exit(1);
+  }
+  return seed as Record<string, readonly SimulatedBalance[]>;
 }
 
 /** The configured SMS providers, or the built-in simulator. */

@@ -7,13 +7,19 @@ import { loadRules } from "../../commands/rules/loadRules.ts";
 import type { RefreshReason } from "../../domain/account/AccountEvent.ts";
 import { accountDecider, type AccountCommand } from "../../domain/account/accountDecider.ts";
 import { epochMsToInstant } from "../../domain/values/Instant.ts";
+import { setTimeout as sleep } from "node:timers/promises";
+import { loadConfig } from "../../bin/loadConfig.ts";
 import { collect } from "../eventStore/eventStoreContract.ts";
+import { DeadLetters } from "../fanout/DeadLetters.ts";
+import { FanoutCheckpoints } from "../fanout/FanoutCheckpoints.ts";
+import { PendingRetries } from "../fanout/PendingRetries.ts";
+import { runInProcessConsumer } from "../fanout/runInProcessConsumer.ts";
 import type { RecordedEvent } from "../eventStore/EventStore.ts";
 import { openAccountCommand } from "../../test/accountCommands.ts";
 import { openTestEventStore, type TestEventStore } from "../../test/postgresTestDatabase.ts";
 import { MemoryBalanceCache } from "./BalanceCache.ts";
 import { BankingApiClient } from "./BankingApiClient.ts";
-import { bankingGateway } from "./bankingGateway.ts";
+import { bankingGateway, type RefreshFailureReason } from "./bankingGateway.ts";
 import { RefreshBudget } from "./RefreshBudget.ts";
 import {
   createBankingApiSimulator,
@@ -24,6 +30,9 @@ const TOKEN = "bank-token";
 const NOW = Date.UTC(2026, 10, 24, 9, 0, 0);
 
 type Context = TestEventStore & {
+  checkpoints: FanoutCheckpoints;
+  deadLetters: DeadLetters;
+  retries: PendingRetries;
   simulator: BankingApiSimulator;
   server: Server;
   budget: RefreshBudget;
@@ -45,15 +54,26 @@ test.beforeEach(async (t) => {
   await new Promise((resolve) => t.context.server.once("listening", resolve));
   t.context.budget = new RefreshBudget(t.context.database.pool, `${t.context.database.schema}_banking`);
   await t.context.budget.migrate();
+  const fanout = `${t.context.database.schema}_fanout`;
+  t.context.checkpoints = new FanoutCheckpoints(t.context.database.pool, fanout);
+  await t.context.checkpoints.migrate();
+  t.context.deadLetters = new DeadLetters(t.context.database.pool, fanout);
+  await t.context.deadLetters.migrate();
+  t.context.retries = new PendingRetries(t.context.database.pool, fanout);
+  await t.context.retries.migrate();
 });
 
 test.afterEach.always(async (t) => {
   t.context.server.closeAllConnections();
   t.context.server.close();
-  await t.context.dispose([`${t.context.database.schema}_banking`]);
+  await t.context.dispose([`${t.context.database.schema}_banking`, `${t.context.database.schema}_fanout`]);
 });
 
-function gateway(t: { context: Context }, cacheMs = 0) {
+function gateway(
+  t: { context: Context },
+  cacheMs = 0,
+  onFailure: (reason: RefreshFailureReason) => void = () => undefined,
+) {
   const port = (t.context.server.address() as AddressInfo).port;
   return bankingGateway({
     store: t.context.store,
@@ -69,6 +89,7 @@ function gateway(t: { context: Context }, cacheMs = 0) {
     clock: () => t.context.clockMs,
     newEventId: randomUUID,
     log: () => undefined,
+    onFailure,
   });
 }
 
@@ -179,4 +200,109 @@ test("a balance read moments ago comes from the cache, not the bank", async (t) 
   await refresh(t, "acc-4", "pre-send-recheck", handler);
   t.is(t.context.simulator.reads.get("acc-4"), 2, "expired: read again");
   t.true((await typesOf(t, "acc-4")).includes("BalanceObserved"));
+});
+
+test("an expired consent is its own failure, not retried, with the bank's OB error code in the detail", async (t) => {
+  await open(t, "acc-5");
+  t.context.simulator.setFault("acc-5", {
+    status: 403,
+    errorCode: "UK.OBIE.Resource.InvalidConsentStatus",
+    message: "The consent has expired",
+  });
+  const failures: RefreshFailureReason[] = [];
+  await refresh(
+    t,
+    "acc-5",
+    "scheduled",
+    gateway(t, 0, (reason) => failures.push(reason)),
+  );
+  const failed = (await collect(t.context.store.readStream("account-acc-5"))).filter(
+    (event) => event.type === "BalanceRefreshFailed",
+  );
+  t.is(failed.length, 1);
+  t.like(failed[0]?.data, { retryable: false });
+  t.regex(
+    JSON.stringify(failed[0]?.data.reason),
+    /^"consent_expired: 403 from the Banking API: UK\.OBIE\.Resource\.InvalidConsentStatus/,
+  );
+  t.deepEqual(failures, ["consent_expired"]);
+  t.is(t.context.simulator.reads.get("acc-5"), 1);
+});
+
+test("a pull records the balance of today in the account's currency, with its type and credit lines", async (t) => {
+  await open(t, "acc-6");
+  t.context.simulator.setBalances("acc-6", [
+    {
+      Amount: { Amount: "5000.00", Currency: "GBP" },
+      CreditDebitIndicator: "Credit",
+      Type: "ForwardAvailable",
+    },
+    {
+      Amount: { Amount: "42.00", Currency: "EUR" },
+      CreditDebitIndicator: "Credit",
+      Type: "InterimAvailable",
+    },
+    {
+      Amount: { Amount: "12.005", Currency: "GBP" },
+      CreditDebitIndicator: "Credit",
+      Type: "InterimBooked",
+      CreditLine: [{ Included: true, Type: "Pre-Agreed", Amount: { Amount: "100.00", Currency: "GBP" } }],
+    },
+  ]);
+  await refresh(t, "acc-6", "manual");
+  const observed = (await collect(t.context.store.readStream("account-acc-6"))).find(
+    (event) => event.type === "BalanceObserved",
+  );
+  t.like(observed?.data, {
+    balance: { minor: "1200", currency: "GBP" },
+    balanceType: "InterimBooked",
+    creditLineIncluded: true,
+  });
+});
+
+test("a throttled account does not hold up another: its balance is observed while the first still waits", async (t) => {
+  for (const id of ["acc-slow", "acc-fast"]) await open(t, id);
+  t.context.simulator.setFault("acc-slow", {
+    status: 429,
+    errorCode: "UK.Simulator.TooManyRequests",
+    retryAfterSeconds: 3,
+  });
+  t.context.simulator.script("acc-slow", [{ amount: "70.00", currency: "GBP" }]);
+  t.context.simulator.script("acc-fast", [{ amount: "80.00", currency: "GBP" }]);
+  for (const id of ["acc-slow", "acc-fast"]) {
+    await run(t, id, {
+      type: "RequestBalanceRefresh",
+      data: { reason: "manual", now: epochMsToInstant(NOW) },
+    });
+  }
+  const controller = new AbortController();
+  const startedAt = Date.now();
+  const running = runInProcessConsumer({
+    pool: t.context.database.pool,
+    store: t.context.store,
+    checkpoints: t.context.checkpoints,
+    deadLetters: t.context.deadLetters,
+    retries: t.context.retries,
+    consumer: gateway(t),
+    concurrency: loadConfig({}).banking.concurrency, // what `npm start` runs
+    signal: controller.signal,
+    log: () => undefined,
+  });
+  try {
+    const observed = async (id: string) => (await typesOf(t, id)).includes("BalanceObserved");
+    while (!(await observed("acc-fast"))) {
+      if (Date.now() - startedAt > 2500) t.fail("acc-fast waited behind acc-slow");
+      await sleep(20);
+    }
+    t.true(Date.now() - startedAt < 2500, "observed before acc-slow's Retry-After of 3 s");
+    t.false(await observed("acc-slow"), "acc-slow still waits for its Retry-After");
+    t.context.simulator.setFault("acc-slow", undefined);
+    while (!(await observed("acc-slow"))) {
+      if (Date.now() - startedAt > 8000) t.fail("acc-slow never observed");
+      await sleep(50);
+    }
+  } finally {
+    controller.abort();
+    await running;
+  }
 });

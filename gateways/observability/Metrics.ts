@@ -72,6 +72,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly bankingRefreshFailures = new Counter({
+    name: "tidemark_banking_refresh_failures_total",
+    help: "Balance refreshes recorded as failed (BalanceRefreshFailed), by reason (consent_expired, throttled, ...)",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
+
   readonly bankingCircuit = new Gauge({
     name: "tidemark_banking_circuit_state",
     help: "The Banking API circuit breaker: 0 closed, 1 half-open, 2 open",

@@ -89,7 +89,7 @@ export interface BankingApiSimulatorOptions {
   /** The simulator's clock for each balance's DateTime (default Date.now). */
   readonly clock?: () => number;
   /** Balances to start with, per account (a seed file's content). */
-  readonly seed?: Readonly<Record<string, readonly SimulatedBalance[]>>;
+  readonly seed?: Readonly<Record<string, readonly SimulatedBalance[]>> | undefined;
 }
 
 /** Open Banking's `AccountId` (`Max40Text`). */
