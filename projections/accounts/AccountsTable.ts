@@ -11,9 +11,23 @@ export interface AccountsTable {
   balance_minor: string | null;
   balance_reference_time: string | null;
   status: "open" | "closed";
+  /**
+   * The last balance refresh that failed, until a pull succeeds again: its reason code (e.g.
+   * `consent_expired`), detail (the bank's Open Banking error codes), whether retrying may help
+   * and when; null when the last refresh succeeded or none failed.
+   */
+  last_refresh_failure: RefreshFailureRow | null;
   /** Rule keys (`ruleId/currency`) currently qualified, with their episode. */
   qualifications: Record<string, number>;
   last_position: string;
+}
+
+/** `accounts.last_refresh_failure` (jsonb). */
+export interface RefreshFailureRow {
+  readonly reason: string;
+  readonly detail: string;
+  readonly retryable: boolean;
+  readonly failedAt: string;
 }
 
 export interface AccountsTables {

@@ -1,6 +1,6 @@
 import type { Kysely } from "kysely";
 import { formatMoney, isCurrency } from "../../domain/values/Money.ts";
-import type { AccountsTables } from "./AccountsTable.ts";
+import type { AccountsTables, RefreshFailureRow } from "./AccountsTable.ts";
 
 /** An account as the query API answers it (phone masked unless the caller may see PII). */
 export interface AccountView {
@@ -16,6 +16,8 @@ export interface AccountView {
     readonly referenceTime: string;
   } | null;
   readonly status: "open" | "closed";
+  /** The last failed balance refresh, until a pull succeeds (e.g. reason `consent_expired`). */
+  readonly lastRefreshFailure: RefreshFailureRow | null;
   readonly qualifications: Readonly<Record<string, number>>;
   readonly position: string;
 }
@@ -51,6 +53,7 @@ export async function findAccount(
             referenceTime: row.balance_reference_time,
           },
     status: row.status,
+    lastRefreshFailure: row.last_refresh_failure,
     qualifications: row.qualifications,
     position: row.last_position,
   };

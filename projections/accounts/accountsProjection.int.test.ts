@@ -93,3 +93,57 @@ test("the accounts read model follows contact, consents, the latest balance and 
   );
   t.is(await findAccount(db, `${database.schema}_accounts_1`, "nobody", { showPhone: true }), undefined);
 });
+
+test.serial(
+  "a failed balance refresh shows its reason (consent_expired) and detail until a pull succeeds",
+  async (t) => {
+    const { store, database, db } = t.context;
+    const decider = accountDecider(await loadRules());
+    const options = { newEventId: randomUUID, metadata: { correlationId: "c", actor: "test" } };
+    const run = (command: AccountCommand) => handleCommand(store, decider, "account-acc-2", command, options);
+    const schema = `${database.schema}_accounts_failures`;
+    const view = async () => {
+      await applyProjection(database.pool, store, accountsProjection, schema, 100);
+      return findAccount(db, schema, "acc-2", { showPhone: false });
+    };
+    await run({
+      type: "OpenAccount",
+      data: {
+        accountId: "acc-2",
+        customerId: "cust-2",
+        phone: "+447911123456" as PhoneNumber,
+        currency: "GBP",
+        timeZone: "Europe/London" as TimeZone,
+        consents: { service: true, marketing: false },
+        now,
+      },
+    });
+    t.like(await view(), { lastRefreshFailure: null });
+    await run({
+      type: "RecordBalanceRefreshFailure",
+      data: {
+        reason:
+          "consent_expired: 403 from the Banking API: UK.OBIE.Resource.InvalidConsentStatus: expired: the customer must renew the consent",
+        retryable: false,
+        now,
+      },
+    });
+    t.like(await view(), {
+      lastRefreshFailure: {
+        reason: "consent_expired",
+        detail:
+          "403 from the Banking API: UK.OBIE.Resource.InvalidConsentStatus: expired: the customer must renew the consent",
+        retryable: false,
+        failedAt: now,
+      },
+    });
+    await run(balance("50.00", 5)); // a push: the bank still cannot be read
+    t.like(await view(), { lastRefreshFailure: { reason: "consent_expired" } });
+    await run({
+      ...balance("60.00", 6),
+      data: { ...balance("60.00", 6).data, source: "pull" },
+    } as AccountCommand);
+    t.like(await view(), { lastRefreshFailure: null });
+    await database.pool.query(`drop schema if exists "${schema}" cascade`);
+  },
+);

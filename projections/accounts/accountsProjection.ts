@@ -5,13 +5,14 @@ import { unreachable } from "../../domain/Decider.ts";
 import type { EventWithoutMetadata } from "../../gateways/eventStore/EventStore.ts";
 import type { Projection } from "../runtime/Projection.ts";
 import { upsertRows } from "../runtime/writeRows.ts";
-import type { AccountsTable, AccountsTables } from "./AccountsTable.ts";
+import type { AccountsTable, AccountsTables, RefreshFailureRow } from "./AccountsTable.ts";
 
 const TYPES: readonly AccountEvent["type"][] = [
   "AccountOpened",
   "ContactChanged",
   "ConsentChanged",
   "BalanceObserved",
+  "BalanceRefreshFailed",
   "AccountQualified",
   "AccountDisqualified",
   "AccountClosed",
@@ -20,10 +21,13 @@ const TYPES: readonly AccountEvent["type"][] = [
 /** An account row as stored: bigint as text, jsonb as an object. */
 type AccountRow = Omit<AccountsTable, "qualifications"> & { qualifications: Record<string, number> };
 
-/** The accounts read model: contact, consents, latest balance and current qualifications. */
+/**
+ * The accounts read model: contact, consents, latest balance, current qualifications, and the
+ * last failed balance refresh (until a pull succeeds). Version 2 added the refresh failure.
+ */
 export const accountsProjection: Projection<AccountsTables> = {
   name: "accounts",
-  version: 1,
+  version: 2,
   eventTypes: new Set(TYPES),
   tables: ["accounts"],
   async setUp(db, schema) {
@@ -42,6 +46,7 @@ export const accountsProjection: Projection<AccountsTables> = {
       .addColumn("balance_reference_time", "text")
       .addColumn("status", "text", (col) => col.notNull())
       .addColumn("qualifications", "jsonb", (col) => col.notNull())
+      .addColumn("last_refresh_failure", "jsonb")
       .addColumn("last_position", "text", (col) => col.notNull())
       // Every balance rewrites its account's row: room on the page lets PostgreSQL update in
       // place (HOT), without a new primary-key entry per update.
@@ -97,6 +102,7 @@ function evolveAccountRow(
       balance_reference_time: null,
       status: "open",
       qualifications: {},
+      last_refresh_failure: null,
       last_position: recorded.position,
     };
   }
@@ -110,14 +116,24 @@ function evolveAccountRow(
       return event.data.messageClass === "service"
         ? { ...row, last_position, consent_service: event.data.granted }
         : { ...row, last_position, consent_marketing: event.data.granted };
-    case "BalanceObserved":
-      if (event.data.stale || event.data.balance.currency !== row.currency) return undefined;
+    case "BalanceObserved": {
+      // A pull that succeeded, stale or not, means the bank answers again.
+      const failure = event.data.source === "pull" ? null : row.last_refresh_failure;
+      if (event.data.stale || event.data.balance.currency !== row.currency) {
+        return failure === row.last_refresh_failure
+          ? undefined
+          : { ...row, last_position, last_refresh_failure: failure };
+      }
       return {
         ...row,
         last_position,
         balance_minor: event.data.balance.minor,
         balance_reference_time: event.data.referenceTime,
+        last_refresh_failure: failure,
       };
+    }
+    case "BalanceRefreshFailed":
+      return { ...row, last_position, last_refresh_failure: refreshFailureOf(event.data) };
     case "AccountQualified":
     case "AccountDisqualified": {
       const key = ruleKey(event.data.ruleId, event.data.balance.currency);
@@ -133,9 +149,26 @@ function evolveAccountRow(
     case "AccountClosed":
       return { ...row, last_position, status: "closed" };
     case "BalanceRefreshRequested":
-    case "BalanceRefreshFailed":
       return undefined;
     default:
       return unreachable(event);
   }
+}
+
+/**
+ * The banking gateway writes `reason` as `<code>: <detail>` (the codes: `RefreshFailureReason`);
+ * a reason of another form (written before the codes) is shown whole as the detail of `unknown`.
+ */
+function refreshFailureOf(data: {
+  readonly reason: string;
+  readonly retryable: boolean;
+  readonly failedAt: string;
+}): RefreshFailureRow {
+  const match = /^([a-z_]+): ([\s\S]*)$/.exec(data.reason);
+  return {
+    reason: match?.[1] ?? "unknown",
+    detail: match?.[2] ?? data.reason,
+    retryable: data.retryable,
+    failedAt: data.failedAt,
+  };
 }
