@@ -204,7 +204,7 @@ export class BankingApiClient {
    * @throws BankingApiError
    */
   async readBalance(accountId: string, currency: Currency): Promise<BankBalance> {
-    const read = { deadline: Date.now() + (this.#options.deadlineMs ?? 90_000) };
+    const read: ReadState = { deadline: Date.now() + (this.#options.deadlineMs ?? 90_000), throttled: false };
     let answer: Answer;
     try {
       answer = await this.#policy.execute(({ signal }) => this.#measuredAttempt(accountId, read, signal));
@@ -244,8 +244,12 @@ export class BankingApiClient {
   /** One attempt: every page of the account's balances. */
   async #attempt(accountId: string, read: ReadState, signal: AbortSignal): Promise<Answer> {
     if (Date.now() >= read.deadline) {
-      throw new BankingApiError("unavailable", "the refresh's deadline passed between attempts");
+      throw new BankingApiError(
+        read.throttled ? "throttled" : "unavailable",
+        "the refresh's deadline passed between attempts",
+      );
     }
+    read.throttled = false;
     const first = new URL(
       `${this.#options.baseUrl.replace(/\/+$/, "")}/accounts/${encodeURIComponent(accountId)}/balances`,
     );
@@ -295,6 +299,8 @@ export class BankingApiClient {
     try {
       response = await fetch(url, {
         headers: { authorization: `Bearer ${this.#options.accessToken}`, accept: "application/json" },
+        // The spec has no redirects; following one would carry the token wherever it points.
+        redirect: "manual",
         signal,
       });
     } catch (error) {
@@ -318,6 +324,7 @@ export class BankingApiClient {
           obErrorCodes: refusal.codes,
         });
       }
+      read.throttled = true;
       throw new TransientBankingError(said, waitMs, true);
     }
     if (response.status >= 500) throw new TransientBankingError(said, undefined);
@@ -340,6 +347,8 @@ export class BankingApiClient {
 
 interface ReadState {
   readonly deadline: number;
+  /** The last attempt was answered 429: a deadline passed after it is `throttled`. */
+  throttled: boolean;
 }
 
 interface Answer {

@@ -391,3 +391,20 @@ test("each OBErrorResponse1 refusal maps to its reason, keeping the bank's codes
     t.true(error.message.includes(code), `${error.message} keeps ${code}`);
   }
 });
+
+test("a redirect is not followed: the bearer token never leaves for another address", async (t) => {
+  answer(t, "/accounts/acc-1/balances", {
+    status: 200,
+    body: page(t, [obBalance("InterimAvailable", "1.00")]),
+  });
+  t.context.scripted.set("/bank/accounts/acc-1/balances", {
+    status: 307,
+    body: {},
+    headers: { location: `${t.context.scriptedUrl}/accounts/acc-1/balances` },
+  });
+  const error = await t.throwsAsync(client(t, `${t.context.scriptedUrl}/bank`).readBalance("acc-1", "GBP"), {
+    instanceOf: BankingApiError,
+  });
+  t.like(error, { code: "invalid_answer", retryable: false });
+  t.regex(error.message, /307/);
+});
