@@ -34,6 +34,7 @@ const EXPECTED: readonly (readonly [name: string, sample: RegExp])[] = [
   ],
   ["tidemark_banking_api_calls_total", /\{outcome="ok"\} [1-9]/],
   ["tidemark_banking_circuit_state", / 0/],
+  ["tidemark_banking_refresh_failures_total", /\{reason="no_current_balance"\} [1-9]/],
   ["process_cpu_seconds_total", / [\d.]/],
   ["nodejs_eventloop_lag_seconds", / [\d.]/],
 ];
@@ -55,6 +56,9 @@ test("/metrics of the whole system parses as Prometheus text (promtool) and carr
     // Another account for the bank read: its 250.00 would recover the first one's balance.
     await openAccount(system, "metrics-2", "+447911123457");
     await postCommand(system, "/accounts/metrics-2/balance-refreshes", {});
+    // A euro account: the bank's 250.00 GBP is no balance of it, and the refresh fails.
+    await openEuroAccount(system, "metrics-3");
+    await postCommand(system, "/accounts/metrics-3/balance-refreshes", {});
 
     let text = "";
     const missing = () =>
@@ -110,7 +114,19 @@ const OWNERS: Readonly<Record<string, Role>> = {
   tidemark_sms_delivery_statuses_total: "tracking",
   tidemark_banking_api_calls_total: "banking",
   tidemark_banking_circuit_state: "banking",
+  tidemark_banking_refresh_failures_total: "banking",
 };
+
+async function openEuroAccount(system: SystemProcess, accountId: string): Promise<void> {
+  await postCommand(system, "/accounts", {
+    accountId,
+    customerId: `customer-${accountId}`,
+    phone: "+447911123458",
+    currency: "EUR",
+    timeZone: "Europe/London",
+    consents: { service: true, marketing: false },
+  });
+}
 
 test("/metrics of each role, one process per role: parses (promtool), and the metrics come from the roles that own them", async (t) => {
   t.timeout(240_000);
@@ -152,6 +168,8 @@ test("/metrics of each role, one process per role: parses (promtool), and the me
     await pushLowBalance(commands, "roles-1");
     await openAccount(commands, "roles-2", "+447911123457");
     await postCommand(commands, "/accounts/roles-2/balance-refreshes", {});
+    await openEuroAccount(commands, "roles-3");
+    await postCommand(commands, "/accounts/roles-3/balance-refreshes", {});
 
     const texts = new Map<string, string>();
     const missing = () =>
