@@ -110,3 +110,22 @@ test("a seeded account answers its seed; a standing refusal is set and cleared o
   t.is((await call(t, "DELETE", "/__admin/accounts/seeded/fault")).status, 204);
   t.is((await call(t, "GET", "/accounts/seeded/balances")).status, 200);
 });
+
+test("the knobs are set over HTTP too: a page size makes the client's pagination visible", async (t) => {
+  t.is((await call(t, "PUT", "/__admin/knobs", { pageSize: 1, latencyMs: 0 })).status, 204);
+  t.is(t.context.simulator.knobs.pageSize, 1);
+  t.is((await call(t, "PUT", "/__admin/knobs", { pageSize: -1 })).status, 400);
+  t.is((await call(t, "PUT", "/__admin/knobs", { colour: 1 })).status, 400);
+  t.is(t.context.simulator.knobs.pageSize, 1, "a refused change changes nothing");
+  const balances = ["1.00", "2.00"].map((amount) => ({
+    Amount: { Amount: amount, Currency: "GBP" },
+    CreditDebitIndicator: "Credit",
+    Type: "InterimAvailable",
+  }));
+  await call(t, "PUT", "/__admin/accounts/acc-2/balances", balances);
+  const first = await call(t, "GET", "/accounts/acc-2/balances");
+  t.like(first.body, {
+    Meta: { TotalPages: 2 },
+    Links: { Next: `${t.context.url}/accounts/acc-2/balances?page=2` },
+  });
+});

@@ -102,7 +102,8 @@ const ACCOUNT_ID_MAX = 40;
  * knobs for latency, 5xx and 429 + Retry-After. Per account: scripted balances, any set of OB
  * balances, or a standing refusal (e.g. 403 `UK.OBIE.Resource.InvalidConsentStatus`), also
  * through the admin routes `PUT /__admin/accounts/{id}/balances` (body: an array of balances, or
- * `{"Balance": [...]}`), `PUT|DELETE /__admin/accounts/{id}/fault` and `DELETE /__admin/accounts/{id}`.
+ * `{"Balance": [...]}`), `PUT|DELETE /__admin/accounts/{id}/fault`, `DELETE /__admin/accounts/{id}`
+ * and `PUT /__admin/knobs` (e.g. `{"pageSize": 2}`).
  */
 export function createBankingApiSimulator(options: BankingApiSimulatorOptions): BankingApiSimulator {
   const knobs: BankingSimulatorKnobs = { ...DEFAULT_BANKING_SIMULATOR_KNOBS, ...options.knobs };
@@ -226,6 +227,33 @@ export function createBankingApiSimulator(options: BankingApiSimulatorOptions): 
     if (!authorised(ctx))
       return obError(ctx, 401, "UK.OBIE.Header.Invalid", "a valid bearer token is required");
     faults.delete(String((ctx.params as Record<string, string>).accountId));
+    ctx.status = 204;
+    return undefined;
+  });
+  router.put("/__admin/knobs", (ctx: Context) => {
+    if (!authorised(ctx)) {
+      return obError(ctx, 401, "UK.OBIE.Header.Invalid", "a valid bearer token is required");
+    }
+    const body = (ctx.request as { body?: unknown }).body;
+    const changes = isObject(body) ? Object.entries(body as Record<string, unknown>) : undefined;
+    const valid =
+      changes?.every(
+        ([name, value]) =>
+          Object.hasOwn(knobs, name) &&
+          typeof value === "number" &&
+          Number.isFinite(value) &&
+          value >= 0 &&
+          (!name.endsWith("Rate") || value <= 1),
+      ) ?? false;
+    if (!valid || changes === undefined) {
+      return obError(
+        ctx,
+        400,
+        "UK.OBIE.Field.Invalid",
+        `knobs are numbers of 0 or more (rates up to 1): ${Object.keys(knobs).join(", ")}`,
+      );
+    }
+    Object.assign(knobs, Object.fromEntries(changes));
     ctx.status = 204;
     return undefined;
   });
