@@ -22,6 +22,7 @@ export interface CurrentBalance extends ReportedBalance {
   readonly type: CurrentBalanceType;
 }
 
+/** The balance that counts, or why none does. */
 export type CurrentBalanceChoice =
   | { readonly status: "chosen"; readonly balance: CurrentBalance }
   | { readonly status: "none"; readonly reason: "no_current_balance"; readonly detail: string };
