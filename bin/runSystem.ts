@@ -255,7 +255,7 @@ export async function main(options: { readonly tracing: Tracing }): Promise<void
     await listen(simulator.app, config.listenHost, config.smsSimulatorPort, stops);
     urls.smsSimulator = `http://127.0.0.1:${config.smsSimulatorPort}/2010-04-01/Accounts/${SIMULATOR_ACCOUNT_SID}/Messages.json`;
     // Every account answers 250.00 GBP until set (admin route or seed file), dated when the
-    // simulator started, so a balance pushed since then is never replaced by it.
+    // simulator started (a day ago at most), so a balance pushed since is never replaced by it.
     const bank = createBankingApiSimulator({
       accessToken: SIMULATOR_BANK_TOKEN,
       unscripted: { amount: "250.00", currency: "GBP" },

@@ -53,7 +53,7 @@ async function call(
 
 type Read = { Data: { Balance: Record<string, unknown>[] } };
 
-test("an account nobody set answers 250.00 GBP dated when the simulator started, so a balance pushed since wins", async (t) => {
+test("an account nobody set answers 250.00 GBP dated when the simulator started (a day ago at most), so a balance pushed since wins", async (t) => {
   t.context.clockMs = STARTED + 3_600_000;
   const { status, body } = await call(t, "GET", "/accounts/anyone/balances");
   t.is(status, 200);
@@ -62,6 +62,10 @@ test("an account nobody set answers 250.00 GBP dated when the simulator started,
     Amount: { Amount: "250.00", Currency: "GBP" },
     Type: "InterimAvailable",
     DateTime: "2026-11-24T09:00:00.000Z",
+  });
+  t.context.clockMs = STARTED + 3 * 86_400_000; // running for days: a day old, never older
+  t.like(((await call(t, "GET", "/accounts/anyone/balances")).body as Read).Data.Balance[0], {
+    DateTime: "2026-11-26T09:00:00.000Z",
   });
 });
 

@@ -81,9 +81,10 @@ export interface BankingApiSimulatorOptions {
   readonly random?: () => number;
   /**
    * What an account nobody has set answers; none: 404 (an account the bank does not know). Its
-   * DateTime is when the simulator was created, not the time of the read: pushed and pulled
-   * balances compete by the bank's reference time, and a default dated "now" would replace a
-   * balance pushed moments before with one nobody chose. A push after the simulator started wins.
+   * DateTime is when the simulator was created (at most a day ago), not the time of the read:
+   * pushed and pulled balances compete by the bank's reference time, and a default dated "now"
+   * would replace a balance pushed moments before with one nobody chose. A push after the
+   * simulator started (or within the last day) wins.
    */
   readonly unscripted?: ScriptedBalance;
   /** The simulator's clock for each balance's DateTime (default Date.now). */
@@ -91,6 +92,9 @@ export interface BankingApiSimulatorOptions {
   /** Balances to start with, per account (a seed file's content). */
   readonly seed?: Readonly<Record<string, readonly SimulatedBalance[]>> | undefined;
 }
+
+/** How old the default balance's DateTime gets at most (see `unscripted`). */
+const DEFAULT_BALANCE_MAX_AGE_MS = 86_400_000;
 
 /** Open Banking's `AccountId` (`Max40Text`). */
 const ACCOUNT_ID_MAX = 40;
@@ -109,7 +113,7 @@ export function createBankingApiSimulator(options: BankingApiSimulatorOptions): 
   const knobs: BankingSimulatorKnobs = { ...DEFAULT_BANKING_SIMULATOR_KNOBS, ...options.knobs };
   const random = options.random ?? Math.random;
   const clock = options.clock ?? Date.now;
-  const startedAt = new Date(clock()).toISOString();
+  const startedAtMs = clock();
   const scripts = new Map<string, { balances: readonly ScriptedBalance[]; next: number }>();
   const balancesOf = new Map<string, readonly SimulatedBalance[]>(Object.entries(options.seed ?? {}));
   const faults = new Map<string, SimulatedFault>();
@@ -186,7 +190,11 @@ export function createBankingApiSimulator(options: BankingApiSimulatorOptions): 
       if (firstPage) script.next += 1;
       return scripted === undefined ? undefined : [fromScripted(scripted)];
     }
-    return options.unscripted === undefined ? undefined : [fromScripted(options.unscripted, startedAt)];
+    if (options.unscripted === undefined) return undefined;
+    // Dated at the start, or a day ago in a simulator running longer: older than any balance
+    // pushed since (or in the last day), yet never so old that the domain refuses it as stale.
+    const dated = Math.max(startedAtMs, clock() - DEFAULT_BALANCE_MAX_AGE_MS);
+    return [fromScripted(options.unscripted, new Date(dated).toISOString())];
   }
 
   router.put("/__admin/accounts/:accountId/balances", (ctx: Context) => {
