@@ -8,6 +8,7 @@ export type ProblemCode =
   | "idempotency_key_reused"
   | "idempotency_key_in_use"
   | "refused"
+  | "unprocessable"
   | "payload_too_large"
   | "rate_limited"
   | "unsupported_media_type"

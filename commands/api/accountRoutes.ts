@@ -3,11 +3,15 @@ import Router from "@koa/router";
 import type { Context, Middleware } from "koa";
 import { z } from "zod";
 import { accountDecider, type AccountCommand } from "../../domain/account/accountDecider.ts";
+import { unreachable } from "../../domain/Decider.ts";
 import type { Rule } from "../../domain/rules/Rule.ts";
+import { isCurrentBalanceType, parseBalanceType } from "../../domain/values/BalanceType.ts";
+import { CREDIT_LINE_TYPES, type CreditLine } from "../../domain/values/CreditLine.ts";
 import { epochMsToInstant, type Instant } from "../../domain/values/Instant.ts";
 import { MESSAGE_CLASSES } from "../../domain/values/MessageClass.ts";
 import { CURRENCY_MINOR_DIGITS, isCurrency, parseMoney } from "../../domain/values/Money.ts";
 import { parsePhoneNumber } from "../../domain/values/PhoneNumber.ts";
+import type { ReferenceTimeBounds } from "../../domain/values/ReferenceTimeBounds.ts";
 import { parseTimeZone } from "../../domain/values/TimeZone.ts";
 import type { EventStore } from "../../gateways/eventStore/EventStore.ts";
 import { handleCommand } from "../handleCommand.ts";
@@ -15,12 +19,14 @@ import { StateCache } from "../StateCache.ts";
 import type { ApiKeys, Scope } from "./ApiKeys.ts";
 import { answerCommand, ifMatchRevision, requestMetadata } from "./commandAnswers.ts";
 import { parseRequest, rejectIfAny } from "./parseRequest.ts";
-import type { FieldProblem } from "./ProblemError.ts";
+import { ProblemError, type FieldProblem } from "./ProblemError.ts";
 
 /** What the account routes need; `clock` is the edge's, so the domain gets `now` as data. */
 export interface AccountRoutesDependencies {
   readonly store: EventStore;
   readonly rules: readonly Rule[];
+  /** How far a pushed balance's referenceTime may lie from now; undefined: the domain's default. */
+  readonly referenceTimeBounds?: ReferenceTimeBounds;
   readonly apiKeys: ApiKeys;
   readonly clock: () => number;
   /** Runs after authentication on every POST: replays answers for a repeated Idempotency-Key. */
@@ -66,14 +72,37 @@ const contactBody = z.object({ phone: PHONE }).strict();
 const consentBody = z
   .object({ granted: z.boolean(), source: z.enum(["api", "import"]).default("api") })
   .strict();
+const BALANCE_TYPE = z
+  .string()
+  .max(40)
+  .refine((text) => parseBalanceType(text) !== undefined, {
+    message: "must be an Open Banking balance type (e.g. InterimAvailable) or its ISO 20022 code (e.g. ITAV)",
+  });
+// Open Banking's OBActiveOrHistoricCurrencyAndAmount: unsigned, up to 5 decimals (the
+// currency's minor digits are checked when it is parsed).
+const CREDIT_LINE = z
+  .object({
+    included: z.boolean(),
+    type: z.enum(CREDIT_LINE_TYPES).optional(),
+    amount: z
+      .object({
+        amount: z
+          .string()
+          .regex(/^\d{1,13}(\.\d{1,5})?$/, { message: 'must be an unsigned amount like "500.00"' }),
+        currency: CURRENCY,
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
 const balanceBody = z
   .object({
     amount: z.string().max(32),
     currency: CURRENCY,
-    balanceType: z
-      .string()
-      .regex(/^[A-Za-z]{1,40}$/, { message: "must be an Open Banking balance type, e.g. InterimAvailable" }),
-    creditLineIncluded: z.boolean(),
+    balanceType: BALANCE_TYPE,
+    /** Kept for clients from before `creditLines`; when both are sent they must agree. */
+    creditLineIncluded: z.boolean().optional(),
+    creditLines: z.array(CREDIT_LINE).max(20).optional(),
     referenceTime: ISO_TIME,
     bankReference: z.string().min(1).max(128).optional(),
   })
@@ -103,7 +132,7 @@ export function accountRoutes(dependencies: AccountRoutesDependencies): Router {
   const { store, apiKeys, clock, idempotent, limited } = dependencies;
   const post = (scope: Scope) => [apiKeys.require(scope), limited, idempotent] as const;
   const put = (scope: Scope) => [apiKeys.require(scope), limited] as const;
-  const decider = accountDecider(dependencies.rules);
+  const decider = accountDecider(dependencies.rules, dependencies.referenceTimeBounds);
   const cache = new StateCache<unknown>();
   const router = new Router();
 
@@ -121,9 +150,21 @@ export function accountRoutes(dependencies: AccountRoutesDependencies): Router {
       metadata: requestMetadata(ctx),
       cache,
     });
-    answerCommand(ctx, { accountId }, streamId, outcome, status, (code) =>
-      code === "account_not_found" ? "not_found" : "refused",
-    );
+    answerCommand(ctx, { accountId }, streamId, outcome, status, (code) => {
+      switch (code) {
+        case "account_not_found":
+          return "not_found";
+        case "reference_time_out_of_bounds":
+        case "currency_mismatch":
+        case "balance_type_not_current":
+          return "unprocessable";
+        case "account_already_exists":
+        case "account_closed":
+          return "refused";
+        default:
+          return unreachable(code);
+      }
+    });
   }
 
   router.post("/accounts", ...post("accounts:write"), async (ctx) => {
@@ -176,8 +217,17 @@ export function accountRoutes(dependencies: AccountRoutesDependencies): Router {
     const problems: FieldProblem[] = [];
     const balance = parseMoney(body.amount, body.currency);
     if ("error" in balance) problems.push({ field: "body.amount", problem: balance.error });
+    const creditLines = parseCreditLines(body, problems);
     rejectIfAny(problems);
     if ("error" in balance) return;
+    const balanceType = parseBalanceType(body.balanceType) ?? unreachableValidation();
+    if (!isCurrentBalanceType(balanceType)) {
+      throw new ProblemError(
+        "unprocessable",
+        `a ${balanceType} balance is not today's balance (types that count: interim, closing, opening)`,
+        { reason: "balance_type_not_current" },
+      );
+    }
     await run(
       ctx,
       id,
@@ -185,8 +235,9 @@ export function accountRoutes(dependencies: AccountRoutesDependencies): Router {
         type: "RecordBalance",
         data: {
           balance,
-          balanceType: body.balanceType,
-          creditLineIncluded: body.creditLineIncluded,
+          balanceType,
+          creditLines,
+          // The schema refused zone-less times, so Date.parse reads no local zone here.
           referenceTime: epochMsToInstant(Date.parse(body.referenceTime)),
           source: "push",
           bankReference: body.bankReference ?? null,
@@ -215,6 +266,36 @@ export function accountRoutes(dependencies: AccountRoutesDependencies): Router {
   });
 
   return router;
+}
+
+/**
+ * The body's credit lines; from `creditLineIncluded` alone (older clients), one line of unknown
+ * type and amount. Problems are added to `problems`.
+ */
+function parseCreditLines(body: z.infer<typeof balanceBody>, problems: FieldProblem[]): CreditLine[] {
+  if (body.creditLines === undefined)
+    return body.creditLineIncluded === true ? [{ included: true, type: null, amount: null }] : [];
+  const lines: CreditLine[] = [];
+  body.creditLines.forEach((line, index) => {
+    let amount = null;
+    if (line.amount !== undefined) {
+      const parsed = parseMoney(line.amount.amount, line.amount.currency);
+      if ("error" in parsed) {
+        problems.push({ field: `body.creditLines.${index}.amount.amount`, problem: parsed.error });
+        return;
+      }
+      amount = parsed;
+    }
+    lines.push({ included: line.included, type: line.type ?? null, amount });
+  });
+  const anyIncluded = body.creditLines.some((line) => line.included);
+  if (body.creditLineIncluded !== undefined && body.creditLineIncluded !== anyIncluded) {
+    problems.push({
+      field: "body.creditLineIncluded",
+      problem: `must be ${anyIncluded} (whether any of creditLines is included), or be left out`,
+    });
+  }
+  return lines;
 }
 
 function now(clock: () => number): Instant {

@@ -1,3 +1,4 @@
+import type { CreditLineData } from "../values/CreditLine.ts";
 import type { MessageClass } from "../values/MessageClass.ts";
 import type { Currency, MoneyData } from "../values/Money.ts";
 
@@ -42,15 +43,21 @@ export type AccountEvent =
       readonly type: "BalanceObserved";
       readonly data: {
         readonly balance: MoneyData;
-        /** Open Banking balance type, e.g. "InterimAvailable". */
+        /**
+         * Open Banking balance type, e.g. "InterimAvailable": one of `CURRENT_BALANCE_PRECEDENCE`
+         * since the decider checks it; any letters in older events.
+         */
         readonly balanceType: string;
+        /** Whether any credit line is included in the amount (derived from `creditLines`). */
         readonly creditLineIncluded: boolean;
+        /** As the bank reported them; absent in events recorded before they were kept: none. */
+        readonly creditLines?: readonly CreditLineData[];
         /** The bank's time for this balance: what orders observations. */
         readonly referenceTime: string;
         readonly observedAt: string;
         readonly source: "push" | "pull";
         readonly bankReference: string | null;
-        /** Older than the last observation in its currency: kept for the record, changes nothing. */
+        /** Not newer than the last observation: kept for the record, changes nothing. */
         readonly stale: boolean;
       };
     }
@@ -64,6 +71,7 @@ export type AccountEvent =
         readonly ruleId: string;
         readonly ruleVersion: number;
         readonly episode: number;
+        /** The amount the rule compared (with or without credit lines, as the rule says). */
         readonly balance: MoneyData;
         readonly at: string;
       };

@@ -3,7 +3,9 @@ import { handleCommand } from "../../commands/handleCommand.ts";
 import type { AccountEvent } from "../../domain/account/AccountEvent.ts";
 import { accountDecider, type AccountCommand } from "../../domain/account/accountDecider.ts";
 import type { Rule } from "../../domain/rules/Rule.ts";
+import { isCurrentBalanceType, parseBalanceType } from "../../domain/values/BalanceType.ts";
 import { epochMsToInstant } from "../../domain/values/Instant.ts";
+import type { ReferenceTimeBounds } from "../../domain/values/ReferenceTimeBounds.ts";
 import type { EventStore, RecordedEvent } from "../eventStore/EventStore.ts";
 import type { EventConsumer } from "../fanout/EventConsumer.ts";
 import type { BalanceCache } from "./BalanceCache.ts";
@@ -13,6 +15,8 @@ import type { RefreshBudget } from "./RefreshBudget.ts";
 export interface BankingGatewayOptions {
   readonly store: EventStore;
   readonly rules: readonly Rule[];
+  /** How far a read balance's DateTime may lie from now; undefined: the domain's default. */
+  readonly referenceTimeBounds?: ReferenceTimeBounds;
   readonly bank: Pick<BankingApiClient, "readBalance">;
   readonly budget: Pick<RefreshBudget, "claim">;
   readonly cache: BalanceCache;
@@ -33,7 +37,7 @@ type RefreshRequested = Extract<AccountEvent, { type: "BalanceRefreshRequested" 
  * again later, and nothing piles up in the dead letters during a bank outage.
  */
 export function bankingGateway(options: BankingGatewayOptions): EventConsumer {
-  const accounts = accountDecider(options.rules);
+  const accounts = accountDecider(options.rules, options.referenceTimeBounds);
   return {
     name: "banking-gateway",
     eventTypes: new Set(["BalanceRefreshRequested"]),
@@ -69,21 +73,36 @@ export function bankingGateway(options: BankingGatewayOptions): EventConsumer {
         return fail(`${error.code}: ${error.message}`, error.retryable);
       }
       await options.cache.set(accountId, reading);
+      const balanceType = parseBalanceType(reading.balanceType);
+      if (balanceType === undefined || !isCurrentBalanceType(balanceType)) {
+        return fail(`balance_type_not_current: the bank answered a ${reading.balanceType} balance`, false);
+      }
       const outcome = await record({
         type: "RecordBalance",
         data: {
           balance: reading.balance,
-          balanceType: reading.balanceType,
-          creditLineIncluded: reading.creditLineIncluded,
+          balanceType,
+          creditLines: reading.creditLineIncluded ? [{ included: true, type: null, amount: null }] : [],
           referenceTime: reading.referenceTime,
           source: "pull",
           bankReference: reading.bankReference,
           now: epochMsToInstant(now),
         },
       });
-      // A closed or unknown account has nothing to record: said, not retried.
-      if (outcome.outcome === "refused") options.log(`banking-gateway: ${accountId}: ${outcome.detail}`);
-      return undefined;
+      if (outcome.outcome !== "refused") return undefined;
+      switch (outcome.code) {
+        case "reference_time_out_of_bounds":
+        case "currency_mismatch":
+        case "balance_type_not_current":
+          // The bank's answer cannot count as the customer's balance: a failed refresh, on record.
+          return fail(`${outcome.code}: ${outcome.detail}`, false);
+        case "account_not_found":
+        case "account_closed":
+        case "account_already_exists":
+          // A closed or unknown account has nothing to record: said, not retried.
+          options.log(`banking-gateway: ${accountId}: ${outcome.detail}`);
+          return undefined;
+      }
     },
   };
 }

@@ -33,7 +33,7 @@ const balance = (decimal: string, minute: number): AccountCommand => ({
   data: {
     balance: { minor: BigInt(Math.round(Number(decimal) * 100)), currency: "GBP" },
     balanceType: "InterimAvailable",
-    creditLineIncluded: false,
+    creditLines: [],
     referenceTime: epochMsToInstant(Date.UTC(2026, 10, 24, 8, minute)),
     source: "push",
     bankReference: null,
