@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { SCOPES, type ApiKeyEntry } from "../commands/api/ApiKeys.ts";
+import type { ReferenceTimeBounds } from "../domain/values/ReferenceTimeBounds.ts";
 
 /** Where the PostgreSQL that holds the event log (and, later, the read models) comes from. */
 export type DatabaseConfig =
@@ -68,6 +69,8 @@ export interface Config {
   readonly rateLimitPerSecond: number;
   /** Longest a query waits for the read models to pass the client's position before 503. */
   readonly readYourWritesTimeoutMs: number;
+  /** How far a pushed or pulled balance's reference time may lie ahead of or behind now. */
+  readonly referenceTimeBounds: ReferenceTimeBounds;
   /** Prefix of the read models' schemas (`<prefix>_read`, `<prefix>_projections`, builds). */
   readonly schemaPrefix: string;
   /** undefined: BACKUP_S3_BUCKET is not set (only `npm run backup` requires it). */
@@ -206,6 +209,20 @@ const environment = z.object({
       message: "must be a whole number of milliseconds from 1 to 999999",
     })
     .transform(Number),
+  BALANCE_MAX_FUTURE_SKEW_SECONDS: z
+    .string()
+    .default("300")
+    .refine((value) => /^\d{1,5}$/.test(value) && Number(value) <= 86_400, {
+      message: "must be a whole number of seconds from 0 to 86400",
+    })
+    .transform(Number),
+  BALANCE_MAX_AGE_HOURS: z
+    .string()
+    .default("168")
+    .refine((value) => /^\d{1,5}$/.test(value) && Number(value) >= 1 && Number(value) <= 8784, {
+      message: "must be a whole number of hours from 1 to 8784 (a year)",
+    })
+    .transform(Number),
   TIDEMARK_SCHEMA_PREFIX: z
     .string()
     .default("tidemark")
@@ -303,6 +320,10 @@ export function loadConfig(
     rulesFile: vars.TIDEMARK_RULES_FILE,
     rateLimitPerSecond: vars.RATE_LIMIT_PER_SECOND,
     readYourWritesTimeoutMs: vars.READ_YOUR_WRITES_TIMEOUT_MS,
+    referenceTimeBounds: {
+      maxFutureSkewMs: vars.BALANCE_MAX_FUTURE_SKEW_SECONDS * 1000,
+      maxAgeMs: vars.BALANCE_MAX_AGE_HOURS * 3_600_000,
+    },
     schemaPrefix: vars.TIDEMARK_SCHEMA_PREFIX,
     database:
       vars.DATABASE_URL === undefined

@@ -158,3 +158,21 @@ for (const [env, message] of badBackup) {
     t.is(error.message, message);
   });
 }
+
+test("a pushed or pulled balance's reference time is bounded: 5 minutes ahead, 7 days back unless set", (t) => {
+  t.deepEqual(loadConfig({}).referenceTimeBounds, { maxFutureSkewMs: 300_000, maxAgeMs: 7 * 86_400_000 });
+  t.deepEqual(
+    loadConfig({ BALANCE_MAX_FUTURE_SKEW_SECONDS: "0", BALANCE_MAX_AGE_HOURS: "36" }).referenceTimeBounds,
+    { maxFutureSkewMs: 0, maxAgeMs: 36 * 3_600_000 },
+  );
+  for (const [variable, value] of [
+    ["BALANCE_MAX_FUTURE_SKEW_SECONDS", "-1"],
+    ["BALANCE_MAX_FUTURE_SKEW_SECONDS", "5m"],
+    ["BALANCE_MAX_FUTURE_SKEW_SECONDS", "86401"],
+    ["BALANCE_MAX_AGE_HOURS", "0"],
+    ["BALANCE_MAX_AGE_HOURS", "100000"],
+  ] as const) {
+    const error = t.throws(() => loadConfig({ [variable]: value }), { instanceOf: ConfigError });
+    t.is(error.variable, variable);
+  }
+});

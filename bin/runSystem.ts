@@ -197,6 +197,7 @@ export async function main(options: { readonly tracing: Tracing }): Promise<void
     const app = createCommandApi({
       store,
       rules,
+      referenceTimeBounds: config.referenceTimeBounds,
       templates: await loadTemplates(),
       apiKeys,
       idempotency,
@@ -530,6 +531,7 @@ async function startFanout(
       bankingGateway({
         store,
         rules: context.rules,
+        referenceTimeBounds: config.referenceTimeBounds,
         bank: new BankingApiClient({
           baseUrl: bankingApi.url,
           accessToken: bankingApi.token,

@@ -5,6 +5,7 @@ import helmet from "koa-helmet";
 import type { RateLimiterAbstract } from "rate-limiter-flexible";
 import type { Logger } from "pino";
 import type { Rule } from "../../domain/rules/Rule.ts";
+import type { ReferenceTimeBounds } from "../../domain/values/ReferenceTimeBounds.ts";
 import type { EventStore } from "../../gateways/eventStore/EventStore.ts";
 import type { Templates } from "../templates/loadTemplates.ts";
 import { accountRoutes } from "./accountRoutes.ts";
@@ -20,6 +21,8 @@ import { problemMiddleware } from "./problemMiddleware.ts";
 export interface CommandApiDependencies {
   readonly store: EventStore;
   readonly rules: readonly Rule[];
+  /** How far a pushed balance's referenceTime may lie from now; undefined: the domain's default. */
+  readonly referenceTimeBounds?: ReferenceTimeBounds;
   readonly templates: Templates;
   readonly apiKeys: ApiKeys;
   readonly logger: Logger;
