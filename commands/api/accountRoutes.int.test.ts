@@ -193,3 +193,29 @@ test("creditLineIncluded alone still works, and must agree with creditLines when
     errors: [{ field: "body.creditLines.0.amount.amount" }, { field: "body.creditLineIncluded" }],
   });
 });
+
+test("the OpenAPI document states the balance types, the credit lines, the reference time's bounds and the 422 reasons", async (t) => {
+  const response = await fetch(`${t.context.url}/openapi.json`);
+  const document = (await response.json()) as {
+    paths: Record<string, { post: { description?: string; requestBody: unknown } }>;
+  };
+  const operation = document.paths["/accounts/{id}/balances"]?.post;
+  const schema = (
+    operation?.requestBody as {
+      content: {
+        "application/json": {
+          schema: { properties: Record<string, { enum?: string[]; description?: string }> };
+        };
+      };
+    }
+  ).content["application/json"].schema;
+  t.true(schema.properties.balanceType?.enum?.includes("InterimAvailable"));
+  t.true(schema.properties.balanceType?.enum?.includes("ITAV"));
+  t.false(schema.properties.balanceType?.enum?.includes("Foo"));
+  t.regex(schema.properties.balanceType?.description ?? "", /InterimAvailable, InterimBooked/);
+  t.truthy(schema.properties.creditLines);
+  t.regex(schema.properties.referenceTime?.description ?? "", /BALANCE_MAX_FUTURE_SKEW_SECONDS/);
+  for (const reason of ["reference_time_out_of_bounds", "currency_mismatch", "balance_type_not_current"]) {
+    t.true(operation?.description?.includes(reason), reason);
+  }
+});

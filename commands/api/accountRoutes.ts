@@ -5,7 +5,12 @@ import { z } from "zod";
 import { accountDecider, type AccountCommand } from "../../domain/account/accountDecider.ts";
 import { unreachable } from "../../domain/Decider.ts";
 import type { Rule } from "../../domain/rules/Rule.ts";
-import { isCurrentBalanceType, parseBalanceType } from "../../domain/values/BalanceType.ts";
+import {
+  BALANCE_TYPES,
+  CURRENT_BALANCE_PRECEDENCE,
+  isCurrentBalanceType,
+  parseBalanceType,
+} from "../../domain/values/BalanceType.ts";
 import { CREDIT_LINE_TYPES, type CreditLine } from "../../domain/values/CreditLine.ts";
 import { epochMsToInstant, type Instant } from "../../domain/values/Instant.ts";
 import { MESSAGE_CLASSES } from "../../domain/values/MessageClass.ts";
@@ -72,12 +77,20 @@ const contactBody = z.object({ phone: PHONE }).strict();
 const consentBody = z
   .object({ granted: z.boolean(), source: z.enum(["api", "import"]).default("api") })
   .strict();
+// Every code, so that the OpenAPI document lists them; the current ones are checked after parsing.
+const BALANCE_TYPE_CODES = [
+  ...Object.keys(BALANCE_TYPES),
+  ...Object.values(BALANCE_TYPES).filter((code) => code !== null),
+] as [string, ...string[]];
 const BALANCE_TYPE = z
-  .string()
-  .max(40)
-  .refine((text) => parseBalanceType(text) !== undefined, {
+  .enum(BALANCE_TYPE_CODES, {
     message: "must be an Open Banking balance type (e.g. InterimAvailable) or its ISO 20022 code (e.g. ITAV)",
-  });
+  })
+  .describe(
+    `The Open Banking balance type, or its ISO 20022 code. Only today's balance counts, in this precedence: ${CURRENT_BALANCE_PRECEDENCE.join(
+      ", ",
+    )}; any other type (ForwardAvailable, Expected, Information, PreviouslyClosedBooked) is refused with 422, reason balance_type_not_current.`,
+  );
 // Open Banking's OBActiveOrHistoricCurrencyAndAmount: unsigned, up to 5 decimals (the
 // currency's minor digits are checked when it is parsed).
 const CREDIT_LINE = z
@@ -98,12 +111,26 @@ const CREDIT_LINE = z
 const balanceBody = z
   .object({
     amount: z.string().max(32),
-    currency: CURRENCY,
+    currency: CURRENCY.describe(
+      "Must be the account's currency; a balance in another is refused with 422, reason currency_mismatch (never converted).",
+    ),
     balanceType: BALANCE_TYPE,
-    /** Kept for clients from before `creditLines`; when both are sent they must agree. */
-    creditLineIncluded: z.boolean().optional(),
-    creditLines: z.array(CREDIT_LINE).max(20).optional(),
-    referenceTime: ISO_TIME,
+    creditLineIncluded: z
+      .boolean()
+      .optional()
+      .describe(
+        "Whether the amount includes a credit line. Kept for older clients: alone, it stands for one line of unknown type and amount; sent with creditLines, it must say whether any of them is included.",
+      ),
+    creditLines: z
+      .array(CREDIT_LINE)
+      .max(20)
+      .optional()
+      .describe(
+        "The credit lines the bank reported with the balance (Open Banking OBCreditLine). Each rule compares the balance without them (the default: amount less the included lines) or with them (amount plus the lines not included); a line without an amount counts for nothing. A line in another currency than the account's is refused with 422, reason currency_mismatch.",
+      ),
+    referenceTime: ISO_TIME.describe(
+      "The bank's time for the balance, with a zone (Z or an offset; zone-less is a 400). It orders observations: one not newer than the last is recorded as stale. At most BALANCE_MAX_FUTURE_SKEW_SECONDS (default 300) after now and BALANCE_MAX_AGE_HOURS (default 168) before now; otherwise 422, reason reference_time_out_of_bounds.",
+    ),
     bankReference: z.string().min(1).max(128).optional(),
   })
   .strict();

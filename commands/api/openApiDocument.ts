@@ -11,6 +11,7 @@ interface Operation {
   readonly body: z.ZodType;
   readonly success: 200 | 201 | 202;
   readonly parameters?: readonly string[];
+  readonly description?: string;
 }
 
 const OPERATIONS: readonly Operation[] = [
@@ -44,6 +45,8 @@ const OPERATIONS: readonly Operation[] = [
     method: "post",
     path: "/accounts/{id}/balances",
     summary: "Record an observed balance (core-banking push)",
+    description:
+      "The balance counts only if it can be the customer's balance today; otherwise 422 problem+json (code unprocessable) with a reason: reference_time_out_of_bounds (referenceTime more than BALANCE_MAX_FUTURE_SKEW_SECONDS, default 300, after now or BALANCE_MAX_AGE_HOURS, default 168, before now), currency_mismatch (the balance or a credit line is not in the account's currency), balance_type_not_current (a ForwardAvailable, Expected, Information or PreviouslyClosedBooked balance). An unknown balance type or a zone-less referenceTime is a 400.",
     scope: "balances:write",
     body: accountBodies.recordBalance,
     success: 202,
@@ -100,6 +103,7 @@ export function openApiDocument(): Record<string, unknown> {
     const pathItem = (paths[operation.path] ??= {});
     pathItem[operation.method] = {
       summary: operation.summary,
+      ...(operation.description === undefined ? {} : { description: operation.description }),
       security: [{ apiKey: [operation.scope] }],
       parameters: [
         ...(operation.parameters ?? []).map((name) => ({
