@@ -39,6 +39,7 @@ const DAY = 86_400_000;
 
 // ---- The reference model -------------------------------------------------------------------
 
+// Today's balance types, best first: at one reference time the better one counts.
 const TODAYS_TYPES = [
   "InterimAvailable",
   "InterimBooked",
@@ -81,7 +82,7 @@ function pounds(minor: bigint): string {
 /** The SMS bodies the promise asks for, in order, for pushes arriving at the given times. */
 function expectedSms(arrivals: readonly { now: number; push: Push }[], choices: Choices): string[] {
   const sent: string[] = [];
-  let last: { referenceMs: number; bankReference: string | null } | undefined;
+  let last: { referenceMs: number; rank: number } | undefined;
   let lowQualified = false;
   let overdrawnQualified = false;
   let savingsSince: number | undefined;
@@ -94,9 +95,11 @@ function expectedSms(arrivals: readonly { now: number; push: Push }[], choices: 
       TODAYS_TYPES.includes(push.balanceType) &&
       referenceMs <= now + 5 * MINUTE &&
       referenceMs >= now - 7 * DAY &&
-      (last === undefined || referenceMs > last.referenceMs);
+      (last === undefined ||
+        referenceMs > last.referenceMs ||
+        (referenceMs === last.referenceMs && TODAYS_TYPES.indexOf(push.balanceType) < last.rank));
     if (!counts) continue;
-    last = { referenceMs, bankReference: push.bankReference };
+    last = { referenceMs, rank: TODAYS_TYPES.indexOf(push.balanceType) };
     let own = push.minor;
     let spendable = push.minor;
     for (const line of push.lines) {
@@ -286,6 +289,8 @@ const push = (amount: fc.Arbitrary<bigint>) =>
     lines: fc.array(creditLine, { maxLength: 3 }),
     offset: referenceOffset,
     source: fc.constantFrom<"push" | "pull">("push", "pull"),
+    // Sometimes the reference time of an earlier push: another balance (type) of the same moment.
+    sameTimeAs: fc.option(fc.nat(5), { freq: 4 }),
     bankReference: fc.option(fc.constantFrom("r1", "r2", "r3")),
   });
 
@@ -316,12 +321,20 @@ const history = fc.oneof(
 /** Fixes each push's reference time from its offset and the arrival time it lands at. */
 function resolve(raw: readonly { gapMs: number; what: unknown }[]): Step[] {
   let nowMs = T0;
+  const times: string[] = [];
   return raw.map(({ gapMs: gap, what }) => {
     nowMs += gap;
-    const candidate = what as { kind: string; offset?: number | string };
+    const candidate = what as { kind: string };
     if (candidate.kind !== "balance") return { gapMs: gap, what } as Step;
-    const { offset, ...rest } = candidate as Omit<Push, "referenceTime"> & { offset: number | string };
-    const referenceTime = typeof offset === "string" ? offset : new Date(nowMs + offset).toISOString();
+    const { offset, sameTimeAs, ...rest } = candidate as Omit<Push, "referenceTime"> & {
+      offset: number | string;
+      sameTimeAs: number | null;
+    };
+    const earlier =
+      sameTimeAs === null ? undefined : times[times.length - 1 - (sameTimeAs % Math.max(times.length, 1))];
+    const referenceTime =
+      earlier ?? (typeof offset === "string" ? offset : new Date(nowMs + offset).toISOString());
+    times.push(referenceTime);
     return { gapMs: gap, what: { ...rest, referenceTime } };
   });
 }

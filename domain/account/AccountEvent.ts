@@ -57,7 +57,10 @@ export type AccountEvent =
         readonly observedAt: string;
         readonly source: "push" | "pull";
         readonly bankReference: string | null;
-        /** Not newer than the last observation: kept for the record, changes nothing. */
+        /**
+         * Does not come after the last observation (by reference time, then balance type
+         * precedence): kept for the record, changes nothing.
+         */
         readonly stale: boolean;
       };
     }

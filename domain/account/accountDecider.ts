@@ -2,7 +2,12 @@ import { accepted, refused, unreachable, type Decider, type Decision } from "../
 import { comparedBalance } from "../rules/comparedBalance.ts";
 import { evaluateRule } from "../rules/evaluateRule.ts";
 import type { Rule, RuleState } from "../rules/Rule.ts";
-import { CURRENT_BALANCE_PRECEDENCE, type CurrentBalanceType } from "../values/BalanceType.ts";
+import {
+  CURRENT_BALANCE_PRECEDENCE,
+  currentBalanceRank,
+  parseBalanceType,
+  type CurrentBalanceType,
+} from "../values/BalanceType.ts";
 import type { CreditLine, CreditLineData } from "../values/CreditLine.ts";
 import { addMilliseconds, instantToEpochMs, type Instant } from "../values/Instant.ts";
 import type { MessageClass } from "../values/MessageClass.ts";
@@ -83,6 +88,8 @@ export type AccountRefusal =
 /** The last observation that counted: what later ones are compared with. */
 interface LastObservation {
   readonly referenceTime: string;
+  /** In `CURRENT_BALANCE_PRECEDENCE`, 0 best: breaks a tie of reference times. */
+  readonly rank: number;
   readonly bankReference: string | null;
 }
 
@@ -111,9 +118,11 @@ const ARMED: RuleState = { status: "armed", episode: 0 };
  * balance refuses one in another currency, of a type that is not today's balance, or referenced
  * outside `bounds` of `now`; otherwise it evaluates every rule of the account's currency, each on
  * the balance with or without credit lines as the rule says, and emits `AccountQualified` /
- * `AccountDisqualified` only when a rule's state changes. An observation not newer than the last
- * one is recorded as `stale` and changes nothing; a repeated push (same reference time and bank
- * reference) appends nothing.
+ * `AccountDisqualified` only when a rule's state changes. Observations are ordered by reference
+ * time, and at one reference time by `CURRENT_BALANCE_PRECEDENCE` (so the same balances give the
+ * same answer in any order of arrival); one that does not come after the last is recorded as
+ * `stale` and changes nothing; a repeated push (same reference time and bank reference) appends
+ * nothing.
  */
 export function accountDecider(
   rules: readonly Rule[],
@@ -217,10 +226,12 @@ function recordBalance(
     );
   }
   const last = state.lastObservation;
-  if (last !== null && last.referenceTime === referenceTime && last.bankReference === bankReference) {
+  const rank = rankOf(balanceType);
+  const better = last !== null && last.referenceTime === referenceTime && rank < last.rank;
+  if (!better && last?.referenceTime === referenceTime && last.bankReference === bankReference) {
     return accepted();
   }
-  const stale = last !== null && referenceTime <= last.referenceTime;
+  const stale = last !== null && referenceTime <= last.referenceTime && !better;
   const lines = creditLines.map(creditLineToData);
   const observed: AccountEvent = {
     type: "BalanceObserved",
@@ -300,7 +311,11 @@ function evolveAccount(
       return {
         ...state,
         rules: ruleStates,
-        lastObservation: { referenceTime: event.data.referenceTime, bankReference: event.data.bankReference },
+        lastObservation: {
+          referenceTime: event.data.referenceTime,
+          rank: rankOf(event.data.balanceType),
+          bankReference: event.data.bankReference,
+        },
       };
     }
     case "AccountQualified":
@@ -338,6 +353,12 @@ function countsInEvolve(bounds: ReferenceTimeBounds, state: OpenAccountState, da
   if (data.stale || data.balance.currency !== state.currency) return false;
   const latestSane = addMilliseconds(data.observedAt as Instant, bounds.maxFutureSkewMs);
   return data.referenceTime <= latestSane;
+}
+
+/** A type's place in the precedence; past the end for what older events may hold (any letters). */
+function rankOf(balanceType: string): number {
+  const type = parseBalanceType(balanceType);
+  return (type === undefined ? undefined : currentBalanceRank(type)) ?? CURRENT_BALANCE_PRECEDENCE.length;
 }
 
 function creditLineToData(line: CreditLine): CreditLineData {

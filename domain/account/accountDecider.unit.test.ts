@@ -334,6 +334,28 @@ test("given bounds of the operator's choice, when a balance is recorded, then th
   t.like(strict.decide(command(8.99), state), { outcome: "refused", code: "reference_time_out_of_bounds" });
 });
 
+test("given two balances of one reference time, then the one of better precedence counts, whichever arrives first", (t) => {
+  const booked = observe(money("40.00"), 10, "booked", { balanceType: "InterimBooked" });
+  const available = observe(money("200.00"), 10, "available", { balanceType: "InterimAvailable" });
+  // InterimAvailable (200.00) is today's balance: it wins arriving second, and first.
+  t.deepEqual(summary(given(opened).whenAll([booked, available])), [
+    "BalanceObserved",
+    "AccountQualified low-balance #1",
+    "BalanceObserved",
+    "AccountDisqualified low-balance #1",
+  ]);
+  t.deepEqual(summary(given(opened).whenAll([available, booked])), [
+    "BalanceObserved",
+    "BalanceObserved (stale)",
+  ]);
+  // Of one precedence, the first stands: the same time says nothing about which is newer.
+  const other = observe(money("40.00"), 10, "other", { balanceType: "InterimAvailable" });
+  t.deepEqual(summary(given(opened).whenAll([available, other])), [
+    "BalanceObserved",
+    "BalanceObserved (stale)",
+  ]);
+});
+
 test("given an account silenced by a far-future balance in an old log, when a balance arrives, then it counts again", (t) => {
   const farFuture: AccountEvent = {
     type: "BalanceObserved",
