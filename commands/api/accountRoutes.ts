@@ -152,8 +152,8 @@ const consentParams = z.object({ id: ACCOUNT_ID, class: z.enum(MESSAGE_CLASSES a
 /**
  * The account commands of the command API. Every body and parameter is validated (400 listing
  * every bad field), the command decided on the stream (`If-Match` → 412 on another revision,
- * refusals → 404/409 with the domain's code), and answers carry the stream id, the new revision
- * and the global position of the append.
+ * refusals → 404, 409, or 422 for a balance that cannot count, with the domain's code), and
+ * answers carry the stream id, the new revision and the global position of the append.
  */
 export function accountRoutes(dependencies: AccountRoutesDependencies): Router {
   const { store, apiKeys, clock, idempotent, limited } = dependencies;
