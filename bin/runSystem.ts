@@ -17,7 +17,10 @@ import { loadRules, RulesFileError } from "../commands/rules/loadRules.ts";
 import { loadTemplates } from "../commands/templates/loadTemplates.ts";
 import type { EventStore } from "../gateways/eventStore/EventStore.ts";
 import { EventStoreDbEventStore } from "../gateways/eventStore/eventStoreDb/EventStoreDbEventStore.ts";
-import { PostgresEventStore } from "../gateways/eventStore/postgres/PostgresEventStore.ts";
+import {
+  PostgresEventStore,
+  describeLogAnomalies,
+} from "../gateways/eventStore/postgres/PostgresEventStore.ts";
 import { EVENTS_EXCHANGE } from "../gateways/fanout/amqpTopology.ts";
 import { DeadLetters } from "../gateways/fanout/DeadLetters.ts";
 import { FanoutCheckpoints } from "../gateways/fanout/FanoutCheckpoints.ts";
@@ -147,6 +150,8 @@ export async function main(options: { readonly tracing: Tracing }): Promise<void
     unmeasuredStore = new EventStoreDbEventStore(EventStoreDBClient.connectionString(config.eventStore.url));
   } else {
     await PostgresEventStore.migrate(pool);
+    const anomalies = describeLogAnomalies(await PostgresEventStore.logAnomalies(pool));
+    if (anomalies !== undefined) logger.warn(anomalies);
     unmeasuredStore = new PostgresEventStore(pool);
   }
   stops.unshift(() => unmeasuredStore.close());

@@ -49,6 +49,29 @@ export const POSTGRES_EVENT_STORE_DEFAULTS = {
   pollIntervalMs: 1000,
 } as const;
 
+type LogAnomalyKind = "revision_order" | "duplicate_event_id";
+
+/** See `PostgresEventStore.logAnomalies`. */
+export interface LogAnomalies {
+  /** Events recorded before an earlier revision of their own stream. */
+  readonly revisionOrder: number;
+  /** Events whose id another event also has. */
+  readonly duplicateEventIds: number;
+  /** A few of each, e.g. "revision_order: account-42 revision 13". */
+  readonly examples: readonly string[];
+}
+
+/** One line for an operator about a log's anomalies, or `undefined` when it has none. */
+export function describeLogAnomalies(anomalies: LogAnomalies): string | undefined {
+  if (anomalies.revisionOrder === 0 && anomalies.duplicateEventIds === 0) return undefined;
+  return (
+    `the event log was written by an earlier version and holds ${anomalies.revisionOrder} events before an ` +
+    `earlier revision of their stream and ${anomalies.duplicateEventIds} events with a repeated id ` +
+    `(${anomalies.examples.join("; ")}). Nothing new is written so, and reading is unaffected; an export of ` +
+    "it imports and restores only with --allow-inversions (README: Event log anomalies)"
+  );
+}
+
 export interface PendingAppend {
   readonly streamId: string;
   readonly expected: ExpectedRevision;
@@ -152,6 +175,26 @@ export class PostgresEventStore implements EventStore {
       }
       throw error instanceof Error ? error : new Error("event store migration failed", { cause: error });
     }
+  }
+
+  /**
+   * What a log written by a version before migration 0004 may hold and the store now prevents:
+   * events that come before an earlier revision of their stream in the global order, and event
+   * ids that stand twice. Recorded when the migration ran (or an import kept inversions); empty
+   * for any log written since. Cheap: it reads the record, not the log.
+   */
+  static async logAnomalies(pool: pg.Pool, schema = "tidemark"): Promise<LogAnomalies> {
+    const { rows } = await pool.query<{ kind: LogAnomalyKind; events: string; examples: string[] }>(
+      `select kind, count(*) as events,
+              (array_agg(stream_id || ' revision ' || stream_revision order by global_position))[1:5] as examples
+         from "${checkedSchema(schema)}".log_anomalies group by kind`,
+    );
+    const of = (kind: LogAnomalyKind) => rows.find((row) => row.kind === kind);
+    return {
+      revisionOrder: Number(of("revision_order")?.events ?? 0),
+      duplicateEventIds: Number(of("duplicate_event_id")?.events ?? 0),
+      examples: rows.flatMap((row) => row.examples.map((example) => `${row.kind}: ${example}`)),
+    };
   }
 
   async append(

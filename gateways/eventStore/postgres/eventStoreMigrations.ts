@@ -139,21 +139,26 @@ export function eventStoreMigrations(schema: string): Record<string, Migration> 
             primary key (kind, stream_id, stream_revision)
           )
         `.execute(db);
+        // Refills log_anomalies from the whole log: here, and after an import that kept inversions.
         await sql`
-          insert into ${table("log_anomalies")} (kind, stream_id, stream_revision, event_id, transaction_order, global_position)
-          select 'revision_order', stream_id, stream_revision, event_id, transaction_order, global_position
-            from (select e.*, lag(e.transaction_order) over w as previous_order,
-                         lag(e.global_position) over w as previous_position
-                    from ${table("events")} e
-                    window w as (partition by e.stream_id order by e.stream_revision)) ordered
-           where (transaction_order, global_position) < (previous_order, previous_position)
+          create function ${table("record_log_anomalies")}() returns void language sql as $fn$
+            delete from ${table("log_anomalies")};
+            insert into ${table("log_anomalies")}
+              (kind, stream_id, stream_revision, event_id, transaction_order, global_position)
+            select 'revision_order', stream_id, stream_revision, event_id, transaction_order, global_position
+              from (select e.*, lag(e.transaction_order) over w as previous_order,
+                           lag(e.global_position) over w as previous_position
+                      from ${table("events")} e
+                      window w as (partition by e.stream_id order by e.stream_revision)) ordered
+             where (transaction_order, global_position) < (previous_order, previous_position);
+            insert into ${table("log_anomalies")}
+              (kind, stream_id, stream_revision, event_id, transaction_order, global_position)
+            select 'duplicate_event_id', e.stream_id, e.stream_revision, e.event_id, e.transaction_order, e.global_position
+              from ${table("events")} e
+             where e.event_id in (select event_id from ${table("events")} group by event_id having count(*) > 1);
+          $fn$
         `.execute(db);
-        await sql`
-          insert into ${table("log_anomalies")} (kind, stream_id, stream_revision, event_id, transaction_order, global_position)
-          select 'duplicate_event_id', e.stream_id, e.stream_revision, e.event_id, e.transaction_order, e.global_position
-            from ${table("events")} e
-           where e.event_id in (select event_id from ${table("events")} group by event_id having count(*) > 1)
-        `.execute(db);
+        await sql`select ${table("record_log_anomalies")}()`.execute(db);
         const { rows } = await sql<{ duplicated: boolean; last_position: string | null }>`
           select exists (select 1 from ${table("log_anomalies")} where kind = 'duplicate_event_id') as duplicated,
                  (select max(global_position) from ${table("events")})::text as last_position
