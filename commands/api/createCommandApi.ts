@@ -13,6 +13,7 @@ import { rawBodyOf, type IdempotencyStore } from "./IdempotencyStore.ts";
 import { jsonDepth } from "./jsonDepth.ts";
 import { openApiDocument } from "./openApiDocument.ts";
 import { rateLimited } from "./rateLimited.ts";
+import { refuseControlCharacters } from "./refuseControlCharacters.ts";
 import type { ApiKeys } from "./ApiKeys.ts";
 import { ProblemError } from "./ProblemError.ts";
 import { problemMiddleware } from "./problemMiddleware.ts";
@@ -67,6 +68,7 @@ export function createCommandApi(dependencies: CommandApiDependencies): Koa {
     }
     await next();
   });
+  app.use(refuseControlCharacters("single-line"));
   const document = JSON.stringify(openApiDocument());
   app.use(async (ctx, next) => {
     if (ctx.method === "GET" && ctx.path === "/openapi.json") {

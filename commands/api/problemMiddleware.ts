@@ -62,18 +62,42 @@ export function renderProblem(ctx: Context, error: unknown, logger: Logger): voi
   if (problem.code === "internal" || problem.code === "unavailable") {
     logger.error({ err: error, path: ctx.path, method: ctx.method }, "request failed");
   }
+  writeProblem(ctx, problem);
+}
+
+/**
+ * For an app with no logger of its own (the SMS webhooks): answers `ProblemError`s (the shared
+ * edge checks') as problem+json and leaves every other error to the app's own handling.
+ */
+export function problemAnswers() {
+  return async (ctx: Context, next: Next): Promise<void> => {
+    try {
+      await next();
+    } catch (error) {
+      if (!(error instanceof ProblemError)) throw error;
+      writeProblem(ctx, error);
+    }
+  };
+}
+
+function writeProblem(ctx: Context, problem: ProblemError): void {
   ctx.status = STATUS[problem.code];
   ctx.type = "application/problem+json";
-  ctx.body = {
+  ctx.body = problemDocument(problem, ctx.path);
+  if (problem.code === "unavailable") ctx.set("Retry-After", "1");
+}
+
+/** The RFC 9457 document for `problem`; `instance` is the path, when the request got that far. */
+export function problemDocument(problem: ProblemError, instance?: string): Record<string, unknown> {
+  return {
     type: `https://tidemark.dev/problems/${problem.code.replaceAll("_", "-")}`,
     title: TITLE[problem.code],
     status: STATUS[problem.code],
     code: problem.code,
     detail: problem.detail,
-    instance: ctx.path,
+    ...(instance === undefined ? {} : { instance }),
     ...problem.extra,
   };
-  if (problem.code === "unavailable") ctx.set("Retry-After", "1");
 }
 
 function toProblem(error: unknown): ProblemError {

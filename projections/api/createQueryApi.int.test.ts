@@ -201,6 +201,27 @@ test("API keys: none is 401, a key without queries:read is 403", async (t) => {
   t.is(bogus.status, 401);
 });
 
+test("a control character in a path segment or a filter is a 400 naming it, not a 500 from PostgreSQL", async (t) => {
+  for (const [path, field] of [
+    ["/accounts/%00", "path"],
+    ["/notifications/x%00", "path"],
+    ["/accounts/acc%7F1", "path"],
+    ["/notifications?accountId=%00", "query.accountId"],
+    ["/qualifications?ruleId=low%0Abalance", "query.ruleId"],
+    ["/reports/providers?from=2026-11-24&to=2026-11-24&provider=sim%09a", "query.provider"],
+  ] as const) {
+    const answer = await get(t.context.queryUrl, path, { headers: seeded(t) });
+    t.is(answer.status, 400, path);
+    t.is(answer.type, "application/problem+json", path);
+    t.is(answer.json.code, "invalid_request", path);
+    t.deepEqual(
+      (answer.json.errors as { field: string }[]).map((error) => error.field),
+      [field],
+      path,
+    );
+  }
+});
+
 test("GET /qualifications: filters by rule, status and account; keyset pages end cleanly", async (t) => {
   const all = await get(t.context.queryUrl, "/qualifications", { headers: seeded(t) });
   t.is(all.status, 200);

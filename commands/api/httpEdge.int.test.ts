@@ -1,0 +1,194 @@
+import { randomUUID } from "node:crypto";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import anyTest, { type TestFn } from "ava";
+import { createSmsWebhooks } from "../../gateways/sms/createSmsWebhooks.ts";
+import { twilioSignature } from "../../gateways/sms/twilioSignature.ts";
+import { collect } from "../../gateways/eventStore/eventStoreContract.ts";
+import { startTestCommandApi, type TestCommandApi } from "../../test/startTestCommandApi.ts";
+
+type Context = TestCommandApi & { webhooks: Server; webhooksUrl: string };
+const test = anyTest as TestFn<Context>;
+
+const KEY = "admin-key-0123456789abcdef";
+const TOKEN = "webhook-token";
+
+test.before(async (t) => {
+  Object.assign(t.context, await startTestCommandApi([{ name: "ops", key: KEY, scopes: ["admin"] }]));
+  const { store, database } = t.context;
+  const webhooks = createServer();
+  webhooks.listen(0, "127.0.0.1");
+  await new Promise((resolve) => webhooks.once("listening", resolve));
+  const webhooksUrl = `http://127.0.0.1:${(webhooks.address() as AddressInfo).port}`;
+  const handle = createSmsWebhooks({
+    store,
+    providers: [{ name: "primary", authToken: TOKEN }],
+    publicBaseUrl: webhooksUrl,
+    rules: [],
+    // As the system looks a sender up: a query on PostgreSQL.
+    findAccountsByPhone: async (phone) =>
+      (
+        await database.pool.query<{ id: string }>("select 'nobody' as id where $1::text = ''", [phone])
+      ).rows.map((row) => row.id),
+    clock: () => Date.UTC(2026, 10, 24, 9),
+    newEventId: randomUUID,
+    log: () => undefined,
+  }).callback();
+  webhooks.on("request", (incoming, outgoing) => void handle(incoming, outgoing));
+  Object.assign(t.context, { webhooks, webhooksUrl });
+});
+
+test.after.always(async (t) => {
+  t.context.webhooks.closeAllConnections();
+  t.context.webhooks.close();
+  await t.context.close();
+});
+
+interface Answer {
+  readonly status: number;
+  readonly type: string;
+  readonly text: string;
+  readonly json: Record<string, unknown>;
+  readonly headers: Headers;
+}
+
+async function send(url: string, init: RequestInit = {}): Promise<Answer> {
+  const response = await fetch(url, init);
+  const text = await response.text();
+  let json: Record<string, unknown> = {};
+  try {
+    json = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    // plain text or TwiML
+  }
+  return {
+    status: response.status,
+    type: response.headers.get("content-type") ?? "",
+    text,
+    json,
+    headers: response.headers,
+  };
+}
+
+function command(
+  t: { context: Context },
+  method: string,
+  path: string,
+  body?: string,
+  headers: Record<string, string> = {},
+): Promise<Answer> {
+  return send(`${t.context.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json", ...headers },
+    ...(body === undefined ? {} : { body }),
+  });
+}
+
+const account = (accountId: string, customerId = "cust-1") => ({
+  accountId,
+  customerId,
+  phone: "+447911123456",
+  currency: "GBP",
+  timeZone: "Europe/London",
+  consents: { service: true, marketing: false },
+});
+
+const fieldsOf = (answer: Answer) =>
+  (answer.json.errors as { field: string }[] | undefined)?.map((error) => error.field);
+
+test("a control character in a command's path, body value or body key is a 400 naming the field, and nothing is appended", async (t) => {
+  const opened = await command(t, "POST", "/accounts", JSON.stringify(account("edge-1")));
+  t.is(opened.status, 201);
+  const cases: [string, Promise<Answer>, string][] = [
+    [
+      "NUL in an id",
+      command(t, "POST", "/accounts", JSON.stringify(account("edge-2", "cust\u0000"))),
+      "body.customerId",
+    ],
+    [
+      "tab in an id",
+      command(t, "POST", "/accounts", JSON.stringify(account("edge-2", "cust\t2"))),
+      "body.customerId",
+    ],
+    [
+      "DEL in an id",
+      command(t, "POST", "/accounts", JSON.stringify(account("edge-2", "cust\u007f"))),
+      "body.customerId",
+    ],
+    [
+      "NUL in a key",
+      command(t, "POST", "/accounts", JSON.stringify({ ...account("edge-2"), "x\u0000": 1 })),
+      "body.x\\u0000",
+    ],
+    [
+      "line feed in a note",
+      command(t, "POST", "/accounts/edge-1/close", JSON.stringify({ reason: "moved\nabroad" })),
+      "body.reason",
+    ],
+    [
+      "NUL in a template variable",
+      command(
+        t,
+        "POST",
+        "/notifications",
+        JSON.stringify({
+          accountId: "edge-1",
+          messageClass: "service",
+          templateId: "overdrawn",
+          variables: { balance: "£1\u0000" },
+        }),
+      ),
+      "body.variables.balance",
+    ],
+    [
+      "NUL in a path segment",
+      command(t, "PUT", "/accounts/%00/contact", JSON.stringify({ phone: "+447911123457" })),
+      "path",
+    ],
+    ["NUL in a query parameter", command(t, "POST", "/accounts/edge-1/close?x=%00", "{}"), "query.x"],
+  ];
+  for (const [name, pending, field] of cases) {
+    const answer = await pending;
+    t.is(answer.status, 400, name);
+    t.is(answer.type, "application/problem+json", name);
+    t.is(answer.json.code, "invalid_request", name);
+    t.deepEqual(fieldsOf(answer), [field], name);
+  }
+  t.deepEqual(
+    (await collect(t.context.store.readStream("account-edge-1"))).map((event) => event.type),
+    ["AccountOpened"],
+  );
+  t.is((await collect(t.context.store.readStream("account-edge-2"))).length, 0);
+});
+
+test("the SMS webhooks: a control character in a signed request is a 400 naming the field, not a 500; line breaks in a message are taken", async (t) => {
+  const post = (path: string, params: Record<string, string>) => {
+    const url = `${t.context.webhooksUrl}${path}`;
+    return send(url, {
+      method: "POST",
+      headers: {
+        "content-type": "application/x-www-form-urlencoded",
+        "x-twilio-signature": twilioSignature(TOKEN, url, params),
+      },
+      body: new URLSearchParams(params).toString(),
+    });
+  };
+  const report = await post("/sms/status?provider=primary&reference=x%00", {
+    MessageSid: "SM1",
+    MessageStatus: "delivered",
+  });
+  t.is(report.status, 400);
+  t.is(report.json.code, "invalid_request");
+  t.true(report.type.startsWith("application/problem+json"));
+  t.deepEqual(fieldsOf(report), ["query.reference"]);
+  const inbound = { To: "Tidemark", Body: "STOP", MessageSid: "SM2" };
+  const fromNul = await post("/sms/inbound?provider=primary", { ...inbound, From: "+44\u00007911123456" });
+  t.is(fromNul.status, 400);
+  t.deepEqual(fieldsOf(fromNul), ["body.From"]);
+  const lineBreaks = await post("/sms/inbound?provider=primary", {
+    ...inbound,
+    Body: "Stop\r\n\tplease",
+    From: "+447911123456",
+  });
+  t.is(lineBreaks.status, 200);
+});
