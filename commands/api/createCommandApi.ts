@@ -46,8 +46,16 @@ export function createCommandApi(dependencies: CommandApiDependencies): Koa {
   app.use(async (ctx, next) => {
     if (ctx.method === "POST" || ctx.method === "PUT") {
       const length = ctx.get("content-length");
-      if (length !== "" && length !== "0" && !ctx.is("application/json")) {
-        throw new ProblemError("unsupported_media_type", "send Content-Type: application/json");
+      if (length !== "" && length !== "0") {
+        if (!ctx.is("application/json")) {
+          throw new ProblemError("unsupported_media_type", "send Content-Type: application/json");
+        }
+        // The body parser would read any declared charset as UTF-8 all the same (RFC 8259: JSON
+        // between systems is UTF-8), so another one is refused rather than misread.
+        const charset = ctx.request.charset.toLowerCase();
+        if (charset !== "" && charset !== "utf-8" && charset !== "utf8") {
+          throw new ProblemError("unsupported_media_type", `send UTF-8 JSON, not charset=${charset}`);
+        }
       }
     }
     await next();

@@ -192,3 +192,18 @@ test("the SMS webhooks: a control character in a signed request is a 400 naming 
   });
   t.is(lineBreaks.status, 200);
 });
+
+test("a JSON body declared in a charset other than UTF-8 is a 415; UTF-8 in any spelling is taken", async (t) => {
+  for (const charset of ["utf-16", "UTF-16LE", '"iso-8859-1"']) {
+    const answer = await command(t, "POST", "/accounts", JSON.stringify(account("edge-3")), {
+      "content-type": `application/json; charset=${charset}`,
+    });
+    t.is(answer.status, 415, charset);
+    t.is(answer.json.code, "unsupported_media_type", charset);
+    t.true(answer.type.startsWith("application/problem+json"), charset);
+  }
+  const utf8 = await command(t, "POST", "/accounts", JSON.stringify(account("edge-3")), {
+    "content-type": "application/json; charset=UTF-8",
+  });
+  t.is(utf8.status, 201);
+});

@@ -33,7 +33,7 @@ const TITLE: Readonly<Record<ProblemCode, string>> = {
   refused: "The command was refused",
   payload_too_large: "The request body is too large",
   rate_limited: "Too many requests",
-  unsupported_media_type: "The request body must be application/json",
+  unsupported_media_type: "The request body must be UTF-8 application/json",
   unavailable: "Temporarily unavailable; retry later",
   internal: "Internal error",
 };
