@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import anyTest, { type TestFn } from "ava";
@@ -206,4 +206,76 @@ test("a JSON body declared in a charset other than UTF-8 is a 415; UTF-8 in any 
     "content-type": "application/json; charset=UTF-8",
   });
   t.is(utf8.status, 201);
+});
+
+test("an Idempotency-Key retry with the same JSON in another key order and spacing gets the first answer", async (t) => {
+  await command(t, "POST", "/accounts", JSON.stringify(account("edge-4")));
+  const key = { "idempotency-key": "order-0123456789" };
+  const first = await command(t, "POST", "/accounts/edge-4/balance-refreshes", '{"reason":"manual"}', key);
+  const reordered = await command(
+    t,
+    "POST",
+    "/accounts/edge-4/close",
+    '{"reason":"gone","x":{"b":1,"a":[2,{"d":3,"c":4}]}}',
+    {
+      "idempotency-key": "nested-0123456789",
+    },
+  );
+  t.is(first.status, 202);
+  const again = await command(
+    t,
+    "POST",
+    "/accounts/edge-4/balance-refreshes",
+    '{ "reason" : "manual" }',
+    key,
+  );
+  t.is(again.status, 202);
+  t.is(again.text, first.text);
+  t.is(again.headers.get("idempotent-replayed"), "true");
+  // A refusal (400: unknown field x) is stored too; the same object in another key order is the same request.
+  t.is(reordered.status, 400);
+  const reorderedAgain = await command(
+    t,
+    "POST",
+    "/accounts/edge-4/close",
+    '{"x":{"a":[2,{"c":4,"d":3}],"b":1},"reason":"gone"}',
+    {
+      "idempotency-key": "nested-0123456789",
+    },
+  );
+  t.is(reorderedAgain.text, reordered.text);
+  t.is(reorderedAgain.headers.get("idempotent-replayed"), "true");
+  const otherArrayOrder = await command(
+    t,
+    "POST",
+    "/accounts/edge-4/close",
+    '{"x":{"a":[{"c":4,"d":3},2],"b":1},"reason":"gone"}',
+    {
+      "idempotency-key": "nested-0123456789",
+    },
+  );
+  t.is(otherArrayOrder.status, 422, "array order counts");
+  t.is(otherArrayOrder.json.code, "idempotency_key_reused");
+});
+
+test("a key stored before requests were compared parsed (a hash of the body's bytes) still replays the same bytes", async (t) => {
+  const { database } = t.context;
+  const raw = '{ "reason": "manual" }';
+  const legacyHash = createHash("sha256")
+    .update(`POST /accounts/edge-5/balance-refreshes\n\n${raw}`)
+    .digest("hex");
+  const storedBody =
+    '{"accountId":"edge-5","streamId":"account-edge-5","revision":1,"position":null,"events":[]}';
+  await database.pool.query(
+    `insert into "${database.schema}".idempotency_keys (caller, key, request_hash, status, content_type, body)
+      values ('ops', 'legacy-0123456789', $1, 202, 'application/json; charset=utf-8', $2)`,
+    [legacyHash, storedBody],
+  );
+  const key = { "idempotency-key": "legacy-0123456789" };
+  const same = await command(t, "POST", "/accounts/edge-5/balance-refreshes", raw, key);
+  t.is(same.status, 202);
+  t.is(same.text, storedBody);
+  t.is(same.headers.get("idempotent-replayed"), "true");
+  const respaced = await command(t, "POST", "/accounts/edge-5/balance-refreshes", '{"reason":"manual"}', key);
+  t.is(respaced.status, 422, "an old key knows only its bytes");
 });
