@@ -2,6 +2,7 @@
 export type ProblemCode =
   | "invalid_request"
   | "unauthenticated"
+  | "invalid_api_key"
   | "forbidden"
   | "not_found"
   | "revision_mismatch"

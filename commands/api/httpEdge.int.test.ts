@@ -279,3 +279,17 @@ test("a key stored before requests were compared parsed (a hash of the body's by
   const respaced = await command(t, "POST", "/accounts/edge-5/balance-refreshes", '{"reason":"manual"}', key);
   t.is(respaced.status, 422, "an old key knows only its bytes");
 });
+
+test("a wrong API key is 401 invalid_api_key, distinct from a missing one", async (t) => {
+  const body = JSON.stringify(account("edge-6"));
+  const none = await command(t, "POST", "/accounts", body, { authorization: "" });
+  t.is(none.status, 401);
+  t.like(none.json, { code: "unauthenticated", title: "An API key is required" });
+  for (const authorization of ["Bearer not-a-real-key-000000", "Bearer short", `Basic ${KEY}`]) {
+    const wrong = await command(t, "POST", "/accounts", body, { authorization });
+    t.is(wrong.status, 401, authorization);
+    t.true(wrong.type.startsWith("application/problem+json"), authorization);
+    t.like(wrong.json, { code: "invalid_api_key", title: "The API key is not valid" }, authorization);
+    t.regex(wrong.headers.get("www-authenticate") ?? "", /error="invalid_token"/, authorization);
+  }
+});

@@ -9,6 +9,7 @@ import { ProblemError, type ProblemCode } from "./ProblemError.ts";
 const STATUS: Readonly<Record<ProblemCode, number>> = {
   invalid_request: 400,
   unauthenticated: 401,
+  invalid_api_key: 401,
   forbidden: 403,
   not_found: 404,
   revision_mismatch: 412,
@@ -25,6 +26,7 @@ const STATUS: Readonly<Record<ProblemCode, number>> = {
 const TITLE: Readonly<Record<ProblemCode, string>> = {
   invalid_request: "The request is invalid",
   unauthenticated: "An API key is required",
+  invalid_api_key: "The API key is not valid",
   forbidden: "The API key may not do this",
   not_found: "Not found",
   revision_mismatch: "The resource is not at the revision given in If-Match",

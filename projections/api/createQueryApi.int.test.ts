@@ -199,6 +199,7 @@ test("API keys: none is 401, a key without queries:read is 403", async (t) => {
   t.is(wrong.json.requiredScope, "queries:read");
   const bogus = await get(t.context.queryUrl, "/accounts/acc-1", { key: "not-a-configured-key-at-all" });
   t.is(bogus.status, 401);
+  t.like(bogus.json, { code: "invalid_api_key", title: "The API key is not valid" });
 });
 
 test("a control character in a path segment or a filter is a 400 naming it, not a 500 from PostgreSQL", async (t) => {
