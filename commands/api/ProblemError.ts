@@ -12,6 +12,7 @@ export type ProblemCode =
   | "payload_too_large"
   | "rate_limited"
   | "unsupported_media_type"
+  | "request_header_fields_too_large"
   | "unavailable"
   | "internal";
 

@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from "node:crypto";
 import { createServer, type Server } from "node:http";
+import { connect } from "node:net";
 import type { AddressInfo } from "node:net";
 import anyTest, { type TestFn } from "ava";
 import { createSmsWebhooks } from "../../gateways/sms/createSmsWebhooks.ts";
@@ -292,4 +293,20 @@ test("a wrong API key is 401 invalid_api_key, distinct from a missing one", asyn
     t.like(wrong.json, { code: "invalid_api_key", title: "The API key is not valid" }, authorization);
     t.regex(wrong.headers.get("www-authenticate") ?? "", /error="invalid_token"/, authorization);
   }
+});
+
+test("header fields over the server's limit are a 431 with a problem+json body", async (t) => {
+  const { port } = new URL(t.context.url);
+  const socket = connect(Number(port), "127.0.0.1");
+  socket.write(`GET /openapi.json HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Huge: ${"x".repeat(64 * 1024)}\r\n\r\n`);
+  let raw = "";
+  for await (const chunk of socket) raw += String(chunk);
+  const [head = "", body = ""] = raw.split("\r\n\r\n");
+  t.regex(head, /^HTTP\/1\.1 431 Request Header Fields Too Large\r\n/);
+  t.regex(head, /\r\nContent-Type: application\/problem\+json\r\n/i);
+  t.like(JSON.parse(body) as Record<string, unknown>, {
+    status: 431,
+    code: "request_header_fields_too_large",
+    type: "https://tidemark.dev/problems/request-header-fields-too-large",
+  });
 });

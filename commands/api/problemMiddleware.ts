@@ -19,6 +19,7 @@ const STATUS: Readonly<Record<ProblemCode, number>> = {
   payload_too_large: 413,
   rate_limited: 429,
   unsupported_media_type: 415,
+  request_header_fields_too_large: 431,
   unavailable: 503,
   internal: 500,
 };
@@ -36,6 +37,7 @@ const TITLE: Readonly<Record<ProblemCode, string>> = {
   payload_too_large: "The request body is too large",
   rate_limited: "Too many requests",
   unsupported_media_type: "The request body must be UTF-8 application/json",
+  request_header_fields_too_large: "The request's header fields are too large",
   unavailable: "Temporarily unavailable; retry later",
   internal: "Internal error",
 };
