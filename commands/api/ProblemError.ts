@@ -36,6 +36,11 @@ export class ProblemError extends Error {
       readonly reason?: string;
       readonly [key: string]: unknown;
     } = {},
+    /**
+     * An outcome the client is told to expect and handle (a read-your-writes wait that ran out):
+     * logged at warn without a stack, even as a 503, rather than as a failure of the service.
+     */
+    readonly expected = false,
   ) {
     super(detail);
     this.name = "ProblemError";

@@ -63,7 +63,12 @@ export function problemMiddleware(logger: Logger) {
  */
 export function renderProblem(ctx: Context, error: unknown, logger: Logger): void {
   const problem = toProblem(error);
-  if (problem.code === "internal" || problem.code === "unavailable") {
+  if (problem.expected) {
+    logger.warn(
+      { code: problem.code, detail: problem.detail, path: ctx.path, method: ctx.method },
+      "request answered with an expected problem",
+    );
+  } else if (problem.code === "internal" || problem.code === "unavailable") {
     logger.error({ err: error, path: ctx.path, method: ctx.method }, "request failed");
   }
   writeProblem(ctx, problem);

@@ -223,6 +223,48 @@ test("a control character in a path segment or a filter is a 400 naming it, not 
   }
 });
 
+test("a read-your-writes wait that runs out is logged as a warning without a stack, not as an error", async (t) => {
+  const records: Record<string, unknown>[] = [];
+  const logger = pino(
+    { level: "info" },
+    {
+      write: (line: string) => void records.push(JSON.parse(line) as Record<string, unknown>),
+    },
+  );
+  const app = createQueryApi({
+    db: t.context.db,
+    readSchema: t.context.schemas.read,
+    positions: new LivePositions(t.context.db, t.context.schemas),
+    cache: new MemoryQueryCache(),
+    apiKeys: new ApiKeys([{ name: "dashboard", sha256: hashApiKey(KEYS.reader), scopes: ["queries:read"] }]),
+    logger,
+    routes: queryRoutes,
+    readYourWritesTimeoutMs: 50,
+  });
+  const server = app.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  try {
+    const answer = await get(
+      `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      "/accounts/acc-1",
+      {
+        headers: { "x-min-position": "7fffffffffffffff-0000000000000000" },
+      },
+    );
+    t.is(answer.status, 503);
+    t.is(answer.json.code, "unavailable");
+    t.deepEqual(
+      records.map((record) => record.level),
+      [40],
+      "one warning",
+    );
+    t.like(records[0], { code: "unavailable", path: "/accounts/acc-1" });
+    t.false("err" in (records[0] ?? {}), "no error object, so no stack");
+  } finally {
+    server.close();
+  }
+});
+
 test("GET /qualifications: filters by rule, status and account; keyset pages end cleanly", async (t) => {
   const all = await get(t.context.queryUrl, "/qualifications", { headers: seeded(t) });
   t.is(all.status, 200);
