@@ -42,6 +42,13 @@ const TITLE: Readonly<Record<ProblemCode, string>> = {
   internal: "Internal error",
 };
 
+/** What every route of both APIs refuses before it runs, for their OpenAPI documents. */
+export const EDGE_RULES =
+  "No path segment, query parameter, or string or key of a JSON body may hold a control character " +
+  "(U+0000-U+001F, U+007F; tab and line breaks included): 400 invalid_request, each such field in `errors`. " +
+  "Authorization: Bearer <API key>: 401 unauthenticated without one, 401 invalid_api_key for one that is not valid. " +
+  "Header fields over the server's limit: 431 request_header_fields_too_large.";
+
 /**
  * The one place where errors become HTTP answers. Registered first, it turns `ProblemError`
  * codes, body-parser errors and store outages into problem+json, and hides everything else
