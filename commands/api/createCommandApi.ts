@@ -45,8 +45,9 @@ export function createCommandApi(dependencies: CommandApiDependencies): Koa {
   app.use(helmet());
   app.use(async (ctx, next) => {
     if (ctx.method === "POST" || ctx.method === "PUT") {
+      // RFC 9112 §6.3: a body is announced by Transfer-Encoding (chunked) or a Content-Length.
       const length = ctx.get("content-length");
-      if (length !== "" && length !== "0") {
+      if (ctx.get("transfer-encoding") !== "" || (length !== "" && length !== "0")) {
         if (!ctx.is("application/json")) {
           throw new ProblemError("unsupported_media_type", "send Content-Type: application/json");
         }

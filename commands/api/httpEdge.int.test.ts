@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from "node:crypto";
-import { createServer, type Server } from "node:http";
+import { once } from "node:events";
+import { createServer, request, type IncomingMessage, type Server } from "node:http";
 import { connect } from "node:net";
 import type { AddressInfo } from "node:net";
 import anyTest, { type TestFn } from "ava";
@@ -207,7 +208,36 @@ test("a JSON body declared in a charset other than UTF-8 is a 415; UTF-8 in any 
     "content-type": "application/json; charset=UTF-8",
   });
   t.is(utf8.status, 201);
+  for (const contentType of ["application/json; charset=utf-16", "text/plain"]) {
+    const chunked = await sendChunked(
+      `${t.context.url}/accounts`,
+      contentType,
+      JSON.stringify(account("edge-7")),
+    );
+    t.is(chunked.status, 415, `${contentType}, chunked`);
+    t.is(chunked.json.code, "unsupported_media_type", `${contentType}, chunked`);
+  }
 });
+
+/** A POST whose body has no Content-Length: sent in chunks. */
+async function sendChunked(url: string, contentType: string, body: string): Promise<Answer> {
+  const outgoing = request(url, {
+    method: "POST",
+    headers: { authorization: `Bearer ${KEY}`, "content-type": contentType },
+  });
+  outgoing.write(body); // written before end(): Node sends it chunked, without a Content-Length
+  outgoing.end();
+  const [incoming] = (await once(outgoing, "response")) as [IncomingMessage];
+  let text = "";
+  for await (const chunk of incoming) text += String(chunk);
+  return {
+    status: incoming.statusCode ?? 0,
+    type: incoming.headers["content-type"] ?? "",
+    text,
+    json: JSON.parse(text) as Record<string, unknown>,
+    headers: new Headers(),
+  };
+}
 
 test("an Idempotency-Key retry with the same JSON in another key order and spacing gets the first answer", async (t) => {
   await command(t, "POST", "/accounts", JSON.stringify(account("edge-4")));
