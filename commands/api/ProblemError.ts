@@ -28,6 +28,8 @@ export interface FieldProblem {
  * internals.
  */
 export class ProblemError extends Error {
+  readonly expected: boolean;
+
   constructor(
     readonly code: ProblemCode,
     readonly detail: string,
@@ -36,13 +38,16 @@ export class ProblemError extends Error {
       readonly reason?: string;
       readonly [key: string]: unknown;
     } = {},
-    /**
-     * An outcome the client is told to expect and handle (a read-your-writes wait that ran out):
-     * logged at warn without a stack, even as a 503, rather than as a failure of the service.
-     */
-    readonly expected = false,
+    options: {
+      /**
+       * An outcome the client is told to expect and handle (a read-your-writes wait that ran
+       * out): logged at warn without a stack, even as a 503, not as a failure of the service.
+       */
+      readonly expected?: boolean;
+    } = {},
   ) {
     super(detail);
     this.name = "ProblemError";
+    this.expected = options.expected ?? false;
   }
 }

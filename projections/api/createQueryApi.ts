@@ -100,7 +100,7 @@ async function answerRoute(
         "unavailable",
         `the read model has not reached position ${minPosition} within ${timeoutMs} ms; retry later`,
         { minPosition },
-        true,
+        { expected: true },
       );
     }
     position = reached;
