@@ -9,6 +9,7 @@ import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
 import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from "rate-limiter-flexible";
 import type { Logger } from "pino";
+import { answerClientErrors } from "../commands/api/answerClientErrors.ts";
 import { ApiKeys, hashApiKey, type ApiKeyEntry } from "../commands/api/ApiKeys.ts";
 import { createCommandApi } from "../commands/api/createCommandApi.ts";
 import { IdempotencyStore } from "../commands/api/IdempotencyStore.ts";
@@ -651,6 +652,7 @@ async function listen(
   // middleware gave it.
   app.middleware.unshift(...outermost);
   const server = app.listen(port, host);
+  answerClientErrors(server);
   await new Promise<void>((resolve, reject) => {
     server.once("listening", resolve);
     server.once("error", reject);

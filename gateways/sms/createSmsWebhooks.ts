@@ -2,6 +2,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { bodyParser } from "@koa/bodyparser";
 import Router from "@koa/router";
 import Koa, { type Context } from "koa";
+import { problemAnswers } from "../../commands/api/problemMiddleware.ts";
+import { refuseControlCharacters } from "../../commands/api/refuseControlCharacters.ts";
 import { handleCommand, loadState } from "../../commands/handleCommand.ts";
 import { accountDecider } from "../../domain/account/accountDecider.ts";
 import { notificationDecider, notificationStreamId } from "../../domain/notification/notificationDecider.ts";
@@ -172,7 +174,9 @@ export function createSmsWebhooks(options: SmsWebhooksOptions): Koa {
     );
 
   const app = new Koa();
+  app.use(problemAnswers());
   app.use(bodyParser({ enableTypes: ["form"], formLimit: "16kb" }));
+  app.use(refuseControlCharacters("free-text"));
   app.use(router.routes());
   app.use(router.allowedMethods());
   return app;
