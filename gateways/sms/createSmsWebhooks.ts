@@ -6,7 +6,6 @@ import { handleCommand, loadState } from "../../commands/handleCommand.ts";
 import { accountDecider } from "../../domain/account/accountDecider.ts";
 import { notificationDecider, notificationStreamId } from "../../domain/notification/notificationDecider.ts";
 import type { Rule } from "../../domain/rules/Rule.ts";
-import type { MessageClass } from "../../domain/values/MessageClass.ts";
 import { epochMsToInstant } from "../../domain/values/Instant.ts";
 import { context } from "@opentelemetry/api";
 import type { EventStore, RecordedEvent } from "../eventStore/EventStore.ts";
@@ -37,9 +36,11 @@ export interface SmsWebhooksOptions {
  * The providers' webhooks, form-encoded as Twilio posts them, each refused (403) without a valid
  * `X-Twilio-Signature` for the provider its URL names (`?provider=<name>`).
  *
- * Inbound messages (`POST /sms/inbound`): STOP (and the other opt-out keywords) withdraws the
- * consent of every account with the sender's number, for both message classes; START gives it
- * back; HELP is answered with `helpText`; anything else is ignored. Answered in TwiML.
+ * Inbound messages (`POST /sms/inbound`): STOP (and the other opt-out keywords) and START (and
+ * its synonyms) go to every account with the sender's number as `ApplySmsKeyword`, whose decider
+ * withdraws every class granted, gives back only what STOPs withdrew, and remembers each
+ * message's `MessageSid` in the account's stream: a replayed request changes nothing and gets the
+ * same answer. HELP is answered with `helpText`; anything else is ignored. Answered in TwiML.
  *
  * Delivery reports (`POST /sms/status`). A report is
  * taken only with a valid `X-Twilio-Signature` for the provider its URL names (else 403), for a
@@ -134,29 +135,29 @@ export function createSmsWebhooks(options: SmsWebhooksOptions): Koa {
     }
     const keyword = keywordOf(form.Body ?? "");
     const from = form.From ?? "";
+    const messageId = form.MessageSid ?? "";
     if (keyword === "help") return twiml(ctx, options.helpText ?? DEFAULT_HELP);
     if (keyword === undefined || from === "") return twiml(ctx);
+    // Without the provider's id a message cannot be told from its replay.
+    if (messageId === "") return answer(ctx, 400, "MessageSid is required");
     const now = epochMsToInstant(options.clock());
     for (const accountId of await options.findAccountsByPhone(from)) {
-      for (const messageClass of MESSAGE_CLASSES) {
-        const outcome = await handleCommand(
-          options.store,
-          accounts,
-          `account-${accountId}`,
-          {
-            type: "ChangeConsent",
-            data: { messageClass, granted: keyword === "start", source: "sms-keyword", now },
-          },
-          {
-            retriesOnConflict: 3,
-            newEventId: options.newEventId,
-            metadata: {
-              correlationId: form.MessageSid ?? options.newEventId(),
-              actor: `sms-keyword:${provider.name}`,
-            },
-          },
-        );
-        if (outcome.outcome === "refused") options.log(`inbound webhook: ${accountId}: ${outcome.detail}`);
+      const outcome = await handleCommand(
+        options.store,
+        accounts,
+        `account-${accountId}`,
+        { type: "ApplySmsKeyword", data: { keyword, provider: provider.name, messageId, now } },
+        {
+          // Replays racing the first delivery: the loser is decided again on fresh state.
+          retriesOnConflict: 3,
+          newEventId: options.newEventId,
+          metadata: { correlationId: messageId, actor: `sms-keyword:${provider.name}` },
+        },
+      );
+      if (outcome.outcome === "refused") options.log(`inbound webhook: ${accountId}: ${outcome.detail}`);
+      if (outcome.outcome === "revision_mismatch") {
+        // Not recorded: answer so the provider delivers the message again.
+        return answer(ctx, 503, `account ${accountId} is busy; try again`);
       }
     }
     return twiml(ctx);
@@ -186,7 +187,6 @@ async function submissionEvent(store: EventStore, streamId: string): Promise<Rec
   return undefined;
 }
 
-const MESSAGE_CLASSES: readonly MessageClass[] = ["service", "marketing"];
 // How long a report for a submission still in flight waits for the provider's answer to be recorded.
 const IN_FLIGHT_WAIT_MS = 3000;
 const IN_FLIGHT_POLL_MS = 50;

@@ -134,6 +134,7 @@ function evolveAccountRow(
       return { ...row, last_position, status: "closed" };
     case "BalanceRefreshRequested":
     case "BalanceRefreshFailed":
+    case "SmsKeywordReceived":
       return undefined;
     default:
       return unreachable(event);
