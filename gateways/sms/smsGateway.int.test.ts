@@ -517,7 +517,7 @@ async function inboundWebhook(t: { context: Context }, accountIds: readonly stri
     providers: [{ name: "primary", authToken: TOKEN }],
     publicBaseUrl: base,
     rules: t.context.rules,
-    findAccountsByPhone: (phone) => Promise.resolve(phone === "+447700900123" ? accountIds : []),
+    findAccountsByPhone: (phone) => Promise.resolve(phone === "+447700900123" ? [...accountIds] : []),
     clock: () => t.context.clockMs,
     newEventId: randomUUID,
     log: () => undefined,
@@ -659,6 +659,33 @@ test("each inbound message is handled once: a replayed signed START or STOP chan
       [200, 200, 200],
     );
     t.deepEqual((await consentChanges(t, "acc-15")).slice(3), ["service true sms-keyword SM-start-2"]);
+  } finally {
+    close();
+  }
+});
+
+test("a replayed inbound message reaches only the accounts it reached the first time: one opened on the number since keeps its consent", async (t) => {
+  await openAt447700900123(t, "acc-16", { service: true, marketing: false });
+  const holders = ["acc-16"];
+  const { inbound, close } = await inboundWebhook(t, holders);
+  try {
+    await inbound("STOP", { messageSid: "SM-stop" });
+    await openAt447700900123(t, "acc-17", { service: true, marketing: true });
+    holders.push("acc-17");
+    const replay = await inbound("STOP", { messageSid: "SM-stop" });
+    t.is(replay.status, 200);
+    t.is(await replay.text(), EMPTY_TWIML);
+    t.deepEqual(await consentChanges(t, "acc-16"), ["service false sms-keyword SM-stop"]);
+    t.deepEqual(
+      await consentChanges(t, "acc-17"),
+      [],
+      "the replay does not reach an account it never reached",
+    );
+    await inbound("STOP", { messageSid: "SM-stop-2" });
+    t.deepEqual(await consentChanges(t, "acc-17"), [
+      "service false sms-keyword SM-stop-2",
+      "marketing false sms-keyword SM-stop-2",
+    ]);
   } finally {
     close();
   }
