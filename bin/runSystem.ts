@@ -318,6 +318,7 @@ export async function main(options: { readonly tracing: Tracing }): Promise<void
       rules,
       schema: `${config.schemaPrefix}_scheduler`,
       accountsView: `"${schemas.read}".accounts`,
+      schedule: config.refreshSchedule,
       signal: controller.signal,
       clock: Date.now,
       newEventId: randomUUID,
@@ -327,7 +328,8 @@ export async function main(options: { readonly tracing: Tracing }): Promise<void
       controller.abort();
       await running;
     });
-    urls.scheduler = "a balance refresh of every open account every 6 hours";
+    const { periodMs, firstDelayMs } = config.refreshSchedule;
+    urls.scheduler = `a balance refresh of every open account every ${periodMs / 60_000} min, spread over that period; the first ${firstDelayMs / 60_000} min or more after it opens`;
   }
 
   if (roles.has("relay") || roles.has("qualification") || roles.has("banking") || roles.has("notification")) {
