@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { SCOPES, type ApiKeyEntry } from "../commands/api/ApiKeys.ts";
+import type { RefreshSchedule } from "../domain/account/RefreshSchedule.ts";
 import type { ReferenceTimeBounds } from "../domain/values/ReferenceTimeBounds.ts";
 
 /** Where the PostgreSQL that holds the event log (and, later, the read models) comes from. */
@@ -75,6 +76,8 @@ export interface Config {
   readonly schemaPrefix: string;
   /** undefined: BACKUP_S3_BUCKET is not set (only `npm run backup` requires it). */
   readonly backupStorage: BackupStorageConfig | undefined;
+  /** The scheduler's unattended balance refreshes: how often, and how long after an account opens. */
+  readonly refreshSchedule: RefreshSchedule;
 }
 
 /** A bad or missing variable: the message is one line naming it and what is wrong. */
@@ -143,6 +146,8 @@ function safeJson(text: string): unknown {
     return undefined;
   }
 }
+
+const WEEK_MS = 7 * 24 * 3_600_000;
 
 const environment = z.object({
   DATABASE_URL: urlWithScheme(["postgres:", "postgresql:"]),
@@ -249,6 +254,20 @@ const environment = z.object({
       message: "must be a region name such as us-east-1",
     }),
   BACKUP_S3_FORCE_PATH_STYLE: z.enum(["true", "false"], { message: 'must be "true" or "false"' }).optional(),
+  SCHEDULED_REFRESH_PERIOD_MS: z
+    .string()
+    .default(String(6 * 3_600_000))
+    .refine((value) => /^\d{1,9}$/.test(value) && Number(value) >= 60_000 && Number(value) <= WEEK_MS, {
+      message: "must be a whole number of milliseconds from 60000 (a minute) to 604800000 (a week)",
+    })
+    .transform(Number),
+  SCHEDULED_REFRESH_FIRST_DELAY_MS: z
+    .string()
+    .optional()
+    .refine((value) => value === undefined || (/^\d{1,9}$/.test(value) && Number(value) <= WEEK_MS), {
+      message: "must be a whole number of milliseconds from 0 to 604800000 (a week)",
+    })
+    .transform((value) => (value === undefined ? undefined : Number(value))),
   LOG_LEVEL: z
     .enum(["fatal", "error", "warn", "info", "debug", "trace"], {
       message: "must be one of fatal, error, warn, info, debug, trace",
@@ -349,6 +368,10 @@ export function loadConfig(
         ? undefined
         : { url: vars.BANKING_API_URL, token: vars.BANKING_API_TOKEN ?? "" },
     logLevel: vars.LOG_LEVEL,
+    refreshSchedule: {
+      periodMs: vars.SCHEDULED_REFRESH_PERIOD_MS,
+      firstDelayMs: vars.SCHEDULED_REFRESH_FIRST_DELAY_MS ?? vars.SCHEDULED_REFRESH_PERIOD_MS,
+    },
     backupStorage:
       vars.BACKUP_S3_BUCKET === undefined
         ? undefined

@@ -9,6 +9,7 @@ import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
 import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from "rate-limiter-flexible";
 import type { Logger } from "pino";
+import { answerClientErrors } from "../commands/api/answerClientErrors.ts";
 import { ApiKeys, hashApiKey, type ApiKeyEntry } from "../commands/api/ApiKeys.ts";
 import { createCommandApi } from "../commands/api/createCommandApi.ts";
 import { IdempotencyStore } from "../commands/api/IdempotencyStore.ts";
@@ -17,7 +18,10 @@ import { loadRules, RulesFileError } from "../commands/rules/loadRules.ts";
 import { loadTemplates } from "../commands/templates/loadTemplates.ts";
 import type { EventStore } from "../gateways/eventStore/EventStore.ts";
 import { EventStoreDbEventStore } from "../gateways/eventStore/eventStoreDb/EventStoreDbEventStore.ts";
-import { PostgresEventStore } from "../gateways/eventStore/postgres/PostgresEventStore.ts";
+import {
+  PostgresEventStore,
+  describeLogAnomalies,
+} from "../gateways/eventStore/postgres/PostgresEventStore.ts";
 import { EVENTS_EXCHANGE } from "../gateways/fanout/amqpTopology.ts";
 import { DeadLetters } from "../gateways/fanout/DeadLetters.ts";
 import { FanoutCheckpoints } from "../gateways/fanout/FanoutCheckpoints.ts";
@@ -147,6 +151,8 @@ export async function main(options: { readonly tracing: Tracing }): Promise<void
     unmeasuredStore = new EventStoreDbEventStore(EventStoreDBClient.connectionString(config.eventStore.url));
   } else {
     await PostgresEventStore.migrate(pool);
+    const anomalies = describeLogAnomalies(await PostgresEventStore.logAnomalies(pool));
+    if (anomalies !== undefined) logger.warn(anomalies);
     unmeasuredStore = new PostgresEventStore(pool);
   }
   stops.unshift(() => unmeasuredStore.close());
@@ -313,6 +319,7 @@ export async function main(options: { readonly tracing: Tracing }): Promise<void
       rules,
       schema: `${config.schemaPrefix}_scheduler`,
       accountsView: `"${schemas.read}".accounts`,
+      schedule: config.refreshSchedule,
       signal: controller.signal,
       clock: Date.now,
       newEventId: randomUUID,
@@ -322,7 +329,8 @@ export async function main(options: { readonly tracing: Tracing }): Promise<void
       controller.abort();
       await running;
     });
-    urls.scheduler = "a balance refresh of every open account every 6 hours";
+    const { periodMs, firstDelayMs } = config.refreshSchedule;
+    urls.scheduler = `a balance refresh of every open account every ${periodMs / 60_000} min, spread over that period; the first ${firstDelayMs / 60_000} min or more after it opens`;
   }
 
   if (roles.has("relay") || roles.has("qualification") || roles.has("banking") || roles.has("notification")) {
@@ -648,6 +656,7 @@ async function listen(
   // middleware gave it.
   app.middleware.unshift(...outermost);
   const server = app.listen(port, host);
+  answerClientErrors(server);
   await new Promise<void>((resolve, reject) => {
     server.once("listening", resolve);
     server.once("error", reject);

@@ -112,7 +112,7 @@ test("errors are problem+json with the right status, and nothing is appended", a
         authorization: "Bearer not-a-real-key-000000",
       }),
       401,
-      "unauthenticated",
+      "invalid_api_key",
     ],
     [
       "scope",

@@ -5,6 +5,9 @@ import type { Currency, MoneyData } from "../values/Money.ts";
 /** How a consent change reached us. */
 export type ConsentSource = "api" | "sms-keyword" | "import";
 
+/** The inbound SMS keywords that change consent (HELP is answered, never recorded). */
+export type ConsentKeyword = "stop" | "start";
+
 /** Why a balance refresh was asked for. */
 export type RefreshReason = "scheduled" | "manual" | "pre-send-recheck";
 
@@ -32,7 +35,23 @@ export type AccountEvent =
         readonly messageClass: MessageClass;
         readonly granted: boolean;
         readonly source: ConsentSource;
+        /**
+         * The provider's id of the inbound SMS that carried the keyword; null from the API or an
+         * import. Absent in events written before it was kept: read it as null.
+         */
+        readonly messageId?: string | null;
         readonly at: string;
+      };
+    }
+  | {
+      /** An inbound STOP / START, recorded once per provider message id whatever it changed. */
+      readonly type: "SmsKeywordReceived";
+      readonly data: {
+        readonly keyword: ConsentKeyword;
+        /** The provider (by its configured name) the message came in through. */
+        readonly provider: string;
+        readonly messageId: string;
+        readonly receivedAt: string;
       };
     }
   | {

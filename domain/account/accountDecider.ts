@@ -10,7 +10,7 @@ import {
 } from "../values/BalanceType.ts";
 import type { CreditLine, CreditLineData } from "../values/CreditLine.ts";
 import { addMilliseconds, instantToEpochMs, type Instant } from "../values/Instant.ts";
-import type { MessageClass } from "../values/MessageClass.ts";
+import { MESSAGE_CLASSES, type MessageClass } from "../values/MessageClass.ts";
 import { moneyFromData, moneyToData, type Currency, type Money } from "../values/Money.ts";
 import type { PhoneNumber } from "../values/PhoneNumber.ts";
 import {
@@ -19,7 +19,7 @@ import {
   type ReferenceTimeBounds,
 } from "../values/ReferenceTimeBounds.ts";
 import type { TimeZone } from "../values/TimeZone.ts";
-import type { AccountEvent, ConsentSource, Consents, RefreshReason } from "./AccountEvent.ts";
+import type { AccountEvent, ConsentKeyword, Consents, RefreshReason } from "./AccountEvent.ts";
 
 /** Commands on one account. The caller has validated values and supplies `now`. */
 export type AccountCommand =
@@ -37,11 +37,26 @@ export type AccountCommand =
     }
   | { readonly type: "ChangeContact"; readonly data: { readonly phone: PhoneNumber; readonly now: Instant } }
   | {
+      /** An explicit answer for one class; SMS keywords go through `ApplySmsKeyword` instead. */
       readonly type: "ChangeConsent";
       readonly data: {
         readonly messageClass: MessageClass;
         readonly granted: boolean;
-        readonly source: ConsentSource;
+        readonly source: "api" | "import";
+        readonly now: Instant;
+      };
+    }
+  | {
+      /**
+       * An inbound STOP or START, identified by the provider it came through and that provider's
+       * message id: STOP withdraws every class granted; START restores only what STOPs withdrew
+       * and nothing has changed since; a message already handled changes nothing.
+       */
+      readonly type: "ApplySmsKeyword";
+      readonly data: {
+        readonly keyword: ConsentKeyword;
+        readonly provider: string;
+        readonly messageId: string;
         readonly now: Instant;
       };
     }
@@ -102,6 +117,10 @@ export type AccountState =
       readonly currency: Currency;
       readonly timeZone: string;
       readonly consents: Consents;
+      /** Classes withdrawn by STOP and not changed since: all that a START may give back. */
+      readonly withdrawnByKeyword: readonly MessageClass[];
+      /** Inbound keyword messages already handled (`keywordMessageKey`): a replay changes nothing. */
+      readonly handledKeywordMessages: ReadonlySet<string>;
       /** `null` until a balance has counted. One per account: its one currency. */
       readonly lastObservation: LastObservation | null;
       /** Keyed by `ruleKey(rule id, the account's currency)`. */
@@ -123,6 +142,10 @@ const ARMED: RuleState = { status: "armed", episode: 0 };
  * same answer in any order of arrival); one that does not come after the last is recorded as
  * `stale` and changes nothing; a repeated push (same reference time and bank reference) appends
  * nothing.
+ *
+ * Consent means what the customer said: an SMS STOP withdraws every class granted; START gives
+ * back only the classes STOPs withdrew that no explicit answer (API, import) has changed since,
+ * never one the customer did not grant; each inbound message is handled once, by its provider id.
  */
 export function accountDecider(
   rules: readonly Rule[],
@@ -165,10 +188,17 @@ function decideAccount(
           });
     case "ChangeConsent": {
       const { messageClass, granted, source, now } = command.data;
-      return state.consents[messageClass] === granted
+      // An explicit "no" to a class a STOP withdrew changes no grant, but it is recorded all the
+      // same: it supersedes the STOP, so a later START must not give that class back.
+      return state.consents[messageClass] === granted && !state.withdrawnByKeyword.includes(messageClass)
         ? accepted()
-        : accepted({ type: "ConsentChanged", data: { messageClass, granted, source, at: now } });
+        : accepted({
+            type: "ConsentChanged",
+            data: { messageClass, granted, source, messageId: null, at: now },
+          });
     }
+    case "ApplySmsKeyword":
+      return applySmsKeyword(command.data, state);
     case "RequestBalanceRefresh":
       return accepted({
         type: "BalanceRefreshRequested",
@@ -267,6 +297,30 @@ function recordBalance(
   return accepted(observed, ...changes);
 }
 
+function applySmsKeyword(
+  message: Extract<AccountCommand, { type: "ApplySmsKeyword" }>["data"],
+  state: OpenAccountState,
+): Decision<AccountEvent, AccountRefusal> {
+  const { keyword, provider, messageId, now } = message;
+  if (state.handledKeywordMessages.has(keywordMessageKey(provider, messageId))) return accepted();
+  const classes =
+    keyword === "stop"
+      ? MESSAGE_CLASSES.filter((messageClass) => state.consents[messageClass])
+      : state.withdrawnByKeyword.filter((messageClass) => !state.consents[messageClass]);
+  return accepted(
+    { type: "SmsKeywordReceived", data: { keyword, provider, messageId, receivedAt: now } },
+    ...classes.map((messageClass): AccountEvent => ({
+      type: "ConsentChanged",
+      data: { messageClass, granted: keyword === "start", source: "sms-keyword", messageId, at: now },
+    })),
+  );
+}
+
+/** One inbound message: provider ids are unique per provider only. */
+function keywordMessageKey(provider: string, messageId: string): string {
+  return `${provider}/${messageId}`;
+}
+
 function evolveAccount(
   rules: readonly Rule[],
   bounds: ReferenceTimeBounds,
@@ -282,6 +336,8 @@ function evolveAccount(
       currency,
       timeZone,
       consents,
+      withdrawnByKeyword: [],
+      handledKeywordMessages: new Set(),
       lastObservation: null,
       rules: {},
     };
@@ -290,8 +346,22 @@ function evolveAccount(
   switch (event.type) {
     case "ContactChanged":
       return { ...state, phone: event.data.phone };
-    case "ConsentChanged":
-      return { ...state, consents: { ...state.consents, [event.data.messageClass]: event.data.granted } };
+    case "ConsentChanged": {
+      const { messageClass, granted, source } = event.data;
+      const others = state.withdrawnByKeyword.filter((withdrawn) => withdrawn !== messageClass);
+      return {
+        ...state,
+        consents: { ...state.consents, [messageClass]: granted },
+        withdrawnByKeyword: source === "sms-keyword" && !granted ? [...others, messageClass] : others,
+      };
+    }
+    case "SmsKeywordReceived":
+      return {
+        ...state,
+        handledKeywordMessages: new Set(state.handledKeywordMessages).add(
+          keywordMessageKey(event.data.provider, event.data.messageId),
+        ),
+      };
     case "BalanceRefreshRequested":
     case "BalanceRefreshFailed":
       return state;

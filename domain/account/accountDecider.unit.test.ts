@@ -521,3 +521,114 @@ test("property: whatever order and values balances arrive in, a rule qualifies a
   );
   t.pass();
 });
+
+const keyword = (word: "stop" | "start", messageId: string, minute = 5): AccountCommand => ({
+  type: "ApplySmsKeyword",
+  data: { keyword: word, provider: "primary", messageId, now: at(minute) },
+});
+const consentChanges = (events: readonly AccountEvent[]) =>
+  events.flatMap((event) =>
+    event.type === "ConsentChanged"
+      ? [
+          `${event.data.messageClass} ${event.data.granted ? "on" : "off"} ${event.data.source} ${event.data.messageId ?? "-"}`,
+        ]
+      : event.type === "SmsKeywordReceived"
+        ? [`received ${event.data.keyword} ${event.data.messageId}`]
+        : [],
+  );
+const consentsAfter = (events: readonly AccountEvent[]) => {
+  const state = stateFrom(decider, events);
+  return state.status === "open" ? state.consents : undefined;
+};
+
+test("given an account opened with marketing off, when STOP then START arrive by SMS, then service is withdrawn and restored, marketing stays off", (t) => {
+  const events = given(opened).whenAll([keyword("stop", "SM1"), keyword("start", "SM2")]);
+  t.deepEqual(consentChanges(events), [
+    "received stop SM1",
+    "service off sms-keyword SM1",
+    "received start SM2",
+    "service on sms-keyword SM2",
+  ]);
+  t.deepEqual(consentsAfter([opened, ...events]), { service: true, marketing: false });
+});
+
+test("given a STOP of both classes, when one is answered through the API, then START restores only the other", (t) => {
+  const both: AccountEvent = {
+    type: "AccountOpened",
+    data: { ...opened.data, consents: { service: true, marketing: true } },
+  };
+  const noMarketing: AccountCommand = {
+    type: "ChangeConsent",
+    data: { messageClass: "marketing", granted: false, source: "api", now: at(6) },
+  };
+  const refused = given(both).whenAll([keyword("stop", "SM1"), noMarketing, keyword("start", "SM2")]);
+  t.deepEqual(
+    consentChanges(refused),
+    [
+      "received stop SM1",
+      "service off sms-keyword SM1",
+      "marketing off sms-keyword SM1",
+      "marketing off api -",
+      "received start SM2",
+      "service on sms-keyword SM2",
+    ],
+    "the customer's explicit no to marketing is recorded, though it changes no grant, and START leaves it",
+  );
+  t.deepEqual(consentsAfter([both, ...refused]), { service: true, marketing: false });
+
+  const serviceBack: AccountCommand = {
+    type: "ChangeConsent",
+    data: { messageClass: "service", granted: true, source: "import", now: at(6) },
+  };
+  const regranted = given(both).whenAll([keyword("stop", "SM1"), serviceBack, keyword("start", "SM2")]);
+  t.deepEqual(consentChanges(regranted).slice(3), [
+    "service on import -",
+    "received start SM2",
+    "marketing on sms-keyword SM2",
+  ]);
+});
+
+test("given a handled inbound message, when it arrives again, then nothing changes: STOP, START, replayed STOP", (t) => {
+  const history = [opened, ...given(opened).whenAll([keyword("stop", "SM1"), keyword("start", "SM2")])];
+  t.deepEqual(given(...history).when(keyword("stop", "SM1", 30)), { outcome: "accepted", events: [] });
+  const stoppedAgain = [...history, ...given(...history).whenAll([keyword("stop", "SM3", 40)])];
+  t.deepEqual(given(...stoppedAgain).when(keyword("start", "SM2", 50)), { outcome: "accepted", events: [] });
+  t.deepEqual(consentsAfter(stoppedAgain), { service: false, marketing: false });
+});
+
+test("given an inbound message that changed nothing, when it is replayed later, then it still changes nothing", (t) => {
+  const idleStart = given(opened).whenAll([keyword("start", "SM1")]);
+  t.deepEqual(consentChanges(idleStart), ["received start SM1"], "remembered though it changed nothing");
+  const history = [opened, ...idleStart, ...given(opened, ...idleStart).whenAll([keyword("stop", "SM2")])];
+  t.deepEqual(given(...history).when(keyword("start", "SM1", 30)), { outcome: "accepted", events: [] });
+});
+
+test("given one message id from two providers, when each arrives, then each is handled", (t) => {
+  const stop = given(opened).whenAll([keyword("stop", "SM1")]);
+  const start: AccountCommand = {
+    type: "ApplySmsKeyword",
+    data: { keyword: "start", provider: "backup", messageId: "SM1", now: at(6) },
+  };
+  t.deepEqual(consentChanges(given(opened, ...stop).whenAll([start])), [
+    "received start SM1",
+    "service on sms-keyword SM1",
+  ]);
+});
+
+test("given a STOP recorded before message ids were kept, when START arrives, then what it withdrew is restored", (t) => {
+  const oldStop: AccountEvent = {
+    type: "ConsentChanged",
+    data: { messageClass: "service", granted: false, source: "sms-keyword", at: at(1) },
+  };
+  t.deepEqual(consentChanges(given(opened, oldStop).whenAll([keyword("start", "SM9")])), [
+    "received start SM9",
+    "service on sms-keyword SM9",
+  ]);
+});
+
+test("given an account, when consent changes through the API, then the change carries no message id", (t) => {
+  const [changed] = given(opened).whenAll([
+    { type: "ChangeConsent", data: { messageClass: "marketing", granted: true, source: "api", now: at(2) } },
+  ]);
+  t.like(changed, { type: "ConsentChanged", data: { source: "api", messageId: null } });
+});

@@ -66,6 +66,29 @@ test("the accounts read model follows contact, consents, the latest balance and 
   });
   const last = await run(balance("99.00", 0)); // older than the last: stale, ignored
   t.like(last, { outcome: "accepted" });
+  const runOnSecond = (command: AccountCommand) =>
+    handleCommand(store, decider, "account-acc-2", command, options);
+  await runOnSecond({
+    type: "OpenAccount",
+    data: {
+      accountId: "acc-2",
+      customerId: "cust-2",
+      phone: "+447911123457" as PhoneNumber,
+      currency: "GBP",
+      timeZone: "Europe/London" as TimeZone,
+      consents: { service: true, marketing: true },
+      now,
+    },
+  });
+  const later = epochMsToInstant(Date.UTC(2026, 10, 24, 10));
+  await runOnSecond({
+    type: "ApplySmsKeyword",
+    data: { keyword: "stop", provider: "primary", messageId: "SM-stop", now: later },
+  });
+  await runOnSecond({
+    type: "ChangeConsent",
+    data: { messageClass: "marketing", granted: true, source: "api", now: later },
+  });
 
   for (const batchSize of [1, 1000]) {
     const schema = `${database.schema}_accounts_${batchSize}`;
@@ -86,6 +109,17 @@ test("the accounts read model follows contact, consents, the latest balance and 
     status: "open",
     // -5.00 qualified low-balance and overdrawn; 120.00 re-armed overdrawn only (low-balance needs > 150.00).
     qualifications: { "low-balance/GBP": 1 },
+    consentGrounds: {
+      service: { source: "opened", messageId: null, at: now },
+      marketing: { source: "api", messageId: null, at: now },
+    },
+  });
+  t.like(await findAccount(db, `${database.schema}_accounts_1`, "acc-2", { showPhone: false }), {
+    consents: { service: false, marketing: true },
+    consentGrounds: {
+      service: { source: "sms-keyword", messageId: "SM-stop", at: later },
+      marketing: { source: "api", messageId: null, at: later },
+    },
   });
   t.is(
     (await findAccount(db, `${database.schema}_accounts_1`, "acc-1", { showPhone: true }))?.phone,

@@ -23,7 +23,7 @@ type AccountRow = Omit<AccountsTable, "qualifications"> & { qualifications: Reco
 /** The accounts read model: contact, consents, latest balance and current qualifications. */
 export const accountsProjection: Projection<AccountsTables> = {
   name: "accounts",
-  version: 1,
+  version: 2,
   eventTypes: new Set(TYPES),
   tables: ["accounts"],
   async setUp(db, schema) {
@@ -38,6 +38,7 @@ export const accountsProjection: Projection<AccountsTables> = {
       .addColumn("time_zone", "text", (col) => col.notNull())
       .addColumn("consent_service", "boolean", (col) => col.notNull())
       .addColumn("consent_marketing", "boolean", (col) => col.notNull())
+      .addColumn("consent_grounds", "jsonb", (col) => col.notNull())
       .addColumn("balance_minor", "bigint")
       .addColumn("balance_reference_time", "text")
       .addColumn("status", "text", (col) => col.notNull())
@@ -93,6 +94,10 @@ function evolveAccountRow(
       time_zone: event.data.timeZone,
       consent_service: event.data.consents.service,
       consent_marketing: event.data.consents.marketing,
+      consent_grounds: {
+        service: { source: "opened", messageId: null, at: event.data.openedAt },
+        marketing: { source: "opened", messageId: null, at: event.data.openedAt },
+      },
       balance_minor: null,
       balance_reference_time: null,
       status: "open",
@@ -106,10 +111,16 @@ function evolveAccountRow(
   switch (event.type) {
     case "ContactChanged":
       return { ...row, last_position, phone: event.data.phone };
-    case "ConsentChanged":
-      return event.data.messageClass === "service"
-        ? { ...row, last_position, consent_service: event.data.granted }
-        : { ...row, last_position, consent_marketing: event.data.granted };
+    case "ConsentChanged": {
+      const { messageClass, granted, source, messageId, at } = event.data;
+      const consent_grounds = {
+        ...row.consent_grounds,
+        [messageClass]: { source, messageId: messageId ?? null, at },
+      };
+      return messageClass === "service"
+        ? { ...row, last_position, consent_grounds, consent_service: granted }
+        : { ...row, last_position, consent_grounds, consent_marketing: granted };
+    }
     case "BalanceObserved":
       if (event.data.stale || event.data.balance.currency !== row.currency) return undefined;
       return {
@@ -134,6 +145,7 @@ function evolveAccountRow(
       return { ...row, last_position, status: "closed" };
     case "BalanceRefreshRequested":
     case "BalanceRefreshFailed":
+    case "SmsKeywordReceived":
       return undefined;
     default:
       return unreachable(event);
