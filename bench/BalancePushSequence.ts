@@ -7,15 +7,16 @@ export interface BalancePush {
   readonly body: string;
 }
 
-const FIRST_REFERENCE_TIME = Date.UTC(2026, 0, 1);
-
 /**
  * The balance pushes of the latency runs, round the accounts `bench-0` … in turn. Each push is a
- * second newer than the one before it, so every push is recorded (never `stale`), and carries an
- * Idempotency-Key of its own, as a client retrying safely would send.
+ * millisecond newer than the one before it, so every push is recorded (never `stale`), and carries
+ * an Idempotency-Key of its own, as a client retrying safely would send. Reference times start an
+ * hour before the sequence is made: within the bounds the command API accepts (a few minutes
+ * ahead of its clock, days behind) for the first 3.6 million pushes.
  */
 export class BalancePushSequence {
   #sequence = 0;
+  readonly #firstReferenceTime = Date.now() - 3_600_000;
 
   constructor(
     private readonly accounts: number,
@@ -46,7 +47,7 @@ export class BalancePushSequence {
         currency: "GBP",
         balanceType: "InterimAvailable",
         creditLineIncluded: false,
-        referenceTime: new Date(FIRST_REFERENCE_TIME + sequence * 1000).toISOString(),
+        referenceTime: new Date(this.#firstReferenceTime + sequence).toISOString(),
       }),
     };
   }

@@ -78,7 +78,7 @@ class EventStoreBenchmark {
         this.#progress(`${workload.label} · run ${run}/${runs} · ${SYSTEM_LABELS[system]}`);
         const rate =
           system === "raw"
-            ? await this.#measureRawAppends(workload)
+            ? await this.#measureRawAppends(workload, run, result)
             : await this.#measureStoreAppends(system, workload, result);
         (result.rates[system] ??= []).push(rate);
         this.#progress(`  → ${Math.round(rate).toLocaleString("en-GB")} ${workload.unit}`);
@@ -151,18 +151,36 @@ class EventStoreBenchmark {
     return (workload.unit === "appends/s" ? appends : events) / seconds;
   }
 
-  async #measureRawAppends(workload: AppendWorkload): Promise<number> {
+  /** pgbench's rate; a run that completed nothing counts 0 and says so among the warnings. */
+  async #measureRawAppends(
+    workload: AppendWorkload,
+    runNumber: number,
+    result: EventStoreWorkloadResult,
+  ): Promise<number> {
     const scriptPath = PGBENCH_SCRIPTS.get(workload.eventsPerAppend);
     if (scriptPath === undefined)
       throw new Error(`no pgbench script for ${workload.eventsPerAppend}-event appends`);
     await this.#reset("raw");
     const run = { databaseUrl: this.config.databaseUrl, scriptPath, clients: workload.concurrency };
-    if (this.options.warmupSeconds > 0)
-      await measurePgbenchRate({ ...run, seconds: this.options.warmupSeconds });
-    const transactionsPerSecond = await measurePgbenchRate({ ...run, seconds: this.options.seconds });
+    if (this.options.warmupSeconds > 0) {
+      // Only to warm the server: whatever it gives (nothing, even a failure) is not a result.
+      const warmup = await measurePgbenchRate({ ...run, seconds: this.options.warmupSeconds }).catch(
+        (error: unknown) => ({ kind: "failed", error }) as const,
+      );
+      if (warmup.kind !== "measured")
+        this.#progress(`  warm-up: ${warmup.kind} (not a result; measuring on)`);
+    }
+    const outcome = await measurePgbenchRate({ ...run, seconds: this.options.seconds });
+    if (outcome.kind === "nothing completed") {
+      result.warnings.push(
+        `${SYSTEM_LABELS.raw} ${workload.label}, run ${runNumber}: no transaction completed in ` +
+          `${this.options.seconds} s (counted as 0; pgbench said: ${outcome.output.trim().split("\n").slice(-3).join(" / ")})`,
+      );
+      return 0;
+    }
     return workload.unit === "appends/s"
-      ? transactionsPerSecond
-      : transactionsPerSecond * workload.eventsPerAppend;
+      ? outcome.transactionsPerSecond
+      : outcome.transactionsPerSecond * workload.eventsPerAppend;
   }
 
   async #reset(system: SystemName): Promise<void> {

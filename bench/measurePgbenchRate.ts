@@ -9,15 +9,24 @@ export interface PgbenchRun {
   readonly seconds: number;
 }
 
+/**
+ * What a pgbench run gave: a rate, or nothing at all, which a short run with many clients can
+ * (every client still connecting when `-T` ends: pgbench then prints no rate, and "NaN%").
+ */
+export type PgbenchOutcome =
+  | { readonly kind: "measured"; readonly transactionsPerSecond: number }
+  | { readonly kind: "nothing completed"; readonly output: string };
+
 const TPS_LINE = /^tps = ([0-9.]+) \(without initial connection time\)$/m;
+const PROCESSED_LINE = /^number of transactions actually processed: (\d+)/m;
 
 /**
  * Runs pgbench and returns its transactions per second. Prepared statements (`-M prepared`)
  * give the raw ceiling its best case; `-n` skips the vacuum of pgbench's own tables, which this
  * script does not use.
- * @throws Error with pgbench's output when it fails or prints no rate.
+ * @throws Error with pgbench's output when pgbench fails (exit status other than 0).
  */
-export async function measurePgbenchRate(run: PgbenchRun): Promise<number> {
+export async function measurePgbenchRate(run: PgbenchRun): Promise<PgbenchOutcome> {
   const url = new URL(run.databaseUrl);
   const args = [
     ...["-h", url.hostname, "-p", url.port || "5432", "-U", decodeURIComponent(url.username)],
@@ -27,11 +36,11 @@ export async function measurePgbenchRate(run: PgbenchRun): Promise<number> {
   ];
   const env = { ...process.env, PGPASSWORD: decodeURIComponent(url.password) };
   const { code, output } = await runCommand("pgbench", args, env);
+  if (code !== 0) throw new Error(`pgbench ${args.join(" ")} failed (exit ${code}):\n${output}`);
   const tps = TPS_LINE.exec(output)?.[1];
-  if (code !== 0 || tps === undefined) {
-    throw new Error(`pgbench ${args.join(" ")} failed (exit ${code}):\n${output}`);
-  }
-  return Number(tps);
+  const processed = Number(PROCESSED_LINE.exec(output)?.[1] ?? 0);
+  if (tps === undefined || processed === 0) return { kind: "nothing completed", output };
+  return { kind: "measured", transactionsPerSecond: Number(tps) };
 }
 
 function runCommand(

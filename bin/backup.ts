@@ -36,6 +36,9 @@ Commands:
 
 Options:
   --keep <n>               how many backups prune keeps (at least 1)
+  --allow-inversions       restore: accept a log whose streams are not all in revision order (written
+                           before the event store's migration 0004), keeping its order (see
+                           npm run event-log -- --help)
   --json                   machine-readable result on stdout (no progress)
   -h, --help               this text
 
@@ -50,7 +53,12 @@ const EVENT_STORE_SCHEMA = "tidemark";
 
 type Invocation =
   | { readonly command: "create" | "list"; readonly json: boolean }
-  | { readonly command: "restore"; readonly backup: string; readonly json: boolean }
+  | {
+      readonly command: "restore";
+      readonly backup: string;
+      readonly allowInversions: boolean;
+      readonly json: boolean;
+    }
   | { readonly command: "prune"; readonly keep: number; readonly json: boolean };
 
 function parseInvocation(argv: readonly string[]): Invocation | "help" {
@@ -59,6 +67,7 @@ function parseInvocation(argv: readonly string[]): Invocation | "help" {
     allowPositionals: true,
     options: {
       keep: { type: "string" },
+      "allow-inversions": { type: "boolean", default: false },
       json: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -66,6 +75,8 @@ function parseInvocation(argv: readonly string[]): Invocation | "help" {
   const [command, ...rest] = positionals;
   if (values.help || command === undefined || command === "help") return "help";
   if (command !== "prune" && values.keep !== undefined) throw new UsageError(`${command} takes no --keep`);
+  if (command !== "restore" && values["allow-inversions"])
+    throw new UsageError(`${command} takes no --allow-inversions`);
   switch (command) {
     case "create":
     case "list":
@@ -78,7 +89,7 @@ function parseInvocation(argv: readonly string[]): Invocation | "help" {
       if (backup !== "latest" && !isBackupId(backup)) {
         throw new UsageError(`restore: "${backup}" is not a backup id (like 20261124T090000123Z-3f9a2c)`);
       }
-      return { command, backup, json: values.json };
+      return { command, backup, allowInversions: values["allow-inversions"], json: values.json };
     }
     case "prune": {
       if (rest.length > 0) throw new UsageError(`prune takes no arguments (got ${rest.join(" ")})`);
@@ -133,7 +144,7 @@ async function main(): Promise<number> {
       case "list":
         return list(await storage.list(stop.signal), invocation.json);
       case "restore":
-        return await restore(storage, config, invocation.backup, progress, invocation.json, stop.signal);
+        return await restore(storage, config, invocation, progress, stop.signal);
       case "prune":
         return prune(await storage.prune(invocation.keep, stop.signal), invocation.json);
     }
@@ -226,11 +237,11 @@ async function create(
 async function restore(
   storage: BackupStorage,
   config: Config,
-  requested: string,
+  invocation: Extract<Invocation, { command: "restore" }>,
   progress: ProgressLine,
-  json: boolean,
   signal: AbortSignal,
 ): Promise<number> {
+  const { backup: requested, json } = invocation;
   let id = requested;
   if (requested === "latest") {
     const newest = (await storage.list(signal))[0];
@@ -254,6 +265,7 @@ async function restore(
         pool,
         schema: EVENT_STORE_SCHEMA,
         directory,
+        allowRevisionInversions: invocation.allowInversions,
         onProgress: (update) =>
           progress.show(
             `import: ${update.phase} ${update.events.toLocaleString("en")} / ${update.total.toLocaleString("en")} events`,

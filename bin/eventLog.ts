@@ -24,6 +24,10 @@ Commands:
 Options:
   --events-per-file <n>  export: events per file (default 100000)
   --schema <name>        the PostgreSQL event store's schema (default tidemark)
+  --allow-inversions     import, verify: accept streams whose revisions are all there but not in
+                         revision order in the log (written by a version before the store's
+                         migration 0004); the import keeps the order the log had and records each
+                         inversion (\`projections status\` reports them)
   --json                 machine-readable result on stdout (no progress)
   -h, --help             this text
 
@@ -37,6 +41,7 @@ interface Invocation {
   readonly directory: string;
   readonly eventsPerFile: number;
   readonly schema: string;
+  readonly allowInversions: boolean;
   readonly json: boolean;
 }
 
@@ -47,6 +52,7 @@ function parseInvocation(argv: readonly string[]): Invocation | "help" {
     options: {
       "events-per-file": { type: "string", default: "100000" },
       schema: { type: "string", default: "tidemark" },
+      "allow-inversions": { type: "boolean", default: false },
       json: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -65,7 +71,14 @@ function parseInvocation(argv: readonly string[]): Invocation | "help" {
   if (!/^[a-z_][a-z0-9_]{0,40}$/.test(values.schema)) {
     throw new UsageError("--schema must be a lower-case PostgreSQL name (letters, digits, _)");
   }
-  return { command, directory, eventsPerFile, schema: values.schema, json: values.json };
+  return {
+    command,
+    directory,
+    eventsPerFile,
+    schema: values.schema,
+    allowInversions: values["allow-inversions"],
+    json: values.json,
+  };
 }
 
 async function main(): Promise<number> {
@@ -162,6 +175,7 @@ async function importLog(invocation: Invocation, pool: pg.Pool): Promise<number>
     pool,
     schema: invocation.schema,
     directory: invocation.directory,
+    allowRevisionInversions: invocation.allowInversions,
     onProgress: (update) =>
       progress.show(
         `import: ${update.phase} ${update.events.toLocaleString("en")} / ${update.total.toLocaleString("en")} events`,
@@ -175,6 +189,9 @@ async function importLog(invocation: Invocation, pool: pg.Pool): Promise<number>
     console.log(
       `imported ${result.events.toLocaleString("en")} events of ${result.streams.toLocaleString("en")} streams ` +
         `from ${result.files} files${result.skippedFiles > 0 ? ` (${result.skippedFiles} already there)` : ""} in ${seconds.toFixed(1)} s; ` +
+        (result.inversions > 0
+          ? `${result.inversions} events kept before an earlier revision of their stream, as the log had them (recorded in log_anomalies); `
+          : "") +
         "now build the read models: npm run projections -- rebuild --all",
     );
   }
@@ -184,16 +201,28 @@ async function importLog(invocation: Invocation, pool: pg.Pool): Promise<number>
 async function verify(invocation: Invocation): Promise<number> {
   const progress = new ProgressLine(!invocation.json);
   try {
-    const checked = await checkArchive(invocation.directory, (events) =>
-      progress.show(`verify: ${events.toLocaleString("en")} events`, events),
-    );
+    const checked = await checkArchive(invocation.directory, {
+      onProgress: (events) => progress.show(`verify: ${events.toLocaleString("en")} events`, events),
+      allowRevisionInversions: invocation.allowInversions,
+    });
     progress.done();
     const { manifest } = checked;
     if (invocation.json)
-      console.log(JSON.stringify({ ok: true, events: manifest.events, streams: checked.streams }));
+      console.log(
+        JSON.stringify({
+          ok: true,
+          events: manifest.events,
+          streams: checked.streams,
+          inversions: checked.inversions,
+          inversionExamples: checked.inversionExamples,
+        }),
+      );
     else {
       console.log(
-        `archive ${manifest.archiveId}: ${manifest.events.toLocaleString("en")} events of ${checked.streams.toLocaleString("en")} streams in ${manifest.files.length} files, every checksum and revision in order`,
+        `archive ${manifest.archiveId}: ${manifest.events.toLocaleString("en")} events of ${checked.streams.toLocaleString("en")} streams in ${manifest.files.length} files, ` +
+          (checked.inversions === 0
+            ? "every checksum and revision in order"
+            : `every checksum right and every revision there once; ${checked.inversions} come before an earlier revision of their stream (${checked.inversionExamples.join("; ")}), and an import with --allow-inversions keeps them so`),
       );
     }
     return 0;

@@ -1,6 +1,8 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { SCOPES, type ApiKeyEntry } from "../commands/api/ApiKeys.ts";
+import type { RefreshSchedule } from "../domain/account/RefreshSchedule.ts";
+import type { ReferenceTimeBounds } from "../domain/values/ReferenceTimeBounds.ts";
 
 /** Where the PostgreSQL that holds the event log (and, later, the read models) comes from. */
 export type DatabaseConfig =
@@ -79,10 +81,14 @@ export interface Config {
   readonly rateLimitPerSecond: number;
   /** Longest a query waits for the read models to pass the client's position before 503. */
   readonly readYourWritesTimeoutMs: number;
+  /** How far a pushed or pulled balance's reference time may lie ahead of or behind now. */
+  readonly referenceTimeBounds: ReferenceTimeBounds;
   /** Prefix of the read models' schemas (`<prefix>_read`, `<prefix>_projections`, builds). */
   readonly schemaPrefix: string;
   /** undefined: BACKUP_S3_BUCKET is not set (only `npm run backup` requires it). */
   readonly backupStorage: BackupStorageConfig | undefined;
+  /** The scheduler's unattended balance refreshes: how often, and how long after an account opens. */
+  readonly refreshSchedule: RefreshSchedule;
 }
 
 /** A bad or missing variable: the message is one line naming it and what is wrong. */
@@ -158,6 +164,8 @@ function safeJson(text: string): unknown {
     return undefined;
   }
 }
+
+const WEEK_MS = 7 * 24 * 3_600_000;
 
 const environment = z.object({
   DATABASE_URL: urlWithScheme(["postgres:", "postgresql:"]),
@@ -238,6 +246,20 @@ const environment = z.object({
       message: "must be a whole number of milliseconds from 1 to 999999",
     })
     .transform(Number),
+  BALANCE_MAX_FUTURE_SKEW_SECONDS: z
+    .string()
+    .default("300")
+    .refine((value) => /^\d{1,5}$/.test(value) && Number(value) <= 86_400, {
+      message: "must be a whole number of seconds from 0 to 86400",
+    })
+    .transform(Number),
+  BALANCE_MAX_AGE_HOURS: z
+    .string()
+    .default("168")
+    .refine((value) => /^\d{1,5}$/.test(value) && Number(value) >= 1 && Number(value) <= 8784, {
+      message: "must be a whole number of hours from 1 to 8784 (a year)",
+    })
+    .transform(Number),
   TIDEMARK_SCHEMA_PREFIX: z
     .string()
     .default("tidemark")
@@ -264,6 +286,20 @@ const environment = z.object({
       message: "must be a region name such as us-east-1",
     }),
   BACKUP_S3_FORCE_PATH_STYLE: z.enum(["true", "false"], { message: 'must be "true" or "false"' }).optional(),
+  SCHEDULED_REFRESH_PERIOD_MS: z
+    .string()
+    .default(String(6 * 3_600_000))
+    .refine((value) => /^\d{1,9}$/.test(value) && Number(value) >= 60_000 && Number(value) <= WEEK_MS, {
+      message: "must be a whole number of milliseconds from 60000 (a minute) to 604800000 (a week)",
+    })
+    .transform(Number),
+  SCHEDULED_REFRESH_FIRST_DELAY_MS: z
+    .string()
+    .optional()
+    .refine((value) => value === undefined || (/^\d{1,9}$/.test(value) && Number(value) <= WEEK_MS), {
+      message: "must be a whole number of milliseconds from 0 to 604800000 (a week)",
+    })
+    .transform((value) => (value === undefined ? undefined : Number(value))),
   LOG_LEVEL: z
     .enum(["fatal", "error", "warn", "info", "debug", "trace"], {
       message: "must be one of fatal, error, warn, info, debug, trace",
@@ -335,6 +371,10 @@ export function loadConfig(
     rulesFile: vars.TIDEMARK_RULES_FILE,
     rateLimitPerSecond: vars.RATE_LIMIT_PER_SECOND,
     readYourWritesTimeoutMs: vars.READ_YOUR_WRITES_TIMEOUT_MS,
+    referenceTimeBounds: {
+      maxFutureSkewMs: vars.BALANCE_MAX_FUTURE_SKEW_SECONDS * 1000,
+      maxAgeMs: vars.BALANCE_MAX_AGE_HOURS * 3_600_000,
+    },
     schemaPrefix: vars.TIDEMARK_SCHEMA_PREFIX,
     database:
       vars.DATABASE_URL === undefined
@@ -366,6 +406,10 @@ export function loadConfig(
       simulatorSeedFile: vars.BANKING_SIMULATOR_SEED_FILE,
     },
     logLevel: vars.LOG_LEVEL,
+    refreshSchedule: {
+      periodMs: vars.SCHEDULED_REFRESH_PERIOD_MS,
+      firstDelayMs: vars.SCHEDULED_REFRESH_FIRST_DELAY_MS ?? vars.SCHEDULED_REFRESH_PERIOD_MS,
+    },
     backupStorage:
       vars.BACKUP_S3_BUCKET === undefined
         ? undefined

@@ -185,3 +185,51 @@ test("the banking gateway: reads at once, Retry-After cap and deadline per refre
     t.is(error.message, `config: ${variable} ${problem}`);
   }
 });
+
+test("a pushed or pulled balance's reference time is bounded: 5 minutes ahead, 7 days back unless set", (t) => {
+  t.deepEqual(loadConfig({}).referenceTimeBounds, { maxFutureSkewMs: 300_000, maxAgeMs: 7 * 86_400_000 });
+  t.deepEqual(
+    loadConfig({ BALANCE_MAX_FUTURE_SKEW_SECONDS: "0", BALANCE_MAX_AGE_HOURS: "36" }).referenceTimeBounds,
+    { maxFutureSkewMs: 0, maxAgeMs: 36 * 3_600_000 },
+  );
+  for (const [variable, value] of [
+    ["BALANCE_MAX_FUTURE_SKEW_SECONDS", "-1"],
+    ["BALANCE_MAX_FUTURE_SKEW_SECONDS", "5m"],
+    ["BALANCE_MAX_FUTURE_SKEW_SECONDS", "86401"],
+    ["BALANCE_MAX_AGE_HOURS", "0"],
+    ["BALANCE_MAX_AGE_HOURS", "100000"],
+  ] as const) {
+    const error = t.throws(() => loadConfig({ [variable]: value }), { instanceOf: ConfigError });
+    t.is(error.variable, variable);
+  }
+});
+
+test("the refresh schedule: every 6 hours, the first a full period after opening, unless set", (t) => {
+  t.deepEqual(loadConfig({}).refreshSchedule, { periodMs: 21_600_000, firstDelayMs: 21_600_000 });
+  t.deepEqual(
+    loadConfig({ SCHEDULED_REFRESH_PERIOD_MS: "28800000" }).refreshSchedule,
+    { periodMs: 28_800_000, firstDelayMs: 28_800_000 },
+    "the first delay follows the period",
+  );
+  t.deepEqual(
+    loadConfig({ SCHEDULED_REFRESH_PERIOD_MS: "3600000", SCHEDULED_REFRESH_FIRST_DELAY_MS: "0" })
+      .refreshSchedule,
+    { periodMs: 3_600_000, firstDelayMs: 0 },
+  );
+  for (const [env, message] of [
+    [
+      { SCHEDULED_REFRESH_PERIOD_MS: "1000" },
+      "config: SCHEDULED_REFRESH_PERIOD_MS must be a whole number of milliseconds from 60000 (a minute) to 604800000 (a week)",
+    ],
+    [
+      { SCHEDULED_REFRESH_PERIOD_MS: "6h" },
+      "config: SCHEDULED_REFRESH_PERIOD_MS must be a whole number of milliseconds from 60000 (a minute) to 604800000 (a week)",
+    ],
+    [
+      { SCHEDULED_REFRESH_FIRST_DELAY_MS: "-5" },
+      "config: SCHEDULED_REFRESH_FIRST_DELAY_MS must be a whole number of milliseconds from 0 to 604800000 (a week)",
+    ],
+  ] as const) {
+    t.throws(() => loadConfig(env), { instanceOf: ConfigError, message });
+  }
+});

@@ -5,7 +5,10 @@ import pg from "pg";
 import type { EventStore } from "../gateways/eventStore/EventStore.ts";
 import { EventStoreDbEventStore } from "../gateways/eventStore/eventStoreDb/EventStoreDbEventStore.ts";
 import { lagBehind } from "../gateways/eventStore/lagBehind.ts";
-import { PostgresEventStore } from "../gateways/eventStore/postgres/PostgresEventStore.ts";
+import {
+  PostgresEventStore,
+  describeLogAnomalies,
+} from "../gateways/eventStore/postgres/PostgresEventStore.ts";
 import { START } from "../gateways/eventStore/Position.ts";
 import { allProjections } from "../projections/allProjections.ts";
 import type { AnyProjection } from "../projections/runtime/Projection.ts";
@@ -147,7 +150,7 @@ async function main(): Promise<number> {
       case "list":
         return await list(db, schemas, invocation);
       case "status":
-        return await status(db, store, schemas, invocation);
+        return await status(db, store, schemas, invocation, pool);
       case "rebuild":
         return await rebuild(pool, db, store, schemas, invocation, controller.signal);
       case "verify":
@@ -211,7 +214,12 @@ async function status(
   store: EventStore,
   schemas: ProjectionSchemas,
   invocation: Invocation,
+  pool: pg.Pool,
 ): Promise<number> {
+  const anomalies =
+    store instanceof PostgresEventStore ? await PostgresEventStore.logAnomalies(pool) : undefined;
+  const warning = anomalies === undefined ? undefined : describeLogAnomalies(anomalies);
+  if (warning !== undefined) console.error(`projections: warning: ${warning}`);
   const builds = (await listBuilds(db, schemas)).filter((build) => build.status !== "retired");
   const rows = [];
   for (const build of builds) {
@@ -219,7 +227,9 @@ async function status(
     rows.push({ ...build, lagEvents: lag.events, lagSeconds: lag.seconds });
   }
   if (invocation.json) {
-    console.log(JSON.stringify(rows, null, 2));
+    console.log(
+      JSON.stringify(anomalies === undefined ? rows : { builds: rows, logAnomalies: anomalies }, null, 2),
+    );
   } else if (rows.length === 0) {
     console.log("No builds yet: the projector creates them when it starts (npm start).");
   } else {

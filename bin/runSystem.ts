@@ -9,6 +9,7 @@ import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
 import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from "rate-limiter-flexible";
 import type { Logger } from "pino";
+import { answerClientErrors } from "../commands/api/answerClientErrors.ts";
 import { ApiKeys, hashApiKey, type ApiKeyEntry } from "../commands/api/ApiKeys.ts";
 import { createCommandApi } from "../commands/api/createCommandApi.ts";
 import { IdempotencyStore } from "../commands/api/IdempotencyStore.ts";
@@ -17,7 +18,10 @@ import { loadRules, RulesFileError } from "../commands/rules/loadRules.ts";
 import { loadTemplates } from "../commands/templates/loadTemplates.ts";
 import type { EventStore } from "../gateways/eventStore/EventStore.ts";
 import { EventStoreDbEventStore } from "../gateways/eventStore/eventStoreDb/EventStoreDbEventStore.ts";
-import { PostgresEventStore } from "../gateways/eventStore/postgres/PostgresEventStore.ts";
+import {
+  PostgresEventStore,
+  describeLogAnomalies,
+} from "../gateways/eventStore/postgres/PostgresEventStore.ts";
 import { EVENTS_EXCHANGE } from "../gateways/fanout/amqpTopology.ts";
 import { DeadLetters } from "../gateways/fanout/DeadLetters.ts";
 import { FanoutCheckpoints } from "../gateways/fanout/FanoutCheckpoints.ts";
@@ -150,6 +154,8 @@ export async function main(options: { readonly tracing: Tracing }): Promise<void
     unmeasuredStore = new EventStoreDbEventStore(EventStoreDBClient.connectionString(config.eventStore.url));
   } else {
     await PostgresEventStore.migrate(pool);
+    const anomalies = describeLogAnomalies(await PostgresEventStore.logAnomalies(pool));
+    if (anomalies !== undefined) logger.warn(anomalies);
     unmeasuredStore = new PostgresEventStore(pool);
   }
   stops.unshift(() => unmeasuredStore.close());
@@ -200,6 +206,7 @@ export async function main(options: { readonly tracing: Tracing }): Promise<void
     const app = createCommandApi({
       store,
       rules,
+      referenceTimeBounds: config.referenceTimeBounds,
       templates: await loadTemplates(),
       apiKeys,
       idempotency,
@@ -317,6 +324,7 @@ export async function main(options: { readonly tracing: Tracing }): Promise<void
       rules,
       schema: `${config.schemaPrefix}_scheduler`,
       accountsView: `"${schemas.read}".accounts`,
+      schedule: config.refreshSchedule,
       signal: controller.signal,
       clock: Date.now,
       newEventId: randomUUID,
@@ -326,7 +334,8 @@ export async function main(options: { readonly tracing: Tracing }): Promise<void
       controller.abort();
       await running;
     });
-    urls.scheduler = "a balance refresh of every open account every 6 hours";
+    const { periodMs, firstDelayMs } = config.refreshSchedule;
+    urls.scheduler = `a balance refresh of every open account every ${periodMs / 60_000} min, spread over that period; the first ${firstDelayMs / 60_000} min or more after it opens`;
   }
 
   if (roles.has("relay") || roles.has("qualification") || roles.has("banking") || roles.has("notification")) {
@@ -535,6 +544,7 @@ async function startFanout(
       bankingGateway({
         store,
         rules: context.rules,
+        referenceTimeBounds: config.referenceTimeBounds,
         bank: new BankingApiClient({
           baseUrl: bankingApi.url,
           accessToken: bankingApi.token,
@@ -690,6 +700,7 @@ async function listen(
   // middleware gave it.
   app.middleware.unshift(...outermost);
   const server = app.listen(port, host);
+  answerClientErrors(server);
   await new Promise<void>((resolve, reject) => {
     server.once("listening", resolve);
     server.once("error", reject);

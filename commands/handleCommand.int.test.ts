@@ -48,8 +48,8 @@ function observe(decimal: string, minute: number): AccountCommand {
     data: {
       balance: { minor: BigInt(Math.round(Number(decimal) * 100)), currency: "GBP" },
       balanceType: "InterimAvailable",
-      creditLineIncluded: false,
-      referenceTime: epochMsToInstant(Date.UTC(2026, 10, 24, 9, minute)),
+      creditLines: [],
+      referenceTime: epochMsToInstant(Date.UTC(2026, 10, 24, 8, minute)),
       source: "push",
       bankReference: `ref-${minute}`,
       now,

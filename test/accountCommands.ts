@@ -27,7 +27,7 @@ export function recordBalanceCommand(decimal: string, atMs: number): AccountComm
     data: {
       balance: { minor: BigInt(Math.round(Number(decimal) * 100)), currency: "GBP" },
       balanceType: "InterimAvailable",
-      creditLineIncluded: false,
+      creditLines: [],
       referenceTime: at,
       source: "push",
       bankReference: null,

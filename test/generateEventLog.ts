@@ -218,7 +218,7 @@ export async function generateEventLog(
         data: {
           balance: { minor: BigInt(entry.balance), currency: "GBP" },
           balanceType: "InterimAvailable",
-          creditLineIncluded: false,
+          creditLines: [],
           referenceTime: now(),
           source: "push",
           bankReference: null,

@@ -1,6 +1,7 @@
 import type { AddressInfo } from "node:net";
 import { pino } from "pino";
 import { RateLimiterMemory } from "rate-limiter-flexible";
+import { answerClientErrors } from "../commands/api/answerClientErrors.ts";
 import { ApiKeys, hashApiKey, type Scope } from "../commands/api/ApiKeys.ts";
 import { createCommandApi } from "../commands/api/createCommandApi.ts";
 import { IdempotencyStore } from "../commands/api/IdempotencyStore.ts";
@@ -40,6 +41,7 @@ export async function startTestCommandApi(
     ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
   });
   const server = app.listen(0, "127.0.0.1");
+  answerClientErrors(server);
   await new Promise((resolve) => server.once("listening", resolve));
   return {
     database,

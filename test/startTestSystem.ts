@@ -2,6 +2,7 @@ import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
 import { pino } from "pino";
 import { RateLimiterMemory } from "rate-limiter-flexible";
+import { answerClientErrors } from "../commands/api/answerClientErrors.ts";
 import { ApiKeys, hashApiKey, type Scope } from "../commands/api/ApiKeys.ts";
 import { createCommandApi } from "../commands/api/createCommandApi.ts";
 import { IdempotencyStore } from "../commands/api/IdempotencyStore.ts";
@@ -88,6 +89,7 @@ export async function startTestSystem(
       readYourWritesTimeoutMs: options.readYourWritesTimeoutMs ?? 5000,
     }),
   );
+  for (const { server } of [commandServer, queryServer]) answerClientErrors(server);
   // The projector has a pool of its own, as it does in production.
   const projectorPool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 12 });
   let projector: { controller: AbortController; running: Promise<void> } | undefined;

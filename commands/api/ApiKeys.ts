@@ -64,13 +64,22 @@ export class ApiKeys {
     return caller.scopes.includes(scope) || caller.scopes.includes("admin");
   }
 
-  /** Middleware: 401 without a valid key, 403 when the key lacks `scope` (admin may do all). */
+  /**
+   * Middleware: 401 without a key (`unauthenticated`) or with one that is not a configured key
+   * (`invalid_api_key`, so a client can tell a missing key from a wrong or revoked one), 403 when
+   * the key lacks `scope` (admin may do all).
+   */
   require(scope: Scope) {
     return async (ctx: Context, next: Next): Promise<void> => {
-      const caller = this.authenticate(ctx.get("authorization") || undefined);
-      if (caller === undefined) {
+      const authorization = ctx.get("authorization");
+      const caller = this.authenticate(authorization || undefined);
+      if (caller === undefined && authorization === "") {
         ctx.set("WWW-Authenticate", 'Bearer realm="tidemark"');
         throw new ProblemError("unauthenticated", "send Authorization: Bearer <API key>");
+      }
+      if (caller === undefined) {
+        ctx.set("WWW-Authenticate", 'Bearer realm="tidemark", error="invalid_token"');
+        throw new ProblemError("invalid_api_key", "the API key sent in Authorization is not a valid key");
       }
       if (!ApiKeys.allows(caller, scope)) {
         throw new ProblemError("forbidden", `this API key lacks the scope ${scope}`, {

@@ -3,6 +3,7 @@ import type { Context, Next } from "koa";
 import type pg from "pg";
 import type { Logger } from "pino";
 import type { ApiCaller } from "./ApiKeys.ts";
+import { canonicalJson } from "./canonicalJson.ts";
 import { ProblemError } from "./ProblemError.ts";
 import { renderProblem } from "./problemMiddleware.ts";
 
@@ -24,10 +25,18 @@ export function rawBodyOf(ctx: Context): string {
   return typeof raw === "string" ? raw : "";
 }
 
+/** What makes two requests the same: method, path, If-Match and the body (as `body` gives it). */
+function hashRequest(ctx: Context, body: string): string {
+  return createHash("sha256")
+    .update(`${ctx.method} ${ctx.path}\n${ctx.get("if-match")}\n${body}`)
+    .digest("hex");
+}
+
 /**
  * `Idempotency-Key` for POSTs, stored durably in PostgreSQL per API key: the first request with a
  * key is processed and its answer stored byte for byte; a retry with the same key and the same
- * request gets that answer again (`Idempotent-Replayed: true`); the same key with another request
+ * request (method, path, If-Match and the parsed body: key order and spacing do not count) gets
+ * that answer again (`Idempotent-Replayed: true`); the same key with another request
  * is refused (422); while the first is still running, a retry gets 409.
  */
 export class IdempotencyStore {
@@ -65,12 +74,14 @@ export class IdempotencyStore {
       });
     }
     const caller = (ctx.state.caller as ApiCaller | undefined)?.name ?? "anonymous";
-    const requestHash = createHash("sha256")
-      .update(`${ctx.method} ${ctx.path}\n${ctx.get("if-match")}\n${rawBodyOf(ctx)}`)
-      .digest("hex");
+    const requestHash = hashRequest(ctx, canonicalJson(ctx.request.body ?? null));
     const claimed = await this.#claim(caller, key, requestHash);
     if (claimed !== undefined) {
-      this.#replay(ctx, claimed, requestHash);
+      // Keys stored before requests were compared parsed hold the hash of the body's bytes: the
+      // very same bytes still match them; the same JSON written otherwise does not.
+      const sameRequest =
+        claimed.request_hash === requestHash || claimed.request_hash === hashRequest(ctx, rawBodyOf(ctx));
+      this.#replay(ctx, claimed, sameRequest);
       return;
     }
     try {
@@ -118,8 +129,8 @@ export class IdempotencyStore {
     return stored ?? { request_hash: requestHash, status: null, content_type: null, etag: null, body: null };
   }
 
-  #replay(ctx: Context, stored: StoredAnswer, requestHash: string): void {
-    if (stored.request_hash !== requestHash) {
+  #replay(ctx: Context, stored: StoredAnswer, sameRequest: boolean): void {
+    if (!sameRequest) {
       throw new ProblemError(
         "idempotency_key_reused",
         "this Idempotency-Key was used for a different request",

@@ -2,15 +2,18 @@
 export type ProblemCode =
   | "invalid_request"
   | "unauthenticated"
+  | "invalid_api_key"
   | "forbidden"
   | "not_found"
   | "revision_mismatch"
   | "idempotency_key_reused"
   | "idempotency_key_in_use"
   | "refused"
+  | "unprocessable"
   | "payload_too_large"
   | "rate_limited"
   | "unsupported_media_type"
+  | "request_header_fields_too_large"
   | "unavailable"
   | "internal";
 
@@ -26,6 +29,8 @@ export interface FieldProblem {
  * internals.
  */
 export class ProblemError extends Error {
+  readonly expected: boolean;
+
   constructor(
     readonly code: ProblemCode,
     readonly detail: string,
@@ -34,8 +39,16 @@ export class ProblemError extends Error {
       readonly reason?: string;
       readonly [key: string]: unknown;
     } = {},
+    options: {
+      /**
+       * An outcome the client is told to expect and handle (a read-your-writes wait that ran
+       * out): logged at warn without a stack, even as a 503, not as a failure of the service.
+       */
+      readonly expected?: boolean;
+    } = {},
   ) {
     super(detail);
     this.name = "ProblemError";
+    this.expected = options.expected ?? false;
   }
 }

@@ -3,11 +3,20 @@ import Router from "@koa/router";
 import type { Context, Middleware } from "koa";
 import { z } from "zod";
 import { accountDecider, type AccountCommand } from "../../domain/account/accountDecider.ts";
+import { unreachable } from "../../domain/Decider.ts";
 import type { Rule } from "../../domain/rules/Rule.ts";
+import {
+  BALANCE_TYPES,
+  CURRENT_BALANCE_PRECEDENCE,
+  isCurrentBalanceType,
+  parseBalanceType,
+} from "../../domain/values/BalanceType.ts";
+import { CREDIT_LINE_TYPES, type CreditLine } from "../../domain/values/CreditLine.ts";
 import { epochMsToInstant, type Instant } from "../../domain/values/Instant.ts";
 import { MESSAGE_CLASSES } from "../../domain/values/MessageClass.ts";
 import { CURRENCY_MINOR_DIGITS, isCurrency, parseMoney } from "../../domain/values/Money.ts";
 import { parsePhoneNumber } from "../../domain/values/PhoneNumber.ts";
+import type { ReferenceTimeBounds } from "../../domain/values/ReferenceTimeBounds.ts";
 import { parseTimeZone } from "../../domain/values/TimeZone.ts";
 import type { EventStore } from "../../gateways/eventStore/EventStore.ts";
 import { handleCommand } from "../handleCommand.ts";
@@ -15,12 +24,14 @@ import { StateCache } from "../StateCache.ts";
 import type { ApiKeys, Scope } from "./ApiKeys.ts";
 import { answerCommand, ifMatchRevision, requestMetadata } from "./commandAnswers.ts";
 import { parseRequest, rejectIfAny } from "./parseRequest.ts";
-import type { FieldProblem } from "./ProblemError.ts";
+import { ProblemError, type FieldProblem } from "./ProblemError.ts";
 
 /** What the account routes need; `clock` is the edge's, so the domain gets `now` as data. */
 export interface AccountRoutesDependencies {
   readonly store: EventStore;
   readonly rules: readonly Rule[];
+  /** How far a pushed balance's referenceTime may lie from now; undefined: the domain's default. */
+  readonly referenceTimeBounds?: ReferenceTimeBounds;
   readonly apiKeys: ApiKeys;
   readonly clock: () => number;
   /** Runs after authentication on every POST: replays answers for a repeated Idempotency-Key. */
@@ -66,15 +77,60 @@ const contactBody = z.object({ phone: PHONE }).strict();
 const consentBody = z
   .object({ granted: z.boolean(), source: z.enum(["api", "import"]).default("api") })
   .strict();
+// Every code, so that the OpenAPI document lists them; the current ones are checked after parsing.
+const BALANCE_TYPE_CODES = [
+  ...Object.keys(BALANCE_TYPES),
+  ...Object.values(BALANCE_TYPES).filter((code) => code !== null),
+] as [string, ...string[]];
+const BALANCE_TYPE = z
+  .enum(BALANCE_TYPE_CODES, {
+    message: "must be an Open Banking balance type (e.g. InterimAvailable) or its ISO 20022 code (e.g. ITAV)",
+  })
+  .describe(
+    `The Open Banking balance type, or its ISO 20022 code. Only today's balance counts, in this precedence: ${CURRENT_BALANCE_PRECEDENCE.join(
+      ", ",
+    )}; any other type (ForwardAvailable, Expected, Information, PreviouslyClosedBooked) is refused with 422, reason balance_type_not_current.`,
+  );
+// Open Banking's OBActiveOrHistoricCurrencyAndAmount: unsigned, up to 5 decimals (the
+// currency's minor digits are checked when it is parsed).
+const CREDIT_LINE = z
+  .object({
+    included: z.boolean(),
+    type: z.enum(CREDIT_LINE_TYPES).optional(),
+    amount: z
+      .object({
+        amount: z
+          .string()
+          .regex(/^\d{1,13}(\.\d{1,5})?$/, { message: 'must be an unsigned amount like "500.00"' }),
+        currency: CURRENCY,
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
 const balanceBody = z
   .object({
     amount: z.string().max(32),
-    currency: CURRENCY,
-    balanceType: z
-      .string()
-      .regex(/^[A-Za-z]{1,40}$/, { message: "must be an Open Banking balance type, e.g. InterimAvailable" }),
-    creditLineIncluded: z.boolean(),
-    referenceTime: ISO_TIME,
+    currency: CURRENCY.describe(
+      "Must be the account's currency; a balance in another is refused with 422, reason currency_mismatch (never converted).",
+    ),
+    balanceType: BALANCE_TYPE,
+    creditLineIncluded: z
+      .boolean()
+      .optional()
+      .describe(
+        "Whether the amount includes a credit line. Kept for older clients: alone, it stands for one line of unknown type and amount; sent with creditLines, it must say whether any of them is included.",
+      ),
+    creditLines: z
+      .array(CREDIT_LINE)
+      .max(20)
+      .optional()
+      .describe(
+        "The credit lines the bank reported with the balance (Open Banking OBCreditLine). Each rule compares the balance without them (the default: amount less the included lines) or with them (amount plus the lines not included); a line without an amount counts for nothing. A line in another currency than the account's is refused with 422, reason currency_mismatch.",
+      ),
+    referenceTime: ISO_TIME.describe(
+      "The bank's time for the balance, with a zone (Z or an offset; zone-less is a 400). It orders observations: one not newer than the last is recorded as stale. At most BALANCE_MAX_FUTURE_SKEW_SECONDS (default 300) after now and BALANCE_MAX_AGE_HOURS (default 168) before now; otherwise 422, reason reference_time_out_of_bounds.",
+    ),
     bankReference: z.string().min(1).max(128).optional(),
   })
   .strict();
@@ -96,14 +152,14 @@ const consentParams = z.object({ id: ACCOUNT_ID, class: z.enum(MESSAGE_CLASSES a
 /**
  * The account commands of the command API. Every body and parameter is validated (400 listing
  * every bad field), the command decided on the stream (`If-Match` → 412 on another revision,
- * refusals → 404/409 with the domain's code), and answers carry the stream id, the new revision
- * and the global position of the append.
+ * refusals → 404, 409, or 422 for a balance that cannot count, with the domain's code), and
+ * answers carry the stream id, the new revision and the global position of the append.
  */
 export function accountRoutes(dependencies: AccountRoutesDependencies): Router {
   const { store, apiKeys, clock, idempotent, limited } = dependencies;
   const post = (scope: Scope) => [apiKeys.require(scope), limited, idempotent] as const;
   const put = (scope: Scope) => [apiKeys.require(scope), limited] as const;
-  const decider = accountDecider(dependencies.rules);
+  const decider = accountDecider(dependencies.rules, dependencies.referenceTimeBounds);
   const cache = new StateCache<unknown>();
   const router = new Router();
 
@@ -121,9 +177,21 @@ export function accountRoutes(dependencies: AccountRoutesDependencies): Router {
       metadata: requestMetadata(ctx),
       cache,
     });
-    answerCommand(ctx, { accountId }, streamId, outcome, status, (code) =>
-      code === "account_not_found" ? "not_found" : "refused",
-    );
+    answerCommand(ctx, { accountId }, streamId, outcome, status, (code) => {
+      switch (code) {
+        case "account_not_found":
+          return "not_found";
+        case "reference_time_out_of_bounds":
+        case "currency_mismatch":
+        case "balance_type_not_current":
+          return "unprocessable";
+        case "account_already_exists":
+        case "account_closed":
+          return "refused";
+        default:
+          return unreachable(code);
+      }
+    });
   }
 
   router.post("/accounts", ...post("accounts:write"), async (ctx) => {
@@ -176,8 +244,17 @@ export function accountRoutes(dependencies: AccountRoutesDependencies): Router {
     const problems: FieldProblem[] = [];
     const balance = parseMoney(body.amount, body.currency);
     if ("error" in balance) problems.push({ field: "body.amount", problem: balance.error });
+    const creditLines = parseCreditLines(body, problems);
     rejectIfAny(problems);
     if ("error" in balance) return;
+    const balanceType = parseBalanceType(body.balanceType) ?? unreachableValidation();
+    if (!isCurrentBalanceType(balanceType)) {
+      throw new ProblemError(
+        "unprocessable",
+        `a ${balanceType} balance is not today's balance (types that count: interim, closing, opening)`,
+        { reason: "balance_type_not_current" },
+      );
+    }
     await run(
       ctx,
       id,
@@ -185,8 +262,9 @@ export function accountRoutes(dependencies: AccountRoutesDependencies): Router {
         type: "RecordBalance",
         data: {
           balance,
-          balanceType: body.balanceType,
-          creditLineIncluded: body.creditLineIncluded,
+          balanceType,
+          creditLines,
+          // The schema refused zone-less times, so Date.parse reads no local zone here.
           referenceTime: epochMsToInstant(Date.parse(body.referenceTime)),
           source: "push",
           bankReference: body.bankReference ?? null,
@@ -215,6 +293,36 @@ export function accountRoutes(dependencies: AccountRoutesDependencies): Router {
   });
 
   return router;
+}
+
+/**
+ * The body's credit lines; from `creditLineIncluded` alone (older clients), one line of unknown
+ * type and amount. Problems are added to `problems`.
+ */
+function parseCreditLines(body: z.infer<typeof balanceBody>, problems: FieldProblem[]): CreditLine[] {
+  if (body.creditLines === undefined)
+    return body.creditLineIncluded === true ? [{ included: true, type: null, amount: null }] : [];
+  const lines: CreditLine[] = [];
+  body.creditLines.forEach((line, index) => {
+    let amount = null;
+    if (line.amount !== undefined) {
+      const parsed = parseMoney(line.amount.amount, line.amount.currency);
+      if ("error" in parsed) {
+        problems.push({ field: `body.creditLines.${index}.amount.amount`, problem: parsed.error });
+        return;
+      }
+      amount = parsed;
+    }
+    lines.push({ included: line.included, type: line.type ?? null, amount });
+  });
+  const anyIncluded = body.creditLines.some((line) => line.included);
+  if (body.creditLineIncluded !== undefined && body.creditLineIncluded !== anyIncluded) {
+    problems.push({
+      field: "body.creditLineIncluded",
+      problem: `must be ${anyIncluded} (whether any of creditLines is included), or be left out`,
+    });
+  }
+  return lines;
 }
 
 function now(clock: () => number): Instant {

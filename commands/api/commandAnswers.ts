@@ -9,7 +9,8 @@ import { activeTraceContext } from "../../gateways/observability/traceContext.ts
 /**
  * Turns a command's outcome into the HTTP answer every command route gives: the ids, stream id,
  * new revision (also as ETag) and global position of the append; or a problem. `refusal` says
- * which refusal codes mean "no such resource" (404) rather than "refused" (409).
+ * which refusal codes mean "no such resource" (404) or "the content cannot be accepted" (422)
+ * rather than "refused in this state" (409).
  */
 export function answerCommand<RefusalCode extends string>(
   ctx: Context,
@@ -17,7 +18,7 @@ export function answerCommand<RefusalCode extends string>(
   streamId: string,
   outcome: CommandOutcome<{ readonly type: string }, RefusalCode>,
   status: number,
-  refusal: (code: RefusalCode) => "not_found" | "refused",
+  refusal: (code: RefusalCode) => "not_found" | "refused" | "unprocessable",
 ): void {
   switch (outcome.outcome) {
     case "accepted":
@@ -41,9 +42,14 @@ export function answerCommand<RefusalCode extends string>(
         },
       );
     case "refused":
-      if (refusal(outcome.code) === "not_found")
-        throw new ProblemError("not_found", `${streamId} does not exist`);
-      throw new ProblemError("refused", outcome.detail, { reason: outcome.code });
+      switch (refusal(outcome.code)) {
+        case "not_found":
+          throw new ProblemError("not_found", `${streamId} does not exist`);
+        case "unprocessable":
+          throw new ProblemError("unprocessable", outcome.detail, { reason: outcome.code });
+        case "refused":
+          throw new ProblemError("refused", outcome.detail, { reason: outcome.code });
+      }
   }
 }
 

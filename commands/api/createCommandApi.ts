@@ -5,6 +5,7 @@ import helmet from "koa-helmet";
 import type { RateLimiterAbstract } from "rate-limiter-flexible";
 import type { Logger } from "pino";
 import type { Rule } from "../../domain/rules/Rule.ts";
+import type { ReferenceTimeBounds } from "../../domain/values/ReferenceTimeBounds.ts";
 import type { EventStore } from "../../gateways/eventStore/EventStore.ts";
 import type { Templates } from "../templates/loadTemplates.ts";
 import { accountRoutes } from "./accountRoutes.ts";
@@ -13,6 +14,7 @@ import { rawBodyOf, type IdempotencyStore } from "./IdempotencyStore.ts";
 import { jsonDepth } from "./jsonDepth.ts";
 import { openApiDocument } from "./openApiDocument.ts";
 import { rateLimited } from "./rateLimited.ts";
+import { refuseControlCharacters } from "./refuseControlCharacters.ts";
 import type { ApiKeys } from "./ApiKeys.ts";
 import { ProblemError } from "./ProblemError.ts";
 import { problemMiddleware } from "./problemMiddleware.ts";
@@ -20,6 +22,8 @@ import { problemMiddleware } from "./problemMiddleware.ts";
 export interface CommandApiDependencies {
   readonly store: EventStore;
   readonly rules: readonly Rule[];
+  /** How far a pushed balance's referenceTime may lie from now; undefined: the domain's default. */
+  readonly referenceTimeBounds?: ReferenceTimeBounds;
   readonly templates: Templates;
   readonly apiKeys: ApiKeys;
   readonly logger: Logger;
@@ -44,9 +48,18 @@ export function createCommandApi(dependencies: CommandApiDependencies): Koa {
   app.use(helmet());
   app.use(async (ctx, next) => {
     if (ctx.method === "POST" || ctx.method === "PUT") {
+      // RFC 9112 §6.3: a body is announced by Transfer-Encoding (chunked) or a Content-Length.
       const length = ctx.get("content-length");
-      if (length !== "" && length !== "0" && !ctx.is("application/json")) {
-        throw new ProblemError("unsupported_media_type", "send Content-Type: application/json");
+      if (ctx.get("transfer-encoding") !== "" || (length !== "" && length !== "0")) {
+        if (!ctx.is("application/json")) {
+          throw new ProblemError("unsupported_media_type", "send Content-Type: application/json");
+        }
+        // The body parser would read any declared charset as UTF-8 all the same (RFC 8259: JSON
+        // between systems is UTF-8), so another one is refused rather than misread.
+        const charset = ctx.request.charset.toLowerCase();
+        if (charset !== "" && charset !== "utf-8" && charset !== "utf8") {
+          throw new ProblemError("unsupported_media_type", `send UTF-8 JSON, not charset=${charset}`);
+        }
       }
     }
     await next();
@@ -67,6 +80,7 @@ export function createCommandApi(dependencies: CommandApiDependencies): Koa {
     }
     await next();
   });
+  app.use(refuseControlCharacters("single-line"));
   const document = JSON.stringify(openApiDocument());
   app.use(async (ctx, next) => {
     if (ctx.method === "GET" && ctx.path === "/openapi.json") {

@@ -2,6 +2,7 @@ import { z } from "zod";
 import type { Scope } from "./ApiKeys.ts";
 import { accountBodies } from "./accountRoutes.ts";
 import { notificationBodies } from "./notificationRoutes.ts";
+import { EDGE_RULES } from "./problemMiddleware.ts";
 
 interface Operation {
   readonly method: "post" | "put";
@@ -11,6 +12,7 @@ interface Operation {
   readonly body: z.ZodType;
   readonly success: 200 | 201 | 202;
   readonly parameters?: readonly string[];
+  readonly description?: string;
 }
 
 const OPERATIONS: readonly Operation[] = [
@@ -44,6 +46,8 @@ const OPERATIONS: readonly Operation[] = [
     method: "post",
     path: "/accounts/{id}/balances",
     summary: "Record an observed balance (core-banking push)",
+    description:
+      "The balance counts only if it can be the customer's balance today; otherwise 422 problem+json (code unprocessable) with a reason: reference_time_out_of_bounds (referenceTime more than BALANCE_MAX_FUTURE_SKEW_SECONDS, default 300, after now or BALANCE_MAX_AGE_HOURS, default 168, before now), currency_mismatch (the balance or a credit line is not in the account's currency), balance_type_not_current (a ForwardAvailable, Expected, Information or PreviouslyClosedBooked balance). An unknown balance type or a zone-less referenceTime is a 400.",
     scope: "balances:write",
     body: accountBodies.recordBalance,
     success: 202,
@@ -88,6 +92,12 @@ const OPERATIONS: readonly Operation[] = [
 
 const PROBLEM = { $ref: "#/components/responses/Problem" };
 
+const PROBLEM_CODES =
+  "RFC 9457 problem details; `code`: 400 invalid_request, 401 unauthenticated | invalid_api_key, " +
+  "403 forbidden, 404 not_found, 409 refused | idempotency_key_in_use, 412 revision_mismatch, " +
+  "413 payload_too_large, 415 unsupported_media_type (not JSON, or a charset other than UTF-8), " +
+  "422 idempotency_key_reused, 429 rate_limited, 431 request_header_fields_too_large, 503 unavailable";
+
 /**
  * The command API's OpenAPI 3.1 document, generated from the same zod schemas the routes
  * validate with (JSON Schema 2020-12, which OpenAPI 3.1 uses as it is).
@@ -100,6 +110,7 @@ export function openApiDocument(): Record<string, unknown> {
     const pathItem = (paths[operation.path] ??= {});
     pathItem[operation.method] = {
       summary: operation.summary,
+      ...(operation.description === undefined ? {} : { description: operation.description }),
       security: [{ apiKey: [operation.scope] }],
       parameters: [
         ...(operation.parameters ?? []).map((name) => ({
@@ -122,11 +133,17 @@ export function openApiDocument(): Record<string, unknown> {
                 in: "header",
                 required: false,
                 schema: { type: "string", minLength: 8, maxLength: 128 },
+                description:
+                  "A retry with the same method, path, If-Match and JSON (key order and spacing do not count) gets the first answer; another request under the key is a 422",
               },
             ]
           : []),
       ],
-      requestBody: { required: true, content: { "application/json": { schema } } },
+      requestBody: {
+        required: true,
+        description: "UTF-8 JSON: a Content-Type declaring another charset is a 415",
+        content: { "application/json": { schema } },
+      },
       responses: {
         [String(operation.success)]: { $ref: "#/components/responses/CommandAccepted" },
         "400": PROBLEM,
@@ -139,13 +156,14 @@ export function openApiDocument(): Record<string, unknown> {
         "415": PROBLEM,
         "422": PROBLEM,
         "429": PROBLEM,
+        "431": PROBLEM,
         "503": PROBLEM,
       },
     };
   }
   return {
     openapi: "3.1.0",
-    info: { title: "Tidemark command API", version: "0.1.0" },
+    info: { title: "Tidemark command API", version: "0.1.0", description: EDGE_RULES },
     paths,
     components: {
       securitySchemes: {
@@ -176,7 +194,7 @@ export function openApiDocument(): Record<string, unknown> {
           },
         },
         Problem: {
-          description: "RFC 9457 problem details",
+          description: PROBLEM_CODES,
           content: {
             "application/problem+json": {
               schema: {

@@ -9,15 +9,18 @@ import { ProblemError, type ProblemCode } from "./ProblemError.ts";
 const STATUS: Readonly<Record<ProblemCode, number>> = {
   invalid_request: 400,
   unauthenticated: 401,
+  invalid_api_key: 401,
   forbidden: 403,
   not_found: 404,
   revision_mismatch: 412,
   idempotency_key_reused: 422,
   idempotency_key_in_use: 409,
   refused: 409,
+  unprocessable: 422,
   payload_too_large: 413,
   rate_limited: 429,
   unsupported_media_type: 415,
+  request_header_fields_too_large: 431,
   unavailable: 503,
   internal: 500,
 };
@@ -25,18 +28,28 @@ const STATUS: Readonly<Record<ProblemCode, number>> = {
 const TITLE: Readonly<Record<ProblemCode, string>> = {
   invalid_request: "The request is invalid",
   unauthenticated: "An API key is required",
+  invalid_api_key: "The API key is not valid",
   forbidden: "The API key may not do this",
   not_found: "Not found",
   revision_mismatch: "The resource is not at the revision given in If-Match",
   idempotency_key_reused: "This Idempotency-Key was used for a different request",
   idempotency_key_in_use: "A request with this Idempotency-Key is still being processed",
   refused: "The command was refused",
+  unprocessable: "The request is well-formed but its content cannot be accepted; see reason",
   payload_too_large: "The request body is too large",
   rate_limited: "Too many requests",
-  unsupported_media_type: "The request body must be application/json",
+  unsupported_media_type: "The request body must be UTF-8 application/json",
+  request_header_fields_too_large: "The request's header fields are too large",
   unavailable: "Temporarily unavailable; retry later",
   internal: "Internal error",
 };
+
+/** What every route of both APIs refuses before it runs, for their OpenAPI documents. */
+export const EDGE_RULES =
+  "No path segment, query parameter, or string or key of a JSON body may hold a control character " +
+  "(U+0000-U+001F, U+007F; tab and line breaks included): 400 invalid_request, each such field in `errors`. " +
+  "Authorization: Bearer <API key>: 401 unauthenticated without one, 401 invalid_api_key for one that is not valid. " +
+  "Header fields over the server's limit: 431 request_header_fields_too_large.";
 
 /**
  * The one place where errors become HTTP answers. Registered first, it turns `ProblemError`
@@ -59,21 +72,50 @@ export function problemMiddleware(logger: Logger) {
  */
 export function renderProblem(ctx: Context, error: unknown, logger: Logger): void {
   const problem = toProblem(error);
-  if (problem.code === "internal" || problem.code === "unavailable") {
+  if (problem.expected) {
+    logger.warn(
+      { code: problem.code, detail: problem.detail, path: ctx.path, method: ctx.method },
+      "request answered with an expected problem",
+    );
+  } else if (problem.code === "internal" || problem.code === "unavailable") {
     logger.error({ err: error, path: ctx.path, method: ctx.method }, "request failed");
   }
+  writeProblem(ctx, problem);
+}
+
+/**
+ * For an app with no logger of its own (the SMS webhooks): answers `ProblemError`s (the shared
+ * edge checks') as problem+json and leaves every other error to the app's own handling.
+ */
+export function problemAnswers() {
+  return async (ctx: Context, next: Next): Promise<void> => {
+    try {
+      await next();
+    } catch (error) {
+      if (!(error instanceof ProblemError)) throw error;
+      writeProblem(ctx, error);
+    }
+  };
+}
+
+function writeProblem(ctx: Context, problem: ProblemError): void {
   ctx.status = STATUS[problem.code];
   ctx.type = "application/problem+json";
-  ctx.body = {
+  ctx.body = problemDocument(problem, ctx.path);
+  if (problem.code === "unavailable") ctx.set("Retry-After", "1");
+}
+
+/** The RFC 9457 document for `problem`; `instance` is the path, when the request got that far. */
+export function problemDocument(problem: ProblemError, instance?: string): Record<string, unknown> {
+  return {
     type: `https://tidemark.dev/problems/${problem.code.replaceAll("_", "-")}`,
     title: TITLE[problem.code],
     status: STATUS[problem.code],
     code: problem.code,
     detail: problem.detail,
-    instance: ctx.path,
+    ...(instance === undefined ? {} : { instance }),
     ...problem.extra,
   };
-  if (problem.code === "unavailable") ctx.set("Retry-After", "1");
 }
 
 function toProblem(error: unknown): ProblemError {

@@ -42,6 +42,10 @@ const common = {
   templateId: z.string().min(1),
   cooldownHours: z.number().nonnegative().default(24),
   quietHours: z.union([z.object({ start: clock, end: clock }).strict(), z.null()]).optional(),
+  // Explicit per rule; absent means the customer's own money, the safer reading of "your balance".
+  creditLines: z
+    .enum(["excluded", "included"], { message: 'must be "excluded" or "included"' })
+    .default("excluded"),
 };
 
 const ruleSchema = z.discriminatedUnion("kind", [
@@ -125,6 +129,7 @@ export function rulesFromDocument(name: string, document: unknown): Rule[] {
       templateId: rule.templateId,
       cooldownHours: rule.cooldownHours,
       quietHours,
+      creditLines: rule.creditLines,
     };
     const money = (where: string, currency: Currency, decimal: string): Money | undefined => {
       const parsedMoney = parseMoney(decimal, currency);

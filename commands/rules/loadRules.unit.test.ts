@@ -23,6 +23,7 @@ test("the default rules file holds the three example rules for GBP, EUR and USD"
     threshold: { minor: 10_000n },
     rearmAbove: { minor: 15_000n },
     quietHours: null,
+    creditLines: "excluded",
   });
   t.like(rules[6], {
     kind: "sustained-at-or-above",
@@ -75,6 +76,26 @@ test("every problem is reported, each naming the rule and the field", (t) => {
     "rule cur: thresholds.XYZ: unknown currency (known: GBP, EUR, USD, CHF, SEK, NOK, DKK, PLN, JPY)",
   );
   t.is(error.problems[3], "rule hyst: thresholds.EUR.rearmAbove: must not be lower than below");
+});
+
+test("each rule says whether it compares the balance with or without credit lines; without unless it says", (t) => {
+  const rule = (creditLines?: unknown) => ({
+    id: "low",
+    version: 1,
+    messageClass: "service",
+    templateId: "t",
+    kind: "below",
+    ...(creditLines === undefined ? {} : { creditLines }),
+    thresholds: { GBP: { below: "100.00", rearmAbove: "150.00" } },
+  });
+  t.like(rulesFromDocument("r.yaml", { version: 1, rules: [rule()] })[0], { creditLines: "excluded" });
+  t.like(rulesFromDocument("r.yaml", { version: 1, rules: [rule("included")] })[0], {
+    creditLines: "included",
+  });
+  const error = t.throws(() => rulesFromDocument("r.yaml", { version: 1, rules: [rule("both")] }), {
+    instanceOf: RulesFileError,
+  });
+  t.deepEqual(error.problems, ['rule low: creditLines: must be "excluded" or "included"']);
 });
 
 test("a file that is not YAML, or missing, is refused with its name", async (t) => {

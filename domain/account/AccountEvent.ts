@@ -1,8 +1,12 @@
+import type { CreditLineData } from "../values/CreditLine.ts";
 import type { MessageClass } from "../values/MessageClass.ts";
 import type { Currency, MoneyData } from "../values/Money.ts";
 
 /** How a consent change reached us. */
 export type ConsentSource = "api" | "sms-keyword" | "import";
+
+/** The inbound SMS keywords that change consent (HELP is answered, never recorded). */
+export type ConsentKeyword = "stop" | "start";
 
 /** Why a balance refresh was asked for. */
 export type RefreshReason = "scheduled" | "manual" | "pre-send-recheck";
@@ -31,7 +35,23 @@ export type AccountEvent =
         readonly messageClass: MessageClass;
         readonly granted: boolean;
         readonly source: ConsentSource;
+        /**
+         * The provider's id of the inbound SMS that carried the keyword; null from the API or an
+         * import. Absent in events written before it was kept: read it as null.
+         */
+        readonly messageId?: string | null;
         readonly at: string;
+      };
+    }
+  | {
+      /** An inbound STOP / START, recorded once per provider message id whatever it changed. */
+      readonly type: "SmsKeywordReceived";
+      readonly data: {
+        readonly keyword: ConsentKeyword;
+        /** The provider (by its configured name) the message came in through. */
+        readonly provider: string;
+        readonly messageId: string;
+        readonly receivedAt: string;
       };
     }
   | {
@@ -42,15 +62,24 @@ export type AccountEvent =
       readonly type: "BalanceObserved";
       readonly data: {
         readonly balance: MoneyData;
-        /** Open Banking balance type, e.g. "InterimAvailable". */
+        /**
+         * Open Banking balance type, e.g. "InterimAvailable": one of `CURRENT_BALANCE_PRECEDENCE`
+         * since the decider checks it; any letters in older events.
+         */
         readonly balanceType: string;
+        /** Whether any credit line is included in the amount (derived from `creditLines`). */
         readonly creditLineIncluded: boolean;
+        /** As the bank reported them; absent in events recorded before they were kept: none. */
+        readonly creditLines?: readonly CreditLineData[];
         /** The bank's time for this balance: what orders observations. */
         readonly referenceTime: string;
         readonly observedAt: string;
         readonly source: "push" | "pull";
         readonly bankReference: string | null;
-        /** Older than the last observation in its currency: kept for the record, changes nothing. */
+        /**
+         * Does not come after the last observation (by reference time, then balance type
+         * precedence): kept for the record, changes nothing.
+         */
         readonly stale: boolean;
       };
     }
@@ -64,6 +93,7 @@ export type AccountEvent =
         readonly ruleId: string;
         readonly ruleVersion: number;
         readonly episode: number;
+        /** The amount the rule compared (with or without credit lines, as the rule says). */
         readonly balance: MoneyData;
         readonly at: string;
       };

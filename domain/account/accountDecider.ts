@@ -1,12 +1,25 @@
 import { accepted, refused, unreachable, type Decider, type Decision } from "../Decider.ts";
+import { comparedBalance } from "../rules/comparedBalance.ts";
 import { evaluateRule } from "../rules/evaluateRule.ts";
 import type { Rule, RuleState } from "../rules/Rule.ts";
-import { instantToEpochMs, type Instant } from "../values/Instant.ts";
-import type { MessageClass } from "../values/MessageClass.ts";
+import {
+  CURRENT_BALANCE_PRECEDENCE,
+  currentBalanceRank,
+  parseBalanceType,
+  type CurrentBalanceType,
+} from "../values/BalanceType.ts";
+import type { CreditLine, CreditLineData } from "../values/CreditLine.ts";
+import { addMilliseconds, instantToEpochMs, type Instant } from "../values/Instant.ts";
+import { MESSAGE_CLASSES, type MessageClass } from "../values/MessageClass.ts";
 import { moneyFromData, moneyToData, type Currency, type Money } from "../values/Money.ts";
 import type { PhoneNumber } from "../values/PhoneNumber.ts";
+import {
+  DEFAULT_REFERENCE_TIME_BOUNDS,
+  placeReferenceTime,
+  type ReferenceTimeBounds,
+} from "../values/ReferenceTimeBounds.ts";
 import type { TimeZone } from "../values/TimeZone.ts";
-import type { AccountEvent, ConsentSource, Consents, RefreshReason } from "./AccountEvent.ts";
+import type { AccountEvent, ConsentKeyword, Consents, RefreshReason } from "./AccountEvent.ts";
 
 /** Commands on one account. The caller has validated values and supplies `now`. */
 export type AccountCommand =
@@ -24,11 +37,26 @@ export type AccountCommand =
     }
   | { readonly type: "ChangeContact"; readonly data: { readonly phone: PhoneNumber; readonly now: Instant } }
   | {
+      /** An explicit answer for one class; SMS keywords go through `ApplySmsKeyword` instead. */
       readonly type: "ChangeConsent";
       readonly data: {
         readonly messageClass: MessageClass;
         readonly granted: boolean;
-        readonly source: ConsentSource;
+        readonly source: "api" | "import";
+        readonly now: Instant;
+      };
+    }
+  | {
+      /**
+       * An inbound STOP or START, identified by the provider it came through and that provider's
+       * message id: STOP withdraws every class granted; START restores only what STOPs withdrew
+       * and nothing has changed since; a message already handled changes nothing.
+       */
+      readonly type: "ApplySmsKeyword";
+      readonly data: {
+        readonly keyword: ConsentKeyword;
+        readonly provider: string;
+        readonly messageId: string;
         readonly now: Instant;
       };
     }
@@ -39,9 +67,11 @@ export type AccountCommand =
   | {
       readonly type: "RecordBalance";
       readonly data: {
+        /** In the account's currency; anything else is refused. */
         readonly balance: Money;
-        readonly balanceType: string;
-        readonly creditLineIncluded: boolean;
+        readonly balanceType: CurrentBalanceType;
+        readonly creditLines: readonly CreditLine[];
+        /** Within the decider's `ReferenceTimeBounds` of `now`; anything else is refused. */
         readonly referenceTime: Instant;
         readonly source: "push" | "pull";
         readonly bankReference: string | null;
@@ -57,12 +87,24 @@ export type AccountCommand =
       readonly data: { readonly reason: string | null; readonly now: Instant };
     };
 
-/** Why the account decider refuses a command. */
-export type AccountRefusal = "account_not_found" | "account_already_exists" | "account_closed";
+/**
+ * Why the account decider refuses a command. The last three refuse a balance that must not count:
+ * a reference time out of bounds, another currency than the account's (never converted), a
+ * balance type that is not today's balance (see `CURRENT_BALANCE_PRECEDENCE`).
+ */
+export type AccountRefusal =
+  | "account_not_found"
+  | "account_already_exists"
+  | "account_closed"
+  | "reference_time_out_of_bounds"
+  | "currency_mismatch"
+  | "balance_type_not_current";
 
-/** The last observation per currency: what later ones are compared with. */
+/** The last observation that counted: what later ones are compared with. */
 interface LastObservation {
   readonly referenceTime: string;
+  /** In `CURRENT_BALANCE_PRECEDENCE`, 0 best: breaks a tie of reference times. */
+  readonly rank: number;
   readonly bankReference: string | null;
 }
 
@@ -75,9 +117,13 @@ export type AccountState =
       readonly currency: Currency;
       readonly timeZone: string;
       readonly consents: Consents;
-      readonly lastObservation: Readonly<Partial<Record<Currency, LastObservation>>>;
-      readonly balances: Readonly<Partial<Record<Currency, Money>>>;
-      /** Keyed by `ruleKey`: a rule id may carry thresholds for several currencies. */
+      /** Classes withdrawn by STOP and not changed since: all that a START may give back. */
+      readonly withdrawnByKeyword: readonly MessageClass[];
+      /** Inbound keyword messages already handled (`keywordMessageKey`): a replay changes nothing. */
+      readonly handledKeywordMessages: ReadonlySet<string>;
+      /** `null` until a balance has counted. One per account: its one currency. */
+      readonly lastObservation: LastObservation | null;
+      /** Keyed by `ruleKey(rule id, the account's currency)`. */
       readonly rules: Readonly<Record<string, RuleState>>;
     }
   | { readonly status: "closed"; readonly accountId: string };
@@ -87,25 +133,36 @@ type OpenAccountState = Extract<AccountState, { status: "open" }>;
 const ARMED: RuleState = { status: "armed", episode: 0 };
 
 /**
- * The account decider for a rule set. Recording a balance evaluates every rule of the balance's
- * currency and emits `AccountQualified` / `AccountDisqualified` only when a rule's state changes;
- * an observation older than the last one in its currency is recorded as `stale` and changes
- * nothing; a repeated push (same reference time and bank reference) appends nothing.
+ * The account decider for a rule set and the bounds of a balance's reference time. Recording a
+ * balance refuses one in another currency, of a type that is not today's balance, or referenced
+ * outside `bounds` of `now`; otherwise it evaluates every rule of the account's currency, each on
+ * the balance with or without credit lines as the rule says, and emits `AccountQualified` /
+ * `AccountDisqualified` only when a rule's state changes. Observations are ordered by reference
+ * time, and at one reference time by `CURRENT_BALANCE_PRECEDENCE` (so the same balances give the
+ * same answer in any order of arrival); one that does not come after the last is recorded as
+ * `stale` and changes nothing; a repeated push (same reference time and bank reference) appends
+ * nothing.
+ *
+ * Consent means what the customer said: an SMS STOP withdraws every class granted; START gives
+ * back only the classes STOPs withdrew that no explicit answer (API, import) has changed since,
+ * never one the customer did not grant; each inbound message is handled once, by its provider id.
  */
 export function accountDecider(
   rules: readonly Rule[],
+  bounds: ReferenceTimeBounds = DEFAULT_REFERENCE_TIME_BOUNDS,
 ): Decider<AccountState, AccountCommand, AccountEvent, AccountRefusal> {
   const evolve = (state: AccountState, event: AccountEvent): AccountState =>
-    evolveAccount(rules, state, event);
+    evolveAccount(rules, bounds, state, event);
   return {
     initialState: () => ({ status: "absent" }),
     evolve,
-    decide: (command, state) => decideAccount(rules, command, state),
+    decide: (command, state) => decideAccount(rules, bounds, command, state),
   };
 }
 
 function decideAccount(
   rules: readonly Rule[],
+  bounds: ReferenceTimeBounds,
   command: AccountCommand,
   state: AccountState,
 ): Decision<AccountEvent, AccountRefusal> {
@@ -131,17 +188,24 @@ function decideAccount(
           });
     case "ChangeConsent": {
       const { messageClass, granted, source, now } = command.data;
-      return state.consents[messageClass] === granted
+      // An explicit "no" to a class a STOP withdrew changes no grant, but it is recorded all the
+      // same: it supersedes the STOP, so a later START must not give that class back.
+      return state.consents[messageClass] === granted && !state.withdrawnByKeyword.includes(messageClass)
         ? accepted()
-        : accepted({ type: "ConsentChanged", data: { messageClass, granted, source, at: now } });
+        : accepted({
+            type: "ConsentChanged",
+            data: { messageClass, granted, source, messageId: null, at: now },
+          });
     }
+    case "ApplySmsKeyword":
+      return applySmsKeyword(command.data, state);
     case "RequestBalanceRefresh":
       return accepted({
         type: "BalanceRefreshRequested",
         data: { reason: command.data.reason, requestedAt: command.data.now },
       });
     case "RecordBalance":
-      return recordBalance(rules, command.data, state);
+      return recordBalance(rules, bounds, command.data, state);
     case "RecordBalanceRefreshFailure":
       return accepted({
         type: "BalanceRefreshFailed",
@@ -159,21 +223,53 @@ function decideAccount(
 
 function recordBalance(
   rules: readonly Rule[],
+  bounds: ReferenceTimeBounds,
   observation: Extract<AccountCommand, { type: "RecordBalance" }>["data"],
   state: OpenAccountState,
 ): Decision<AccountEvent, AccountRefusal> {
-  const { balance, referenceTime, bankReference, now } = observation;
-  const last = state.lastObservation[balance.currency];
-  if (last !== undefined && last.referenceTime === referenceTime && last.bankReference === bankReference) {
+  const { balance, creditLines, referenceTime, bankReference, now } = observation;
+  const foreign = [
+    balance,
+    ...creditLines.flatMap((line) => (line.amount === null ? [] : [line.amount])),
+  ].find((amount) => amount.currency !== state.currency);
+  if (foreign !== undefined) {
+    return refused(
+      "currency_mismatch",
+      `account ${state.accountId} is in ${state.currency}; a balance in ${foreign.currency} is not its balance`,
+    );
+  }
+  // The type says so, but a command built from JSON (a bulk file, a tool) is checked all the same.
+  const balanceType: string = observation.balanceType;
+  if (!(CURRENT_BALANCE_PRECEDENCE as readonly string[]).includes(balanceType)) {
+    return refused(
+      "balance_type_not_current",
+      `a ${balanceType} balance is not today's balance (types that count: interim, closing, opening)`,
+    );
+  }
+  const placed = placeReferenceTime(bounds, referenceTime, now);
+  if (placed !== "within") {
+    return refused(
+      "reference_time_out_of_bounds",
+      placed === "too-far-ahead"
+        ? `referenceTime ${referenceTime} is more than ${bounds.maxFutureSkewMs / 1000} s after now (${now})`
+        : `referenceTime ${referenceTime} is more than ${bounds.maxAgeMs / 3_600_000} h before now (${now})`,
+    );
+  }
+  const last = state.lastObservation;
+  const rank = rankOf(balanceType);
+  const better = last !== null && last.referenceTime === referenceTime && rank < last.rank;
+  if (!better && last?.referenceTime === referenceTime && last.bankReference === bankReference) {
     return accepted();
   }
-  const stale = last !== undefined && referenceTime <= last.referenceTime;
+  const stale = last !== null && referenceTime <= last.referenceTime && !better;
+  const lines = creditLines.map(creditLineToData);
   const observed: AccountEvent = {
     type: "BalanceObserved",
     data: {
       balance: moneyToData(balance),
       balanceType: observation.balanceType,
-      creditLineIncluded: observation.creditLineIncluded,
+      creditLineIncluded: lines.some((line) => line.included),
+      creditLines: lines,
       referenceTime,
       observedAt: now,
       source: observation.source,
@@ -183,8 +279,9 @@ function recordBalance(
   };
   if (stale) return accepted(observed);
   const changes: AccountEvent[] = [];
-  for (const rule of rulesFor(rules, balance.currency)) {
-    const transition = evaluateRule(rule, ruleState(state, rule), balance, instantToEpochMs(referenceTime));
+  for (const rule of rulesFor(rules, state.currency)) {
+    const compared = comparedBalance(balance, creditLines, rule.creditLines);
+    const transition = evaluateRule(rule, ruleState(state, rule), compared, instantToEpochMs(referenceTime));
     if (transition.change === "none") continue;
     changes.push({
       type: transition.change === "qualified" ? "AccountQualified" : "AccountDisqualified",
@@ -192,7 +289,7 @@ function recordBalance(
         ruleId: rule.id,
         ruleVersion: rule.version,
         episode: transition.next.episode,
-        balance: moneyToData(balance),
+        balance: moneyToData(compared),
         at: now,
       },
     });
@@ -200,7 +297,36 @@ function recordBalance(
   return accepted(observed, ...changes);
 }
 
-function evolveAccount(rules: readonly Rule[], state: AccountState, event: AccountEvent): AccountState {
+function applySmsKeyword(
+  message: Extract<AccountCommand, { type: "ApplySmsKeyword" }>["data"],
+  state: OpenAccountState,
+): Decision<AccountEvent, AccountRefusal> {
+  const { keyword, provider, messageId, now } = message;
+  if (state.handledKeywordMessages.has(keywordMessageKey(provider, messageId))) return accepted();
+  const classes =
+    keyword === "stop"
+      ? MESSAGE_CLASSES.filter((messageClass) => state.consents[messageClass])
+      : state.withdrawnByKeyword.filter((messageClass) => !state.consents[messageClass]);
+  return accepted(
+    { type: "SmsKeywordReceived", data: { keyword, provider, messageId, receivedAt: now } },
+    ...classes.map((messageClass): AccountEvent => ({
+      type: "ConsentChanged",
+      data: { messageClass, granted: keyword === "start", source: "sms-keyword", messageId, at: now },
+    })),
+  );
+}
+
+/** One inbound message: provider ids are unique per provider only. */
+function keywordMessageKey(provider: string, messageId: string): string {
+  return `${provider}/${messageId}`;
+}
+
+function evolveAccount(
+  rules: readonly Rule[],
+  bounds: ReferenceTimeBounds,
+  state: AccountState,
+  event: AccountEvent,
+): AccountState {
   if (event.type === "AccountOpened") {
     const { accountId, phone, currency, timeZone, consents } = event.data;
     return {
@@ -210,8 +336,9 @@ function evolveAccount(rules: readonly Rule[], state: AccountState, event: Accou
       currency,
       timeZone,
       consents,
-      lastObservation: {},
-      balances: {},
+      withdrawnByKeyword: [],
+      handledKeywordMessages: new Set(),
+      lastObservation: null,
       rules: {},
     };
   }
@@ -219,43 +346,54 @@ function evolveAccount(rules: readonly Rule[], state: AccountState, event: Accou
   switch (event.type) {
     case "ContactChanged":
       return { ...state, phone: event.data.phone };
-    case "ConsentChanged":
-      return { ...state, consents: { ...state.consents, [event.data.messageClass]: event.data.granted } };
+    case "ConsentChanged": {
+      const { messageClass, granted, source } = event.data;
+      const others = state.withdrawnByKeyword.filter((withdrawn) => withdrawn !== messageClass);
+      return {
+        ...state,
+        consents: { ...state.consents, [messageClass]: granted },
+        withdrawnByKeyword: source === "sms-keyword" && !granted ? [...others, messageClass] : others,
+      };
+    }
+    case "SmsKeywordReceived":
+      return {
+        ...state,
+        handledKeywordMessages: new Set(state.handledKeywordMessages).add(
+          keywordMessageKey(event.data.provider, event.data.messageId),
+        ),
+      };
     case "BalanceRefreshRequested":
     case "BalanceRefreshFailed":
       return state;
     case "BalanceObserved": {
-      if (event.data.stale) return state;
+      if (!countsInEvolve(bounds, state, event.data)) return state;
       const balance = moneyFromData(event.data.balance);
+      const creditLines = (event.data.creditLines ?? []).map(creditLineFromData);
+      const referenceTimeMs = instantToEpochMs(event.data.referenceTime as Instant);
       // Qualification itself comes from the AccountQualified / AccountDisqualified events that
       // follow; here only the quiet progress of sustained rules (accruing or reset) is kept.
       const ruleStates = { ...state.rules };
-      for (const rule of rulesFor(rules, balance.currency)) {
-        const transition = evaluateRule(
-          rule,
-          ruleState(state, rule),
-          balance,
-          instantToEpochMs(event.data.referenceTime as Instant),
-        );
-        if (transition.change === "none")
-          ruleStates[ruleKey(rule.id, rule.threshold.currency)] = transition.next;
+      for (const rule of rulesFor(rules, state.currency)) {
+        const compared = comparedBalance(balance, creditLines, rule.creditLines);
+        const transition = evaluateRule(rule, ruleState(state, rule), compared, referenceTimeMs);
+        if (transition.change === "none") ruleStates[ruleKey(rule.id, state.currency)] = transition.next;
       }
       return {
         ...state,
         rules: ruleStates,
-        balances: { ...state.balances, [balance.currency]: balance },
         lastObservation: {
-          ...state.lastObservation,
-          [balance.currency]: {
-            referenceTime: event.data.referenceTime,
-            bankReference: event.data.bankReference,
-          },
+          referenceTime: event.data.referenceTime,
+          rank: rankOf(event.data.balanceType),
+          bankReference: event.data.bankReference,
         },
       };
     }
     case "AccountQualified":
     case "AccountDisqualified": {
-      const key = ruleKey(event.data.ruleId, event.data.balance.currency);
+      // Another currency's qualification can only come from a log written before balances in
+      // other currencies were refused: it never was the account's rule.
+      if (event.data.balance.currency !== state.currency) return state;
+      const key = ruleKey(event.data.ruleId, state.currency);
       const next: RuleState =
         event.type === "AccountQualified"
           ? { status: "qualified", episode: event.data.episode }
@@ -271,6 +409,34 @@ function evolveAccount(rules: readonly Rule[], state: AccountState, event: Accou
 
 function rulesFor(rules: readonly Rule[], currency: Currency): readonly Rule[] {
   return rules.filter((rule) => rule.threshold.currency === currency);
+}
+
+type ObservedData = Extract<AccountEvent, { type: "BalanceObserved" }>["data"];
+
+/**
+ * Whether a recorded observation moves the state. Besides stale ones, two kinds only found in
+ * logs written before the decider refused them are passed over: a balance in another currency,
+ * and one referenced beyond the future bound of the time it was observed — left in, it would
+ * make every later balance stale and keep the account silent even after a replay.
+ */
+function countsInEvolve(bounds: ReferenceTimeBounds, state: OpenAccountState, data: ObservedData): boolean {
+  if (data.stale || data.balance.currency !== state.currency) return false;
+  const latestSane = addMilliseconds(data.observedAt as Instant, bounds.maxFutureSkewMs);
+  return data.referenceTime <= latestSane;
+}
+
+/** A type's place in the precedence; past the end for what older events may hold (any letters). */
+function rankOf(balanceType: string): number {
+  const type = parseBalanceType(balanceType);
+  return (type === undefined ? undefined : currentBalanceRank(type)) ?? CURRENT_BALANCE_PRECEDENCE.length;
+}
+
+function creditLineToData(line: CreditLine): CreditLineData {
+  return { ...line, amount: line.amount === null ? null : moneyToData(line.amount) };
+}
+
+function creditLineFromData(line: CreditLineData): CreditLine {
+  return { ...line, amount: line.amount === null ? null : moneyFromData(line.amount) };
 }
 
 function ruleState(state: OpenAccountState, rule: Rule): RuleState {

@@ -2,6 +2,8 @@ import test from "ava";
 import fc from "fast-check";
 import { stateFrom } from "../Decider.ts";
 import type { Rule } from "../rules/Rule.ts";
+import type { CurrentBalanceType } from "../values/BalanceType.ts";
+import type { CreditLine } from "../values/CreditLine.ts";
 import { epochMsToInstant, type Instant } from "../values/Instant.ts";
 import { parseMoney, type Currency, type Money } from "../values/Money.ts";
 import type { PhoneNumber } from "../values/PhoneNumber.ts";
@@ -14,7 +16,7 @@ const money = (decimal: string, currency: Currency = "GBP"): Money => {
   if ("error" in parsed) throw new Error(parsed.error);
   return parsed;
 };
-const common = { cooldownHours: 24, quietHours: null } as const;
+const common = { cooldownHours: 24, quietHours: null, creditLines: "excluded" } as const;
 const rules: Rule[] = [
   {
     ...common,
@@ -83,17 +85,22 @@ function balance(
   return observe(money(decimal, options.currency), minute, options.bankReference);
 }
 
-function observe(amount: Money, minute: number, bankReference = `ref-${minute}`): AccountCommand {
+function observe(
+  amount: Money,
+  minute: number,
+  bankReference = `ref-${minute}`,
+  extra: { balanceType?: CurrentBalanceType; creditLines?: CreditLine[]; now?: Instant } = {},
+): AccountCommand {
   return {
     type: "RecordBalance",
     data: {
       balance: amount,
-      balanceType: "InterimAvailable",
-      creditLineIncluded: false,
+      balanceType: extra.balanceType ?? "InterimAvailable",
+      creditLines: extra.creditLines ?? [],
       referenceTime: at(minute),
       source: "push",
       bankReference,
-      now: at(minute + 1),
+      now: extra.now ?? at(minute + 1),
     },
   };
 }
@@ -262,13 +269,197 @@ test("given an observation, when the same push is repeated, then nothing is appe
   t.deepEqual(given(...history).when(balance("50.00", 10)), { outcome: "accepted", events: [] });
 });
 
-test("given GBP rules, when a EUR balance arrives, then only the EUR rule moves", (t) => {
-  t.deepEqual(summary(given(opened).whenAll([balance("-5.00", 10, { currency: "EUR" })])), [
+test("given a GBP account, when a EUR balance arrives, then refused: currency_mismatch, and the EUR rule never moves", (t) => {
+  t.like(given(opened).when(balance("-5.00", 10, { currency: "EUR" })), {
+    outcome: "refused",
+    code: "currency_mismatch",
+  });
+  const line: CreditLine = { included: true, type: "Pre-Agreed", amount: money("100.00", "EUR") };
+  t.like(given(opened).when(observe(money("50.00"), 10, "r", { creditLines: [line] })), {
+    outcome: "refused",
+    code: "currency_mismatch",
+  });
+});
+
+test("given an account, when a balance type that is not today's balance arrives, then refused: balance_type_not_current", (t) => {
+  for (const type of ["ForwardAvailable", "Expected", "Information", "PreviouslyClosedBooked", "Foo"]) {
+    const command = observe(money("5.00"), 10, "r", { balanceType: type as CurrentBalanceType });
+    t.like(given(opened).when(command), { outcome: "refused", code: "balance_type_not_current" }, type);
+  }
+  t.deepEqual(
+    summary(given(opened).whenAll([observe(money("5.00"), 10, "r", { balanceType: "ClosingBooked" })])),
+    ["BalanceObserved", "AccountQualified low-balance #1"],
+  );
+});
+
+test("given an account, when the reference time is far in the future or the past, then refused: reference_time_out_of_bounds", (t) => {
+  const now = at(100);
+  const pushedAt = (referenceTime: string): AccountCommand => ({
+    type: "RecordBalance",
+    data: {
+      balance: money("500.00"),
+      balanceType: "InterimAvailable",
+      creditLines: [],
+      referenceTime: referenceTime as Instant,
+      source: "push",
+      bankReference: "r",
+      now,
+    },
+  });
+  for (const referenceTime of ["9999-12-31T23:59:59.000Z", "0000-01-01T00:00:00.000Z"]) {
+    t.like(given(opened).when(pushedAt(referenceTime)), {
+      outcome: "refused",
+      code: "reference_time_out_of_bounds",
+    });
+  }
+  // The defaults: 5 minutes into the future, 7 days into the past, both ends included.
+  const edges: [number, string][] = [
+    [100 + 5, "accepted"],
+    [100 + 5.001, "refused"],
+    [100 - 7 * DAY, "accepted"],
+    [100 - 7 * DAY - 0.001, "refused"],
+  ];
+  for (const [minute, outcome] of edges) {
+    t.like(given(opened).when(pushedAt(epochMsToInstant(T0 + minute * 60_000))), { outcome }, `${minute}`);
+  }
+});
+
+test("given bounds of the operator's choice, when a balance is recorded, then those bounds apply", (t) => {
+  const strict = accountDecider(rules, { maxFutureSkewMs: 0, maxAgeMs: 60_000 });
+  const state = stateFrom(strict, [opened]);
+  const command = (minute: number) => observe(money("50.00"), minute, "r", { now: at(10) });
+  t.like(strict.decide(command(10), state), { outcome: "accepted" });
+  t.like(strict.decide(command(10.01), state), { outcome: "refused", code: "reference_time_out_of_bounds" });
+  t.like(strict.decide(command(9), state), { outcome: "accepted" });
+  t.like(strict.decide(command(8.99), state), { outcome: "refused", code: "reference_time_out_of_bounds" });
+});
+
+test("given two balances of one reference time, then the one of better precedence counts, whichever arrives first", (t) => {
+  const booked = observe(money("40.00"), 10, "booked", { balanceType: "InterimBooked" });
+  const available = observe(money("200.00"), 10, "available", { balanceType: "InterimAvailable" });
+  // InterimAvailable (200.00) is today's balance: it wins arriving second, and first.
+  t.deepEqual(summary(given(opened).whenAll([booked, available])), [
+    "BalanceObserved",
+    "AccountQualified low-balance #1",
+    "BalanceObserved",
+    "AccountDisqualified low-balance #1",
+  ]);
+  t.deepEqual(summary(given(opened).whenAll([available, booked])), [
+    "BalanceObserved",
+    "BalanceObserved (stale)",
+  ]);
+  // Of one precedence, the first stands: the same time says nothing about which is newer.
+  const other = observe(money("40.00"), 10, "other", { balanceType: "InterimAvailable" });
+  t.deepEqual(summary(given(opened).whenAll([available, other])), [
+    "BalanceObserved",
+    "BalanceObserved (stale)",
+  ]);
+});
+
+test("given an account silenced by a far-future balance in an old log, when a balance arrives, then it counts again", (t) => {
+  const farFuture: AccountEvent = {
+    type: "BalanceObserved",
+    data: {
+      balance: { minor: "50000", currency: "GBP" },
+      balanceType: "InterimAvailable",
+      creditLineIncluded: false,
+      referenceTime: "9999-12-31T23:59:59.000Z",
+      observedAt: at(5),
+      source: "push",
+      bankReference: null,
+      stale: false,
+    },
+  };
+  t.deepEqual(summary(given(opened, farFuture).whenAll([balance("42.00", 10)])), [
     "BalanceObserved",
     "AccountQualified low-balance #1",
   ]);
-  const events = given(opened).whenAll([balance("-5.00", 10, { currency: "EUR" })]);
-  t.like(events[1], { data: { balance: { currency: "EUR" } } });
+});
+
+test("given an old log with EUR observations and qualifications on a GBP account, then they fold without touching the GBP rules", (t) => {
+  const eurObserved: AccountEvent = {
+    type: "BalanceObserved",
+    data: {
+      balance: { minor: "4200", currency: "EUR" },
+      balanceType: "Foo",
+      creditLineIncluded: false,
+      referenceTime: at(20),
+      observedAt: at(20),
+      source: "push",
+      bankReference: "eur",
+      stale: false,
+    },
+  };
+  const eurQualified: AccountEvent = {
+    type: "AccountQualified",
+    data: {
+      ruleId: "low-balance",
+      ruleVersion: 1,
+      episode: 1,
+      balance: { minor: "4200", currency: "EUR" },
+      at: at(20),
+    },
+  };
+  const history = [opened, eurObserved, eurQualified];
+  // An EUR observation at minute 20 does not make a GBP one at minute 10 stale.
+  t.deepEqual(summary(given(...history).whenAll([balance("42.00", 10)])), [
+    "BalanceObserved",
+    "AccountQualified low-balance #1",
+  ]);
+});
+
+test("given credit lines, when a rule excludes them (the default), then it compares the customer's own money", (t) => {
+  const lines: CreditLine[] = [
+    { included: true, type: "Pre-Agreed", amount: money("100.00") },
+    { included: false, type: "Emergency", amount: money("500.00") },
+    { included: true, type: "Temporary", amount: null },
+  ];
+  const events = given(opened).whenAll([observe(money("150.00"), 10, "r", { creditLines: lines })]);
+  t.deepEqual(summary(events), ["BalanceObserved", "AccountQualified low-balance #1"]);
+  t.like(events[0], {
+    data: {
+      balance: { minor: "15000", currency: "GBP" },
+      creditLineIncluded: true,
+      creditLines: [
+        { included: true, type: "Pre-Agreed", amount: { minor: "10000", currency: "GBP" } },
+        { included: false, type: "Emergency", amount: { minor: "50000", currency: "GBP" } },
+        { included: true, type: "Temporary", amount: null },
+      ],
+    },
+  });
+  // 150.00 less the 100.00 line it includes: 50.00 of the customer's own.
+  t.like(events[1], { data: { balance: { minor: "5000", currency: "GBP" } } });
+});
+
+test("given credit lines, when a rule includes them, then it compares the balance plus the lines not yet in it", (t) => {
+  const withCredit = accountDecider(
+    rules.map((rule) => (rule.id === "overdrawn" ? { ...rule, creditLines: "included" as const } : rule)),
+  );
+  const lines: CreditLine[] = [{ included: false, type: "Pre-Agreed", amount: money("100.00") }];
+  const state = stateFrom(withCredit, [opened]);
+  const decision = withCredit.decide(observe(money("-20.00"), 10, "r", { creditLines: lines }), state);
+  // low-balance (excluded) sees -20.00; overdrawn (included) sees 80.00 and stays quiet.
+  t.like(decision, { outcome: "accepted" });
+  const events = decision.outcome === "accepted" ? decision.events : [];
+  t.deepEqual(summary(events), ["BalanceObserved", "AccountQualified low-balance #1"]);
+  t.like(events[1], { data: { balance: { minor: "-2000" } } });
+});
+
+test("given an old BalanceObserved without credit lines, then it folds as having none", (t) => {
+  const old: AccountEvent = {
+    type: "BalanceObserved",
+    data: {
+      balance: { minor: "5000", currency: "GBP" },
+      balanceType: "InterimAvailable",
+      creditLineIncluded: false,
+      referenceTime: at(10),
+      observedAt: at(10),
+      source: "push",
+      bankReference: "old",
+      stale: false,
+    },
+  };
+  t.deepEqual(summary(given(opened, old).whenAll([balance("40.00", 5)])), ["BalanceObserved (stale)"]);
 });
 
 test("given 5,000.00 or more, when it has lasted 30 days, then savings-offer qualifies; a dip below resets the count", (t) => {
@@ -299,7 +490,7 @@ test("property: whatever order and values balances arrive in, a rule qualifies a
   const observation = fc.record({
     minor: fc.bigInt({ min: -20_000n, max: 800_000n }),
     minute: fc.integer({ min: 0, max: 90 * DAY }),
-    currency: fc.constantFrom<Currency>("GBP", "EUR"),
+    currency: fc.constantFrom<Currency>("GBP"),
   });
   fc.assert(
     fc.property(fc.array(observation, { maxLength: 60 }), (observations) => {
@@ -329,4 +520,115 @@ test("property: whatever order and values balances arrive in, a rule qualifies a
     { numRuns: 300 },
   );
   t.pass();
+});
+
+const keyword = (word: "stop" | "start", messageId: string, minute = 5): AccountCommand => ({
+  type: "ApplySmsKeyword",
+  data: { keyword: word, provider: "primary", messageId, now: at(minute) },
+});
+const consentChanges = (events: readonly AccountEvent[]) =>
+  events.flatMap((event) =>
+    event.type === "ConsentChanged"
+      ? [
+          `${event.data.messageClass} ${event.data.granted ? "on" : "off"} ${event.data.source} ${event.data.messageId ?? "-"}`,
+        ]
+      : event.type === "SmsKeywordReceived"
+        ? [`received ${event.data.keyword} ${event.data.messageId}`]
+        : [],
+  );
+const consentsAfter = (events: readonly AccountEvent[]) => {
+  const state = stateFrom(decider, events);
+  return state.status === "open" ? state.consents : undefined;
+};
+
+test("given an account opened with marketing off, when STOP then START arrive by SMS, then service is withdrawn and restored, marketing stays off", (t) => {
+  const events = given(opened).whenAll([keyword("stop", "SM1"), keyword("start", "SM2")]);
+  t.deepEqual(consentChanges(events), [
+    "received stop SM1",
+    "service off sms-keyword SM1",
+    "received start SM2",
+    "service on sms-keyword SM2",
+  ]);
+  t.deepEqual(consentsAfter([opened, ...events]), { service: true, marketing: false });
+});
+
+test("given a STOP of both classes, when one is answered through the API, then START restores only the other", (t) => {
+  const both: AccountEvent = {
+    type: "AccountOpened",
+    data: { ...opened.data, consents: { service: true, marketing: true } },
+  };
+  const noMarketing: AccountCommand = {
+    type: "ChangeConsent",
+    data: { messageClass: "marketing", granted: false, source: "api", now: at(6) },
+  };
+  const refused = given(both).whenAll([keyword("stop", "SM1"), noMarketing, keyword("start", "SM2")]);
+  t.deepEqual(
+    consentChanges(refused),
+    [
+      "received stop SM1",
+      "service off sms-keyword SM1",
+      "marketing off sms-keyword SM1",
+      "marketing off api -",
+      "received start SM2",
+      "service on sms-keyword SM2",
+    ],
+    "the customer's explicit no to marketing is recorded, though it changes no grant, and START leaves it",
+  );
+  t.deepEqual(consentsAfter([both, ...refused]), { service: true, marketing: false });
+
+  const serviceBack: AccountCommand = {
+    type: "ChangeConsent",
+    data: { messageClass: "service", granted: true, source: "import", now: at(6) },
+  };
+  const regranted = given(both).whenAll([keyword("stop", "SM1"), serviceBack, keyword("start", "SM2")]);
+  t.deepEqual(consentChanges(regranted).slice(3), [
+    "service on import -",
+    "received start SM2",
+    "marketing on sms-keyword SM2",
+  ]);
+});
+
+test("given a handled inbound message, when it arrives again, then nothing changes: STOP, START, replayed STOP", (t) => {
+  const history = [opened, ...given(opened).whenAll([keyword("stop", "SM1"), keyword("start", "SM2")])];
+  t.deepEqual(given(...history).when(keyword("stop", "SM1", 30)), { outcome: "accepted", events: [] });
+  const stoppedAgain = [...history, ...given(...history).whenAll([keyword("stop", "SM3", 40)])];
+  t.deepEqual(given(...stoppedAgain).when(keyword("start", "SM2", 50)), { outcome: "accepted", events: [] });
+  t.deepEqual(consentsAfter(stoppedAgain), { service: false, marketing: false });
+});
+
+test("given an inbound message that changed nothing, when it is replayed later, then it still changes nothing", (t) => {
+  const idleStart = given(opened).whenAll([keyword("start", "SM1")]);
+  t.deepEqual(consentChanges(idleStart), ["received start SM1"], "remembered though it changed nothing");
+  const history = [opened, ...idleStart, ...given(opened, ...idleStart).whenAll([keyword("stop", "SM2")])];
+  t.deepEqual(given(...history).when(keyword("start", "SM1", 30)), { outcome: "accepted", events: [] });
+});
+
+test("given one message id from two providers, when each arrives, then each is handled", (t) => {
+  const stop = given(opened).whenAll([keyword("stop", "SM1")]);
+  const start: AccountCommand = {
+    type: "ApplySmsKeyword",
+    data: { keyword: "start", provider: "backup", messageId: "SM1", now: at(6) },
+  };
+  t.deepEqual(consentChanges(given(opened, ...stop).whenAll([start])), [
+    "received start SM1",
+    "service on sms-keyword SM1",
+  ]);
+});
+
+test("given a STOP recorded before message ids were kept, when START arrives, then what it withdrew is restored", (t) => {
+  const oldStop: AccountEvent = {
+    type: "ConsentChanged",
+    data: { messageClass: "service", granted: false, source: "sms-keyword", at: at(1) },
+  };
+  t.deepEqual(consentChanges(given(opened, oldStop).whenAll([keyword("start", "SM9")])), [
+    "received start SM9",
+    "service on sms-keyword SM9",
+  ]);
+});
+
+test("given an account, when consent changes through the API, then the change carries no message id", (t) => {
+  const [changed] = given(opened).whenAll([
+    { type: "ChangeConsent", data: { messageClass: "marketing", granted: true, source: "api", now: at(2) } },
+  ]);
+  t.like(changed, { type: "ConsentChanged", data: { source: "api", messageId: null } });
 });

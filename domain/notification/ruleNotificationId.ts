@@ -16,6 +16,14 @@ const MIX_2 = 0xff51afd7ed558ccdc4ceb9fe1a85ec53n;
  * consecutive episodes differing in a few hex digits). Pure, so no `node:crypto`; not a secret:
  * anyone who knows the inputs can compute the id.
  *
+ * What makes an alert distinct is one episode of one rule key (rule id and currency) of an
+ * account. The currency is not an input on purpose: an account has one currency and the account
+ * decider refuses balances in any other, so its rule keys all carry that currency, and the
+ * qualification policy never announces a qualification in another currency (only logs from before
+ * that refusal hold one; it once took the id of the account's own alert of the same episode).
+ * Adding the currency would change the id of every qualification already recorded, and one
+ * redelivered after the change, within its validity, would become a second SMS.
+ *
  * @throws RangeError when `episode` is not a non-negative safe integer (a programming error).
  */
 export function ruleNotificationId(accountId: string, ruleId: string, episode: number): string {

@@ -7,6 +7,12 @@ export interface QuietHours {
   readonly end: string;
 }
 
+/**
+ * Whether a rule compares the balance with or without the credit lines the bank reported with it
+ * (see `comparedBalance`): `excluded` is the customer's own money, `included` what they can spend.
+ */
+export type CreditLineChoice = "excluded" | "included";
+
 interface RuleCommon {
   readonly id: string;
   readonly version: number;
@@ -16,6 +22,7 @@ interface RuleCommon {
   readonly cooldownHours: number;
   /** `null`: may send at any hour. */
   readonly quietHours: QuietHours | null;
+  readonly creditLines: CreditLineChoice;
 }
 
 /**

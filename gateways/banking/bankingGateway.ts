@@ -3,8 +3,10 @@ import { handleCommand } from "../../commands/handleCommand.ts";
 import type { AccountEvent } from "../../domain/account/AccountEvent.ts";
 import { accountDecider, type AccountCommand } from "../../domain/account/accountDecider.ts";
 import type { Rule } from "../../domain/rules/Rule.ts";
+import { isCurrentBalanceType, parseBalanceType } from "../../domain/values/BalanceType.ts";
 import { epochMsToInstant } from "../../domain/values/Instant.ts";
 import { isCurrency, type Currency } from "../../domain/values/Money.ts";
+import type { ReferenceTimeBounds } from "../../domain/values/ReferenceTimeBounds.ts";
 import type { EventStore, RecordedEvent } from "../eventStore/EventStore.ts";
 import type { EventConsumer } from "../fanout/EventConsumer.ts";
 import type { BalanceCache } from "./BalanceCache.ts";
@@ -19,6 +21,8 @@ import type { RefreshBudget } from "./RefreshBudget.ts";
 export interface BankingGatewayOptions {
   readonly store: EventStore;
   readonly rules: readonly Rule[];
+  /** How far a read balance's DateTime may lie from now; undefined: the domain's default. */
+  readonly referenceTimeBounds?: ReferenceTimeBounds;
   readonly bank: Pick<BankingApiClient, "readBalance">;
   readonly budget: Pick<RefreshBudget, "claim">;
   readonly cache: BalanceCache;
@@ -30,12 +34,19 @@ export interface BankingGatewayOptions {
 }
 
 /**
- * Why a refresh failed: the client's reasons, or the daily budget of unattended reads spent.
+ * Why a refresh failed: the client's reasons, the daily budget of unattended reads spent, or the
+ * account decider's refusal of a balance that cannot count (out of the reference-time bounds, in
+ * another currency, not of today's types).
  * `BalanceRefreshFailed.reason` is `<reason>: <detail>`, the detail keeping the bank's Open
  * Banking error codes (e.g. `consent_expired: 403 from the Banking API:
  * UK.OBIE.Resource.InvalidConsentStatus …`).
  */
-export type RefreshFailureReason = BankingFailureReason | "budget_exhausted";
+export type RefreshFailureReason =
+  | BankingFailureReason
+  | "budget_exhausted"
+  | "reference_time_out_of_bounds"
+  | "currency_mismatch"
+  | "balance_type_not_current";
 
 type RefreshRequested = Extract<AccountEvent, { type: "BalanceRefreshRequested" }>;
 
@@ -51,7 +62,7 @@ type RefreshRequested = Extract<AccountEvent, { type: "BalanceRefreshRequested" 
  * consumer's concurrency), so a throttled or slow account never holds up the others.
  */
 export function bankingGateway(options: BankingGatewayOptions): EventConsumer {
-  const accounts = accountDecider(options.rules);
+  const accounts = accountDecider(options.rules, options.referenceTimeBounds);
   return {
     name: "banking-gateway",
     eventTypes: new Set(["BalanceRefreshRequested"]),
@@ -94,22 +105,37 @@ export function bankingGateway(options: BankingGatewayOptions): EventConsumer {
         return fail(error.code, error.message, error.retryable);
       }
       await options.cache.set(accountId, reading);
+      // The client only answers today's types; a cache or a fake might not: checked, not trusted.
+      const balanceType = parseBalanceType(reading.balanceType);
+      if (balanceType === undefined || !isCurrentBalanceType(balanceType)) {
+        return fail("balance_type_not_current", `the bank answered a ${reading.balanceType} balance`, false);
+      }
       const outcome = await record({
         type: "RecordBalance",
         data: {
           balance: reading.balance,
-          balanceType: reading.balanceType,
-          // RecordBalance takes the lines themselves once the account decider keeps them.
-          creditLineIncluded: reading.creditLines.some((line) => line.included),
+          balanceType,
+          creditLines: reading.creditLines,
           referenceTime: reading.referenceTime,
           source: "pull",
           bankReference: reading.bankReference,
           now: epochMsToInstant(now),
         },
       });
-      // A closed or unknown account has nothing to record: said, not retried.
-      if (outcome.outcome === "refused") options.log(`banking-gateway: ${accountId}: ${outcome.detail}`);
-      return undefined;
+      if (outcome.outcome !== "refused") return undefined;
+      switch (outcome.code) {
+        case "reference_time_out_of_bounds":
+        case "currency_mismatch":
+        case "balance_type_not_current":
+          // The bank's answer cannot count as the customer's balance: a failed refresh, on record.
+          return fail(outcome.code, outcome.detail, false);
+        case "account_not_found":
+        case "account_closed":
+        case "account_already_exists":
+          // A closed or unknown account has nothing to record: said, not retried.
+          options.log(`banking-gateway: ${accountId}: ${outcome.detail}`);
+          return undefined;
+      }
     },
   };
 }

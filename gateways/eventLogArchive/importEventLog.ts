@@ -12,6 +12,11 @@ export interface ImportOptions {
   /** The PostgreSQL event store's schema (migrated here if need be). */
   readonly schema: string;
   readonly directory: string;
+  /**
+   * Import an archive whose streams are not all in revision order in the log (written by a
+   * version before the store's migration 0004), keeping the order it had; see `checkArchive`.
+   */
+  readonly allowRevisionInversions?: boolean;
   readonly onProgress?: (progress: ImportProgress) => void;
 }
 
@@ -27,6 +32,8 @@ export interface ImportResult {
   readonly streams: number;
   /** Files an earlier, stopped import of the same archive had already written. */
   readonly skippedFiles: number;
+  /** Events that came before an earlier revision of their stream, kept so (recorded in log_anomalies). */
+  readonly inversions: number;
 }
 
 /** The target store cannot take this archive (not empty, another archive's import half done). */
@@ -55,9 +62,10 @@ const IMPORT_LOCK_CLASS = 0x696d7074; // "impt"
 export async function importEventLog(options: ImportOptions): Promise<ImportResult> {
   const { pool, schema } = options;
   const total = (await readManifest(options.directory)).events;
-  const checked = await checkArchive(options.directory, (events) =>
-    options.onProgress?.({ phase: "checking", events, total }),
-  );
+  const checked = await checkArchive(options.directory, {
+    onProgress: (events) => options.onProgress?.({ phase: "checking", events, total }),
+    allowRevisionInversions: options.allowRevisionInversions ?? false,
+  });
   const { manifest } = checked;
   // Only once the archive has passed: a refused archive leaves the database as it found it.
   await PostgresEventStore.migrate(pool, schema);
@@ -115,6 +123,8 @@ export async function importEventLog(options: ImportOptions): Promise<ImportResu
       events += file.events;
       options.onProgress?.({ phase: "importing", events, total: manifest.events });
     }
+    // Kept inversions are on record, as a migrated old log's are (see PostgresEventStore.logAnomalies).
+    if (checked.inversions > 0) await client.query(`select ${table("record_log_anomalies")}()`);
     // Done: appends are taken again, after every imported event.
     await client.query(`update ${table("log_origin")} set importing_archive = null`);
     // Wake live subscribers of this store, in every process (LISTEN/NOTIFY).
@@ -124,6 +134,7 @@ export async function importEventLog(options: ImportOptions): Promise<ImportResu
       files: manifest.files.length,
       streams: checked.streams,
       skippedFiles: imported.size,
+      inversions: checked.inversions,
     };
   } finally {
     await client
@@ -191,38 +202,42 @@ async function importFile(
       sequences.push(sequence.toString());
       if (sequence > highestSequence) highestSequence = sequence;
     }
-    await client.query(
-      `insert into "${schema}".events
-         (global_position, transaction_order, stream_id, stream_revision, event_id, event_type, data, metadata, recorded_at)
-       overriding system value
-       select * from unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::uuid[], $6::text[],
-                            $7::jsonb[], $8::jsonb[], $9::timestamptz[])`,
-      [
-        sequences,
-        orders,
-        rows.map((row) => row.streamId),
-        rows.map((row) => row.revision),
-        rows.map((row) => row.id),
-        rows.map((row) => row.type),
-        rows.map((row) => JSON.stringify(row.data)),
-        rows.map((row) => JSON.stringify(row.metadata)),
-        rows.map((row) => row.recordedAt),
-      ],
-    );
+    await insertRows(client, schema, file, [
+      sequences,
+      orders,
+      rows.map((row) => row.streamId),
+      rows.map((row) => row.revision),
+      rows.map((row) => row.id),
+      rows.map((row) => row.type),
+      rows.map((row) => JSON.stringify(row.data)),
+      rows.map((row) => JSON.stringify(row.metadata)),
+      rows.map((row) => row.recordedAt),
+    ]);
     rows = [];
   };
-  const revisions = new Map<string, number>();
+  // Per stream: its highest revision and the order of its last events in the log.
+  const streams = new Map<string, { revision: number; order: bigint }>();
   for await (const event of readArchiveFile(directory, file)) {
     rows.push(event);
-    revisions.set(event.streamId, event.revision);
+    const [order] = positionParts(event.position);
+    const known = streams.get(event.streamId);
+    streams.set(event.streamId, {
+      revision: Math.max(known?.revision ?? -1, event.revision),
+      order: known === undefined || order > known.order ? order : known.order,
+    });
     if (rows.length === ROWS_PER_STATEMENT) await flush();
   }
   await flush();
   await client.query(
-    `insert into "${schema}".streams (stream_id, revision)
-     select * from unnest($1::text[], $2::bigint[])
-     on conflict (stream_id) do update set revision = greatest(streams.revision, excluded.revision)`,
-    [[...revisions.keys()], [...revisions.values()]],
+    `insert into "${schema}".streams (stream_id, revision, last_transaction_order)
+     select * from unnest($1::text[], $2::bigint[], $3::bigint[])
+     on conflict (stream_id) do update set revision = greatest(streams.revision, excluded.revision),
+       last_transaction_order = greatest(streams.last_transaction_order, excluded.last_transaction_order)`,
+    [
+      [...streams.keys()],
+      [...streams.values()].map((stream) => stream.revision),
+      [...streams.values()].map((stream) => stream.order.toString()),
+    ],
   );
   // New appends take their sequence numbers after every imported one.
   const sequence = await client.query<{ name: string }>(
@@ -235,4 +250,30 @@ async function importFile(
     name,
     highestSequence.toString(),
   ]);
+}
+
+/** One statement's rows; an event id the store already holds refuses the archive, naming it. */
+async function insertRows(
+  client: pg.PoolClient,
+  schema: string,
+  file: ArchiveFile,
+  columns: unknown[][],
+): Promise<void> {
+  try {
+    await client.query(
+      `insert into "${schema}".events
+         (global_position, transaction_order, stream_id, stream_revision, event_id, event_type, data, metadata, recorded_at)
+       overriding system value
+       select * from unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::uuid[], $6::text[],
+                            $7::jsonb[], $8::jsonb[], $9::timestamptz[])`,
+      columns,
+    );
+  } catch (error) {
+    const { code, constraint, detail } = error as { code?: unknown; constraint?: unknown; detail?: unknown };
+    if (code !== "23505" || constraint !== "events_event_id_key") throw error;
+    throw new ImportRefusedError(
+      `${file.name}: ${typeof detail === "string" ? detail : "an event id"} — the archive holds an event id twice ` +
+        "(written before the store kept event ids unique); nothing of this file was written",
+    );
+  }
 }

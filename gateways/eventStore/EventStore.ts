@@ -18,7 +18,10 @@ export interface EventMetadata {
   readonly actor: string;
 }
 
-/** An event as a writer hands it to the store. The id (a UUID) makes retried appends idempotent. */
+/**
+ * An event as a writer hands it to the store. The id (a UUID) names the event in the whole log:
+ * see `EventStore.append` for what a retry with the same ids does.
+ */
 export interface EventToAppend<Type extends string = string, Data extends JsonObject = JsonObject> {
   readonly id: string;
   readonly type: Type;
@@ -115,8 +118,17 @@ export interface Subscription<Event extends EventWithoutMetadata = RecordedEvent
  */
 export interface EventStore {
   /**
-   * Appends events to one stream atomically, if the stream is at `expected`. Re-appending events
-   * whose ids already stand at that place is an idempotent success with the original result.
+   * Appends events to one stream atomically, if the stream is at `expected`. The events come
+   * after every earlier revision of the stream in the global order, and the position answered
+   * is after theirs.
+   *
+   * Event ids are unique in the log. Re-appending events whose ids already stand in this stream,
+   * in this order, with the same types and data, at the place `expected` allows (the next
+   * revision for an exact one, revision 0 for `no_stream`, anywhere for `any` and
+   * `stream_exists`) is an idempotent success with the original result, even after other
+   * appends to the stream. Metadata is not compared: a retry may carry another trace.
+   * @throws DuplicateEventIdError when an id is reused in any other way (another stream,
+   * another place, other content, only some of the ids); nothing is written.
    * @throws WrongExpectedRevisionError when the stream is elsewhere.
    * @throws InvalidAppendError for malformed input; nothing is written.
    */

@@ -1,7 +1,8 @@
 import type { ExpectedRevision } from "./EventStore.ts";
 
 /** Machine-readable codes of every error the event store port throws. */
-export type EventStoreErrorCode = "wrong_expected_revision" | "invalid_append" | "event_store_unavailable";
+export type EventStoreErrorCode =
+  "wrong_expected_revision" | "duplicate_event_id" | "invalid_append" | "event_store_unavailable";
 
 /** Base of the port's errors: a code callers switch on, never a driver's error type. */
 export abstract class EventStoreError extends Error {
@@ -24,6 +25,26 @@ export class WrongExpectedRevisionError extends EventStoreError {
       `stream ${streamId}: expected revision ${String(expected)}, but it is ${actual === -1 ? "absent" : `at ${actual}`}`,
     );
     this.name = "WrongExpectedRevisionError";
+  }
+}
+
+/**
+ * An event id of the append already stands in the log, and not as this append's own earlier
+ * success (same stream, same place, same types and data): nothing was written. `existing` says
+ * where the id stands, when the store knows.
+ */
+export class DuplicateEventIdError extends EventStoreError {
+  readonly code = "duplicate_event_id";
+
+  constructor(
+    readonly streamId: string,
+    readonly eventId: string,
+    readonly existing: { readonly streamId: string; readonly revision: number } | null,
+  ) {
+    super(
+      `stream ${streamId}: event id ${eventId} is already in the log${existing === null ? "" : ` (stream ${existing.streamId}, revision ${existing.revision})`}; an event id names one event, retried only with the same stream, place and content`,
+    );
+    this.name = "DuplicateEventIdError";
   }
 }
 

@@ -9,6 +9,7 @@ import type {
   Subscription,
 } from "./EventStore.ts";
 import {
+  DuplicateEventIdError,
   InvalidAppendError,
   WrongExpectedRevisionError,
   type InvalidAppendReason,
@@ -103,6 +104,96 @@ export function eventStoreContract(test: TestFn<{ store: EventStore }>, adapter:
       ["A", "B", "C"],
     );
   });
+
+  test(
+    title("a retry with any or stream_exists after another writer appended writes nothing twice"),
+    async (t) => {
+      const { store } = t.context;
+      const stream = streamId();
+      const mine = [event("Mine"), event("MineToo")];
+      const first = await store.append(stream, "any", mine);
+      await store.append(stream, "any", [event("Theirs")]);
+      t.deepEqual(await store.append(stream, "any", mine), first);
+      t.deepEqual(await store.append(stream, "stream_exists", mine), first);
+      t.deepEqual(
+        (await collect(store.readStream(stream))).map((e) => e.type),
+        ["Mine", "MineToo", "Theirs"],
+      );
+    },
+  );
+
+  test(title("an event id names one event in the whole log"), async (t) => {
+    const { store } = t.context;
+    const stream = streamId();
+    const original = event("Original", { n: 1 });
+    await store.append(stream, "no_stream", [original]);
+    const elsewhere = await t.throwsAsync(store.append(streamId(), "any", [original]), {
+      instanceOf: DuplicateEventIdError,
+    });
+    t.like(elsewhere, { code: "duplicate_event_id", eventId: original.id });
+    // The same id at the same place with other content is not a retry: refused, not dropped.
+    await t.throwsAsync(store.append(stream, "no_stream", [{ ...original, data: { n: 2 } }]), {
+      instanceOf: DuplicateEventIdError,
+    });
+    await t.throwsAsync(store.append(stream, "any", [{ ...original, type: "Other" }]), {
+      instanceOf: DuplicateEventIdError,
+    });
+    // Only some of the ids reused: refused, and none of the events written.
+    await t.throwsAsync(store.append(stream, 0, [event("New"), original]), {
+      instanceOf: DuplicateEventIdError,
+    });
+    t.deepEqual(
+      (await collect(store.readStream(stream))).map((e) => [e.type, e.data]),
+      [["Original", { n: 1 }]],
+    );
+  });
+
+  test(
+    title("concurrent appends to shared streams keep every stream in revision order in the log"),
+    async (t) => {
+      const { store } = t.context;
+      const streams = Array.from({ length: 6 }, () => streamId());
+      const answered = new Map<string, { revision: number; position: Position }[]>();
+      await Promise.all(
+        Array.from({ length: 12 }, async (_, writer) => {
+          for (let index = 0; index < 20; index += 1) {
+            const stream = streams[(writer + index) % streams.length]!;
+            try {
+              const result = await store.append(stream, index % 3 === 1 ? "stream_exists" : "any", [
+                event("Shared", { writer, index }),
+              ]);
+              answered.set(stream, [
+                ...(answered.get(stream) ?? []),
+                { revision: result.nextRevision, position: result.position },
+              ]);
+            } catch (error) {
+              if (!(error instanceof WrongExpectedRevisionError)) throw error;
+            }
+          }
+        }),
+      );
+      const seen = new Map<string, number[]>();
+      for await (const e of store.readAll()) {
+        if (streams.includes(e.streamId)) seen.set(e.streamId, [...(seen.get(e.streamId) ?? []), e.revision]);
+      }
+      for (const stream of streams) {
+        const revisions = seen.get(stream) ?? [];
+        t.deepEqual(
+          revisions,
+          revisions.map((_, index) => index),
+          `${stream} in revision order in the log`,
+        );
+        const answers = (answered.get(stream) ?? []).toSorted((a, b) => a.revision - b.revision);
+        t.true(
+          answers.every(
+            (answer, index) =>
+              index === 0 || comparePositions(answers[index - 1]!.position, answer.position) < 0,
+          ),
+          `${stream}: a later revision was never answered a lower position`,
+        );
+      }
+    },
+  );
 
   test(
     title("reads a stream forwards and backwards, from a revision, with a limit, across pages"),

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import anyTest, { type TestFn } from "ava";
 import { handleCommand } from "../../commands/handleCommand.ts";
 import { accountDecider, type AccountCommand } from "../../domain/account/accountDecider.ts";
+import { firstRefreshDue, type RefreshSchedule } from "../../domain/account/RefreshSchedule.ts";
 import { epochMsToInstant } from "../../domain/values/Instant.ts";
 import { accountsProjection } from "../../projections/accounts/accountsProjection.ts";
 import { applyProjection } from "../../test/applyProjection.ts";
@@ -17,6 +18,7 @@ import {
 
 const T0 = Date.UTC(2026, 10, 24, 6, 0, 0);
 const HOUR = 3_600_000;
+const schedule: RefreshSchedule = { periodMs: 6 * HOUR, firstDelayMs: 6 * HOUR };
 
 type Context = TestEventStore;
 const test = anyTest as TestFn<Context>;
@@ -70,10 +72,19 @@ function options(
     schema: `${t.context.database.schema}_scheduler`,
     accountsView,
     signal: new AbortController().signal,
+    schedule,
     clock: () => clockMs,
     newEventId: randomUUID,
     log: (message) => log.push(message),
   };
+}
+
+/** The schedule's due times by account, in epoch ms. */
+async function dueTimes(t: { context: Context }): Promise<Record<string, number>> {
+  const { rows } = await t.context.database.pool.query<{ account_id: string; next_due_at: Date }>(
+    `select account_id, next_due_at from "${t.context.database.schema}_scheduler".refresh_schedule order by account_id`,
+  );
+  return Object.fromEntries(rows.map((row) => [row.account_id, row.next_due_at.getTime()]));
 }
 
 async function scheduledRequests(t: { context: Context }, accountId: string): Promise<number> {
@@ -83,22 +94,54 @@ async function scheduledRequests(t: { context: Context }, accountId: string): Pr
   ).length;
 }
 
+test("a newly opened account is not refreshed at once: its first scheduled refresh comes a full period later, on its own phase", async (t) => {
+  const view = await openAccounts(t, ["acc-a", "acc-b", "acc-c"], ["acc-c"]);
+  await migrateSchedule(t.context.database.pool, `${t.context.database.schema}_scheduler`);
+  t.is(await runSchedulerTick(options(t, view, T0)), 0, "joined the schedule, nothing requested");
+  const firstDue = await dueTimes(t);
+  t.deepEqual(firstDue, {
+    "acc-a": firstRefreshDue("acc-a", T0, schedule),
+    "acc-b": firstRefreshDue("acc-b", T0, schedule),
+  });
+  t.not(firstDue["acc-a"], firstDue["acc-b"], "spread, not due together");
+  t.is(await runSchedulerTick(options(t, view, T0 + 6 * HOUR - 60_000)), 0, "a minute short of a period");
+  t.deepEqual(
+    await Promise.all(["acc-a", "acc-b", "acc-c"].map((id) => scheduledRequests(t, id))),
+    [0, 0, 0],
+  );
+});
+
 test("every open account gets a scheduled refresh when due, once per due time, and the schedule survives a restart", async (t) => {
   const view = await openAccounts(t, ["acc-a", "acc-b", "acc-c"], ["acc-c"]);
   await migrateSchedule(t.context.database.pool, `${t.context.database.schema}_scheduler`);
-  t.is(await runSchedulerTick(options(t, view, T0)), 2, "the two open accounts");
-  t.is(await runSchedulerTick(options(t, view, T0 + 60_000)), 0, "not due again a minute later");
-  // A "restart": a fresh scheduler over the same table, five hours later: nothing due yet.
-  t.is(await runSchedulerTick(options(t, view, T0 + 5 * HOUR)), 0);
-  t.is(await runSchedulerTick(options(t, view, T0 + 6 * HOUR)), 2, "due again after six hours");
+  await runSchedulerTick(options(t, view, T0));
+  const [early, late] = ["acc-a", "acc-b"]
+    .map((id) => ({ id, due: firstRefreshDue(id, T0, schedule) }))
+    .sort((one, other) => one.due - other.due);
+  if (early === undefined || late === undefined) throw new Error("two accounts");
+  t.is(await runSchedulerTick(options(t, view, early.due - 1)), 0, "not before its due time");
+  t.is(await runSchedulerTick(options(t, view, early.due)), 1, `${early.id} on its due time`);
+  t.is(await runSchedulerTick(options(t, view, early.due + 60_000)), 0, "not due again a minute later");
+  // A "restart": a fresh scheduler over the same table picks up where the schedule stands.
+  t.is(await runSchedulerTick(options(t, view, late.due)), 1, `${late.id} on its own due time`);
+  const after = await dueTimes(t);
+  t.deepEqual(after, { [early.id]: early.due + 6 * HOUR, [late.id]: late.due + 6 * HOUR });
+  t.is(await runSchedulerTick(options(t, view, early.due + 6 * HOUR)), 1, "due again a period later");
   t.deepEqual(
-    await Promise.all(["acc-a", "acc-b", "acc-c"].map((id) => scheduledRequests(t, id))),
-    [2, 2, 0],
+    await Promise.all([early.id, late.id, "acc-c"].map((id) => scheduledRequests(t, id))),
+    [2, 1, 0],
   );
 });
 
 test("two schedulers at once: one holds the lease, and no due time is requested twice", async (t) => {
   const view = await openAccounts(t, ["acc-d", "acc-e"], []);
+  const schema = `${t.context.database.schema}_scheduler`;
+  await migrateSchedule(t.context.database.pool, schema);
+  // Both already due (they joined a period and more ago).
+  await t.context.database.pool.query(
+    `insert into "${schema}".refresh_schedule (account_id, next_due_at) values ('acc-d', $1), ('acc-e', $1)`,
+    [new Date(T0 - 60_000)],
+  );
   const controller = new AbortController();
   const logs: string[] = [];
   const first = runRefreshScheduler({ ...options(t, view, T0, logs), signal: controller.signal, tickMs: 20 });

@@ -2,6 +2,11 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type pg from "pg";
 import { handleCommand } from "../../commands/handleCommand.ts";
 import { accountDecider } from "../../domain/account/accountDecider.ts";
+import {
+  firstRefreshDue,
+  nextRefreshDue,
+  type RefreshSchedule,
+} from "../../domain/account/RefreshSchedule.ts";
 import type { Rule } from "../../domain/rules/Rule.ts";
 import { epochMsToInstant } from "../../domain/values/Instant.ts";
 import type { EventStore } from "../eventStore/EventStore.ts";
@@ -16,8 +21,8 @@ export interface RefreshSchedulerOptions {
   /** The accounts read model's view (`<prefix>_read.accounts`): which accounts are open. */
   readonly accountsView: string;
   readonly signal: AbortSignal;
-  /** Between two refreshes of one account (default 6 hours: four a day, the unattended budget). */
-  readonly everyMs?: number;
+  /** The period between two refreshes of one account and the delay before its first. */
+  readonly schedule: RefreshSchedule;
   /** Between two looks at the schedule (default 30 s). */
   readonly tickMs?: number;
   /** Refresh requests per tick at most (default 500); the rest wait for the next tick. */
@@ -31,10 +36,13 @@ const UNDEFINED_TABLE = "42P01";
 const LEASE_CLASS = 0x73636864; // "schd"
 
 /**
- * Requests a scheduled balance refresh for every open account every `everyMs`. The due times
+ * Requests a scheduled balance refresh for every open account once a period, each on its own
+ * phase (`RefreshSchedule`), so that accounts come due spread over the period. The due times
  * live in PostgreSQL (`refresh_schedule`), not in memory: a restart resumes where the schedule
  * stands, and nothing is requested twice for one due time. New open accounts join the schedule
- * (due at once), closed ones leave it. One scheduler holds the lease. Returns when `signal` aborts.
+ * with their first refresh at least the first delay away (a pull must not replace the balance
+ * pushed at opening moments before), closed ones leave it. One scheduler holds the lease.
+ * Returns when `signal` aborts.
  */
 export async function runRefreshScheduler(options: RefreshSchedulerOptions): Promise<void> {
   const lease = await AdvisoryLease.take({
@@ -83,12 +91,7 @@ export async function migrateSchedule(pool: pg.Pool, schema: string): Promise<vo
 export async function runSchedulerTick(options: RefreshSchedulerOptions): Promise<number> {
   const table = `"${options.schema}".refresh_schedule`;
   const now = new Date(options.clock());
-  await options.pool.query(
-    `insert into ${table} (account_id, next_due_at)
-     select account_id, $1 from ${options.accountsView} where status = 'open'
-     on conflict (account_id) do nothing`,
-    [now],
-  );
+  await joinNewAccounts(options, table, now.getTime());
   await options.pool.query(
     `delete from ${table} s using ${options.accountsView} a where a.account_id = s.account_id and a.status <> 'open'`,
   );
@@ -103,7 +106,7 @@ export async function runSchedulerTick(options: RefreshSchedulerOptions): Promis
     // comes on time), never a second request for the same due time.
     const claimed = await options.pool.query(
       `update ${table} set next_due_at = $3 where account_id = $1 and next_due_at = $2`,
-      [accountId, due, new Date(now.getTime() + (options.everyMs ?? 6 * 3_600_000))],
+      [accountId, due, new Date(nextRefreshDue(accountId, now.getTime(), options.schedule))],
     );
     if (claimed.rowCount !== 1) continue;
     const outcome = await handleCommand(
@@ -124,4 +127,35 @@ export async function runSchedulerTick(options: RefreshSchedulerOptions): Promis
       );
   }
   return requested;
+}
+
+const JOIN_BATCH = 5000;
+
+/**
+ * Open accounts not yet on the schedule join it, each due first at its own slot at least the
+ * first delay from now (they are seen within a tick of opening). In batches: a first start over
+ * a million accounts must not build one statement of a million rows.
+ */
+async function joinNewAccounts(
+  options: RefreshSchedulerOptions,
+  table: string,
+  nowMs: number,
+): Promise<void> {
+  for (;;) {
+    const { rows } = await options.pool.query<{ account_id: string }>(
+      `select a.account_id from ${options.accountsView} a
+       where a.status = 'open' and not exists (select 1 from ${table} s where s.account_id = a.account_id)
+       limit $1`,
+      [JOIN_BATCH],
+    );
+    if (rows.length === 0) return;
+    const ids = rows.map((row) => row.account_id);
+    await options.pool.query(
+      `insert into ${table} (account_id, next_due_at)
+       select * from unnest($1::text[], $2::timestamptz[])
+       on conflict (account_id) do nothing`,
+      [ids, ids.map((id) => new Date(firstRefreshDue(id, nowMs, options.schedule)))],
+    );
+    if (rows.length < JOIN_BATCH) return;
+  }
 }

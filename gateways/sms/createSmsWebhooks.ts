@@ -2,11 +2,13 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { bodyParser } from "@koa/bodyparser";
 import Router from "@koa/router";
 import Koa, { type Context } from "koa";
+import { problemAnswers } from "../../commands/api/problemMiddleware.ts";
+import { refuseControlCharacters } from "../../commands/api/refuseControlCharacters.ts";
 import { handleCommand, loadState } from "../../commands/handleCommand.ts";
 import { accountDecider } from "../../domain/account/accountDecider.ts";
+import { inboundSmsDecider, inboundSmsStreamId } from "../../domain/inboundSms/inboundSmsDecider.ts";
 import { notificationDecider, notificationStreamId } from "../../domain/notification/notificationDecider.ts";
 import type { Rule } from "../../domain/rules/Rule.ts";
-import type { MessageClass } from "../../domain/values/MessageClass.ts";
 import { epochMsToInstant } from "../../domain/values/Instant.ts";
 import { context } from "@opentelemetry/api";
 import type { EventStore, RecordedEvent } from "../eventStore/EventStore.ts";
@@ -37,9 +39,12 @@ export interface SmsWebhooksOptions {
  * The providers' webhooks, form-encoded as Twilio posts them, each refused (403) without a valid
  * `X-Twilio-Signature` for the provider its URL names (`?provider=<name>`).
  *
- * Inbound messages (`POST /sms/inbound`): STOP (and the other opt-out keywords) withdraws the
- * consent of every account with the sender's number, for both message classes; START gives it
- * back; HELP is answered with `helpText`; anything else is ignored. Answered in TwiML.
+ * Inbound messages (`POST /sms/inbound`): STOP (and the other opt-out keywords) and START (and
+ * its synonyms) are recorded once per `MessageSid` on a stream of their own, with the accounts
+ * then holding the sender's number, and go to each of those accounts as `ApplySmsKeyword`, whose
+ * decider withdraws every class granted, gives back only what STOPs withdrew, and remembers the
+ * message too: a replayed request reaches the same accounts, changes nothing, and gets the same
+ * answer. HELP is answered with `helpText`; anything else is ignored. Answered in TwiML.
  *
  * Delivery reports (`POST /sms/status`). A report is
  * taken only with a valid `X-Twilio-Signature` for the provider its URL names (else 403), for a
@@ -134,29 +139,45 @@ export function createSmsWebhooks(options: SmsWebhooksOptions): Koa {
     }
     const keyword = keywordOf(form.Body ?? "");
     const from = form.From ?? "";
+    const messageId = form.MessageSid ?? "";
     if (keyword === "help") return twiml(ctx, options.helpText ?? DEFAULT_HELP);
     if (keyword === undefined || from === "") return twiml(ctx);
+    // Without the provider's id a message cannot be told from its replay.
+    if (!MESSAGE_ID.test(messageId))
+      return answer(ctx, 400, "MessageSid is required (letters, digits, _ or -)");
     const now = epochMsToInstant(options.clock());
-    for (const accountId of await options.findAccountsByPhone(from)) {
-      for (const messageClass of MESSAGE_CLASSES) {
-        const outcome = await handleCommand(
-          options.store,
-          accounts,
-          `account-${accountId}`,
-          {
-            type: "ChangeConsent",
-            data: { messageClass, granted: keyword === "start", source: "sms-keyword", now },
-          },
-          {
-            retriesOnConflict: 3,
-            newEventId: options.newEventId,
-            metadata: {
-              correlationId: form.MessageSid ?? options.newEventId(),
-              actor: `sms-keyword:${provider.name}`,
-            },
-          },
-        );
-        if (outcome.outcome === "refused") options.log(`inbound webhook: ${accountId}: ${outcome.detail}`);
+    const metadata = { correlationId: messageId, actor: `sms-keyword:${provider.name}` };
+    const streamId = inboundSmsStreamId(provider.name, messageId);
+    let message = (await loadState(options.store, inboundSmsDecider, streamId)).state;
+    if (message.status === "absent") {
+      const accountIds = await options.findAccountsByPhone(from);
+      await handleCommand(
+        options.store,
+        inboundSmsDecider,
+        streamId,
+        { type: "ReceiveInboundSms", data: { provider: provider.name, messageId, keyword, accountIds, now } },
+        // A racing delivery of the same message wins or loses; either way it is recorded once.
+        { retriesOnConflict: 1, newEventId: options.newEventId, metadata },
+      );
+      message = (await loadState(options.store, inboundSmsDecider, streamId)).state;
+    }
+    if (message.status === "absent") return answer(ctx, 503, `message ${messageId} not recorded; try again`);
+    for (const accountId of message.accountIds) {
+      const outcome = await handleCommand(
+        options.store,
+        accounts,
+        `account-${accountId}`,
+        {
+          type: "ApplySmsKeyword",
+          data: { keyword: message.keyword, provider: provider.name, messageId, now },
+        },
+        // Replays racing the first delivery: the loser is decided again on fresh state.
+        { retriesOnConflict: 3, newEventId: options.newEventId, metadata },
+      );
+      if (outcome.outcome === "refused") options.log(`inbound webhook: ${accountId}: ${outcome.detail}`);
+      if (outcome.outcome === "revision_mismatch") {
+        // Not recorded: answer so the provider delivers the message again.
+        return answer(ctx, 503, `account ${accountId} is busy; try again`);
       }
     }
     return twiml(ctx);
@@ -172,7 +193,9 @@ export function createSmsWebhooks(options: SmsWebhooksOptions): Koa {
     );
 
   const app = new Koa();
+  app.use(problemAnswers());
   app.use(bodyParser({ enableTypes: ["form"], formLimit: "16kb" }));
+  app.use(refuseControlCharacters("free-text"));
   app.use(router.routes());
   app.use(router.allowedMethods());
   return app;
@@ -186,7 +209,8 @@ async function submissionEvent(store: EventStore, streamId: string): Promise<Rec
   return undefined;
 }
 
-const MESSAGE_CLASSES: readonly MessageClass[] = ["service", "marketing"];
+// A provider's message id, as it goes into a stream id (Twilio's are "SM" and 32 hex digits).
+const MESSAGE_ID = /^[A-Za-z0-9_-]{1,64}$/;
 // How long a report for a submission still in flight waits for the provider's answer to be recorded.
 const IN_FLIGHT_WAIT_MS = 3000;
 const IN_FLIGHT_POLL_MS = 50;

@@ -179,7 +179,7 @@ test("no consent for the class: suppressed as opted-out, nothing sent", async (t
       data: {
         messageClass: "service",
         granted: false,
-        source: "sms-keyword",
+        source: "api",
         now: epochMsToInstant(T0 - 10_000),
       },
     }),
@@ -506,74 +506,188 @@ test("the status poller asks the provider when callbacks are lost, and expires t
   }
 });
 
-test("inbound STOP withdraws consent for every class, START gives it back, HELP is answered; unsigned ones are refused", async (t) => {
-  await account(t, "acc-11", {
-    type: "OpenAccount",
-    data: {
-      accountId: "acc-11",
-      customerId: "customer-acc-11",
-      phone: "+447700900123" as PhoneNumber,
-      currency: "GBP",
-      timeZone: "Europe/London" as TimeZone,
-      consents: { service: true, marketing: true },
-      now: epochMsToInstant(T0 - 60_000),
-    },
-  });
+/** The inbound-SMS webhook on a port of its own, for the accounts at +447700900123. */
+async function inboundWebhook(t: { context: Context }, accountIds: readonly string[]) {
   const server = createServer();
   server.listen(0, "127.0.0.1");
   await new Promise((resolve) => server.once("listening", resolve));
-  try {
-    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const handle = createSmsWebhooks({
-      store: t.context.store,
-      providers: [{ name: "primary", authToken: TOKEN }],
-      publicBaseUrl: base,
-      rules: t.context.rules,
-      findAccountsByPhone: (phone) => Promise.resolve(phone === "+447700900123" ? ["acc-11"] : []),
-      clock: () => t.context.clockMs,
-      newEventId: randomUUID,
-      log: () => undefined,
-    }).callback();
-    server.on("request", (incoming, outgoing) => void handle(incoming, outgoing));
-    const url = `${base}/sms/inbound?provider=primary`;
-    const inbound = (body: string, token = TOKEN) => {
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const handle = createSmsWebhooks({
+    store: t.context.store,
+    providers: [{ name: "primary", authToken: TOKEN }],
+    publicBaseUrl: base,
+    rules: t.context.rules,
+    findAccountsByPhone: (phone) => Promise.resolve(phone === "+447700900123" ? [...accountIds] : []),
+    clock: () => t.context.clockMs,
+    newEventId: randomUUID,
+    log: () => undefined,
+  }).callback();
+  server.on("request", (incoming, outgoing) => void handle(incoming, outgoing));
+  const url = `${base}/sms/inbound?provider=primary`;
+  return {
+    /** A message as the provider posts it, signed with `token`; a fresh MessageSid unless given. */
+    inbound: (body: string, options: { token?: string; messageSid?: string } = {}) => {
       const params = {
         From: "+447700900123",
         To: "Tidemark",
         Body: body,
-        MessageSid: `SM${randomUUID().replace(/-/g, "")}`,
+        MessageSid: options.messageSid ?? `SM${randomUUID().replace(/-/g, "")}`,
       };
       return fetch(url, {
         method: "POST",
         headers: {
           "content-type": "application/x-www-form-urlencoded",
-          "x-twilio-signature": twilioSignature(token, url, params),
+          "x-twilio-signature": twilioSignature(options.token ?? TOKEN, url, params),
         },
         body: new URLSearchParams(params).toString(),
       });
-    };
-    const consents = async () =>
-      (await collect(t.context.store.readStream("account-acc-11")))
-        .filter((event) => event.type === "ConsentChanged")
-        .map((event) => JSON.stringify([event.data.messageClass, event.data.granted, event.data.source]));
+    },
+    close: () => {
+      server.closeAllConnections();
+      server.close();
+    },
+  };
+}
 
-    t.is((await inbound("STOP", "forged")).status, 403);
-    t.deepEqual(await consents(), []);
-    const stop = await inbound("  stop ");
+async function openAt447700900123(
+  t: { context: Context },
+  accountId: string,
+  consents: { service: boolean; marketing: boolean },
+) {
+  await account(t, accountId, {
+    type: "OpenAccount",
+    data: {
+      accountId,
+      customerId: `customer-${accountId}`,
+      phone: "+447700900123" as PhoneNumber,
+      currency: "GBP",
+      timeZone: "Europe/London" as TimeZone,
+      consents,
+      now: epochMsToInstant(T0 - 60_000),
+    },
+  });
+}
+
+/** The account's consent changes as `class granted source messageId`. */
+const consentChanges = async (t: { context: Context }, accountId: string) =>
+  (await collect(t.context.store.readStream(`account-${accountId}`)))
+    .filter((event) => event.type === "ConsentChanged")
+    .map((event) => JSON.stringify(event.data))
+    .map((json) => {
+      const { messageClass, granted, source, messageId } = JSON.parse(json) as Record<string, unknown>;
+      return `${String(messageClass)} ${String(granted)} ${String(source)} ${String(messageId)}`;
+    });
+
+const EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>';
+
+test("inbound STOP withdraws consent for every class, START gives it back, HELP is answered; unsigned ones are refused", async (t) => {
+  await openAt447700900123(t, "acc-11", { service: true, marketing: true });
+  const { inbound, close } = await inboundWebhook(t, ["acc-11"]);
+  try {
+    t.is((await inbound("STOP", { token: "forged" })).status, 403);
+    t.deepEqual(await consentChanges(t, "acc-11"), []);
+    const stop = await inbound("  stop ", { messageSid: "SM-stop" });
     t.is(stop.status, 200);
-    t.is(await stop.text(), '<?xml version="1.0" encoding="UTF-8"?><Response></Response>');
-    t.deepEqual(await consents(), ['["service",false,"sms-keyword"]', '["marketing",false,"sms-keyword"]']);
+    t.is(await stop.text(), EMPTY_TWIML);
+    t.deepEqual(await consentChanges(t, "acc-11"), [
+      "service false sms-keyword SM-stop",
+      "marketing false sms-keyword SM-stop",
+    ]);
     await inbound("Hello?");
-    t.is((await consents()).length, 2, "not a keyword: nothing changes");
+    t.is((await consentChanges(t, "acc-11")).length, 2, "not a keyword: nothing changes");
     t.regex(await (await inbound("HELP")).text(), /<Message>Tidemark balance alerts\. Reply STOP/);
-    await inbound("START");
-    t.deepEqual((await consents()).slice(2), [
-      '["service",true,"sms-keyword"]',
-      '["marketing",true,"sms-keyword"]',
+    await inbound("START", { messageSid: "SM-start" });
+    t.deepEqual((await consentChanges(t, "acc-11")).slice(2), [
+      "service true sms-keyword SM-start",
+      "marketing true sms-keyword SM-start",
     ]);
   } finally {
-    server.closeAllConnections();
-    server.close();
+    close();
+  }
+});
+
+test("inbound START gives back only what STOP withdrew: an account opened without marketing consent stays without it", async (t) => {
+  await openAt447700900123(t, "acc-14", { service: true, marketing: false });
+  const { inbound, close } = await inboundWebhook(t, ["acc-14"]);
+  try {
+    await inbound("STOP", { messageSid: "SM-stop" });
+    await inbound("START", { messageSid: "SM-start" });
+    t.deepEqual(await consentChanges(t, "acc-14"), [
+      "service false sms-keyword SM-stop",
+      "service true sms-keyword SM-start",
+    ]);
+  } finally {
+    close();
+  }
+});
+
+test("each inbound message is handled once: a replayed signed START or STOP changes nothing and is answered as the first", async (t) => {
+  await openAt447700900123(t, "acc-15", { service: true, marketing: false });
+  const { inbound, close } = await inboundWebhook(t, ["acc-15"]);
+  try {
+    await inbound("STOP", { messageSid: "SM-stop-1" });
+    await inbound("START", { messageSid: "SM-start" });
+    const replayedStop = await inbound("STOP", { messageSid: "SM-stop-1" });
+    t.is(replayedStop.status, 200);
+    t.is(await replayedStop.text(), EMPTY_TWIML);
+    await inbound("STOP", { messageSid: "SM-stop-2" });
+    // Replayed many times at once: racing appends on one stream, each decided on fresh state.
+    const replays = await Promise.all(
+      Array.from({ length: 5 }, () => inbound("START", { messageSid: "SM-start" })),
+    );
+    t.deepEqual(
+      replays.map((replay) => replay.status),
+      [200, 200, 200, 200, 200],
+    );
+    t.deepEqual(await consentChanges(t, "acc-15"), [
+      "service false sms-keyword SM-stop-1",
+      "service true sms-keyword SM-start",
+      "service false sms-keyword SM-stop-2",
+    ]);
+    const received = (await collect(t.context.store.readStream("account-acc-15"))).filter(
+      (event) => event.type === "SmsKeywordReceived",
+    );
+    t.deepEqual(
+      received.map((event) => event.data.messageId),
+      ["SM-stop-1", "SM-start", "SM-stop-2"],
+    );
+    const fresh = await Promise.all(
+      Array.from({ length: 3 }, () => inbound("START", { messageSid: "SM-start-2" })),
+    );
+    t.deepEqual(
+      fresh.map((answer) => answer.status),
+      [200, 200, 200],
+    );
+    t.deepEqual((await consentChanges(t, "acc-15")).slice(3), ["service true sms-keyword SM-start-2"]);
+  } finally {
+    close();
+  }
+});
+
+test("a replayed inbound message reaches only the accounts it reached the first time: one opened on the number since keeps its consent", async (t) => {
+  await openAt447700900123(t, "acc-16", { service: true, marketing: false });
+  const holders = ["acc-16"];
+  const { inbound, close } = await inboundWebhook(t, holders);
+  try {
+    await inbound("STOP", { messageSid: "SM-stop" });
+    await openAt447700900123(t, "acc-17", { service: true, marketing: true });
+    holders.push("acc-17");
+    const replay = await inbound("STOP", { messageSid: "SM-stop" });
+    t.is(replay.status, 200);
+    t.is(await replay.text(), EMPTY_TWIML);
+    t.deepEqual(await consentChanges(t, "acc-16"), ["service false sms-keyword SM-stop"]);
+    t.deepEqual(
+      await consentChanges(t, "acc-17"),
+      [],
+      "the replay does not reach an account it never reached",
+    );
+    await inbound("STOP", { messageSid: "SM-stop-2" });
+    t.deepEqual(await consentChanges(t, "acc-17"), [
+      "service false sms-keyword SM-stop-2",
+      "marketing false sms-keyword SM-stop-2",
+    ]);
+  } finally {
+    close();
   }
 });
 

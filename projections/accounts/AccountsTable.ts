@@ -1,3 +1,16 @@
+import type { ConsentSource } from "../../domain/account/AccountEvent.ts";
+import type { MessageClass } from "../../domain/values/MessageClass.ts";
+
+/**
+ * On what grounds a class's consent stands as it does: how it was last given or withdrawn, and the
+ * inbound SMS (provider id) when a keyword did it — what compliance shows for each SMS sent.
+ */
+export interface ConsentGround {
+  readonly source: ConsentSource | "opened";
+  readonly messageId: string | null;
+  readonly at: string;
+}
+
 /** One row per account: what the query API answers for `GET /accounts/{id}`. */
 export interface AccountsTable {
   account_id: string;
@@ -7,6 +20,7 @@ export interface AccountsTable {
   time_zone: string;
   consent_service: boolean;
   consent_marketing: boolean;
+  consent_grounds: Record<MessageClass, ConsentGround>;
   /** Latest non-stale balance in the account's currency, minor units; null before the first. */
   balance_minor: string | null;
   balance_reference_time: string | null;

@@ -1,6 +1,6 @@
 import type { Kysely } from "kysely";
 import { formatMoney, isCurrency } from "../../domain/values/Money.ts";
-import type { AccountsTables, RefreshFailureRow } from "./AccountsTable.ts";
+import type { AccountsTables, ConsentGround, RefreshFailureRow } from "./AccountsTable.ts";
 
 /** An account as the query API answers it (phone masked unless the caller may see PII). */
 export interface AccountView {
@@ -10,6 +10,8 @@ export interface AccountView {
   readonly currency: string;
   readonly timeZone: string;
   readonly consents: { readonly service: boolean; readonly marketing: boolean };
+  /** Per class, how its consent was last given or withdrawn (source, inbound message id, time). */
+  readonly consentGrounds: { readonly service: ConsentGround; readonly marketing: ConsentGround };
   readonly balance: {
     readonly amount: string;
     readonly currency: string;
@@ -44,6 +46,7 @@ export async function findAccount(
     currency: row.currency,
     timeZone: row.time_zone,
     consents: { service: row.consent_service, marketing: row.consent_marketing },
+    consentGrounds: row.consent_grounds,
     balance:
       row.balance_minor === null || row.balance_reference_time === null || currency === undefined
         ? null

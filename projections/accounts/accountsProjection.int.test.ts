@@ -33,7 +33,7 @@ const balance = (decimal: string, minute: number): AccountCommand => ({
   data: {
     balance: { minor: BigInt(Math.round(Number(decimal) * 100)), currency: "GBP" },
     balanceType: "InterimAvailable",
-    creditLineIncluded: false,
+    creditLines: [],
     referenceTime: epochMsToInstant(Date.UTC(2026, 10, 24, 8, minute)),
     source: "push",
     bankReference: null,
@@ -66,14 +66,39 @@ test("the accounts read model follows contact, consents, the latest balance and 
   });
   const last = await run(balance("99.00", 0)); // older than the last: stale, ignored
   t.like(last, { outcome: "accepted" });
+  const runOnSecond = (command: AccountCommand) =>
+    handleCommand(store, decider, "account-acc-2", command, options);
+  await runOnSecond({
+    type: "OpenAccount",
+    data: {
+      accountId: "acc-2",
+      customerId: "cust-2",
+      phone: "+447911123457" as PhoneNumber,
+      currency: "GBP",
+      timeZone: "Europe/London" as TimeZone,
+      consents: { service: true, marketing: true },
+      now,
+    },
+  });
+  const later = epochMsToInstant(Date.UTC(2026, 10, 24, 10));
+  await runOnSecond({
+    type: "ApplySmsKeyword",
+    data: { keyword: "stop", provider: "primary", messageId: "SM-stop", now: later },
+  });
+  await runOnSecond({
+    type: "ChangeConsent",
+    data: { messageClass: "marketing", granted: true, source: "api", now: later },
+  });
 
   for (const batchSize of [1, 1000]) {
     const schema = `${database.schema}_accounts_${batchSize}`;
     await applyProjection(database.pool, store, accountsProjection, schema, batchSize);
   }
-  const { rows: one } = await database.pool.query(`select * from "${database.schema}_accounts_1".accounts`);
+  const { rows: one } = await database.pool.query(
+    `select * from "${database.schema}_accounts_1".accounts order by account_id`,
+  );
   const { rows: thousand } = await database.pool.query(
-    `select * from "${database.schema}_accounts_1000".accounts`,
+    `select * from "${database.schema}_accounts_1000".accounts order by account_id`,
   );
   t.deepEqual(one, thousand, "one event per batch or all in one batch: the same rows");
 
@@ -86,6 +111,17 @@ test("the accounts read model follows contact, consents, the latest balance and 
     status: "open",
     // -5.00 qualified low-balance and overdrawn; 120.00 re-armed overdrawn only (low-balance needs > 150.00).
     qualifications: { "low-balance/GBP": 1 },
+    consentGrounds: {
+      service: { source: "opened", messageId: null, at: now },
+      marketing: { source: "api", messageId: null, at: now },
+    },
+  });
+  t.like(await findAccount(db, `${database.schema}_accounts_1`, "acc-2", { showPhone: false }), {
+    consents: { service: false, marketing: true },
+    consentGrounds: {
+      service: { source: "sms-keyword", messageId: "SM-stop", at: later },
+      marketing: { source: "api", messageId: null, at: later },
+    },
   });
   t.is(
     (await findAccount(db, `${database.schema}_accounts_1`, "acc-1", { showPhone: true }))?.phone,
@@ -100,17 +136,18 @@ test.serial(
     const { store, database, db } = t.context;
     const decider = accountDecider(await loadRules());
     const options = { newEventId: randomUUID, metadata: { correlationId: "c", actor: "test" } };
-    const run = (command: AccountCommand) => handleCommand(store, decider, "account-acc-2", command, options);
+    const run = (command: AccountCommand) =>
+      handleCommand(store, decider, "account-acc-refresh", command, options);
     const schema = `${database.schema}_accounts_failures`;
     const view = async () => {
       await applyProjection(database.pool, store, accountsProjection, schema, 100);
-      return findAccount(db, schema, "acc-2", { showPhone: false });
+      return findAccount(db, schema, "acc-refresh", { showPhone: false });
     };
     await run({
       type: "OpenAccount",
       data: {
-        accountId: "acc-2",
-        customerId: "cust-2",
+        accountId: "acc-refresh",
+        customerId: "cust-refresh",
         phone: "+447911123456" as PhoneNumber,
         currency: "GBP",
         timeZone: "Europe/London" as TimeZone,

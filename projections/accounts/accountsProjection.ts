@@ -23,11 +23,11 @@ type AccountRow = Omit<AccountsTable, "qualifications"> & { qualifications: Reco
 
 /**
  * The accounts read model: contact, consents, latest balance, current qualifications, and the
- * last failed balance refresh (until a pull succeeds). Version 2 added the refresh failure.
+ * last failed balance refresh (until a pull succeeds). Version 3 added the refresh failure.
  */
 export const accountsProjection: Projection<AccountsTables> = {
   name: "accounts",
-  version: 2,
+  version: 3,
   eventTypes: new Set(TYPES),
   tables: ["accounts"],
   async setUp(db, schema) {
@@ -42,6 +42,7 @@ export const accountsProjection: Projection<AccountsTables> = {
       .addColumn("time_zone", "text", (col) => col.notNull())
       .addColumn("consent_service", "boolean", (col) => col.notNull())
       .addColumn("consent_marketing", "boolean", (col) => col.notNull())
+      .addColumn("consent_grounds", "jsonb", (col) => col.notNull())
       .addColumn("balance_minor", "bigint")
       .addColumn("balance_reference_time", "text")
       .addColumn("status", "text", (col) => col.notNull())
@@ -98,6 +99,10 @@ function evolveAccountRow(
       time_zone: event.data.timeZone,
       consent_service: event.data.consents.service,
       consent_marketing: event.data.consents.marketing,
+      consent_grounds: {
+        service: { source: "opened", messageId: null, at: event.data.openedAt },
+        marketing: { source: "opened", messageId: null, at: event.data.openedAt },
+      },
       balance_minor: null,
       balance_reference_time: null,
       status: "open",
@@ -112,10 +117,16 @@ function evolveAccountRow(
   switch (event.type) {
     case "ContactChanged":
       return { ...row, last_position, phone: event.data.phone };
-    case "ConsentChanged":
-      return event.data.messageClass === "service"
-        ? { ...row, last_position, consent_service: event.data.granted }
-        : { ...row, last_position, consent_marketing: event.data.granted };
+    case "ConsentChanged": {
+      const { messageClass, granted, source, messageId, at } = event.data;
+      const consent_grounds = {
+        ...row.consent_grounds,
+        [messageClass]: { source, messageId: messageId ?? null, at },
+      };
+      return messageClass === "service"
+        ? { ...row, last_position, consent_grounds, consent_service: granted }
+        : { ...row, last_position, consent_grounds, consent_marketing: granted };
+    }
     case "BalanceObserved": {
       // A pull that succeeded, stale or not, means the bank answers again.
       const failure = event.data.source === "pull" ? null : row.last_refresh_failure;
@@ -149,6 +160,7 @@ function evolveAccountRow(
     case "AccountClosed":
       return { ...row, last_position, status: "closed" };
     case "BalanceRefreshRequested":
+    case "SmsKeywordReceived":
       return undefined;
     default:
       return unreachable(event);

@@ -199,6 +199,70 @@ test("API keys: none is 401, a key without queries:read is 403", async (t) => {
   t.is(wrong.json.requiredScope, "queries:read");
   const bogus = await get(t.context.queryUrl, "/accounts/acc-1", { key: "not-a-configured-key-at-all" });
   t.is(bogus.status, 401);
+  t.like(bogus.json, { code: "invalid_api_key", title: "The API key is not valid" });
+});
+
+test("a control character in a path segment or a filter is a 400 naming it, not a 500 from PostgreSQL", async (t) => {
+  for (const [path, field] of [
+    ["/accounts/%00", "path"],
+    ["/notifications/x%00", "path"],
+    ["/accounts/acc%7F1", "path"],
+    ["/notifications?accountId=%00", "query.accountId"],
+    ["/qualifications?ruleId=low%0Abalance", "query.ruleId"],
+    ["/reports/providers?from=2026-11-24&to=2026-11-24&provider=sim%09a", "query.provider"],
+  ] as const) {
+    const answer = await get(t.context.queryUrl, path, { headers: seeded(t) });
+    t.is(answer.status, 400, path);
+    t.is(answer.type, "application/problem+json", path);
+    t.is(answer.json.code, "invalid_request", path);
+    t.deepEqual(
+      (answer.json.errors as { field: string }[]).map((error) => error.field),
+      [field],
+      path,
+    );
+  }
+});
+
+test("a read-your-writes wait that runs out is logged as a warning without a stack, not as an error", async (t) => {
+  const records: Record<string, unknown>[] = [];
+  const logger = pino(
+    { level: "info" },
+    {
+      write: (line: string) => void records.push(JSON.parse(line) as Record<string, unknown>),
+    },
+  );
+  const app = createQueryApi({
+    db: t.context.db,
+    readSchema: t.context.schemas.read,
+    positions: new LivePositions(t.context.db, t.context.schemas),
+    cache: new MemoryQueryCache(),
+    apiKeys: new ApiKeys([{ name: "dashboard", sha256: hashApiKey(KEYS.reader), scopes: ["queries:read"] }]),
+    logger,
+    routes: queryRoutes,
+    readYourWritesTimeoutMs: 50,
+  });
+  const server = app.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  try {
+    const answer = await get(
+      `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      "/accounts/acc-1",
+      {
+        headers: { "x-min-position": "7fffffffffffffff-0000000000000000" },
+      },
+    );
+    t.is(answer.status, 503);
+    t.is(answer.json.code, "unavailable");
+    t.deepEqual(
+      records.map((record) => record.level),
+      [40],
+      "one warning",
+    );
+    t.like(records[0], { code: "unavailable", path: "/accounts/acc-1" });
+    t.false("err" in (records[0] ?? {}), "no error object, so no stack");
+  } finally {
+    server.close();
+  }
 });
 
 test("GET /qualifications: filters by rule, status and account; keyset pages end cleanly", async (t) => {

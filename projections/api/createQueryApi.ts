@@ -8,6 +8,7 @@ import { ApiKeys } from "../../commands/api/ApiKeys.ts";
 import { ProblemError } from "../../commands/api/ProblemError.ts";
 import { problemMiddleware } from "../../commands/api/problemMiddleware.ts";
 import { parseRequest } from "../../commands/api/parseRequest.ts";
+import { refuseControlCharacters } from "../../commands/api/refuseControlCharacters.ts";
 import { parsePosition, type Position } from "../../gateways/eventStore/Position.ts";
 import type { LivePositions } from "./LivePositions.ts";
 import type { CachedAnswer, QueryCache } from "./QueryCache.ts";
@@ -45,6 +46,7 @@ export function createQueryApi(dependencies: QueryApiDependencies): Koa {
   const app = new Koa({ proxy: false });
   app.use(problemMiddleware(dependencies.logger));
   app.use(helmet());
+  app.use(refuseControlCharacters("single-line"));
   const document = JSON.stringify(queryOpenApiDocument(dependencies.routes));
   const router = new Router();
   router.get("/openapi.json", (ctx) => {
@@ -98,6 +100,7 @@ async function answerRoute(
         "unavailable",
         `the read model has not reached position ${minPosition} within ${timeoutMs} ms; retry later`,
         { minPosition },
+        { expected: true },
       );
     }
     position = reached;

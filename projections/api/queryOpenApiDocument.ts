@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { EDGE_RULES } from "../../commands/api/problemMiddleware.ts";
 import type { QueryRoute } from "./QueryRoute.ts";
 
 const PROBLEM = { $ref: "#/components/responses/Problem" };
@@ -59,6 +60,7 @@ export function queryOpenApiDocument(routes: readonly QueryRoute[]): Record<stri
           "401": PROBLEM,
           "403": PROBLEM,
           "404": PROBLEM,
+          "431": PROBLEM,
           "503": PROBLEM,
         },
       },
@@ -66,7 +68,7 @@ export function queryOpenApiDocument(routes: readonly QueryRoute[]): Record<stri
   }
   return {
     openapi: "3.1.0",
-    info: { title: "Tidemark query API", version: "0.1.0" },
+    info: { title: "Tidemark query API", version: "0.1.0", description: EDGE_RULES },
     paths,
     components: {
       securitySchemes: {
@@ -75,7 +77,9 @@ export function queryOpenApiDocument(routes: readonly QueryRoute[]): Record<stri
       responses: {
         Problem: {
           description:
-            "RFC 9457 problem details (503: the read models did not reach the position in time; retry after Retry-After)",
+            "RFC 9457 problem details; `code`: 400 invalid_request, 401 unauthenticated | invalid_api_key, 403 forbidden, " +
+            "404 not_found, 431 request_header_fields_too_large, 503 unavailable (the read models did not reach the " +
+            "position in time, or their database does not answer; retry after Retry-After)",
           content: { "application/problem+json": { schema: { type: "object" } } },
         },
       },

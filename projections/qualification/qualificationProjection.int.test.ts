@@ -71,7 +71,7 @@ test.before(async (t) => {
       data: {
         balance: { minor: BigInt(Math.round(Number(decimal) * 100)), currency },
         balanceType: "InterimAvailable",
-        creditLineIncluded: false,
+        creditLines: [],
         referenceTime: minute(clock),
         source: "push",
         bankReference: null,

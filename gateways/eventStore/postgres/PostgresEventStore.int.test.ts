@@ -29,7 +29,12 @@ test("PostgreSQL: migrating twice changes nothing", async (t) => {
   );
   t.deepEqual(
     rows.map((row) => row.name),
-    ["0001_events_and_streams", "0002_log_imports", "0003_import_guard"],
+    [
+      "0001_events_and_streams",
+      "0002_log_imports",
+      "0003_import_guard",
+      "0004_stream_order_and_unique_event_ids",
+    ],
   );
 });
 

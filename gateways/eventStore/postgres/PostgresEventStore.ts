@@ -16,6 +16,7 @@ import type {
   SubscriptionMessage,
 } from "../EventStore.ts";
 import {
+  DuplicateEventIdError,
   EventStoreUnavailableError,
   LogImportUnderWayError,
   WrongExpectedRevisionError,
@@ -47,6 +48,29 @@ export const POSTGRES_EVENT_STORE_DEFAULTS = {
   readPageSize: 1000,
   pollIntervalMs: 1000,
 } as const;
+
+type LogAnomalyKind = "revision_order" | "duplicate_event_id";
+
+/** See `PostgresEventStore.logAnomalies`. */
+export interface LogAnomalies {
+  /** Events recorded before an earlier revision of their own stream. */
+  readonly revisionOrder: number;
+  /** Events whose id another event also has. */
+  readonly duplicateEventIds: number;
+  /** A few of each, e.g. "revision_order: account-42 revision 13". */
+  readonly examples: readonly string[];
+}
+
+/** One line for an operator about a log's anomalies, or `undefined` when it has none. */
+export function describeLogAnomalies(anomalies: LogAnomalies): string | undefined {
+  if (anomalies.revisionOrder === 0 && anomalies.duplicateEventIds === 0) return undefined;
+  return (
+    `the event log was written by an earlier version and holds ${anomalies.revisionOrder} events before an ` +
+    `earlier revision of their stream and ${anomalies.duplicateEventIds} events with a repeated id ` +
+    `(${anomalies.examples.join("; ")}). Nothing new is written so, and reading is unaffected; an export of ` +
+    "it imports and restores only with --allow-inversions (README: Event log anomalies)"
+  );
+}
 
 export interface PendingAppend {
   readonly streamId: string;
@@ -82,8 +106,12 @@ interface AppendRow {
   revision: string;
   transaction_order: string | null;
   global_position: string | null;
+  duplicate_event_id: string | null;
+  duplicate_stream_id: string | null;
+  duplicate_revision: string | null;
 }
 
+const UNIQUE_VIOLATION = "23505";
 const EXPECTED_CODES = { no_stream: -1, any: -2, stream_exists: -3 } as const;
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,40}$/;
 // Shortest and longest re-read delay while committed events wait behind an older open transaction.
@@ -147,6 +175,26 @@ export class PostgresEventStore implements EventStore {
       }
       throw error instanceof Error ? error : new Error("event store migration failed", { cause: error });
     }
+  }
+
+  /**
+   * What a log written by a version before migration 0004 may hold and the store now prevents:
+   * events that come before an earlier revision of their stream in the global order, and event
+   * ids that stand twice. Recorded when the migration ran (or an import kept inversions); empty
+   * for any log written since. Cheap: it reads the record, not the log.
+   */
+  static async logAnomalies(pool: pg.Pool, schema = "tidemark"): Promise<LogAnomalies> {
+    const { rows } = await pool.query<{ kind: LogAnomalyKind; events: string; examples: string[] }>(
+      `select kind, count(*) as events,
+              (array_agg(stream_id || ' revision ' || stream_revision order by global_position))[1:5] as examples
+         from "${checkedSchema(schema)}".log_anomalies group by kind`,
+    );
+    const of = (kind: LogAnomalyKind) => rows.find((row) => row.kind === kind);
+    return {
+      revisionOrder: Number(of("revision_order")?.events ?? 0),
+      duplicateEventIds: Number(of("duplicate_event_id")?.events ?? 0),
+      examples: rows.flatMap((row) => row.examples.map((example) => `${row.kind}: ${example}`)),
+    };
   }
 
   async append(
@@ -339,7 +387,10 @@ export class PostgresEventStore implements EventStore {
     return rows[0]?.readable === true ? "readable" : rows[0]?.held_back === true ? "held back" : "none";
   }
 
-  async #appendBatch(appends: readonly PendingAppend[]): Promise<(AppendResult | Error)[]> {
+  async #appendBatch(
+    appends: readonly PendingAppend[],
+    afterReusedId = false,
+  ): Promise<(AppendResult | Error)[]> {
     if (appends.length > 1 && repeatsAnEventId(appends)) {
       // A retry queued beside its original: run them in order, so the retry sees the original's
       // events and is recognised as idempotent (in one batch, events are written only at the end).
@@ -361,7 +412,11 @@ export class PostgresEventStore implements EventStore {
         values: parameters,
       }));
     } catch (error) {
-      if (appends.length === 1) return [translateError(error)];
+      // An id written meanwhile by a transaction that committed while this one waited for its
+      // index entry: once more, the look-up sees it now (a retry of the same append succeeds).
+      if (appends.length === 1 && !afterReusedId && isReusedEventId(error))
+        return this.#appendBatch(appends, true);
+      if (appends.length === 1) return [translateError(error, appends[0])];
       // The whole batch rolled back; run each append alone so one bad append fails by itself.
       return Promise.all(
         appends.map(async (append) => (await this.#appendBatch([append]))[0] ?? missingAnswer()),
@@ -379,7 +434,15 @@ export class PostgresEventStore implements EventStore {
               nextRevision: Number(row.revision),
               position: positionOfRow(row.transaction_order, row.global_position),
             }
-          : new WrongExpectedRevisionError(append.streamId, append.expected, Number(row.revision));
+          : row.duplicate_event_id !== null
+            ? new DuplicateEventIdError(
+                append.streamId,
+                row.duplicate_event_id,
+                row.duplicate_stream_id === null
+                  ? null
+                  : { streamId: row.duplicate_stream_id, revision: Number(row.duplicate_revision) },
+              )
+            : new WrongExpectedRevisionError(append.streamId, append.expected, Number(row.revision));
     }
     return answers.map((answer) => answer ?? missingAnswer());
   }
@@ -477,8 +540,8 @@ function positionOfRow(transactionOrder: string, globalPosition: string): Positi
   return position;
 }
 
-function translateError(error: unknown): Error {
-  const code = (error as { code?: unknown } | null)?.code;
+function translateError(error: unknown, append?: PendingAppend): Error {
+  const { code, detail } = (error ?? {}) as { code?: unknown; detail?: unknown };
   const isSqlState = typeof code === "string" && /^[0-9A-Z]{5}$/.test(code);
   const message = error instanceof Error ? error.message : String(error);
   // Connection-level failures (no SQLSTATE, or class 08 / 57P) leave an append's outcome unknown.
@@ -487,7 +550,18 @@ function translateError(error: unknown): Error {
   }
   // Refused, written nothing: the log is being imported (migration 0003). Try again later.
   if (code === IMPORT_UNDER_WAY) return new LogImportUnderWayError(message, { cause: error });
+  // A reused id that the append's own look-up could not see: not its first event's, or written
+  // by a transaction that committed while this one waited for the index entry.
+  if (isReusedEventId(error) && append !== undefined) {
+    const eventId = /=\(([0-9a-f-]{36})\)/.exec(typeof detail === "string" ? detail : "")?.[1];
+    return new DuplicateEventIdError(append.streamId, eventId ?? "(unknown)", null);
+  }
   return error instanceof Error ? error : new Error(String(error));
+}
+
+function isReusedEventId(error: unknown): boolean {
+  const { code, constraint } = (error ?? {}) as { code?: unknown; constraint?: unknown };
+  return code === UNIQUE_VIOLATION && constraint === "events_event_id_key";
 }
 
 function checkedSchema(schema: string): string {

@@ -3,7 +3,7 @@ import anyTest, { type TestFn } from "ava";
 import { openTestDatabase, type TestDatabase } from "../../../test/postgresTestDatabase.ts";
 import type { EventToAppend, RecordedEvent } from "../EventStore.ts";
 import { event, streamId } from "../eventStoreContract.ts";
-import { comparePositions } from "../Position.ts";
+import { comparePositions, positionOf } from "../Position.ts";
 import { validateAppend } from "../validateAppend.ts";
 import { notificationChannel } from "./eventStoreMigrations.ts";
 import { PostgresEventStore, appendBatchParameters } from "./PostgresEventStore.ts";
@@ -211,3 +211,75 @@ test.serial(
     }
   },
 );
+
+test.serial(
+  "a batch that waits for one stream's lock never writes another stream's revision before an earlier one",
+  async (t) => {
+    const { database, store } = t.context;
+    const a = streamId("locked");
+    const b = streamId("overtaken");
+    await store.append(a, "no_stream", [event("A0")]);
+    const first = await store.append(b, "no_stream", [event("B0")]);
+
+    // C holds stream a's row lock.
+    const holder = await database.pool.connect();
+    const batchClient = await database.pool.connect();
+    try {
+      await holder.query("begin");
+      await holder.query(`select 1 from "${database.schema}".streams where stream_id = $1 for update`, [a]);
+      // A: one batch [a (any), b (any)]: its transaction id is taken, then it waits for a.
+      const batch = batchClient.query<{
+        append_index: number;
+        transaction_order: string;
+        global_position: string;
+      }>(
+        `select * from "${database.schema}".append_batch($1::text[], $2::bigint[], $3::jsonb)`,
+        appendBatchParameters([
+          validateAppend(a, "any", [event("A1")]),
+          validateAppend(b, "any", [event("B2")]),
+        ]),
+      );
+      await waitUntilBlocked(database);
+      // B appends b's revision 1 and commits while A waits.
+      const second = await store.append(b, first.nextRevision, [event("B1")]);
+      await holder.query("commit");
+      const { rows } = await batch;
+      const third = rows.find((row) => row.append_index === 1);
+      t.truthy(third);
+      const thirdPosition = positionOf(BigInt(third!.transaction_order), BigInt(third!.global_position));
+      t.true(
+        comparePositions(thirdPosition, second.position) > 0,
+        `the position handed to A for b's revision 2 (${thirdPosition}) comes after revision 1's (${second.position})`,
+      );
+      const revisions: number[] = [];
+      for await (const e of store.readAll()) if (e.streamId === b) revisions.push(e.revision);
+      t.deepEqual(revisions, [0, 1, 2], "readAll delivers b in revision order");
+      const subscribed: number[] = [];
+      const subscription = store.subscribe();
+      for await (const message of subscription) {
+        if (message.kind === "caughtUp") break;
+        for (const e of message.events) if (e.streamId === b) subscribed.push(e.revision);
+      }
+      await subscription.close();
+      t.deepEqual(subscribed, [0, 1, 2], "a subscription delivers b in revision order");
+    } finally {
+      await holder.query("rollback").catch(() => undefined);
+      holder.release();
+      batchClient.release();
+    }
+  },
+);
+
+/** Waits until an `append_batch` call is waiting for a lock. */
+async function waitUntilBlocked(database: TestDatabase): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (Date.now() < deadline) {
+    const waiting = await database.pool.query<{ waiting: boolean }>(
+      `select exists (select 1 from pg_stat_activity
+         where wait_event_type = 'Lock' and query like '%append_batch%') as waiting`,
+    );
+    if (waiting.rows[0]?.waiting === true) return;
+    await sleep(10);
+  }
+  throw new Error("the batch never waited for the lock");
+}

@@ -1,0 +1,45 @@
+import test from "ava";
+import { stateFrom } from "../Decider.ts";
+import { epochMsToInstant } from "../values/Instant.ts";
+import { inboundSmsDecider, inboundSmsStreamId, type InboundSmsCommand } from "./inboundSmsDecider.ts";
+import type { InboundSmsEvent } from "./InboundSmsEvent.ts";
+
+const now = epochMsToInstant(Date.UTC(2026, 10, 24, 9));
+const receive = (accountIds: readonly string[]): InboundSmsCommand => ({
+  type: "ReceiveInboundSms",
+  data: { provider: "primary", messageId: "SM1", keyword: "stop", accountIds, now },
+});
+const given = (...history: InboundSmsEvent[]) => ({
+  when: (command: InboundSmsCommand) =>
+    inboundSmsDecider.decide(command, stateFrom(inboundSmsDecider, history)),
+});
+
+test("given a message never seen, when it is received, then it is recorded with the accounts it reaches", (t) => {
+  t.deepEqual(given().when(receive(["acc-1", "acc-2"])), {
+    outcome: "accepted",
+    events: [
+      {
+        type: "InboundSmsReceived",
+        data: {
+          provider: "primary",
+          messageId: "SM1",
+          keyword: "stop",
+          accountIds: ["acc-1", "acc-2"],
+          receivedAt: now,
+        },
+      },
+    ],
+  });
+});
+
+test("given a message received, when it arrives again, then nothing: the accounts it reaches stay those of the first time", (t) => {
+  const first = given().when(receive(["acc-1"]));
+  if (first.outcome !== "accepted") throw new Error("refused");
+  t.deepEqual(given(...first.events).when(receive(["acc-1", "acc-9"])), { outcome: "accepted", events: [] });
+  t.like(stateFrom(inboundSmsDecider, first.events), { status: "received", accountIds: ["acc-1"] });
+});
+
+test("one stream per provider and message id; ids are told apart whatever characters they hold", (t) => {
+  t.is(inboundSmsStreamId("primary", "SM1"), "inboundSms-primary/SM1");
+  t.not(inboundSmsStreamId("a-b", "c"), inboundSmsStreamId("a", "b-c"));
+});
