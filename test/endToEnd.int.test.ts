@@ -82,7 +82,11 @@ async function scenario(
   const simulators = await startScenarioSimulators();
   try {
     // Debug: the most the system ever logs, all of it checked for secrets.
-    const system = await startSystemProcess({ env: { LOG_LEVEL: "debug", ...env, ...simulators.env } });
+    // The savings offer needs 30 days at or above its threshold: the scenario pushes a balance
+    // dated 31 days back, so the system accepts balances that old (the default bound is 7 days).
+    const system = await startSystemProcess({
+      env: { LOG_LEVEL: "debug", BALANCE_MAX_AGE_HOURS: String(32 * 24), ...env, ...simulators.env },
+    });
     try {
       const outcome = await runScenario(system, simulators, { ...options, log: (message) => t.log(message) });
       assertNothingSecretLogged(t, system.output, system.apiKey);
