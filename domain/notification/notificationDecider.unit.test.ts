@@ -1,12 +1,11 @@
 import test from "ava";
-import type { ExecutionContext } from "ava";
 import { stateFrom } from "../Decider.ts";
+import { deciderSpecification } from "../deciderSpecification.ts";
 import { parsePhoneNumber } from "../values/PhoneNumber.ts";
 import type { PhoneNumber } from "../values/PhoneNumber.ts";
 import type { NotificationCommand, RequestNotification } from "./NotificationCommand.ts";
 import type { NotificationEvent, NotificationRequested } from "./NotificationEvent.ts";
 import { notificationDecider, notificationStreamId } from "./notificationDecider.ts";
-import type { NotificationRefusalCode } from "./notificationDecider.ts";
 import { ruleNotificationId } from "./ruleNotificationId.ts";
 import { parseInstant } from "../values/Instant.ts";
 import type { Instant } from "../values/Instant.ts";
@@ -26,23 +25,7 @@ const T2 = at("2025-03-02T08:00:05.000Z");
 const VALID_UNTIL = at("2025-03-03T21:30:00.000Z");
 const AFTER_VALIDITY = at("2025-03-03T21:30:00.001Z");
 
-/** `spec(t).given(...events).when(command).then(events | refusal code)`. */
-function spec(t: ExecutionContext) {
-  return {
-    given: (...history: NotificationEvent[]) => ({
-      when: (command: NotificationCommand) => ({
-        then: (expected: readonly NotificationEvent[] | NotificationRefusalCode) => {
-          const decision = notificationDecider.decide(command, stateFrom(notificationDecider, history));
-          if (typeof expected === "string") {
-            t.like(decision, { outcome: "refused", code: expected });
-          } else {
-            t.deepEqual(decision, { outcome: "accepted", events: expected });
-          }
-        },
-      }),
-    }),
-  };
-}
+const spec = deciderSpecification(notificationDecider);
 
 const requestWithoutRule = {
   notificationId,
@@ -194,33 +177,32 @@ test("a request not caused by a rule carries no rule and may use any id", (t) =>
 });
 
 test("a template with a missing variable is refused, naming the variable, instead of sending 'undefined'", (t) => {
-  const decision = notificationDecider.decide(
-    requestCommand({ template: "Hi {{name}}, balance {{balance}}", variables: {} }),
-    notificationDecider.initialState(),
-  );
-  t.like(decision, { outcome: "refused", code: "template_render_failed" });
-  t.regex(decision.outcome === "refused" ? decision.detail : "", /name, balance/);
+  const detail = spec(t)
+    .given()
+    .when(requestCommand({ template: "Hi {{name}}, balance {{balance}}", variables: {} }))
+    .thenRefused("template_render_failed");
+  t.regex(detail, /name, balance/);
 });
 
 test("a template that renders to nothing is refused", (t) => {
   spec(t)
     .given()
     .when(requestCommand({ template: " {{x}} ", variables: { x: "" } }))
-    .then("empty_body");
+    .thenRefused("empty_body");
 });
 
 test("a rule-caused request must use the id derived from account, rule and episode", (t) => {
   spec(t)
     .given()
     .when(requestCommand({ rule: { ruleId: "low-balance", episode: 4 } }))
-    .then("notification_id_mismatch");
+    .thenRefused("notification_id_mismatch");
 });
 
 test("a validity period that has already ended is refused", (t) => {
   spec(t)
     .given()
     .when(requestCommand({ validUntil: T0 }))
-    .then("invalid_validity");
+    .thenRefused("invalid_validity");
 });
 
 test("a redelivered trigger is a no-op even if the template or contact changed since", (t) => {
@@ -233,14 +215,14 @@ test("a redelivered trigger is a no-op even if the template or contact changed s
         recipient: parsePhoneNumber("+447911654321")!,
       }),
     )
-    .then([]);
+    .thenNothing();
 });
 
 test("a different request on an existing notification id is refused", (t) => {
   spec(t)
     .given(requested)
     .when(requestCommand({ messageClass: "marketing" }))
-    .then("already_requested");
+    .thenRefused("already_requested");
 });
 
 test("every command but a request is refused on a stream with no request", (t) => {
@@ -254,25 +236,25 @@ test("every command but a request is refused on a stream with no request", (t) =
     cancel,
     expire(AFTER_VALIDITY),
   ]) {
-    spec(t).given().when(command).then("not_requested");
+    spec(t).given().when(command).thenRefused("not_requested");
   }
 });
 
 test("quiet hours defer the message; the deferral can be extended but not set in the past", (t) => {
   spec(t).given(requested).when(defer(T1)).then([deferred]);
-  spec(t).given(requested, deferred).when(defer(T1)).then([]);
+  spec(t).given(requested, deferred).when(defer(T1)).thenNothing();
   spec(t)
     .given(requested, deferred)
     .when(defer(T2))
     .then([{ type: "NotificationDeferred", data: { until: T2, reason: "quiet-hours", at: T0 } }]);
-  spec(t).given(requested).when(defer(T0)).then("invalid_deferral");
+  spec(t).given(requested).when(defer(T0)).thenRefused("invalid_deferral");
 });
 
 test("a deferred message is not submitted before the deferral ends, and is afterwards", (t) => {
   spec(t)
     .given(requested, deferred)
     .when({ type: "StartSmsSubmission", data: { notificationId, attempt: 1, provider: "twilio", now: T0 } })
-    .then("deferral_not_elapsed");
+    .thenRefused("deferral_not_elapsed");
   spec(t)
     .given(requested, deferred)
     .when(start(1))
@@ -280,9 +262,9 @@ test("a deferred message is not submitted before the deferral ends, and is after
 });
 
 test("deferral is only possible before the first attempt", (t) => {
-  spec(t).given(requested, started(1)).when(defer(T2, T1)).then("defer_too_late");
-  spec(t).given(requested, started(1), submitted()).when(defer(T2, T1)).then("defer_too_late");
-  spec(t).given(requested, started(1), failed(1, false)).when(defer(T2, T1)).then("already_final");
+  spec(t).given(requested, started(1)).when(defer(T2, T1)).thenRefused("defer_too_late");
+  spec(t).given(requested, started(1), submitted()).when(defer(T2, T1)).thenRefused("defer_too_late");
+  spec(t).given(requested, started(1), failed(1, false)).when(defer(T2, T1)).thenRefused("already_final");
 });
 
 test("a pre-send check's 'no' is recorded with its reason, once", (t) => {
@@ -292,18 +274,21 @@ test("a pre-send check's 'no' is recorded with its reason, once", (t) => {
   };
   spec(t).given(requested).when(suppress("opted-out")).then([suppressed]);
   spec(t).given(requested, deferred).when(suppress("opted-out")).then([suppressed]);
-  spec(t).given(requested, suppressed).when(suppress("opted-out")).then([]);
-  spec(t).given(requested, suppressed).when(suppress("frequency-cap")).then("already_final");
-  spec(t).given(requested, suppressed).when(start(1)).then("already_final");
+  spec(t).given(requested, suppressed).when(suppress("opted-out")).thenNothing();
+  spec(t).given(requested, suppressed).when(suppress("frequency-cap")).thenRefused("already_final");
+  spec(t).given(requested, suppressed).when(start(1)).thenRefused("already_final");
 });
 
 test("suppression waits for an in-flight attempt, and is too late once a provider has the message", (t) => {
-  spec(t).given(requested, started(1)).when(suppress("opted-out")).then("submission_in_progress");
+  spec(t).given(requested, started(1)).when(suppress("opted-out")).thenRefused("submission_in_progress");
   spec(t)
     .given(requested, started(1), failed(1, true))
     .when(suppress("opted-out"))
     .then([{ type: "NotificationSuppressed", data: { reason: "opted-out", at: T1 } }]);
-  spec(t).given(requested, started(1), submitted()).when(suppress("opted-out")).then("already_submitted");
+  spec(t)
+    .given(requested, started(1), submitted())
+    .when(suppress("opted-out"))
+    .thenRefused("already_submitted");
 });
 
 test("the first attempt is number 1 and a claim in flight blocks a second gateway from sending", (t) => {
@@ -311,28 +296,28 @@ test("the first attempt is number 1 and a claim in flight blocks a second gatewa
     .given(requested)
     .when(start(1))
     .then([started(1)]);
-  spec(t).given(requested).when(start(2)).then("attempt_out_of_sequence");
-  spec(t).given(requested, started(1)).when(start(1)).then("submission_in_progress");
-  spec(t).given(requested, started(1)).when(start(2, "fallback")).then("submission_in_progress");
+  spec(t).given(requested).when(start(2)).thenRefused("attempt_out_of_sequence");
+  spec(t).given(requested, started(1)).when(start(1)).thenRefused("submission_in_progress");
+  spec(t).given(requested, started(1)).when(start(2, "fallback")).thenRefused("submission_in_progress");
 });
 
 test("a submission is recorded only against the claim in flight", (t) => {
-  spec(t).given(requested).when(recordSubmission()).then("submission_not_started");
-  spec(t).given(requested, started(1)).when(recordSubmission(2)).then("claim_mismatch");
+  spec(t).given(requested).when(recordSubmission()).thenRefused("submission_not_started");
+  spec(t).given(requested, started(1)).when(recordSubmission(2)).thenRefused("claim_mismatch");
   spec(t)
     .given(requested, started(1))
     .when(recordSubmission(1, "SM123", "fallback"))
-    .then("claim_mismatch");
+    .thenRefused("claim_mismatch");
   spec(t).given(requested, started(1)).when(recordSubmission()).then([submitted()]);
 });
 
 test("recording the same submission twice is a no-op; a second provider message is refused", (t) => {
-  spec(t).given(requested, started(1), submitted()).when(recordSubmission()).then([]);
+  spec(t).given(requested, started(1), submitted()).when(recordSubmission()).thenNothing();
   spec(t)
     .given(requested, started(1), submitted())
     .when(recordSubmission(1, "SM999"))
-    .then("already_submitted");
-  spec(t).given(requested, started(1), submitted()).when(start(2)).then("already_submitted");
+    .thenRefused("already_submitted");
+  spec(t).given(requested, started(1), submitted()).when(start(2)).thenRefused("already_submitted");
 });
 
 test("a retryable failure allows the next attempt, possibly through another provider", (t) => {
@@ -352,12 +337,12 @@ test("a retryable failure allows the next attempt, possibly through another prov
         },
       },
     ]);
-  spec(t).given(requested, started(1), failed(1, true)).when(recordFailure(1, true)).then([]);
+  spec(t).given(requested, started(1), failed(1, true)).when(recordFailure(1, true)).thenNothing();
   spec(t)
     .given(requested, started(1), failed(1, true))
     .when(recordSubmission())
-    .then("submission_not_started");
-  spec(t).given(requested, started(1), failed(1, true)).when(start(3)).then("attempt_out_of_sequence");
+    .thenRefused("submission_not_started");
+  spec(t).given(requested, started(1), failed(1, true)).when(start(3)).thenRefused("attempt_out_of_sequence");
   spec(t)
     .given(requested, started(1), failed(1, true))
     .when(start(2, "fallback"))
@@ -374,15 +359,15 @@ test("a failure that is not retryable ends the notification as failed", (t) => {
         data: { attempt: 1, provider: "twilio", retryable: false, errorCode: "21211", at: T1 },
       },
     ]);
-  spec(t).given(requested, started(1), failed(1, false)).when(recordFailure(1, false)).then([]);
-  spec(t).given(requested, started(1), failed(1, false)).when(start(2)).then("already_final");
+  spec(t).given(requested, started(1), failed(1, false)).when(recordFailure(1, false)).thenNothing();
+  spec(t).given(requested, started(1), failed(1, false)).when(start(2)).thenRefused("already_final");
   const state = stateFrom(notificationDecider, [requested, started(1), failed(1, false)]);
   t.is(state.status, "failed");
 });
 
 test("a status report before any provider accepted the message is refused", (t) => {
-  spec(t).given(requested).when(report("delivered")).then("not_submitted");
-  spec(t).given(requested, started(1)).when(report("delivered")).then("not_submitted");
+  spec(t).given(requested).when(report("delivered")).thenRefused("not_submitted");
+  spec(t).given(requested, started(1)).when(report("delivered")).thenRefused("not_submitted");
 });
 
 test("a delivery report is kept with the provider's raw status and error code", (t) => {
@@ -409,20 +394,20 @@ test("late, duplicate and backward reports are accepted without an event and nev
   spec(t)
     .given(...history)
     .when(report("sent"))
-    .then([]);
+    .thenNothing();
   spec(t)
     .given(...history)
     .when(report("queued"))
-    .then([]);
+    .thenNothing();
   spec(t)
     .given(...history)
     .when(report("delivered"))
-    .then([]);
+    .thenNothing();
   spec(t)
     .given(...history)
     .when(report("undelivered"))
-    .then([]);
-  spec(t).given(requested, started(1), submitted()).when(report("queued")).then([]);
+    .thenNothing();
+  spec(t).given(requested, started(1), submitted()).when(report("queued")).thenNothing();
   t.is(stateFrom(notificationDecider, history).status, "delivered");
 });
 
@@ -430,14 +415,14 @@ test("a raw status nobody mapped is refused as unmapped, not guessed", (t) => {
   spec(t)
     .given(requested, started(1), submitted())
     .when(report("partially_delivered"))
-    .then("unmapped_status");
+    .thenRefused("unmapped_status");
 });
 
 test("a report from a provider other than the one that accepted the message is refused", (t) => {
   spec(t)
     .given(requested, started(1), submitted())
     .when(report("delivered", "twilio", "fallback"))
-    .then("provider_mismatch");
+    .thenRefused("provider_mismatch");
 });
 
 test("after the validity period with no final report the notification is unknown", (t) => {
@@ -445,7 +430,7 @@ test("after the validity period with no final report the notification is unknown
   spec(t)
     .given(...history)
     .when(expire(T2))
-    .then("validity_not_passed");
+    .thenRefused("validity_not_passed");
   spec(t)
     .given(...history)
     .when(expire(AFTER_VALIDITY))
@@ -453,12 +438,12 @@ test("after the validity period with no final report the notification is unknown
   spec(t)
     .given(...history, lapsed)
     .when(expire(AFTER_VALIDITY))
-    .then([]);
-  spec(t).given(requested, started(1)).when(expire(AFTER_VALIDITY)).then("not_submitted");
+    .thenNothing();
+  spec(t).given(requested, started(1)).when(expire(AFTER_VALIDITY)).thenRefused("not_submitted");
   spec(t)
     .given(requested, started(1), submitted(), reported("delivered", "delivered"))
     .when(expire(AFTER_VALIDITY))
-    .then("already_final");
+    .thenRefused("already_final");
 });
 
 test("an unknown notification may still turn out delivered or undelivered, and nothing else", (t) => {
@@ -471,15 +456,15 @@ test("an unknown notification may still turn out delivered or undelivered, and n
   spec(t)
     .given(...history)
     .when(report("EXPIRED", "smpp"))
-    .then([]);
+    .thenNothing();
   spec(t)
     .given(...history)
     .when(report("failed"))
-    .then([]);
+    .thenNothing();
   spec(t)
     .given(...history)
     .when(report("sent"))
-    .then([]);
+    .thenNothing();
 });
 
 test("cancelling works until an attempt is in flight, and twice is a no-op", (t) => {
@@ -487,15 +472,15 @@ test("cancelling works until an attempt is in flight, and twice is a no-op", (t)
   spec(t).given(requested).when(cancel).then([cancelled]);
   spec(t).given(requested, deferred).when(cancel).then([cancelled]);
   spec(t).given(requested, started(1), failed(1, true)).when(cancel).then([cancelled]);
-  spec(t).given(requested, cancelled).when(cancel).then([]);
-  spec(t).given(requested, cancelled).when(start(1)).then("already_final");
-  spec(t).given(requested, started(1)).when(cancel).then("cancel_too_late");
-  spec(t).given(requested, started(1), submitted()).when(cancel).then("cancel_too_late");
-  spec(t).given(requested, started(1), submitted(), lapsed).when(cancel).then("cancel_too_late");
+  spec(t).given(requested, cancelled).when(cancel).thenNothing();
+  spec(t).given(requested, cancelled).when(start(1)).thenRefused("already_final");
+  spec(t).given(requested, started(1)).when(cancel).thenRefused("cancel_too_late");
+  spec(t).given(requested, started(1), submitted()).when(cancel).thenRefused("cancel_too_late");
+  spec(t).given(requested, started(1), submitted(), lapsed).when(cancel).thenRefused("cancel_too_late");
   spec(t)
     .given(requested, started(1), submitted(), reported("delivered", "read"))
     .when(cancel)
-    .then("already_final");
+    .thenRefused("already_final");
 });
 
 test("folding a whole history gives the final status and the accepted attempt", (t) => {
