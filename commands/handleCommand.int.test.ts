@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import anyTest, { type TestFn } from "ava";
 import { openTestEventStore, type TestEventStore } from "../test/postgresTestDatabase.ts";
-import { accountDecider, type AccountCommand } from "../domain/account/accountDecider.ts";
+import type { AccountCommand } from "../domain/account/AccountCommand.ts";
+import { accountDecider } from "../domain/account/accountDecider.ts";
 import { epochMsToInstant } from "../domain/values/Instant.ts";
 import type { PhoneNumber } from "../domain/values/PhoneNumber.ts";
 import type { TimeZone } from "../domain/values/TimeZone.ts";

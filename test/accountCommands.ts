@@ -1,4 +1,4 @@
-import type { AccountCommand } from "../domain/account/accountDecider.ts";
+import type { AccountCommand } from "../domain/account/AccountCommand.ts";
 import { epochMsToInstant } from "../domain/values/Instant.ts";
 import type { PhoneNumber } from "../domain/values/PhoneNumber.ts";
 import type { TimeZone } from "../domain/values/TimeZone.ts";

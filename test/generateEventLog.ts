@@ -1,6 +1,8 @@
 import { randomUUID } from "node:crypto";
 import type { AccountEvent } from "../domain/account/AccountEvent.ts";
-import { accountDecider, type AccountCommand, type AccountState } from "../domain/account/accountDecider.ts";
+import type { AccountCommand } from "../domain/account/AccountCommand.ts";
+import { accountDecider } from "../domain/account/accountDecider.ts";
+import type { AccountState } from "../domain/account/AccountState.ts";
 import type { NotificationCommand } from "../domain/notification/NotificationCommand.ts";
 import type { NotificationEvent } from "../domain/notification/NotificationEvent.ts";
 import { notificationDecider, notificationStreamId } from "../domain/notification/notificationDecider.ts";

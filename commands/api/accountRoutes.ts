@@ -2,7 +2,8 @@ import { randomUUID } from "node:crypto";
 import Router from "@koa/router";
 import type { Context, Middleware } from "koa";
 import { z } from "zod";
-import { accountDecider, type AccountCommand } from "../../domain/account/accountDecider.ts";
+import type { AccountCommand } from "../../domain/account/AccountCommand.ts";
+import { accountDecider } from "../../domain/account/accountDecider.ts";
 import { unreachable } from "../../domain/Decider.ts";
 import type { Rule } from "../../domain/rules/Rule.ts";
 import {

@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import anyTest, { type TestFn } from "ava";
-import { accountDecider, type AccountCommand } from "../../domain/account/accountDecider.ts";
+import type { AccountCommand } from "../../domain/account/AccountCommand.ts";
+import { accountDecider } from "../../domain/account/accountDecider.ts";
 import { notificationStreamId } from "../../domain/notification/notificationDecider.ts";
 import { ruleNotificationId } from "../../domain/notification/ruleNotificationId.ts";
 import { collect } from "../../gateways/eventStore/eventStoreContract.ts";

@@ -1,5 +1,5 @@
 import type { AccountEvent } from "../../domain/account/AccountEvent.ts";
-import type { AccountState } from "../../domain/account/accountDecider.ts";
+import type { AccountState } from "../../domain/account/AccountState.ts";
 import type { RequestNotification } from "../../domain/notification/NotificationCommand.ts";
 import { ruleNotificationId } from "../../domain/notification/ruleNotificationId.ts";
 import type { Rule } from "../../domain/rules/Rule.ts";

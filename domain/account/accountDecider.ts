@@ -2,90 +2,19 @@ import { accepted, refused, unreachable, type Decider, type Decision } from "../
 import { comparedBalance } from "../rules/comparedBalance.ts";
 import { evaluateRule } from "../rules/evaluateRule.ts";
 import type { Rule, RuleState } from "../rules/Rule.ts";
-import {
-  CURRENT_BALANCE_PRECEDENCE,
-  currentBalanceRank,
-  parseBalanceType,
-  type CurrentBalanceType,
-} from "../values/BalanceType.ts";
+import { CURRENT_BALANCE_PRECEDENCE, currentBalanceRank, parseBalanceType } from "../values/BalanceType.ts";
 import type { CreditLine, CreditLineData } from "../values/CreditLine.ts";
 import { addMilliseconds, instantToEpochMs, type Instant } from "../values/Instant.ts";
-import { MESSAGE_CLASSES, type MessageClass } from "../values/MessageClass.ts";
-import { moneyFromData, moneyToData, type Currency, type Money } from "../values/Money.ts";
-import type { PhoneNumber } from "../values/PhoneNumber.ts";
+import { MESSAGE_CLASSES } from "../values/MessageClass.ts";
+import { moneyFromData, moneyToData, type Currency } from "../values/Money.ts";
 import {
   DEFAULT_REFERENCE_TIME_BOUNDS,
   placeReferenceTime,
   type ReferenceTimeBounds,
 } from "../values/ReferenceTimeBounds.ts";
-import type { TimeZone } from "../values/TimeZone.ts";
-import type { AccountEvent, ConsentKeyword, Consents, RefreshReason } from "./AccountEvent.ts";
-
-/** Commands on one account. The caller has validated values and supplies `now`. */
-export type AccountCommand =
-  | {
-      readonly type: "OpenAccount";
-      readonly data: {
-        readonly accountId: string;
-        readonly customerId: string;
-        readonly phone: PhoneNumber;
-        readonly currency: Currency;
-        readonly timeZone: TimeZone;
-        readonly consents: Consents;
-        readonly now: Instant;
-      };
-    }
-  | { readonly type: "ChangeContact"; readonly data: { readonly phone: PhoneNumber; readonly now: Instant } }
-  | {
-      /** An explicit answer for one class; SMS keywords go through `ApplySmsKeyword` instead. */
-      readonly type: "ChangeConsent";
-      readonly data: {
-        readonly messageClass: MessageClass;
-        readonly granted: boolean;
-        readonly source: "api" | "import";
-        readonly now: Instant;
-      };
-    }
-  | {
-      /**
-       * An inbound STOP or START, identified by the provider it came through and that provider's
-       * message id: STOP withdraws every class granted; START restores only what STOPs withdrew
-       * and nothing has changed since; a message already handled changes nothing.
-       */
-      readonly type: "ApplySmsKeyword";
-      readonly data: {
-        readonly keyword: ConsentKeyword;
-        readonly provider: string;
-        readonly messageId: string;
-        readonly now: Instant;
-      };
-    }
-  | {
-      readonly type: "RequestBalanceRefresh";
-      readonly data: { readonly reason: RefreshReason; readonly now: Instant };
-    }
-  | {
-      readonly type: "RecordBalance";
-      readonly data: {
-        /** In the account's currency; anything else is refused. */
-        readonly balance: Money;
-        readonly balanceType: CurrentBalanceType;
-        readonly creditLines: readonly CreditLine[];
-        /** Within the decider's `ReferenceTimeBounds` of `now`; anything else is refused. */
-        readonly referenceTime: Instant;
-        readonly source: "push" | "pull";
-        readonly bankReference: string | null;
-        readonly now: Instant;
-      };
-    }
-  | {
-      readonly type: "RecordBalanceRefreshFailure";
-      readonly data: { readonly reason: string; readonly retryable: boolean; readonly now: Instant };
-    }
-  | {
-      readonly type: "CloseAccount";
-      readonly data: { readonly reason: string | null; readonly now: Instant };
-    };
+import type { AccountCommand } from "./AccountCommand.ts";
+import type { AccountEvent } from "./AccountEvent.ts";
+import type { AccountState } from "./AccountState.ts";
 
 /**
  * Why the account decider refuses a command. The last three refuse a balance that must not count:
@@ -99,34 +28,6 @@ export type AccountRefusal =
   | "reference_time_out_of_bounds"
   | "currency_mismatch"
   | "balance_type_not_current";
-
-/** The last observation that counted: what later ones are compared with. */
-interface LastObservation {
-  readonly referenceTime: string;
-  /** In `CURRENT_BALANCE_PRECEDENCE`, 0 best: breaks a tie of reference times. */
-  readonly rank: number;
-  readonly bankReference: string | null;
-}
-
-export type AccountState =
-  | { readonly status: "absent" }
-  | {
-      readonly status: "open";
-      readonly accountId: string;
-      readonly phone: string;
-      readonly currency: Currency;
-      readonly timeZone: string;
-      readonly consents: Consents;
-      /** Classes withdrawn by STOP and not changed since: all that a START may give back. */
-      readonly withdrawnByKeyword: readonly MessageClass[];
-      /** Inbound keyword messages already handled (`keywordMessageKey`): a replay changes nothing. */
-      readonly handledKeywordMessages: ReadonlySet<string>;
-      /** `null` until a balance has counted. One per account: its one currency. */
-      readonly lastObservation: LastObservation | null;
-      /** Keyed by `ruleKey(rule id, the account's currency)`. */
-      readonly rules: Readonly<Record<string, RuleState>>;
-    }
-  | { readonly status: "closed"; readonly accountId: string };
 
 type OpenAccountState = Extract<AccountState, { status: "open" }>;
 

@@ -9,7 +9,8 @@ import { epochMsToInstant, type Instant } from "../values/Instant.ts";
 import { parseMoney, type Currency, type Money } from "../values/Money.ts";
 import type { PhoneNumber } from "../values/PhoneNumber.ts";
 import type { TimeZone } from "../values/TimeZone.ts";
-import { accountDecider, type AccountCommand } from "./accountDecider.ts";
+import type { AccountCommand } from "./AccountCommand.ts";
+import { accountDecider } from "./accountDecider.ts";
 import type { AccountEvent } from "./AccountEvent.ts";
 
 const money = (decimal: string, currency: Currency = "GBP"): Money => {

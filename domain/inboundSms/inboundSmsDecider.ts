@@ -1,27 +1,7 @@
 import { accepted, type Decider } from "../Decider.ts";
-import type { ConsentKeyword } from "../account/AccountEvent.ts";
-import type { Instant } from "../values/Instant.ts";
+import type { InboundSmsCommand } from "./InboundSmsCommand.ts";
 import type { InboundSmsEvent } from "./InboundSmsEvent.ts";
-
-/** Record an inbound keyword message; the caller has looked up who holds the sender's number. */
-export type InboundSmsCommand = {
-  readonly type: "ReceiveInboundSms";
-  readonly data: {
-    readonly provider: string;
-    readonly messageId: string;
-    readonly keyword: ConsentKeyword;
-    readonly accountIds: readonly string[];
-    readonly now: Instant;
-  };
-};
-
-export type InboundSmsState =
-  | { readonly status: "absent" }
-  | {
-      readonly status: "received";
-      readonly keyword: ConsentKeyword;
-      readonly accountIds: readonly string[];
-    };
+import type { InboundSmsState } from "./InboundSmsState.ts";
 
 /**
  * One inbound message, handled once: the first delivery records it with the accounts it reaches;

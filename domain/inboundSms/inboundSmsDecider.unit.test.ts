@@ -2,7 +2,8 @@ import test from "ava";
 import { stateFrom } from "../Decider.ts";
 import { deciderSpecification } from "../deciderSpecification.ts";
 import { epochMsToInstant } from "../values/Instant.ts";
-import { inboundSmsDecider, inboundSmsStreamId, type InboundSmsCommand } from "./inboundSmsDecider.ts";
+import type { InboundSmsCommand } from "./InboundSmsCommand.ts";
+import { inboundSmsDecider, inboundSmsStreamId } from "./inboundSmsDecider.ts";
 
 const now = epochMsToInstant(Date.UTC(2026, 10, 24, 9));
 const receive = (accountIds: readonly string[]): InboundSmsCommand => ({

@@ -1,7 +1,8 @@
 import { metadataCausedBy } from "../../commands/metadataCausedBy.ts";
 import { handleCommand } from "../../commands/handleCommand.ts";
 import type { AccountEvent } from "../../domain/account/AccountEvent.ts";
-import { accountDecider, type AccountCommand } from "../../domain/account/accountDecider.ts";
+import type { AccountCommand } from "../../domain/account/AccountCommand.ts";
+import { accountDecider } from "../../domain/account/accountDecider.ts";
 import type { Rule } from "../../domain/rules/Rule.ts";
 import { isCurrentBalanceType, parseBalanceType } from "../../domain/values/BalanceType.ts";
 import { epochMsToInstant } from "../../domain/values/Instant.ts";

@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import anyTest, { type TestFn } from "ava";
 import { handleCommand } from "../../commands/handleCommand.ts";
-import { accountDecider, type AccountCommand } from "../../domain/account/accountDecider.ts";
+import type { AccountCommand } from "../../domain/account/AccountCommand.ts";
+import { accountDecider } from "../../domain/account/accountDecider.ts";
 import { firstRefreshDue, type RefreshSchedule } from "../../domain/account/RefreshSchedule.ts";
 import { epochMsToInstant } from "../../domain/values/Instant.ts";
 import { accountsProjection } from "../../projections/accounts/accountsProjection.ts";

@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import anyTest, { type TestFn } from "ava";
 import { Kysely, PostgresDialect, sql } from "kysely";
-import { accountDecider, type AccountCommand } from "../../domain/account/accountDecider.ts";
+import type { AccountCommand } from "../../domain/account/AccountCommand.ts";
+import { accountDecider } from "../../domain/account/accountDecider.ts";
 import { epochMsToInstant } from "../../domain/values/Instant.ts";
 import type { Currency } from "../../domain/values/Money.ts";
 import type { PhoneNumber } from "../../domain/values/PhoneNumber.ts";
