@@ -1,16 +1,12 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type pg from "pg";
-import { handleCommand } from "../../commands/handleCommand.ts";
-import { accountDecider } from "../../domain/account/accountDecider.ts";
-import {
-  firstRefreshDue,
-  nextRefreshDue,
-  type RefreshSchedule,
-} from "../../domain/account/RefreshSchedule.ts";
-import type { Rule } from "../../domain/rules/Rule.ts";
-import { epochMsToInstant } from "../../domain/values/Instant.ts";
-import type { EventStore } from "../eventStore/EventStore.ts";
-import { AdvisoryLease } from "../postgres/AdvisoryLease.ts";
+import { handleCommand } from "../commands/handleCommand.ts";
+import { accountDecider } from "../domain/account/accountDecider.ts";
+import { firstRefreshDue, nextRefreshDue, type RefreshSchedule } from "../domain/account/RefreshSchedule.ts";
+import type { Rule } from "../domain/rules/Rule.ts";
+import { epochMsToInstant } from "../domain/values/Instant.ts";
+import type { EventStore } from "../gateways/eventStore/EventStore.ts";
+import { AdvisoryLease } from "../gateways/postgres/AdvisoryLease.ts";
 
 export interface RefreshSchedulerOptions {
   readonly pool: pg.Pool;

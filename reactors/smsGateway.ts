@@ -1,26 +1,26 @@
-import { metadataCausedBy } from "../../commands/metadataCausedBy.ts";
-import { handleCommand, loadState } from "../../commands/handleCommand.ts";
-import { accountDecider, ruleKey } from "../../domain/account/accountDecider.ts";
-import type { NotificationCommand } from "../../domain/notification/NotificationCommand.ts";
-import { notificationDecider } from "../../domain/notification/notificationDecider.ts";
-import type { NotificationRequest, NotificationState } from "../../domain/notification/NotificationState.ts";
-import { quietHoursEnd } from "../../domain/rules/quietHours.ts";
-import type { Rule } from "../../domain/rules/Rule.ts";
+import { metadataCausedBy } from "../commands/metadataCausedBy.ts";
+import { handleCommand, loadState } from "../commands/handleCommand.ts";
+import { accountDecider, ruleKey } from "../domain/account/accountDecider.ts";
+import type { NotificationCommand } from "../domain/notification/NotificationCommand.ts";
+import { notificationDecider } from "../domain/notification/notificationDecider.ts";
+import type { NotificationRequest, NotificationState } from "../domain/notification/NotificationState.ts";
+import { quietHoursEnd } from "../domain/rules/quietHours.ts";
+import type { Rule } from "../domain/rules/Rule.ts";
 import {
   compareInstants,
   epochMsToInstant,
   instantToEpochMs,
   type Instant,
-} from "../../domain/values/Instant.ts";
-import type { TimeZone } from "../../domain/values/TimeZone.ts";
-import type { EventStore, RecordedEvent } from "../eventStore/EventStore.ts";
-import type { EventConsumer } from "../fanout/EventConsumer.ts";
-import type { DeferredWakeups } from "./DeferredWakeups.ts";
+} from "../domain/values/Instant.ts";
+import type { TimeZone } from "../domain/values/TimeZone.ts";
+import type { EventStore, RecordedEvent } from "../gateways/eventStore/EventStore.ts";
+import type { EventConsumer } from "../gateways/fanout/EventConsumer.ts";
+import type { DeferredWakeups } from "../gateways/sms/DeferredWakeups.ts";
 import {
   ProviderRejectedError,
   ProviderUnavailableError,
   type TwilioSmsProvider,
-} from "./TwilioSmsProvider.ts";
+} from "../gateways/sms/TwilioSmsProvider.ts";
 
 export interface SmsGatewayOptions {
   readonly store: EventStore;

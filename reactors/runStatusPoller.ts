@@ -1,12 +1,12 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type pg from "pg";
-import { handleCommand } from "../../commands/handleCommand.ts";
-import type { NotificationCommand } from "../../domain/notification/NotificationCommand.ts";
-import { notificationDecider, notificationStreamId } from "../../domain/notification/notificationDecider.ts";
-import { epochMsToInstant } from "../../domain/values/Instant.ts";
-import type { EventStore } from "../eventStore/EventStore.ts";
-import { AdvisoryLease } from "../postgres/AdvisoryLease.ts";
-import type { TwilioSmsProvider } from "./TwilioSmsProvider.ts";
+import { handleCommand } from "../commands/handleCommand.ts";
+import type { NotificationCommand } from "../domain/notification/NotificationCommand.ts";
+import { notificationDecider, notificationStreamId } from "../domain/notification/notificationDecider.ts";
+import { epochMsToInstant } from "../domain/values/Instant.ts";
+import type { EventStore } from "../gateways/eventStore/EventStore.ts";
+import { AdvisoryLease } from "../gateways/postgres/AdvisoryLease.ts";
+import type { TwilioSmsProvider } from "../gateways/sms/TwilioSmsProvider.ts";
 
 export interface StatusPollerOptions {
   readonly pool: pg.Pool;

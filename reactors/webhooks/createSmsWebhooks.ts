@@ -11,9 +11,14 @@ import { notificationDecider, notificationStreamId } from "../../domain/notifica
 import type { Rule } from "../../domain/rules/Rule.ts";
 import { epochMsToInstant } from "../../domain/values/Instant.ts";
 import { context } from "@opentelemetry/api";
-import type { EventStore, RecordedEvent } from "../eventStore/EventStore.ts";
-import { activeTraceContext, contextOfEvent, inSpan, SpanKind } from "../observability/traceContext.ts";
-import { isValidTwilioSignature } from "./twilioSignature.ts";
+import type { EventStore, RecordedEvent } from "../../gateways/eventStore/EventStore.ts";
+import {
+  activeTraceContext,
+  contextOfEvent,
+  inSpan,
+  SpanKind,
+} from "../../gateways/observability/traceContext.ts";
+import { isValidTwilioSignature } from "../../gateways/sms/twilioSignature.ts";
 
 export interface SmsWebhooksOptions {
   readonly store: EventStore;
