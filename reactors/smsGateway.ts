@@ -1,10 +1,18 @@
 import { metadataCausedBy } from "../commands/metadataCausedBy.ts";
 import { handleCommand, loadState } from "../commands/handleCommand.ts";
-import { accountDecider, ruleKey } from "../domain/account/accountDecider.ts";
+import { accountDecider } from "../domain/account/accountDecider.ts";
 import type { NotificationCommand } from "../domain/notification/NotificationCommand.ts";
 import { notificationDecider } from "../domain/notification/notificationDecider.ts";
-import type { NotificationRequest, NotificationState } from "../domain/notification/NotificationState.ts";
-import { quietHoursEnd } from "../domain/rules/quietHours.ts";
+import type {
+  InFlightAttempt,
+  NotificationRequest,
+  NotificationState,
+} from "../domain/notification/NotificationState.ts";
+import {
+  frequencyCapWindow,
+  preSendVerdict,
+  type PreSendVerdict,
+} from "../domain/notification/preSendVerdict.ts";
 import type { Rule } from "../domain/rules/Rule.ts";
 import {
   compareInstants,
@@ -12,7 +20,6 @@ import {
   instantToEpochMs,
   type Instant,
 } from "../domain/values/Instant.ts";
-import type { TimeZone } from "../domain/values/TimeZone.ts";
 import type { EventStore, RecordedEvent } from "../gateways/eventStore/EventStore.ts";
 import type { EventConsumer } from "../gateways/fanout/EventConsumer.ts";
 import type { DeferredWakeups } from "../gateways/sms/DeferredWakeups.ts";
@@ -51,18 +58,21 @@ export interface SmsGatewayOptions {
 /** Thrown so the fan-out redelivers the request later: the next attempt goes to the next provider. */
 export class SubmissionRetryError extends Error {}
 
+type SmsProvider = SmsGatewayOptions["providers"][number];
+type AccountDecider = ReturnType<typeof accountDecider>;
+type RequestedState = Extract<NotificationState, { request: NotificationRequest }>;
+
 /**
- * `NotificationRequested` → pre-send checks → claim → provider → recorded outcome. The checks,
- * each "no" an event with its reason: no consent for the message's class → suppressed
- * (opted-out); a balance alert whose rule episode is no longer qualified → suppressed
- * (balance-recovered); another SMS of the same rule within its cooldown → suppressed
- * (frequency-cap); inside the rule's quiet hours in the customer's time zone → deferred to
- * their end. Then `SmsSubmissionStarted` (the claim) is written before the provider is called,
- * and the answer recorded. A provider that does not answer in time may still have created the
- * message: it is looked up by our reference before anything is sent again, so a message is never
- * sent twice. A transient failure is recorded as retryable and thrown: the fan-out redelivers the
- * request after its retry delay and the next attempt goes to the next provider. A redelivery
- * finds the stream where the last delivery left it and carries on from there.
+ * `NotificationRequested` → pre-send checks → claim → provider → recorded outcome. The checks are
+ * the domain's `preSendVerdict`, asked with the facts gathered here (the account as it stands,
+ * the rule's recent sends, now): each "no" an event with its reason (suppressed: opted-out,
+ * balance-recovered, frequency-cap; or deferred to the end of quiet hours). Then
+ * `SmsSubmissionStarted` (the claim) is written before the provider is called, and the answer
+ * recorded. A provider that does not answer in time may still have created the message: it is
+ * looked up by our reference before anything is sent again, so a message is never sent twice. A
+ * transient failure is recorded as retryable and thrown: the fan-out redelivers the request after
+ * its retry delay and the next attempt goes to the next provider. A redelivery finds the stream
+ * where the last delivery left it and carries on from there.
  */
 export function smsGateway(options: SmsGatewayOptions): EventConsumer {
   if (options.providers.length === 0) throw new Error("the SMS gateway needs at least one provider");
@@ -71,199 +81,219 @@ export function smsGateway(options: SmsGatewayOptions): EventConsumer {
     name: "sms-gateway",
     eventTypes: new Set(["NotificationRequested"]),
     async handle(recorded: RecordedEvent) {
-      const streamId = recorded.streamId;
-      const now = () => epochMsToInstant(options.clock());
-      const decide = async (command: NotificationCommand) => {
-        const outcome = await handleCommand(options.store, notificationDecider, streamId, command, {
-          retriesOnConflict: 3,
-          newEventId: options.newEventId,
-          metadata: metadataCausedBy(recorded, "sms-gateway"),
-        });
-        if (outcome.outcome === "accepted") return true;
-        options.log(
-          `sms-gateway: ${streamId}: ${command.type} ${outcome.outcome === "refused" ? `refused: ${outcome.detail}` : outcome.outcome}`,
-        );
-        return false;
-      };
-      const { state } = await loadState(options.store, notificationDecider, streamId);
-      const notificationId = state.status === "absent" ? "" : state.request.notificationId;
-      // Our reference and the provider's name travel in the callback URL: the webhook needs both.
-      const callbackFor = (providerName: string) =>
-        `${options.statusCallbackUrl}?reference=${encodeURIComponent(notificationId)}&provider=${encodeURIComponent(providerName)}`;
-
-      // Where the last delivery left off.
-      let attempt: number;
-      const deferralOver = state.status === "deferred" && compareInstants(state.until, now()) <= 0;
-      if (state.status === "requested" || deferralOver) {
-        const verdict = await preSendCheck(options, accounts, state.request, now());
-        if (verdict.kind === "suppress") {
-          await decide({
-            type: "SuppressNotification",
-            data: { notificationId, reason: verdict.reason, now: now() },
-          });
-          return;
-        }
-        if (verdict.kind === "defer") {
-          if (state.status === "requested") {
-            await decide({
-              type: "DeferNotification",
-              data: { notificationId, until: verdict.until, reason: "quiet-hours", now: now() },
-            });
-          }
-          await options.wakeups?.schedule(notificationId, verdict.until);
-          return;
-        }
-        attempt = 1;
-      } else if (state.status === "submitting" && state.attempt.outcome === "in-flight") {
-        const claim = state.attempt;
-        const claimAgeMs = options.clock() - instantToEpochMs(claim.claimedAt);
-        if (claimAgeMs < (options.claimAbandonedAfterMs ?? 30_000)) {
-          throw new SubmissionRetryError(
-            `notification ${notificationId}: attempt ${claim.attempt} was claimed ${claimAgeMs} ms ago and may still be on its way to ${claim.provider}; looking again later`,
-          );
-        }
-        // Claimed and abandoned (its gateway crashed): the provider may have the message.
-        const provider = options.providers.find((candidate) => candidate.name === claim.provider);
-        if (provider !== undefined && (await reconcile(provider, claim.attempt))) return;
-        // It never got there: that attempt failed, and the next one may go.
-        const recorded = await decide({
-          type: "RecordSmsSubmissionFailure",
-          data: {
-            notificationId,
-            attempt: claim.attempt,
-            provider: claim.provider,
-            retryable: true,
-            errorCode: "abandoned",
-            now: now(),
-          },
-        });
-        if (!recorded) return;
-        attempt = claim.attempt + 1;
-      } else if (
-        state.status === "submitting" &&
-        state.attempt.outcome === "failed" &&
-        state.attempt.retryable
-      ) {
-        attempt = state.attempt.attempt + 1;
-      } else {
-        return; // still deferred (woken later), already submitted, or ended: nothing to do
-      }
-
-      const provider = options.providers[(attempt - 1) % options.providers.length];
-      if (provider === undefined) return;
-      if (
-        !(await decide({
-          type: "StartSmsSubmission",
-          data: { notificationId, attempt, provider: provider.name, now: now() },
-        }))
-      ) {
-        return;
-      }
-      const request = (state as Extract<NotificationState, { request: NotificationRequest }>).request;
-      try {
-        const sent = await provider.send({
-          to: request.recipient,
-          body: request.body,
-          statusCallback: callbackFor(provider.name),
-        });
-        await recordSubmitted(attempt, provider.name, sent.sid, sent.segments);
-      } catch (error) {
-        if (error instanceof ProviderRejectedError) {
-          await decide({
-            type: "RecordSmsSubmissionFailure",
-            data: {
-              notificationId,
-              attempt,
-              provider: provider.name,
-              retryable: false,
-              errorCode: error.errorCode,
-              now: now(),
-            },
-          });
-          return;
-        }
-        if (!(error instanceof ProviderUnavailableError)) throw error;
-        if (error.mayHaveSent && (await reconcile(provider, attempt))) return;
-        await decide({
-          type: "RecordSmsSubmissionFailure",
-          data: {
-            notificationId,
-            attempt,
-            provider: provider.name,
-            retryable: true,
-            errorCode: error.errorCode,
-            now: now(),
-          },
-        });
-        throw new SubmissionRetryError(
-          `notification ${notificationId}: attempt ${attempt} on ${provider.name} failed: ${error.message}`,
-        );
-      }
-
-      async function recordSubmitted(number: number, providerName: string, sid: string, segments: number) {
-        await decide({
-          type: "RecordSmsSubmission",
-          data: {
-            notificationId,
-            attempt: number,
-            provider: providerName,
-            providerMessageId: sid,
-            segments,
-            now: now(),
-          },
-        });
-      }
-
-      /** Looks the claimed attempt up at its provider; true when found (and recorded as submitted). */
-      async function reconcile(at: (typeof options.providers)[number], number: number): Promise<boolean> {
-        const found = await at.findByReference(notificationId);
-        const message = found[0];
-        if (message === undefined) return false;
-        if (found.length > 1)
-          options.log(`sms-gateway: ${notificationId}: ${found.length} messages at ${at.name}`);
-        await recordSubmitted(number, at.name, message.sid, message.segments);
-        return true;
-      }
+      const { state } = await loadState(options.store, notificationDecider, recorded.streamId);
+      const delivery = deliveryOf(options, recorded, state);
+      const attempt = await nextAttempt(delivery, accounts, state);
+      if (attempt === undefined) return;
+      await submit(delivery, (state as RequestedState).request, attempt);
     },
   };
 }
 
-type Verdict =
-  | { readonly kind: "send" }
-  | { readonly kind: "suppress"; readonly reason: "opted-out" | "balance-recovered" | "frequency-cap" }
-  | { readonly kind: "defer"; readonly until: Instant };
+/** One handling of one notification's request: what every step below needs. */
+interface Delivery {
+  readonly options: SmsGatewayOptions;
+  readonly notificationId: string;
+  readonly now: () => Instant;
+  /** Runs a command on the notification's stream; true when accepted (anything else is logged). */
+  readonly decide: (command: NotificationCommand) => Promise<boolean>;
+}
 
+function deliveryOf(options: SmsGatewayOptions, recorded: RecordedEvent, state: NotificationState): Delivery {
+  const streamId = recorded.streamId;
+  return {
+    options,
+    notificationId: state.status === "absent" ? "" : state.request.notificationId,
+    now: () => epochMsToInstant(options.clock()),
+    async decide(command) {
+      const outcome = await handleCommand(options.store, notificationDecider, streamId, command, {
+        retriesOnConflict: 3,
+        newEventId: options.newEventId,
+        metadata: metadataCausedBy(recorded, "sms-gateway"),
+      });
+      if (outcome.outcome === "accepted") return true;
+      options.log(
+        `sms-gateway: ${streamId}: ${command.type} ${outcome.outcome === "refused" ? `refused: ${outcome.detail}` : outcome.outcome}`,
+      );
+      return false;
+    },
+  };
+}
+
+/**
+ * Where the last delivery left off: the attempt to make now, or undefined when there is nothing
+ * to send (suppressed or deferred now, still deferred, already submitted, or ended).
+ */
+async function nextAttempt(
+  delivery: Delivery,
+  accounts: AccountDecider,
+  state: NotificationState,
+): Promise<number | undefined> {
+  const deferralOver = (deferred: { readonly until: Instant }) =>
+    compareInstants(deferred.until, delivery.now()) <= 0;
+  if (state.status === "requested" || (state.status === "deferred" && deferralOver(state))) {
+    return (await checkBeforeSending(delivery, accounts, state)) ? 1 : undefined;
+  }
+  if (state.status === "submitting" && state.attempt.outcome === "in-flight") {
+    return resumeClaim(delivery, state.attempt);
+  }
+  if (state.status === "submitting" && state.attempt.outcome === "failed" && state.attempt.retryable) {
+    return state.attempt.attempt + 1;
+  }
+  return undefined; // still deferred (woken later), already submitted, or ended: nothing to do
+}
+
+/** Asks the domain whether the request may go now; records a "no" (suppressed or deferred). */
+async function checkBeforeSending(
+  delivery: Delivery,
+  accounts: AccountDecider,
+  state: Extract<NotificationState, { status: "requested" | "deferred" }>,
+): Promise<boolean> {
+  const { notificationId } = delivery;
+  const verdict = await preSendCheck(delivery.options, accounts, state.request, delivery.now());
+  if (verdict.kind === "suppress") {
+    await delivery.decide({
+      type: "SuppressNotification",
+      data: { notificationId, reason: verdict.reason, now: delivery.now() },
+    });
+    return false;
+  }
+  if (verdict.kind === "defer") {
+    if (state.status === "requested") {
+      await delivery.decide({
+        type: "DeferNotification",
+        data: { notificationId, until: verdict.until, reason: "quiet-hours", now: delivery.now() },
+      });
+    }
+    await delivery.options.wakeups?.schedule(notificationId, verdict.until);
+    return false;
+  }
+  return true;
+}
+
+/**
+ * The facts the pre-send verdict needs — the account as it stands, how many SMS of the request's
+ * rule it was sent within the rule's cooldown, now — and the domain's verdict on them.
+ */
 async function preSendCheck(
   options: SmsGatewayOptions,
-  accounts: ReturnType<typeof accountDecider>,
+  accounts: AccountDecider,
   request: NotificationRequest,
   now: Instant,
-): Promise<Verdict> {
+): Promise<PreSendVerdict> {
   const { state: account } = await loadState(options.store, accounts, `account-${request.accountId}`);
-  if (account.status !== "open" || !account.consents[request.messageClass])
-    return { kind: "suppress", reason: "opted-out" };
-  const rule =
-    request.rule === undefined
-      ? undefined
-      : options.rules.find(
-          (candidate) =>
-            candidate.id === request.rule?.ruleId && candidate.threshold.currency === account.currency,
-        );
-  if (request.rule !== undefined && rule !== undefined) {
-    const standing = account.rules[ruleKey(rule.id, account.currency)];
-    if (standing?.status !== "qualified" || standing.episode !== request.rule.episode) {
-      return { kind: "suppress", reason: "balance-recovered" };
+  const window = frequencyCapWindow(request, account, options.rules, now);
+  const recentSends =
+    window === undefined || options.sentSince === undefined
+      ? 0
+      : await options.sentSince(request.accountId, window.ruleId, window.since, request.notificationId);
+  return preSendVerdict({ request, account, rules: options.rules, recentSends, now });
+}
+
+/**
+ * An attempt claimed and not answered: a young claim may still be on its way (retried later); an
+ * abandoned one (its gateway crashed) is looked up at its provider, and if it never got there it
+ * is recorded as failed and the next attempt may go.
+ */
+async function resumeClaim(delivery: Delivery, claim: InFlightAttempt): Promise<number | undefined> {
+  const { options, notificationId } = delivery;
+  const claimAgeMs = options.clock() - instantToEpochMs(claim.claimedAt);
+  if (claimAgeMs < (options.claimAbandonedAfterMs ?? 30_000)) {
+    throw new SubmissionRetryError(
+      `notification ${notificationId}: attempt ${claim.attempt} was claimed ${claimAgeMs} ms ago and may still be on its way to ${claim.provider}; looking again later`,
+    );
+  }
+  // Claimed and abandoned (its gateway crashed): the provider may have the message.
+  const provider = options.providers.find((candidate) => candidate.name === claim.provider);
+  if (provider !== undefined && (await reconcile(delivery, provider, claim.attempt))) return undefined;
+  // It never got there: that attempt failed, and the next one may go.
+  const recorded = await recordFailure(delivery, claim.attempt, claim.provider, true, "abandoned");
+  return recorded ? claim.attempt + 1 : undefined;
+}
+
+/** Claims the attempt, hands the SMS to the attempt's provider and records its answer. */
+async function submit(delivery: Delivery, request: NotificationRequest, attempt: number): Promise<void> {
+  const { options, notificationId } = delivery;
+  const provider = options.providers[(attempt - 1) % options.providers.length];
+  if (provider === undefined) return;
+  const claimed = await delivery.decide({
+    type: "StartSmsSubmission",
+    data: { notificationId, attempt, provider: provider.name, now: delivery.now() },
+  });
+  if (!claimed) return;
+  try {
+    const sent = await provider.send({
+      to: request.recipient,
+      body: request.body,
+      statusCallback: callbackUrl(options, notificationId, provider.name),
+    });
+    await recordSubmitted(delivery, attempt, provider.name, sent.sid, sent.segments);
+  } catch (error) {
+    if (error instanceof ProviderRejectedError) {
+      await recordFailure(delivery, attempt, provider.name, false, error.errorCode);
+      return;
     }
+    if (!(error instanceof ProviderUnavailableError)) throw error;
+    if (error.mayHaveSent && (await reconcile(delivery, provider, attempt))) return;
+    await recordFailure(delivery, attempt, provider.name, true, error.errorCode);
+    throw new SubmissionRetryError(
+      `notification ${notificationId}: attempt ${attempt} on ${provider.name} failed: ${error.message}`,
+    );
   }
-  if (rule !== undefined && rule.cooldownHours > 0 && options.sentSince !== undefined) {
-    const since = epochMsToInstant(instantToEpochMs(now) - rule.cooldownHours * 3_600_000);
-    if ((await options.sentSince(request.accountId, rule.id, since, request.notificationId)) > 0) {
-      return { kind: "suppress", reason: "frequency-cap" };
-    }
-  }
-  if (rule?.quietHours !== undefined && rule.quietHours !== null) {
-    const until = quietHoursEnd(now, account.timeZone as TimeZone, rule.quietHours);
-    if (until !== undefined) return { kind: "defer", until };
-  }
-  return { kind: "send" };
+}
+
+/** Our reference and the provider's name travel in the callback URL: the webhook needs both. */
+function callbackUrl(options: SmsGatewayOptions, notificationId: string, providerName: string): string {
+  return `${options.statusCallbackUrl}?reference=${encodeURIComponent(notificationId)}&provider=${encodeURIComponent(providerName)}`;
+}
+
+async function recordSubmitted(
+  delivery: Delivery,
+  attempt: number,
+  providerName: string,
+  sid: string,
+  segments: number,
+): Promise<void> {
+  await delivery.decide({
+    type: "RecordSmsSubmission",
+    data: {
+      notificationId: delivery.notificationId,
+      attempt,
+      provider: providerName,
+      providerMessageId: sid,
+      segments,
+      now: delivery.now(),
+    },
+  });
+}
+
+function recordFailure(
+  delivery: Delivery,
+  attempt: number,
+  providerName: string,
+  retryable: boolean,
+  errorCode: string,
+): Promise<boolean> {
+  return delivery.decide({
+    type: "RecordSmsSubmissionFailure",
+    data: {
+      notificationId: delivery.notificationId,
+      attempt,
+      provider: providerName,
+      retryable,
+      errorCode,
+      now: delivery.now(),
+    },
+  });
+}
+
+/** Looks the claimed attempt up at its provider; true when found (and recorded as submitted). */
+async function reconcile(delivery: Delivery, at: SmsProvider, attempt: number): Promise<boolean> {
+  const found = await at.findByReference(delivery.notificationId);
+  const message = found[0];
+  if (message === undefined) return false;
+  if (found.length > 1)
+    delivery.options.log(`sms-gateway: ${delivery.notificationId}: ${found.length} messages at ${at.name}`);
+  await recordSubmitted(delivery, attempt, at.name, message.sid, message.segments);
+  return true;
 }
