@@ -1,22 +1,22 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import anyTest, { type TestFn } from "ava";
-import { accountDecider, type AccountCommand } from "../../domain/account/accountDecider.ts";
-import { notificationStreamId } from "../../domain/notification/notificationDecider.ts";
-import { ruleNotificationId } from "../../domain/notification/ruleNotificationId.ts";
-import { collect } from "../../gateways/eventStore/eventStoreContract.ts";
-import type { RecordedEvent } from "../../gateways/eventStore/EventStore.ts";
-import { DeadLetters } from "../../gateways/fanout/DeadLetters.ts";
-import type { EventConsumer } from "../../gateways/fanout/EventConsumer.ts";
-import { FanoutCheckpoints } from "../../gateways/fanout/FanoutCheckpoints.ts";
-import { PendingRetries } from "../../gateways/fanout/PendingRetries.ts";
-import type { ConsumerOutcome } from "../../gateways/fanout/runAmqpConsumer.ts";
-import { runInProcessConsumer } from "../../gateways/fanout/runInProcessConsumer.ts";
-import { openAccountCommand, recordBalanceCommand } from "../../test/accountCommands.ts";
-import { openTestEventStore, type TestEventStore } from "../../test/postgresTestDatabase.ts";
-import { handleCommand } from "../handleCommand.ts";
-import { loadRules } from "../rules/loadRules.ts";
-import { loadTemplates } from "../templates/loadTemplates.ts";
+import { accountDecider, type AccountCommand } from "../domain/account/accountDecider.ts";
+import { notificationStreamId } from "../domain/notification/notificationDecider.ts";
+import { ruleNotificationId } from "../domain/notification/ruleNotificationId.ts";
+import { collect } from "../gateways/eventStore/eventStoreContract.ts";
+import type { RecordedEvent } from "../gateways/eventStore/EventStore.ts";
+import { DeadLetters } from "../gateways/fanout/DeadLetters.ts";
+import type { EventConsumer } from "../gateways/fanout/EventConsumer.ts";
+import { FanoutCheckpoints } from "../gateways/fanout/FanoutCheckpoints.ts";
+import { PendingRetries } from "../gateways/fanout/PendingRetries.ts";
+import type { ConsumerOutcome } from "../gateways/fanout/runAmqpConsumer.ts";
+import { runInProcessConsumer } from "../gateways/fanout/runInProcessConsumer.ts";
+import { openAccountCommand, recordBalanceCommand } from "../test/accountCommands.ts";
+import { openTestEventStore, type TestEventStore } from "../test/postgresTestDatabase.ts";
+import { handleCommand } from "../commands/handleCommand.ts";
+import { loadRules } from "../commands/rules/loadRules.ts";
+import { loadTemplates } from "../commands/templates/loadTemplates.ts";
 import { qualificationPolicy } from "./qualificationPolicy.ts";
 
 type Context = TestEventStore & {

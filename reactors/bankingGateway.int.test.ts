@@ -2,29 +2,29 @@ import { randomUUID } from "node:crypto";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import anyTest, { type TestFn } from "ava";
-import { handleCommand } from "../../commands/handleCommand.ts";
-import { loadRules } from "../../commands/rules/loadRules.ts";
-import type { RefreshReason } from "../../domain/account/AccountEvent.ts";
-import { accountDecider, type AccountCommand } from "../../domain/account/accountDecider.ts";
-import { epochMsToInstant } from "../../domain/values/Instant.ts";
+import { handleCommand } from "../commands/handleCommand.ts";
+import { loadRules } from "../commands/rules/loadRules.ts";
+import type { RefreshReason } from "../domain/account/AccountEvent.ts";
+import { accountDecider, type AccountCommand } from "../domain/account/accountDecider.ts";
+import { epochMsToInstant } from "../domain/values/Instant.ts";
 import { setTimeout as sleep } from "node:timers/promises";
-import { loadConfig } from "../../bin/loadConfig.ts";
-import { collect } from "../eventStore/eventStoreContract.ts";
-import { DeadLetters } from "../fanout/DeadLetters.ts";
-import { FanoutCheckpoints } from "../fanout/FanoutCheckpoints.ts";
-import { PendingRetries } from "../fanout/PendingRetries.ts";
-import { runInProcessConsumer } from "../fanout/runInProcessConsumer.ts";
-import type { RecordedEvent } from "../eventStore/EventStore.ts";
-import { openAccountCommand } from "../../test/accountCommands.ts";
-import { openTestEventStore, type TestEventStore } from "../../test/postgresTestDatabase.ts";
-import { MemoryBalanceCache } from "./BalanceCache.ts";
-import { BankingApiClient } from "./BankingApiClient.ts";
+import { loadConfig } from "../bin/loadConfig.ts";
+import { collect } from "../gateways/eventStore/eventStoreContract.ts";
+import { DeadLetters } from "../gateways/fanout/DeadLetters.ts";
+import { FanoutCheckpoints } from "../gateways/fanout/FanoutCheckpoints.ts";
+import { PendingRetries } from "../gateways/fanout/PendingRetries.ts";
+import { runInProcessConsumer } from "../gateways/fanout/runInProcessConsumer.ts";
+import type { RecordedEvent } from "../gateways/eventStore/EventStore.ts";
+import { openAccountCommand } from "../test/accountCommands.ts";
+import { openTestEventStore, type TestEventStore } from "../test/postgresTestDatabase.ts";
+import { MemoryBalanceCache } from "../gateways/banking/BalanceCache.ts";
+import { BankingApiClient } from "../gateways/banking/BankingApiClient.ts";
 import { bankingGateway, type RefreshFailureReason } from "./bankingGateway.ts";
-import { RefreshBudget } from "./RefreshBudget.ts";
+import { RefreshBudget } from "../gateways/banking/RefreshBudget.ts";
 import {
   createBankingApiSimulator,
   type BankingApiSimulator,
-} from "./simulator/createBankingApiSimulator.ts";
+} from "../gateways/banking/simulator/createBankingApiSimulator.ts";
 
 const TOKEN = "bank-token";
 const NOW = Date.UTC(2026, 10, 24, 9, 0, 0);
