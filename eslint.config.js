@@ -45,6 +45,24 @@ export default defineConfig(
     },
   },
   {
+    files: ["gateways/**/*.ts"],
+    ignores: ["gateways/**/*.test.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              regex: "^(\\.\\./)+(commands|reactors|projections|bin)/",
+              message:
+                "gateways/ holds adapters only: they import domain/ and gateways/, never the layers above.",
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ["**/*.test.ts", "**/*Contract.ts", "test/**/*.ts"],
     rules: {
       "@typescript-eslint/no-floating-promises": "off",

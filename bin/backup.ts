@@ -39,6 +39,8 @@ Options:
   --allow-inversions       restore: accept a log whose streams are not all in revision order (written
                            before the event store's migration 0004), keeping its order (see
                            npm run event-log -- --help)
+  --allow-duplicate-ids    restore: accept a log in which an event id stands twice (written before
+                           migration 0004), keeping both
   --json                   machine-readable result on stdout (no progress)
   -h, --help               this text
 
@@ -57,6 +59,7 @@ type Invocation =
       readonly command: "restore";
       readonly backup: string;
       readonly allowInversions: boolean;
+      readonly allowDuplicateIds: boolean;
       readonly json: boolean;
     }
   | { readonly command: "prune"; readonly keep: number; readonly json: boolean };
@@ -68,6 +71,7 @@ function parseInvocation(argv: readonly string[]): Invocation | "help" {
     options: {
       keep: { type: "string" },
       "allow-inversions": { type: "boolean", default: false },
+      "allow-duplicate-ids": { type: "boolean", default: false },
       json: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -75,8 +79,8 @@ function parseInvocation(argv: readonly string[]): Invocation | "help" {
   const [command, ...rest] = positionals;
   if (values.help || command === undefined || command === "help") return "help";
   if (command !== "prune" && values.keep !== undefined) throw new UsageError(`${command} takes no --keep`);
-  if (command !== "restore" && values["allow-inversions"])
-    throw new UsageError(`${command} takes no --allow-inversions`);
+  if (command !== "restore" && (values["allow-inversions"] || values["allow-duplicate-ids"]))
+    throw new UsageError(`${command} takes no --allow-inversions or --allow-duplicate-ids`);
   switch (command) {
     case "create":
     case "list":
@@ -89,7 +93,13 @@ function parseInvocation(argv: readonly string[]): Invocation | "help" {
       if (backup !== "latest" && !isBackupId(backup)) {
         throw new UsageError(`restore: "${backup}" is not a backup id (like 20261124T090000123Z-3f9a2c)`);
       }
-      return { command, backup, allowInversions: values["allow-inversions"], json: values.json };
+      return {
+        command,
+        backup,
+        allowInversions: values["allow-inversions"],
+        allowDuplicateIds: values["allow-duplicate-ids"],
+        json: values.json,
+      };
     }
     case "prune": {
       if (rest.length > 0) throw new UsageError(`prune takes no arguments (got ${rest.join(" ")})`);
@@ -266,6 +276,7 @@ async function restore(
         schema: EVENT_STORE_SCHEMA,
         directory,
         allowRevisionInversions: invocation.allowInversions,
+        allowDuplicateEventIds: invocation.allowDuplicateIds,
         onProgress: (update) =>
           progress.show(
             `import: ${update.phase} ${update.events.toLocaleString("en")} / ${update.total.toLocaleString("en")} events`,

@@ -28,6 +28,8 @@ Options:
                          revision order in the log (written by a version before the store's
                          migration 0004); the import keeps the order the log had and records each
                          inversion (\`projections status\` reports them)
+  --allow-duplicate-ids  import: accept an archive in which an event id stands twice (written
+                         before migration 0004), keeping both (recorded like inversions)
   --json                 machine-readable result on stdout (no progress)
   -h, --help             this text
 
@@ -42,6 +44,7 @@ interface Invocation {
   readonly eventsPerFile: number;
   readonly schema: string;
   readonly allowInversions: boolean;
+  readonly allowDuplicateIds: boolean;
   readonly json: boolean;
 }
 
@@ -53,6 +56,7 @@ function parseInvocation(argv: readonly string[]): Invocation | "help" {
       "events-per-file": { type: "string", default: "100000" },
       schema: { type: "string", default: "tidemark" },
       "allow-inversions": { type: "boolean", default: false },
+      "allow-duplicate-ids": { type: "boolean", default: false },
       json: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -77,6 +81,7 @@ function parseInvocation(argv: readonly string[]): Invocation | "help" {
     eventsPerFile,
     schema: values.schema,
     allowInversions: values["allow-inversions"],
+    allowDuplicateIds: values["allow-duplicate-ids"],
     json: values.json,
   };
 }
@@ -176,6 +181,7 @@ async function importLog(invocation: Invocation, pool: pg.Pool): Promise<number>
     schema: invocation.schema,
     directory: invocation.directory,
     allowRevisionInversions: invocation.allowInversions,
+    allowDuplicateEventIds: invocation.allowDuplicateIds,
     onProgress: (update) =>
       progress.show(
         `import: ${update.phase} ${update.events.toLocaleString("en")} / ${update.total.toLocaleString("en")} events`,

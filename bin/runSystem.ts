@@ -13,7 +13,7 @@ import { answerClientErrors } from "../commands/api/answerClientErrors.ts";
 import { ApiKeys, hashApiKey, type ApiKeyEntry } from "../commands/api/ApiKeys.ts";
 import { createCommandApi } from "../commands/api/createCommandApi.ts";
 import { IdempotencyStore } from "../commands/api/IdempotencyStore.ts";
-import { qualificationPolicy } from "../commands/policies/qualificationPolicy.ts";
+import { qualificationPolicy } from "../reactors/qualificationPolicy.ts";
 import { loadRules, RulesFileError } from "../commands/rules/loadRules.ts";
 import { loadTemplates } from "../commands/templates/loadTemplates.ts";
 import type { EventStore } from "../gateways/eventStore/EventStore.ts";
@@ -42,20 +42,20 @@ import {
   type BalanceCache,
 } from "../gateways/banking/BalanceCache.ts";
 import { BankingApiClient } from "../gateways/banking/BankingApiClient.ts";
-import { bankingGateway } from "../gateways/banking/bankingGateway.ts";
+import { bankingGateway } from "../reactors/bankingGateway.ts";
 import { RefreshBudget } from "../gateways/banking/RefreshBudget.ts";
 import {
   createBankingApiSimulator,
   type SimulatedBalance,
 } from "../gateways/banking/simulator/createBankingApiSimulator.ts";
 import type { EventConsumer } from "../gateways/fanout/EventConsumer.ts";
-import { runRefreshScheduler } from "../gateways/scheduler/runRefreshScheduler.ts";
+import { runRefreshScheduler } from "../reactors/runRefreshScheduler.ts";
 import { createSmsProviderSimulator } from "../gateways/sms/simulator/createSmsProviderSimulator.ts";
-import { createSmsWebhooks } from "../gateways/sms/createSmsWebhooks.ts";
-import { runStatusPoller } from "../gateways/sms/runStatusPoller.ts";
+import { createSmsWebhooks } from "../reactors/webhooks/createSmsWebhooks.ts";
+import { runStatusPoller } from "../reactors/runStatusPoller.ts";
 import { DeferredWakeups } from "../gateways/sms/DeferredWakeups.ts";
-import { runDeferredWakeups } from "../gateways/sms/runDeferredWakeups.ts";
-import { smsGateway } from "../gateways/sms/smsGateway.ts";
+import { runDeferredWakeups } from "../reactors/runDeferredWakeups.ts";
+import { smsGateway } from "../reactors/smsGateway.ts";
 import { TwilioSmsProvider } from "../gateways/sms/TwilioSmsProvider.ts";
 import type { Rule } from "../domain/rules/Rule.ts";
 import { ConfigError, loadConfig, type Config } from "./loadConfig.ts";

@@ -2,7 +2,7 @@ import test from "ava";
 import fc from "fast-check";
 import { loadRules } from "../commands/rules/loadRules.ts";
 import { loadTemplates } from "../commands/templates/loadTemplates.ts";
-import { ruleNotificationRequest } from "../commands/policies/ruleNotificationRequest.ts";
+import { ruleNotificationRequest } from "../domain/notification/ruleNotificationRequest.ts";
 import type { AccountEvent } from "../domain/account/AccountEvent.ts";
 import type { AccountCommand } from "../domain/account/AccountCommand.ts";
 import { accountDecider } from "../domain/account/accountDecider.ts";

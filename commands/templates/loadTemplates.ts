@@ -1,12 +1,12 @@
 import { readFile } from "node:fs/promises";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import type { Templates } from "../../domain/notification/Templates.ts";
 
 /** The templates shipped as the default, one per example rule. */
 export const DEFAULT_TEMPLATES_FILE = new URL("./defaultTemplates.yaml", import.meta.url);
 
-/** Template text by id. */
-export type Templates = ReadonlyMap<string, string>;
+export type { Templates };
 
 const fileSchema = z
   .object({

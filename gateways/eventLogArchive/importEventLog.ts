@@ -17,6 +17,12 @@ export interface ImportOptions {
    * version before the store's migration 0004), keeping the order it had; see `checkArchive`.
    */
   readonly allowRevisionInversions?: boolean;
+  /**
+   * Import an archive in which an event id stands twice (a log written by a version before the
+   * store's migration 0004), keeping both: the store's unique index then covers only events
+   * appended after the import, as in a store migrated with such a log (see migration 0004).
+   */
+  readonly allowDuplicateEventIds?: boolean;
   readonly onProgress?: (progress: ImportProgress) => void;
 }
 
@@ -93,6 +99,8 @@ export async function importEventLog(options: ImportOptions): Promise<ImportResu
       }
     }
     await guardTheLog(client, schema, manifest.archiveId, imported.size === 0);
+    if (options.allowDuplicateEventIds === true)
+      await keepDuplicateIdsOfTheArchive(client, schema, manifest.lastPosition);
 
     const lastPosition = manifest.lastPosition === null ? undefined : parsePosition(manifest.lastPosition);
     const [lastOrder] = lastPosition === undefined ? [0n] : positionParts(lastPosition);
@@ -124,7 +132,8 @@ export async function importEventLog(options: ImportOptions): Promise<ImportResu
       options.onProgress?.({ phase: "importing", events, total: manifest.events });
     }
     // Kept inversions are on record, as a migrated old log's are (see PostgresEventStore.logAnomalies).
-    if (checked.inversions > 0) await client.query(`select ${table("record_log_anomalies")}()`);
+    if (checked.inversions > 0 || options.allowDuplicateEventIds === true)
+      await client.query(`select ${table("record_log_anomalies")}()`);
     // Done: appends are taken again, after every imported event.
     await client.query(`update ${table("log_origin")} set importing_archive = null`);
     // Wake live subscribers of this store, in every process (LISTEN/NOTIFY).
@@ -273,7 +282,41 @@ async function insertRows(
     if (code !== "23505" || constraint !== "events_event_id_key") throw error;
     throw new ImportRefusedError(
       `${file.name}: ${typeof detail === "string" ? detail : "an event id"} — the archive holds an event id twice ` +
-        "(written before the store kept event ids unique); nothing of this file was written",
+        "(written by a version before the store kept event ids unique); nothing of this file was written. " +
+        "--allow-duplicate-ids imports it keeping both",
     );
+  }
+}
+
+/**
+ * Lets the archive's repeated event ids in: the unique index on event ids then covers only
+ * events after the archive's last position, and a plain index serves look-ups of the older ones
+ * (the state migration 0004 leaves a store in that already held repeated ids). Idempotent, so a
+ * resumed import runs it again harmlessly.
+ */
+async function keepDuplicateIdsOfTheArchive(
+  client: pg.PoolClient,
+  schema: string,
+  lastPosition: string | null,
+): Promise<void> {
+  const last = lastPosition === null ? undefined : parsePosition(lastPosition);
+  const [, lastSequence] = last === undefined ? [0n, 0n] : positionParts(last);
+  const { rows } = await client.query<{ partial: boolean }>(
+    `select indexdef like '% WHERE %' as partial from pg_indexes
+      where schemaname = $1 and indexname = 'events_event_id_key'`,
+    [schema],
+  );
+  if (rows[0]?.partial === true) return;
+  await client.query("begin");
+  try {
+    await client.query(`drop index if exists "${schema}".events_event_id_key`);
+    await client.query(`create index if not exists events_event_id_idx on "${schema}".events (event_id)`);
+    await client.query(
+      `create unique index events_event_id_key on "${schema}".events (event_id) where global_position > ${lastSequence.toString()}`,
+    );
+    await client.query("commit");
+  } catch (error) {
+    await client.query("rollback");
+    throw error;
   }
 }

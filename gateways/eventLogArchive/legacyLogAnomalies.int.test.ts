@@ -131,7 +131,7 @@ test("a log with a stream out of revision order is reported at migration, verifi
   }
 });
 
-test("a log with an event id twice is reported at migration, and the id is refused from then on", async (t) => {
+test("a log with an event id twice is reported at migration, the id refused from then on, and imported with --allow-duplicate-ids", async (t) => {
   const database = await openTestDatabase();
   const source = `${database.schema}_dup`;
   const work = await mkdtemp(join(tmpdir(), "tidemark-legacy-"));
@@ -169,7 +169,37 @@ test("a log with an event id twice is reported at migration, and the id is refus
       importEventLog({ pool: database.pool, schema: `${source}_new`, directory: archive }),
       { instanceOf: ImportRefusedError },
     );
-    t.regex(refused.message, /event id twice/);
+    t.regex(refused.message, /event id twice.*--allow-duplicate-ids/);
+    const imported = await importEventLog({
+      pool: database.pool,
+      schema: `${source}_new`,
+      directory: archive,
+      allowDuplicateEventIds: true,
+    });
+    t.is(imported.events, 3);
+    t.like(await PostgresEventStore.logAnomalies(database.pool, `${source}_new`), { duplicateEventIds: 2 });
+    const restored = new PostgresEventStore(database.pool, { schema: `${source}_new` });
+    await t.throwsAsync(
+      restored.append("account-e", "any", [{ id: reused, type: "Again", data: {}, metadata }]),
+      {
+        instanceOf: DuplicateEventIdError,
+      },
+    );
+    await t.throwsAsync(
+      restored.append("account-e", "any", [{ id: fresh, type: "Fresh", data: {}, metadata }]),
+      {
+        instanceOf: DuplicateEventIdError,
+      },
+    );
+    const after = randomUUID();
+    await restored.append("account-e", "any", [{ id: after, type: "After", data: {}, metadata }]);
+    await t.throwsAsync(
+      restored.append("account-f", "any", [{ id: after, type: "After", data: {}, metadata }]),
+      {
+        instanceOf: DuplicateEventIdError,
+      },
+    );
+    await restored.close();
   } finally {
     await database.pool.query(`drop schema if exists "${source}" cascade`);
     await database.pool.query(`drop schema if exists "${source}_new" cascade`);

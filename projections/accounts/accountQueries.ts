@@ -1,4 +1,5 @@
 import type { Kysely } from "kysely";
+import type pg from "pg";
 import { formatMoney, isCurrency } from "../../domain/values/Money.ts";
 import type { AccountsTables, ConsentGround, RefreshFailureRow } from "./AccountsTable.ts";
 
@@ -67,4 +68,37 @@ export function maskPhone(phone: string): string {
   return phone.length <= 6
     ? "•".repeat(phone.length)
     : `${phone.slice(0, 3)}${"•".repeat(phone.length - 6)}${phone.slice(-3)}`;
+}
+
+/**
+ * Up to `limit` accounts open in the read model that `table` (a table keyed by `account_id`, e.g.
+ * the refresh schedule) does not hold yet. `accountsView` is the read schema's view
+ * (`"<prefix>_read".accounts`).
+ */
+export async function openAccountsMissingFrom(
+  pool: pg.Pool,
+  accountsView: string,
+  table: string,
+  limit: number,
+): Promise<string[]> {
+  const { rows } = await pool.query<{ account_id: string }>(
+    `select a.account_id from ${accountsView} a
+       where a.status = 'open' and not exists (select 1 from ${table} s where s.account_id = a.account_id)
+       limit $1`,
+    [limit],
+  );
+  return rows.map((row) => row.account_id);
+}
+
+/** The accounts `table` (keyed by `account_id`) holds that the read model no longer has open. */
+export async function accountsNoLongerOpenIn(
+  pool: pg.Pool,
+  accountsView: string,
+  table: string,
+): Promise<string[]> {
+  const { rows } = await pool.query<{ account_id: string }>(
+    `select s.account_id from ${table} s join ${accountsView} a on a.account_id = s.account_id
+       where a.status <> 'open'`,
+  );
+  return rows.map((row) => row.account_id);
 }

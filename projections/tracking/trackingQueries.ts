@@ -1,4 +1,5 @@
 import type { Kysely } from "kysely";
+import type pg from "pg";
 import type { NotificationStatus } from "../../domain/notification/NotificationStatus.ts";
 import { parseInstant, type Instant } from "../../domain/values/Instant.ts";
 import type { MessageClass } from "../../domain/values/MessageClass.ts";
@@ -272,4 +273,32 @@ export async function countSentSince(
     .where("status", "in", HANDED_TO_A_PROVIDER)
     .executeTakeFirst();
   return Number(row?.sent ?? 0);
+}
+
+/** A notification a provider accepted that has had no report for a while (see `awaitingFinalStatus`). */
+export interface AwaitingStatusRow {
+  readonly notification_id: string;
+  readonly provider: string;
+  readonly provider_message_id: string;
+  readonly valid_until: string;
+}
+
+/**
+ * Notifications a provider accepted (`submitted` or `sent`) with no event since `quietSince`, the
+ * longest quiet first, `limit` at most: the status poller asks their providers about them.
+ * `notificationsView` is the read schema's view (`"<prefix>_read".notifications`).
+ */
+export async function awaitingFinalStatus(
+  pool: pg.Pool,
+  notificationsView: string,
+  quietSince: Instant,
+  limit: number,
+): Promise<readonly AwaitingStatusRow[]> {
+  const { rows } = await pool.query<AwaitingStatusRow>(
+    `select notification_id, provider, provider_message_id, valid_until from ${notificationsView}
+     where status in ('submitted', 'sent') and provider_message_id is not null and last_event_at <= $1
+     order by last_event_at limit $2`,
+    [quietSince, limit],
+  );
+  return rows;
 }

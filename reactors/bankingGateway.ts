@@ -1,23 +1,23 @@
-import { metadataCausedBy } from "../../commands/metadataCausedBy.ts";
-import { handleCommand } from "../../commands/handleCommand.ts";
-import type { AccountEvent } from "../../domain/account/AccountEvent.ts";
-import type { AccountCommand } from "../../domain/account/AccountCommand.ts";
-import { accountDecider } from "../../domain/account/accountDecider.ts";
-import type { Rule } from "../../domain/rules/Rule.ts";
-import { isCurrentBalanceType, parseBalanceType } from "../../domain/values/BalanceType.ts";
-import { epochMsToInstant } from "../../domain/values/Instant.ts";
-import { isCurrency, type Currency } from "../../domain/values/Money.ts";
-import type { ReferenceTimeBounds } from "../../domain/values/ReferenceTimeBounds.ts";
-import type { EventStore, RecordedEvent } from "../eventStore/EventStore.ts";
-import type { EventConsumer } from "../fanout/EventConsumer.ts";
-import type { BalanceCache } from "./BalanceCache.ts";
+import { metadataCausedBy } from "../commands/metadataCausedBy.ts";
+import { handleCommand } from "../commands/handleCommand.ts";
+import type { AccountEvent } from "../domain/account/AccountEvent.ts";
+import type { AccountCommand } from "../domain/account/AccountCommand.ts";
+import { accountDecider } from "../domain/account/accountDecider.ts";
+import type { Rule } from "../domain/rules/Rule.ts";
+import { isCurrentBalanceType, parseBalanceType } from "../domain/values/BalanceType.ts";
+import { epochMsToInstant } from "../domain/values/Instant.ts";
+import { isCurrency, type Currency } from "../domain/values/Money.ts";
+import type { ReferenceTimeBounds } from "../domain/values/ReferenceTimeBounds.ts";
+import type { EventStore, RecordedEvent } from "../gateways/eventStore/EventStore.ts";
+import type { EventConsumer } from "../gateways/fanout/EventConsumer.ts";
+import type { BalanceCache } from "../gateways/banking/BalanceCache.ts";
 import {
   BankingApiError,
   type BankBalance,
   type BankingApiClient,
   type BankingFailureReason,
-} from "./BankingApiClient.ts";
-import type { RefreshBudget } from "./RefreshBudget.ts";
+} from "../gateways/banking/BankingApiClient.ts";
+import type { RefreshBudget } from "../gateways/banking/RefreshBudget.ts";
 
 export interface BankingGatewayOptions {
   readonly store: EventStore;

@@ -1,15 +1,15 @@
 import { randomUUID } from "node:crypto";
 import anyTest, { type TestFn } from "ava";
-import { handleCommand } from "../../commands/handleCommand.ts";
-import type { AccountCommand } from "../../domain/account/AccountCommand.ts";
-import { accountDecider } from "../../domain/account/accountDecider.ts";
-import { firstRefreshDue, type RefreshSchedule } from "../../domain/account/RefreshSchedule.ts";
-import { epochMsToInstant } from "../../domain/values/Instant.ts";
-import { accountsProjection } from "../../projections/accounts/accountsProjection.ts";
-import { applyProjection } from "../../test/applyProjection.ts";
-import { openAccountCommand } from "../../test/accountCommands.ts";
-import { openTestEventStore, type TestEventStore } from "../../test/postgresTestDatabase.ts";
-import { collect } from "../eventStore/eventStoreContract.ts";
+import { handleCommand } from "../commands/handleCommand.ts";
+import type { AccountCommand } from "../domain/account/AccountCommand.ts";
+import { accountDecider } from "../domain/account/accountDecider.ts";
+import { firstRefreshDue, type RefreshSchedule } from "../domain/account/RefreshSchedule.ts";
+import { epochMsToInstant } from "../domain/values/Instant.ts";
+import { accountsProjection } from "../projections/accounts/accountsProjection.ts";
+import { applyProjection } from "../test/applyProjection.ts";
+import { openAccountCommand } from "../test/accountCommands.ts";
+import { openTestEventStore, type TestEventStore } from "../test/postgresTestDatabase.ts";
+import { collect } from "../gateways/eventStore/eventStoreContract.ts";
 import {
   migrateSchedule,
   runRefreshScheduler,

@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { notificationStreamId } from "../../domain/notification/notificationDecider.ts";
-import { epochMsToInstant } from "../../domain/values/Instant.ts";
-import type { EventStore } from "../eventStore/EventStore.ts";
-import type { EventConsumer } from "../fanout/EventConsumer.ts";
-import type { DeferredWakeups } from "./DeferredWakeups.ts";
+import { notificationStreamId } from "../domain/notification/notificationDecider.ts";
+import { epochMsToInstant } from "../domain/values/Instant.ts";
+import type { EventStore } from "../gateways/eventStore/EventStore.ts";
+import type { EventConsumer } from "../gateways/fanout/EventConsumer.ts";
+import type { DeferredWakeups } from "../gateways/sms/DeferredWakeups.ts";
 
 export interface DeferredWakeupsOptions {
   readonly store: EventStore;

@@ -1,12 +1,12 @@
 import test from "ava";
-import type { AccountEvent } from "../../domain/account/AccountEvent.ts";
-import { accountDecider } from "../../domain/account/accountDecider.ts";
-import { stateFrom } from "../../domain/Decider.ts";
-import { ruleNotificationId } from "../../domain/notification/ruleNotificationId.ts";
-import { notificationDecider } from "../../domain/notification/notificationDecider.ts";
-import type { Instant } from "../../domain/values/Instant.ts";
-import { loadRules } from "../rules/loadRules.ts";
-import { loadTemplates } from "../templates/loadTemplates.ts";
+import type { AccountEvent } from "../account/AccountEvent.ts";
+import { accountDecider } from "../account/accountDecider.ts";
+import { stateFrom } from "../Decider.ts";
+import { ruleNotificationId } from "./ruleNotificationId.ts";
+import { notificationDecider } from "./notificationDecider.ts";
+import type { Instant } from "../values/Instant.ts";
+import { loadRules } from "../../commands/rules/loadRules.ts";
+import { loadTemplates } from "../../commands/templates/loadTemplates.ts";
 import { ruleNotificationRequest, type QualifiedData } from "./ruleNotificationRequest.ts";
 
 const opened: AccountEvent = {

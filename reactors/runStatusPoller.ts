@@ -1,12 +1,13 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type pg from "pg";
-import { handleCommand } from "../../commands/handleCommand.ts";
-import type { NotificationCommand } from "../../domain/notification/NotificationCommand.ts";
-import { notificationDecider, notificationStreamId } from "../../domain/notification/notificationDecider.ts";
-import { epochMsToInstant } from "../../domain/values/Instant.ts";
-import type { EventStore } from "../eventStore/EventStore.ts";
-import { AdvisoryLease } from "../postgres/AdvisoryLease.ts";
-import type { TwilioSmsProvider } from "./TwilioSmsProvider.ts";
+import { handleCommand } from "../commands/handleCommand.ts";
+import type { NotificationCommand } from "../domain/notification/NotificationCommand.ts";
+import { notificationDecider, notificationStreamId } from "../domain/notification/notificationDecider.ts";
+import { epochMsToInstant } from "../domain/values/Instant.ts";
+import type { EventStore } from "../gateways/eventStore/EventStore.ts";
+import { AdvisoryLease } from "../gateways/postgres/AdvisoryLease.ts";
+import { awaitingFinalStatus } from "../projections/tracking/trackingQueries.ts";
+import type { TwilioSmsProvider } from "../gateways/sms/TwilioSmsProvider.ts";
 
 export interface StatusPollerOptions {
   readonly pool: pg.Pool;
@@ -64,16 +65,11 @@ export async function runStatusPoller(options: StatusPollerOptions): Promise<voi
 /** One round; returns how many notifications it asked about and how many it expired. */
 export async function pollOnce(options: StatusPollerOptions): Promise<{ polled: number; expired: number }> {
   const now = options.clock();
-  const { rows } = await options.pool.query<{
-    notification_id: string;
-    provider: string;
-    provider_message_id: string;
-    valid_until: string;
-  }>(
-    `select notification_id, provider, provider_message_id, valid_until from ${options.notificationsView}
-     where status in ('submitted', 'sent') and provider_message_id is not null and last_event_at <= $1
-     order by last_event_at limit $2`,
-    [epochMsToInstant(now - (options.quietForMs ?? 120_000)), options.perRound ?? 200],
+  const rows = await awaitingFinalStatus(
+    options.pool,
+    options.notificationsView,
+    epochMsToInstant(now - (options.quietForMs ?? 120_000)),
+    options.perRound ?? 200,
   );
   let polled = 0;
   let expired = 0;

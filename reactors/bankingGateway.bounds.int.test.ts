@@ -1,16 +1,16 @@
 import { randomUUID } from "node:crypto";
 import anyTest, { type TestFn } from "ava";
-import { handleCommand } from "../../commands/handleCommand.ts";
-import { loadRules } from "../../commands/rules/loadRules.ts";
-import type { AccountCommand } from "../../domain/account/AccountCommand.ts";
-import { accountDecider } from "../../domain/account/accountDecider.ts";
-import type { CurrentBalanceType } from "../../domain/values/BalanceType.ts";
-import { epochMsToInstant, type Instant } from "../../domain/values/Instant.ts";
-import { openAccountCommand } from "../../test/accountCommands.ts";
-import { openTestEventStore, type TestEventStore } from "../../test/postgresTestDatabase.ts";
-import { collect } from "../eventStore/eventStoreContract.ts";
-import { MemoryBalanceCache } from "./BalanceCache.ts";
-import type { BankBalance } from "./BankingApiClient.ts";
+import { handleCommand } from "../commands/handleCommand.ts";
+import { loadRules } from "../commands/rules/loadRules.ts";
+import type { AccountCommand } from "../domain/account/AccountCommand.ts";
+import { accountDecider } from "../domain/account/accountDecider.ts";
+import type { CurrentBalanceType } from "../domain/values/BalanceType.ts";
+import { epochMsToInstant, type Instant } from "../domain/values/Instant.ts";
+import { openAccountCommand } from "../test/accountCommands.ts";
+import { openTestEventStore, type TestEventStore } from "../test/postgresTestDatabase.ts";
+import { collect } from "../gateways/eventStore/eventStoreContract.ts";
+import { MemoryBalanceCache } from "../gateways/banking/BalanceCache.ts";
+import type { BankBalance } from "../gateways/banking/BankingApiClient.ts";
 import { bankingGateway } from "./bankingGateway.ts";
 
 // A pulled balance meets the same bounds as a pushed one: what cannot count as the customer's

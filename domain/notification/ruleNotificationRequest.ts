@@ -1,12 +1,12 @@
-import type { AccountEvent } from "../../domain/account/AccountEvent.ts";
-import type { AccountState } from "../../domain/account/AccountState.ts";
-import type { RequestNotification } from "../../domain/notification/NotificationCommand.ts";
-import { ruleNotificationId } from "../../domain/notification/ruleNotificationId.ts";
-import type { Rule } from "../../domain/rules/Rule.ts";
-import { addMilliseconds, compareInstants, parseInstant, type Instant } from "../../domain/values/Instant.ts";
-import { formatMoney, moneyFromData, type Money } from "../../domain/values/Money.ts";
-import { parsePhoneNumber } from "../../domain/values/PhoneNumber.ts";
-import type { Templates } from "../templates/loadTemplates.ts";
+import type { AccountEvent } from "../account/AccountEvent.ts";
+import type { AccountState } from "../account/AccountState.ts";
+import type { RequestNotification } from "./NotificationCommand.ts";
+import { ruleNotificationId } from "./ruleNotificationId.ts";
+import type { Rule } from "../rules/Rule.ts";
+import { addMilliseconds, compareInstants, parseInstant, type Instant } from "../values/Instant.ts";
+import { formatMoney, moneyFromData, type Money } from "../values/Money.ts";
+import { parsePhoneNumber } from "../values/PhoneNumber.ts";
+import type { Templates } from "./Templates.ts";
 
 /** The data of an `AccountQualified` event (whose type shares a union member with `AccountDisqualified`). */
 export type QualifiedData = Extract<

@@ -1,16 +1,13 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type pg from "pg";
-import { handleCommand } from "../../commands/handleCommand.ts";
-import { accountDecider } from "../../domain/account/accountDecider.ts";
-import {
-  firstRefreshDue,
-  nextRefreshDue,
-  type RefreshSchedule,
-} from "../../domain/account/RefreshSchedule.ts";
-import type { Rule } from "../../domain/rules/Rule.ts";
-import { epochMsToInstant } from "../../domain/values/Instant.ts";
-import type { EventStore } from "../eventStore/EventStore.ts";
-import { AdvisoryLease } from "../postgres/AdvisoryLease.ts";
+import { handleCommand } from "../commands/handleCommand.ts";
+import { accountDecider } from "../domain/account/accountDecider.ts";
+import { firstRefreshDue, nextRefreshDue, type RefreshSchedule } from "../domain/account/RefreshSchedule.ts";
+import type { Rule } from "../domain/rules/Rule.ts";
+import { epochMsToInstant } from "../domain/values/Instant.ts";
+import type { EventStore } from "../gateways/eventStore/EventStore.ts";
+import { AdvisoryLease } from "../gateways/postgres/AdvisoryLease.ts";
+import { accountsNoLongerOpenIn, openAccountsMissingFrom } from "../projections/accounts/accountQueries.ts";
 
 export interface RefreshSchedulerOptions {
   readonly pool: pg.Pool;
@@ -92,9 +89,10 @@ export async function runSchedulerTick(options: RefreshSchedulerOptions): Promis
   const table = `"${options.schema}".refresh_schedule`;
   const now = new Date(options.clock());
   await joinNewAccounts(options, table, now.getTime());
-  await options.pool.query(
-    `delete from ${table} s using ${options.accountsView} a where a.account_id = s.account_id and a.status <> 'open'`,
-  );
+  const closed = await accountsNoLongerOpenIn(options.pool, options.accountsView, table);
+  if (closed.length > 0) {
+    await options.pool.query(`delete from ${table} where account_id = any($1::text[])`, [closed]);
+  }
   const { rows } = await options.pool.query<{ account_id: string; next_due_at: Date }>(
     `select account_id, next_due_at from ${table} where next_due_at <= $1 order by next_due_at, account_id limit $2`,
     [now, options.perTick ?? 500],
@@ -142,20 +140,14 @@ async function joinNewAccounts(
   nowMs: number,
 ): Promise<void> {
   for (;;) {
-    const { rows } = await options.pool.query<{ account_id: string }>(
-      `select a.account_id from ${options.accountsView} a
-       where a.status = 'open' and not exists (select 1 from ${table} s where s.account_id = a.account_id)
-       limit $1`,
-      [JOIN_BATCH],
-    );
-    if (rows.length === 0) return;
-    const ids = rows.map((row) => row.account_id);
+    const ids = await openAccountsMissingFrom(options.pool, options.accountsView, table, JOIN_BATCH);
+    if (ids.length === 0) return;
     await options.pool.query(
       `insert into ${table} (account_id, next_due_at)
        select * from unnest($1::text[], $2::timestamptz[])
        on conflict (account_id) do nothing`,
       [ids, ids.map((id) => new Date(firstRefreshDue(id, nowMs, options.schedule)))],
     );
-    if (rows.length < JOIN_BATCH) return;
+    if (ids.length < JOIN_BATCH) return;
   }
 }

@@ -1,14 +1,14 @@
-import type { AccountEvent } from "../../domain/account/AccountEvent.ts";
-import { accountDecider } from "../../domain/account/accountDecider.ts";
-import { notificationDecider, notificationStreamId } from "../../domain/notification/notificationDecider.ts";
-import type { Rule } from "../../domain/rules/Rule.ts";
-import { epochMsToInstant } from "../../domain/values/Instant.ts";
-import type { EventStore, RecordedEvent } from "../../gateways/eventStore/EventStore.ts";
-import type { EventConsumer } from "../../gateways/fanout/EventConsumer.ts";
-import { handleCommand, loadState } from "../handleCommand.ts";
-import { metadataCausedBy } from "../metadataCausedBy.ts";
-import type { Templates } from "../templates/loadTemplates.ts";
-import { ruleNotificationRequest } from "./ruleNotificationRequest.ts";
+import type { AccountEvent } from "../domain/account/AccountEvent.ts";
+import { accountDecider } from "../domain/account/accountDecider.ts";
+import { notificationDecider, notificationStreamId } from "../domain/notification/notificationDecider.ts";
+import type { Rule } from "../domain/rules/Rule.ts";
+import { epochMsToInstant } from "../domain/values/Instant.ts";
+import type { EventStore, RecordedEvent } from "../gateways/eventStore/EventStore.ts";
+import type { EventConsumer } from "../gateways/fanout/EventConsumer.ts";
+import { handleCommand, loadState } from "../commands/handleCommand.ts";
+import { metadataCausedBy } from "../commands/metadataCausedBy.ts";
+import type { Templates } from "../commands/templates/loadTemplates.ts";
+import { ruleNotificationRequest } from "../domain/notification/ruleNotificationRequest.ts";
 
 export interface QualificationPolicyOptions {
   readonly store: EventStore;

@@ -1,0 +1,299 @@
+import { metadataCausedBy } from "../commands/metadataCausedBy.ts";
+import { handleCommand, loadState } from "../commands/handleCommand.ts";
+import { accountDecider } from "../domain/account/accountDecider.ts";
+import type { NotificationCommand } from "../domain/notification/NotificationCommand.ts";
+import { notificationDecider } from "../domain/notification/notificationDecider.ts";
+import type {
+  InFlightAttempt,
+  NotificationRequest,
+  NotificationState,
+} from "../domain/notification/NotificationState.ts";
+import {
+  frequencyCapWindow,
+  preSendVerdict,
+  type PreSendVerdict,
+} from "../domain/notification/preSendVerdict.ts";
+import type { Rule } from "../domain/rules/Rule.ts";
+import {
+  compareInstants,
+  epochMsToInstant,
+  instantToEpochMs,
+  type Instant,
+} from "../domain/values/Instant.ts";
+import type { EventStore, RecordedEvent } from "../gateways/eventStore/EventStore.ts";
+import type { EventConsumer } from "../gateways/fanout/EventConsumer.ts";
+import type { DeferredWakeups } from "../gateways/sms/DeferredWakeups.ts";
+import {
+  ProviderRejectedError,
+  ProviderUnavailableError,
+  type TwilioSmsProvider,
+} from "../gateways/sms/TwilioSmsProvider.ts";
+
+export interface SmsGatewayOptions {
+  readonly store: EventStore;
+  readonly rules: readonly Rule[];
+  /** In order of preference: attempt n goes to provider (n - 1) mod count, so a retry fails over. */
+  readonly providers: readonly Pick<TwilioSmsProvider, "name" | "send" | "findByReference">[];
+  /** Where providers post status callbacks; `?reference=<notification id>&provider=<name>` is added. */
+  readonly statusCallbackUrl: string;
+  /**
+   * For the frequency cap: how many other notifications of this rule the account was sent since
+   * `since` (from the tracking read model). Absent: no cap.
+   */
+  readonly sentSince?: (accountId: string, ruleId: string, since: Instant, except: string) => Promise<number>;
+  /**
+   * How old a claim (`SmsSubmissionStarted` with no answer recorded) must be before it is taken
+   * for abandoned — its gateway crashed — and looked up at the provider (default 30 s: well past
+   * the provider call's timeout). A younger one may belong to a delivery still waiting for the
+   * provider (a duplicate, another replica): this delivery is retried later instead.
+   */
+  readonly claimAbandonedAfterMs?: number;
+  /** Where deferrals are remembered, to be woken when they end (see `runDeferredWakeups`). */
+  readonly wakeups?: Pick<DeferredWakeups, "schedule">;
+  readonly clock: () => number;
+  readonly newEventId: () => string;
+  readonly log: (message: string) => void;
+}
+
+/** Thrown so the fan-out redelivers the request later: the next attempt goes to the next provider. */
+export class SubmissionRetryError extends Error {}
+
+type SmsProvider = SmsGatewayOptions["providers"][number];
+type AccountDecider = ReturnType<typeof accountDecider>;
+type RequestedState = Extract<NotificationState, { request: NotificationRequest }>;
+
+/**
+ * `NotificationRequested` → pre-send checks → claim → provider → recorded outcome. The checks are
+ * the domain's `preSendVerdict`, asked with the facts gathered here (the account as it stands,
+ * the rule's recent sends, now): each "no" an event with its reason (suppressed: opted-out,
+ * balance-recovered, frequency-cap; or deferred to the end of quiet hours). Then
+ * `SmsSubmissionStarted` (the claim) is written before the provider is called, and the answer
+ * recorded. A provider that does not answer in time may still have created the message: it is
+ * looked up by our reference before anything is sent again, so a message is never sent twice. A
+ * transient failure is recorded as retryable and thrown: the fan-out redelivers the request after
+ * its retry delay and the next attempt goes to the next provider. A redelivery finds the stream
+ * where the last delivery left it and carries on from there.
+ */
+export function smsGateway(options: SmsGatewayOptions): EventConsumer {
+  if (options.providers.length === 0) throw new Error("the SMS gateway needs at least one provider");
+  const accounts = accountDecider(options.rules);
+  return {
+    name: "sms-gateway",
+    eventTypes: new Set(["NotificationRequested"]),
+    async handle(recorded: RecordedEvent) {
+      const { state } = await loadState(options.store, notificationDecider, recorded.streamId);
+      const delivery = deliveryOf(options, recorded, state);
+      const attempt = await nextAttempt(delivery, accounts, state);
+      if (attempt === undefined) return;
+      await submit(delivery, (state as RequestedState).request, attempt);
+    },
+  };
+}
+
+/** One handling of one notification's request: what every step below needs. */
+interface Delivery {
+  readonly options: SmsGatewayOptions;
+  readonly notificationId: string;
+  readonly now: () => Instant;
+  /** Runs a command on the notification's stream; true when accepted (anything else is logged). */
+  readonly decide: (command: NotificationCommand) => Promise<boolean>;
+}
+
+function deliveryOf(options: SmsGatewayOptions, recorded: RecordedEvent, state: NotificationState): Delivery {
+  const streamId = recorded.streamId;
+  return {
+    options,
+    notificationId: state.status === "absent" ? "" : state.request.notificationId,
+    now: () => epochMsToInstant(options.clock()),
+    async decide(command) {
+      const outcome = await handleCommand(options.store, notificationDecider, streamId, command, {
+        retriesOnConflict: 3,
+        newEventId: options.newEventId,
+        metadata: metadataCausedBy(recorded, "sms-gateway"),
+      });
+      if (outcome.outcome === "accepted") return true;
+      options.log(
+        `sms-gateway: ${streamId}: ${command.type} ${outcome.outcome === "refused" ? `refused: ${outcome.detail}` : outcome.outcome}`,
+      );
+      return false;
+    },
+  };
+}
+
+/**
+ * Where the last delivery left off: the attempt to make now, or undefined when there is nothing
+ * to send (suppressed or deferred now, still deferred, already submitted, or ended).
+ */
+async function nextAttempt(
+  delivery: Delivery,
+  accounts: AccountDecider,
+  state: NotificationState,
+): Promise<number | undefined> {
+  const deferralOver = (deferred: { readonly until: Instant }) =>
+    compareInstants(deferred.until, delivery.now()) <= 0;
+  if (state.status === "requested" || (state.status === "deferred" && deferralOver(state))) {
+    return (await checkBeforeSending(delivery, accounts, state)) ? 1 : undefined;
+  }
+  if (state.status === "submitting" && state.attempt.outcome === "in-flight") {
+    return resumeClaim(delivery, state.attempt);
+  }
+  if (state.status === "submitting" && state.attempt.outcome === "failed" && state.attempt.retryable) {
+    return state.attempt.attempt + 1;
+  }
+  return undefined; // still deferred (woken later), already submitted, or ended: nothing to do
+}
+
+/** Asks the domain whether the request may go now; records a "no" (suppressed or deferred). */
+async function checkBeforeSending(
+  delivery: Delivery,
+  accounts: AccountDecider,
+  state: Extract<NotificationState, { status: "requested" | "deferred" }>,
+): Promise<boolean> {
+  const { notificationId } = delivery;
+  const verdict = await preSendCheck(delivery.options, accounts, state.request, delivery.now());
+  if (verdict.kind === "suppress") {
+    await delivery.decide({
+      type: "SuppressNotification",
+      data: { notificationId, reason: verdict.reason, now: delivery.now() },
+    });
+    return false;
+  }
+  if (verdict.kind === "defer") {
+    if (state.status === "requested") {
+      await delivery.decide({
+        type: "DeferNotification",
+        data: { notificationId, until: verdict.until, reason: "quiet-hours", now: delivery.now() },
+      });
+    }
+    await delivery.options.wakeups?.schedule(notificationId, verdict.until);
+    return false;
+  }
+  return true;
+}
+
+/**
+ * The facts the pre-send verdict needs — the account as it stands, how many SMS of the request's
+ * rule it was sent within the rule's cooldown, now — and the domain's verdict on them.
+ */
+async function preSendCheck(
+  options: SmsGatewayOptions,
+  accounts: AccountDecider,
+  request: NotificationRequest,
+  now: Instant,
+): Promise<PreSendVerdict> {
+  const { state: account } = await loadState(options.store, accounts, `account-${request.accountId}`);
+  const window = frequencyCapWindow(request, account, options.rules, now);
+  const recentSends =
+    window === undefined || options.sentSince === undefined
+      ? 0
+      : await options.sentSince(request.accountId, window.ruleId, window.since, request.notificationId);
+  return preSendVerdict({ request, account, rules: options.rules, recentSends, now });
+}
+
+/**
+ * An attempt claimed and not answered: a young claim may still be on its way (retried later); an
+ * abandoned one (its gateway crashed) is looked up at its provider, and if it never got there it
+ * is recorded as failed and the next attempt may go.
+ */
+async function resumeClaim(delivery: Delivery, claim: InFlightAttempt): Promise<number | undefined> {
+  const { options, notificationId } = delivery;
+  const claimAgeMs = options.clock() - instantToEpochMs(claim.claimedAt);
+  if (claimAgeMs < (options.claimAbandonedAfterMs ?? 30_000)) {
+    throw new SubmissionRetryError(
+      `notification ${notificationId}: attempt ${claim.attempt} was claimed ${claimAgeMs} ms ago and may still be on its way to ${claim.provider}; looking again later`,
+    );
+  }
+  // Claimed and abandoned (its gateway crashed): the provider may have the message.
+  const provider = options.providers.find((candidate) => candidate.name === claim.provider);
+  if (provider !== undefined && (await reconcile(delivery, provider, claim.attempt))) return undefined;
+  // It never got there: that attempt failed, and the next one may go.
+  const recorded = await recordFailure(delivery, claim.attempt, claim.provider, true, "abandoned");
+  return recorded ? claim.attempt + 1 : undefined;
+}
+
+/** Claims the attempt, hands the SMS to the attempt's provider and records its answer. */
+async function submit(delivery: Delivery, request: NotificationRequest, attempt: number): Promise<void> {
+  const { options, notificationId } = delivery;
+  const provider = options.providers[(attempt - 1) % options.providers.length];
+  if (provider === undefined) return;
+  const claimed = await delivery.decide({
+    type: "StartSmsSubmission",
+    data: { notificationId, attempt, provider: provider.name, now: delivery.now() },
+  });
+  if (!claimed) return;
+  try {
+    const sent = await provider.send({
+      to: request.recipient,
+      body: request.body,
+      statusCallback: callbackUrl(options, notificationId, provider.name),
+    });
+    await recordSubmitted(delivery, attempt, provider.name, sent.sid, sent.segments);
+  } catch (error) {
+    if (error instanceof ProviderRejectedError) {
+      await recordFailure(delivery, attempt, provider.name, false, error.errorCode);
+      return;
+    }
+    if (!(error instanceof ProviderUnavailableError)) throw error;
+    if (error.mayHaveSent && (await reconcile(delivery, provider, attempt))) return;
+    await recordFailure(delivery, attempt, provider.name, true, error.errorCode);
+    throw new SubmissionRetryError(
+      `notification ${notificationId}: attempt ${attempt} on ${provider.name} failed: ${error.message}`,
+    );
+  }
+}
+
+/** Our reference and the provider's name travel in the callback URL: the webhook needs both. */
+function callbackUrl(options: SmsGatewayOptions, notificationId: string, providerName: string): string {
+  return `${options.statusCallbackUrl}?reference=${encodeURIComponent(notificationId)}&provider=${encodeURIComponent(providerName)}`;
+}
+
+async function recordSubmitted(
+  delivery: Delivery,
+  attempt: number,
+  providerName: string,
+  sid: string,
+  segments: number,
+): Promise<void> {
+  await delivery.decide({
+    type: "RecordSmsSubmission",
+    data: {
+      notificationId: delivery.notificationId,
+      attempt,
+      provider: providerName,
+      providerMessageId: sid,
+      segments,
+      now: delivery.now(),
+    },
+  });
+}
+
+function recordFailure(
+  delivery: Delivery,
+  attempt: number,
+  providerName: string,
+  retryable: boolean,
+  errorCode: string,
+): Promise<boolean> {
+  return delivery.decide({
+    type: "RecordSmsSubmissionFailure",
+    data: {
+      notificationId: delivery.notificationId,
+      attempt,
+      provider: providerName,
+      retryable,
+      errorCode,
+      now: delivery.now(),
+    },
+  });
+}
+
+/** Looks the claimed attempt up at its provider; true when found (and recorded as submitted). */
+async function reconcile(delivery: Delivery, at: SmsProvider, attempt: number): Promise<boolean> {
+  const found = await at.findByReference(delivery.notificationId);
+  const message = found[0];
+  if (message === undefined) return false;
+  if (found.length > 1)
+    delivery.options.log(`sms-gateway: ${delivery.notificationId}: ${found.length} messages at ${at.name}`);
+  await recordSubmitted(delivery, attempt, at.name, message.sid, message.segments);
+  return true;
+}
