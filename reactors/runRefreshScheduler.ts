@@ -8,6 +8,7 @@ import { epochMsToInstant } from "../domain/values/Instant.ts";
 import type { EventStore } from "../gateways/eventStore/EventStore.ts";
 import { AdvisoryLease } from "../gateways/postgres/AdvisoryLease.ts";
 import { accountsNoLongerOpenIn, openAccountsMissingFrom } from "../projections/accounts/accountQueries.ts";
+import { migrateOperationalTables } from "../gateways/postgres/operationalMigrations.ts";
 
 export interface RefreshSchedulerOptions {
   readonly pool: pg.Pool;
@@ -69,16 +70,9 @@ export async function runRefreshScheduler(options: RefreshSchedulerOptions): Pro
   }
 }
 
+/** Creates the schema and `refresh_schedule` if missing (the `scheduler` migration history). */
 export async function migrateSchedule(pool: pg.Pool, schema: string): Promise<void> {
-  await pool.query(`create schema if not exists "${schema}"`).catch((error: unknown) => {
-    if ((error as { code?: string }).code !== "23505") throw error; // created beside us
-  });
-  await pool.query(
-    `create table if not exists "${schema}".refresh_schedule (
-      account_id text primary key,
-      next_due_at timestamptz not null
-    )`,
-  );
+  await migrateOperationalTables(pool, "scheduler", schema);
 }
 
 /**

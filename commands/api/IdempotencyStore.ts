@@ -6,6 +6,7 @@ import type { ApiCaller } from "./ApiKeys.ts";
 import { canonicalJson } from "./canonicalJson.ts";
 import { ProblemError } from "./ProblemError.ts";
 import { renderProblem } from "./problemMiddleware.ts";
+import { migrateOperationalTables } from "../../gateways/postgres/operationalMigrations.ts";
 
 const KEY = /^[\x21-\x7e]{8,128}$/;
 // A claim whose request never finished (the process died) may be taken over after this long.
@@ -46,19 +47,9 @@ export class IdempotencyStore {
     private readonly logger: Logger,
   ) {}
 
-  /** Creates the table if needed. */
+  /** Creates the schema and table if missing (the `commandApi` migration history). */
   async migrate(): Promise<void> {
-    await this.pool.query(`create schema if not exists "${this.schema}"`);
-    await this.pool.query(`create table if not exists "${this.schema}".idempotency_keys (
-      caller text not null,
-      key text not null,
-      request_hash text not null,
-      status int,
-      content_type text,
-      etag text,
-      body text,
-      created_at timestamptz not null default now(),
-      primary key (caller, key))`);
+    await migrateOperationalTables(this.pool, "commandApi", this.schema);
   }
 
   /** Middleware for one POST route; goes after authentication (keys are per caller). */

@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { migrateOperationalTables } from "../postgres/operationalMigrations.ts";
 
 /**
  * The per-account daily budget of unattended balance reads (PSD2 allows four a day without the
@@ -18,19 +19,9 @@ export class RefreshBudget {
     this.#perDay = perDay;
   }
 
+  /** Creates the schema and table if missing (the `banking` migration history). */
   async migrate(): Promise<void> {
-    await this.#pool.query(`create schema if not exists "${this.#schema}"`).catch((error: unknown) => {
-      if ((error as { code?: string }).code !== "23505") throw error; // created beside us
-    });
-    await this.#pool.query(
-      `create table if not exists ${this.#table} (
-        account_id text not null,
-        day date not null,
-        event_id uuid not null,
-        claimed_at timestamptz not null default now(),
-        primary key (account_id, day, event_id)
-      )`,
-    );
+    await migrateOperationalTables(this.#pool, "banking", this.#schema);
   }
 
   /**

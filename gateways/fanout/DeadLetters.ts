@@ -1,5 +1,6 @@
 import type pg from "pg";
 import type { RecordedEvent } from "../eventStore/EventStore.ts";
+import { migrateOperationalTables } from "../postgres/operationalMigrations.ts";
 
 /** One event a consumer gave up on, with why. */
 export interface DeadLetter {
@@ -19,30 +20,18 @@ export interface DeadLetter {
  */
 export class DeadLetters {
   readonly #pool: pg.Pool;
+  readonly #schema: string;
   readonly #table: string;
 
   constructor(pool: pg.Pool, schema: string) {
     this.#pool = pool;
+    this.#schema = schema;
     this.#table = `"${schema}".dead_letters`;
   }
 
-  /** Creates the table if missing (the schema is the checkpoints': migrate those first). */
+  /** Creates the schema and the fan-out's tables if missing (the `fanout` migration history). */
   async migrate(): Promise<void> {
-    await this.#pool.query(
-      `create table if not exists ${this.#table} (
-        consumer text not null,
-        event_id uuid not null,
-        event_type text not null,
-        position text not null,
-        attempts integer not null,
-        error text not null,
-        failed_at timestamptz not null default now(),
-        event jsonb not null,
-        requeued_at timestamptz,
-        primary key (consumer, event_id)
-      )`,
-    );
-    await this.#pool.query(`alter table ${this.#table} add column if not exists requeued_at timestamptz`);
+    await migrateOperationalTables(this.#pool, "fanout", this.#schema);
   }
 
   /**

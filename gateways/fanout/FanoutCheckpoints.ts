@@ -1,5 +1,6 @@
 import type pg from "pg";
 import { parsePosition, START, type Position } from "../eventStore/Position.ts";
+import { migrateOperationalTables } from "../postgres/operationalMigrations.ts";
 
 /**
  * Where the relay (and each in-process consumer) keeps how far into the log it has handed
@@ -21,19 +22,9 @@ export class FanoutCheckpoints {
     return this.#schema;
   }
 
-  /** Creates the schema and table if missing. */
+  /** Creates the schema and the fan-out's tables if missing (the `fanout` migration history). */
   async migrate(): Promise<void> {
-    await this.#pool.query(`create schema if not exists "${this.#schema}"`).catch((error: unknown) => {
-      // Two processes creating it at once: the loser finds it there.
-      if ((error as { code?: string }).code !== "23505") throw error;
-    });
-    await this.#pool.query(
-      `create table if not exists ${this.#table} (
-        name text primary key,
-        position text not null,
-        updated_at timestamptz not null default now()
-      )`,
-    );
+    await migrateOperationalTables(this.#pool, "fanout", this.#schema);
   }
 
   /** The stored position, or the start of the log when there is none yet. */

@@ -1,5 +1,6 @@
 import type pg from "pg";
 import type { RecordedEvent } from "../eventStore/EventStore.ts";
+import { migrateOperationalTables } from "../postgres/operationalMigrations.ts";
 
 /** An event waiting for its next attempt. */
 export interface PendingRetry {
@@ -16,30 +17,18 @@ export interface PendingRetry {
  */
 export class PendingRetries {
   readonly #pool: pg.Pool;
+  readonly #schema: string;
   readonly #table: string;
 
   constructor(pool: pg.Pool, schema: string) {
     this.#pool = pool;
+    this.#schema = schema;
     this.#table = `"${schema}".pending_retries`;
   }
 
-  /** Creates the table if missing (the schema is the checkpoints': migrate those first). */
+  /** Creates the schema and the fan-out's tables if missing (the `fanout` migration history). */
   async migrate(): Promise<void> {
-    await this.#pool.query(
-      `create table if not exists ${this.#table} (
-        consumer text not null,
-        event_id uuid not null,
-        position text not null,
-        attempts integer not null,
-        error text not null,
-        due_at timestamptz not null,
-        event jsonb not null,
-        primary key (consumer, event_id)
-      )`,
-    );
-    await this.#pool.query(
-      `create index if not exists pending_retries_due on ${this.#table} (consumer, due_at)`,
-    );
+    await migrateOperationalTables(this.#pool, "fanout", this.#schema);
   }
 
   /** The next attempt of `event` is due in `delayMs` (replaces an earlier schedule). */

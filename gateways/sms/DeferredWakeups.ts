@@ -1,5 +1,6 @@
 import type pg from "pg";
 import type { Instant } from "../../domain/values/Instant.ts";
+import { migrateOperationalTables } from "../postgres/operationalMigrations.ts";
 
 /**
  * When deferred notifications are due again: a table `<schema>.deferred_wakeups`, so a restart
@@ -16,13 +17,9 @@ export class DeferredWakeups {
     this.#table = `"${schema}".deferred_wakeups`;
   }
 
+  /** Creates the schema and table if missing (the `sms` migration history). */
   async migrate(): Promise<void> {
-    await this.#pool.query(`create schema if not exists "${this.#schema}"`).catch((error: unknown) => {
-      if ((error as { code?: string }).code !== "23505") throw error; // created beside us
-    });
-    await this.#pool.query(
-      `create table if not exists ${this.#table} (notification_id text primary key, due_at timestamptz not null)`,
-    );
+    await migrateOperationalTables(this.#pool, "sms", this.#schema);
   }
 
   async schedule(notificationId: string, dueAt: Instant): Promise<void> {

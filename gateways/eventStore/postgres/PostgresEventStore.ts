@@ -1,4 +1,3 @@
-import { Kysely, Migrator, PostgresDialect, type Migration } from "kysely";
 import type pg from "pg";
 import type {
   AppendResult,
@@ -26,6 +25,7 @@ import { DEFAULT_MAX_EVENT_BYTES, validateAppend, type SerializedEvent } from ".
 import { AppendBatcher } from "./AppendBatcher.ts";
 import { IMPORT_UNDER_WAY, eventStoreMigrations, notificationChannel } from "./eventStoreMigrations.ts";
 import { LogWakeups } from "./LogWakeups.ts";
+import { migrateSchema } from "../../postgres/migrateSchema.ts";
 
 export interface PostgresEventStoreOptions {
   /** Schema holding the store's tables (default `tidemark`). */
@@ -151,30 +151,11 @@ export class PostgresEventStore implements EventStore {
 
   /** Brings the schema up to date (kysely migrations); safe to run from several processes. */
   static async migrate(pool: pg.Pool, schema = "tidemark"): Promise<void> {
-    const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) });
-    const migrations: Record<string, Migration> = eventStoreMigrations(checkedSchema(schema));
-    const migrator = new Migrator({
-      db,
-      provider: { getMigrations: () => Promise.resolve(migrations) },
-      migrationTableSchema: schema,
-      migrationTableName: "event_store_migrations",
-      migrationLockTableName: "event_store_migrations_lock",
+    await migrateSchema(pool, {
+      schema,
+      history: "event_store_migrations",
+      migrations: eventStoreMigrations(checkedSchema(schema)),
     });
-    // The migration table lives in the schema, so the schema must exist before the migrator looks.
-    await pool.query(`create schema if not exists "${schema}"`);
-    for (let attempt = 1; ; attempt += 1) {
-      const { error } = await migrator.migrateToLatest();
-      if (error === undefined) return;
-      // The migrator lists every schema's tables; a schema or table dropped meanwhile by someone
-      // else (3F000 invalid_schema_name, 42P01 undefined_table) fails that listing, not our
-      // migration: look again.
-      const code = (error as { code?: unknown }).code;
-      if ((code === "3F000" || code === "42P01") && attempt < 10) {
-        await sleep(25 * attempt); // the other side's drop takes a moment to commit
-        continue;
-      }
-      throw error instanceof Error ? error : new Error("event store migration failed", { cause: error });
-    }
   }
 
   /**

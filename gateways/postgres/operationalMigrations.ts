@@ -1,0 +1,155 @@
+import { sql, type Kysely, type Migration } from "kysely";
+import type pg from "pg";
+import { migrateSchema } from "./migrateSchema.ts";
+
+/**
+ * The operational tables (everything in PostgreSQL that is neither the event log nor a read
+ * model) as kysely migrations, one history per component, each in the component's own schema:
+ *
+ * | component    | schema (runSystem)     | tables                                        |
+ * | ------------ | ---------------------- | --------------------------------------------- |
+ * | `fanout`     | `<prefix>_fanout`      | checkpoints, dead_letters, pending_retries    |
+ * | `sms`        | `<prefix>_sms`         | deferred_wakeups                              |
+ * | `banking`    | `<prefix>_banking`     | refresh_reads                                 |
+ * | `scheduler`  | `<prefix>_scheduler`   | refresh_schedule                              |
+ * | `commandApi` | the event store's      | idempotency_keys                              |
+ *
+ * One history per component rather than one per deployment: each store is built over a schema
+ * (not a prefix), each role migrates only the components it runs, and the idempotency keys live
+ * in the event store's schema whatever the prefix. The record of a component's history is
+ * `<schema>.<component>_migrations`, so two components sharing a schema never see each other's.
+ *
+ * Every `0001` migration adopts what versions before the history created with `create table if
+ * not exists`: it creates the table only if it is missing, so an existing table keeps its rows.
+ * Later changes are new migrations, never edits of these.
+ */
+export type OperationalComponent = "fanout" | "sms" | "banking" | "scheduler" | "commandApi";
+
+const HISTORY: Record<OperationalComponent, string> = {
+  fanout: "fanout_migrations",
+  sms: "sms_migrations",
+  banking: "banking_migrations",
+  scheduler: "scheduler_migrations",
+  commandApi: "command_api_migrations",
+};
+
+/** Brings `component`'s tables in `schema` up to date; safe to run from several processes at once. */
+export async function migrateOperationalTables(
+  pool: pg.Pool,
+  component: OperationalComponent,
+  schema: string,
+): Promise<void> {
+  await migrateSchema(pool, {
+    schema,
+    history: HISTORY[component],
+    migrations: operationalMigrations(component, schema),
+  });
+}
+
+/** The migrations of `component`'s history in `schema`. */
+export function operationalMigrations(
+  component: OperationalComponent,
+  schema: string,
+): Record<string, Migration> {
+  const table = (name: string) => sql.id(schema, name);
+  const run = (...statements: ReturnType<typeof sql>[]): Migration => ({
+    async up(db: Kysely<unknown>) {
+      for (const statement of statements) await statement.execute(db);
+    },
+  });
+  switch (component) {
+    case "fanout":
+      return {
+        // Where the relay and each in-process consumer stand in the log (gateways/fanout/FanoutCheckpoints.ts).
+        "0001_checkpoints": run(sql`
+          create table if not exists ${table("checkpoints")} (
+            name text primary key,
+            position text not null,
+            updated_at timestamptz not null default now()
+          )`),
+        // The in-process fan-out's dead letters (gateways/fanout/DeadLetters.ts); tables made before
+        // requeueing existed lack `requeued_at`.
+        "0002_dead_letters": run(
+          sql`
+          create table if not exists ${table("dead_letters")} (
+            consumer text not null,
+            event_id uuid not null,
+            event_type text not null,
+            position text not null,
+            attempts integer not null,
+            error text not null,
+            failed_at timestamptz not null default now(),
+            event jsonb not null,
+            requeued_at timestamptz,
+            primary key (consumer, event_id)
+          )`,
+          sql`alter table ${table("dead_letters")} add column if not exists requeued_at timestamptz`,
+        ),
+        // The in-process fan-out's retry queue (gateways/fanout/PendingRetries.ts).
+        "0003_pending_retries": run(
+          sql`
+          create table if not exists ${table("pending_retries")} (
+            consumer text not null,
+            event_id uuid not null,
+            position text not null,
+            attempts integer not null,
+            error text not null,
+            due_at timestamptz not null,
+            event jsonb not null,
+            primary key (consumer, event_id)
+          )`,
+          sql`create index if not exists pending_retries_due on ${table("pending_retries")} (consumer, due_at)`,
+        ),
+      };
+    case "sms":
+      return {
+        // When deferred notifications are due again (gateways/sms/DeferredWakeups.ts).
+        "0001_deferred_wakeups": run(sql`
+          create table if not exists ${table("deferred_wakeups")} (
+            notification_id text primary key,
+            due_at timestamptz not null
+          )`),
+      };
+    case "banking":
+      return {
+        // The daily budget of unattended balance reads (gateways/banking/RefreshBudget.ts).
+        "0001_refresh_reads": run(sql`
+          create table if not exists ${table("refresh_reads")} (
+            account_id text not null,
+            day date not null,
+            event_id uuid not null,
+            claimed_at timestamptz not null default now(),
+            primary key (account_id, day, event_id)
+          )`),
+      };
+    case "scheduler":
+      return {
+        // When each open account's next scheduled refresh is due (reactors/runRefreshScheduler.ts).
+        "0001_refresh_schedule": run(sql`
+          create table if not exists ${table("refresh_schedule")} (
+            account_id text primary key,
+            next_due_at timestamptz not null
+          )`),
+      };
+    case "commandApi":
+      return {
+        // Idempotency-Key answers per caller (commands/api/IdempotencyStore.ts).
+        "0001_idempotency_keys": run(sql`
+          create table if not exists ${table("idempotency_keys")} (
+            caller text not null,
+            key text not null,
+            request_hash text not null,
+            status int,
+            content_type text,
+            etag text,
+            body text,
+            created_at timestamptz not null default now(),
+            primary key (caller, key)
+          )`),
+      };
+    default: {
+      const unknown: never = component;
+      throw new Error(`no operational migrations for ${String(unknown)}`);
+    }
+  }
+}
