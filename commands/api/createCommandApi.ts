@@ -11,13 +11,13 @@ import type { Templates } from "../templates/loadTemplates.ts";
 import { accountRoutes } from "./accountRoutes.ts";
 import { notificationRoutes } from "./notificationRoutes.ts";
 import { rawBodyOf, type IdempotencyStore } from "./IdempotencyStore.ts";
-import { jsonDepth } from "./jsonDepth.ts";
+import { jsonDepth } from "../../http/jsonDepth.ts";
 import { openApiDocument } from "./openApiDocument.ts";
 import { rateLimited } from "./rateLimited.ts";
-import { refuseControlCharacters } from "./refuseControlCharacters.ts";
-import type { ApiKeys } from "./ApiKeys.ts";
-import { ProblemError } from "./ProblemError.ts";
-import { problemMiddleware } from "./problemMiddleware.ts";
+import { refuseControlCharacters } from "../../http/refuseControlCharacters.ts";
+import type { ApiKeys } from "../../http/ApiKeys.ts";
+import { ProblemError } from "../../http/ProblemError.ts";
+import { problemMiddleware } from "../../http/problemMiddleware.ts";
 
 export interface CommandApiDependencies {
   readonly store: EventStore;

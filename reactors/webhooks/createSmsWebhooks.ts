@@ -1,8 +1,8 @@
 import { bodyParser } from "@koa/bodyparser";
 import Router from "@koa/router";
 import Koa, { type Context } from "koa";
-import { problemAnswers } from "../../commands/api/problemMiddleware.ts";
-import { refuseControlCharacters } from "../../commands/api/refuseControlCharacters.ts";
+import { problemAnswers } from "../../http/problemMiddleware.ts";
+import { refuseControlCharacters } from "../../http/refuseControlCharacters.ts";
 import type { Rule } from "../../domain/rules/Rule.ts";
 import type { EventStore } from "../../gateways/eventStore/EventStore.ts";
 import { isValidTwilioSignature } from "../../gateways/sms/twilioSignature.ts";

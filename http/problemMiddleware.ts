@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import {
   EventStoreUnavailableError,
   LogImportUnderWayError,
-} from "../../gateways/eventStore/EventStoreError.ts";
+} from "../gateways/eventStore/EventStoreError.ts";
 import { ProblemError, type ProblemCode } from "./ProblemError.ts";
 
 const STATUS: Readonly<Record<ProblemCode, number>> = {

@@ -4,10 +4,10 @@ import { createServer, request, type IncomingMessage, type Server } from "node:h
 import { connect } from "node:net";
 import type { AddressInfo } from "node:net";
 import anyTest, { type TestFn } from "ava";
-import { createSmsWebhooks } from "../../reactors/webhooks/createSmsWebhooks.ts";
-import { twilioSignature } from "../../gateways/sms/twilioSignature.ts";
-import { collect } from "../../gateways/eventStore/eventStoreContract.ts";
-import { startTestCommandApi, type TestCommandApi } from "../../test/startTestCommandApi.ts";
+import { createSmsWebhooks } from "../reactors/webhooks/createSmsWebhooks.ts";
+import { twilioSignature } from "../gateways/sms/twilioSignature.ts";
+import { collect } from "../gateways/eventStore/eventStoreContract.ts";
+import { startTestCommandApi, type TestCommandApi } from "../test/startTestCommandApi.ts";
 
 type Context = TestCommandApi & { webhooks: Server; webhooksUrl: string };
 const test = anyTest as TestFn<Context>;
