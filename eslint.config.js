@@ -63,6 +63,24 @@ export default defineConfig(
     },
   },
   {
+    files: ["http/**/*.ts"],
+    ignores: ["http/**/*.test.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              regex: "^(\\.\\./)+(commands|reactors|projections|bin)/",
+              message:
+                "http/ is the HTTP edge every API uses: it imports domain/, gateways/ and http/, never the layers that use it.",
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ["**/*.test.ts", "**/*Contract.ts", "test/**/*.ts"],
     rules: {
       "@typescript-eslint/no-floating-promises": "off",

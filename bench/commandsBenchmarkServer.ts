@@ -8,7 +8,7 @@ import Koa from "koa";
 import pg from "pg";
 import { pino } from "pino";
 import { RateLimiterMemory } from "rate-limiter-flexible";
-import { ApiKeys, hashApiKey } from "../commands/api/ApiKeys.ts";
+import { ApiKeys, hashApiKey } from "../http/ApiKeys.ts";
 import { createCommandApi } from "../commands/api/createCommandApi.ts";
 import { IdempotencyStore } from "../commands/api/IdempotencyStore.ts";
 import { loadRules } from "../commands/rules/loadRules.ts";

@@ -16,7 +16,7 @@ import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
 import { pino, type Logger } from "pino";
 import { RateLimiterMemory } from "rate-limiter-flexible";
-import { ApiKeys, hashApiKey } from "../commands/api/ApiKeys.ts";
+import { ApiKeys, hashApiKey } from "../http/ApiKeys.ts";
 import { createCommandApi } from "../commands/api/createCommandApi.ts";
 import { IdempotencyStore } from "../commands/api/IdempotencyStore.ts";
 import { loadRules } from "../commands/rules/loadRules.ts";

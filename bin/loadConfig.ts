@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { SCOPES, type ApiKeyEntry } from "../commands/api/ApiKeys.ts";
+import { SCOPES, type ApiKeyEntry } from "../http/ApiKeys.ts";
 import type { RefreshSchedule } from "../domain/account/RefreshSchedule.ts";
 import type { ReferenceTimeBounds } from "../domain/values/ReferenceTimeBounds.ts";
 

@@ -1,8 +1,8 @@
 import type { AddressInfo } from "node:net";
 import { pino } from "pino";
 import { RateLimiterMemory } from "rate-limiter-flexible";
-import { answerClientErrors } from "../commands/api/answerClientErrors.ts";
-import { ApiKeys, hashApiKey, type Scope } from "../commands/api/ApiKeys.ts";
+import { answerClientErrors } from "../http/answerClientErrors.ts";
+import { ApiKeys, hashApiKey, type Scope } from "../http/ApiKeys.ts";
 import { createCommandApi } from "../commands/api/createCommandApi.ts";
 import { IdempotencyStore } from "../commands/api/IdempotencyStore.ts";
 import { loadRules } from "../commands/rules/loadRules.ts";

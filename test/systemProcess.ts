@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createServer } from "node:net";
-import { hashApiKey } from "../commands/api/ApiKeys.ts";
+import { hashApiKey } from "../http/ApiKeys.ts";
 
 /** Tidemark's composition root (`npm start`) running in a child process, as a deployment runs it. */
 export interface SystemProcess {

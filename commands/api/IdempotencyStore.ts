@@ -2,11 +2,12 @@ import { createHash } from "node:crypto";
 import type { Context, Next } from "koa";
 import type pg from "pg";
 import type { Logger } from "pino";
-import type { ApiCaller } from "./ApiKeys.ts";
+import type { ApiCaller } from "../../http/ApiKeys.ts";
 import { canonicalJson } from "./canonicalJson.ts";
-import { ProblemError } from "./ProblemError.ts";
-import { renderProblem } from "./problemMiddleware.ts";
 import { migrateOperationalTables } from "../../gateways/postgres/operationalMigrations.ts";
+import { ProblemError } from "../../http/ProblemError.ts";
+import { rawBodyOf } from "../../http/jsonBodies.ts";
+import { renderProblem } from "../../http/problemMiddleware.ts";
 
 const KEY = /^[\x21-\x7e]{8,128}$/;
 // A claim whose request never finished (the process died) may be taken over after this long.
@@ -18,12 +19,6 @@ interface StoredAnswer {
   content_type: string | null;
   etag: string | null;
   body: string | null;
-}
-
-/** The body as the client sent it (set by the body parser; absent on requests without one). */
-export function rawBodyOf(ctx: Context): string {
-  const raw: unknown = ctx.request.rawBody;
-  return typeof raw === "string" ? raw : "";
 }
 
 /** What makes two requests the same: method, path, If-Match and the body (as `body` gives it). */

@@ -22,10 +22,10 @@ import { parseTimeZone } from "../../domain/values/TimeZone.ts";
 import type { EventStore } from "../../gateways/eventStore/EventStore.ts";
 import { handleCommand } from "../handleCommand.ts";
 import { StateCache } from "../StateCache.ts";
-import type { ApiKeys, Scope } from "./ApiKeys.ts";
+import type { ApiKeys, Scope } from "../../http/ApiKeys.ts";
 import { answerCommand, ifMatchRevision, requestMetadata } from "./commandAnswers.ts";
-import { parseRequest, rejectIfAny } from "./parseRequest.ts";
-import { ProblemError, type FieldProblem } from "./ProblemError.ts";
+import { parseRequest, rejectIfAny } from "../../http/parseRequest.ts";
+import { ProblemError, type FieldProblem } from "../../http/ProblemError.ts";
 
 /** What the account routes need; `clock` is the edge's, so the domain gets `now` as data. */
 export interface AccountRoutesDependencies {

@@ -2,8 +2,8 @@ import { randomUUID } from "node:crypto";
 import type { Context } from "koa";
 import type { EventMetadata } from "../../gateways/eventStore/EventStore.ts";
 import type { CommandOutcome } from "../handleCommand.ts";
-import type { ApiCaller } from "./ApiKeys.ts";
-import { ProblemError } from "./ProblemError.ts";
+import type { ApiCaller } from "../../http/ApiKeys.ts";
+import { ProblemError } from "../../http/ProblemError.ts";
 import { activeTraceContext } from "../../gateways/observability/traceContext.ts";
 
 /**

@@ -10,10 +10,10 @@ import { parsePhoneNumber } from "../../domain/values/PhoneNumber.ts";
 import type { EventStore } from "../../gateways/eventStore/EventStore.ts";
 import { handleCommand, loadState } from "../handleCommand.ts";
 import type { Templates } from "../templates/loadTemplates.ts";
-import type { ApiCaller, ApiKeys } from "./ApiKeys.ts";
+import type { ApiCaller, ApiKeys } from "../../http/ApiKeys.ts";
 import { answerCommand, ifMatchRevision, requestMetadata } from "./commandAnswers.ts";
-import { parseRequest } from "./parseRequest.ts";
-import { ProblemError } from "./ProblemError.ts";
+import { parseRequest } from "../../http/parseRequest.ts";
+import { ProblemError } from "../../http/ProblemError.ts";
 
 export interface NotificationRoutesDependencies {
   readonly store: EventStore;

@@ -1,8 +1,8 @@
 import { z } from "zod";
-import type { Scope } from "./ApiKeys.ts";
+import type { Scope } from "../../http/ApiKeys.ts";
 import { accountBodies } from "./accountRoutes.ts";
 import { notificationBodies } from "./notificationRoutes.ts";
-import { EDGE_RULES } from "./problemMiddleware.ts";
+import { EDGE_RULES } from "../../http/problemMiddleware.ts";
 
 interface Operation {
   readonly method: "post" | "put";

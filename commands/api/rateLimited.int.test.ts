@@ -4,7 +4,7 @@ import Koa from "koa";
 import { pino } from "pino";
 import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from "rate-limiter-flexible";
 import type { AddressInfo } from "node:net";
-import { problemMiddleware } from "./problemMiddleware.ts";
+import { problemMiddleware } from "../../http/problemMiddleware.ts";
 import { rateLimited } from "./rateLimited.ts";
 
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";

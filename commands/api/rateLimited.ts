@@ -1,7 +1,7 @@
 import type { Context, Next } from "koa";
 import { RateLimiterRes, type RateLimiterAbstract } from "rate-limiter-flexible";
-import type { ApiCaller } from "./ApiKeys.ts";
-import { ProblemError } from "./ProblemError.ts";
+import type { ApiCaller } from "../../http/ApiKeys.ts";
+import { ProblemError } from "../../http/ProblemError.ts";
 
 /**
  * Rate limit per API key (after authentication): one point per request; over the limit, 429

@@ -5,7 +5,7 @@ import anyTest, { type TestFn } from "ava";
 import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
 import { pino } from "pino";
-import { ApiKeys, hashApiKey } from "../../commands/api/ApiKeys.ts";
+import { ApiKeys, hashApiKey } from "../../http/ApiKeys.ts";
 import { projectionSchemas } from "../runtime/ProjectionBuilds.ts";
 import { createQueryApi } from "./createQueryApi.ts";
 import { LivePositions } from "./LivePositions.ts";

@@ -1,14 +1,14 @@
 import { createHash } from "node:crypto";
 import Router from "@koa/router";
-import Koa, { type Context } from "koa";
-import helmet from "koa-helmet";
+import type Koa from "koa";
+import type { Context } from "koa";
 import type { Kysely } from "kysely";
 import type { Logger } from "pino";
-import { ApiKeys } from "../../commands/api/ApiKeys.ts";
-import { ProblemError } from "../../commands/api/ProblemError.ts";
-import { problemMiddleware } from "../../commands/api/problemMiddleware.ts";
-import { parseRequest } from "../../commands/api/parseRequest.ts";
-import { refuseControlCharacters } from "../../commands/api/refuseControlCharacters.ts";
+import { ApiKeys } from "../../http/ApiKeys.ts";
+import { ProblemError } from "../../http/ProblemError.ts";
+import { createEdgeApp } from "../../http/createEdgeApp.ts";
+import { parseRequest } from "../../http/parseRequest.ts";
+import { refuseControlCharacters } from "../../http/refuseControlCharacters.ts";
 import { parsePosition, type Position } from "../../gateways/eventStore/Position.ts";
 import type { LivePositions } from "./LivePositions.ts";
 import type { CachedAnswer, QueryCache } from "./QueryCache.ts";
@@ -43,9 +43,7 @@ const UNDEFINED_TABLE = "42P01";
  * position, so a cached answer is never older than what was asked for, and carry a strong ETag.
  */
 export function createQueryApi(dependencies: QueryApiDependencies): Koa {
-  const app = new Koa({ proxy: false });
-  app.use(problemMiddleware(dependencies.logger));
-  app.use(helmet());
+  const app = createEdgeApp(dependencies.logger);
   app.use(refuseControlCharacters("single-line"));
   const document = JSON.stringify(queryOpenApiDocument(dependencies.routes));
   const router = new Router();

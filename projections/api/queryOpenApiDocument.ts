@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { EDGE_RULES } from "../../commands/api/problemMiddleware.ts";
+import { EDGE_RULES } from "../../http/problemMiddleware.ts";
 import type { QueryRoute } from "./QueryRoute.ts";
 
 const PROBLEM = { $ref: "#/components/responses/Problem" };

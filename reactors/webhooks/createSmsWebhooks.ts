@@ -1,8 +1,10 @@
 import { bodyParser } from "@koa/bodyparser";
 import Router from "@koa/router";
-import Koa, { type Context } from "koa";
-import { problemAnswers } from "../../commands/api/problemMiddleware.ts";
-import { refuseControlCharacters } from "../../commands/api/refuseControlCharacters.ts";
+import type Koa from "koa";
+import type { Context, Next } from "koa";
+import { createEdgeApp } from "../../http/createEdgeApp.ts";
+import { ProblemError } from "../../http/ProblemError.ts";
+import { refuseControlCharacters } from "../../http/refuseControlCharacters.ts";
 import type { Rule } from "../../domain/rules/Rule.ts";
 import type { EventStore } from "../../gateways/eventStore/EventStore.ts";
 import { isValidTwilioSignature } from "../../gateways/sms/twilioSignature.ts";
@@ -31,8 +33,9 @@ export interface SmsWebhooksOptions {
 
 /**
  * The providers' webhooks, form-encoded as Twilio posts them, each refused (403) without a valid
- * `X-Twilio-Signature` for the provider its URL names (`?provider=<name>`). This is the HTTP
- * edge: it checks and parses; what a report or a keyword changes is decided by the reactors
+ * `X-Twilio-Signature` for the provider its URL names (`?provider=<name>`). Built on the shared
+ * HTTP edge (`http/`): every error is answered as problem+json (a provider reads only the
+ * status), successes as TwiML or 204. It checks and parses; what a report or a keyword changes is decided by the reactors
  * `smsStatusReports` and `smsKeywords`, whose outcomes it answers.
  *
  * Inbound messages (`POST /sms/inbound`): STOP (and the other opt-out keywords) and START (and
@@ -55,13 +58,13 @@ export function createSmsWebhooks(options: SmsWebhooksOptions): Koa {
     const provider = options.providers.find((candidate) => candidate.name === providerName);
     if (provider === undefined || !signed(ctx, provider.authToken, form)) {
       options.log(`status webhook: refused a report with no valid signature (provider "${providerName}")`);
-      return answer(ctx, 403, "no valid signature");
+      throw new ProblemError("invalid_signature", "no valid signature");
     }
     const notificationId = typeof ctx.query.reference === "string" ? ctx.query.reference : "";
     const messageSid = form.MessageSid ?? "";
     const status = form.MessageStatus ?? "";
     if (notificationId === "" || messageSid === "" || status === "") {
-      return answer(ctx, 400, "reference, MessageSid and MessageStatus are required");
+      throw new ProblemError("invalid_request", "reference, MessageSid and MessageStatus are required");
     }
     const outcome = await reports.record({
       notificationId,
@@ -71,7 +74,10 @@ export function createSmsWebhooks(options: SmsWebhooksOptions): Koa {
       errorCode: form.ErrorCode ?? null,
     });
     if (outcome.outcome !== "recorded") {
-      return answer(ctx, outcome.outcome === "no-such-notification" ? 404 : 409, outcome.detail);
+      throw new ProblemError(
+        outcome.outcome === "no-such-notification" ? "not_found" : "refused",
+        outcome.detail,
+      );
     }
     ctx.status = 204;
     return undefined;
@@ -82,7 +88,7 @@ export function createSmsWebhooks(options: SmsWebhooksOptions): Koa {
     const provider = options.providers.find((candidate) => candidate.name === providerName);
     if (provider === undefined || !signed(ctx, provider.authToken, form)) {
       options.log(`inbound webhook: refused a message with no valid signature (provider "${providerName}")`);
-      return answer(ctx, 403, "no valid signature");
+      throw new ProblemError("invalid_signature", "no valid signature");
     }
     const keyword = keywordOf(form.Body ?? "");
     const from = form.From ?? "";
@@ -91,9 +97,10 @@ export function createSmsWebhooks(options: SmsWebhooksOptions): Koa {
     if (keyword === undefined || from === "") return twiml(ctx);
     // Without the provider's id a message cannot be told from its replay.
     if (!MESSAGE_ID.test(messageId))
-      return answer(ctx, 400, "MessageSid is required (letters, digits, _ or -)");
+      throw new ProblemError("invalid_request", "MessageSid is required (letters, digits, _ or -)");
     const outcome = await keywords.apply({ provider: provider.name, messageId, keyword, from });
-    if (outcome.outcome === "try-again") return answer(ctx, 503, outcome.detail);
+    if (outcome.outcome === "try-again")
+      throw new ProblemError("unavailable", outcome.detail, {}, { expected: true });
     return twiml(ctx);
   });
 
@@ -106,8 +113,11 @@ export function createSmsWebhooks(options: SmsWebhooksOptions): Koa {
       ctx.get("x-twilio-signature"),
     );
 
-  const app = new Koa();
-  app.use(problemAnswers());
+  const app = createEdgeApp({
+    warn: (fields, message) => options.log(`${message} ${JSON.stringify(fields)}`),
+    error: (fields, message) => options.log(`${message}: ${String((fields as { err?: unknown }).err)}`),
+  });
+  app.use(noRouteIsAProblem);
   app.use(bodyParser({ enableTypes: ["form"], formLimit: "16kb" }));
   app.use(refuseControlCharacters("free-text"));
   app.use(router.routes());
@@ -136,8 +146,11 @@ function twiml(ctx: Context, message?: string): undefined {
   return undefined;
 }
 
-function answer(ctx: Context, status: number, detail: string): undefined {
-  ctx.status = status;
-  ctx.body = { status, detail };
-  return undefined;
+/** The router's answers without a body (no such path, or not this method) as problem+json too. */
+async function noRouteIsAProblem(ctx: Context, next: Next): Promise<void> {
+  await next();
+  if (ctx.body !== undefined && ctx.body !== null) return;
+  if (ctx.status === 404) throw new ProblemError("not_found", `no route ${ctx.method} ${ctx.path}`);
+  if (ctx.status === 405)
+    throw new ProblemError("method_not_allowed", `${ctx.path} takes ${ctx.response.get("allow")}`);
 }

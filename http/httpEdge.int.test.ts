@@ -4,10 +4,10 @@ import { createServer, request, type IncomingMessage, type Server } from "node:h
 import { connect } from "node:net";
 import type { AddressInfo } from "node:net";
 import anyTest, { type TestFn } from "ava";
-import { createSmsWebhooks } from "../../reactors/webhooks/createSmsWebhooks.ts";
-import { twilioSignature } from "../../gateways/sms/twilioSignature.ts";
-import { collect } from "../../gateways/eventStore/eventStoreContract.ts";
-import { startTestCommandApi, type TestCommandApi } from "../../test/startTestCommandApi.ts";
+import { createSmsWebhooks } from "../reactors/webhooks/createSmsWebhooks.ts";
+import { twilioSignature } from "../gateways/sms/twilioSignature.ts";
+import { collect } from "../gateways/eventStore/eventStoreContract.ts";
+import { startTestCommandApi, type TestCommandApi } from "../test/startTestCommandApi.ts";
 
 type Context = TestCommandApi & { webhooks: Server; webhooksUrl: string };
 const test = anyTest as TestFn<Context>;
@@ -193,6 +193,39 @@ test("the SMS webhooks: a control character in a signed request is a 400 naming 
     From: "+447911123456",
   });
   t.is(lineBreaks.status, 200);
+});
+
+test("the SMS webhooks answer every error as problem+json: a forged signature, a missing field, no such route", async (t) => {
+  const { webhooksUrl } = t.context;
+  const post = (path: string, params: Record<string, string>, signature: string) =>
+    send(`${webhooksUrl}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", "x-twilio-signature": signature },
+      body: new URLSearchParams(params).toString(),
+    });
+  const report = { MessageSid: "SM1", MessageStatus: "delivered" };
+  const forged = await post("/sms/status?provider=primary&reference=n-1", report, "forged");
+  t.is(forged.status, 403);
+  t.true(forged.type.startsWith("application/problem+json"));
+  t.like(forged.json, { status: 403, code: "invalid_signature" });
+  const unsignedUrl = `${webhooksUrl}/sms/status?provider=primary`;
+  const missing = await post(
+    "/sms/status?provider=primary",
+    report,
+    twilioSignature(TOKEN, unsignedUrl, report),
+  );
+  t.is(missing.status, 400);
+  t.like(missing.json, {
+    code: "invalid_request",
+    detail: "reference, MessageSid and MessageStatus are required",
+  });
+  const nowhere = await send(`${webhooksUrl}/sms/elsewhere`, { method: "POST" });
+  t.is(nowhere.status, 404);
+  t.like(nowhere.json, { code: "not_found" });
+  const wrongMethod = await send(`${webhooksUrl}/sms/status`);
+  t.is(wrongMethod.status, 405);
+  t.like(wrongMethod.json, { code: "method_not_allowed" });
+  t.is(wrongMethod.headers.get("allow"), "POST");
 });
 
 test("a JSON body declared in a charset other than UTF-8 is a 415; UTF-8 in any spelling is taken", async (t) => {

@@ -1,17 +1,24 @@
 import type { Context, Next } from "koa";
-import type { Logger } from "pino";
 import {
   EventStoreUnavailableError,
   LogImportUnderWayError,
-} from "../../gateways/eventStore/EventStoreError.ts";
+} from "../gateways/eventStore/EventStoreError.ts";
 import { ProblemError, type ProblemCode } from "./ProblemError.ts";
+
+/** Where the edge logs what it answered: a pino `Logger` is one. */
+export interface ProblemLog {
+  warn(fields: object, message: string): void;
+  error(fields: object, message: string): void;
+}
 
 const STATUS: Readonly<Record<ProblemCode, number>> = {
   invalid_request: 400,
   unauthenticated: 401,
   invalid_api_key: 401,
   forbidden: 403,
+  invalid_signature: 403,
   not_found: 404,
+  method_not_allowed: 405,
   revision_mismatch: 412,
   idempotency_key_reused: 422,
   idempotency_key_in_use: 409,
@@ -30,7 +37,9 @@ const TITLE: Readonly<Record<ProblemCode, string>> = {
   unauthenticated: "An API key is required",
   invalid_api_key: "The API key is not valid",
   forbidden: "The API key may not do this",
+  invalid_signature: "The request carries no valid signature of the provider it names",
   not_found: "Not found",
+  method_not_allowed: "The resource does not take this method",
   revision_mismatch: "The resource is not at the revision given in If-Match",
   idempotency_key_reused: "This Idempotency-Key was used for a different request",
   idempotency_key_in_use: "A request with this Idempotency-Key is still being processed",
@@ -56,7 +65,7 @@ export const EDGE_RULES =
  * codes, body-parser errors and store outages into problem+json, and hides everything else
  * behind a 500 that says nothing about internals (the log has the detail).
  */
-export function problemMiddleware(logger: Logger) {
+export function problemMiddleware(logger: ProblemLog) {
   return async (ctx: Context, next: Next): Promise<void> => {
     try {
       await next();
@@ -70,7 +79,7 @@ export function problemMiddleware(logger: Logger) {
  * Writes the problem+json answer for an error into `ctx` (status, type, body, headers). Used by
  * `problemMiddleware`, and by the idempotency layer, which must store the exact answer.
  */
-export function renderProblem(ctx: Context, error: unknown, logger: Logger): void {
+export function renderProblem(ctx: Context, error: unknown, logger: ProblemLog): void {
   const problem = toProblem(error);
   if (problem.expected) {
     logger.warn(
@@ -81,21 +90,6 @@ export function renderProblem(ctx: Context, error: unknown, logger: Logger): voi
     logger.error({ err: error, path: ctx.path, method: ctx.method }, "request failed");
   }
   writeProblem(ctx, problem);
-}
-
-/**
- * For an app with no logger of its own (the SMS webhooks): answers `ProblemError`s (the shared
- * edge checks') as problem+json and leaves every other error to the app's own handling.
- */
-export function problemAnswers() {
-  return async (ctx: Context, next: Next): Promise<void> => {
-    try {
-      await next();
-    } catch (error) {
-      if (!(error instanceof ProblemError)) throw error;
-      writeProblem(ctx, error);
-    }
-  };
 }
 
 function writeProblem(ctx: Context, problem: ProblemError): void {
