@@ -1,10 +1,10 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { DrillResources } from "../ops/dr/DrillResources.ts";
-import { formatDrillReport } from "../ops/dr/formatDrillReport.ts";
-import { runFailoverDrill, type FailoverDrillReport } from "../ops/dr/failoverDrill.ts";
-import { POSTGRES_BIN_DIRECTORY, type ReplicationMode } from "../ops/dr/PostgresCluster.ts";
+import { DrillResources } from "./drill/DrillResources.ts";
+import { formatDrillReport } from "./drill/formatDrillReport.ts";
+import { runFailoverDrill, type FailoverDrillReport } from "./drill/failoverDrill.ts";
+import { POSTGRES_BIN_DIRECTORY, type ReplicationMode } from "./drill/PostgresCluster.ts";
 import { UsageError } from "./commandLine.ts";
 
 const USAGE = `Usage: npm run drill -- [options]
