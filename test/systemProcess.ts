@@ -36,6 +36,12 @@ export interface SystemProcessOptions {
   readonly env: Readonly<Record<string, string>>;
   /** How long to wait for "Tidemark is running" (default 90 s: the embedded default runs initdb). */
   readonly startTimeoutMs?: number;
+  /**
+   * Runs the process as the leader of a process group of its own, as a shell runs a foreground
+   * job, so that a test can signal the whole group as a terminal's Ctrl-C does
+   * (`process.kill(-child.pid, "SIGINT")`).
+   */
+  readonly processGroup?: boolean;
 }
 
 /**
@@ -81,6 +87,7 @@ export async function startSystemProcess(options: SystemProcessOptions): Promise
       ...options.env,
     },
     stdio: options.entry === undefined ? ["ignore", "pipe", "pipe"] : ["ignore", "pipe", "pipe", "ipc"],
+    detached: options.processGroup === true,
   });
   const output: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
