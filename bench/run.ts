@@ -2,7 +2,7 @@
  * Benchmark runner: `npm run bench -- <name> [flags]`. Exit status 0 on success, 1 when a
  * benchmark fails, 2 for a bad command line.
  */
-import { UsageError } from "./UsageError.ts";
+import { UsageError } from "./shared/UsageError.ts";
 
 interface Benchmark {
   readonly summary: string;
@@ -16,8 +16,8 @@ const BENCHMARKS: ReadonlyMap<string, Benchmark> = new Map([
     {
       summary: "Tidemark's PostgreSQL event store vs Emmett's vs raw pgbench inserts",
       load: async () => ({
-        flags: (await import("./parseEventStoreBenchmarkOptions.ts")).EVENT_STORE_BENCHMARK_FLAGS,
-        run: (await import("./eventStoreBenchmark.ts")).runEventStoreBenchmark,
+        flags: (await import("./eventstore/parseEventStoreBenchmarkOptions.ts")).EVENT_STORE_BENCHMARK_FLAGS,
+        run: (await import("./eventstore/eventStoreBenchmark.ts")).runEventStoreBenchmark,
       }),
     },
   ],
@@ -26,7 +26,8 @@ const BENCHMARKS: ReadonlyMap<string, Benchmark> = new Map([
     {
       summary: "POST record-balance through the command API vs a bare Koa handler doing one INSERT",
       load: async () => {
-        const { COMMANDS_BENCHMARK_FLAGS, runCommandsBenchmark } = await import("./commandsBenchmark.ts");
+        const { COMMANDS_BENCHMARK_FLAGS, runCommandsBenchmark } =
+          await import("./commands/commandsBenchmark.ts");
         return { flags: COMMANDS_BENCHMARK_FLAGS, run: runCommandsBenchmark };
       },
     },
@@ -36,7 +37,7 @@ const BENCHMARKS: ReadonlyMap<string, Benchmark> = new Map([
     {
       summary: "the RabbitMQ relay: events/s published with confirms to a durable queue",
       load: async () => {
-        const { FANOUT_BENCHMARK_FLAGS, runFanoutBenchmark } = await import("./fanoutBenchmark.ts");
+        const { FANOUT_BENCHMARK_FLAGS, runFanoutBenchmark } = await import("./fanout/fanoutBenchmark.ts");
         return { flags: FANOUT_BENCHMARK_FLAGS, run: runFanoutBenchmark };
       },
     },
@@ -46,8 +47,9 @@ const BENCHMARKS: ReadonlyMap<string, Benchmark> = new Map([
     {
       summary: "read models: full rebuild rate, answer → read model latency under load, cached queries",
       load: async () => ({
-        flags: (await import("./parseProjectionsBenchmarkOptions.ts")).PROJECTIONS_BENCHMARK_FLAGS,
-        run: (await import("./projectionsBenchmark.ts")).runProjectionsBenchmark,
+        flags: (await import("./projections/parseProjectionsBenchmarkOptions.ts"))
+          .PROJECTIONS_BENCHMARK_FLAGS,
+        run: (await import("./projections/projectionsBenchmark.ts")).runProjectionsBenchmark,
       }),
     },
   ],

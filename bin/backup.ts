@@ -3,13 +3,11 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { S3Client } from "@aws-sdk/client-s3";
-import { EventStoreDBClient } from "@eventstore/db-client";
-import pg from "pg";
+import type pg from "pg";
 import { ArchiveError } from "../gateways/eventLogArchive/ArchiveManifest.ts";
 import { exportEventLog } from "../gateways/eventLogArchive/exportEventLog.ts";
 import { ImportRefusedError, importEventLog } from "../gateways/eventLogArchive/importEventLog.ts";
 import type { EventStore } from "../gateways/eventStore/EventStore.ts";
-import { EventStoreDbEventStore } from "../gateways/eventStore/eventStoreDb/EventStoreDbEventStore.ts";
 import { PostgresEventStore } from "../gateways/eventStore/postgres/PostgresEventStore.ts";
 import {
   BackupStorageError,
@@ -21,7 +19,7 @@ import {
   type PruneResult,
 } from "../gateways/objectStorage/BackupStorage.ts";
 import { S3BackupStorage, s3ClientConfig } from "../gateways/objectStorage/S3BackupStorage.ts";
-import { databaseUrlOf, isUsageProblem, unreachableDatabase, UsageError } from "./commandLine.ts";
+import { connectDatabase, openEventStoreDb, runCommandLine, UsageError } from "./commandLine.ts";
 import { loadConfig, type Config } from "./loadConfig.ts";
 
 const USAGE = `Usage: npm run backup -- <command> [options]
@@ -114,23 +112,7 @@ function parseInvocation(argv: readonly string[]): Invocation | "help" {
   }
 }
 
-async function main(): Promise<number> {
-  let invocation;
-  let config;
-  try {
-    invocation = parseInvocation(process.argv.slice(2));
-    config = loadConfig(process.env, { requireApiKeys: false, requireBackupStorage: invocation !== "help" });
-  } catch (error) {
-    if (isUsageProblem(error)) {
-      console.error(`backup: ${error.message}\n\n${USAGE}`);
-      return 2;
-    }
-    throw error;
-  }
-  if (invocation === "help") {
-    console.log(USAGE);
-    return 0;
-  }
+async function run(invocation: Invocation, config: Config): Promise<number> {
   const storageConfig = config.backupStorage;
   if (storageConfig === undefined) throw new Error("loadConfig let a backup run without BACKUP_S3_BUCKET");
   if (invocation.command === "restore" && config.eventStore.kind !== "postgres") {
@@ -205,7 +187,7 @@ async function create(
     if (config.eventStore.kind === "postgres") await PostgresEventStore.migrate(pool, EVENT_STORE_SCHEMA);
     const store: EventStore =
       config.eventStore.kind === "eventstoredb"
-        ? new EventStoreDbEventStore(EventStoreDBClient.connectionString(config.eventStore.url))
+        ? await openEventStoreDb(config.eventStore.url)
         : new PostgresEventStore(pool, { schema: EVENT_STORE_SCHEMA });
     const directory = await mkdtemp(path.join(tmpdir(), "tidemark-backup-"));
     try {
@@ -343,15 +325,9 @@ function prune(result: PruneResult, json: boolean): number {
 
 /** Runs `work` with a pool on the configured database; an unreachable database fails with one line. */
 async function withDatabase(config: Config, work: (pool: pg.Pool) => Promise<number>): Promise<number> {
-  const pool = new pg.Pool({ connectionString: databaseUrlOf(config), max: 4 });
-  pool.on("error", () => undefined);
+  const pool = await connectDatabase("backup", config, 4);
+  if (pool === undefined) return 2;
   try {
-    try {
-      await pool.query("select 1");
-    } catch (error) {
-      console.error(`backup: ${unreachableDatabase(config, error)}`);
-      return 2;
-    }
     return await work(pool);
   } finally {
     await pool.end();
@@ -381,4 +357,11 @@ class ProgressLine {
   }
 }
 
-process.exitCode = await main();
+await runCommandLine({
+  name: "backup",
+  usage: USAGE,
+  parse: parseInvocation,
+  configure: (invocation) =>
+    loadConfig(process.env, { requireApiKeys: false, requireBackupStorage: invocation !== "help" }),
+  run,
+});

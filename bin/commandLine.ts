@@ -1,7 +1,55 @@
+import pg from "pg";
+import type { EventStore } from "../gateways/eventStore/EventStore.ts";
 import { embeddedDatabaseUrl } from "./embeddedDatabaseUrl.ts";
 import { ConfigError, type Config } from "./loadConfig.ts";
 
-/** What the CLIs share: bad usage, where the database is, and what to say when it does not answer. */
+/** What the CLIs share: how one runs, bad usage, where the database is, and what to say when it does not answer. */
+
+/**
+ * A command-line program: its arguments parsed, its configuration read, then `run`, whose answer
+ * is the exit status. Bad usage (arguments or configuration) prints the message and the usage on
+ * stderr and exits 2; `--help` prints the usage on stdout and exits 0.
+ */
+export interface CommandLineProgram<Invocation, Configuration> {
+  /** What its messages start with, e.g. `projections`. */
+  readonly name: string;
+  readonly usage: string;
+  /** The arguments after the program's own; throws UsageError (or parseArgs's errors) for bad usage. */
+  parse(argv: readonly string[]): Invocation | "help";
+  /** Read after the arguments, even for `--help`, so that a bad variable is said at once. */
+  configure(invocation: Invocation | "help"): Configuration;
+  run(invocation: Invocation, configuration: Configuration): Promise<number>;
+}
+
+/** Runs `program` on this process's arguments and sets the exit status it answers. */
+export async function runCommandLine<Invocation, Configuration>(
+  program: CommandLineProgram<Invocation, Configuration>,
+): Promise<void> {
+  process.exitCode = await exitStatusOf(program, process.argv.slice(2));
+}
+
+async function exitStatusOf<Invocation, Configuration>(
+  program: CommandLineProgram<Invocation, Configuration>,
+  argv: readonly string[],
+): Promise<number> {
+  let invocation;
+  let configuration;
+  try {
+    invocation = program.parse(argv);
+    configuration = program.configure(invocation);
+  } catch (error) {
+    if (isUsageProblem(error)) {
+      console.error(`${program.name}: ${error.message}\n\n${program.usage}`);
+      return 2;
+    }
+    throw error;
+  }
+  if (invocation === "help") {
+    console.log(program.usage);
+    return 0;
+  }
+  return program.run(invocation, configuration);
+}
 
 /** A command line that asks for something the CLI cannot do; it prints the usage and exits 2. */
 export class UsageError extends Error {}
@@ -22,6 +70,27 @@ export function databaseUrlOf(config: Config): string {
     : embeddedDatabaseUrl(config.database.port);
 }
 
+/**
+ * A pool on the CLI's database (`databaseUrlOf`), once it has answered a query. When it does not
+ * answer: one line on stderr saying why and what to do, the pool closed, `undefined` (exit 2).
+ */
+export async function connectDatabase(
+  name: string,
+  config: Config,
+  max: number,
+): Promise<pg.Pool | undefined> {
+  const pool = new pg.Pool({ connectionString: databaseUrlOf(config), max });
+  pool.on("error", () => undefined);
+  try {
+    await pool.query("select 1");
+    return pool;
+  } catch (error) {
+    console.error(`${name}: ${unreachableDatabase(config, error)}`);
+    await pool.end();
+    return undefined;
+  }
+}
+
 /** One line: why the database did not answer and what to do about it. */
 export function unreachableDatabase(config: Config, error: unknown): string {
   return (
@@ -30,4 +99,16 @@ export function unreachableDatabase(config: Config, error: unknown): string {
       ? "Start the system first (npm start) or set DATABASE_URL."
       : "Check DATABASE_URL.")
   );
+}
+
+/**
+ * EventStoreDB's event store at `url` (EVENT_STORE=eventstoredb). Its gRPC client is imported
+ * here, only when configured: loading it took a good part of every CLI's start.
+ */
+export async function openEventStoreDb(url: string): Promise<EventStore> {
+  const [{ EventStoreDBClient }, { EventStoreDbEventStore }] = await Promise.all([
+    import("@eventstore/db-client"),
+    import("../gateways/eventStore/eventStoreDb/EventStoreDbEventStore.ts"),
+  ]);
+  return new EventStoreDbEventStore(EventStoreDBClient.connectionString(url));
 }

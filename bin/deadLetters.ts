@@ -1,9 +1,8 @@
 import { parseArgs } from "node:util";
-import pg from "pg";
 import { listAmqpDeadLetters, requeueAmqpDeadLetters } from "../gateways/fanout/amqpDeadLetters.ts";
 import { DeadLetters, type DeadLetter } from "../gateways/fanout/DeadLetters.ts";
 import { checkConsumerName } from "../gateways/fanout/EventConsumer.ts";
-import { databaseUrlOf, isUsageProblem, unreachableDatabase, UsageError } from "./commandLine.ts";
+import { connectDatabase, runCommandLine, unreachableDatabase, UsageError } from "./commandLine.ts";
 import { loadConfig, type Config } from "./loadConfig.ts";
 
 /** The consumers `npm start` runs (see bin/tidemark.ts): listed when no --consumer is given. */
@@ -78,23 +77,7 @@ function checkName(consumer: string): void {
   }
 }
 
-async function main(): Promise<number> {
-  let invocation;
-  let config: Config;
-  try {
-    invocation = parseInvocation(process.argv.slice(2));
-    config = loadConfig(process.env, { requireApiKeys: false });
-  } catch (error) {
-    if (isUsageProblem(error)) {
-      console.error(`dead-letters: ${error.message}\n\n${USAGE}`);
-      return 2;
-    }
-    throw error;
-  }
-  if (invocation === "help") {
-    console.log(USAGE);
-    return 0;
-  }
+async function run(invocation: Invocation, config: Config): Promise<number> {
   const { amqpUrl } = config;
   if (amqpUrl !== undefined) {
     try {
@@ -109,8 +92,8 @@ async function main(): Promise<number> {
       return 2;
     }
   }
-  const pool = new pg.Pool({ connectionString: databaseUrlOf(config), max: 2 });
-  pool.on("error", () => undefined);
+  const pool = await connectDatabase("dead-letters", config, 2);
+  if (pool === undefined) return 2;
   try {
     const deadLetters = new DeadLetters(pool, `${config.schemaPrefix}_fanout`);
     try {
@@ -157,4 +140,10 @@ function requeued(count: number, invocation: Extract<Invocation, { command: "req
   return asked !== "all" && count < asked ? 1 : 0;
 }
 
-process.exitCode = await main();
+await runCommandLine({
+  name: "dead-letters",
+  usage: USAGE,
+  parse: parseInvocation,
+  configure: () => loadConfig(process.env, { requireApiKeys: false }),
+  run,
+});

@@ -1,11 +1,11 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { DrillResources } from "../ops/dr/DrillResources.ts";
-import { formatDrillReport } from "../ops/dr/formatDrillReport.ts";
-import { runFailoverDrill, type FailoverDrillReport } from "../ops/dr/failoverDrill.ts";
-import { POSTGRES_BIN_DIRECTORY, type ReplicationMode } from "../ops/dr/PostgresCluster.ts";
-import { UsageError } from "./commandLine.ts";
+import { DrillResources } from "./drill/DrillResources.ts";
+import { formatDrillReport } from "./drill/formatDrillReport.ts";
+import { runFailoverDrill, type FailoverDrillReport } from "./drill/failoverDrill.ts";
+import { POSTGRES_BIN_DIRECTORY, type ReplicationMode } from "./drill/PostgresCluster.ts";
+import { runCommandLine, UsageError } from "./commandLine.ts";
 
 const USAGE = `Usage: npm run drill -- [options]
 
@@ -83,21 +83,7 @@ function parseInvocation(argv: readonly string[]): Invocation | "help" {
   };
 }
 
-async function main(): Promise<number> {
-  let invocation;
-  try {
-    invocation = parseInvocation(process.argv.slice(2));
-  } catch (error) {
-    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
-      console.error(`drill: ${(error as Error).message}\n\n${USAGE}`);
-      return 2;
-    }
-    throw error;
-  }
-  if (invocation === "help") {
-    console.log(USAGE);
-    return 0;
-  }
+async function run(invocation: Invocation): Promise<number> {
   if (!existsSync(join(POSTGRES_BIN_DIRECTORY, "pg_ctl"))) {
     console.error(
       `drill: no PostgreSQL server binaries in ${POSTGRES_BIN_DIRECTORY} (set POSTGRES_BIN_DIR, or run npm run services)`,
@@ -155,4 +141,11 @@ async function main(): Promise<number> {
   return !broken && reports.every((report) => report.passed) ? 0 : 1;
 }
 
-process.exitCode = await main();
+await runCommandLine({
+  name: "drill",
+  usage: USAGE,
+  parse: parseInvocation,
+  // Everything it needs is on its command line: it runs clusters and processes of its own.
+  configure: () => undefined,
+  run,
+});

@@ -1,14 +1,12 @@
 import { parseArgs } from "node:util";
-import { EventStoreDBClient } from "@eventstore/db-client";
-import pg from "pg";
+import type pg from "pg";
 import { ArchiveError } from "../gateways/eventLogArchive/ArchiveManifest.ts";
 import { checkArchive } from "../gateways/eventLogArchive/checkArchive.ts";
 import { exportEventLog } from "../gateways/eventLogArchive/exportEventLog.ts";
 import { ImportRefusedError, importEventLog } from "../gateways/eventLogArchive/importEventLog.ts";
 import type { EventStore } from "../gateways/eventStore/EventStore.ts";
-import { EventStoreDbEventStore } from "../gateways/eventStore/eventStoreDb/EventStoreDbEventStore.ts";
 import { PostgresEventStore } from "../gateways/eventStore/postgres/PostgresEventStore.ts";
-import { databaseUrlOf, isUsageProblem, unreachableDatabase, UsageError } from "./commandLine.ts";
+import { connectDatabase, openEventStoreDb, runCommandLine, UsageError } from "./commandLine.ts";
 import { loadConfig, type Config } from "./loadConfig.ts";
 
 const USAGE = `Usage: npm run event-log -- <command> <directory> [options]
@@ -86,37 +84,14 @@ function parseInvocation(argv: readonly string[]): Invocation | "help" {
   };
 }
 
-async function main(): Promise<number> {
-  let invocation;
-  let config;
-  try {
-    invocation = parseInvocation(process.argv.slice(2));
-    config = loadConfig(process.env, { requireApiKeys: false });
-  } catch (error) {
-    if (isUsageProblem(error)) {
-      console.error(`event-log: ${error.message}\n\n${USAGE}`);
-      return 2;
-    }
-    throw error;
-  }
-  if (invocation === "help") {
-    console.log(USAGE);
-    return 0;
-  }
+async function run(invocation: Invocation, config: Config): Promise<number> {
   if (invocation.command === "verify") return verify(invocation);
   if (invocation.command === "import" && config.eventStore.kind !== "postgres") {
     console.error("event-log: import writes into the PostgreSQL event store; unset EVENT_STORE=eventstoredb");
     return 2;
   }
-  const pool = new pg.Pool({ connectionString: databaseUrlOf(config), max: 4 });
-  pool.on("error", () => undefined);
-  try {
-    await pool.query("select 1");
-  } catch (error) {
-    console.error(`event-log: ${unreachableDatabase(config, error)}`);
-    await pool.end();
-    return 2;
-  }
+  const pool = await connectDatabase("event-log", config, 4);
+  if (pool === undefined) return 2;
   try {
     return invocation.command === "export"
       ? await exportLog(invocation, config, pool)
@@ -137,7 +112,7 @@ async function exportLog(invocation: Invocation, config: Config, pool: pg.Pool):
   if (config.eventStore.kind === "postgres") await PostgresEventStore.migrate(pool, invocation.schema);
   const store: EventStore =
     config.eventStore.kind === "eventstoredb"
-      ? new EventStoreDbEventStore(EventStoreDBClient.connectionString(config.eventStore.url))
+      ? await openEventStoreDb(config.eventStore.url)
       : new PostgresEventStore(pool, { schema: invocation.schema });
   const stop = new AbortController();
   process.once("SIGINT", () => {
@@ -267,4 +242,10 @@ class ProgressLine {
   }
 }
 
-process.exitCode = await main();
+await runCommandLine({
+  name: "event-log",
+  usage: USAGE,
+  parse: parseInvocation,
+  configure: () => loadConfig(process.env, { requireApiKeys: false }),
+  run,
+});

@@ -1,9 +1,7 @@
 import { parseArgs } from "node:util";
-import { EventStoreDBClient } from "@eventstore/db-client";
 import { Kysely, PostgresDialect } from "kysely";
-import pg from "pg";
+import type pg from "pg";
 import type { EventStore } from "../gateways/eventStore/EventStore.ts";
-import { EventStoreDbEventStore } from "../gateways/eventStore/eventStoreDb/EventStoreDbEventStore.ts";
 import { lagBehind } from "../gateways/eventStore/lagBehind.ts";
 import {
   PostgresEventStore,
@@ -22,8 +20,8 @@ import {
 import { liveBuildDigest } from "../projections/runtime/projectionDigest.ts";
 import { rebuildProjections } from "../projections/runtime/rebuildProjections.ts";
 import type { ProjectionProgress } from "../projections/runtime/runProjections.ts";
-import { databaseUrlOf, isUsageProblem, unreachableDatabase, UsageError } from "./commandLine.ts";
-import { loadConfig } from "./loadConfig.ts";
+import { connectDatabase, openEventStoreDb, runCommandLine, UsageError } from "./commandLine.ts";
+import { loadConfig, type Config } from "./loadConfig.ts";
 import { textTable } from "./textTable.ts";
 
 const USAGE = `Usage: npm run projections -- <command> [options]
@@ -102,40 +100,14 @@ function parseInvocation(argv: readonly string[]): Invocation | "help" {
   return { command, projections, json: values.json, batchSize };
 }
 
-async function main(): Promise<number> {
-  let invocation;
-  let config;
-  try {
-    invocation = parseInvocation(process.argv.slice(2));
-    config = loadConfig(process.env, { requireApiKeys: false });
-  } catch (error) {
-    if (isUsageProblem(error)) {
-      console.error(`projections: ${error.message}\n\n${USAGE}`);
-      return 2;
-    }
-    throw error;
-  }
-  if (invocation === "help") {
-    console.log(USAGE);
-    return 0;
-  }
-  const pool = new pg.Pool({
-    connectionString: databaseUrlOf(config),
-    max: 2 * invocation.projections.length + 4,
-  });
-  pool.on("error", () => undefined);
-  try {
-    await pool.query("select 1");
-  } catch (error) {
-    console.error(`projections: ${unreachableDatabase(config, error)}`);
-    await pool.end();
-    return 2;
-  }
+async function run(invocation: Invocation, config: Config): Promise<number> {
+  const pool = await connectDatabase("projections", config, 2 * invocation.projections.length + 4);
+  if (pool === undefined) return 2;
   // A store written by an older version reads only once migrated (migrations are idempotent).
   if (config.eventStore.kind === "postgres") await PostgresEventStore.migrate(pool);
   const store: EventStore =
     config.eventStore.kind === "eventstoredb"
-      ? new EventStoreDbEventStore(EventStoreDBClient.connectionString(config.eventStore.url))
+      ? await openEventStoreDb(config.eventStore.url)
       : new PostgresEventStore(pool);
   const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) });
   const schemas = projectionSchemas(config.schemaPrefix);
@@ -406,4 +378,10 @@ function printTable(headers: readonly string[], rows: readonly (readonly string[
   for (const line of textTable(headers, rows)) console.log(line);
 }
 
-process.exitCode = await main();
+await runCommandLine({
+  name: "projections",
+  usage: USAGE,
+  parse: parseInvocation,
+  configure: () => loadConfig(process.env, { requireApiKeys: false }),
+  run,
+});

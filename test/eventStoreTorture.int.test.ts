@@ -13,7 +13,7 @@ import { importEventLog } from "../gateways/eventLogArchive/importEventLog.ts";
 import type { EventStore, EventWithoutMetadata } from "../gateways/eventStore/EventStore.ts";
 import { PostgresEventStore } from "../gateways/eventStore/postgres/PostgresEventStore.ts";
 import { comparePositions } from "../gateways/eventStore/Position.ts";
-import { PostgresCluster } from "../ops/dr/PostgresCluster.ts";
+import { PostgresCluster } from "../bin/drill/PostgresCluster.ts";
 import { openTestEventStore } from "./postgresTestDatabase.ts";
 
 /**

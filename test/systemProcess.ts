@@ -36,15 +36,28 @@ export interface SystemProcessOptions {
   readonly env: Readonly<Record<string, string>>;
   /** How long to wait for "Tidemark is running" (default 90 s: the embedded default runs initdb). */
   readonly startTimeoutMs?: number;
+  /**
+   * Runs the process as the leader of a process group of its own, as a shell runs a foreground
+   * job, so that a test can signal the whole group as a terminal's Ctrl-C does
+   * (`process.kill(-child.pid, "SIGINT")`).
+   */
+  readonly processGroup?: boolean;
 }
 
 /**
  * Starts `bin/tidemark.ts` on free loopback ports with a fresh admin key, and resolves once it
  * logs that it is running. A process that exits or stays silent fails with the tail of its output.
+ * Every port it may bind is drawn free here (the simulators' and the embedded PostgreSQL's too,
+ * unless `env` names them), so a test passes beside a running `npm start`.
  */
 export async function startSystemProcess(options: SystemProcessOptions): Promise<SystemProcess> {
   const [commandPort, queryPort, trackingPort, metricsPort] = [
     await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+  ];
+  const [smsSimulatorPort, bankingSimulatorPort, embeddedPostgresPort] = [
     await freePort(),
     await freePort(),
     await freePort(),
@@ -65,12 +78,16 @@ export async function startSystemProcess(options: SystemProcessOptions): Promise
       QUERY_API_PORT: String(queryPort),
       TRACKING_PORT: String(trackingPort),
       METRICS_PORT: String(metricsPort),
+      SMS_SIMULATOR_PORT: String(smsSimulatorPort),
+      BANKING_SIMULATOR_PORT: String(bankingSimulatorPort),
+      EMBEDDED_POSTGRES_PORT: String(embeddedPostgresPort),
       TIDEMARK_API_KEYS: JSON.stringify([{ name: "e2e", sha256: hashApiKey(apiKey), scopes: ["admin"] }]),
       RATE_LIMIT_PER_SECOND: "100000",
       LOG_LEVEL: "info",
       ...options.env,
     },
     stdio: options.entry === undefined ? ["ignore", "pipe", "pipe"] : ["ignore", "pipe", "pipe", "ipc"],
+    detached: options.processGroup === true,
   });
   const output: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import test from "ava";
 import pg from "pg";
 import { loadRules } from "../../commands/rules/loadRules.ts";
-import { PostgresCluster } from "../../ops/dr/PostgresCluster.ts";
+import { PostgresCluster } from "../../bin/drill/PostgresCluster.ts";
 import { generateEventLog } from "../../test/generateEventLog.ts";
 import { openTestEventStore } from "../../test/postgresTestDatabase.ts";
 import { rebuildReadModels } from "../../test/readModelDigests.ts";

@@ -4,21 +4,21 @@ import os from "node:os";
 import { performance } from "node:perf_hooks";
 import amqp from "amqplib";
 import pg from "pg";
-import { PostgresEventStore } from "../gateways/eventStore/postgres/PostgresEventStore.ts";
-import type { Position } from "../gateways/eventStore/Position.ts";
-import { EVENTS_EXCHANGE } from "../gateways/fanout/amqpTopology.ts";
-import { FanoutCheckpoints } from "../gateways/fanout/FanoutCheckpoints.ts";
-import { runAmqpRelay } from "../gateways/fanout/runAmqpRelay.ts";
-import { createIsolatedVirtualHost } from "../test/isolatedServices.ts";
-import { ensureBenchmarkEventLog } from "./ensureBenchmarkEventLog.ts";
+import { PostgresEventStore } from "../../gateways/eventStore/postgres/PostgresEventStore.ts";
+import type { Position } from "../../gateways/eventStore/Position.ts";
+import { EVENTS_EXCHANGE } from "../../gateways/fanout/amqpTopology.ts";
+import { FanoutCheckpoints } from "../../gateways/fanout/FanoutCheckpoints.ts";
+import { runAmqpRelay } from "../../gateways/fanout/runAmqpRelay.ts";
+import { createIsolatedVirtualHost } from "../../test/isolatedServices.ts";
+import { ensureBenchmarkEventLog } from "../shared/ensureBenchmarkEventLog.ts";
 import {
   BALANCE_TO_SMS_ROLES,
   measureBalanceToSms,
   type BalanceToSmsRun,
   type FanoutMode,
 } from "./measureBalanceToSms.ts";
-import { chosenNames, parseBenchmarkFlags, wholeNumber } from "./parseFlagValues.ts";
-import { UsageError } from "./UsageError.ts";
+import { chosenNames, parseBenchmarkFlags, wholeNumber } from "../shared/parseFlagValues.ts";
+import { UsageError } from "../shared/UsageError.ts";
 
 export const FANOUT_BENCHMARK_FLAGS = `  --only LIST       relay, latency (comma-separated; default both)
   --runs N          runs of each measurement; the report shows the median (default 3)

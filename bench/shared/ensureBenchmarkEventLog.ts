@@ -1,8 +1,8 @@
 import { performance } from "node:perf_hooks";
 import type pg from "pg";
-import { loadRules } from "../commands/rules/loadRules.ts";
-import { PostgresEventStore } from "../gateways/eventStore/postgres/PostgresEventStore.ts";
-import { generateEventLog } from "../test/generateEventLog.ts";
+import { loadRules } from "../../commands/rules/loadRules.ts";
+import { PostgresEventStore } from "../../gateways/eventStore/postgres/PostgresEventStore.ts";
+import { generateEventLog } from "../../test/generateEventLog.ts";
 
 /** The log the rebuilds read: how it came to be, and what it holds. */
 export interface BenchmarkEventLog {

@@ -2,7 +2,7 @@ import autocannon from "autocannon";
 import type { ProjectionsBenchmarkOptions } from "./parseProjectionsBenchmarkOptions.ts";
 import type { ProjectionsBenchmarkConfig } from "./ProjectionsBenchmarkConfig.ts";
 import { BENCH_READER_KEY, type BenchQueryCache } from "./ProjectionsBenchmarkServerRequest.ts";
-import { startLinuxCpuMeter, type CpuReading } from "./startLinuxCpuMeter.ts";
+import { startLinuxCpuMeter, type CpuReading } from "../shared/startLinuxCpuMeter.ts";
 import { startProjectionsBenchmarkServer } from "./startProjectionsBenchmarkServer.ts";
 
 /** One measured query run against one cache. */

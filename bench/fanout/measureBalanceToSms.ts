@@ -1,11 +1,11 @@
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
-import { createSmsProviderSimulator } from "../gateways/sms/simulator/createSmsProviderSimulator.ts";
-import { createIsolatedServices } from "../test/isolatedServices.ts";
-import { closeServer, listenOnLoopback } from "../test/loopbackServer.ts";
-import { startSystemProcess } from "../test/systemProcess.ts";
-import { percentiles, type Percentiles } from "./measureProjectionLatency.ts";
-import { runOpenLoopLoad } from "./runOpenLoopLoad.ts";
+import { createSmsProviderSimulator } from "../../gateways/sms/simulator/createSmsProviderSimulator.ts";
+import { createIsolatedServices } from "../../test/isolatedServices.ts";
+import { closeServer, listenOnLoopback } from "../../test/loopbackServer.ts";
+import { startSystemProcess } from "../../test/systemProcess.ts";
+import { percentiles, type Percentiles } from "../projections/measureProjectionLatency.ts";
+import { runOpenLoopLoad } from "../shared/runOpenLoopLoad.ts";
 
 /** How the events travel from the log to the consumers. */
 export type FanoutMode = "rabbitmq" | "in-process";

@@ -1,6 +1,6 @@
-import { allProjections } from "../projections/allProjections.ts";
-import type { BenchmarkEnvironment } from "./formatEventStoreReport.ts";
-import type { BenchmarkEventLog } from "./ensureBenchmarkEventLog.ts";
+import { allProjections } from "../../projections/allProjections.ts";
+import type { BenchmarkEnvironment } from "../eventstore/formatEventStoreReport.ts";
+import type { BenchmarkEventLog } from "../shared/ensureBenchmarkEventLog.ts";
 import type { LatencyRun } from "./measureProjectionLatency.ts";
 import type { QueryRun } from "./measureCachedQueries.ts";
 import type { RebuildRun } from "./measureRebuild.ts";

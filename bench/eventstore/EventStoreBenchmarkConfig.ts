@@ -1,4 +1,4 @@
-import { POSTGRES_EVENT_STORE_DEFAULTS } from "../gateways/eventStore/postgres/PostgresEventStore.ts";
+import { POSTGRES_EVENT_STORE_DEFAULTS } from "../../gateways/eventStore/postgres/PostgresEventStore.ts";
 
 /** The event stores the benchmark compares; `raw` is pgbench inserting rows, the ceiling. */
 export type SystemName = "tidemark" | "emmett" | "raw";

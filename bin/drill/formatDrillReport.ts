@@ -1,5 +1,5 @@
 import type { FailoverDrillReport } from "./failoverDrill.ts";
-import { textTable } from "../../bin/textTable.ts";
+import { textTable } from "../textTable.ts";
 
 /**
  * The drills' reports as text: one column per drill (RPO, RTO and its parts, the workload), then

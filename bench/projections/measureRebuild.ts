@@ -1,11 +1,11 @@
 import { performance } from "node:perf_hooks";
 import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
-import { PostgresEventStore } from "../gateways/eventStore/postgres/PostgresEventStore.ts";
-import { allProjections } from "../projections/allProjections.ts";
-import { createRegistry, projectionSchemas } from "../projections/runtime/ProjectionBuilds.ts";
-import { rebuildProjections } from "../projections/runtime/rebuildProjections.ts";
-import type { BenchmarkEventLog } from "./ensureBenchmarkEventLog.ts";
+import { PostgresEventStore } from "../../gateways/eventStore/postgres/PostgresEventStore.ts";
+import { allProjections } from "../../projections/allProjections.ts";
+import { createRegistry, projectionSchemas } from "../../projections/runtime/ProjectionBuilds.ts";
+import { rebuildProjections } from "../../projections/runtime/rebuildProjections.ts";
+import type { BenchmarkEventLog } from "../shared/ensureBenchmarkEventLog.ts";
 import type { ProjectionsBenchmarkConfig } from "./ProjectionsBenchmarkConfig.ts";
 
 /** One rebuild of every read model from the whole log. */

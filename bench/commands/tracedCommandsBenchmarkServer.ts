@@ -1,4 +1,4 @@
-import { startTracing } from "../gateways/observability/startTracing.ts";
+import { startTracing } from "../../gateways/observability/startTracing.ts";
 
 // The command API benchmark's server with tracing on, started before the modules it instruments
 // load, exactly as bin/tidemark.ts does; OTEL_EXPORTER_OTLP_TRACES_ENDPOINT comes from the bench.

@@ -1,5 +1,5 @@
 import pg from "pg";
-import type { EventStoreBenchmarkConfig } from "./EventStoreBenchmarkConfig.ts";
+import type { EventStoreBenchmarkConfig } from "../eventstore/EventStoreBenchmarkConfig.ts";
 
 /** The server facts a report should carry. */
 export interface ServerDescription {

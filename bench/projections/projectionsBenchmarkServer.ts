@@ -16,22 +16,22 @@ import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
 import { pino, type Logger } from "pino";
 import { RateLimiterMemory } from "rate-limiter-flexible";
-import { ApiKeys, hashApiKey } from "../http/ApiKeys.ts";
-import { createCommandApi } from "../commands/api/createCommandApi.ts";
-import { IdempotencyStore } from "../commands/api/IdempotencyStore.ts";
-import { loadRules } from "../commands/rules/loadRules.ts";
-import { loadTemplates } from "../commands/templates/loadTemplates.ts";
-import { PostgresEventStore } from "../gateways/eventStore/postgres/PostgresEventStore.ts";
-import { allProjections } from "../projections/allProjections.ts";
-import { createQueryApi } from "../projections/api/createQueryApi.ts";
-import { LivePositions } from "../projections/api/LivePositions.ts";
-import { MemoryQueryCache } from "../projections/api/MemoryQueryCache.ts";
-import type { CachedAnswer, QueryCache } from "../projections/api/QueryCache.ts";
-import { queryRoutes } from "../projections/api/queryRoutes.ts";
-import { RedisQueryCache } from "../projections/api/RedisQueryCache.ts";
-import { TieredQueryCache } from "../projections/api/TieredQueryCache.ts";
-import { projectionSchemas } from "../projections/runtime/ProjectionBuilds.ts";
-import { runProjector } from "../projections/runtime/runProjector.ts";
+import { ApiKeys, hashApiKey } from "../../http/ApiKeys.ts";
+import { createCommandApi } from "../../commands/api/createCommandApi.ts";
+import { IdempotencyStore } from "../../commands/api/IdempotencyStore.ts";
+import { loadRules } from "../../commands/rules/loadRules.ts";
+import { loadTemplates } from "../../commands/templates/loadTemplates.ts";
+import { PostgresEventStore } from "../../gateways/eventStore/postgres/PostgresEventStore.ts";
+import { allProjections } from "../../projections/allProjections.ts";
+import { createQueryApi } from "../../projections/api/createQueryApi.ts";
+import { LivePositions } from "../../projections/api/LivePositions.ts";
+import { MemoryQueryCache } from "../../projections/api/MemoryQueryCache.ts";
+import type { CachedAnswer, QueryCache } from "../../projections/api/QueryCache.ts";
+import { queryRoutes } from "../../projections/api/queryRoutes.ts";
+import { RedisQueryCache } from "../../projections/api/RedisQueryCache.ts";
+import { TieredQueryCache } from "../../projections/api/TieredQueryCache.ts";
+import { projectionSchemas } from "../../projections/runtime/ProjectionBuilds.ts";
+import { runProjector } from "../../projections/runtime/runProjector.ts";
 import {
   BENCH_READER_KEY,
   BENCH_WRITER_KEY,

@@ -3,9 +3,9 @@ import { readFileSync } from "node:fs";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
 import type { BenchmarkDatabaseAdmin } from "./BenchmarkDatabaseAdmin.ts";
-import type { BenchmarkEnvironment } from "./formatEventStoreReport.ts";
+import type { BenchmarkEnvironment } from "../eventstore/formatEventStoreReport.ts";
 
-const REPOSITORY_ROOT = fileURLToPath(new URL("..", import.meta.url));
+const REPOSITORY_ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
 /** The machine, server, code and library versions a report was measured on. */
 export async function describeBenchmarkEnvironment(

@@ -1,5 +1,5 @@
 import { SYSTEM_NAMES, type SystemName } from "./EventStoreBenchmarkConfig.ts";
-import { chosenNames, parseBenchmarkFlags, wholeNumber } from "./parseFlagValues.ts";
+import { chosenNames, parseBenchmarkFlags, wholeNumber } from "../shared/parseFlagValues.ts";
 
 /** How long and how often to measure, and which systems to include. */
 export interface EventStoreBenchmarkOptions {

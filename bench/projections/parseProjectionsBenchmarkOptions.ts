@@ -1,5 +1,5 @@
-import { UsageError } from "./UsageError.ts";
-import { chosenNames, parseBenchmarkFlags, wholeNumber } from "./parseFlagValues.ts";
+import { UsageError } from "../shared/UsageError.ts";
+import { chosenNames, parseBenchmarkFlags, wholeNumber } from "../shared/parseFlagValues.ts";
 
 /** The three measurements of the projections benchmark, in report order. */
 export type ProjectionsMeasurement = "rebuild" | "latency" | "queries";

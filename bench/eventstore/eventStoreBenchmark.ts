@@ -1,7 +1,7 @@
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
-import { BenchmarkDatabaseAdmin } from "./BenchmarkDatabaseAdmin.ts";
-import { describeBenchmarkEnvironment } from "./describeBenchmarkEnvironment.ts";
+import { BenchmarkDatabaseAdmin } from "../shared/BenchmarkDatabaseAdmin.ts";
+import { describeBenchmarkEnvironment } from "../shared/describeBenchmarkEnvironment.ts";
 import {
   eventStoreBenchmarkConfig,
   SYSTEM_LABELS,

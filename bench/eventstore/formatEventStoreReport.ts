@@ -1,4 +1,4 @@
-import type { ServerDescription } from "./BenchmarkDatabaseAdmin.ts";
+import type { ServerDescription } from "../shared/BenchmarkDatabaseAdmin.ts";
 import {
   SYSTEM_LABELS,
   type EventStoreBenchmarkConfig,

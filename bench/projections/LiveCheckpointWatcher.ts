@@ -1,8 +1,8 @@
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import type pg from "pg";
-import { START, type Position } from "../gateways/eventStore/Position.ts";
-import type { ProjectionSchemas } from "../projections/runtime/ProjectionBuilds.ts";
+import { START, type Position } from "../../gateways/eventStore/Position.ts";
+import type { ProjectionSchemas } from "../../projections/runtime/ProjectionBuilds.ts";
 
 /** A command's answer waiting for every read model to pass its position. */
 interface Awaited {

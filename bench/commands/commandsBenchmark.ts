@@ -5,11 +5,11 @@ import { once } from "node:events";
 import { createInterface } from "node:readline";
 import autocannon from "autocannon";
 import pg from "pg";
-import { PostgresEventStore } from "../gateways/eventStore/postgres/PostgresEventStore.ts";
-import { IdempotencyStore } from "../commands/api/IdempotencyStore.ts";
+import { PostgresEventStore } from "../../gateways/eventStore/postgres/PostgresEventStore.ts";
+import { IdempotencyStore } from "../../commands/api/IdempotencyStore.ts";
 import { pino } from "pino";
 import { BENCH_API_KEY, BENCH_SCHEMA } from "./commandsBenchmarkSettings.ts";
-import { UsageError } from "./UsageError.ts";
+import { UsageError } from "../shared/UsageError.ts";
 
 export const COMMANDS_BENCHMARK_FLAGS = `    --seconds N      measured seconds per run (default 10)
     --runs N         runs per system; the median is reported (default 3)
@@ -157,8 +157,8 @@ async function startServer(
   const child = spawn(
     process.execPath,
     system === "traced"
-      ? ["--import", "tsx", "bench/tracedCommandsBenchmarkServer.ts", "tidemark", DATABASE_URL]
-      : ["--import", "tsx", "bench/commandsBenchmarkServer.ts", system, DATABASE_URL],
+      ? ["--import", "tsx", "bench/commands/tracedCommandsBenchmarkServer.ts", "tidemark", DATABASE_URL]
+      : ["--import", "tsx", "bench/commands/commandsBenchmarkServer.ts", system, DATABASE_URL],
     {
       stdio: ["ignore", "pipe", "inherit"],
       env:

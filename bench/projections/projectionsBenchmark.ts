@@ -1,11 +1,11 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
-import { BenchmarkDatabaseAdmin } from "./BenchmarkDatabaseAdmin.ts";
-import { describeBenchmarkEnvironment } from "./describeBenchmarkEnvironment.ts";
-import { describeWorkingTree } from "./describeWorkingTree.ts";
-import { dropSchemasWithPrefix } from "./dropSchemasWithPrefix.ts";
-import { ensureBenchmarkEventLog, type BenchmarkEventLog } from "./ensureBenchmarkEventLog.ts";
-import { eventStoreBenchmarkConfig } from "./EventStoreBenchmarkConfig.ts";
+import { BenchmarkDatabaseAdmin } from "../shared/BenchmarkDatabaseAdmin.ts";
+import { describeBenchmarkEnvironment } from "../shared/describeBenchmarkEnvironment.ts";
+import { describeWorkingTree } from "../shared/describeWorkingTree.ts";
+import { dropSchemasWithPrefix } from "../shared/dropSchemasWithPrefix.ts";
+import { ensureBenchmarkEventLog, type BenchmarkEventLog } from "../shared/ensureBenchmarkEventLog.ts";
+import { eventStoreBenchmarkConfig } from "../eventstore/EventStoreBenchmarkConfig.ts";
 import { formatProjectionsReport } from "./formatProjectionsReport.ts";
 import { measureCachedQueries, type QueryRun } from "./measureCachedQueries.ts";
 import { measureProjectionLatency, type LatencyRun } from "./measureProjectionLatency.ts";
@@ -13,7 +13,7 @@ import { measureRebuild, type RebuildRun } from "./measureRebuild.ts";
 import { parseProjectionsBenchmarkOptions } from "./parseProjectionsBenchmarkOptions.ts";
 import { projectionsBenchmarkConfig } from "./ProjectionsBenchmarkConfig.ts";
 import type { BenchQueryCache } from "./ProjectionsBenchmarkServerRequest.ts";
-import { startLinuxCpuMeter } from "./startLinuxCpuMeter.ts";
+import { startLinuxCpuMeter } from "../shared/startLinuxCpuMeter.ts";
 
 const QUERY_CACHES: readonly BenchQueryCache[] = ["memory", "redis", "none"];
 /** What the numbers depend on, for the report's note on uncommitted changes. */

@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import pg from "pg";
-import type { EventToAppend, ExpectedRevision } from "../gateways/eventStore/EventStore.ts";
-import { START } from "../gateways/eventStore/Position.ts";
-import { PostgresEventStore } from "../gateways/eventStore/postgres/PostgresEventStore.ts";
+import type { EventToAppend, ExpectedRevision } from "../../gateways/eventStore/EventStore.ts";
+import { START } from "../../gateways/eventStore/Position.ts";
+import { PostgresEventStore } from "../../gateways/eventStore/postgres/PostgresEventStore.ts";
 import type { EventStoreBenchmarkConfig } from "./EventStoreBenchmarkConfig.ts";
 import { sampleDeposit } from "./sampleDeposit.ts";
 import type { StoreUnderTest, StreamWriter } from "./StoreUnderTest.ts";

@@ -8,13 +8,13 @@ import Koa from "koa";
 import pg from "pg";
 import { pino } from "pino";
 import { RateLimiterMemory } from "rate-limiter-flexible";
-import { ApiKeys, hashApiKey } from "../http/ApiKeys.ts";
-import { createCommandApi } from "../commands/api/createCommandApi.ts";
-import { IdempotencyStore } from "../commands/api/IdempotencyStore.ts";
-import { loadRules } from "../commands/rules/loadRules.ts";
-import { loadTemplates } from "../commands/templates/loadTemplates.ts";
-import { PostgresEventStore } from "../gateways/eventStore/postgres/PostgresEventStore.ts";
-import { traceRequests } from "../gateways/observability/traceContext.ts";
+import { ApiKeys, hashApiKey } from "../../http/ApiKeys.ts";
+import { createCommandApi } from "../../commands/api/createCommandApi.ts";
+import { IdempotencyStore } from "../../commands/api/IdempotencyStore.ts";
+import { loadRules } from "../../commands/rules/loadRules.ts";
+import { loadTemplates } from "../../commands/templates/loadTemplates.ts";
+import { PostgresEventStore } from "../../gateways/eventStore/postgres/PostgresEventStore.ts";
+import { traceRequests } from "../../gateways/observability/traceContext.ts";
 import { BENCH_API_KEY, BENCH_SCHEMA } from "./commandsBenchmarkSettings.ts";
 
 async function main(mode: string, databaseUrl: string): Promise<void> {
