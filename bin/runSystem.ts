@@ -185,7 +185,7 @@ export async function main(options: { readonly tracing: Tracing }): Promise<void
       projections: allProjections,
       signal: controller.signal,
       onProgress: progress.update,
-      log: (message) => logger.info({ role: "projector" }, message),
+      logger: logger.child({ role: "projector", component: "projector" }),
     });
     stops.unshift(async () => {
       progress.stop();
@@ -287,7 +287,7 @@ export async function main(options: { readonly tracing: Tracing }): Promise<void
         ).rows.map((row) => row.account_id),
       clock: Date.now,
       newEventId: randomUUID,
-      log: (message) => logger.warn({ role: "tracking" }, message),
+      logger: logger.child({ role: "tracking", component: "sms-webhooks" }),
     });
     await listen(
       webhook,
@@ -308,7 +308,7 @@ export async function main(options: { readonly tracing: Tracing }): Promise<void
       signal: controller.signal,
       clock: Date.now,
       newEventId: randomUUID,
-      log: (message) => logger.warn({ role: "tracking" }, message),
+      logger: logger.child({ role: "tracking", component: "status-poller" }),
     });
     stops.unshift(async () => {
       controller.abort();
@@ -328,7 +328,7 @@ export async function main(options: { readonly tracing: Tracing }): Promise<void
       signal: controller.signal,
       clock: Date.now,
       newEventId: randomUUID,
-      log: (message) => logger.info({ role: "scheduler" }, message),
+      logger: logger.child({ role: "scheduler", component: "refresh-scheduler" }),
     });
     stops.unshift(async () => {
       controller.abort();
@@ -422,7 +422,7 @@ async function startFanout(
   await checkpoints.migrate();
   const controller = new AbortController();
   const running: Promise<void>[] = [];
-  const log = (role: Role) => (message: string) => logger.info({ role }, message);
+  const log = (role: Role, component: string) => logger.child({ role, component });
   const { amqpUrl } = config;
   if (roles.has("relay")) {
     if (amqpUrl === undefined) {
@@ -435,7 +435,7 @@ async function startFanout(
           checkpoints,
           amqpUrl,
           signal: controller.signal,
-          log: log("relay"),
+          logger: log("relay", "amqp-relay"),
           onPublished: ({ events }) => metrics.relayConfirms.inc(events),
         }),
       );
@@ -462,7 +462,7 @@ async function startFanout(
             consumer,
             concurrency,
             signal: controller.signal,
-            log: log(role),
+            logger: log(role, "consumer"),
             onOutcome: (outcome) =>
               metrics.consumerMessages.inc({ queue: `tidemark.${consumer.name}`, outcome }),
           })
@@ -471,7 +471,7 @@ async function startFanout(
             consumer,
             concurrency,
             signal: controller.signal,
-            log: log(role),
+            logger: log(role, "consumer"),
             onOutcome: (outcome) =>
               metrics.consumerMessages.inc({ queue: `tidemark.${consumer.name}`, outcome }),
           }),
@@ -489,7 +489,7 @@ async function startFanout(
         templates: await loadTemplates(),
         clock: Date.now,
         newEventId: randomUUID,
-        log: log("qualification"),
+        logger: log("qualification", "qualification-policy"),
       }),
       8,
     );
@@ -516,7 +516,7 @@ async function startFanout(
       wakeups,
       clock: Date.now,
       newEventId: randomUUID,
-      log: log("notification"),
+      logger: log("notification", "sms-gateway"),
     });
     // One notification per message, claims guard against doubles: many at once, as providers allow.
     consume("notification", gateway, 16);
@@ -528,7 +528,7 @@ async function startFanout(
         gateway,
         signal: controller.signal,
         clock: Date.now,
-        log: log("notification"),
+        logger: log("notification", "deferred-wakeups"),
       }),
     );
   }
@@ -560,7 +560,7 @@ async function startFanout(
         cache: createBalanceCache(config, stops),
         clock: Date.now,
         newEventId: randomUUID,
-        log: log("banking"),
+        logger: log("banking", "banking-gateway"),
         onFailure: (reason) => metrics.bankingRefreshFailures.inc({ reason }),
       }),
       // One refresh may wait for the bank (Retry-After, timeouts): the others go on beside it.

@@ -10,6 +10,7 @@ import { toEventMessage } from "./eventMessage.ts";
 import type { FanoutCheckpoints } from "./FanoutCheckpoints.ts";
 import { context } from "@opentelemetry/api";
 import { contextOfEvent } from "../observability/traceContext.ts";
+import type { Logger } from "pino";
 
 export interface AmqpRelayOptions {
   /** For the lease: one relay publishes at a time; others stand by. */
@@ -21,7 +22,7 @@ export interface AmqpRelayOptions {
   /** Events published before waiting for the broker's confirms: the in-flight window (default 2,000). */
   readonly window?: number;
   /** Says what happens: lease taken, connected, connection lost and retrying. */
-  readonly log: (message: string) => void;
+  readonly logger: Logger;
   /** After each confirmed and checkpointed window. */
   readonly onPublished?: (progress: { readonly position: Position; readonly events: number }) => void;
   /** First and longest pause before reconnecting (default 200 ms and 10 s, doubling). */
@@ -55,10 +56,10 @@ export async function runAmqpRelay(options: AmqpRelayOptions): Promise<void> {
     name: `${options.checkpoints.schema}.${RELAY_NAME}`,
     signal: run.signal,
     onLost: () => {
-      options.log("relay: lost its lease connection; stopping so that a standby can take over");
+      options.logger.warn("relay: lost its lease connection; stopping so that a standby can take over");
       run.abort();
     },
-    onStandby: () => options.log("relay: another relay holds the lease; standing by"),
+    onStandby: () => options.logger.info("relay: another relay holds the lease; standing by"),
   });
   if (lease === undefined) return;
   const delays = options.reconnectDelayMs ?? { first: 200, longest: 10_000 };
@@ -70,7 +71,8 @@ export async function runAmqpRelay(options: AmqpRelayOptions): Promise<void> {
         await relayOverOneConnection(options, run.signal, () => (delay = delays.first));
       } catch (error) {
         if (stopped()) break;
-        options.log(
+        options.logger.warn(
+          { err: error },
           `relay: ${error instanceof Error ? error.message : String(error)}; reconnecting in ${delay} ms`,
         );
         await sleep(delay, undefined, { signal: run.signal }).catch(() => undefined);
@@ -116,7 +118,7 @@ async function relayOverOneConnection(
     // A channel closed under a live connection ends the round too: its confirms and drains never come.
     channel.on("close", () => fail(new Error("the publishing channel closed")));
     await declareExchange(channel);
-    options.log(`relay: connected, publishing from ${from}`);
+    options.logger.info(`relay: connected, publishing from ${from}`);
     onConnected();
     // Each window's confirms are awaited, and its checkpoint saved, in the background and in
     // order, while the next window is read and published; at most a few windows are in flight.

@@ -8,6 +8,7 @@ import type { EventStore } from "../../gateways/eventStore/EventStore.ts";
 import { isValidTwilioSignature } from "../../gateways/sms/twilioSignature.ts";
 import { smsKeywords } from "../smsKeywords.ts";
 import { smsStatusReports } from "../smsStatusReports.ts";
+import type { Logger } from "pino";
 
 export interface SmsWebhooksOptions {
   readonly store: EventStore;
@@ -26,7 +27,7 @@ export interface SmsWebhooksOptions {
   readonly helpText?: string;
   readonly clock: () => number;
   readonly newEventId: () => string;
-  readonly log: (message: string) => void;
+  readonly logger: Logger;
 }
 
 /**
@@ -54,7 +55,9 @@ export function createSmsWebhooks(options: SmsWebhooksOptions): Koa {
     const providerName = typeof ctx.query.provider === "string" ? ctx.query.provider : "";
     const provider = options.providers.find((candidate) => candidate.name === providerName);
     if (provider === undefined || !signed(ctx, provider.authToken, form)) {
-      options.log(`status webhook: refused a report with no valid signature (provider "${providerName}")`);
+      options.logger.warn(
+        `status webhook: refused a report with no valid signature (provider "${providerName}")`,
+      );
       return answer(ctx, 403, "no valid signature");
     }
     const notificationId = typeof ctx.query.reference === "string" ? ctx.query.reference : "";
@@ -81,7 +84,9 @@ export function createSmsWebhooks(options: SmsWebhooksOptions): Koa {
     const providerName = typeof ctx.query.provider === "string" ? ctx.query.provider : "";
     const provider = options.providers.find((candidate) => candidate.name === providerName);
     if (provider === undefined || !signed(ctx, provider.authToken, form)) {
-      options.log(`inbound webhook: refused a message with no valid signature (provider "${providerName}")`);
+      options.logger.warn(
+        `inbound webhook: refused a message with no valid signature (provider "${providerName}")`,
+      );
       return answer(ctx, 403, "no valid signature");
     }
     const keyword = keywordOf(form.Body ?? "");
