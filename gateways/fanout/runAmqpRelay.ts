@@ -1,8 +1,8 @@
 import { once } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
-import amqp from "amqplib";
+import amqp, { type ConfirmChannel } from "amqplib";
 import type pg from "pg";
-import type { EventStore } from "../eventStore/EventStore.ts";
+import type { EventStore, RecordedEvent } from "../eventStore/EventStore.ts";
 import type { Position } from "../eventStore/Position.ts";
 import { AdvisoryLease } from "../postgres/AdvisoryLease.ts";
 import { closeConnection, CONNECT_OPTIONS, declareExchange, EVENTS_EXCHANGE } from "./amqpTopology.ts";
@@ -142,26 +142,7 @@ async function relayOverOneConnection(
       if (message.kind !== "events") continue;
       const last = message.events.at(-1);
       if (last === undefined) continue;
-      const confirms: Promise<void>[] = [];
-      for (const event of message.events) {
-        const { routingKey, body, options: properties } = toEventMessage(event);
-        let settle!: (error: unknown) => void;
-        confirms.push(
-          new Promise<void>((resolve, reject) => {
-            settle = (error) => {
-              if (error === null || error === undefined) resolve();
-              else reject(new Error(`the broker refused event ${event.id}`));
-            };
-          }),
-        );
-        // Published in the trace the event was recorded in (a no-op with tracing off).
-        const written = context.with(contextOfEvent(event.metadata), () =>
-          channel.publish(EVENTS_EXCHANGE, routingKey, body, properties, (error: unknown) => settle(error)),
-        );
-        // The socket's buffer is full: wait for it to drain (or for the connection to go).
-        if (!written) await Promise.race([once(channel, "drain"), closed]);
-      }
-      const confirmed = Promise.all(confirms);
+      const { confirmed } = await publishWindow(channel, message.events, closed);
       confirmed.catch(() => undefined); // awaited in order by settleInOrder
       inFlight.push(settleInOrder(last.position, message.events.length, confirmed));
       while (inFlight.length > MAX_UNCONFIRMED_WINDOWS) await inFlight.shift();
@@ -173,4 +154,36 @@ async function relayOverOneConnection(
     await subscription.close();
     await closeConnection(connection);
   }
+}
+
+/**
+ * Publishes a window of events; resolves once they are all written (waiting for the socket to
+ * drain when its buffer is full) to the broker's confirms of all of them, still to come (wrapped:
+ * an async function would otherwise wait for them).
+ */
+async function publishWindow(
+  channel: ConfirmChannel,
+  events: readonly RecordedEvent[],
+  closed: Promise<never>,
+): Promise<{ readonly confirmed: Promise<unknown> }> {
+  const confirms: Promise<void>[] = [];
+  for (const event of events) {
+    const { routingKey, body, options: properties } = toEventMessage(event);
+    let settle!: (error: unknown) => void;
+    confirms.push(
+      new Promise<void>((resolve, reject) => {
+        settle = (error) => {
+          if (error === null || error === undefined) resolve();
+          else reject(new Error(`the broker refused event ${event.id}`));
+        };
+      }),
+    );
+    // Published in the trace the event was recorded in (a no-op with tracing off).
+    const written = context.with(contextOfEvent(event.metadata), () =>
+      channel.publish(EVENTS_EXCHANGE, routingKey, body, properties, (error: unknown) => settle(error)),
+    );
+    // The socket's buffer is full: wait for it to drain (or for the connection to go).
+    if (!written) await Promise.race([once(channel, "drain"), closed]);
+  }
+  return { confirmed: Promise.all(confirms) };
 }
