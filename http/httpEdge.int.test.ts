@@ -1,3 +1,4 @@
+import pino from "pino";
 import { createHash, randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { createServer, request, type IncomingMessage, type Server } from "node:http";
@@ -34,7 +35,7 @@ test.before(async (t) => {
       ).rows.map((row) => row.id),
     clock: () => Date.UTC(2026, 10, 24, 9),
     newEventId: randomUUID,
-    log: () => undefined,
+    logger: pino({ level: "silent" }),
   }).callback();
   webhooks.on("request", (incoming, outgoing) => void handle(incoming, outgoing));
   Object.assign(t.context, { webhooks, webhooksUrl });

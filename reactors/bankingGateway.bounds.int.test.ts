@@ -1,3 +1,4 @@
+import pino from "pino";
 import { randomUUID } from "node:crypto";
 import anyTest, { type TestFn } from "ava";
 import { handleCommand } from "../commands/handleCommand.ts";
@@ -54,7 +55,7 @@ async function pull(t: { context: TestEventStore }, accountId: string, reading: 
     cache: new MemoryBalanceCache(0, () => NOW),
     clock: () => NOW,
     newEventId: randomUUID,
-    log: () => undefined,
+    logger: pino({ level: "silent" }),
   }).handle(request);
   return (await collect(t.context.store.readStream(`account-${accountId}`))).slice(2);
 }

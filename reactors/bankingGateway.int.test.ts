@@ -1,3 +1,4 @@
+import pino from "pino";
 import { randomUUID } from "node:crypto";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -89,7 +90,7 @@ function gateway(
     cache: new MemoryBalanceCache(cacheMs, () => t.context.clockMs),
     clock: () => t.context.clockMs,
     newEventId: randomUUID,
-    log: () => undefined,
+    logger: pino({ level: "silent" }),
     onFailure,
   });
 }
@@ -287,7 +288,7 @@ test("a throttled account does not hold up another: its balance is observed whil
     consumer: gateway(t),
     concurrency: loadConfig({}).banking.concurrency, // what `npm start` runs
     signal: controller.signal,
-    log: () => undefined,
+    logger: pino({ level: "silent" }),
   });
   try {
     const answered = async (id: string) =>

@@ -18,6 +18,7 @@ import {
   type BankingFailureReason,
 } from "../gateways/banking/BankingApiClient.ts";
 import type { RefreshBudget } from "../gateways/banking/RefreshBudget.ts";
+import type { Logger } from "pino";
 
 export interface BankingGatewayOptions {
   readonly store: EventStore;
@@ -29,7 +30,7 @@ export interface BankingGatewayOptions {
   readonly cache: BalanceCache;
   readonly clock: () => number;
   readonly newEventId: () => string;
-  readonly log: (message: string) => void;
+  readonly logger: Logger;
   /** Each refresh recorded as failed, by reason (the metric). */
   readonly onFailure?: (reason: RefreshFailureReason) => void;
 }
@@ -73,7 +74,7 @@ export function bankingGateway(options: BankingGatewayOptions): EventConsumer {
       if (await alreadyAnswered(options.store, recorded)) return undefined; // a redelivery
       const currency = await accountCurrency(options.store, recorded.streamId);
       if (currency === undefined) {
-        options.log(`banking-gateway: ${accountId}: no such account; nothing to refresh`);
+        options.logger.info(`banking-gateway: ${accountId}: no such account; nothing to refresh`);
         return undefined;
       }
       const now = options.clock();
@@ -88,7 +89,8 @@ export function bankingGateway(options: BankingGatewayOptions): EventConsumer {
           type: "RecordBalanceRefreshFailure",
           data: { reason: `${reason}: ${detail}`, retryable, now: epochMsToInstant(now) },
         });
-        if (outcome.outcome === "refused") options.log(`banking-gateway: ${accountId}: ${outcome.detail}`);
+        if (outcome.outcome === "refused")
+          options.logger.warn(`banking-gateway: ${accountId}: ${outcome.detail}`);
         else options.onFailure?.(reason);
       };
       if (event.data.reason === "scheduled") {
@@ -134,7 +136,7 @@ export function bankingGateway(options: BankingGatewayOptions): EventConsumer {
         case "account_closed":
         case "account_already_exists":
           // A closed or unknown account has nothing to record: said, not retried.
-          options.log(`banking-gateway: ${accountId}: ${outcome.detail}`);
+          options.logger.info(`banking-gateway: ${accountId}: ${outcome.detail}`);
           return undefined;
       }
     },

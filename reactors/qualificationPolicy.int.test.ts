@@ -1,3 +1,4 @@
+import pino from "pino";
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import anyTest, { type TestFn } from "ava";
@@ -73,7 +74,7 @@ async function policy(t: { context: Context }, clockMs = T0 + 3_600_000): Promis
     templates: await loadTemplates(),
     clock: () => clockMs,
     newEventId: randomUUID,
-    log: () => undefined,
+    logger: pino({ level: "silent" }),
   });
 }
 
@@ -94,7 +95,7 @@ function runConsumer(
     signal: controller.signal,
     retryDelaysMs: options.retryDelaysMs ?? [20, 40],
     ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
-    log: () => undefined,
+    logger: pino({ level: "silent" }),
     onOutcome: (outcome, eventId) => outcomes.push({ outcome, eventId }),
   });
   return {

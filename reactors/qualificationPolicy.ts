@@ -9,6 +9,7 @@ import { handleCommand, loadState } from "../commands/handleCommand.ts";
 import { metadataCausedBy } from "../commands/metadataCausedBy.ts";
 import type { Templates } from "../commands/templates/loadTemplates.ts";
 import { ruleNotificationRequest } from "../domain/notification/ruleNotificationRequest.ts";
+import type { Logger } from "pino";
 
 export interface QualificationPolicyOptions {
   readonly store: EventStore;
@@ -19,7 +20,7 @@ export interface QualificationPolicyOptions {
   /** How long after the qualification its SMS may still be sent (default 24 hours). */
   readonly validForHours?: number;
   /** Says what it skipped and why (an account gone, a qualification too old to announce). */
-  readonly log: (message: string) => void;
+  readonly logger: Logger;
 }
 
 /** `AccountQualified` (its type shares one member of the union with `AccountDisqualified`). */
@@ -59,7 +60,7 @@ export function qualificationPolicy(options: QualificationPolicyOptions): EventC
         throw new Error(`AccountQualified ${recorded.id}: ${(error as Error).message}`, { cause: error });
       }
       if (decision.outcome === "skip") {
-        options.log(`qualification-policy: ${decision.reason}; no notification`);
+        options.logger.info(`qualification-policy: ${decision.reason}; no notification`);
         return;
       }
       const { notificationId } = decision.command.data;

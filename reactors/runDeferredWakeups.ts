@@ -4,6 +4,7 @@ import { epochMsToInstant } from "../domain/values/Instant.ts";
 import type { EventStore } from "../gateways/eventStore/EventStore.ts";
 import type { EventConsumer } from "../gateways/fanout/EventConsumer.ts";
 import type { DeferredWakeups } from "../gateways/sms/DeferredWakeups.ts";
+import type { Logger } from "pino";
 
 export interface DeferredWakeupsOptions {
   readonly store: EventStore;
@@ -16,7 +17,7 @@ export interface DeferredWakeupsOptions {
   /** After a failed wake-up, when to try again (default 30 s). */
   readonly retryAfterMs?: number;
   readonly clock: () => number;
-  readonly log: (message: string) => void;
+  readonly logger: Logger;
 }
 
 /**
@@ -30,7 +31,10 @@ export async function runDeferredWakeups(options: DeferredWakeupsOptions): Promi
     try {
       await wakeDue(options);
     } catch (error) {
-      options.log(`deferred wake-ups: ${error instanceof Error ? error.message : String(error)}`);
+      options.logger.error(
+        { err: error },
+        `deferred wake-ups: ${error instanceof Error ? error.message : String(error)}`,
+      );
     }
   } while (await sleep(options.everyMs ?? 5000, true, { signal: options.signal }).catch(() => false));
 }
@@ -51,7 +55,8 @@ export async function wakeDue(options: DeferredWakeupsOptions): Promise<number> 
       await options.wakeups.done(notificationId, now);
       woken += 1;
     } catch (error) {
-      options.log(
+      options.logger.error(
+        { err: error, notificationId },
         `deferred wake-ups: ${notificationId}: ${error instanceof Error ? error.message : String(error)}`,
       );
       await options.wakeups.schedule(

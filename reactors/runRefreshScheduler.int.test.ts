@@ -1,3 +1,4 @@
+import { capturingLogger } from "../test/capturingLogger.ts";
 import { randomUUID } from "node:crypto";
 import anyTest, { type TestFn } from "ava";
 import { handleCommand } from "../commands/handleCommand.ts";
@@ -76,7 +77,7 @@ function options(
     schedule,
     clock: () => clockMs,
     newEventId: randomUUID,
-    log: (message) => log.push(message),
+    logger: capturingLogger((message) => log.push(message)),
   };
 }
 

@@ -9,6 +9,7 @@ import type { EventStore } from "../gateways/eventStore/EventStore.ts";
 import { AdvisoryLease } from "../gateways/postgres/AdvisoryLease.ts";
 import { accountsNoLongerOpenIn, openAccountsMissingFrom } from "../projections/accounts/accountQueries.ts";
 import { migrateOperationalTables } from "../gateways/postgres/operationalMigrations.ts";
+import type { Logger } from "pino";
 
 export interface RefreshSchedulerOptions {
   readonly pool: pg.Pool;
@@ -27,7 +28,7 @@ export interface RefreshSchedulerOptions {
   readonly perTick?: number;
   readonly clock: () => number;
   readonly newEventId: () => string;
-  readonly log: (message: string) => void;
+  readonly logger: Logger;
 }
 
 const UNDEFINED_TABLE = "42P01";
@@ -48,8 +49,8 @@ export async function runRefreshScheduler(options: RefreshSchedulerOptions): Pro
     classId: LEASE_CLASS,
     name: options.schema,
     signal: options.signal,
-    onLost: () => options.log("scheduler: lost its lease connection"),
-    onStandby: () => options.log("scheduler: another scheduler runs; standing by"),
+    onLost: () => options.logger.warn("scheduler: lost its lease connection"),
+    onStandby: () => options.logger.info("scheduler: another scheduler runs; standing by"),
   });
   if (lease === undefined) return;
   try {
@@ -58,11 +59,14 @@ export async function runRefreshScheduler(options: RefreshSchedulerOptions): Pro
       if (lease.lost) return;
       try {
         const requested = await runSchedulerTick(options);
-        if (requested > 0) options.log(`scheduler: requested ${requested} balance refreshes`);
+        if (requested > 0) options.logger.info(`scheduler: requested ${requested} balance refreshes`);
       } catch (error) {
         // The read model it reads is created by the projector: on a fresh start, wait for it.
         if ((error as { code?: unknown }).code === UNDEFINED_TABLE) continue;
-        options.log(`scheduler: ${error instanceof Error ? error.message : String(error)}`);
+        options.logger.error(
+          { err: error },
+          `scheduler: ${error instanceof Error ? error.message : String(error)}`,
+        );
       }
     } while (await sleep(options.tickMs ?? 30_000, true, { signal: options.signal }).catch(() => false));
   } finally {
@@ -114,7 +118,7 @@ export async function runSchedulerTick(options: RefreshSchedulerOptions): Promis
     );
     if (outcome.outcome === "accepted") requested += 1;
     else
-      options.log(
+      options.logger.warn(
         `scheduler: account ${accountId}: ${outcome.outcome === "refused" ? outcome.detail : outcome.outcome}`,
       );
   }

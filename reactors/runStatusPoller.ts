@@ -8,6 +8,7 @@ import type { EventStore } from "../gateways/eventStore/EventStore.ts";
 import { AdvisoryLease } from "../gateways/postgres/AdvisoryLease.ts";
 import { awaitingFinalStatus } from "../projections/tracking/trackingQueries.ts";
 import type { TwilioSmsProvider } from "../gateways/sms/TwilioSmsProvider.ts";
+import type { Logger } from "pino";
 
 export interface StatusPollerOptions {
   readonly pool: pg.Pool;
@@ -24,7 +25,7 @@ export interface StatusPollerOptions {
   readonly perRound?: number;
   readonly clock: () => number;
   readonly newEventId: () => string;
-  readonly log: (message: string) => void;
+  readonly logger: Logger;
 }
 
 const UNDEFINED_TABLE = "42P01";
@@ -43,7 +44,7 @@ export async function runStatusPoller(options: StatusPollerOptions): Promise<voi
     classId: LEASE_CLASS,
     name: options.notificationsView,
     signal: options.signal,
-    onLost: () => options.log("status poller: lost its lease connection"),
+    onLost: () => options.logger.warn("status poller: lost its lease connection"),
   });
   if (lease === undefined) return;
   try {
@@ -54,7 +55,10 @@ export async function runStatusPoller(options: StatusPollerOptions): Promise<voi
       } catch (error) {
         // The read model it reads is created by the projector: on a fresh start, wait for it.
         if ((error as { code?: unknown }).code === UNDEFINED_TABLE) continue;
-        options.log(`status poller: ${error instanceof Error ? error.message : String(error)}`);
+        options.logger.error(
+          { err: error },
+          `status poller: ${error instanceof Error ? error.message : String(error)}`,
+        );
       }
     } while (await sleep(options.everyMs ?? 30_000, true, { signal: options.signal }).catch(() => false));
   } finally {

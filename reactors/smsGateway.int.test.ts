@@ -1,3 +1,4 @@
+import pino from "pino";
 import { setTimeout as sleep } from "node:timers/promises";
 import { randomUUID } from "node:crypto";
 import { createServer, type Server } from "node:http";
@@ -100,7 +101,7 @@ function gateway(
     statusCallbackUrl: "http://127.0.0.1:1/sms/status",
     clock: () => t.context.clockMs,
     newEventId: randomUUID,
-    log: () => undefined,
+    logger: pino({ level: "silent" }),
   });
 }
 
@@ -136,7 +137,7 @@ async function requested(
     templates: await loadTemplates(),
     clock: () => T0 - 20_000,
     newEventId: randomUUID,
-    log: () => undefined,
+    logger: pino({ level: "silent" }),
   }).handle(qualified);
   await before?.();
   const [request] = await stream(t, accountId);
@@ -334,7 +335,7 @@ async function startStatusWebhook(t: {
     findAccountsByPhone: () => Promise.resolve([]),
     clock: () => t.context.clockMs,
     newEventId: randomUUID,
-    log: () => undefined,
+    logger: pino({ level: "silent" }),
   }).callback();
   server.on("request", (incoming, outgoing) => void handle(incoming, outgoing));
   return {
@@ -362,7 +363,7 @@ test("delivery reports come back through the signed webhook; forged, foreign and
       statusCallbackUrl: publicUrl,
       clock: () => t.context.clockMs,
       newEventId: randomUUID,
-      log: () => undefined,
+      logger: pino({ level: "silent" }),
     }).handle(request);
     // "sent" and "delivered" come 10 ms apart and may be handled in either order: a "sent" after
     // "delivered" is absorbed by the forward-only lifecycle. Wait for the final one.
@@ -448,7 +449,7 @@ test("a report that overtakes the recording of the provider's answer waits for i
       statusCallbackUrl: publicUrl,
       clock: () => t.context.clockMs,
       newEventId: randomUUID,
-      log: () => undefined,
+      logger: pino({ level: "silent" }),
     }).handle(request);
     const callbacks = t.context.primary.simulator.callbacks;
     for (let waited = 0; callbacks.sent + callbacks.failed < 2 && waited < 5000; waited += 20)
@@ -488,7 +489,7 @@ test("the status poller asks the provider when callbacks are lost, and expires t
       signal: new AbortController().signal,
       clock: () => clockMs,
       newEventId: randomUUID,
-      log: () => undefined,
+      logger: pino({ level: "silent" }),
     });
   };
   try {
@@ -521,7 +522,7 @@ async function inboundWebhook(t: { context: Context }, accountIds: readonly stri
     findAccountsByPhone: (phone) => Promise.resolve(phone === "+447700900123" ? [...accountIds] : []),
     clock: () => t.context.clockMs,
     newEventId: randomUUID,
-    log: () => undefined,
+    logger: pino({ level: "silent" }),
   }).callback();
   server.on("request", (incoming, outgoing) => void handle(incoming, outgoing));
   const url = `${base}/sms/inbound?provider=primary`;
@@ -708,7 +709,7 @@ test("frequency cap: a second episode of the same rule within its cooldown is su
     templates: await loadTemplates(),
     clock: () => T0 - 4_000,
     newEventId: randomUUID,
-    log: () => undefined,
+    logger: pino({ level: "silent" }),
   }).handle(qualified[1] as RecordedEvent);
   const secondStream = notificationStreamId(ruleNotificationId("acc-12", "low-balance", 2));
   const [second] = await collect(t.context.store.readStream(secondStream));
@@ -729,7 +730,7 @@ test("frequency cap: a second episode of the same rule within its cooldown is su
         countSentSince(db, schema, accountId, ruleId, since, except),
       clock: () => t.context.clockMs,
       newEventId: randomUUID,
-      log: () => undefined,
+      logger: pino({ level: "silent" }),
     }).handle(second);
     const events = await collect(t.context.store.readStream(secondStream));
     t.deepEqual(
@@ -757,7 +758,7 @@ test("a deferred notification is woken when its quiet hours end, checked again a
       wakeups,
       clock: () => t.context.clockMs,
       newEventId: randomUUID,
-      log: () => undefined,
+      logger: pino({ level: "silent" }),
     });
     await handler.handle(request);
     t.deepEqual(await types(t, "acc-13"), ["NotificationRequested", "NotificationDeferred"]);
@@ -767,7 +768,7 @@ test("a deferred notification is woken when its quiet hours end, checked again a
       gateway: handler,
       signal: new AbortController().signal,
       clock: () => t.context.clockMs,
-      log: () => undefined,
+      logger: pino({ level: "silent" }),
     };
     t.context.clockMs = Date.UTC(2026, 0, 16, 7, 59, 0);
     t.is(await wakeDue(options), 0, "not due before 08:00");

@@ -28,6 +28,7 @@ import {
   ProviderUnavailableError,
   type TwilioSmsProvider,
 } from "../gateways/sms/TwilioSmsProvider.ts";
+import type { Logger } from "pino";
 
 export interface SmsGatewayOptions {
   readonly store: EventStore;
@@ -52,7 +53,7 @@ export interface SmsGatewayOptions {
   readonly wakeups?: Pick<DeferredWakeups, "schedule">;
   readonly clock: () => number;
   readonly newEventId: () => string;
-  readonly log: (message: string) => void;
+  readonly logger: Logger;
 }
 
 /** Thrown so the fan-out redelivers the request later: the next attempt goes to the next provider. */
@@ -112,7 +113,7 @@ function deliveryOf(options: SmsGatewayOptions, recorded: RecordedEvent, state: 
         metadata: metadataCausedBy(recorded, "sms-gateway"),
       });
       if (outcome.outcome === "accepted") return true;
-      options.log(
+      options.logger.warn(
         `sms-gateway: ${streamId}: ${command.type} ${outcome.outcome === "refused" ? `refused: ${outcome.detail}` : outcome.outcome}`,
       );
       return false;
@@ -293,7 +294,9 @@ async function reconcile(delivery: Delivery, at: SmsProvider, attempt: number): 
   const message = found[0];
   if (message === undefined) return false;
   if (found.length > 1)
-    delivery.options.log(`sms-gateway: ${delivery.notificationId}: ${found.length} messages at ${at.name}`);
+    delivery.options.logger.info(
+      `sms-gateway: ${delivery.notificationId}: ${found.length} messages at ${at.name}`,
+    );
   await recordSubmitted(delivery, attempt, at.name, message.sid, message.segments);
   return true;
 }

@@ -5,6 +5,7 @@ import { inboundSmsDecider, inboundSmsStreamId } from "../domain/inboundSms/inbo
 import type { Rule } from "../domain/rules/Rule.ts";
 import { epochMsToInstant } from "../domain/values/Instant.ts";
 import type { EventStore } from "../gateways/eventStore/EventStore.ts";
+import type { Logger } from "pino";
 
 export interface SmsKeywordsOptions {
   readonly store: EventStore;
@@ -14,7 +15,7 @@ export interface SmsKeywordsOptions {
   readonly findAccountsByPhone: (phone: string) => Promise<readonly string[]>;
   readonly clock: () => number;
   readonly newEventId: () => string;
-  readonly log: (message: string) => void;
+  readonly logger: Logger;
 }
 
 /** An inbound STOP or START as a provider posted it, its signature already checked. */
@@ -72,7 +73,8 @@ export function smsKeywords(options: SmsKeywordsOptions) {
           // Replays racing the first delivery: the loser is decided again on fresh state.
           { retriesOnConflict: 3, newEventId: options.newEventId, metadata },
         );
-        if (outcome.outcome === "refused") options.log(`inbound webhook: ${accountId}: ${outcome.detail}`);
+        if (outcome.outcome === "refused")
+          options.logger.warn(`inbound webhook: ${accountId}: ${outcome.detail}`);
         if (outcome.outcome === "revision_mismatch") {
           // Not recorded: answer so the provider delivers the message again.
           return { outcome: "try-again", detail: `account ${accountId} is busy; try again` };

@@ -3,6 +3,7 @@
  * Usage: tsx test/projectorProcess.ts <schema>. Prints "running" once it has started, then a
  * line per progress report (throttled), so the parent knows it is consuming.
  */
+import pino from "pino";
 import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
 import { PostgresEventStore } from "../gateways/eventStore/postgres/PostgresEventStore.ts";
@@ -31,7 +32,7 @@ await runProjector({
     lastLine = Date.now();
     console.log(`${progress.projection} ${progress.position}`);
   },
-  log: (message) => console.error(message),
+  logger: pino({ level: "info" }, pino.destination(2)),
 });
 await store.close();
 await pool.end();

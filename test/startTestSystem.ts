@@ -102,6 +102,7 @@ export async function startTestSystem(
       schemas,
       projections: allProjections,
       signal: controller.signal,
+      logger,
     });
     projector = { controller, running };
   };

@@ -1,3 +1,4 @@
+import pino from "pino";
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import os from "node:os";
@@ -161,7 +162,7 @@ async function measureRelay(options: {
         amqpUrl,
         signal: controller.signal,
         window,
-        log: () => undefined,
+        logger: pino({ level: "silent" }),
         onPublished: ({ position }) => {
           if (reachedAt === undefined && position >= target) {
             reachedAt = performance.now();

@@ -83,7 +83,7 @@ function startProjector(
     schemas: projectionSchemas(prefix),
     projections: allProjections,
     signal: controller.signal,
-    log: (message) => process.stderr.write(`[projector] ${message}\n`),
+    logger: pino({ level: "info", base: { role: "projector" } }, pino.destination(2)),
   });
   stops.unshift(async () => {
     controller.abort();

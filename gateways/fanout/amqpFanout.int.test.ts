@@ -1,3 +1,4 @@
+import { capturingLogger } from "../../test/capturingLogger.ts";
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -116,10 +117,10 @@ function startRelay(t: { context: Context }, log: string[] = []): { stop: () => 
     amqpUrl: AMQP_URL,
     signal: controller.signal,
     window: 500,
-    log: (message) => {
+    logger: capturingLogger((message) => {
       if (process.env.DEBUG_FANOUT) console.error(`${new Date().toISOString()} ${message}`);
       log.push(message);
-    },
+    }),
     reconnectDelayMs: { first: 100, longest: 1000 },
   });
   return {
@@ -281,10 +282,10 @@ function startConsumer(
     concurrency,
     signal: controller.signal,
     retryDelaysMs,
-    log: (message) => {
+    logger: capturingLogger((message) => {
       if (process.env.DEBUG_FANOUT) console.error(message);
       if (message.includes("consuming")) consuming();
-    },
+    }),
     onOutcome: (outcome) => outcomes.push(outcome),
   });
   return {

@@ -10,6 +10,7 @@ import {
 import { fromEventMessageBody } from "./eventMessage.ts";
 import { checkConsumerName, type EventConsumer } from "./EventConsumer.ts";
 import { withEventSpan } from "../observability/traceContext.ts";
+import type { Logger } from "pino";
 
 /** What became of one delivery: handled, sent to wait for another attempt, or dead-lettered. */
 export type ConsumerOutcome = "ok" | "retry" | "dead";
@@ -28,7 +29,7 @@ export interface AmqpConsumerOptions {
    * whose messages are independent and idempotent (the SMS gateway: one notification each).
    */
   readonly concurrency?: number;
-  readonly log: (message: string) => void;
+  readonly logger: Logger;
   readonly onOutcome?: (outcome: ConsumerOutcome, messageId: string) => void;
   /** First and longest pause before reconnecting (default 200 ms and 10 s, doubling). */
   readonly reconnectDelayMs?: { readonly first: number; readonly longest: number };
@@ -57,7 +58,8 @@ export async function runAmqpConsumer(options: AmqpConsumerOptions): Promise<voi
       await consumeOverOneConnection(options, () => (delay = delays.first));
     } catch (error) {
       if (stopped()) break;
-      options.log(
+      options.logger.warn(
+        { err: error },
         `consumer ${options.consumer.name}: ${error instanceof Error ? error.message : String(error)}; reconnecting in ${delay} ms`,
       );
       await sleep(delay, undefined, { signal: options.signal }).catch(() => undefined);
@@ -103,7 +105,7 @@ async function consumeOverOneConnection(
       handling.add(handled);
       void handled.finally(() => handling.delete(handled));
     });
-    options.log(`consumer ${options.consumer.name}: consuming ${queues.main}`);
+    options.logger.info(`consumer ${options.consumer.name}: consuming ${queues.main}`);
     onConnected();
     await ended;
     await Promise.all(handling);
@@ -153,7 +155,7 @@ async function handleDelivery(
     }
     options.onOutcome?.(retry === undefined ? "dead" : "retry", messageId);
     if (retry === undefined) {
-      options.log(
+      options.logger.error(
         `consumer ${options.consumer.name}: message ${messageId} dead after ${attempt} attempts: ${reason}`,
       );
     }

@@ -1,8 +1,8 @@
 import { once } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
-import amqp from "amqplib";
+import amqp, { type ConfirmChannel } from "amqplib";
 import type pg from "pg";
-import type { EventStore } from "../eventStore/EventStore.ts";
+import type { EventStore, RecordedEvent } from "../eventStore/EventStore.ts";
 import type { Position } from "../eventStore/Position.ts";
 import { AdvisoryLease } from "../postgres/AdvisoryLease.ts";
 import { closeConnection, CONNECT_OPTIONS, declareExchange, EVENTS_EXCHANGE } from "./amqpTopology.ts";
@@ -10,6 +10,7 @@ import { toEventMessage } from "./eventMessage.ts";
 import type { FanoutCheckpoints } from "./FanoutCheckpoints.ts";
 import { context } from "@opentelemetry/api";
 import { contextOfEvent } from "../observability/traceContext.ts";
+import type { Logger } from "pino";
 
 export interface AmqpRelayOptions {
   /** For the lease: one relay publishes at a time; others stand by. */
@@ -21,7 +22,7 @@ export interface AmqpRelayOptions {
   /** Events published before waiting for the broker's confirms: the in-flight window (default 2,000). */
   readonly window?: number;
   /** Says what happens: lease taken, connected, connection lost and retrying. */
-  readonly log: (message: string) => void;
+  readonly logger: Logger;
   /** After each confirmed and checkpointed window. */
   readonly onPublished?: (progress: { readonly position: Position; readonly events: number }) => void;
   /** First and longest pause before reconnecting (default 200 ms and 10 s, doubling). */
@@ -55,10 +56,10 @@ export async function runAmqpRelay(options: AmqpRelayOptions): Promise<void> {
     name: `${options.checkpoints.schema}.${RELAY_NAME}`,
     signal: run.signal,
     onLost: () => {
-      options.log("relay: lost its lease connection; stopping so that a standby can take over");
+      options.logger.warn("relay: lost its lease connection; stopping so that a standby can take over");
       run.abort();
     },
-    onStandby: () => options.log("relay: another relay holds the lease; standing by"),
+    onStandby: () => options.logger.info("relay: another relay holds the lease; standing by"),
   });
   if (lease === undefined) return;
   const delays = options.reconnectDelayMs ?? { first: 200, longest: 10_000 };
@@ -70,7 +71,8 @@ export async function runAmqpRelay(options: AmqpRelayOptions): Promise<void> {
         await relayOverOneConnection(options, run.signal, () => (delay = delays.first));
       } catch (error) {
         if (stopped()) break;
-        options.log(
+        options.logger.warn(
+          { err: error },
           `relay: ${error instanceof Error ? error.message : String(error)}; reconnecting in ${delay} ms`,
         );
         await sleep(delay, undefined, { signal: run.signal }).catch(() => undefined);
@@ -116,7 +118,7 @@ async function relayOverOneConnection(
     // A channel closed under a live connection ends the round too: its confirms and drains never come.
     channel.on("close", () => fail(new Error("the publishing channel closed")));
     await declareExchange(channel);
-    options.log(`relay: connected, publishing from ${from}`);
+    options.logger.info(`relay: connected, publishing from ${from}`);
     onConnected();
     // Each window's confirms are awaited, and its checkpoint saved, in the background and in
     // order, while the next window is read and published; at most a few windows are in flight.
@@ -140,26 +142,7 @@ async function relayOverOneConnection(
       if (message.kind !== "events") continue;
       const last = message.events.at(-1);
       if (last === undefined) continue;
-      const confirms: Promise<void>[] = [];
-      for (const event of message.events) {
-        const { routingKey, body, options: properties } = toEventMessage(event);
-        let settle!: (error: unknown) => void;
-        confirms.push(
-          new Promise<void>((resolve, reject) => {
-            settle = (error) => {
-              if (error === null || error === undefined) resolve();
-              else reject(new Error(`the broker refused event ${event.id}`));
-            };
-          }),
-        );
-        // Published in the trace the event was recorded in (a no-op with tracing off).
-        const written = context.with(contextOfEvent(event.metadata), () =>
-          channel.publish(EVENTS_EXCHANGE, routingKey, body, properties, (error: unknown) => settle(error)),
-        );
-        // The socket's buffer is full: wait for it to drain (or for the connection to go).
-        if (!written) await Promise.race([once(channel, "drain"), closed]);
-      }
-      const confirmed = Promise.all(confirms);
+      const { confirmed } = await publishWindow(channel, message.events, closed);
       confirmed.catch(() => undefined); // awaited in order by settleInOrder
       inFlight.push(settleInOrder(last.position, message.events.length, confirmed));
       while (inFlight.length > MAX_UNCONFIRMED_WINDOWS) await inFlight.shift();
@@ -171,4 +154,36 @@ async function relayOverOneConnection(
     await subscription.close();
     await closeConnection(connection);
   }
+}
+
+/**
+ * Publishes a window of events; resolves once they are all written (waiting for the socket to
+ * drain when its buffer is full) to the broker's confirms of all of them, still to come (wrapped:
+ * an async function would otherwise wait for them).
+ */
+async function publishWindow(
+  channel: ConfirmChannel,
+  events: readonly RecordedEvent[],
+  closed: Promise<never>,
+): Promise<{ readonly confirmed: Promise<unknown> }> {
+  const confirms: Promise<void>[] = [];
+  for (const event of events) {
+    const { routingKey, body, options: properties } = toEventMessage(event);
+    let settle!: (error: unknown) => void;
+    confirms.push(
+      new Promise<void>((resolve, reject) => {
+        settle = (error) => {
+          if (error === null || error === undefined) resolve();
+          else reject(new Error(`the broker refused event ${event.id}`));
+        };
+      }),
+    );
+    // Published in the trace the event was recorded in (a no-op with tracing off).
+    const written = context.with(contextOfEvent(event.metadata), () =>
+      channel.publish(EVENTS_EXCHANGE, routingKey, body, properties, (error: unknown) => settle(error)),
+    );
+    // The socket's buffer is full: wait for it to drain (or for the connection to go).
+    if (!written) await Promise.race([once(channel, "drain"), closed]);
+  }
+  return { confirmed: Promise.all(confirms) };
 }

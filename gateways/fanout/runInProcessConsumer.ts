@@ -8,6 +8,7 @@ import type { FanoutCheckpoints } from "./FanoutCheckpoints.ts";
 import type { PendingRetries } from "./PendingRetries.ts";
 import type { ConsumerOutcome } from "./runAmqpConsumer.ts";
 import { withEventSpan } from "../observability/traceContext.ts";
+import type { Logger } from "pino";
 
 export interface InProcessConsumerOptions {
   /** For the lease: one runner per consumer across processes. */
@@ -27,7 +28,7 @@ export interface InProcessConsumerOptions {
    * events are independent and idempotent; the checkpoint still moves only after the whole batch.
    */
   readonly concurrency?: number;
-  readonly log: (message: string) => void;
+  readonly logger: Logger;
   readonly onOutcome?: (outcome: ConsumerOutcome, eventId: string) => void;
 }
 
@@ -52,8 +53,8 @@ export async function runInProcessConsumer(options: InProcessConsumerOptions): P
     classId: LEASE_CLASS,
     name: `${options.checkpoints.schema}.${consumer.name}`,
     signal: options.signal,
-    onLost: () => options.log(`consumer ${consumer.name}: lost its lease connection`),
-    onStandby: () => options.log(`consumer ${consumer.name}: another process runs it; standing by`),
+    onLost: () => options.logger.warn(`consumer ${consumer.name}: lost its lease connection`),
+    onStandby: () => options.logger.info(`consumer ${consumer.name}: another process runs it; standing by`),
   });
   if (lease === undefined) return;
   let turn: Promise<unknown> = Promise.resolve();
@@ -172,7 +173,8 @@ async function handleLater(
       });
       later.knownDueIn(await retries.nextDueInMs(consumer.name));
     } catch (error) {
-      options.log(
+      options.logger.error(
+        { err: error },
         `consumer ${consumer.name}: retries: ${error instanceof Error ? error.message : String(error)}`,
       );
     }
@@ -198,7 +200,7 @@ async function attempt(
     if (delay === undefined) {
       await options.deadLetters.record(options.consumer.name, event, number, reason);
       options.onOutcome?.("dead", event.id);
-      options.log(
+      options.logger.error(
         `consumer ${options.consumer.name}: event ${event.id} dead after ${number} attempts: ${reason}`,
       );
       return "dead";

@@ -102,3 +102,16 @@ export async function accountsNoLongerOpenIn(
   );
   return rows.map((row) => row.account_id);
 }
+
+/** The ids of the open accounts whose phone is `phone` (an inbound SMS's sender), in `readSchema`. */
+export async function findOpenAccountsByPhone(
+  pool: pg.Pool,
+  readSchema: string,
+  phone: string,
+): Promise<string[]> {
+  const { rows } = await pool.query<{ account_id: string }>(
+    `select account_id from "${readSchema}".accounts where phone = $1 and status = 'open'`,
+    [phone],
+  );
+  return rows.map((row) => row.account_id);
+}

@@ -6,6 +6,7 @@ import type { AnyProjection } from "./Projection.ts";
 import { createBuild, createRegistry, liveBuilds, type ProjectionSchemas } from "./ProjectionBuilds.ts";
 import { rebuildProjections } from "./rebuildProjections.ts";
 import { runProjections, type ProjectionProgress, type ProjectionTarget } from "./runProjections.ts";
+import type { Logger } from "pino";
 
 export interface ProjectorOptions {
   readonly pool: pg.Pool;
@@ -16,7 +17,7 @@ export interface ProjectorOptions {
   readonly signal: AbortSignal;
   readonly onProgress?: (progress: ProjectionProgress) => void;
   /** Start-up, standby, swaps, version rebuilds and failures, one line each. */
-  readonly log?: (message: string) => void;
+  readonly logger: Logger;
 }
 
 const RETRY_AFTER_ERROR_MS = 2000;
@@ -29,7 +30,7 @@ const RETRY_AFTER_ERROR_MS = 2000;
  * (its error is in the registry) while the others run on; restart the process or rebuild to retry.
  */
 export async function runProjector(options: ProjectorOptions): Promise<void> {
-  const log = options.log ?? (() => undefined);
+  const { logger } = options;
   const failed = new Set<string>();
   const versionRebuilds = new Map<string, Promise<void>>();
   await createRegistry(options.db, options.schemas);
@@ -44,29 +45,14 @@ export async function runProjector(options: ProjectorOptions): Promise<void> {
         const build = live.get(projection.name);
         if (build === undefined) {
           const first = await createBuild(options.db, options.schemas, projection, "live");
-          log(`projection ${projection.name}: first build ${first.buildSchema}`);
+          logger.info(`projection ${projection.name}: first build ${first.buildSchema}`);
           targets.push({ projection, buildSchema: first.buildSchema });
         } else if (build.version !== projection.version) {
           if (!versionRebuilds.has(projection.name)) {
-            log(
+            logger.info(
               `projection ${projection.name}: live build is version ${build.version}, this code has ${projection.version}; rebuilding beside it`,
             );
-            versionRebuilds.set(
-              projection.name,
-              rebuildProjections({ ...options, projections: [projection], signal: options.signal }).then(
-                (results) => {
-                  for (const result of results)
-                    log(
-                      `projection ${result.projection}: rebuild ${result.outcome}${"error" in result ? `: ${result.error}` : ""}`,
-                    );
-                  versionRebuilds.delete(projection.name);
-                  round.abort(); // start over with the new build
-                },
-                (error: unknown) => {
-                  log(`projection ${projection.name}: rebuild failed: ${String(error)}`);
-                },
-              ),
-            );
+            versionRebuilds.set(projection.name, rebuildBeside(options, projection, round, versionRebuilds));
           }
         } else if (!failed.has(build.buildSchema)) {
           targets.push({ projection, buildSchema: build.buildSchema });
@@ -85,23 +71,49 @@ export async function runProjector(options: ProjectorOptions): Promise<void> {
         expectedStatus: "live",
         signal: round.signal,
         onStandby: (buildSchema) =>
-          log(`projection build ${buildSchema}: another runner holds it; standing by`),
+          logger.info(`projection build ${buildSchema}: another runner holds it; standing by`),
         ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
       });
       for (const [buildSchema, outcome] of outcomes) {
         if (outcome.outcome === "failed") {
           failed.add(buildSchema);
-          log(outcome.error.message);
+          logger.error({ err: outcome.error }, outcome.error.message);
         } else if (outcome.outcome === "retired") {
-          log(`projection build ${buildSchema} was replaced; following the new live build`);
+          logger.info(`projection build ${buildSchema} was replaced; following the new live build`);
         }
       }
     } catch (error) {
-      log(`projector: ${error instanceof Error ? error.message : String(error)}; retrying`);
+      logger.error(
+        { err: error },
+        `projector: ${error instanceof Error ? error.message : String(error)}; retrying`,
+      );
       await sleep(RETRY_AFTER_ERROR_MS, undefined, { signal: options.signal }).catch(() => undefined);
     } finally {
       options.signal.removeEventListener("abort", stopRound);
     }
   }
   await Promise.allSettled(versionRebuilds.values());
+}
+
+/** Rebuilds `projection` beside its live build (a version change); the round starts over on the new build. */
+function rebuildBeside(
+  options: ProjectorOptions,
+  projection: AnyProjection,
+  round: AbortController,
+  versionRebuilds: Map<string, Promise<void>>,
+): Promise<void> {
+  const { logger } = options;
+  return rebuildProjections({ ...options, projections: [projection], signal: options.signal }).then(
+    (results) => {
+      for (const result of results)
+        logger[result.outcome === "failed" ? "error" : "info"](
+          `projection ${result.projection}: rebuild ${result.outcome}${"error" in result ? `: ${result.error}` : ""}`,
+        );
+      versionRebuilds.delete(projection.name);
+      round.abort(); // start over with the new build
+    },
+    (error: unknown) => {
+      logger.error({ err: error }, `projection ${projection.name}: rebuild failed: ${String(error)}`);
+    },
+  );
 }

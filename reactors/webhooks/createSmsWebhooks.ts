@@ -10,6 +10,7 @@ import type { EventStore } from "../../gateways/eventStore/EventStore.ts";
 import { isValidTwilioSignature } from "../../gateways/sms/twilioSignature.ts";
 import { smsKeywords } from "../smsKeywords.ts";
 import { smsStatusReports } from "../smsStatusReports.ts";
+import type { Logger } from "pino";
 
 export interface SmsWebhooksOptions {
   readonly store: EventStore;
@@ -28,7 +29,7 @@ export interface SmsWebhooksOptions {
   readonly helpText?: string;
   readonly clock: () => number;
   readonly newEventId: () => string;
-  readonly log: (message: string) => void;
+  readonly logger: Logger;
 }
 
 /**
@@ -57,7 +58,9 @@ export function createSmsWebhooks(options: SmsWebhooksOptions): Koa {
     const providerName = typeof ctx.query.provider === "string" ? ctx.query.provider : "";
     const provider = options.providers.find((candidate) => candidate.name === providerName);
     if (provider === undefined || !signed(ctx, provider.authToken, form)) {
-      options.log(`status webhook: refused a report with no valid signature (provider "${providerName}")`);
+      options.logger.warn(
+        `status webhook: refused a report with no valid signature (provider "${providerName}")`,
+      );
       throw new ProblemError("invalid_signature", "no valid signature");
     }
     const notificationId = typeof ctx.query.reference === "string" ? ctx.query.reference : "";
@@ -87,7 +90,9 @@ export function createSmsWebhooks(options: SmsWebhooksOptions): Koa {
     const providerName = typeof ctx.query.provider === "string" ? ctx.query.provider : "";
     const provider = options.providers.find((candidate) => candidate.name === providerName);
     if (provider === undefined || !signed(ctx, provider.authToken, form)) {
-      options.log(`inbound webhook: refused a message with no valid signature (provider "${providerName}")`);
+      options.logger.warn(
+        `inbound webhook: refused a message with no valid signature (provider "${providerName}")`,
+      );
       throw new ProblemError("invalid_signature", "no valid signature");
     }
     const keyword = keywordOf(form.Body ?? "");
@@ -113,10 +118,7 @@ export function createSmsWebhooks(options: SmsWebhooksOptions): Koa {
       ctx.get("x-twilio-signature"),
     );
 
-  const app = createEdgeApp({
-    warn: (fields, message) => options.log(`${message} ${JSON.stringify(fields)}`),
-    error: (fields, message) => options.log(`${message}: ${String((fields as { err?: unknown }).err)}`),
-  });
+  const app = createEdgeApp(options.logger);
   app.use(noRouteIsAProblem);
   app.use(bodyParser({ enableTypes: ["form"], formLimit: "16kb" }));
   app.use(refuseControlCharacters("free-text"));
