@@ -19,6 +19,9 @@ const test = anyTest as TestFn<Context>;
 test.before(async (t) => {
   t.context.server = await startLocalS3Server([BUCKET]);
   t.context.admin = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 1 });
+  // An idle connection the server ends (a database dropped with force, a restart) is discarded,
+  // not an uncaught exception that takes the whole file down; a query on it still fails the test.
+  t.context.admin.on("error", () => undefined);
   t.context.databases = [];
 });
 
@@ -87,6 +90,7 @@ test("backup create → restore latest into a new database → rebuild: every re
   t.timeout(240_000);
   const sourceUrl = await createDatabase(t, "source");
   const source = new pg.Pool({ connectionString: sourceUrl, max: 8 });
+  source.on("error", () => undefined);
   try {
     await PostgresEventStore.migrate(source);
     const store = new PostgresEventStore(source);
