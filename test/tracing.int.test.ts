@@ -113,9 +113,15 @@ async function checkOneConnectedTrace(t: ExecutionContext, source: SpanSource): 
       return push === undefined ? [] : spans.filter((span) => span.traceId === push.traceId);
     };
     const missing = () => HOPS.filter(([, name]) => !traceOfPush().some((span) => name.test(span.name)));
+    const orphansOf = (trace: readonly ReceivedSpan[]) => {
+      const known = new Set(trace.map((span) => span.spanId));
+      return trace.filter((span) => span.parentSpanId !== "" && !known.has(span.parentSpanId));
+    };
+    // Wait for every hop and for every parent: a parent ends (and is exported) after its children,
+    // so right after the last hop arrives a parent may still be on its way.
     for (let waited = 0; waited < 60_000; waited += 250) {
       spans = await source.spans(system);
-      if (missing().length === 0) break;
+      if (missing().length === 0 && orphansOf(traceOfPush()).length === 0) break;
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
     const trace = traceOfPush();
@@ -124,9 +130,8 @@ async function checkOneConnectedTrace(t: ExecutionContext, source: SpanSource): 
       [],
       `hops missing from the trace; its spans: ${trace.map((span) => span.name).join(", ")}`,
     );
-    const ids = new Set(trace.map((span) => span.spanId));
     const roots = trace.filter((span) => span.parentSpanId === "");
-    const orphans = trace.filter((span) => span.parentSpanId !== "" && !ids.has(span.parentSpanId));
+    const orphans = orphansOf(trace);
     t.is(roots.length, 1, "one root: the command API's request");
     t.deepEqual(
       orphans.map((span) => span.name),
