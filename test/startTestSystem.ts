@@ -63,6 +63,7 @@ export async function startTestSystem(
   const apiKeys = new ApiKeys(
     keys.map(({ name, key, scopes }) => ({ name, sha256: hashApiKey(key), scopes })),
   );
+  const rules = await loadRules();
   const idempotency = new IdempotencyStore(database.pool, database.schema, logger);
   await idempotency.migrate();
   const commandServer = await listenOnLoopback(
@@ -70,7 +71,7 @@ export async function startTestSystem(
       store,
       idempotency,
       rateLimiter: new RateLimiterMemory({ points: 1_000_000, duration: 1 }),
-      rules: await loadRules(),
+      rules,
       templates: await loadTemplates(),
       apiKeys,
       logger,
@@ -86,6 +87,7 @@ export async function startTestSystem(
       apiKeys,
       logger,
       routes: queryRoutes,
+      rules,
       readYourWritesTimeoutMs: options.readYourWritesTimeoutMs ?? 5000,
     }),
   );

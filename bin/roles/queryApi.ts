@@ -29,6 +29,8 @@ export async function startQueryApi(context: SystemContext, apiKeys: ApiKeys): P
     apiKeys,
     logger: logger.child({ component: "query-api" }),
     routes: queryRoutes,
+    rules: context.rules,
+    referenceTimeBounds: config.referenceTimeBounds,
     readYourWritesTimeoutMs: config.readYourWritesTimeoutMs,
     extraRoutes: [healthRoutes(queryPool)],
   });

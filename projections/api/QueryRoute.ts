@@ -1,5 +1,7 @@
 import type { Kysely } from "kysely";
 import type { z } from "zod";
+import type { Rule } from "../../domain/rules/Rule.ts";
+import type { ReferenceTimeBounds } from "../../domain/values/ReferenceTimeBounds.ts";
 
 /** What a query handler knows about its caller and where to read. */
 export interface QueryContext {
@@ -14,6 +16,10 @@ export interface QueryContext {
   readonly showPii: boolean;
   /** `csv` only on routes that offer it (`offersCsv`). */
   readonly format: "json" | "csv";
+  /** The rules in force, as the command side decides with them. */
+  readonly rules: readonly Rule[];
+  /** The bounds of a balance's reference time, as the command side decides with them. */
+  readonly referenceTimeBounds: ReferenceTimeBounds;
 }
 
 /** An answer: JSON, or CSV text when the route offers it and the caller asked. */

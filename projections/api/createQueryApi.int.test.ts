@@ -544,6 +544,8 @@ test("GET /openapi.json describes every route, without a key", async (t) => {
   const paths = Object.keys(answer.json.paths as Record<string, unknown>).sort();
   t.deepEqual(paths, [
     "/accounts/{id}",
+    "/accounts/{id}/rule-states",
+    "/accounts/{id}/timeline",
     "/notifications",
     "/notifications/{id}",
     "/qualifications",

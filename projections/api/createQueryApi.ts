@@ -4,6 +4,11 @@ import type Koa from "koa";
 import type { Context } from "koa";
 import type { Kysely } from "kysely";
 import type { Logger } from "pino";
+import type { Rule } from "../../domain/rules/Rule.ts";
+import {
+  DEFAULT_REFERENCE_TIME_BOUNDS,
+  type ReferenceTimeBounds,
+} from "../../domain/values/ReferenceTimeBounds.ts";
 import { ApiKeys } from "../../http/ApiKeys.ts";
 import { ProblemError } from "../../http/ProblemError.ts";
 import { createEdgeApp } from "../../http/createEdgeApp.ts";
@@ -29,6 +34,10 @@ export interface QueryApiDependencies {
   readonly positionMaxAgeMs?: number;
   /** How long an answer stays cached (default 60 s); its key holds its position, so this only bounds memory. */
   readonly cacheTtlMs?: number;
+  /** The rules in force, for the routes that explain them (none by default). */
+  readonly rules?: readonly Rule[];
+  /** The bounds the command side checks balances' reference times against (default: the defaults). */
+  readonly referenceTimeBounds?: ReferenceTimeBounds;
   /** Routes the process adds (health, readiness). */
   readonly extraRoutes?: readonly Router[];
 }
@@ -145,6 +154,8 @@ async function computeAnswer(
         readSchema: dependencies.readSchema,
         showPii,
         format: csv ? "csv" : "json",
+        rules: dependencies.rules ?? [],
+        referenceTimeBounds: dependencies.referenceTimeBounds ?? DEFAULT_REFERENCE_TIME_BOUNDS,
       },
       params,
     );

@@ -14,6 +14,8 @@ import {
   PROVIDER_COLUMNS,
   providerReport,
 } from "../reporting/reportingQueries.ts";
+import { describeRuleStates } from "../timeline/describeRuleStates.ts";
+import { allTimelineEvents, listTimeline } from "../timeline/timelineQueries.ts";
 import { findNotification, listNotifications } from "../tracking/trackingQueries.ts";
 import { queryRoute, type QueryRoute } from "./QueryRoute.ts";
 import { toCsv } from "./toCsv.ts";
@@ -71,6 +73,40 @@ export const queryRoutes: readonly QueryRoute[] = [
     },
   }),
   queryRoute({
+    path: "/accounts/:id/timeline",
+    summary:
+      "Everything that happened to an account and its notifications, in log order, each with a one-line explanation; keyset pages",
+    projections: ["timeline"],
+    params: z.strictObject({
+      id,
+      order: z.enum(["asc", "desc"]).default("asc"),
+      after: after.optional(),
+      limit,
+    }),
+    async answer({ readModel, readSchema, showPii }, { id: accountId, ...page }) {
+      const timeline = await listTimeline(readModel(), readSchema, accountId, {
+        ...withoutUndefined(page),
+        showPii,
+      });
+      return timeline.items.length === 0 && page.after === undefined
+        ? { kind: "not_found", detail: `no account ${accountId}` }
+        : { kind: "json", body: timeline };
+    },
+  }),
+  queryRoute({
+    path: "/accounts/:id/rule-states",
+    summary:
+      "Why (not)? Where each rule in force stands for an account: armed, accruing, fired and waiting to re-arm, or not applicable",
+    projections: ["timeline"],
+    params: z.strictObject({ id }),
+    async answer({ readModel, readSchema, rules, referenceTimeBounds }, { id: accountId }) {
+      const events = await allTimelineEvents(readModel(), readSchema, accountId);
+      return events.length === 0
+        ? { kind: "not_found", detail: `no account ${accountId}` }
+        : { kind: "json", body: describeRuleStates(accountId, rules, referenceTimeBounds, events) };
+    },
+  }),
+  queryRoute({
     path: "/qualifications",
     summary: "Qualification episodes, by rule, status and account; keyset pages",
     projections: ["qualification"],
@@ -100,7 +136,7 @@ export const queryRoutes: readonly QueryRoute[] = [
   }),
   queryRoute({
     path: "/notifications",
-    summary: "Notifications by account, status and request time; keyset pages",
+    summary: "Notifications by account, status, rule, provider and request time; keyset pages",
     projections: ["tracking"],
     params: z
       .strictObject({
@@ -108,6 +144,8 @@ export const queryRoutes: readonly QueryRoute[] = [
         status: z
           .enum(NOTIFICATION_STATUSES as readonly [NotificationStatus, ...NotificationStatus[]])
           .optional(),
+        ruleId: id.optional(),
+        provider: z.string().min(1).max(100).optional(),
         from: instant.optional(),
         to: instant.optional(),
         after: after.optional(),

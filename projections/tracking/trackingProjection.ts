@@ -40,7 +40,8 @@ interface TrackedNotification {
  */
 export const trackingProjection: Projection<TrackingTables> = {
   name: "tracking",
-  version: 1,
+  // Version 2: indexes for the console's rule and provider filters.
+  version: 2,
   eventTypes: new Set(TYPES),
   tables: ["notifications", "notification_transitions"],
   async setUp(db, schema) {
@@ -81,6 +82,8 @@ export const trackingProjection: Projection<TrackingTables> = {
     for (const columns of [
       ["account_id", "requested_position"],
       ["status", "requested_position"],
+      ["rule_id", "requested_position"],
+      ["provider", "requested_position"],
       ["requested_at"],
     ]) {
       await db.schema

@@ -71,6 +71,10 @@ export interface PiiOption {
 export interface NotificationFilter extends PiiOption {
   readonly accountId?: string;
   readonly status?: NotificationStatus;
+  /** Caused by this rule. */
+  readonly ruleId?: string;
+  /** Last attempted through this provider. */
+  readonly provider?: string;
   /** Requested at or after this instant (canonical UTC ISO text). */
   readonly requestedFrom?: string;
   /** Requested before this instant (canonical UTC ISO text). */
@@ -160,6 +164,8 @@ export async function listNotifications(
   let query = db.withSchema(schema).selectFrom("notifications").select(NOTIFICATION_COLUMNS);
   if (filter.accountId !== undefined) query = query.where("account_id", "=", filter.accountId);
   if (filter.status !== undefined) query = query.where("status", "=", filter.status);
+  if (filter.ruleId !== undefined) query = query.where("rule_id", "=", filter.ruleId);
+  if (filter.provider !== undefined) query = query.where("provider", "=", filter.provider);
   // Canonical instants compare correctly as text; any other spelling would not.
   if (filter.requestedFrom !== undefined) {
     query = query.where("requested_at", ">=", instant("requestedFrom", filter.requestedFrom));
