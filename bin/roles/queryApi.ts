@@ -11,6 +11,7 @@ import { queryRoutes } from "../../projections/api/queryRoutes.ts";
 import { RedisQueryCache } from "../../projections/api/RedisQueryCache.ts";
 import { TieredQueryCache } from "../../projections/api/TieredQueryCache.ts";
 import { createRegistry } from "../../projections/runtime/ProjectionBuilds.ts";
+import { CONSOLE_BUILD_DIRECTORY, consoleRoutes } from "../../http/consoleRoutes.ts";
 import { healthRoutes, listen } from "./listen.ts";
 import type { SystemContext } from "./SystemContext.ts";
 
@@ -32,7 +33,7 @@ export async function startQueryApi(context: SystemContext, apiKeys: ApiKeys): P
     rules: context.rules,
     referenceTimeBounds: config.referenceTimeBounds,
     readYourWritesTimeoutMs: config.readYourWritesTimeoutMs,
-    extraRoutes: [healthRoutes(queryPool)],
+    extraRoutes: [healthRoutes(queryPool), await consoleRoutes(CONSOLE_BUILD_DIRECTORY)],
   });
   await listen(
     app,
@@ -43,6 +44,7 @@ export async function startQueryApi(context: SystemContext, apiKeys: ApiKeys): P
     traceRequests("query-api"),
   );
   urls.queryApi = `http://127.0.0.1:${config.queryApiPort}`;
+  urls.console = `http://127.0.0.1:${config.queryApiPort}/console/`;
 }
 
 /**

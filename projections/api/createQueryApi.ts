@@ -9,7 +9,7 @@ import {
   DEFAULT_REFERENCE_TIME_BOUNDS,
   type ReferenceTimeBounds,
 } from "../../domain/values/ReferenceTimeBounds.ts";
-import { ApiKeys } from "../../http/ApiKeys.ts";
+import { type ApiCaller, ApiKeys } from "../../http/ApiKeys.ts";
 import { ProblemError } from "../../http/ProblemError.ts";
 import { createEdgeApp } from "../../http/createEdgeApp.ts";
 import { parseRequest } from "../../http/parseRequest.ts";
@@ -60,6 +60,12 @@ export function createQueryApi(dependencies: QueryApiDependencies): Koa {
     ctx.type = "application/json";
     ctx.body = document;
   });
+  // Who the key is and what it may do: how the console knows which controls to offer.
+  router.get("/me", dependencies.apiKeys.require("queries:read"), (ctx) => {
+    const caller = ctx.state.caller as ApiCaller;
+    ctx.set("Cache-Control", "private, no-store");
+    ctx.body = { name: caller.name, scopes: caller.scopes };
+  });
   for (const route of dependencies.routes) {
     router.get(route.path, dependencies.apiKeys.require("queries:read"), (ctx) =>
       answerRoute(ctx, route, dependencies).catch((error: unknown) => {
@@ -93,7 +99,7 @@ async function answerRoute(
     ...query,
     ...(ctx.params as Record<string, string>),
   });
-  const caller = ctx.state.caller as Parameters<typeof ApiKeys.allows>[0];
+  const caller = ctx.state.caller as ApiCaller;
   const showPii = ApiKeys.allows(caller, "pii:read");
 
   let position: Position;
