@@ -307,36 +307,61 @@ const environment = z.object({
     .default("info"),
 });
 
+/** The environment's variables once parsed: defaults filled in, numbers and lists decoded. */
+type Variables = z.infer<typeof environment>;
+
+type PresentVariables = Record<string, string | undefined>;
+
+/** What a process requires beyond what every process does. */
+interface LoadConfigOptions {
+  readonly requireApiKeys?: boolean;
+  readonly requireBackupStorage?: boolean;
+}
+
 /**
  * The one config loader of every Tidemark process.
  * @throws ConfigError for the first bad or missing variable.
  */
 export function loadConfig(
   env: Readonly<Record<string, string | undefined>>,
-  options: { readonly requireApiKeys?: boolean; readonly requireBackupStorage?: boolean } = {},
+  options: LoadConfigOptions = {},
 ): Config {
   // An empty variable means "not set", as it does for most shells' users.
   const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ""));
-  const keysFile = present.TIDEMARK_API_KEYS_FILE;
-  if (keysFile !== undefined) {
-    if (present.TIDEMARK_API_KEYS !== undefined) {
-      throw new ConfigError("TIDEMARK_API_KEYS_FILE", "and TIDEMARK_API_KEYS are both set; use one");
-    }
-    try {
-      present.TIDEMARK_API_KEYS = readFileSync(keysFile, "utf8");
-    } catch (error) {
-      throw new ConfigError(
-        "TIDEMARK_API_KEYS_FILE",
-        `cannot be read (${(error as NodeJS.ErrnoException).code ?? "error"})`,
-      );
-    }
-  }
+  readApiKeysFile(present);
   const parsed = environment.safeParse(present);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw new ConfigError(String(issue?.path[0] ?? "environment"), issue?.message ?? "is invalid");
   }
   const vars = parsed.data;
+  requireDependentVariables(vars, present, options);
+  return configFromVariables(vars);
+}
+
+/** Puts the content of TIDEMARK_API_KEYS_FILE, when set, in `present` as TIDEMARK_API_KEYS. */
+function readApiKeysFile(present: PresentVariables): void {
+  const keysFile = present.TIDEMARK_API_KEYS_FILE;
+  if (keysFile === undefined) return;
+  if (present.TIDEMARK_API_KEYS !== undefined) {
+    throw new ConfigError("TIDEMARK_API_KEYS_FILE", "and TIDEMARK_API_KEYS are both set; use one");
+  }
+  try {
+    present.TIDEMARK_API_KEYS = readFileSync(keysFile, "utf8");
+  } catch (error) {
+    throw new ConfigError(
+      "TIDEMARK_API_KEYS_FILE",
+      `cannot be read (${(error as NodeJS.ErrnoException).code ?? "error"})`,
+    );
+  }
+}
+
+/** The variables that one set variable, or what the process does, makes required. */
+function requireDependentVariables(
+  vars: Variables,
+  present: PresentVariables,
+  options: LoadConfigOptions,
+): void {
   if (vars.EVENT_STORE === "eventstoredb" && vars.EVENTSTORE_URL === undefined) {
     throw new ConfigError("EVENTSTORE_URL", "is required when EVENT_STORE=eventstoredb");
   }
@@ -366,6 +391,10 @@ export function loadConfig(
       }
     }
   }
+}
+
+/** The config the parsed and checked variables describe. */
+function configFromVariables(vars: Variables): Config {
   return {
     apiKeys: vars.TIDEMARK_API_KEYS as ApiKeyEntry[],
     rulesFile: vars.TIDEMARK_RULES_FILE,
@@ -410,18 +439,21 @@ export function loadConfig(
       periodMs: vars.SCHEDULED_REFRESH_PERIOD_MS,
       firstDelayMs: vars.SCHEDULED_REFRESH_FIRST_DELAY_MS ?? vars.SCHEDULED_REFRESH_PERIOD_MS,
     },
-    backupStorage:
-      vars.BACKUP_S3_BUCKET === undefined
-        ? undefined
-        : {
-            endpoint: vars.BACKUP_S3_ENDPOINT,
-            region: vars.BACKUP_S3_REGION,
-            bucket: vars.BACKUP_S3_BUCKET,
-            prefix: vars.BACKUP_S3_PREFIX,
-            forcePathStyle:
-              vars.BACKUP_S3_FORCE_PATH_STYLE === undefined
-                ? vars.BACKUP_S3_ENDPOINT !== undefined
-                : vars.BACKUP_S3_FORCE_PATH_STYLE === "true",
-          },
+    backupStorage: backupStorageOf(vars),
+  };
+}
+
+/** undefined without BACKUP_S3_BUCKET; path-style addressing defaults to on for a custom endpoint. */
+function backupStorageOf(vars: Variables): BackupStorageConfig | undefined {
+  if (vars.BACKUP_S3_BUCKET === undefined) return undefined;
+  return {
+    endpoint: vars.BACKUP_S3_ENDPOINT,
+    region: vars.BACKUP_S3_REGION,
+    bucket: vars.BACKUP_S3_BUCKET,
+    prefix: vars.BACKUP_S3_PREFIX,
+    forcePathStyle:
+      vars.BACKUP_S3_FORCE_PATH_STYLE === undefined
+        ? vars.BACKUP_S3_ENDPOINT !== undefined
+        : vars.BACKUP_S3_FORCE_PATH_STYLE === "true",
   };
 }

@@ -17,7 +17,7 @@ import { generateEventLog } from "../../test/generateEventLog.ts";
 import { startSystemProcess, type SystemProcess } from "../../test/systemProcess.ts";
 import { CommandWorkload } from "./CommandWorkload.ts";
 import { DrillResources } from "./DrillResources.ts";
-import { findLostCommands } from "./findLostCommands.ts";
+import { findLostCommands, type LostCommands } from "./findLostCommands.ts";
 import { liveReadModelDigests, type LiveReadModelDigest } from "./liveReadModelDigests.ts";
 import { PostgresCluster, type ReplicationMode } from "./PostgresCluster.ts";
 import { ProjectionsCli, type ReadModelDigests, type RebuildReport } from "./ProjectionsCli.ts";
@@ -166,194 +166,57 @@ export async function runFailoverDrill(options: FailoverDrillOptions): Promise<F
   const rate = options.rate ?? 1000;
   const concurrency = options.concurrency ?? 16;
   const linkDelayMs = options.linkDelayMs ?? 10;
-  const seconds = (from: number, to: number) => Math.round(to - from) / 1000;
   try {
-    const root = await mkdtemp(join(options.directory ?? "/tmp", `tidemark-drill-${options.mode}-`));
-    // The clusters' servers run as postgres when we are root: they must reach their directories.
-    await chmod(root, 0o755);
-    resources.add(`directory ${root}`, () => rm(root, { recursive: true, force: true }));
-
-    say(`[${options.mode}] primary and replica in ${root}`);
-    // Registered before they exist: an interrupted initdb or basebackup leaves nothing running either.
-    const primaryDirectory = join(root, "primary");
-    const replicaDirectory = join(root, "replica");
-    resources.add("primary", () => PostgresCluster.destroyDirectory(primaryDirectory));
-    resources.add("replica", () => PostgresCluster.destroyDirectory(replicaDirectory));
-    const primary = await PostgresCluster.initialize({ directory: primaryDirectory });
-    await primary.createDatabase(DATABASE);
-    const link = await ReplicationLink.open({ targetPort: primary.port, delayMs: linkDelayMs });
-    resources.add("replication link", () => link.close());
-    const replica = await PostgresCluster.replicaOf(primary, {
-      directory: replicaDirectory,
-      streamFromPort: link.port,
-    });
-    say(
-      `[${options.mode}] primary on port ${primary.port}, streaming replica on port ${replica.port} (WAL delayed ${linkDelayMs} ms on the way)`,
-    );
-
-    const preloadStarted = performance.now();
-    const eventsPreloaded = await preload(primary.url(DATABASE), options.events, say, options.mode);
-    say(`[${options.mode}] read models of the preloaded log (rebuild --all on the primary)`);
-    const initial = await new ProjectionsCli(primary.url(DATABASE), resources.signal).rebuild();
-    const notSwapped = initial.results.filter((result) => result.outcome !== "swapped");
-    if (notSwapped.length > 0) throw new Error(`initial read models: ${JSON.stringify(notSwapped)}`);
-    const preloadSeconds = seconds(preloadStarted, performance.now());
-    await primary.setReplicationMode(options.mode);
-    if (options.mode === "synchronous") await primary.waitForSynchronousStandby();
-    await primary.waitForStandbyReplay();
-    say(
-      `[${options.mode}] ${eventsPreloaded.toLocaleString("en")} events and their read models in ${preloadSeconds.toFixed(1)} s; replica caught up, replication ${options.mode}`,
-    );
+    const { primary, replica, link } = await setUpClusters(options, linkDelayMs, resources, say);
+    const preloaded = await preloadPrimary(primary, options, resources, say);
 
     const before = await startSystem(primary.url(DATABASE), resources);
-    say(
-      `[${options.mode}] Tidemark on the primary; workload: ${concurrency} clients, ${rate || "unpaced"} commands/s for ${options.workloadSeconds} s`,
-    );
-    const workload = CommandWorkload.start({
-      commandUrl: before.system.commandUrl,
-      apiKey: before.system.apiKey,
-      concurrency,
-      rate,
-      accountsPerClient: 25,
-      accountPrefix: `drill-${options.mode}`,
-    });
-    resources.add("workload", () => workload.stop());
-    await sleep(options.workloadSeconds * 1000, undefined, { signal: resources.signal });
+    const workload = await startWorkload(before.system, options, concurrency, rate, resources, say);
     const standbyLagBeforeKill = (await primary.standbyLag()) ?? null;
 
     // ---- the failure: RTO runs from here ----
-    const inFlightAtKill = workload.inFlight;
-    const killedAt = performance.now();
-    const killedAtMs = Date.now();
-    await primary.stop("immediate");
-    const killDone = performance.now();
-    const killDoneMs = Date.now();
-    // The primary's host is down: the WAL still on the link is lost with it (the relay drops it
-    // as soon as the primary's end closes; this is for certain).
-    link.cut();
-    say(
-      `[${options.mode}] primary killed (pg_ctl stop -m immediate) with ${inFlightAtKill} requests in flight`,
-    );
+    const kill = await killPrimary(primary, link, workload, options.mode, say);
     const workloadStopped = workload.stop();
     // The old process lost its database: it goes (not on the recovery's path).
     const oldSystemStopped = before.stop();
-    await replica.promote();
-    const promoted = performance.now();
-    say(`[${options.mode}] replica promoted in ${seconds(killDone, promoted)} s`);
-
-    const pool = new pg.Pool({ connectionString: replica.url(DATABASE), max: 10 });
-    pool.on("error", () => undefined);
-    resources.add("pool on the promoted replica", () => pool.end());
-    const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) });
-    // C, before anything can move it; P, the end of what the replica replayed.
-    const replicated = await liveBuilds(db, SCHEMAS);
-    const replayedPosition = await readLogHead(pool);
-    // The read models as found are recorded while Tidemark starts: their snapshots are taken
-    // long before its projector can commit anything (and a late one would show as a moved C).
-    const [asFound, after] = await Promise.all([
-      timed(() => liveReadModelDigests(db, SCHEMAS)),
-      startSystem(replica.url(DATABASE), resources),
-    ]);
-    const systemStarted = performance.now();
-    say(
-      `[${options.mode}] Tidemark on the promoted replica in ${seconds(promoted, systemStarted)} s; read models as found: ${describeDigests(asFound.value)}; the log ends at P = ${replayedPosition}`,
-    );
-
-    await waitForLiveBuildsAt(db, replayedPosition, resources.signal);
-    const caughtUp = performance.now();
-    // The replicated read models at P are digested beside the rebuild's filling, which does not
-    // touch them; the rebuild's swap, seconds later, compares them at P once more itself.
-    const cli = new ProjectionsCli(replica.url(DATABASE), resources.signal);
-    const [live, rebuild] = await Promise.all([
-      timed(() => liveReadModelDigests(db, SCHEMAS)),
-      cli.rebuild(),
-    ]);
-    const rebuilt = performance.now();
-    say(
-      `[${options.mode}] replicated read models at P: ${describeDigests(live.value)}; rebuild --all: ${rebuild.eventsRead.toLocaleString("en")} events in ${rebuild.seconds.toFixed(1)} s (${rebuild.eventsPerSecond.toLocaleString("en")} events/s)`,
-    );
-    const fresh = await cli.verify();
-    const verified = performance.now();
-    say(`[${options.mode}] verify (rebuilt read models): ${describeDigests(fresh)}`);
-
-    const afterFailover = await serveCommandAndQuery(after.system, `drill-${options.mode}-after-failover`);
-    const served = performance.now();
-    say(
-      `[${options.mode}] command ${afterFailover.commandStatus}, query ${afterFailover.queryStatus}: RTO ${seconds(killedAt, served)} s`,
-    );
+    const recovery = await recoverOnReplica(replica, kill, resources, options.mode, say);
 
     await workloadStopped;
     await oldSystemStopped;
-    const store = new PostgresEventStore(pool);
+    const store = new PostgresEventStore(recovery.pool);
     const lost = await findLostCommands(store, workload.acknowledged);
     const eventsInPromotedLog = await store.countAfter(START);
     await store.close();
 
-    const readModels = compareReadModels({
-      replicated,
-      asFound: asFound.value,
-      live: live.value,
-      rebuild,
-      fresh,
-      replayedPosition,
-    });
     const lastAcknowledgedAtMs = workload.acknowledged.reduce(
       (last, c) => Math.max(last, c.acknowledgedAtMs),
       0,
     );
-    const acknowledgedEvents = workload.acknowledged.reduce((sum, command) => sum + command.events, 0);
-    const workloadSeconds = (killedAtMs - workload.startedAtMs) / 1000;
+    const { rebuild } = recovery;
     const report: Omit<FailoverDrillReport, "checks" | "passed"> = {
       mode: options.mode,
-      eventsPreloaded,
-      preloadSeconds,
+      ...preloaded,
       linkDelayMs,
-      workload: {
-        seconds: workloadSeconds,
-        concurrency,
-        rate,
-        commandsAcknowledged: workload.acknowledged.length,
-        eventsAcknowledged: acknowledgedEvents,
-        commandsPerSecond: Math.round(workload.acknowledged.length / workloadSeconds),
-        commandsFailed: Object.fromEntries(workload.failures),
-        inFlightAtKill,
-        acknowledgedAfterKillIssued: workload.acknowledged.filter((c) => c.acknowledgedAtMs >= killedAtMs)
-          .length,
-        lastAcknowledgedBeforePrimaryDown: (killDoneMs - lastAcknowledgedAtMs) / 1000,
-      },
+      workload: workloadFigures(workload, kill, lastAcknowledgedAtMs, concurrency, rate),
       standbyLagBeforeKill,
-      rpo: {
-        commandsLost: lost.commands,
-        eventsLost: lost.events,
-        secondsLost:
-          lost.earliestAcknowledgedAtMs === null
-            ? 0
-            : (lastAcknowledgedAtMs - lost.earliestAcknowledgedAtMs) / 1000,
-        examples: lost.examples,
-      },
-      rto: {
-        seconds: seconds(killedAt, served),
-        kill: seconds(killedAt, killDone),
-        promote: seconds(killDone, promoted),
-        systemStart: seconds(promoted, systemStarted),
-        rebuildAndVerify: seconds(systemStarted, verified),
-        firstCommandAndQuery: seconds(verified, served),
-        rebuildAndVerifyParts: {
-          catchUp: seconds(systemStarted, caughtUp),
-          rebuild: seconds(caughtUp, rebuilt),
-          verify: seconds(rebuilt, verified),
-        },
-        alongside: { recordAsFound: asFound.seconds, digestReplicatedAtP: live.seconds },
-      },
-      replayedPosition,
+      rpo: dataLoss(lost, lastAcknowledgedAtMs),
+      rto: recoveryTimes(kill, recovery),
+      replayedPosition: recovery.replayedPosition,
       eventsInPromotedLog,
       rebuild: {
         seconds: rebuild.seconds,
         eventsRead: rebuild.eventsRead,
         eventsPerSecond: rebuild.eventsPerSecond,
       },
-      readModels,
-      afterFailover,
+      readModels: compareReadModels({
+        replicated: recovery.replicated,
+        asFound: recovery.asFound.value,
+        live: recovery.live.value,
+        rebuild,
+        fresh: recovery.fresh,
+        replayedPosition: recovery.replayedPosition,
+      }),
+      afterFailover: recovery.afterFailover,
     };
     const checks = checksOf(report);
     return { ...report, checks, passed: checks.every((check) => check.passed) };
@@ -361,6 +224,280 @@ export async function runFailoverDrill(options: FailoverDrillOptions): Promise<F
     const failures = await resources.releaseAll();
     if (failures.length > 0) say(`[${options.mode}] cleanup: ${failures.join("; ")}`);
   }
+}
+
+/** Seconds from one `performance.now()` to another, to the millisecond. */
+function secondsBetween(from: number, to: number): number {
+  return Math.round(to - from) / 1000;
+}
+
+/**
+ * A primary (with the drill's database) and its streaming replica in a fresh directory, the WAL
+ * going through a delaying link; each registered in `resources` before it exists.
+ */
+async function setUpClusters(
+  options: FailoverDrillOptions,
+  linkDelayMs: number,
+  resources: DrillResources,
+  say: (message: string) => void,
+): Promise<{ primary: PostgresCluster; replica: PostgresCluster; link: ReplicationLink }> {
+  const root = await mkdtemp(join(options.directory ?? "/tmp", `tidemark-drill-${options.mode}-`));
+  // The clusters' servers run as postgres when we are root: they must reach their directories.
+  await chmod(root, 0o755);
+  resources.add(`directory ${root}`, () => rm(root, { recursive: true, force: true }));
+
+  say(`[${options.mode}] primary and replica in ${root}`);
+  // Registered before they exist: an interrupted initdb or basebackup leaves nothing running either.
+  const primaryDirectory = join(root, "primary");
+  const replicaDirectory = join(root, "replica");
+  resources.add("primary", () => PostgresCluster.destroyDirectory(primaryDirectory));
+  resources.add("replica", () => PostgresCluster.destroyDirectory(replicaDirectory));
+  const primary = await PostgresCluster.initialize({ directory: primaryDirectory });
+  await primary.createDatabase(DATABASE);
+  const link = await ReplicationLink.open({ targetPort: primary.port, delayMs: linkDelayMs });
+  resources.add("replication link", () => link.close());
+  const replica = await PostgresCluster.replicaOf(primary, {
+    directory: replicaDirectory,
+    streamFromPort: link.port,
+  });
+  say(
+    `[${options.mode}] primary on port ${primary.port}, streaming replica on port ${replica.port} (WAL delayed ${linkDelayMs} ms on the way)`,
+  );
+  return { primary, replica, link };
+}
+
+/**
+ * The primary's generated log and its read models (`rebuild --all`, every one swapped in), then
+ * replication switched to the drill's mode and the replica caught up.
+ */
+async function preloadPrimary(
+  primary: PostgresCluster,
+  options: FailoverDrillOptions,
+  resources: DrillResources,
+  say: (message: string) => void,
+): Promise<Pick<FailoverDrillReport, "eventsPreloaded" | "preloadSeconds">> {
+  const preloadStarted = performance.now();
+  const eventsPreloaded = await preload(primary.url(DATABASE), options.events, say, options.mode);
+  say(`[${options.mode}] read models of the preloaded log (rebuild --all on the primary)`);
+  const initial = await new ProjectionsCli(primary.url(DATABASE), resources.signal).rebuild();
+  const notSwapped = initial.results.filter((result) => result.outcome !== "swapped");
+  if (notSwapped.length > 0) throw new Error(`initial read models: ${JSON.stringify(notSwapped)}`);
+  const preloadSeconds = secondsBetween(preloadStarted, performance.now());
+  await primary.setReplicationMode(options.mode);
+  if (options.mode === "synchronous") await primary.waitForSynchronousStandby();
+  await primary.waitForStandbyReplay();
+  say(
+    `[${options.mode}] ${eventsPreloaded.toLocaleString("en")} events and their read models in ${preloadSeconds.toFixed(1)} s; replica caught up, replication ${options.mode}`,
+  );
+  return { eventsPreloaded, preloadSeconds };
+}
+
+/**
+ * Starts the command workload on `system` and lets it run for `workloadSeconds`; it is still
+ * running when this returns, for the kill to come under it.
+ */
+async function startWorkload(
+  system: SystemProcess,
+  options: FailoverDrillOptions,
+  concurrency: number,
+  rate: number,
+  resources: DrillResources,
+  say: (message: string) => void,
+): Promise<CommandWorkload> {
+  say(
+    `[${options.mode}] Tidemark on the primary; workload: ${concurrency} clients, ${rate || "unpaced"} commands/s for ${options.workloadSeconds} s`,
+  );
+  const workload = CommandWorkload.start({
+    commandUrl: system.commandUrl,
+    apiKey: system.apiKey,
+    concurrency,
+    rate,
+    accountsPerClient: 25,
+    accountPrefix: `drill-${options.mode}`,
+  });
+  resources.add("workload", () => workload.stop());
+  await sleep(options.workloadSeconds * 1000, undefined, { signal: resources.signal });
+  return workload;
+}
+
+/** When the primary was killed and went down, by both clocks, and what was in flight then. */
+interface Kill {
+  readonly inFlightAtKill: number;
+  /** `performance.now()` and `Date.now()` as the kill was issued, and once `pg_ctl stop` returned. */
+  readonly killedAt: number;
+  readonly killedAtMs: number;
+  readonly killDone: number;
+  readonly killDoneMs: number;
+}
+
+/** The failure: the primary killed hard under the workload, and the WAL still on the link lost. */
+async function killPrimary(
+  primary: PostgresCluster,
+  link: ReplicationLink,
+  workload: CommandWorkload,
+  mode: ReplicationMode,
+  say: (message: string) => void,
+): Promise<Kill> {
+  const inFlightAtKill = workload.inFlight;
+  const killedAt = performance.now();
+  const killedAtMs = Date.now();
+  await primary.stop("immediate");
+  const killDone = performance.now();
+  const killDoneMs = Date.now();
+  // The primary's host is down: the WAL still on the link is lost with it (the relay drops it
+  // as soon as the primary's end closes; this is for certain).
+  link.cut();
+  say(`[${mode}] primary killed (pg_ctl stop -m immediate) with ${inFlightAtKill} requests in flight`);
+  return { inFlightAtKill, killedAt, killedAtMs, killDone, killDoneMs };
+}
+
+/** What the recovery found and did, with the `performance.now()` at the end of each step. */
+interface Recovery {
+  /** On the promoted replica; the caller ends it through `resources`. */
+  readonly pool: pg.Pool;
+  /** C: the live builds as replicated; P: the end of the replayed log. */
+  readonly replicated: ReadonlyMap<string, ProjectionBuild>;
+  readonly replayedPosition: string;
+  readonly asFound: { readonly value: readonly LiveReadModelDigest[]; readonly seconds: number };
+  readonly live: { readonly value: readonly LiveReadModelDigest[]; readonly seconds: number };
+  readonly rebuild: RebuildReport;
+  readonly fresh: ReadModelDigests;
+  readonly afterFailover: FailoverDrillReport["afterFailover"];
+  readonly promoted: number;
+  readonly systemStarted: number;
+  readonly caughtUp: number;
+  readonly rebuilt: number;
+  readonly verified: number;
+  readonly served: number;
+}
+
+/**
+ * The recovery on the replica: promoted, its read models as found recorded while Tidemark starts
+ * on it, brought to P by its projector, replayed into fresh ones (`rebuild --all`) and verified,
+ * then a new command and a query served.
+ */
+async function recoverOnReplica(
+  replica: PostgresCluster,
+  kill: Kill,
+  resources: DrillResources,
+  mode: ReplicationMode,
+  say: (message: string) => void,
+): Promise<Recovery> {
+  await replica.promote();
+  const promoted = performance.now();
+  say(`[${mode}] replica promoted in ${secondsBetween(kill.killDone, promoted)} s`);
+
+  const pool = new pg.Pool({ connectionString: replica.url(DATABASE), max: 10 });
+  pool.on("error", () => undefined);
+  resources.add("pool on the promoted replica", () => pool.end());
+  const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) });
+  // C, before anything can move it; P, the end of what the replica replayed.
+  const replicated = await liveBuilds(db, SCHEMAS);
+  const replayedPosition = await readLogHead(pool);
+  // The read models as found are recorded while Tidemark starts: their snapshots are taken
+  // long before its projector can commit anything (and a late one would show as a moved C).
+  const [asFound, after] = await Promise.all([
+    timed(() => liveReadModelDigests(db, SCHEMAS)),
+    startSystem(replica.url(DATABASE), resources),
+  ]);
+  const systemStarted = performance.now();
+  say(
+    `[${mode}] Tidemark on the promoted replica in ${secondsBetween(promoted, systemStarted)} s; read models as found: ${describeDigests(asFound.value)}; the log ends at P = ${replayedPosition}`,
+  );
+
+  await waitForLiveBuildsAt(db, replayedPosition, resources.signal);
+  const caughtUp = performance.now();
+  // The replicated read models at P are digested beside the rebuild's filling, which does not
+  // touch them; the rebuild's swap, seconds later, compares them at P once more itself.
+  const cli = new ProjectionsCli(replica.url(DATABASE), resources.signal);
+  const [live, rebuild] = await Promise.all([timed(() => liveReadModelDigests(db, SCHEMAS)), cli.rebuild()]);
+  const rebuilt = performance.now();
+  say(
+    `[${mode}] replicated read models at P: ${describeDigests(live.value)}; rebuild --all: ${rebuild.eventsRead.toLocaleString("en")} events in ${rebuild.seconds.toFixed(1)} s (${rebuild.eventsPerSecond.toLocaleString("en")} events/s)`,
+  );
+  const fresh = await cli.verify();
+  const verified = performance.now();
+  say(`[${mode}] verify (rebuilt read models): ${describeDigests(fresh)}`);
+
+  const afterFailover = await serveCommandAndQuery(after.system, `drill-${mode}-after-failover`);
+  const served = performance.now();
+  say(
+    `[${mode}] command ${afterFailover.commandStatus}, query ${afterFailover.queryStatus}: RTO ${secondsBetween(kill.killedAt, served)} s`,
+  );
+  return {
+    pool,
+    replicated,
+    replayedPosition,
+    asFound,
+    live,
+    rebuild,
+    fresh,
+    afterFailover,
+    promoted,
+    systemStarted,
+    caughtUp,
+    rebuilt,
+    verified,
+    served,
+  };
+}
+
+/** The workload's figures up to the kill; `lastAcknowledgedAtMs` is its last 2xx (0: none). */
+function workloadFigures(
+  workload: CommandWorkload,
+  kill: Kill,
+  lastAcknowledgedAtMs: number,
+  concurrency: number,
+  rate: number,
+): FailoverDrillReport["workload"] {
+  const acknowledgedEvents = workload.acknowledged.reduce((sum, command) => sum + command.events, 0);
+  const workloadSeconds = (kill.killedAtMs - workload.startedAtMs) / 1000;
+  return {
+    seconds: workloadSeconds,
+    concurrency,
+    rate,
+    commandsAcknowledged: workload.acknowledged.length,
+    eventsAcknowledged: acknowledgedEvents,
+    commandsPerSecond: Math.round(workload.acknowledged.length / workloadSeconds),
+    commandsFailed: Object.fromEntries(workload.failures),
+    inFlightAtKill: kill.inFlightAtKill,
+    acknowledgedAfterKillIssued: workload.acknowledged.filter((c) => c.acknowledgedAtMs >= kill.killedAtMs)
+      .length,
+    lastAcknowledgedBeforePrimaryDown: (kill.killDoneMs - lastAcknowledgedAtMs) / 1000,
+  };
+}
+
+/** RPO: the acknowledged commands the promoted log lacks, and how much history they span. */
+function dataLoss(lost: LostCommands, lastAcknowledgedAtMs: number): FailoverDrillReport["rpo"] {
+  return {
+    commandsLost: lost.commands,
+    eventsLost: lost.events,
+    secondsLost:
+      lost.earliestAcknowledgedAtMs === null
+        ? 0
+        : (lastAcknowledgedAtMs - lost.earliestAcknowledgedAtMs) / 1000,
+    examples: lost.examples,
+  };
+}
+
+/** RTO, from the kill to the query's answer, and its parts. */
+function recoveryTimes(kill: Kill, recovery: Recovery): FailoverDrillReport["rto"] {
+  const { killedAt, killDone } = kill;
+  const { promoted, systemStarted, caughtUp, rebuilt, verified, served } = recovery;
+  return {
+    seconds: secondsBetween(killedAt, served),
+    kill: secondsBetween(killedAt, killDone),
+    promote: secondsBetween(killDone, promoted),
+    systemStart: secondsBetween(promoted, systemStarted),
+    rebuildAndVerify: secondsBetween(systemStarted, verified),
+    firstCommandAndQuery: secondsBetween(verified, served),
+    rebuildAndVerifyParts: {
+      catchUp: secondsBetween(systemStarted, caughtUp),
+      rebuild: secondsBetween(caughtUp, rebuilt),
+      verify: secondsBetween(rebuilt, verified),
+    },
+    alongside: { recordAsFound: recovery.asFound.seconds, digestReplicatedAtP: recovery.live.seconds },
+  };
 }
 
 /** Writes about `events` events through the real deciders, as 32 concurrent writers. */

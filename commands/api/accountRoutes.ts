@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto";
-import Router from "@koa/router";
+import Router, { type RouterMiddleware } from "@koa/router";
 import type { Context, Middleware } from "koa";
 import { z } from "zod";
 import type { AccountCommand } from "../../domain/account/AccountCommand.ts";
-import { accountDecider } from "../../domain/account/accountDecider.ts";
+import { accountDecider, type AccountRefusal } from "../../domain/account/accountDecider.ts";
 import { unreachable } from "../../domain/Decider.ts";
 import type { Rule } from "../../domain/rules/Rule.ts";
 import {
@@ -157,19 +157,37 @@ const consentParams = z.object({ id: ACCOUNT_ID, class: z.enum(MESSAGE_CLASSES a
  * answers carry the stream id, the new revision and the global position of the append.
  */
 export function accountRoutes(dependencies: AccountRoutesDependencies): Router {
-  const { store, apiKeys, clock, idempotent, limited } = dependencies;
+  const { apiKeys, clock, idempotent, limited } = dependencies;
   const post = (scope: Scope) => [apiKeys.require(scope), limited, idempotent] as const;
   const put = (scope: Scope) => [apiKeys.require(scope), limited] as const;
+  const commands: AccountCommands = {
+    run: accountCommandRunner(dependencies),
+    now: () => epochMsToInstant(clock()),
+  };
+  const router = new Router();
+  router.post("/accounts", ...post("accounts:write"), openAccount(commands));
+  router.put("/accounts/:id/contact", ...put("accounts:write"), changeContact(commands));
+  router.put("/accounts/:id/consents/:class", ...put("accounts:write"), changeConsent(commands));
+  router.post("/accounts/:id/balances", ...post("balances:write"), recordBalance(commands));
+  router.post("/accounts/:id/balance-refreshes", ...post("balances:write"), requestBalanceRefresh(commands));
+  router.post("/accounts/:id/close", ...post("accounts:write"), closeAccount(commands));
+  return router;
+}
+
+/** What every account route hands its parsed command to. */
+interface AccountCommands {
+  /** Decides `command` on the account's stream and answers it, with `status` when accepted. */
+  readonly run: (ctx: Context, accountId: string, command: AccountCommand, status: number) => Promise<void>;
+  /** The edge's clock as the domain's instant, put into every command. */
+  readonly now: () => Instant;
+}
+
+/** One decider and one state cache for all the account routes of a router. */
+function accountCommandRunner(dependencies: AccountRoutesDependencies): AccountCommands["run"] {
+  const { store } = dependencies;
   const decider = accountDecider(dependencies.rules, dependencies.referenceTimeBounds);
   const cache = new StateCache<unknown>();
-  const router = new Router();
-
-  async function run(
-    ctx: Context,
-    accountId: string,
-    command: AccountCommand,
-    status: number,
-  ): Promise<void> {
+  return async (ctx, accountId, command, status) => {
     const streamId = `account-${accountId}`;
     const expectedRevision = ifMatchRevision(ctx.get("if-match"));
     const outcome = await handleCommand(store, decider, streamId, command, {
@@ -178,24 +196,30 @@ export function accountRoutes(dependencies: AccountRoutesDependencies): Router {
       metadata: requestMetadata(ctx),
       cache,
     });
-    answerCommand(ctx, { accountId }, streamId, outcome, status, (code) => {
-      switch (code) {
-        case "account_not_found":
-          return "not_found";
-        case "reference_time_out_of_bounds":
-        case "currency_mismatch":
-        case "balance_type_not_current":
-          return "unprocessable";
-        case "account_already_exists":
-        case "account_closed":
-          return "refused";
-        default:
-          return unreachable(code);
-      }
-    });
-  }
+    answerCommand(ctx, { accountId }, streamId, outcome, status, problemCodeOfRefusal);
+  };
+}
 
-  router.post("/accounts", ...post("accounts:write"), async (ctx) => {
+/** How the command API answers each refusal of the account decider. */
+function problemCodeOfRefusal(code: AccountRefusal): "not_found" | "refused" | "unprocessable" {
+  switch (code) {
+    case "account_not_found":
+      return "not_found";
+    case "reference_time_out_of_bounds":
+    case "currency_mismatch":
+    case "balance_type_not_current":
+      return "unprocessable";
+    case "account_already_exists":
+    case "account_closed":
+      return "refused";
+    default:
+      return unreachable(code);
+  }
+}
+
+/** `POST /accounts`: the account id is the body's, or a new UUID. */
+function openAccount({ run, now }: AccountCommands): RouterMiddleware {
+  return async (ctx) => {
     const body = parseRequest("body", openAccountBody, ctx.request.body);
     const accountId = body.accountId ?? randomUUID();
     await run(
@@ -210,21 +234,27 @@ export function accountRoutes(dependencies: AccountRoutesDependencies): Router {
           currency: body.currency,
           timeZone: parseTimeZone(body.timeZone) ?? unreachableValidation(),
           consents: body.consents,
-          now: now(clock),
+          now: now(),
         },
       },
       201,
     );
-  });
+  };
+}
 
-  router.put("/accounts/:id/contact", ...put("accounts:write"), async (ctx) => {
+/** `PUT /accounts/{id}/contact`. */
+function changeContact({ run, now }: AccountCommands): RouterMiddleware {
+  return async (ctx) => {
     const { id } = parseRequest("params", accountParams, ctx.params);
     const body = parseRequest("body", contactBody, ctx.request.body);
     const phone = parsePhoneNumber(body.phone) ?? unreachableValidation();
-    await run(ctx, id, { type: "ChangeContact", data: { phone, now: now(clock) } }, 200);
-  });
+    await run(ctx, id, { type: "ChangeContact", data: { phone, now: now() } }, 200);
+  };
+}
 
-  router.put("/accounts/:id/consents/:class", ...put("accounts:write"), async (ctx) => {
+/** `PUT /accounts/{id}/consents/{class}`: an empty body grants nothing and is a 400. */
+function changeConsent({ run, now }: AccountCommands): RouterMiddleware {
+  return async (ctx) => {
     const params = parseRequest("params", consentParams, ctx.params);
     const body = parseRequest("body", consentBody, ctx.request.body ?? {});
     const messageClass = params.class as (typeof MESSAGE_CLASSES)[number];
@@ -233,13 +263,19 @@ export function accountRoutes(dependencies: AccountRoutesDependencies): Router {
       params.id,
       {
         type: "ChangeConsent",
-        data: { messageClass, granted: body.granted, source: body.source, now: now(clock) },
+        data: { messageClass, granted: body.granted, source: body.source, now: now() },
       },
       200,
     );
-  });
+  };
+}
 
-  router.post("/accounts/:id/balances", ...post("balances:write"), async (ctx) => {
+/**
+ * `POST /accounts/{id}/balances`, the core banking's push: every bad amount is a 400; a balance
+ * type that is not today's balance a 422 before the domain is asked.
+ */
+function recordBalance({ run, now }: AccountCommands): RouterMiddleware {
+  return async (ctx) => {
     const { id } = parseRequest("params", accountParams, ctx.params);
     const body = parseRequest("body", balanceBody, ctx.request.body);
     const problems: FieldProblem[] = [];
@@ -269,31 +305,30 @@ export function accountRoutes(dependencies: AccountRoutesDependencies): Router {
           referenceTime: epochMsToInstant(Date.parse(body.referenceTime)),
           source: "push",
           bankReference: body.bankReference ?? null,
-          now: now(clock),
+          now: now(),
         },
       },
       202,
     );
-  });
+  };
+}
 
-  router.post("/accounts/:id/balance-refreshes", ...post("balances:write"), async (ctx) => {
+/** `POST /accounts/{id}/balance-refreshes`: asks for the balance to be pulled from the bank. */
+function requestBalanceRefresh({ run, now }: AccountCommands): RouterMiddleware {
+  return async (ctx) => {
     const { id } = parseRequest("params", accountParams, ctx.params);
     const body = parseRequest("body", refreshBody, ctx.request.body ?? {});
-    await run(
-      ctx,
-      id,
-      { type: "RequestBalanceRefresh", data: { reason: body.reason, now: now(clock) } },
-      202,
-    );
-  });
+    await run(ctx, id, { type: "RequestBalanceRefresh", data: { reason: body.reason, now: now() } }, 202);
+  };
+}
 
-  router.post("/accounts/:id/close", ...post("accounts:write"), async (ctx) => {
+/** `POST /accounts/{id}/close`. */
+function closeAccount({ run, now }: AccountCommands): RouterMiddleware {
+  return async (ctx) => {
     const { id } = parseRequest("params", accountParams, ctx.params);
     const body = parseRequest("body", closeBody, ctx.request.body ?? {});
-    await run(ctx, id, { type: "CloseAccount", data: { reason: body.reason ?? null, now: now(clock) } }, 200);
-  });
-
-  return router;
+    await run(ctx, id, { type: "CloseAccount", data: { reason: body.reason ?? null, now: now() } }, 200);
+  };
 }
 
 /**
@@ -324,10 +359,6 @@ function parseCreditLines(body: z.infer<typeof balanceBody>, problems: FieldProb
     });
   }
   return lines;
-}
-
-function now(clock: () => number): Instant {
-  return epochMsToInstant(clock());
 }
 
 /** The zod schema already checked this value; reaching here is a bug, not bad input. */

@@ -98,122 +98,54 @@ const PROBLEM_CODES =
   "413 payload_too_large, 415 unsupported_media_type (not JSON, or a charset other than UTF-8), " +
   "422 idempotency_key_reused, 429 rate_limited, 431 request_header_fields_too_large, 503 unavailable";
 
-/**
- * The command API's OpenAPI 3.1 document, generated from the same zod schemas the routes
- * validate with (JSON Schema 2020-12, which OpenAPI 3.1 uses as it is).
- */
-export function openApiDocument(): Record<string, unknown> {
-  const paths: Record<string, Record<string, unknown>> = {};
-  for (const operation of OPERATIONS) {
-    const schema = z.toJSONSchema(operation.body, { io: "input" });
-    delete (schema as { $schema?: string }).$schema;
-    const pathItem = (paths[operation.path] ??= {});
-    pathItem[operation.method] = {
-      summary: operation.summary,
-      ...(operation.description === undefined ? {} : { description: operation.description }),
-      security: [{ apiKey: [operation.scope] }],
-      parameters: [
-        ...(operation.parameters ?? []).map((name) => ({
-          name,
-          in: "path",
-          required: true,
-          schema: { type: "string" },
-        })),
-        {
-          name: "If-Match",
-          in: "header",
-          required: false,
-          schema: { type: "string" },
-          description: "Expected stream revision; 412 if the stream is elsewhere",
-        },
-        ...(operation.method === "post"
-          ? [
-              {
-                name: "Idempotency-Key",
-                in: "header",
-                required: false,
-                schema: { type: "string", minLength: 8, maxLength: 128 },
-                description:
-                  "A retry with the same method, path, If-Match and JSON (key order and spacing do not count) gets the first answer; another request under the key is a 422",
+/** The security scheme and the two answers every operation refers to. */
+const COMPONENTS = {
+  securitySchemes: {
+    apiKey: { type: "http", scheme: "bearer", description: "Authorization: Bearer <API key>" },
+  },
+  responses: {
+    CommandAccepted: {
+      description: "The command was accepted; events (possibly none) were appended",
+      headers: { ETag: { schema: { type: "string" }, description: "The stream revision, quoted" } },
+      content: {
+        "application/json": {
+          schema: {
+            type: "object",
+            required: ["streamId", "revision", "position", "events"],
+            properties: {
+              accountId: { type: "string", description: "account commands" },
+              notificationId: { type: "string", description: "notification commands" },
+              streamId: { type: "string" },
+              revision: { type: "integer" },
+              position: {
+                type: ["string", "null"],
+                description: "Global position of the append, for read-your-writes",
               },
-            ]
-          : []),
-      ],
-      requestBody: {
-        required: true,
-        description: "UTF-8 JSON: a Content-Type declaring another charset is a 415",
-        content: { "application/json": { schema } },
-      },
-      responses: {
-        [String(operation.success)]: { $ref: "#/components/responses/CommandAccepted" },
-        "400": PROBLEM,
-        "401": PROBLEM,
-        "403": PROBLEM,
-        "404": PROBLEM,
-        "409": PROBLEM,
-        "412": PROBLEM,
-        "413": PROBLEM,
-        "415": PROBLEM,
-        "422": PROBLEM,
-        "429": PROBLEM,
-        "431": PROBLEM,
-        "503": PROBLEM,
-      },
-    };
-  }
-  return {
-    openapi: "3.1.0",
-    info: { title: "Tidemark command API", version: "0.1.0", description: EDGE_RULES },
-    paths,
-    components: {
-      securitySchemes: {
-        apiKey: { type: "http", scheme: "bearer", description: "Authorization: Bearer <API key>" },
-      },
-      responses: {
-        CommandAccepted: {
-          description: "The command was accepted; events (possibly none) were appended",
-          headers: { ETag: { schema: { type: "string" }, description: "The stream revision, quoted" } },
-          content: {
-            "application/json": {
-              schema: {
-                type: "object",
-                required: ["streamId", "revision", "position", "events"],
-                properties: {
-                  accountId: { type: "string", description: "account commands" },
-                  notificationId: { type: "string", description: "notification commands" },
-                  streamId: { type: "string" },
-                  revision: { type: "integer" },
-                  position: {
-                    type: ["string", "null"],
-                    description: "Global position of the append, for read-your-writes",
-                  },
-                  events: { type: "array", items: { type: "string" } },
-                },
-              },
+              events: { type: "array", items: { type: "string" } },
             },
           },
         },
-        Problem: {
-          description: PROBLEM_CODES,
-          content: {
-            "application/problem+json": {
-              schema: {
-                type: "object",
-                required: ["type", "title", "status", "code", "detail"],
-                properties: {
-                  type: { type: "string" },
-                  title: { type: "string" },
-                  status: { type: "integer" },
-                  code: { type: "string" },
-                  detail: { type: "string" },
-                  reason: { type: "string", description: "The domain's refusal code" },
-                  errors: {
-                    type: "array",
-                    items: {
-                      type: "object",
-                      properties: { field: { type: "string" }, problem: { type: "string" } },
-                    },
-                  },
+      },
+    },
+    Problem: {
+      description: PROBLEM_CODES,
+      content: {
+        "application/problem+json": {
+          schema: {
+            type: "object",
+            required: ["type", "title", "status", "code", "detail"],
+            properties: {
+              type: { type: "string" },
+              title: { type: "string" },
+              status: { type: "integer" },
+              code: { type: "string" },
+              detail: { type: "string" },
+              reason: { type: "string", description: "The domain's refusal code" },
+              errors: {
+                type: "array",
+                items: {
+                  type: "object",
+                  properties: { field: { type: "string" }, problem: { type: "string" } },
                 },
               },
             },
@@ -221,5 +153,86 @@ export function openApiDocument(): Record<string, unknown> {
         },
       },
     },
+  },
+};
+
+/**
+ * The command API's OpenAPI 3.1 document, generated from the same zod schemas the routes
+ * validate with (JSON Schema 2020-12, which OpenAPI 3.1 uses as it is).
+ */
+export function openApiDocument(): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const operation of OPERATIONS) {
+    const pathItem = (paths[operation.path] ??= {});
+    pathItem[operation.method] = operationObject(operation);
+  }
+  return {
+    openapi: "3.1.0",
+    info: { title: "Tidemark command API", version: "0.1.0", description: EDGE_RULES },
+    paths,
+    components: COMPONENTS,
   };
+}
+
+/** One operation as OpenAPI: its scope, parameters, JSON body schema and answers. */
+function operationObject(operation: Operation): Record<string, unknown> {
+  const schema = z.toJSONSchema(operation.body, { io: "input" });
+  delete (schema as { $schema?: string }).$schema;
+  return {
+    summary: operation.summary,
+    ...(operation.description === undefined ? {} : { description: operation.description }),
+    security: [{ apiKey: [operation.scope] }],
+    parameters: parametersOf(operation),
+    requestBody: {
+      required: true,
+      description: "UTF-8 JSON: a Content-Type declaring another charset is a 415",
+      content: { "application/json": { schema } },
+    },
+    responses: {
+      [String(operation.success)]: { $ref: "#/components/responses/CommandAccepted" },
+      "400": PROBLEM,
+      "401": PROBLEM,
+      "403": PROBLEM,
+      "404": PROBLEM,
+      "409": PROBLEM,
+      "412": PROBLEM,
+      "413": PROBLEM,
+      "415": PROBLEM,
+      "422": PROBLEM,
+      "429": PROBLEM,
+      "431": PROBLEM,
+      "503": PROBLEM,
+    },
+  };
+}
+
+/** The path's parameters, If-Match, and Idempotency-Key on a POST. */
+function parametersOf(operation: Operation): Record<string, unknown>[] {
+  return [
+    ...(operation.parameters ?? []).map((name) => ({
+      name,
+      in: "path",
+      required: true,
+      schema: { type: "string" },
+    })),
+    {
+      name: "If-Match",
+      in: "header",
+      required: false,
+      schema: { type: "string" },
+      description: "Expected stream revision; 412 if the stream is elsewhere",
+    },
+    ...(operation.method === "post"
+      ? [
+          {
+            name: "Idempotency-Key",
+            in: "header",
+            required: false,
+            schema: { type: "string", minLength: 8, maxLength: 128 },
+            description:
+              "A retry with the same method, path, If-Match and JSON (key order and spacing do not count) gets the first answer; another request under the key is a 422",
+          },
+        ]
+      : []),
+  ];
 }

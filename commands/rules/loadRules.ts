@@ -104,10 +104,7 @@ export function rulesFromDocument(name: string, document: unknown): Rule[] {
   const rules: Rule[] = [];
   const seen = new Set<string>();
   file.data.rules.forEach((raw, index) => {
-    const label =
-      typeof (raw as { id?: unknown } | null)?.id === "string"
-        ? `rule ${(raw as { id: string }).id}`
-        : `rule #${index + 1}`;
+    const label = ruleLabel(raw, index);
     const parsed = ruleSchema.safeParse(raw);
     if (!parsed.success) {
       problems.push(...parsed.error.issues.map((issue) => describeIssue(label, issue)));
@@ -116,62 +113,81 @@ export function rulesFromDocument(name: string, document: unknown): Rule[] {
     const rule = parsed.data;
     if (seen.has(rule.id)) problems.push(`${label}: id is used twice`);
     seen.add(rule.id);
-    const quietHours =
-      rule.quietHours !== undefined
-        ? rule.quietHours
-        : rule.messageClass === "marketing"
-          ? DEFAULT_MARKETING_QUIET_HOURS
-          : null;
-    const base = {
-      id: rule.id,
-      version: rule.version,
-      messageClass: rule.messageClass as Rule["messageClass"],
-      templateId: rule.templateId,
-      cooldownHours: rule.cooldownHours,
-      quietHours,
-      creditLines: rule.creditLines,
-    };
-    const money = (where: string, currency: Currency, decimal: string): Money | undefined => {
-      const parsedMoney = parseMoney(decimal, currency);
-      if ("error" in parsedMoney) {
-        problems.push(`${where}: ${parsedMoney.error}`);
-        return undefined;
-      }
-      return parsedMoney;
-    };
-    const currencyOf = (code: string): Currency | undefined => {
-      if (isCurrency(code)) return code;
-      problems.push(
-        `${label}: thresholds.${code}: unknown currency (known: ${Object.keys(CURRENCY_MINOR_DIGITS).join(", ")})`,
-      );
-      return undefined;
-    };
-    if (rule.kind === "below") {
-      for (const [code, threshold] of Object.entries(rule.thresholds)) {
-        const currency = currencyOf(code);
-        if (currency === undefined) continue;
-        const below = money(`${label}: thresholds.${code}.below`, currency, threshold.below);
-        const rearmAbove = money(`${label}: thresholds.${code}.rearmAbove`, currency, threshold.rearmAbove);
-        if (below === undefined || rearmAbove === undefined) continue;
-        if (rearmAbove.minor < below.minor) {
-          problems.push(`${label}: thresholds.${code}.rearmAbove: must not be lower than below`);
-        }
-        rules.push({ ...base, kind: "below", threshold: below, rearmAbove });
-      }
-    } else {
-      for (const [code, threshold] of Object.entries(rule.thresholds)) {
-        const currency = currencyOf(code);
-        if (currency === undefined) continue;
-        const atOrAbove = money(`${label}: thresholds.${code}.atOrAbove`, currency, threshold.atOrAbove);
-        if (atOrAbove !== undefined)
-          rules.push({ ...base, kind: rule.kind, threshold: atOrAbove, days: rule.days });
-      }
-    }
-    if (Object.keys(rule.thresholds).length === 0)
-      problems.push(`${label}: thresholds: needs at least one currency`);
+    rules.push(...expandRule(label, rule, problems));
   });
   if (problems.length > 0) throw new RulesFileError(name, problems);
   return rules;
+}
+
+type RuleEntry = z.infer<typeof ruleSchema>;
+
+/** How problems name a rule: by its id when it has one, else by its place in the file. */
+function ruleLabel(raw: unknown, index: number): string {
+  return typeof (raw as { id?: unknown } | null)?.id === "string"
+    ? `rule ${(raw as { id: string }).id}`
+    : `rule #${index + 1}`;
+}
+
+/**
+ * One domain rule per currency a validated entry has a threshold for. What is wrong with a
+ * threshold (unknown currency, bad amount, rearm below the threshold) is added to `problems`.
+ */
+function expandRule(label: string, rule: RuleEntry, problems: string[]): Rule[] {
+  const rules: Rule[] = [];
+  const base = {
+    id: rule.id,
+    version: rule.version,
+    messageClass: rule.messageClass as Rule["messageClass"],
+    templateId: rule.templateId,
+    cooldownHours: rule.cooldownHours,
+    quietHours: quietHoursOf(rule),
+    creditLines: rule.creditLines,
+  };
+  const money = (where: string, currency: Currency, decimal: string): Money | undefined => {
+    const parsedMoney = parseMoney(decimal, currency);
+    if ("error" in parsedMoney) {
+      problems.push(`${where}: ${parsedMoney.error}`);
+      return undefined;
+    }
+    return parsedMoney;
+  };
+  const currencyOf = (code: string): Currency | undefined => {
+    if (isCurrency(code)) return code;
+    problems.push(
+      `${label}: thresholds.${code}: unknown currency (known: ${Object.keys(CURRENCY_MINOR_DIGITS).join(", ")})`,
+    );
+    return undefined;
+  };
+  if (rule.kind === "below") {
+    for (const [code, threshold] of Object.entries(rule.thresholds)) {
+      const currency = currencyOf(code);
+      if (currency === undefined) continue;
+      const below = money(`${label}: thresholds.${code}.below`, currency, threshold.below);
+      const rearmAbove = money(`${label}: thresholds.${code}.rearmAbove`, currency, threshold.rearmAbove);
+      if (below === undefined || rearmAbove === undefined) continue;
+      if (rearmAbove.minor < below.minor) {
+        problems.push(`${label}: thresholds.${code}.rearmAbove: must not be lower than below`);
+      }
+      rules.push({ ...base, kind: "below", threshold: below, rearmAbove });
+    }
+  } else {
+    for (const [code, threshold] of Object.entries(rule.thresholds)) {
+      const currency = currencyOf(code);
+      if (currency === undefined) continue;
+      const atOrAbove = money(`${label}: thresholds.${code}.atOrAbove`, currency, threshold.atOrAbove);
+      if (atOrAbove !== undefined)
+        rules.push({ ...base, kind: rule.kind, threshold: atOrAbove, days: rule.days });
+    }
+  }
+  if (Object.keys(rule.thresholds).length === 0)
+    problems.push(`${label}: thresholds: needs at least one currency`);
+  return rules;
+}
+
+/** The rule's own quiet hours (null: none); absent, marketing keeps quiet at night and service never. */
+function quietHoursOf(rule: RuleEntry): QuietHours | null {
+  if (rule.quietHours !== undefined) return rule.quietHours;
+  return rule.messageClass === "marketing" ? DEFAULT_MARKETING_QUIET_HOURS : null;
 }
 
 function describeIssue(label: string, issue: z.core.$ZodIssue): string {

@@ -228,21 +228,7 @@ function evolveAccount(
   state: AccountState,
   event: AccountEvent,
 ): AccountState {
-  if (event.type === "AccountOpened") {
-    const { accountId, phone, currency, timeZone, consents } = event.data;
-    return {
-      status: "open",
-      accountId,
-      phone,
-      currency,
-      timeZone,
-      consents,
-      withdrawnByKeyword: [],
-      handledKeywordMessages: new Set(),
-      lastObservation: null,
-      rules: {},
-    };
-  }
+  if (event.type === "AccountOpened") return openedAccount(event.data);
   if (state.status !== "open") return state;
   switch (event.type) {
     case "ContactChanged":
@@ -266,41 +252,11 @@ function evolveAccount(
     case "BalanceRefreshRequested":
     case "BalanceRefreshFailed":
       return state;
-    case "BalanceObserved": {
-      if (!countsInEvolve(bounds, state, event.data)) return state;
-      const balance = moneyFromData(event.data.balance);
-      const creditLines = (event.data.creditLines ?? []).map(creditLineFromData);
-      const referenceTimeMs = instantToEpochMs(event.data.referenceTime as Instant);
-      // Qualification itself comes from the AccountQualified / AccountDisqualified events that
-      // follow; here only the quiet progress of sustained rules (accruing or reset) is kept.
-      const ruleStates = { ...state.rules };
-      for (const rule of rulesFor(rules, state.currency)) {
-        const compared = comparedBalance(balance, creditLines, rule.creditLines);
-        const transition = evaluateRule(rule, ruleState(state, rule), compared, referenceTimeMs);
-        if (transition.change === "none") ruleStates[ruleKey(rule.id, state.currency)] = transition.next;
-      }
-      return {
-        ...state,
-        rules: ruleStates,
-        lastObservation: {
-          referenceTime: event.data.referenceTime,
-          rank: rankOf(event.data.balanceType),
-          bankReference: event.data.bankReference,
-        },
-      };
-    }
+    case "BalanceObserved":
+      return observeBalance(rules, bounds, state, event.data);
     case "AccountQualified":
-    case "AccountDisqualified": {
-      // Another currency's qualification can only come from a log written before balances in
-      // other currencies were refused: it never was the account's rule.
-      if (event.data.balance.currency !== state.currency) return state;
-      const key = ruleKey(event.data.ruleId, state.currency);
-      const next: RuleState =
-        event.type === "AccountQualified"
-          ? { status: "qualified", episode: event.data.episode }
-          : { status: "armed", episode: event.data.episode };
-      return { ...state, rules: { ...state.rules, [key]: next } };
-    }
+    case "AccountDisqualified":
+      return settleQualification(state, event);
     case "AccountClosed":
       return { status: "closed", accountId: state.accountId };
     default:
@@ -308,11 +264,77 @@ function evolveAccount(
   }
 }
 
+type OpenedData = Extract<AccountEvent, { type: "AccountOpened" }>["data"];
+type ObservedData = Extract<AccountEvent, { type: "BalanceObserved" }>["data"];
+
+/** The state of a just-opened account: nothing observed, every rule armed (absent means armed). */
+function openedAccount(data: OpenedData): OpenAccountState {
+  const { accountId, phone, currency, timeZone, consents } = data;
+  return {
+    status: "open",
+    accountId,
+    phone,
+    currency,
+    timeZone,
+    consents,
+    withdrawnByKeyword: [],
+    handledKeywordMessages: new Set(),
+    lastObservation: null,
+    rules: {},
+  };
+}
+
+/**
+ * An observed balance that counts becomes the last observation and moves the sustained rules on.
+ * Qualification itself comes from the AccountQualified / AccountDisqualified events that follow;
+ * here only the quiet progress of sustained rules (accruing or reset) is kept.
+ */
+function observeBalance(
+  rules: readonly Rule[],
+  bounds: ReferenceTimeBounds,
+  state: OpenAccountState,
+  data: ObservedData,
+): OpenAccountState {
+  if (!countsInEvolve(bounds, state, data)) return state;
+  const balance = moneyFromData(data.balance);
+  const creditLines = (data.creditLines ?? []).map(creditLineFromData);
+  const referenceTimeMs = instantToEpochMs(data.referenceTime as Instant);
+  const ruleStates = { ...state.rules };
+  for (const rule of rulesFor(rules, state.currency)) {
+    const compared = comparedBalance(balance, creditLines, rule.creditLines);
+    const transition = evaluateRule(rule, ruleState(state, rule), compared, referenceTimeMs);
+    if (transition.change === "none") ruleStates[ruleKey(rule.id, state.currency)] = transition.next;
+  }
+  return {
+    ...state,
+    rules: ruleStates,
+    lastObservation: {
+      referenceTime: data.referenceTime,
+      rank: rankOf(data.balanceType),
+      bankReference: data.bankReference,
+    },
+  };
+}
+
+/** A rule qualified or disqualified: its state becomes qualified or armed for that episode. */
+function settleQualification(
+  state: OpenAccountState,
+  event: Extract<AccountEvent, { type: "AccountQualified" | "AccountDisqualified" }>,
+): OpenAccountState {
+  // Another currency's qualification can only come from a log written before balances in
+  // other currencies were refused: it never was the account's rule.
+  if (event.data.balance.currency !== state.currency) return state;
+  const key = ruleKey(event.data.ruleId, state.currency);
+  const next: RuleState =
+    event.type === "AccountQualified"
+      ? { status: "qualified", episode: event.data.episode }
+      : { status: "armed", episode: event.data.episode };
+  return { ...state, rules: { ...state.rules, [key]: next } };
+}
+
 function rulesFor(rules: readonly Rule[], currency: Currency): readonly Rule[] {
   return rules.filter((rule) => rule.threshold.currency === currency);
 }
-
-type ObservedData = Extract<AccountEvent, { type: "BalanceObserved" }>["data"];
 
 /**
  * Whether a recorded observation moves the state. Besides stale ones, two kinds only found in

@@ -90,27 +90,7 @@ function evolveAccountRow(
   recorded: EventWithoutMetadata,
 ): AccountRow | undefined {
   const event = { type: recorded.type, data: recorded.data } as unknown as AccountEvent;
-  if (event.type === "AccountOpened") {
-    return {
-      account_id: accountId,
-      customer_id: event.data.customerId,
-      phone: event.data.phone,
-      currency: event.data.currency,
-      time_zone: event.data.timeZone,
-      consent_service: event.data.consents.service,
-      consent_marketing: event.data.consents.marketing,
-      consent_grounds: {
-        service: { source: "opened", messageId: null, at: event.data.openedAt },
-        marketing: { source: "opened", messageId: null, at: event.data.openedAt },
-      },
-      balance_minor: null,
-      balance_reference_time: null,
-      status: "open",
-      qualifications: {},
-      last_refresh_failure: null,
-      last_position: recorded.position,
-    };
-  }
+  if (event.type === "AccountOpened") return openedAccountRow(accountId, event.data, recorded.position);
   if (row === undefined) throw new Error(`account ${accountId} has a ${event.type} but was never opened`);
   // One new row per event (a rebuild folds hundreds of thousands): the change and the position together.
   const last_position = recorded.position;
@@ -127,22 +107,8 @@ function evolveAccountRow(
         ? { ...row, last_position, consent_grounds, consent_service: granted }
         : { ...row, last_position, consent_grounds, consent_marketing: granted };
     }
-    case "BalanceObserved": {
-      // A pull that succeeded, stale or not, means the bank answers again.
-      const failure = event.data.source === "pull" ? null : row.last_refresh_failure;
-      if (event.data.stale || event.data.balance.currency !== row.currency) {
-        return failure === row.last_refresh_failure
-          ? undefined
-          : { ...row, last_position, last_refresh_failure: failure };
-      }
-      return {
-        ...row,
-        last_position,
-        balance_minor: event.data.balance.minor,
-        balance_reference_time: event.data.referenceTime,
-        last_refresh_failure: failure,
-      };
-    }
+    case "BalanceObserved":
+      return observedBalanceRow(row, event.data, last_position);
     case "BalanceRefreshFailed":
       return { ...row, last_position, last_refresh_failure: refreshFailureOf(event.data) };
     case "AccountQualified":
@@ -165,6 +131,58 @@ function evolveAccountRow(
     default:
       return unreachable(event);
   }
+}
+
+/** The row of a just-opened account: consents as opened, no balance, no qualification. */
+function openedAccountRow(
+  accountId: string,
+  data: Extract<AccountEvent, { type: "AccountOpened" }>["data"],
+  last_position: AccountRow["last_position"],
+): AccountRow {
+  return {
+    account_id: accountId,
+    customer_id: data.customerId,
+    phone: data.phone,
+    currency: data.currency,
+    time_zone: data.timeZone,
+    consent_service: data.consents.service,
+    consent_marketing: data.consents.marketing,
+    consent_grounds: {
+      service: { source: "opened", messageId: null, at: data.openedAt },
+      marketing: { source: "opened", messageId: null, at: data.openedAt },
+    },
+    balance_minor: null,
+    balance_reference_time: null,
+    status: "open",
+    qualifications: {},
+    last_refresh_failure: null,
+    last_position,
+  };
+}
+
+/**
+ * The row after an observed balance, or undefined when it changes nothing: a stale balance or one
+ * in another currency is not shown, but a pull that succeeded still clears the refresh failure.
+ */
+function observedBalanceRow(
+  row: AccountRow,
+  data: Extract<AccountEvent, { type: "BalanceObserved" }>["data"],
+  last_position: AccountRow["last_position"],
+): AccountRow | undefined {
+  // A pull that succeeded, stale or not, means the bank answers again.
+  const failure = data.source === "pull" ? null : row.last_refresh_failure;
+  if (data.stale || data.balance.currency !== row.currency) {
+    return failure === row.last_refresh_failure
+      ? undefined
+      : { ...row, last_position, last_refresh_failure: failure };
+  }
+  return {
+    ...row,
+    last_position,
+    balance_minor: data.balance.minor,
+    balance_reference_time: data.referenceTime,
+    last_refresh_failure: failure,
+  };
 }
 
 /**

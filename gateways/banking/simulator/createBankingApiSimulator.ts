@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { bodyParser } from "@koa/bodyparser";
-import Router from "@koa/router";
-import Koa, { type Context } from "koa";
+import Router, { type RouterMiddleware } from "@koa/router";
+import Koa, { type Context, type Next } from "koa";
 
 /** How the simulated Banking API behaves; change them at any time (read per request). */
 export interface BankingSimulatorKnobs {
@@ -110,20 +110,79 @@ const ACCOUNT_ID_MAX = 40;
  * and `PUT /__admin/knobs` (e.g. `{"pageSize": 2}`).
  */
 export function createBankingApiSimulator(options: BankingApiSimulatorOptions): BankingApiSimulator {
-  const knobs: BankingSimulatorKnobs = { ...DEFAULT_BANKING_SIMULATOR_KNOBS, ...options.knobs };
-  const random = options.random ?? Math.random;
   const clock = options.clock ?? Date.now;
-  const startedAtMs = clock();
-  const scripts = new Map<string, { balances: readonly ScriptedBalance[]; next: number }>();
-  const balancesOf = new Map<string, readonly SimulatedBalance[]>(Object.entries(options.seed ?? {}));
-  const faults = new Map<string, SimulatedFault>();
-  const reads = new Map<string, number>();
+  const bank: SimulatedBank = {
+    options,
+    knobs: { ...DEFAULT_BANKING_SIMULATOR_KNOBS, ...options.knobs },
+    random: options.random ?? Math.random,
+    clock,
+    startedAtMs: clock(),
+    scripts: new Map(),
+    balancesOf: new Map(Object.entries(options.seed ?? {})),
+    faults: new Map(),
+    reads: new Map(),
+  };
   const router = new Router();
-  const authorised = (ctx: Context) => ctx.get("authorization") === `Bearer ${options.accessToken}`;
+  router.get("/accounts/:accountId/balances", readBalances(bank));
+  router.put("/__admin/accounts/:accountId/balances", setBalancesRoute(bank));
+  router.put("/__admin/accounts/:accountId/fault", setFaultRoute(bank));
+  router.delete("/__admin/accounts/:accountId/fault", clearFaultRoute(bank));
+  router.put("/__admin/knobs", setKnobsRoute(bank));
+  router.delete("/__admin/accounts/:accountId", forgetAccountRoute(bank));
 
-  router.get("/accounts/:accountId/balances", async (ctx: Context) => {
-    const accountId = String((ctx.params as Record<string, string>).accountId);
-    if (!authorised(ctx)) {
+  const app = new Koa();
+  app.use(interactionIdAndUnroutedErrors);
+  app.use(badBodiesAsObErrors);
+  app.use(bodyParser({ enableTypes: ["json"], jsonLimit: "1mb" }));
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+  const { knobs, reads, scripts, balancesOf, faults } = bank;
+  return {
+    app,
+    knobs,
+    reads,
+    script(accountId, balances) {
+      scripts.set(accountId, { balances, next: 0 });
+    },
+    setBalances(accountId, balances) {
+      balancesOf.set(accountId, balances);
+    },
+    setFault(accountId, fault) {
+      if (fault === undefined) faults.delete(accountId);
+      else faults.set(accountId, fault);
+    },
+  };
+}
+
+/** The simulated bank's state, which its routes read and change. */
+interface SimulatedBank {
+  readonly options: BankingApiSimulatorOptions;
+  readonly knobs: BankingSimulatorKnobs;
+  readonly random: () => number;
+  readonly clock: () => number;
+  /** When the simulator was created: the default balance's DateTime (see `unscripted`). */
+  readonly startedAtMs: number;
+  readonly scripts: Map<string, { balances: readonly ScriptedBalance[]; next: number }>;
+  readonly balancesOf: Map<string, readonly SimulatedBalance[]>;
+  readonly faults: Map<string, SimulatedFault>;
+  readonly reads: Map<string, number>;
+}
+
+function authorised(bank: SimulatedBank, ctx: Context): boolean {
+  return ctx.get("authorization") === `Bearer ${bank.options.accessToken}`;
+}
+
+/**
+ * `GET /accounts/{AccountId}/balances?page=n`, refused in this order: 401 without the token, 400
+ * for a too long id, the account's fault, the 429 and 5xx knobs, 400 for a bad page, 404 for an
+ * unknown account; otherwise a page of `OBReadBalance1`. Every read past the first two checks is
+ * counted and waits the latency knob, whatever its answer.
+ */
+function readBalances(bank: SimulatedBank): RouterMiddleware {
+  const { knobs, random, reads, faults, clock } = bank;
+  return async (ctx) => {
+    const accountId = String(ctx.params.accountId);
+    if (!authorised(bank, ctx)) {
       return obError(ctx, 401, "UK.OBIE.Header.Invalid", "a valid bearer token is required", "Authorization");
     }
     if (accountId.length > ACCOUNT_ID_MAX) {
@@ -151,7 +210,7 @@ export function createBankingApiSimulator(options: BankingApiSimulatorOptions): 
     const page = /^[1-9]\d{0,5}$/.test(pageText) ? Number(pageText) : undefined;
     if (page === undefined)
       return obError(ctx, 400, "UK.OBIE.Field.Invalid", "page must be 1 or more", "page");
-    const balances = currentBalances(accountId, page === 1);
+    const balances = currentBalances(bank, accountId, page === 1);
     if (balances === undefined) {
       return obError(ctx, 404, "UK.OBIE.Resource.NotFound", `no account ${accountId}`);
     }
@@ -160,45 +219,69 @@ export function createBankingApiSimulator(options: BankingApiSimulatorOptions): 
     if (page > totalPages) {
       return obError(ctx, 400, "UK.OBIE.Field.Invalid", `page ${page} of ${totalPages}`, "page");
     }
-    const now = new Date(clock()).toISOString();
     const self = `${ctx.protocol}://${ctx.host}/accounts/${encodeURIComponent(accountId)}/balances`;
-    const pageUrl = (number: number) => (number === 1 ? self : `${self}?page=${number}`);
-    ctx.body = {
-      Data: {
-        Balance: balances
-          .slice((page - 1) * size, page * size)
-          .map((balance) => ({ AccountId: accountId, ...balance, DateTime: balance.DateTime ?? now })),
-      },
-      Links: {
-        Self: pageUrl(page),
-        ...(totalPages > 1 ? { First: pageUrl(1), Last: pageUrl(totalPages) } : {}),
-        ...(page > 1 ? { Prev: pageUrl(page - 1) } : {}),
-        ...(page < totalPages ? { Next: pageUrl(page + 1) } : {}),
-      },
-      Meta: { TotalPages: totalPages },
-    };
+    const onPage = balances.slice((page - 1) * size, page * size);
+    ctx.body = readBalancePage(self, accountId, onPage, page, totalPages, new Date(clock()).toISOString());
     return undefined;
-  });
+  };
+}
 
-  /** The account's balances now; a first page moves its script on. Undefined: unknown account. */
-  function currentBalances(accountId: string, firstPage: boolean): readonly SimulatedBalance[] | undefined {
-    const set = balancesOf.get(accountId);
-    if (set !== undefined) return set;
-    const script = scripts.get(accountId);
-    if (script !== undefined) {
-      const scripted = script.balances[Math.min(script.next, script.balances.length - 1)];
-      if (firstPage) script.next += 1;
-      return scripted === undefined ? undefined : [fromScripted(scripted)];
-    }
-    if (options.unscripted === undefined) return undefined;
-    // Dated at the start, or a day ago in a simulator running longer: older than any balance
-    // pushed since (or in the last day), yet never so old that the domain refuses it as stale.
-    const dated = Math.max(startedAtMs, clock() - DEFAULT_BALANCE_MAX_AGE_MS);
-    return [fromScripted(options.unscripted, new Date(dated).toISOString())];
+/**
+ * One page of an `OBReadBalance1`: the page's balances with the account id (and `now` where they
+ * have no DateTime), absolute `Links` from `self` (the first page's URL), and `Meta.TotalPages`.
+ */
+function readBalancePage(
+  self: string,
+  accountId: string,
+  onPage: readonly SimulatedBalance[],
+  page: number,
+  totalPages: number,
+  now: string,
+): object {
+  const pageUrl = (number: number) => (number === 1 ? self : `${self}?page=${number}`);
+  return {
+    Data: {
+      Balance: onPage.map((balance) => ({
+        AccountId: accountId,
+        ...balance,
+        DateTime: balance.DateTime ?? now,
+      })),
+    },
+    Links: {
+      Self: pageUrl(page),
+      ...(totalPages > 1 ? { First: pageUrl(1), Last: pageUrl(totalPages) } : {}),
+      ...(page > 1 ? { Prev: pageUrl(page - 1) } : {}),
+      ...(page < totalPages ? { Next: pageUrl(page + 1) } : {}),
+    },
+    Meta: { TotalPages: totalPages },
+  };
+}
+
+/** The account's balances now; a first page moves its script on. Undefined: unknown account. */
+function currentBalances(
+  bank: SimulatedBank,
+  accountId: string,
+  firstPage: boolean,
+): readonly SimulatedBalance[] | undefined {
+  const set = bank.balancesOf.get(accountId);
+  if (set !== undefined) return set;
+  const script = bank.scripts.get(accountId);
+  if (script !== undefined) {
+    const scripted = script.balances[Math.min(script.next, script.balances.length - 1)];
+    if (firstPage) script.next += 1;
+    return scripted === undefined ? undefined : [fromScripted(scripted)];
   }
+  if (bank.options.unscripted === undefined) return undefined;
+  // Dated at the start, or a day ago in a simulator running longer: older than any balance
+  // pushed since (or in the last day), yet never so old that the domain refuses it as stale.
+  const dated = Math.max(bank.startedAtMs, bank.clock() - DEFAULT_BALANCE_MAX_AGE_MS);
+  return [fromScripted(bank.options.unscripted, new Date(dated).toISOString())];
+}
 
-  router.put("/__admin/accounts/:accountId/balances", (ctx: Context) => {
-    if (!authorised(ctx))
+/** `PUT /__admin/accounts/{id}/balances`: an array of balances, or `{"Balance": [...]}`. */
+function setBalancesRoute(bank: SimulatedBank): RouterMiddleware {
+  return (ctx) => {
+    if (!authorised(bank, ctx))
       return obError(ctx, 401, "UK.OBIE.Header.Invalid", "a valid bearer token is required");
     const body = (ctx.request as { body?: unknown }).body;
     const list = Array.isArray(body) ? body : (body as { Balance?: unknown } | undefined)?.Balance;
@@ -211,12 +294,16 @@ export function createBankingApiSimulator(options: BankingApiSimulatorOptions): 
         "Balance",
       );
     }
-    balancesOf.set(String((ctx.params as Record<string, string>).accountId), list as SimulatedBalance[]);
+    bank.balancesOf.set(String(ctx.params.accountId), list as SimulatedBalance[]);
     ctx.status = 204;
     return undefined;
-  });
-  router.put("/__admin/accounts/:accountId/fault", (ctx: Context) => {
-    if (!authorised(ctx))
+  };
+}
+
+/** `PUT /__admin/accounts/{id}/fault`: a `SimulatedFault` with a 4xx or 5xx status. */
+function setFaultRoute(bank: SimulatedBank): RouterMiddleware {
+  return (ctx) => {
+    if (!authorised(bank, ctx))
       return obError(ctx, 401, "UK.OBIE.Header.Invalid", "a valid bearer token is required");
     const body = (ctx.request as { body?: unknown }).body as Partial<SimulatedFault> | undefined;
     if (
@@ -227,19 +314,28 @@ export function createBankingApiSimulator(options: BankingApiSimulatorOptions): 
     ) {
       return obError(ctx, 400, "UK.OBIE.Field.Invalid", "status (4xx, 5xx) and errorCode are required");
     }
-    faults.set(String((ctx.params as Record<string, string>).accountId), body as SimulatedFault);
+    bank.faults.set(String(ctx.params.accountId), body as SimulatedFault);
     ctx.status = 204;
     return undefined;
-  });
-  router.delete("/__admin/accounts/:accountId/fault", (ctx: Context) => {
-    if (!authorised(ctx))
+  };
+}
+
+/** `DELETE /__admin/accounts/{id}/fault`. */
+function clearFaultRoute(bank: SimulatedBank): RouterMiddleware {
+  return (ctx) => {
+    if (!authorised(bank, ctx))
       return obError(ctx, 401, "UK.OBIE.Header.Invalid", "a valid bearer token is required");
-    faults.delete(String((ctx.params as Record<string, string>).accountId));
+    bank.faults.delete(String(ctx.params.accountId));
     ctx.status = 204;
     return undefined;
-  });
-  router.put("/__admin/knobs", (ctx: Context) => {
-    if (!authorised(ctx)) {
+  };
+}
+
+/** `PUT /__admin/knobs`: any of the knobs, each a number of 0 or more (a rate at most 1). */
+function setKnobsRoute(bank: SimulatedBank): RouterMiddleware {
+  const { knobs } = bank;
+  return (ctx) => {
+    if (!authorised(bank, ctx)) {
       return obError(ctx, 401, "UK.OBIE.Header.Invalid", "a valid bearer token is required");
     }
     const body = (ctx.request as { body?: unknown }).body;
@@ -264,57 +360,46 @@ export function createBankingApiSimulator(options: BankingApiSimulatorOptions): 
     Object.assign(knobs, Object.fromEntries(changes));
     ctx.status = 204;
     return undefined;
-  });
-  router.delete("/__admin/accounts/:accountId", (ctx: Context) => {
-    if (!authorised(ctx))
+  };
+}
+
+/** `DELETE /__admin/accounts/{id}`: forgets its balances, script and fault. */
+function forgetAccountRoute(bank: SimulatedBank): RouterMiddleware {
+  return (ctx) => {
+    if (!authorised(bank, ctx))
       return obError(ctx, 401, "UK.OBIE.Header.Invalid", "a valid bearer token is required");
-    const accountId = String((ctx.params as Record<string, string>).accountId);
-    balancesOf.delete(accountId);
-    scripts.delete(accountId);
-    faults.delete(accountId);
+    const accountId = String(ctx.params.accountId);
+    bank.balancesOf.delete(accountId);
+    bank.scripts.delete(accountId);
+    bank.faults.delete(accountId);
     ctx.status = 204;
     return undefined;
-  });
-
-  const app = new Koa();
-  app.use(async (ctx, next) => {
-    ctx.set("x-fapi-interaction-id", ctx.get("x-fapi-interaction-id") || randomUUID());
-    await next();
-    // What the router leaves without a body (no such route, another method) is still an OB error.
-    if (ctx.status === 404 && ctx.body === undefined) {
-      obError(ctx, 404, "UK.OBIE.Resource.NotFound", `no resource ${ctx.path}`);
-    } else if (ctx.status === 405 && (ctx.body === undefined || typeof ctx.body === "string")) {
-      obError(ctx, 405, "UK.Simulator.MethodNotAllowed", `${ctx.method} is not allowed on ${ctx.path}`);
-    }
-  });
-  app.use(async (ctx, next) => {
-    try {
-      await next();
-    } catch (error) {
-      // The body parser's refusals (not JSON, too large), as OB errors.
-      const status = (error as { status?: unknown }).status;
-      if (typeof status !== "number" || status < 400 || status >= 500) throw error;
-      obError(ctx, status, "UK.OBIE.Field.Invalid", error instanceof Error ? error.message : "bad request");
-    }
-  });
-  app.use(bodyParser({ enableTypes: ["json"], jsonLimit: "1mb" }));
-  app.use(router.routes());
-  app.use(router.allowedMethods());
-  return {
-    app,
-    knobs,
-    reads,
-    script(accountId, balances) {
-      scripts.set(accountId, { balances, next: 0 });
-    },
-    setBalances(accountId, balances) {
-      balancesOf.set(accountId, balances);
-    },
-    setFault(accountId, fault) {
-      if (fault === undefined) faults.delete(accountId);
-      else faults.set(accountId, fault);
-    },
   };
+}
+
+/**
+ * Echoes (or makes) `x-fapi-interaction-id`; what the router leaves without a body (no such
+ * route, another method) is still an OB error.
+ */
+async function interactionIdAndUnroutedErrors(ctx: Context, next: Next): Promise<void> {
+  ctx.set("x-fapi-interaction-id", ctx.get("x-fapi-interaction-id") || randomUUID());
+  await next();
+  if (ctx.status === 404 && ctx.body === undefined) {
+    obError(ctx, 404, "UK.OBIE.Resource.NotFound", `no resource ${ctx.path}`);
+  } else if (ctx.status === 405 && (ctx.body === undefined || typeof ctx.body === "string")) {
+    obError(ctx, 405, "UK.Simulator.MethodNotAllowed", `${ctx.method} is not allowed on ${ctx.path}`);
+  }
+}
+
+/** The body parser's refusals (not JSON, too large), as OB errors. */
+async function badBodiesAsObErrors(ctx: Context, next: Next): Promise<void> {
+  try {
+    await next();
+  } catch (error) {
+    const status = (error as { status?: unknown }).status;
+    if (typeof status !== "number" || status < 400 || status >= 500) throw error;
+    obError(ctx, status, "UK.OBIE.Field.Invalid", error instanceof Error ? error.message : "bad request");
+  }
 }
 
 function fromScripted(scripted: ScriptedBalance, dateTime?: string): SimulatedBalance {

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { bodyParser } from "@koa/bodyparser";
-import Router from "@koa/router";
+import Router, { type RouterMiddleware } from "@koa/router";
 import Koa, { type Context } from "koa";
 import { twilioSignature } from "../twilioSignature.ts";
 
@@ -83,9 +83,71 @@ const E164 = /^\+[1-9]\d{6,14}$/;
 export function createSmsProviderSimulator(options: SmsProviderSimulatorOptions): SmsProviderSimulator {
   const knobs: SmsSimulatorKnobs = { ...DEFAULT_SMS_SIMULATOR_KNOBS, ...options.knobs };
   const random = options.random ?? Math.random;
-  const messages: SimulatedMessage[] = [];
-  const bySid = new Map<string, SimulatedMessage>();
   const callbacks = { sent: 0, failed: 0 };
+  const simulation: Simulation = {
+    options,
+    knobs,
+    random,
+    messages: [],
+    bySid: new Map(),
+    lifecycle: messageLifecycle(options, knobs, random, callbacks),
+  };
+
+  const router = new Router();
+  router.use(API, (ctx, next) => {
+    if (!authorised(ctx, options)) {
+      ctx.status = 401;
+      ctx.body = twilioError(20003, "Authenticate", 401);
+      return undefined;
+    }
+    return next();
+  });
+  router.post(`${API}/Messages.json`, createMessage(simulation));
+  router.get(`${API}/Messages/:sid.json`, fetchMessage(simulation));
+  router.get(`${API}/Messages.json`, listMessages(simulation));
+
+  const app = new Koa();
+  app.use(bodyParser({ enableTypes: ["form"] }));
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+  return {
+    app,
+    knobs,
+    messages: simulation.messages,
+    callbacks,
+    close() {
+      simulation.lifecycle.close();
+    },
+  };
+}
+
+/** What the simulator's routes share. */
+interface Simulation {
+  readonly options: SmsProviderSimulatorOptions;
+  readonly knobs: SmsSimulatorKnobs;
+  readonly random: () => number;
+  readonly messages: SimulatedMessage[];
+  readonly bySid: Map<string, SimulatedMessage>;
+  readonly lifecycle: MessageLifecycle;
+}
+
+/** The timers that move accepted messages on, and the answers the timeout knob holds back. */
+interface MessageLifecycle {
+  /** Moves an accepted message to `sent`, then to a final status drawn from the outcome mix. */
+  start(message: SimulatedMessage): void;
+  /** Resolves only when the simulator closes: an answer that never comes. */
+  holdAnswer(): Promise<void>;
+  /** Stops the timers and releases the held answers. */
+  close(): void;
+}
+
+/** Each move of a message calls back, unless the lost-callback knob drops it. */
+function messageLifecycle(
+  options: SmsProviderSimulatorOptions,
+  knobs: SmsSimulatorKnobs,
+  random: () => number,
+  callbacks: { sent: number; failed: number },
+): MessageLifecycle {
   const timers = new Set<NodeJS.Timeout>();
   const held = new Set<() => void>();
   let closed = false;
@@ -107,17 +169,38 @@ export function createSmsProviderSimulator(options: SmsProviderSimulatorOptions)
     }
   };
 
-  const router = new Router();
-  router.use(API, (ctx, next) => {
-    if (!authorised(ctx, options)) {
-      ctx.status = 401;
-      ctx.body = twilioError(20003, "Authenticate", 401);
-      return undefined;
-    }
-    return next();
-  });
+  return {
+    start(message) {
+      later(knobs.sentAfterMs, () => {
+        move(message, "sent", null);
+        later(knobs.finalAfterMs, () => {
+          const outcome = pick(knobs.outcomes, random());
+          move(message, outcome, outcome === "delivered" ? null : outcome === "undelivered" ? 30003 : 30008);
+        });
+      });
+    },
+    holdAnswer() {
+      return new Promise<void>((resolve) => {
+        if (closed) resolve();
+        else held.add(resolve);
+      });
+    },
+    close() {
+      closed = true;
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+      for (const release of held) release();
+      held.clear();
+    },
+  };
+}
 
-  router.post(`${API}/Messages.json`, async (ctx) => {
+/**
+ * `POST …/Messages.json`: 400 for a bad `To`, no `From` or no `Body`, then the server-error and
+ * timeout knobs; otherwise 201 with the created message.
+ */
+function createMessage({ options, knobs, random, messages, bySid, lifecycle }: Simulation): RouterMiddleware {
+  return async (ctx) => {
     const form = (ctx.request.body ?? {}) as Record<string, string | undefined>;
     const to = form.To ?? "";
     const from = form.From ?? form.MessagingServiceSid ?? "";
@@ -147,33 +230,30 @@ export function createSmsProviderSimulator(options: SmsProviderSimulatorOptions)
     messages.push(message);
     options.onAccepted?.(message);
     bySid.set(message.sid, message);
-    later(knobs.sentAfterMs, () => {
-      move(message, "sent", null);
-      later(knobs.finalAfterMs, () => {
-        const outcome = pick(knobs.outcomes, random());
-        move(message, outcome, outcome === "delivered" ? null : outcome === "undelivered" ? 30003 : 30008);
-      });
-    });
+    lifecycle.start(message);
     if (random() < knobs.timeoutRate) {
       // Created, but the answer never comes: the caller's timeout decides.
-      await new Promise<void>((resolve) => {
-        if (closed) resolve();
-        else held.add(resolve);
-      });
+      await lifecycle.holdAnswer();
       ctx.status = 504;
       return undefined;
     }
     return answer(ctx, 201, resource(message));
-  });
+  };
+}
 
-  router.get(`${API}/Messages/:sid.json`, (ctx) => {
+/** `GET …/Messages/{sid}.json`. */
+function fetchMessage({ bySid }: Simulation): RouterMiddleware {
+  return (ctx) => {
     const message = bySid.get(String(ctx.params.sid));
     if (message === undefined)
       return answer(ctx, 404, twilioError(20404, "The requested resource was not found", 404));
     return answer(ctx, 200, resource(message));
-  });
+  };
+}
 
-  router.get(`${API}/Messages.json`, (ctx) => {
+/** `GET …/Messages.json`, filtered by `To` and by our `Reference`; one page holds them all. */
+function listMessages({ messages }: Simulation): RouterMiddleware {
+  return (ctx) => {
     const to = typeof ctx.query.To === "string" ? ctx.query.To : undefined;
     const reference = typeof ctx.query.Reference === "string" ? ctx.query.Reference : undefined;
     const found = messages.filter(
@@ -182,24 +262,6 @@ export function createSmsProviderSimulator(options: SmsProviderSimulatorOptions)
         (reference === undefined || message.reference === reference),
     );
     return answer(ctx, 200, { messages: found.map(resource), page: 0, page_size: found.length });
-  });
-
-  const app = new Koa();
-  app.use(bodyParser({ enableTypes: ["form"] }));
-  app.use(router.routes());
-  app.use(router.allowedMethods());
-  return {
-    app,
-    knobs,
-    messages,
-    callbacks,
-    close() {
-      closed = true;
-      for (const timer of timers) clearTimeout(timer);
-      timers.clear();
-      for (const release of held) release();
-      held.clear();
-    },
   };
 }
 
