@@ -1,5 +1,6 @@
 import { comparePositions, type Position } from "../eventStore/Position.ts";
 import { ArchiveError, readManifest, type ArchiveManifest } from "./ArchiveManifest.ts";
+import type { ArchivedEvent } from "./ArchivedEvent.ts";
 import { readArchiveFile } from "./readArchiveFile.ts";
 
 export interface ArchiveCheck {
@@ -73,21 +74,7 @@ export async function checkArchive(
         stream = { next: 0, early: undefined };
         streams.set(event.streamId, stream);
       }
-      if (event.revision < stream.next || stream.early?.has(event.revision) === true) {
-        throw new ArchiveError(`${where}: ${event.streamId} revision ${event.revision} appears twice`);
-      }
-      if (event.revision === stream.next) {
-        stream.next += 1;
-        while (stream.early?.delete(stream.next) === true) stream.next += 1;
-        if (stream.early?.size === 0) stream.early = undefined;
-      } else if (stream.early === undefined && !allowRevisionInversions) {
-        throw new ArchiveError(
-          `${where}: ${event.streamId} revision ${event.revision}, expected ${stream.next} (revisions must run from 0 without a gap)` +
-            ` — if revision ${stream.next} comes later in the archive, the log was written with a stream out of order` +
-            " by a version before the fix of migration 0004; `--allow-inversions` imports it in the order it had",
-        );
-      } else {
-        (stream.early ??= new Set()).add(event.revision);
+      if (takeRevision(stream, event, where, allowRevisionInversions) === "early") {
         inversions += 1;
         if (inversionExamples.length < INVERSION_EXAMPLES) {
           inversionExamples.push(
@@ -119,4 +106,35 @@ export async function checkArchive(
   }
   onProgress?.(events);
   return { manifest, streams: streams.size, inversions, inversionExamples };
+}
+
+/**
+ * Moves `stream` past `event`'s revision: "in order" when it is the next one due (then past any
+ * seen early that follow it), "early" when it comes before a revision still missing.
+ * @throws ArchiveError when the revision appears twice, or comes early without `allowRevisionInversions`.
+ */
+function takeRevision(
+  stream: StreamProgress,
+  event: ArchivedEvent,
+  where: string,
+  allowRevisionInversions: boolean,
+): "in order" | "early" {
+  if (event.revision < stream.next || stream.early?.has(event.revision) === true) {
+    throw new ArchiveError(`${where}: ${event.streamId} revision ${event.revision} appears twice`);
+  }
+  if (event.revision === stream.next) {
+    stream.next += 1;
+    while (stream.early?.delete(stream.next) === true) stream.next += 1;
+    if (stream.early?.size === 0) stream.early = undefined;
+    return "in order";
+  }
+  if (stream.early === undefined && !allowRevisionInversions) {
+    throw new ArchiveError(
+      `${where}: ${event.streamId} revision ${event.revision}, expected ${stream.next} (revisions must run from 0 without a gap)` +
+        ` — if revision ${stream.next} comes later in the archive, the log was written with a stream out of order` +
+        " by a version before the fix of migration 0004; `--allow-inversions` imports it in the order it had",
+    );
+  }
+  (stream.early ??= new Set()).add(event.revision);
+  return "early";
 }

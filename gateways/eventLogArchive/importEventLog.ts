@@ -2,7 +2,7 @@ import type pg from "pg";
 import { notificationChannel } from "../eventStore/postgres/eventStoreMigrations.ts";
 import { PostgresEventStore } from "../eventStore/postgres/PostgresEventStore.ts";
 import { parsePosition, positionParts } from "../eventStore/Position.ts";
-import { readManifest, type ArchiveFile } from "./ArchiveManifest.ts";
+import { readManifest, type ArchiveFile, type ArchiveManifest } from "./ArchiveManifest.ts";
 import type { ArchivedEvent } from "./ArchivedEvent.ts";
 import { checkArchive } from "./checkArchive.ts";
 import { readArchiveFile } from "./readArchiveFile.ts";
@@ -80,24 +80,7 @@ export async function importEventLog(options: ImportOptions): Promise<ImportResu
   const client = await pool.connect();
   try {
     await client.query("select pg_advisory_lock($1, hashtext($2))", [IMPORT_LOCK_CLASS, schema]);
-    const done = await client.query<{ archive_id: string; file: string; sha256: string }>(
-      `select archive_id, file, sha256 from ${table("imported_files")} order by file`,
-    );
-    const other = done.rows.find((row) => row.archive_id !== manifest.archiveId);
-    if (other !== undefined) {
-      throw new ImportRefusedError(
-        `the store in schema ${schema} already holds an import of archive ${other.archive_id}; import into an empty store`,
-      );
-    }
-    const imported = new Map(done.rows.map((row) => [row.file, row.sha256]));
-    for (const [name, sha256] of imported) {
-      const listed = manifest.files.find((file) => file.name === name);
-      if (listed === undefined || listed.sha256 !== sha256) {
-        throw new ImportRefusedError(
-          `${name} was imported from a different version of archive ${manifest.archiveId}`,
-        );
-      }
-    }
+    const imported = await filesAlreadyImported(client, schema, manifest);
     await guardTheLog(client, schema, manifest.archiveId, imported.size === 0);
     if (options.allowDuplicateEventIds === true)
       await keepDuplicateIdsOfTheArchive(client, schema, manifest.lastPosition);
@@ -110,24 +93,11 @@ export async function importEventLog(options: ImportOptions): Promise<ImportResu
     );
     for (const file of manifest.files) {
       if (imported.has(file.name)) continue;
-      await client.query("begin");
-      try {
-        // The guard lets this transaction's rows through, and only its.
-        await client.query("select set_config('tidemark.importing_archive', $1, true)", [manifest.archiveId]);
-        await client.query(
-          `update ${table("log_origin")} set transaction_order_offset = greatest(transaction_order_offset, $1::bigint)`,
-          [(lastOrder + 1n).toString()],
-        );
-        await importFile(client, schema, options.directory, file);
-        await client.query(
-          `insert into ${table("imported_files")} (archive_id, file, sha256, events) values ($1, $2, $3, $4)`,
-          [manifest.archiveId, file.name, file.sha256, file.events],
-        );
-        await client.query("commit");
-      } catch (error) {
-        await client.query("rollback");
-        throw error;
-      }
+      await importFileAndRecordIt(client, schema, file, {
+        directory: options.directory,
+        archiveId: manifest.archiveId,
+        lastOrder,
+      });
       events += file.events;
       options.onProgress?.({ phase: "importing", events, total: manifest.events });
     }
@@ -150,6 +120,69 @@ export async function importEventLog(options: ImportOptions): Promise<ImportResu
       .query("select pg_advisory_unlock($1, hashtext($2))", [IMPORT_LOCK_CLASS, schema])
       .catch(() => undefined);
     client.release();
+  }
+}
+
+/**
+ * The files of this archive that an earlier, stopped import already wrote, by name, with their
+ * SHA-256.
+ * @throws ImportRefusedError when the store holds another archive's import, or files of another
+ * version of this one.
+ */
+async function filesAlreadyImported(
+  client: pg.PoolClient,
+  schema: string,
+  manifest: ArchiveManifest,
+): Promise<Map<string, string>> {
+  const done = await client.query<{ archive_id: string; file: string; sha256: string }>(
+    `select archive_id, file, sha256 from "${schema}".imported_files order by file`,
+  );
+  const other = done.rows.find((row) => row.archive_id !== manifest.archiveId);
+  if (other !== undefined) {
+    throw new ImportRefusedError(
+      `the store in schema ${schema} already holds an import of archive ${other.archive_id}; import into an empty store`,
+    );
+  }
+  const imported = new Map(done.rows.map((row) => [row.file, row.sha256]));
+  for (const [name, sha256] of imported) {
+    const listed = manifest.files.find((file) => file.name === name);
+    if (listed === undefined || listed.sha256 !== sha256) {
+      throw new ImportRefusedError(
+        `${name} was imported from a different version of archive ${manifest.archiveId}`,
+      );
+    }
+  }
+  return imported;
+}
+
+/**
+ * One file in one transaction: past the import guard, with the log's transaction-order offset
+ * raised past the archive's last order, its events and streams written and the file recorded
+ * as imported, so a file is never half there.
+ */
+async function importFileAndRecordIt(
+  client: pg.PoolClient,
+  schema: string,
+  file: ArchiveFile,
+  archive: { readonly directory: string; readonly archiveId: string; readonly lastOrder: bigint },
+): Promise<void> {
+  await client.query("begin");
+  try {
+    // The guard lets this transaction's rows through, and only its.
+    await client.query("select set_config('tidemark.importing_archive', $1, true)", [archive.archiveId]);
+    await client.query(
+      `update "${schema}".log_origin set transaction_order_offset = greatest(transaction_order_offset, $1::bigint)`,
+      [(archive.lastOrder + 1n).toString()],
+    );
+    await importFile(client, schema, archive.directory, file);
+    await client.query(
+      `insert into "${schema}".imported_files (archive_id, file, sha256, events) values ($1, $2, $3, $4)`,
+      [archive.archiveId, file.name, file.sha256, file.events],
+    );
+    await client.query("commit");
+  } catch (error) {
+    await client.query("rollback");
+    throw error;
   }
 }
 

@@ -16,13 +16,27 @@ import {
 } from "./EventStoreError.ts";
 import { START, comparePositions, type Position } from "./Position.ts";
 
+/** The ava `test` of an adapter's integration test; its context holds the store under test. */
+type ContractTest = TestFn<{ store: EventStore }>;
+/** A test's title, prefixed with the adapter's name. */
+type Title = (text: string) => string;
+
 /**
  * The one behaviour every event store adapter must show. Each adapter's integration test calls
  * this with a factory for a store; tests use fresh stream ids so they can share one store.
  */
-export function eventStoreContract(test: TestFn<{ store: EventStore }>, adapter: string): void {
-  const title = (text: string) => `${adapter}: ${text}`;
+export function eventStoreContract(test: ContractTest, adapter: string): void {
+  const title: Title = (text) => `${adapter}: ${text}`;
+  appendContract(test, title);
+  retryContract(test, title);
+  refusalContract(test, title);
+  concurrencyContract(test, title);
+  readContract(test, title);
+  subscriptionContract(test, title);
+}
 
+/** Appends: what is written and read back, and every kind of expected revision, also under a race. */
+function appendContract(test: ContractTest, title: Title): void {
   test(
     title("appends to a new stream and reads it back with ids, data, metadata and revisions"),
     async (t) => {
@@ -73,19 +87,25 @@ export function eventStoreContract(test: TestFn<{ store: EventStore }>, adapter:
     );
   });
 
-  test(title("a refused multi-event append writes none of its events"), async (t) => {
+  test(title("two concurrent appends with the same expected revision: exactly one wins"), async (t) => {
     const { store } = t.context;
-    const stream = streamId();
-    await store.append(stream, "no_stream", [event("A")]);
-    await t.throwsAsync(store.append(stream, 5, [event("B"), event("C"), event("D")]), {
-      instanceOf: WrongExpectedRevisionError,
-    });
-    t.deepEqual(
-      (await collect(store.readStream(stream))).map((e) => e.type),
-      ["A"],
-    );
+    for (let round = 0; round < 10; round += 1) {
+      const stream = streamId();
+      await store.append(stream, "no_stream", [event("Start")]);
+      const outcomes = await Promise.allSettled([
+        store.append(stream, 0, [event("Left")]),
+        store.append(stream, 0, [event("Right")]),
+      ]);
+      t.is(outcomes.filter((o) => o.status === "fulfilled").length, 1);
+      const rejected = outcomes.find((o) => o.status === "rejected");
+      t.true(rejected?.reason instanceof WrongExpectedRevisionError);
+      t.is((await collect(store.readStream(stream))).length, 2);
+    }
   });
+}
 
+/** Retries: the same events at the same place answer as the first append; an event id names one event. */
+function retryContract(test: ContractTest, title: Title): void {
   test(title("re-appending the same events at the same place is an idempotent success"), async (t) => {
     const { store } = t.context;
     const stream = streamId();
@@ -147,7 +167,62 @@ export function eventStoreContract(test: TestFn<{ store: EventStore }>, adapter:
       [["Original", { n: 1 }]],
     );
   });
+}
 
+/** A refused append, for its expectation or for bad input, writes none of its events. */
+function refusalContract(test: ContractTest, title: Title): void {
+  test(title("a refused multi-event append writes none of its events"), async (t) => {
+    const { store } = t.context;
+    const stream = streamId();
+    await store.append(stream, "no_stream", [event("A")]);
+    await t.throwsAsync(store.append(stream, 5, [event("B"), event("C"), event("D")]), {
+      instanceOf: WrongExpectedRevisionError,
+    });
+    t.deepEqual(
+      (await collect(store.readStream(stream))).map((e) => e.type),
+      ["A"],
+    );
+  });
+
+  test(title("bad input gets a typed error and writes nothing"), async (t) => {
+    const { store } = t.context;
+    const stream = streamId();
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    const bad: [InvalidAppendReason, () => Promise<unknown>][] = [
+      ["empty_event_list", () => store.append(stream, "any", [])],
+      ["bad_expected_revision", () => store.append(stream, "latest" as never, [event("A")])],
+      ["bad_expected_revision", () => store.append(stream, -1, [event("A")])],
+      ["data_not_json", () => store.append(stream, "any", [event("A", { amount: 10n } as never)])],
+      ["data_not_json", () => store.append(stream, "any", [event("A", { f: () => 1 } as never)])],
+      ["data_not_json", () => store.append(stream, "any", [event("A", { n: Number.NaN })])],
+      ["data_not_json", () => store.append(stream, "any", [event("A", { at: new Date() } as never)])],
+      ["data_not_json", () => store.append(stream, "any", [event("A", circular as never)])],
+      ["data_not_json", () => store.append(stream, "any", [event("A", { text: "nul\u0000byte" })])],
+      ["data_not_json", () => store.append(stream, "any", ["not an event" as never])],
+      [
+        "event_too_large",
+        () => store.append(stream, "any", [event("A", { blob: "x".repeat(10 * 1024 * 1024) })]),
+      ],
+      ["bad_event_id", () => store.append(stream, "any", [{ ...event("A"), id: "not-a-uuid" }])],
+      ["bad_event_type", () => store.append(stream, "any", [{ ...event("A"), type: "" }])],
+      ["metadata_invalid", () => store.append(stream, "any", [{ ...event("A"), metadata: {} as never }])],
+      ["bad_stream_id", () => store.append("", "any", [event("A")])],
+    ];
+    for (const [reason, attempt] of bad) {
+      const error = await t.throwsAsync(attempt(), { instanceOf: InvalidAppendError }, reason);
+      t.is(error.reason, reason, error.message);
+    }
+    // A good event beside a bad one in the same append is not written either.
+    await t.throwsAsync(store.append(stream, "any", [event("Good"), event("Bad", { n: Infinity })]), {
+      instanceOf: InvalidAppendError,
+    });
+    t.deepEqual(await collect(store.readStream(stream)), []);
+  });
+}
+
+/** Many writers at once: every append lands, each stream in revision order in the log. */
+function concurrencyContract(test: ContractTest, title: Title): void {
   test(
     title("concurrent appends to shared streams keep every stream in revision order in the log"),
     async (t) => {
@@ -195,6 +270,30 @@ export function eventStoreContract(test: TestFn<{ store: EventStore }>, adapter:
     },
   );
 
+  test(title("concurrent appends to many streams all land, each stream in order"), async (t) => {
+    const { store } = t.context;
+    const streams = Array.from({ length: 32 }, () => streamId());
+    await Promise.all(
+      streams.map(async (stream) => {
+        for (let revision = 0; revision < 10; revision += 1) {
+          await store.append(stream, revision === 0 ? "no_stream" : revision - 1, [
+            event("Step", { revision }),
+          ]);
+        }
+      }),
+    );
+    for (const stream of streams) {
+      const read = await collect(store.readStream(stream));
+      t.deepEqual(
+        read.map((e) => e.data.revision),
+        Array.from({ length: 10 }, (_, index) => index),
+      );
+    }
+  });
+}
+
+/** Reading one stream, and the whole log, in order, from a point, with limits. */
+function readContract(test: ContractTest, title: Title): void {
   test(
     title("reads a stream forwards and backwards, from a revision, with a limit, across pages"),
     async (t) => {
@@ -266,7 +365,10 @@ export function eventStoreContract(test: TestFn<{ store: EventStore }>, adapter:
       appended.slice(0, 3),
     );
   });
+}
 
+/** Subscriptions: catching up, following live appends, closing, and leaving out metadata. */
+function subscriptionContract(test: ContractTest, title: Title): void {
   test(title("a subscription catches up, signals it, follows live appends and closes cleanly"), async (t) => {
     const { store } = t.context;
     const stream = streamId();
@@ -329,79 +431,6 @@ export function eventStoreContract(test: TestFn<{ store: EventStore }>, adapter:
       t.deepEqual(without.map(withoutMetadata), withMetadata.map(withoutMetadata));
     },
   );
-
-  test(title("two concurrent appends with the same expected revision: exactly one wins"), async (t) => {
-    const { store } = t.context;
-    for (let round = 0; round < 10; round += 1) {
-      const stream = streamId();
-      await store.append(stream, "no_stream", [event("Start")]);
-      const outcomes = await Promise.allSettled([
-        store.append(stream, 0, [event("Left")]),
-        store.append(stream, 0, [event("Right")]),
-      ]);
-      t.is(outcomes.filter((o) => o.status === "fulfilled").length, 1);
-      const rejected = outcomes.find((o) => o.status === "rejected");
-      t.true(rejected?.reason instanceof WrongExpectedRevisionError);
-      t.is((await collect(store.readStream(stream))).length, 2);
-    }
-  });
-
-  test(title("bad input gets a typed error and writes nothing"), async (t) => {
-    const { store } = t.context;
-    const stream = streamId();
-    const circular: Record<string, unknown> = {};
-    circular.self = circular;
-    const bad: [InvalidAppendReason, () => Promise<unknown>][] = [
-      ["empty_event_list", () => store.append(stream, "any", [])],
-      ["bad_expected_revision", () => store.append(stream, "latest" as never, [event("A")])],
-      ["bad_expected_revision", () => store.append(stream, -1, [event("A")])],
-      ["data_not_json", () => store.append(stream, "any", [event("A", { amount: 10n } as never)])],
-      ["data_not_json", () => store.append(stream, "any", [event("A", { f: () => 1 } as never)])],
-      ["data_not_json", () => store.append(stream, "any", [event("A", { n: Number.NaN })])],
-      ["data_not_json", () => store.append(stream, "any", [event("A", { at: new Date() } as never)])],
-      ["data_not_json", () => store.append(stream, "any", [event("A", circular as never)])],
-      ["data_not_json", () => store.append(stream, "any", [event("A", { text: "nul\u0000byte" })])],
-      ["data_not_json", () => store.append(stream, "any", ["not an event" as never])],
-      [
-        "event_too_large",
-        () => store.append(stream, "any", [event("A", { blob: "x".repeat(10 * 1024 * 1024) })]),
-      ],
-      ["bad_event_id", () => store.append(stream, "any", [{ ...event("A"), id: "not-a-uuid" }])],
-      ["bad_event_type", () => store.append(stream, "any", [{ ...event("A"), type: "" }])],
-      ["metadata_invalid", () => store.append(stream, "any", [{ ...event("A"), metadata: {} as never }])],
-      ["bad_stream_id", () => store.append("", "any", [event("A")])],
-    ];
-    for (const [reason, attempt] of bad) {
-      const error = await t.throwsAsync(attempt(), { instanceOf: InvalidAppendError }, reason);
-      t.is(error.reason, reason, error.message);
-    }
-    // A good event beside a bad one in the same append is not written either.
-    await t.throwsAsync(store.append(stream, "any", [event("Good"), event("Bad", { n: Infinity })]), {
-      instanceOf: InvalidAppendError,
-    });
-    t.deepEqual(await collect(store.readStream(stream)), []);
-  });
-
-  test(title("concurrent appends to many streams all land, each stream in order"), async (t) => {
-    const { store } = t.context;
-    const streams = Array.from({ length: 32 }, () => streamId());
-    await Promise.all(
-      streams.map(async (stream) => {
-        for (let revision = 0; revision < 10; revision += 1) {
-          await store.append(stream, revision === 0 ? "no_stream" : revision - 1, [
-            event("Step", { revision }),
-          ]);
-        }
-      }),
-    );
-    for (const stream of streams) {
-      const read = await collect(store.readStream(stream));
-      t.deepEqual(
-        read.map((e) => e.data.revision),
-        Array.from({ length: 10 }, (_, index) => index),
-      );
-    }
-  });
 }
 
 /** A fresh stream id, so tests sharing one store never collide. */

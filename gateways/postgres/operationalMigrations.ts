@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Migration } from "kysely";
+import { sql, type Kysely, type Migration, type RawBuilder } from "kysely";
 import type pg from "pg";
 import { migrateSchema } from "./migrateSchema.ts";
 
@@ -51,26 +51,53 @@ export function operationalMigrations(
   component: OperationalComponent,
   schema: string,
 ): Record<string, Migration> {
-  const table = (name: string) => sql.id(schema, name);
-  const run = (...statements: ReturnType<typeof sql>[]): Migration => ({
+  switch (component) {
+    case "fanout":
+      return fanoutMigrations(schema);
+    case "sms":
+      return smsMigrations(schema);
+    case "banking":
+      return bankingMigrations(schema);
+    case "scheduler":
+      return schedulerMigrations(schema);
+    case "commandApi":
+      return commandApiMigrations(schema);
+    default: {
+      const unknown: never = component;
+      throw new Error(`no operational migrations for ${String(unknown)}`);
+    }
+  }
+}
+
+/** `name` in `schema`, as an identifier. */
+function tableIn(schema: string): (name: string) => RawBuilder<unknown> {
+  return (name) => sql.id(schema, name);
+}
+
+/** A migration that runs `statements` one after the other. */
+function run(...statements: RawBuilder<unknown>[]): Migration {
+  return {
     async up(db: Kysely<unknown>) {
       for (const statement of statements) await statement.execute(db);
     },
-  });
-  switch (component) {
-    case "fanout":
-      return {
-        // Where the relay and each in-process consumer stand in the log (gateways/fanout/FanoutCheckpoints.ts).
-        "0001_checkpoints": run(sql`
+  };
+}
+
+/** The fan-out's checkpoints, dead letters and retry queue. */
+function fanoutMigrations(schema: string): Record<string, Migration> {
+  const table = tableIn(schema);
+  return {
+    // Where the relay and each in-process consumer stand in the log (gateways/fanout/FanoutCheckpoints.ts).
+    "0001_checkpoints": run(sql`
           create table if not exists ${table("checkpoints")} (
             name text primary key,
             position text not null,
             updated_at timestamptz not null default now()
           )`),
-        // The in-process fan-out's dead letters (gateways/fanout/DeadLetters.ts); tables made before
-        // requeueing existed lack `requeued_at`.
-        "0002_dead_letters": run(
-          sql`
+    // The in-process fan-out's dead letters (gateways/fanout/DeadLetters.ts); tables made before
+    // requeueing existed lack `requeued_at`.
+    "0002_dead_letters": run(
+      sql`
           create table if not exists ${table("dead_letters")} (
             consumer text not null,
             event_id uuid not null,
@@ -83,11 +110,11 @@ export function operationalMigrations(
             requeued_at timestamptz,
             primary key (consumer, event_id)
           )`,
-          sql`alter table ${table("dead_letters")} add column if not exists requeued_at timestamptz`,
-        ),
-        // The in-process fan-out's retry queue (gateways/fanout/PendingRetries.ts).
-        "0003_pending_retries": run(
-          sql`
+      sql`alter table ${table("dead_letters")} add column if not exists requeued_at timestamptz`,
+    ),
+    // The in-process fan-out's retry queue (gateways/fanout/PendingRetries.ts).
+    "0003_pending_retries": run(
+      sql`
           create table if not exists ${table("pending_retries")} (
             consumer text not null,
             event_id uuid not null,
@@ -98,22 +125,30 @@ export function operationalMigrations(
             event jsonb not null,
             primary key (consumer, event_id)
           )`,
-          sql`create index if not exists pending_retries_due on ${table("pending_retries")} (consumer, due_at)`,
-        ),
-      };
-    case "sms":
-      return {
-        // When deferred notifications are due again (gateways/sms/DeferredWakeups.ts).
-        "0001_deferred_wakeups": run(sql`
+      sql`create index if not exists pending_retries_due on ${table("pending_retries")} (consumer, due_at)`,
+    ),
+  };
+}
+
+/** The SMS reactor's deferred wake-ups. */
+function smsMigrations(schema: string): Record<string, Migration> {
+  const table = tableIn(schema);
+  return {
+    // When deferred notifications are due again (gateways/sms/DeferredWakeups.ts).
+    "0001_deferred_wakeups": run(sql`
           create table if not exists ${table("deferred_wakeups")} (
             notification_id text primary key,
             due_at timestamptz not null
           )`),
-      };
-    case "banking":
-      return {
-        // The daily budget of unattended balance reads (gateways/banking/RefreshBudget.ts).
-        "0001_refresh_reads": run(sql`
+  };
+}
+
+/** The banking gateway's budget of unattended reads. */
+function bankingMigrations(schema: string): Record<string, Migration> {
+  const table = tableIn(schema);
+  return {
+    // The daily budget of unattended balance reads (gateways/banking/RefreshBudget.ts).
+    "0001_refresh_reads": run(sql`
           create table if not exists ${table("refresh_reads")} (
             account_id text not null,
             day date not null,
@@ -121,20 +156,28 @@ export function operationalMigrations(
             claimed_at timestamptz not null default now(),
             primary key (account_id, day, event_id)
           )`),
-      };
-    case "scheduler":
-      return {
-        // When each open account's next scheduled refresh is due (reactors/runRefreshScheduler.ts).
-        "0001_refresh_schedule": run(sql`
+  };
+}
+
+/** The refresh scheduler's schedule. */
+function schedulerMigrations(schema: string): Record<string, Migration> {
+  const table = tableIn(schema);
+  return {
+    // When each open account's next scheduled refresh is due (reactors/runRefreshScheduler.ts).
+    "0001_refresh_schedule": run(sql`
           create table if not exists ${table("refresh_schedule")} (
             account_id text primary key,
             next_due_at timestamptz not null
           )`),
-      };
-    case "commandApi":
-      return {
-        // Idempotency-Key answers per caller (commands/api/IdempotencyStore.ts).
-        "0001_idempotency_keys": run(sql`
+  };
+}
+
+/** The command API's idempotency keys. */
+function commandApiMigrations(schema: string): Record<string, Migration> {
+  const table = tableIn(schema);
+  return {
+    // Idempotency-Key answers per caller (commands/api/IdempotencyStore.ts).
+    "0001_idempotency_keys": run(sql`
           create table if not exists ${table("idempotency_keys")} (
             caller text not null,
             key text not null,
@@ -146,10 +189,5 @@ export function operationalMigrations(
             created_at timestamptz not null default now(),
             primary key (caller, key)
           )`),
-      };
-    default: {
-      const unknown: never = component;
-      throw new Error(`no operational migrations for ${String(unknown)}`);
-    }
-  }
+  };
 }

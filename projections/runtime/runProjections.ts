@@ -116,22 +116,7 @@ async function follow(
   options: RunProjectionsOptions,
   outcomes: Map<string, TargetOutcome>,
 ): Promise<Map<string, TargetOutcome>> {
-  const now = options.now ?? Date.now;
-  const builds = registry(options.db, options.schemas);
-  const running: RunningTarget[] = [];
-  for (const target of options.targets) {
-    const row = await builds
-      .selectFrom("projection_builds")
-      .select(["position", "status"])
-      .where("build_schema", "=", target.buildSchema)
-      .executeTakeFirst();
-    if (row === undefined) throw new Error(`projection build ${target.buildSchema} is not registered`);
-    if (row.status !== options.expectedStatus) {
-      outcomes.set(target.buildSchema, { outcome: "retired", position: row.position as Position });
-    } else {
-      running.push({ ...target, position: row.position as Position, applied: 0 });
-    }
-  }
+  const running = await runningTargets(options, outcomes);
   if (running.length === 0) return outcomes;
 
   const from = running
@@ -159,34 +144,10 @@ async function follow(
       } else {
         read += message.events.length;
         lastRecordedAt = message.events.at(-1)?.recordedAt ?? lastRecordedAt;
-        const ended = await Promise.all(
-          running.map((target) => applyToTarget(options, target, message.events)),
-        );
-        let retired = false;
-        for (const [index, end] of ended.entries()) {
-          const target = running[index];
-          if (end === undefined || target === undefined) continue;
-          outcomes.set(target.buildSchema, end);
-          if (end.outcome === "retired") retired = true;
-        }
-        running.splice(0, running.length, ...running.filter((target) => !outcomes.has(target.buildSchema)));
+        const retired = await applyToEveryTarget(options, running, outcomes, message.events);
         if (retired) break;
       }
-      for (const target of running) {
-        options.onProgress?.({
-          projection: target.projection.name,
-          version: target.projection.version,
-          buildSchema: target.buildSchema,
-          position: target.position,
-          caughtUp,
-          applied: target.applied,
-          read,
-          lagSeconds:
-            caughtUp || lastRecordedAt === undefined
-              ? 0
-              : Math.max(0, (now() - lastRecordedAt.getTime()) / 1000),
-        });
-      }
+      reportProgress(options, running, { caughtUp, read, lastRecordedAt });
       if (caughtUp && options.stopWhenCaughtUp === true) break;
     }
   } finally {
@@ -200,6 +161,77 @@ async function follow(
     }
   }
   return outcomes;
+}
+
+/**
+ * The builds to fill, each from its checkpoint; a build whose registry status is no longer the
+ * expected one is not run, and its outcome is `retired`.
+ */
+async function runningTargets(
+  options: RunProjectionsOptions,
+  outcomes: Map<string, TargetOutcome>,
+): Promise<RunningTarget[]> {
+  const builds = registry(options.db, options.schemas);
+  const running: RunningTarget[] = [];
+  for (const target of options.targets) {
+    const row = await builds
+      .selectFrom("projection_builds")
+      .select(["position", "status"])
+      .where("build_schema", "=", target.buildSchema)
+      .executeTakeFirst();
+    if (row === undefined) throw new Error(`projection build ${target.buildSchema} is not registered`);
+    if (row.status !== options.expectedStatus) {
+      outcomes.set(target.buildSchema, { outcome: "retired", position: row.position as Position });
+    } else {
+      running.push({ ...target, position: row.position as Position, applied: 0 });
+    }
+  }
+  return running;
+}
+
+/**
+ * Applies one batch to every running build, side by side; a build whose run ends here gets its
+ * outcome and leaves `running`. True when a swap retired one, which ends the whole run.
+ */
+async function applyToEveryTarget(
+  options: RunProjectionsOptions,
+  running: RunningTarget[],
+  outcomes: Map<string, TargetOutcome>,
+  batch: readonly EventWithoutMetadata[],
+): Promise<boolean> {
+  const ended = await Promise.all(running.map((target) => applyToTarget(options, target, batch)));
+  let retired = false;
+  for (const [index, end] of ended.entries()) {
+    const target = running[index];
+    if (end === undefined || target === undefined) continue;
+    outcomes.set(target.buildSchema, end);
+    if (end.outcome === "retired") retired = true;
+  }
+  running.splice(0, running.length, ...running.filter((target) => !outcomes.has(target.buildSchema)));
+  return retired;
+}
+
+/** Tells `onProgress` where each running build stands, after a batch or on catching up. */
+function reportProgress(
+  options: RunProjectionsOptions,
+  running: readonly RunningTarget[],
+  reading: { readonly caughtUp: boolean; readonly read: number; readonly lastRecordedAt: Date | undefined },
+): void {
+  const now = options.now ?? Date.now;
+  const { caughtUp, read, lastRecordedAt } = reading;
+  for (const target of running) {
+    options.onProgress?.({
+      projection: target.projection.name,
+      version: target.projection.version,
+      buildSchema: target.buildSchema,
+      position: target.position,
+      caughtUp,
+      applied: target.applied,
+      read,
+      lagSeconds:
+        caughtUp || lastRecordedAt === undefined ? 0 : Math.max(0, (now() - lastRecordedAt.getTime()) / 1000),
+    });
+  }
 }
 
 /** Applies the batch's new events to one build; an outcome when the build's run ends here. */
