@@ -55,9 +55,19 @@ export interface SmsProviderSimulator {
   readonly messages: readonly SimulatedMessage[];
   /** Callbacks sent, and those that failed to reach the receiver. */
   readonly callbacks: { sent: number; failed: number };
+  /**
+   * Pins the final status of the messages to `to` that have not reached one yet, whatever the
+   * outcome mix would draw (undefined: the mix again); also `PUT|DELETE /__admin/numbers/{to}/outcome`.
+   */
+  setOutcome(to: string, outcome: FinalStatus | undefined): void;
   /** Stops the lifecycle timers and releases requests held by the timeout knob. */
   close(): void;
 }
+
+/** A message's final status, as the outcome mix draws it or `setOutcome` pins it. */
+export type FinalStatus = "delivered" | "undelivered" | "failed";
+
+const FINAL_STATUSES: readonly string[] = ["delivered", "undelivered", "failed"] satisfies FinalStatus[];
 
 export interface SmsProviderSimulatorOptions {
   readonly accountSid: string;
@@ -78,7 +88,9 @@ const E164 = /^\+[1-9]\d{6,14}$/;
  * (filtered by `To`, or by our `Reference` — an extension: the `reference` query parameter of the
  * message's StatusCallback URL), and status callbacks signed with `X-Twilio-Signature` as
  * Twilio signs them. The knobs inject what a real provider does to its clients: 5xx answers,
- * answers that never come (after the message was created), lost callbacks, and the outcome mix.
+ * answers that never come (after the message was created), lost callbacks, and the outcome mix;
+ * the admin route `PUT /__admin/numbers/{to}/outcome` (form `Outcome=undelivered`, the account's
+ * credentials) pins one recipient's final status, `DELETE` gives it back to the mix.
  */
 export function createSmsProviderSimulator(options: SmsProviderSimulatorOptions): SmsProviderSimulator {
   const knobs: SmsSimulatorKnobs = { ...DEFAULT_SMS_SIMULATOR_KNOBS, ...options.knobs };
@@ -86,6 +98,7 @@ export function createSmsProviderSimulator(options: SmsProviderSimulatorOptions)
   const messages: SimulatedMessage[] = [];
   const bySid = new Map<string, SimulatedMessage>();
   const callbacks = { sent: 0, failed: 0 };
+  const pinned = new Map<string, FinalStatus>();
   const timers = new Set<NodeJS.Timeout>();
   const held = new Set<() => void>();
   let closed = false;
@@ -150,7 +163,7 @@ export function createSmsProviderSimulator(options: SmsProviderSimulatorOptions)
     later(knobs.sentAfterMs, () => {
       move(message, "sent", null);
       later(knobs.finalAfterMs, () => {
-        const outcome = pick(knobs.outcomes, random());
+        const outcome = pinned.get(message.to) ?? pick(knobs.outcomes, random());
         move(message, outcome, outcome === "delivered" ? null : outcome === "undelivered" ? 30003 : 30008);
       });
     });
@@ -184,6 +197,26 @@ export function createSmsProviderSimulator(options: SmsProviderSimulatorOptions)
     return answer(ctx, 200, { messages: found.map(resource), page: 0, page_size: found.length });
   });
 
+  router.put("/__admin/numbers/:to/outcome", (ctx) => {
+    if (!adminAuthorised(ctx, options)) return answer(ctx, 401, twilioError(20003, "Authenticate", 401));
+    const to = String(ctx.params.to);
+    const outcome = ((ctx.request.body ?? {}) as Record<string, string | undefined>).Outcome ?? "";
+    if (!E164.test(to))
+      return answer(ctx, 400, twilioError(21211, `${to} is not a valid phone number.`, 400));
+    if (!FINAL_STATUSES.includes(outcome)) {
+      return answer(ctx, 400, { message: "Outcome must be delivered, undelivered or failed", status: 400 });
+    }
+    pinned.set(to, outcome as FinalStatus);
+    ctx.status = 204;
+    return undefined;
+  });
+  router.delete("/__admin/numbers/:to/outcome", (ctx) => {
+    if (!adminAuthorised(ctx, options)) return answer(ctx, 401, twilioError(20003, "Authenticate", 401));
+    pinned.delete(String(ctx.params.to));
+    ctx.status = 204;
+    return undefined;
+  });
+
   const app = new Koa();
   app.use(bodyParser({ enableTypes: ["form"] }));
   app.use(router.routes());
@@ -193,6 +226,10 @@ export function createSmsProviderSimulator(options: SmsProviderSimulatorOptions)
     knobs,
     messages,
     callbacks,
+    setOutcome(to, outcome) {
+      if (outcome === undefined) pinned.delete(to);
+      else pinned.set(to, outcome);
+    },
     close() {
       closed = true;
       for (const timer of timers) clearTimeout(timer);
@@ -210,12 +247,17 @@ function answer(ctx: Context, status: number, body: object): undefined {
 }
 
 function authorised(ctx: Context, options: SmsProviderSimulatorOptions): boolean {
+  const { accountSid } = ctx.params as Record<string, string | undefined>;
+  return adminAuthorised(ctx, options) && accountSid === options.accountSid;
+}
+
+/** Basic authentication with the account's SID and auth token. */
+function adminAuthorised(ctx: Context, options: SmsProviderSimulatorOptions): boolean {
   const header = ctx.get("authorization");
   const match = /^Basic (.+)$/.exec(header);
   if (match?.[1] === undefined) return false;
   const [user, password] = Buffer.from(match[1], "base64").toString("utf8").split(":");
-  const { accountSid } = ctx.params as Record<string, string | undefined>;
-  return user === options.accountSid && password === options.authToken && accountSid === options.accountSid;
+  return user === options.accountSid && password === options.authToken;
 }
 
 function twilioError(code: number, message: string, status: number): object {
@@ -251,7 +293,7 @@ function referenceOf(statusCallback: string | null): string | null {
   }
 }
 
-function pick(weights: SmsSimulatorKnobs["outcomes"], dice: number): "delivered" | "undelivered" | "failed" {
+function pick(weights: SmsSimulatorKnobs["outcomes"], dice: number): FinalStatus {
   const total = weights.delivered + weights.undelivered + weights.failed;
   const point = dice * total;
   if (point < weights.delivered) return "delivered";
