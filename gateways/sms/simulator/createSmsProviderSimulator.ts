@@ -197,25 +197,7 @@ export function createSmsProviderSimulator(options: SmsProviderSimulatorOptions)
     return answer(ctx, 200, { messages: found.map(resource), page: 0, page_size: found.length });
   });
 
-  router.put("/__admin/numbers/:to/outcome", (ctx) => {
-    if (!adminAuthorised(ctx, options)) return answer(ctx, 401, twilioError(20003, "Authenticate", 401));
-    const to = String(ctx.params.to);
-    const outcome = ((ctx.request.body ?? {}) as Record<string, string | undefined>).Outcome ?? "";
-    if (!E164.test(to))
-      return answer(ctx, 400, twilioError(21211, `${to} is not a valid phone number.`, 400));
-    if (!FINAL_STATUSES.includes(outcome)) {
-      return answer(ctx, 400, { message: "Outcome must be delivered, undelivered or failed", status: 400 });
-    }
-    pinned.set(to, outcome as FinalStatus);
-    ctx.status = 204;
-    return undefined;
-  });
-  router.delete("/__admin/numbers/:to/outcome", (ctx) => {
-    if (!adminAuthorised(ctx, options)) return answer(ctx, 401, twilioError(20003, "Authenticate", 401));
-    pinned.delete(String(ctx.params.to));
-    ctx.status = 204;
-    return undefined;
-  });
+  pinOutcomeRoutes(router, options, pinned);
 
   const app = new Koa();
   app.use(bodyParser({ enableTypes: ["form"] }));
@@ -238,6 +220,33 @@ export function createSmsProviderSimulator(options: SmsProviderSimulatorOptions)
       held.clear();
     },
   };
+}
+
+/** `PUT|DELETE /__admin/numbers/{to}/outcome`: `setOutcome` over HTTP, with the account's credentials. */
+function pinOutcomeRoutes(
+  router: Router,
+  options: SmsProviderSimulatorOptions,
+  pinned: Map<string, FinalStatus>,
+): void {
+  router.put("/__admin/numbers/:to/outcome", (ctx) => {
+    if (!adminAuthorised(ctx, options)) return answer(ctx, 401, twilioError(20003, "Authenticate", 401));
+    const to = String(ctx.params.to);
+    const outcome = ((ctx.request.body ?? {}) as Record<string, string | undefined>).Outcome ?? "";
+    if (!E164.test(to))
+      return answer(ctx, 400, twilioError(21211, `${to} is not a valid phone number.`, 400));
+    if (!FINAL_STATUSES.includes(outcome)) {
+      return answer(ctx, 400, { message: "Outcome must be delivered, undelivered or failed", status: 400 });
+    }
+    pinned.set(to, outcome as FinalStatus);
+    ctx.status = 204;
+    return undefined;
+  });
+  router.delete("/__admin/numbers/:to/outcome", (ctx) => {
+    if (!adminAuthorised(ctx, options)) return answer(ctx, 401, twilioError(20003, "Authenticate", 401));
+    pinned.delete(String(ctx.params.to));
+    ctx.status = 204;
+    return undefined;
+  });
 }
 
 function answer(ctx: Context, status: number, body: object): undefined {
