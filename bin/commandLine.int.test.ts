@@ -11,6 +11,7 @@ const CLIS = [
   ["bin/backup.ts", "backup"],
   ["bin/deadLetters.ts", "dead-letters"],
   ["bin/drill.ts", "drill"],
+  ["bin/demo.ts", "demo"],
 ] as const;
 
 /** Runs a CLI as a user would; resolves with its exit code and output whatever the code. */

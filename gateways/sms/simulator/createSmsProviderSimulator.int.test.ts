@@ -188,3 +188,40 @@ test("the outcome mix decides final statuses, with Twilio's error codes for the 
     );
   }
 });
+
+test("the admin route pins one number's final status over the outcome mix, with the account's credentials", async (t) => {
+  await start(t, { outcomes: { delivered: 1, undelivered: 0, failed: 0 } });
+  const pin = (to: string, form: Record<string, string>, method = "PUT", auth = `${ACCOUNT}:${TOKEN}`) =>
+    fetch(`${t.context.providerUrl}/__admin/numbers/${encodeURIComponent(to)}/outcome`, {
+      method,
+      headers: {
+        authorization: `Basic ${Buffer.from(auth).toString("base64")}`,
+        "content-type": "application/x-www-form-urlencoded",
+      },
+      body: new URLSearchParams(form).toString(),
+    });
+  t.is((await pin("+447911000001", { Outcome: "failed" }, "PUT", `${ACCOUNT}:wrong`)).status, 401);
+  t.is((await pin("+447911000001", { Outcome: "lost" })).status, 400);
+  t.is((await pin("07911", { Outcome: "failed" })).status, 400);
+  t.is((await pin("+447911000001", { Outcome: "undelivered" })).status, 204);
+  t.is((await pin("+447911000002", { Outcome: "failed" })).status, 204);
+  t.is((await pin("+447911000002", {}, "DELETE")).status, 204);
+  for (const to of ["+447911000001", "+447911000002", "+447911000003"]) {
+    t.is((await send(t, { ...message(t, `n-${to}`), To: to })).status, 201);
+  }
+  await until(
+    () =>
+      t.context.simulator.messages.every((entry) =>
+        ["delivered", "undelivered", "failed"].includes(entry.status),
+      ),
+    "final statuses",
+  );
+  t.deepEqual(
+    t.context.simulator.messages.map((entry) => [entry.to, entry.status, entry.error_code]),
+    [
+      ["+447911000001", "undelivered", 30003],
+      ["+447911000002", "delivered", null],
+      ["+447911000003", "delivered", null],
+    ],
+  );
+});

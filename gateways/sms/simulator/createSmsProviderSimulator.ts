@@ -55,9 +55,19 @@ export interface SmsProviderSimulator {
   readonly messages: readonly SimulatedMessage[];
   /** Callbacks sent, and those that failed to reach the receiver. */
   readonly callbacks: { sent: number; failed: number };
+  /**
+   * Pins the final status of the messages to `to` that have not reached one yet, whatever the
+   * outcome mix would draw (undefined: the mix again); also `PUT|DELETE /__admin/numbers/{to}/outcome`.
+   */
+  setOutcome(to: string, outcome: FinalStatus | undefined): void;
   /** Stops the lifecycle timers and releases requests held by the timeout knob. */
   close(): void;
 }
+
+/** A message's final status, as the outcome mix draws it or `setOutcome` pins it. */
+export type FinalStatus = "delivered" | "undelivered" | "failed";
+
+const FINAL_STATUSES: readonly string[] = ["delivered", "undelivered", "failed"] satisfies FinalStatus[];
 
 export interface SmsProviderSimulatorOptions {
   readonly accountSid: string;
@@ -84,13 +94,14 @@ export function createSmsProviderSimulator(options: SmsProviderSimulatorOptions)
   const knobs: SmsSimulatorKnobs = { ...DEFAULT_SMS_SIMULATOR_KNOBS, ...options.knobs };
   const random = options.random ?? Math.random;
   const callbacks = { sent: 0, failed: 0 };
+  const pinned = new Map<string, FinalStatus>();
   const simulation: Simulation = {
     options,
     knobs,
     random,
     messages: [],
     bySid: new Map(),
-    lifecycle: messageLifecycle(options, knobs, random, callbacks),
+    lifecycle: messageLifecycle(options, knobs, random, callbacks, pinned),
   };
 
   const router = new Router();
@@ -105,6 +116,7 @@ export function createSmsProviderSimulator(options: SmsProviderSimulatorOptions)
   router.post(`${API}/Messages.json`, createMessage(simulation));
   router.get(`${API}/Messages/:sid.json`, fetchMessage(simulation));
   router.get(`${API}/Messages.json`, listMessages(simulation));
+  pinOutcomeRoutes(router, options, pinned);
 
   const app = new Koa();
   app.use(bodyParser({ enableTypes: ["form"] }));
@@ -115,6 +127,10 @@ export function createSmsProviderSimulator(options: SmsProviderSimulatorOptions)
     knobs,
     messages: simulation.messages,
     callbacks,
+    setOutcome(to, outcome) {
+      if (outcome === undefined) pinned.delete(to);
+      else pinned.set(to, outcome);
+    },
     close() {
       simulation.lifecycle.close();
     },
@@ -147,6 +163,7 @@ function messageLifecycle(
   knobs: SmsSimulatorKnobs,
   random: () => number,
   callbacks: { sent: number; failed: number },
+  pinned: ReadonlyMap<string, FinalStatus>,
 ): MessageLifecycle {
   const timers = new Set<NodeJS.Timeout>();
   const held = new Set<() => void>();
@@ -174,7 +191,7 @@ function messageLifecycle(
       later(knobs.sentAfterMs, () => {
         move(message, "sent", null);
         later(knobs.finalAfterMs, () => {
-          const outcome = pick(knobs.outcomes, random());
+          const outcome = pinned.get(message.to) ?? pick(knobs.outcomes, random());
           move(message, outcome, outcome === "delivered" ? null : outcome === "undelivered" ? 30003 : 30008);
         });
       });
@@ -251,6 +268,33 @@ function fetchMessage({ bySid }: Simulation): RouterMiddleware {
   };
 }
 
+/** `PUT|DELETE /__admin/numbers/{to}/outcome`: `setOutcome` over HTTP, with the account's credentials. */
+function pinOutcomeRoutes(
+  router: Router,
+  options: SmsProviderSimulatorOptions,
+  pinned: Map<string, FinalStatus>,
+): void {
+  router.put("/__admin/numbers/:to/outcome", (ctx) => {
+    if (!adminAuthorised(ctx, options)) return answer(ctx, 401, twilioError(20003, "Authenticate", 401));
+    const to = String(ctx.params.to);
+    const outcome = ((ctx.request.body ?? {}) as Record<string, string | undefined>).Outcome ?? "";
+    if (!E164.test(to))
+      return answer(ctx, 400, twilioError(21211, `${to} is not a valid phone number.`, 400));
+    if (!FINAL_STATUSES.includes(outcome)) {
+      return answer(ctx, 400, { message: "Outcome must be delivered, undelivered or failed", status: 400 });
+    }
+    pinned.set(to, outcome as FinalStatus);
+    ctx.status = 204;
+    return undefined;
+  });
+  router.delete("/__admin/numbers/:to/outcome", (ctx) => {
+    if (!adminAuthorised(ctx, options)) return answer(ctx, 401, twilioError(20003, "Authenticate", 401));
+    pinned.delete(String(ctx.params.to));
+    ctx.status = 204;
+    return undefined;
+  });
+}
+
 /** `GET …/Messages.json`, filtered by `To` and by our `Reference`; one page holds them all. */
 function listMessages({ messages }: Simulation): RouterMiddleware {
   return (ctx) => {
@@ -271,13 +315,19 @@ function answer(ctx: Context, status: number, body: object): undefined {
   return undefined;
 }
 
-function authorised(ctx: Context, options: SmsProviderSimulatorOptions): boolean {
+/** Basic authentication with the account's SID and auth token. */
+function adminAuthorised(ctx: Context, options: SmsProviderSimulatorOptions): boolean {
   const header = ctx.get("authorization");
   const match = /^Basic (.+)$/.exec(header);
   if (match?.[1] === undefined) return false;
   const [user, password] = Buffer.from(match[1], "base64").toString("utf8").split(":");
+  return user === options.accountSid && password === options.authToken;
+}
+
+/** Basic authentication as the account whose path is requested. */
+function authorised(ctx: Context, options: SmsProviderSimulatorOptions): boolean {
   const { accountSid } = ctx.params as Record<string, string | undefined>;
-  return user === options.accountSid && password === options.authToken && accountSid === options.accountSid;
+  return adminAuthorised(ctx, options) && accountSid === options.accountSid;
 }
 
 function twilioError(code: number, message: string, status: number): object {
@@ -313,7 +363,7 @@ function referenceOf(statusCallback: string | null): string | null {
   }
 }
 
-function pick(weights: SmsSimulatorKnobs["outcomes"], dice: number): "delivered" | "undelivered" | "failed" {
+function pick(weights: SmsSimulatorKnobs["outcomes"], dice: number): FinalStatus {
   const total = weights.delivered + weights.undelivered + weights.failed;
   const point = dice * total;
   if (point < weights.delivered) return "delivered";
