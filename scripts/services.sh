@@ -44,15 +44,17 @@ else
   SUDO=
 fi
 
-# --- tools for `npm run check:ops` ---------------------------------------------------------------
+# --- tools for `npm run check:ops` and the console's browser tests ------------------------------
 # promtool comes with Debian's prometheus package, whose server must not run here: while it
 # installs, service starts are refused (policy-rc.d) unless something refuses them already, and on
 # a systemd host the unit is disabled afterwards. lua5.4 runs the Fluent Bit filter's tests.
+# Chromium (Debian's, driven by playwright-core) runs the console's tests, with a font to draw text.
 tools=()
 command -v promtool >/dev/null 2>&1 || tools+=(prometheus)
 command -v lua5.4 >/dev/null 2>&1 || tools+=(lua5.4)
+[ -x /usr/bin/chromium ] || tools+=(chromium fonts-dejavu-core)
 if [ ${#tools[@]} -gt 0 ]; then
-  say "installing ${tools[*]} from Debian's packages (for npm run check:ops)"
+  say "installing ${tools[*]} from Debian's packages (for npm run check:ops and the browser tests)"
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
     printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null

@@ -40,17 +40,18 @@ export function allows(caller: Caller, scope: string): boolean {
   return caller.scopes.includes(scope) || caller.scopes.includes("admin");
 }
 
-/** `path` with its query parameters; parameters without a value are left out. */
+/** `path` (which may carry a query already) with more query parameters; those without a value are left out. */
 export function withQuery(
   path: string,
   query: Readonly<Record<string, string | number | undefined | null>>,
 ): string {
-  const search = new URLSearchParams();
+  const [route = "", existing = ""] = path.split("?", 2);
+  const search = new URLSearchParams(existing);
   for (const [name, value] of Object.entries(query)) {
     if (value !== undefined && value !== null && value !== "") search.set(name, String(value));
   }
   const text = search.toString();
-  return text === "" ? path : `${path}?${text}`;
+  return text === "" ? route : `${route}?${text}`;
 }
 
 /** GET a JSON answer. */

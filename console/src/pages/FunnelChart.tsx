@@ -40,7 +40,15 @@ export function FunnelChart({ days }: { readonly days: readonly { day: string; t
           { label: "Day" },
           ...SERIES.map((series) => ({ label: series.label, stroke: series.stroke, width: 2 })),
         ],
-        axes: [{}, { label: "Messages" }],
+        // One tick per day, written as the date: the data are daily.
+        axes: [
+          {
+            incrs: [86_400],
+            space: 50,
+            values: (_chart, ticks) => ticks.map((tick) => new Date(tick * 1000).toISOString().slice(5, 10)),
+          },
+          { label: "Messages" },
+        ],
         scales: { x: { time: true } },
       },
       data,

@@ -1,5 +1,6 @@
 import { useMemo, useState } from "preact/hooks";
-import { downloadCsv, withQuery } from "../api.ts";
+import { withQuery } from "../api.ts";
+import { CsvButton } from "../parts/CsvButton.tsx";
 import { count, dayBefore, duration, percent } from "../format.ts";
 import { Loading } from "../parts/Loading.tsx";
 import { ProblemNotice } from "../parts/ProblemNotice.tsx";
@@ -168,9 +169,7 @@ function FunnelSection({
         />
       </dl>
       <FunnelChart days={days} />
-      <button type="button" class="link" onClick={() => void downloadCsv(csvPath, "funnel.csv")}>
-        Download the funnel as CSV
-      </button>
+      <CsvButton path={csvPath} filename="funnel.csv" label="Download the funnel as CSV" />
       <FunnelDayTable rows={report.rows} />
     </section>
   );
@@ -203,7 +202,7 @@ function FunnelDayTable({ rows }: { readonly rows: readonly FunnelRow[] }) {
         {rows.map((row) => (
           <tr>
             <td>{row.day}</td>
-            <td>{row.ruleId}</td>
+            <td>{row.ruleId === "" ? "none (API)" : row.ruleId}</td>
             <td>{row.messageClass}</td>
             <td>{count(row.qualified)}</td>
             <td>{count(row.requested)}</td>
@@ -228,9 +227,7 @@ function ProviderSection({
   return (
     <section aria-labelledby="providers-title">
       <h2 id="providers-title">Providers</h2>
-      <button type="button" class="link" onClick={() => void downloadCsv(csvPath, "providers.csv")}>
-        Download the provider report as CSV
-      </button>
+      <CsvButton path={csvPath} filename="providers.csv" label="Download the provider report as CSV" />
       {report.rows.length === 0 ? (
         <p class="empty">No message was submitted in this range.</p>
       ) : (
