@@ -1,7 +1,7 @@
 import type { Kysely } from "kysely";
 import type pg from "pg";
 import { formatMoney, isCurrency } from "../../domain/values/Money.ts";
-import type { AccountsTables, ConsentGround, RefreshFailureRow } from "./AccountsTable.ts";
+import type { AccountsTable, AccountsTables, ConsentGround, RefreshFailureRow } from "./AccountsTable.ts";
 
 /** An account as the query API answers it (phone masked unless the caller may see PII). */
 export interface AccountView {
@@ -39,6 +39,30 @@ export async function findAccount(
     .where("account_id", "=", accountId)
     .executeTakeFirst();
   if (row === undefined) return undefined;
+  return accountView(row, options);
+}
+
+/**
+ * The accounts with this phone number (E.164, as stored), up to 50, oldest id first. Finding
+ * someone by phone is reading personal data: the route asks for `pii:read` before it calls this.
+ */
+export async function findAccountsByPhone(
+  db: Kysely<AccountsTables>,
+  schema: string,
+  phone: string,
+): Promise<AccountView[]> {
+  const rows = await db
+    .withSchema(schema)
+    .selectFrom("accounts")
+    .selectAll()
+    .where("phone", "=", phone)
+    .orderBy("account_id")
+    .limit(50)
+    .execute();
+  return rows.map((row) => accountView(row, { showPhone: true }));
+}
+
+function accountView(row: AccountsTable, options: { readonly showPhone: boolean }): AccountView {
   const currency = isCurrency(row.currency) ? row.currency : undefined;
   return {
     accountId: row.account_id,

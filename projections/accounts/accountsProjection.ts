@@ -23,11 +23,12 @@ type AccountRow = Omit<AccountsTable, "qualifications"> & { qualifications: Reco
 
 /**
  * The accounts read model: contact, consents, latest balance, current qualifications, and the
- * last failed balance refresh (until a pull succeeds). Version 3 added the refresh failure.
+ * last failed balance refresh (until a pull succeeds). Version 3 added the refresh failure,
+ * version 4 the index that finds accounts by phone number.
  */
 export const accountsProjection: Projection<AccountsTables> = {
   name: "accounts",
-  version: 3,
+  version: 4,
   eventTypes: new Set(TYPES),
   tables: ["accounts"],
   async setUp(db, schema) {
@@ -52,6 +53,13 @@ export const accountsProjection: Projection<AccountsTables> = {
       // Every balance rewrites its account's row: room on the page lets PostgreSQL update in
       // place (HOT), without a new primary-key entry per update.
       .modifyEnd(sql`with (fillfactor = 50)`)
+      .execute();
+    await db.schema
+      .withSchema(schema)
+      .createIndex("accounts_phone_idx")
+      .ifNotExists()
+      .on("accounts")
+      .column("phone")
       .execute();
   },
   async foldBatch(reader: Kysely<AccountsTables>, events: readonly EventWithoutMetadata[], schema: string) {

@@ -543,6 +543,7 @@ test("GET /openapi.json describes every route, without a key", async (t) => {
   t.is(answer.status, 200);
   const paths = Object.keys(answer.json.paths as Record<string, unknown>).sort();
   t.deepEqual(paths, [
+    "/accounts",
     "/accounts/{id}",
     "/accounts/{id}/rule-states",
     "/accounts/{id}/timeline",

@@ -6,7 +6,9 @@ import {
 import { MESSAGE_CLASSES, type MessageClass } from "../../domain/values/MessageClass.ts";
 import { parseInstant } from "../../domain/values/Instant.ts";
 import { parsePosition } from "../../gateways/eventStore/Position.ts";
-import { findAccount } from "../accounts/accountQueries.ts";
+import { parsePhoneNumber } from "../../domain/values/PhoneNumber.ts";
+import { ProblemError } from "../../http/ProblemError.ts";
+import { findAccount, findAccountsByPhone } from "../accounts/accountQueries.ts";
 import { listQualifications } from "../qualification/qualificationQueries.ts";
 import {
   FUNNEL_COLUMNS,
@@ -70,6 +72,26 @@ export const queryRoutes: readonly QueryRoute[] = [
       return account === undefined
         ? { kind: "not_found", detail: `no account ${accountId}` }
         : { kind: "json", body: account };
+    },
+  }),
+  queryRoute({
+    path: "/accounts",
+    summary: "Accounts with a phone number (E.164); needs pii:read, since the number is personal data",
+    projections: ["accounts"],
+    params: z.strictObject({
+      phone: z
+        .string()
+        .max(32)
+        .refine((text) => parsePhoneNumber(text) !== undefined, "must be a phone number in E.164 form"),
+    }),
+    async answer({ readModel, readSchema, showPii }, { phone }) {
+      if (!showPii) {
+        throw new ProblemError("forbidden", "finding accounts by phone number needs the scope pii:read", {
+          requiredScope: "pii:read",
+        });
+      }
+      const items = await findAccountsByPhone(readModel(), readSchema, parsePhoneNumber(phone) ?? phone);
+      return { kind: "json", body: { items } };
     },
   }),
   queryRoute({

@@ -175,3 +175,16 @@ test("rule states: fired and waiting to re-arm, armed, accruing, not applicable"
     t.regex(rule.explanation, /this account is in JPY/);
   }
 });
+
+test("accounts are found by phone number only with pii:read", async (t) => {
+  const denied = await get(t, `/accounts?phone=${encodeURIComponent(PHONE)}`);
+  t.is(denied.status, 403);
+  t.is(denied.json["code"], "forbidden");
+  const found = await get(t, `/accounts?phone=${encodeURIComponent(PHONE)}`, KEYS.pii);
+  t.is(found.status, 200);
+  const ids = (found.json["items"] as { accountId: string; phone: string }[]).map((item) => item.accountId);
+  t.deepEqual(ids, ["healthy", "low", "yen"]);
+  t.is((await get(t, "/accounts?phone=12345", KEYS.pii)).status, 400);
+  const nobody = await get(t, `/accounts?phone=${encodeURIComponent("+447911123999")}`, KEYS.pii);
+  t.deepEqual(nobody.json["items"], [], JSON.stringify(nobody.json));
+});
