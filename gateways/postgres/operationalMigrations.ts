@@ -133,7 +133,7 @@ export function operationalMigrations(
       };
     case "commandApi":
       return {
-        // Idempotency-Key answers per caller (commands/api/IdempotencyStore.ts).
+        // Idempotency-Key answers per caller (http/IdempotencyStore.ts).
         "0001_idempotency_keys": run(sql`
           create table if not exists ${table("idempotency_keys")} (
             caller text not null,
