@@ -1,12 +1,10 @@
 import { parseArgs } from "node:util";
-import { listAmqpDeadLetters, requeueAmqpDeadLetters } from "../gateways/fanout/amqpDeadLetters.ts";
-import { DeadLetters, type DeadLetter } from "../gateways/fanout/DeadLetters.ts";
+import { deadLetterInbox, type DeadLetterInbox } from "../gateways/fanout/DeadLetterInbox.ts";
+import type { DeadLetter } from "../gateways/fanout/DeadLetters.ts";
 import { checkConsumerName } from "../gateways/fanout/EventConsumer.ts";
+import { FANOUT_CONSUMERS } from "../reactors/consumerNames.ts";
 import { connectDatabase, runCommandLine, unreachableDatabase, UsageError } from "./commandLine.ts";
 import { loadConfig, type Config } from "./loadConfig.ts";
-
-/** The consumers `npm start` runs (see bin/tidemark.ts): listed when no --consumer is given. */
-const CONSUMERS = ["qualification-policy"] as const;
 
 const USAGE = `Usage: npm run dead-letters -- <command> [options]
 
@@ -52,7 +50,7 @@ function parseInvocation(argv: readonly string[]): Invocation | "help" {
   if (values.help || command === undefined || command === "help") return "help";
   if (command === "list") {
     if (rest.length > 0) throw new UsageError(`list takes no arguments (got ${rest.join(" ")})`);
-    const consumers = values.consumer === undefined ? CONSUMERS : [values.consumer];
+    const consumers = values.consumer === undefined ? FANOUT_CONSUMERS : [values.consumer];
     for (const consumer of consumers) checkName(consumer);
     return { command, consumers, json: values.json };
   }
@@ -77,16 +75,14 @@ function checkName(consumer: string): void {
   }
 }
 
+// The listing holds them in memory (RabbitMQ: fetched and put back): a bound, per consumer asked.
+const LIST_LIMIT = 10_000;
+
 async function run(invocation: Invocation, config: Config): Promise<number> {
   const { amqpUrl } = config;
   if (amqpUrl !== undefined) {
     try {
-      return invocation.command === "list"
-        ? report(await listAmqpDeadLetters(amqpUrl, invocation.consumers), invocation.json)
-        : requeued(
-            await requeueAmqpDeadLetters(amqpUrl, invocation.consumer, invocation.eventIds),
-            invocation,
-          );
+      return await handle(invocation, deadLetterInbox({ amqpUrl }));
     } catch (error) {
       console.error(`dead-letters: RabbitMQ at AMQP_URL: ${(error as Error).message}`);
       return 2;
@@ -95,23 +91,26 @@ async function run(invocation: Invocation, config: Config): Promise<number> {
   const pool = await connectDatabase("dead-letters", config, 2);
   if (pool === undefined) return 2;
   try {
-    const deadLetters = new DeadLetters(pool, `${config.schemaPrefix}_fanout`);
+    const inbox = deadLetterInbox({ pool, schema: `${config.schemaPrefix}_fanout` });
     try {
-      await deadLetters.migrate();
+      await inbox.migrate();
     } catch (error) {
       console.error(`dead-letters: ${unreachableDatabase(config, error)}`);
       return 2;
     }
-    if (invocation.command === "list") {
-      const letters = (
-        await Promise.all(invocation.consumers.map((consumer) => deadLetters.list(consumer)))
-      ).flat();
-      return report(letters, invocation.json);
-    }
-    return requeued(await deadLetters.requeue(invocation.consumer, invocation.eventIds), invocation);
+    return await handle(invocation, inbox);
   } finally {
     await pool.end();
   }
+}
+
+async function handle(invocation: Invocation, inbox: DeadLetterInbox): Promise<number> {
+  return invocation.command === "list"
+    ? report(
+        await inbox.list(invocation.consumers, LIST_LIMIT * invocation.consumers.length),
+        invocation.json,
+      )
+    : requeued(await inbox.requeue(invocation.consumer, invocation.eventIds), invocation);
 }
 
 function report(letters: readonly DeadLetter[], json: boolean): number {

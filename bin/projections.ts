@@ -2,12 +2,10 @@ import { parseArgs } from "node:util";
 import { Kysely, PostgresDialect } from "kysely";
 import type pg from "pg";
 import type { EventStore } from "../gateways/eventStore/EventStore.ts";
-import { lagBehind } from "../gateways/eventStore/lagBehind.ts";
 import {
   PostgresEventStore,
   describeLogAnomalies,
 } from "../gateways/eventStore/postgres/PostgresEventStore.ts";
-import { START } from "../gateways/eventStore/Position.ts";
 import { allProjections } from "../projections/allProjections.ts";
 import type { AnyProjection } from "../projections/runtime/Projection.ts";
 import {
@@ -18,7 +16,9 @@ import {
   type ProjectionSchemas,
 } from "../projections/runtime/ProjectionBuilds.ts";
 import { liveBuildDigest } from "../projections/runtime/projectionDigest.ts";
+import { currentBuilds } from "../projections/runtime/readModelStatus.ts";
 import { rebuildProjections } from "../projections/runtime/rebuildProjections.ts";
+import { RebuildProgress } from "../projections/runtime/RebuildProgress.ts";
 import type { ProjectionProgress } from "../projections/runtime/runProjections.ts";
 import { connectDatabase, openEventStoreDb, runCommandLine, UsageError } from "./commandLine.ts";
 import { loadConfig, type Config } from "./loadConfig.ts";
@@ -192,12 +192,7 @@ async function status(
     store instanceof PostgresEventStore ? await PostgresEventStore.logAnomalies(pool) : undefined;
   const warning = anomalies === undefined ? undefined : describeLogAnomalies(anomalies);
   if (warning !== undefined) console.error(`projections: warning: ${warning}`);
-  const builds = (await listBuilds(db, schemas)).filter((build) => build.status !== "retired");
-  const rows = [];
-  for (const build of builds) {
-    const lag = await lagBehind(store, build.position);
-    rows.push({ ...build, lagEvents: lag.events, lagSeconds: lag.seconds });
-  }
+  const rows = await currentBuilds(db, store, schemas);
   if (invocation.json) {
     console.log(
       JSON.stringify(anomalies === undefined ? rows : { builds: rows, logAnomalies: anomalies }, null, 2),
@@ -231,8 +226,7 @@ async function rebuild(
   invocation: Invocation,
   signal: AbortSignal,
 ): Promise<number> {
-  const total = store instanceof PostgresEventStore ? await store.countAfter(START) : undefined;
-  const progress = new ProgressReporter(total, !invocation.json);
+  const progress = new ProgressReporter(await RebuildProgress.counting(store), !invocation.json);
   const startedAt = Date.now();
   const results = await rebuildProjections({
     pool,
@@ -327,34 +321,33 @@ async function verify(
 
 /** A progress bar with events/s and ETA on a terminal; a line every 5 s otherwise; nothing for --json. */
 class ProgressReporter {
-  read = 0;
-  readonly #total: number | undefined;
+  readonly #progress: RebuildProgress;
   readonly #enabled: boolean;
   readonly #tty = process.stderr.isTTY;
-  readonly #startedAt = Date.now();
   #lastDrawn = 0;
 
-  constructor(total: number | undefined, enabled: boolean) {
-    this.#total = total;
+  constructor(progress: RebuildProgress, enabled: boolean) {
+    this.#progress = progress;
     this.#enabled = enabled;
   }
 
-  update(progress: ProjectionProgress): void {
-    this.read = Math.max(this.read, progress.read);
+  get read(): number {
+    return this.#progress.read;
+  }
+
+  update(update: ProjectionProgress): void {
+    this.#progress.update(update);
     const now = Date.now();
     if (!this.#enabled || now - this.#lastDrawn < (this.#tty ? 200 : 5000)) return;
     this.#lastDrawn = now;
-    const seconds = (now - this.#startedAt) / 1000;
-    const rate = this.read / Math.max(seconds, 0.001);
-    const total = this.#total;
-    const fraction = total === undefined || total === 0 ? undefined : Math.min(1, this.read / total);
-    const eta =
-      total === undefined || rate === 0 ? "?" : formatDuration(Math.max(0, total - this.read) / rate);
+    const { read, total, fraction } = this.#progress;
+    const secondsLeft = this.#progress.secondsLeft(now);
+    const eta = secondsLeft === undefined ? "?" : formatDuration(secondsLeft);
     const bar =
       fraction === undefined
         ? ""
         : `[${"#".repeat(Math.round(fraction * 30)).padEnd(30, "-")}] ${(fraction * 100).toFixed(0).padStart(3)}% `;
-    const line = `${bar}${this.read.toLocaleString("en")}${total === undefined ? "" : `/${total.toLocaleString("en")}`} events  ${Math.round(rate).toLocaleString("en")} events/s  ETA ${eta}`;
+    const line = `${bar}${read.toLocaleString("en")}${total === undefined ? "" : `/${total.toLocaleString("en")}`} events  ${Math.round(this.#progress.eventsPerSecond(now)).toLocaleString("en")} events/s  ETA ${eta}`;
     if (this.#tty) process.stderr.write(`\r${line}\u001b[K`);
     else process.stderr.write(`${line}\n`);
   }

@@ -1,3 +1,4 @@
+import { CONSUMER_NAMES } from "./consumerNames.ts";
 import { metadataCausedBy } from "../commands/metadataCausedBy.ts";
 import { handleCommand } from "../commands/handleCommand.ts";
 import type { AccountEvent } from "../domain/account/AccountEvent.ts";
@@ -66,7 +67,7 @@ type RefreshRequested = Extract<AccountEvent, { type: "BalanceRefreshRequested" 
 export function bankingGateway(options: BankingGatewayOptions): EventConsumer {
   const accounts = accountDecider(options.rules, options.referenceTimeBounds);
   return {
-    name: "banking-gateway",
+    name: CONSUMER_NAMES.bankingGateway,
     eventTypes: new Set(["BalanceRefreshRequested"]),
     async handle(recorded: RecordedEvent) {
       const event = { type: recorded.type, data: recorded.data } as unknown as RefreshRequested;

@@ -1,3 +1,4 @@
+import { CONSUMER_NAMES } from "./consumerNames.ts";
 import type { AccountEvent } from "../domain/account/AccountEvent.ts";
 import { accountDecider } from "../domain/account/accountDecider.ts";
 import { notificationDecider, notificationStreamId } from "../domain/notification/notificationDecider.ts";
@@ -39,7 +40,7 @@ export function qualificationPolicy(options: QualificationPolicyOptions): EventC
   const accounts = accountDecider(options.rules);
   const validForMs = (options.validForHours ?? 24) * HOUR_MS;
   return {
-    name: "qualification-policy",
+    name: CONSUMER_NAMES.qualificationPolicy,
     eventTypes: new Set(["AccountQualified"]),
     async handle(recorded: RecordedEvent) {
       const event = { type: recorded.type, data: recorded.data } as unknown as AccountQualified;

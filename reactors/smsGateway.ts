@@ -1,3 +1,4 @@
+import { CONSUMER_NAMES } from "./consumerNames.ts";
 import { metadataCausedBy } from "../commands/metadataCausedBy.ts";
 import { handleCommand, loadState } from "../commands/handleCommand.ts";
 import { accountDecider } from "../domain/account/accountDecider.ts";
@@ -79,7 +80,7 @@ export function smsGateway(options: SmsGatewayOptions): EventConsumer {
   if (options.providers.length === 0) throw new Error("the SMS gateway needs at least one provider");
   const accounts = accountDecider(options.rules);
   return {
-    name: "sms-gateway",
+    name: CONSUMER_NAMES.smsGateway,
     eventTypes: new Set(["NotificationRequested"]),
     async handle(recorded: RecordedEvent) {
       const { state } = await loadState(options.store, notificationDecider, recorded.streamId);

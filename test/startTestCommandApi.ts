@@ -4,7 +4,7 @@ import { RateLimiterMemory } from "rate-limiter-flexible";
 import { answerClientErrors } from "../http/answerClientErrors.ts";
 import { ApiKeys, hashApiKey, type Scope } from "../http/ApiKeys.ts";
 import { createCommandApi } from "../commands/api/createCommandApi.ts";
-import { IdempotencyStore } from "../commands/api/IdempotencyStore.ts";
+import { IdempotencyStore } from "../http/IdempotencyStore.ts";
 import { loadRules } from "../commands/rules/loadRules.ts";
 import { loadTemplates } from "../commands/templates/loadTemplates.ts";
 import type { PostgresEventStore } from "../gateways/eventStore/postgres/PostgresEventStore.ts";

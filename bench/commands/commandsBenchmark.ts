@@ -6,7 +6,7 @@ import { createInterface } from "node:readline";
 import autocannon from "autocannon";
 import pg from "pg";
 import { PostgresEventStore } from "../../gateways/eventStore/postgres/PostgresEventStore.ts";
-import { IdempotencyStore } from "../../commands/api/IdempotencyStore.ts";
+import { IdempotencyStore } from "../../http/IdempotencyStore.ts";
 import { pino } from "pino";
 import { BENCH_API_KEY, BENCH_SCHEMA } from "./commandsBenchmarkSettings.ts";
 import { UsageError } from "../shared/UsageError.ts";

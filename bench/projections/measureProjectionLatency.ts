@@ -5,7 +5,7 @@ import autocannon from "autocannon";
 import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
 import { pino } from "pino";
-import { IdempotencyStore } from "../../commands/api/IdempotencyStore.ts";
+import { IdempotencyStore } from "../../http/IdempotencyStore.ts";
 import { loadRules } from "../../commands/rules/loadRules.ts";
 import { accountDecider } from "../../domain/account/accountDecider.ts";
 import { epochMsToInstant } from "../../domain/values/Instant.ts";

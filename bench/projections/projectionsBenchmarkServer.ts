@@ -18,7 +18,7 @@ import { pino, type Logger } from "pino";
 import { RateLimiterMemory } from "rate-limiter-flexible";
 import { ApiKeys, hashApiKey } from "../../http/ApiKeys.ts";
 import { createCommandApi } from "../../commands/api/createCommandApi.ts";
-import { IdempotencyStore } from "../../commands/api/IdempotencyStore.ts";
+import { IdempotencyStore } from "../../http/IdempotencyStore.ts";
 import { loadRules } from "../../commands/rules/loadRules.ts";
 import { loadTemplates } from "../../commands/templates/loadTemplates.ts";
 import { PostgresEventStore } from "../../gateways/eventStore/postgres/PostgresEventStore.ts";

@@ -3,7 +3,7 @@ import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { ApiKeys } from "../../http/ApiKeys.ts";
 import { createCommandApi } from "../../commands/api/createCommandApi.ts";
-import { IdempotencyStore } from "../../commands/api/IdempotencyStore.ts";
+import { IdempotencyStore } from "../../http/IdempotencyStore.ts";
 import { loadTemplates } from "../../commands/templates/loadTemplates.ts";
 import { traceRequests } from "../../gateways/observability/traceContext.ts";
 import type { Config } from "../loadConfig.ts";

@@ -10,8 +10,14 @@ import type { QueryCache } from "../../projections/api/QueryCache.ts";
 import { queryRoutes } from "../../projections/api/queryRoutes.ts";
 import { RedisQueryCache } from "../../projections/api/RedisQueryCache.ts";
 import { TieredQueryCache } from "../../projections/api/TieredQueryCache.ts";
+import { deadLetterInbox } from "../../gateways/fanout/DeadLetterInbox.ts";
+import { IdempotencyStore } from "../../http/IdempotencyStore.ts";
+import { allProjections } from "../../projections/allProjections.ts";
+import type { OperationsDependencies } from "../../projections/api/operations/operationsRoutes.ts";
 import { createRegistry } from "../../projections/runtime/ProjectionBuilds.ts";
 import { CONSOLE_BUILD_DIRECTORY, consoleRoutes } from "../../http/consoleRoutes.ts";
+import { RebuildJobs } from "../../projections/runtime/RebuildJobs.ts";
+import { FANOUT_CONSUMERS } from "../../reactors/consumerNames.ts";
 import { healthRoutes, listen } from "./listen.ts";
 import type { SystemContext } from "./SystemContext.ts";
 
@@ -22,6 +28,8 @@ export async function startQueryApi(context: SystemContext, apiKeys: ApiKeys): P
   const queryPool = context.openPool(20);
   const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool: queryPool }) });
   await createRegistry(db, schemas);
+  const operations = await createOperations(context, db, logger.child({ component: "operations" }));
+  stops.unshift(() => operations.rebuilds.stop());
   const app = createQueryApi({
     db,
     readSchema: schemas.read,
@@ -34,6 +42,7 @@ export async function startQueryApi(context: SystemContext, apiKeys: ApiKeys): P
     referenceTimeBounds: config.referenceTimeBounds,
     readYourWritesTimeoutMs: config.readYourWritesTimeoutMs,
     extraRoutes: [healthRoutes(queryPool), await consoleRoutes(CONSOLE_BUILD_DIRECTORY)],
+    operations,
   });
   await listen(
     app,
@@ -45,6 +54,53 @@ export async function startQueryApi(context: SystemContext, apiKeys: ApiKeys): P
   );
   urls.queryApi = `http://127.0.0.1:${config.queryApiPort}`;
   urls.console = `http://127.0.0.1:${config.queryApiPort}/console/`;
+}
+
+/**
+ * The operations routes' parts: rebuilds on a small pool of their own (a lease connection and a
+ * batch at a time, so they never starve the queries), dead letters where the fan-out keeps them,
+ * Idempotency-Keys beside the command API's, and the rules loaded at start-up.
+ */
+async function createOperations(
+  context: SystemContext,
+  db: Kysely<unknown>,
+  logger: Logger,
+): Promise<OperationsDependencies> {
+  const { config, schemas } = context;
+  const rebuildPool = context.openPool(4);
+  const rebuilds = new RebuildJobs({
+    pool: rebuildPool,
+    db: new Kysely<unknown>({ dialect: new PostgresDialect({ pool: rebuildPool }) }),
+    store: context.unmeasuredStore,
+    schemas,
+    logger: logger.child({ component: "rebuilds" }),
+  });
+  await rebuilds.migrate();
+  const deadLetters = deadLetterInbox(
+    config.amqpUrl === undefined
+      ? { pool: context.pool, schema: `${config.schemaPrefix}_fanout` }
+      : { amqpUrl: config.amqpUrl },
+  );
+  await deadLetters.migrate();
+  // The command API's table (in the event store's schema): one key, one answer, whichever API.
+  const idempotency = new IdempotencyStore(
+    context.pool,
+    "tidemark",
+    logger.child({ component: "idempotency" }),
+  );
+  await idempotency.migrate();
+  return {
+    db,
+    store: context.unmeasuredStore,
+    schemas,
+    projections: allProjections,
+    rebuilds,
+    deadLetters,
+    consumers: FANOUT_CONSUMERS,
+    rules: context.rules,
+    idempotency,
+    logger,
+  };
 }
 
 /**

@@ -8,7 +8,7 @@ import type { EventStore } from "../../gateways/eventStore/EventStore.ts";
 import type { Templates } from "../templates/loadTemplates.ts";
 import { accountRoutes } from "./accountRoutes.ts";
 import { notificationRoutes } from "./notificationRoutes.ts";
-import type { IdempotencyStore } from "./IdempotencyStore.ts";
+import type { IdempotencyStore } from "../../http/IdempotencyStore.ts";
 import { openApiDocument } from "./openApiDocument.ts";
 import { rateLimited } from "./rateLimited.ts";
 import { refuseControlCharacters } from "../../http/refuseControlCharacters.ts";

@@ -14,11 +14,8 @@ export interface Lag {
 export async function lagBehind(store: EventStore, position: Position, now = Date.now()): Promise<Lag> {
   if (!(store instanceof PostgresEventStore)) return { events: null, seconds: null };
   const events = await store.countAfter(position);
-  let seconds = 0;
-  if (events > 0) {
-    for await (const oldestUnread of store.readAll(position, { maxCount: 1 })) {
-      seconds = Math.max(0, (now - oldestUnread.recordedAt.getTime()) / 1000);
-    }
-  }
+  // Not a read of the log: behind a long open transaction a read waits, and the lag is wanted then most.
+  const oldestUnread = events > 0 ? await store.firstRecordedAfter(position) : undefined;
+  const seconds = oldestUnread === undefined ? 0 : Math.max(0, (now - oldestUnread.getTime()) / 1000);
   return { events, seconds };
 }

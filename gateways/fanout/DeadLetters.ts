@@ -7,10 +7,14 @@ export interface DeadLetter {
   readonly consumer: string;
   readonly eventId: string;
   readonly eventType: string;
+  /** The stream the event belongs to ("" when the broker's message did not say). */
+  readonly streamId: string;
   readonly position: string;
   readonly attempts: number;
   readonly error: string;
   readonly failedAt: Date;
+  /** When it was handed back to its consumer, which has not handled it yet (in-process fan-out only). */
+  readonly requeuedAt: Date | null;
 }
 
 /**
@@ -82,28 +86,35 @@ export class DeadLetters {
     return new Map(rows.map((row) => [row.consumer, Number(row.count)]));
   }
 
-  async list(consumer?: string): Promise<DeadLetter[]> {
+  /** Dead letters of `consumer` (or of every consumer), in log order per consumer; at most `limit`. */
+  async list(consumer?: string, limit?: number): Promise<DeadLetter[]> {
     const { rows } = await this.#pool.query<{
       consumer: string;
       event_id: string;
       event_type: string;
+      stream_id: string | null;
       position: string;
       attempts: number;
       error: string;
       failed_at: Date;
+      requeued_at: Date | null;
     }>(
-      `select consumer, event_id, event_type, position, attempts, error, failed_at from ${this.#table}
-       where $1::text is null or consumer = $1 order by consumer, position`,
-      [consumer ?? null],
+      `select consumer, event_id, event_type, event->>'streamId' as stream_id, position, attempts, error,
+         failed_at, requeued_at
+       from ${this.#table}
+       where $1::text is null or consumer = $1 order by consumer, position limit $2`,
+      [consumer ?? null, limit ?? null],
     );
     return rows.map((row) => ({
       consumer: row.consumer,
       eventId: row.event_id,
       eventType: row.event_type,
+      streamId: row.stream_id ?? "",
       position: row.position,
       attempts: row.attempts,
       error: row.error,
       failedAt: row.failed_at,
+      requeuedAt: row.requeued_at,
     }));
   }
 }

@@ -120,9 +120,12 @@ function deadLetterOf(consumer: string, message: GetMessage): DeadLetter {
     consumer,
     eventId: String(message.properties.messageId ?? ""),
     eventType: String(message.properties.type ?? ""),
+    streamId: String(headers["x-stream-id"] ?? ""),
     position: String(headers["x-position"] ?? ""),
     attempts: Number(headers[ATTEMPT_HEADER] ?? 0),
     error: String(headers[ERROR_HEADER] ?? ""),
     failedAt,
+    // A requeued message leaves the dead queue at once.
+    requeuedAt: null,
   };
 }

@@ -176,7 +176,7 @@ function schedulerMigrations(schema: string): Record<string, Migration> {
 function commandApiMigrations(schema: string): Record<string, Migration> {
   const table = tableIn(schema);
   return {
-    // Idempotency-Key answers per caller (commands/api/IdempotencyStore.ts).
+    // Idempotency-Key answers per caller (http/IdempotencyStore.ts).
     "0001_idempotency_keys": run(sql`
           create table if not exists ${table("idempotency_keys")} (
             caller text not null,

@@ -15,7 +15,10 @@ import { createEdgeApp } from "../../http/createEdgeApp.ts";
 import { parseRequest } from "../../http/parseRequest.ts";
 import { refuseControlCharacters } from "../../http/refuseControlCharacters.ts";
 import { parsePosition, type Position } from "../../gateways/eventStore/Position.ts";
+import { databaseDown } from "./databaseDown.ts";
 import type { LivePositions } from "./LivePositions.ts";
+import { operationsOpenApiPaths } from "./operations/operationsOpenApiPaths.ts";
+import { operationsRoutes, type OperationsDependencies } from "./operations/operationsRoutes.ts";
 import type { CachedAnswer, QueryCache } from "./QueryCache.ts";
 import { queryOpenApiDocument } from "./queryOpenApiDocument.ts";
 import type { QueryRoute } from "./QueryRoute.ts";
@@ -40,6 +43,8 @@ export interface QueryApiDependencies {
   readonly referenceTimeBounds?: ReferenceTimeBounds;
   /** Routes the process adds (health, readiness). */
   readonly extraRoutes?: readonly Router[];
+  /** The operator console's operations routes (`/operations/…`); absent: not offered. */
+  readonly operations?: OperationsDependencies;
 }
 
 const UNDEFINED_TABLE = "42P01";
@@ -50,11 +55,18 @@ const UNDEFINED_TABLE = "42P01";
  * gave it (`X-Min-Position` or `minPosition`) gets an answer that includes its write, after a
  * bounded wait, or 503 with `Retry-After`. Answers are cached under a key that includes that
  * position, so a cached answer is never older than what was asked for, and carry a strong ETag.
+ * With `operations`, the operator console's `/operations/…` routes too (live, uncached; their
+ * actions need `admin`).
  */
 export function createQueryApi(dependencies: QueryApiDependencies): Koa {
   const app = createEdgeApp(dependencies.logger);
   app.use(refuseControlCharacters("single-line"));
-  const document = JSON.stringify(queryOpenApiDocument(dependencies.routes));
+  const document = JSON.stringify(
+    queryOpenApiDocument(
+      dependencies.routes,
+      dependencies.operations === undefined ? {} : operationsOpenApiPaths(),
+    ),
+  );
   const router = new Router();
   router.get("/openapi.json", (ctx) => {
     ctx.type = "application/json";
@@ -77,6 +89,11 @@ export function createQueryApi(dependencies: QueryApiDependencies): Koa {
   }
   app.use(router.routes());
   app.use(router.allowedMethods());
+  if (dependencies.operations !== undefined) {
+    const operations = operationsRoutes(dependencies.operations, dependencies.apiKeys);
+    app.use(operations.routes());
+    app.use(operations.allowedMethods());
+  }
   for (const extra of dependencies.extraRoutes ?? []) app.use(extra.routes());
   app.use((ctx) => {
     throw new ProblemError("not_found", `no route ${ctx.method} ${ctx.path}`);
@@ -182,13 +199,6 @@ async function computeAnswer(
     etag: `"${createHash("sha256").update(body).digest("base64url").slice(0, 27)}"`,
     position,
   };
-}
-
-/** A connection-level failure (no answer, connection lost, server shutting down or out of connections). */
-function databaseDown(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  if (typeof code !== "string") return false;
-  return /^(08|57P|53)/.test(code) || ["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE"].includes(code);
 }
 
 /** The client's position from the header or the query parameter (both: they must agree). */

@@ -4,11 +4,33 @@ import type { QueryRoute } from "./QueryRoute.ts";
 
 const PROBLEM = { $ref: "#/components/responses/Problem" };
 
+/** The security scheme and the problem answer every path refers to. */
+const COMPONENTS = {
+  securitySchemes: {
+    apiKey: { type: "http", scheme: "bearer", description: "Authorization: Bearer <API key>" },
+  },
+  responses: {
+    Problem: {
+      description:
+        "RFC 9457 problem details; `code`: 400 invalid_request, 401 unauthenticated | invalid_api_key, 403 forbidden, " +
+        "404 not_found, 431 request_header_fields_too_large, 503 unavailable (the read models did not reach the " +
+        "position in time, or their database does not answer; retry after Retry-After). The operations POSTs also: " +
+        "409 refused (reason rebuild_running: a rebuild of that read model runs; its rebuildId and statusUrl when known) " +
+        "or idempotency_key_in_use, 413 payload_too_large, 415 unsupported_media_type, 422 idempotency_key_reused",
+      content: { "application/problem+json": { schema: { type: "object" } } },
+    },
+  },
+};
+
 /**
  * The query API's OpenAPI 3.1 document, generated from the routes' own zod schemas (the ones
- * requests are validated with), so it cannot drift from what the API accepts.
+ * requests are validated with), so it cannot drift from what the API accepts; `extraPaths` (the
+ * operations routes) are added as they are.
  */
-export function queryOpenApiDocument(routes: readonly QueryRoute[]): Record<string, unknown> {
+export function queryOpenApiDocument(
+  routes: readonly QueryRoute[],
+  extraPaths: Record<string, unknown> = {},
+): Record<string, unknown> {
   const paths: Record<string, unknown> = {};
   for (const route of routes) {
     const path = route.path.replace(/:(\w+)/g, "{$1}");
@@ -69,20 +91,7 @@ export function queryOpenApiDocument(routes: readonly QueryRoute[]): Record<stri
   return {
     openapi: "3.1.0",
     info: { title: "Tidemark query API", version: "0.1.0", description: EDGE_RULES },
-    paths,
-    components: {
-      securitySchemes: {
-        apiKey: { type: "http", scheme: "bearer", description: "Authorization: Bearer <API key>" },
-      },
-      responses: {
-        Problem: {
-          description:
-            "RFC 9457 problem details; `code`: 400 invalid_request, 401 unauthenticated | invalid_api_key, 403 forbidden, " +
-            "404 not_found, 431 request_header_fields_too_large, 503 unavailable (the read models did not reach the " +
-            "position in time, or their database does not answer; retry after Retry-After)",
-          content: { "application/problem+json": { schema: { type: "object" } } },
-        },
-      },
-    },
+    paths: { ...paths, ...extraPaths },
+    components: COMPONENTS,
   };
 }

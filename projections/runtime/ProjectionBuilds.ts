@@ -22,6 +22,8 @@ export interface ProjectionBuildsTable {
   updated_at: Generated<Date>;
   live_since: Date | null;
   error: string | null;
+  /** When `error` was recorded (`updated_at` moves on with the checkpoint, this does not). */
+  error_at: Date | null;
 }
 
 export interface RuntimeTables {
@@ -38,6 +40,7 @@ export interface ProjectionBuild {
   readonly updatedAt: Date;
   readonly liveSince: Date | null;
   readonly error: string | null;
+  readonly errorAt: Date | null;
 }
 
 /**
@@ -85,6 +88,12 @@ export async function createRegistry(db: Kysely<unknown>, schemas: ProjectionSch
       .addColumn("live_since", "timestamptz")
       .addColumn("error", "text")
       .execute();
+    // Registries made before errors were timed: their errors count as recorded when last updated.
+    await sql`alter table ${sql.table(`${schemas.runtime}.projection_builds`)} add column if not exists error_at timestamptz`.execute(
+      trx,
+    );
+    await sql`update ${sql.table(`${schemas.runtime}.projection_builds`)} set error_at = updated_at
+      where error is not null and error_at is null`.execute(trx);
     await trx.schema
       .withSchema(schemas.runtime)
       .createIndex("projection_builds_one_live")
@@ -244,6 +253,7 @@ export async function recordBuildFailure(
     .set({
       status: sql<BuildStatus>`case when status = 'building' then 'failed' else status end`,
       error,
+      error_at: sql<Date>`now()`,
       updated_at: sql<Date>`now()`,
     })
     .where("build_schema", "=", buildSchema)
@@ -259,6 +269,7 @@ function buildOf(row: {
   updated_at: Date;
   live_since: Date | null;
   error: string | null;
+  error_at: Date | null;
 }): ProjectionBuild {
   return {
     buildSchema: row.build_schema,
@@ -269,5 +280,6 @@ function buildOf(row: {
     updatedAt: row.updated_at,
     liveSince: row.live_since,
     error: row.error,
+    errorAt: row.error_at,
   };
 }

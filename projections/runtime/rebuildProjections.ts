@@ -201,6 +201,7 @@ async function swapBuild(
         live_since: sql<Date>`now()`,
         updated_at: sql<Date>`now()`,
         error: null,
+        error_at: null,
       })
       .where("build_schema", "=", buildSchema)
       .execute();

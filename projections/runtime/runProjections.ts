@@ -350,6 +350,25 @@ function leaseLost(target: RunningTarget, found: string): LeaseLostError {
   );
 }
 
+/**
+ * The builds of projection `name` a runner is filling right now: status `building`, their lease
+ * held (by a rebuild of the CLI, the query API or the projector, in any process).
+ */
+export async function buildsBeingFilled(
+  db: Kysely<unknown>,
+  schemas: ProjectionSchemas,
+  name: string,
+): Promise<string[]> {
+  const { rows } = await sql<{ build_schema: string }>`
+    select build_schema from ${sql.table(`${schemas.runtime}.projection_builds`)}
+    where name = ${name} and status = 'building' and exists (
+      select from pg_locks
+      where locktype = 'advisory' and granted and database = (select oid from pg_database where datname = current_database())
+        and classid = ${LEASE_CLASS}::bigint::oid and objid = hashtext(build_schema)::oid and objsubid = 2
+    )`.execute(db);
+  return rows.map((row) => row.build_schema);
+}
+
 /** The checkpoint moved under us: another runner holds this build. */
 export class LeaseLostError extends Error {
   readonly code = "lease_lost";

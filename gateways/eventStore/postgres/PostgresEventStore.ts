@@ -328,6 +328,20 @@ export class PostgresEventStore implements EventStore {
     return Number(rows[0]?.events ?? 0);
   }
 
+  /**
+   * When the first committed event after `position` was recorded, readable or still held back by
+   * an older open transaction (which a read would wait for); undefined when there is none.
+   */
+  async firstRecordedAfter(position: Position): Promise<Date | undefined> {
+    const [order, sequence] = positionParts(position);
+    const { rows } = await this.#query<{ recorded_at_ms: number }>(this.#sql.firstRecordedAfter, [
+      order,
+      sequence,
+    ]);
+    const first = rows[0];
+    return first === undefined ? undefined : new Date(first.recorded_at_ms);
+  }
+
   /** How many events lie after `after` and at or before `upTo` (PostgreSQL only). */
   async countBetween(after: Position, upTo: Position): Promise<number> {
     const [afterOrder, afterSequence] = positionParts(after);
@@ -339,6 +353,15 @@ export class PostgresEventStore implements EventStore {
       upToSequence,
     ]);
     return Number(rows[0]?.events ?? 0);
+  }
+
+  /**
+   * The position of the last committed event (readable or still held back by an older open
+   * transaction), or undefined for an empty log: where the log's head stands (PostgreSQL only).
+   */
+  async head(): Promise<Position | undefined> {
+    const head = await this.#headPosition();
+    return head === START ? undefined : head;
   }
 
   /** A page of the log after `after`: whole events, or the columns `statement` selects. */
@@ -466,6 +489,9 @@ function statements(schema: string) {
       where (transaction_order, global_position) > ($1::bigint, $2::bigint)
         and (transaction_order, global_position) <= ($3::bigint, $4::bigint)`,
     head: `select ${position} as position from ${events} order by transaction_order desc, global_position desc limit 1`,
+    firstRecordedAfter: `select floor(extract(epoch from recorded_at) * 1000)::float8 as recorded_at_ms from ${events}
+      where (transaction_order, global_position) > ($1::bigint, $2::bigint)
+      order by transaction_order, global_position limit 1`,
     eventsAfter: `select
       exists (select 1 from ${events}
         where (transaction_order, global_position) > ($1::bigint, $2::bigint) and ${visible}) as readable,

@@ -2,12 +2,12 @@ import { createHash } from "node:crypto";
 import type { Context, Next } from "koa";
 import type pg from "pg";
 import type { Logger } from "pino";
-import type { ApiCaller } from "../../http/ApiKeys.ts";
+import type { ApiCaller } from "./ApiKeys.ts";
 import { canonicalJson } from "./canonicalJson.ts";
-import { migrateOperationalTables } from "../../gateways/postgres/operationalMigrations.ts";
-import { ProblemError } from "../../http/ProblemError.ts";
-import { rawBodyOf } from "../../http/jsonBodies.ts";
-import { renderProblem } from "../../http/problemMiddleware.ts";
+import { migrateOperationalTables } from "../gateways/postgres/operationalMigrations.ts";
+import { ProblemError } from "./ProblemError.ts";
+import { rawBodyOf } from "./jsonBodies.ts";
+import { renderProblem } from "./problemMiddleware.ts";
 
 const KEY = /^[\x21-\x7e]{8,128}$/;
 // A claim whose request never finished (the process died) may be taken over after this long.

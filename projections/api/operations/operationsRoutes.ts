@@ -1,0 +1,96 @@
+import Router from "@koa/router";
+import type { Context, Middleware, Next } from "koa";
+import type { Kysely } from "kysely";
+import type { Logger } from "pino";
+import type { Rule } from "../../../domain/rules/Rule.ts";
+import type { EventStore } from "../../../gateways/eventStore/EventStore.ts";
+import type { DeadLetterInbox } from "../../../gateways/fanout/DeadLetterInbox.ts";
+import type { ApiKeys } from "../../../http/ApiKeys.ts";
+import type { IdempotencyStore } from "../../../http/IdempotencyStore.ts";
+import { jsonBodies } from "../../../http/jsonBodies.ts";
+import { ProblemError } from "../../../http/ProblemError.ts";
+import { refuseControlCharacters } from "../../../http/refuseControlCharacters.ts";
+import type { AnyProjection } from "../../runtime/Projection.ts";
+import type { ProjectionSchemas } from "../../runtime/ProjectionBuilds.ts";
+import type { RebuildJobs } from "../../runtime/RebuildJobs.ts";
+import { databaseDown } from "../databaseDown.ts";
+import { deadLetterRoutes } from "./deadLetterRoutes.ts";
+import { providerRoutes } from "./providerRoutes.ts";
+import { readModelRoutes } from "./readModelRoutes.ts";
+import { ruleRoutes } from "./ruleRoutes.ts";
+
+/** What the operations routes read and act on. */
+export interface OperationsDependencies {
+  /** The registry and the read schema. */
+  readonly db: Kysely<unknown>;
+  /** For the log's head and each build's lag (counted on PostgreSQL only). */
+  readonly store: EventStore;
+  readonly schemas: ProjectionSchemas;
+  /** The read models this code builds (`allProjections`). */
+  readonly projections: readonly AnyProjection[];
+  readonly rebuilds: RebuildJobs;
+  readonly deadLetters: DeadLetterInbox;
+  /** The fan-out's consumers, whose dead letters are listed and requeued. */
+  readonly consumers: readonly string[];
+  /** The rules in force, as this process loaded them at start-up. */
+  readonly rules: readonly Rule[];
+  /** Idempotency-Key on the POSTs, stored as the command API stores it. */
+  readonly idempotency: IdempotencyStore;
+  readonly logger: Logger;
+  readonly clock?: () => number;
+}
+
+/** How the operations routes guard themselves: reads, and the admin's actions. */
+export interface OperationsGuards {
+  readonly read: Middleware;
+  /** `admin`, a bounded JSON body without control characters, Idempotency-Key honoured. */
+  readonly admin: readonly Middleware[];
+}
+
+// An operations body is a list of event ids at most.
+const MAX_BODY_BYTES = 64 * 1024;
+const MAX_JSON_DEPTH = 4;
+
+/**
+ * The operator console's operations page, under `/operations`: read models (status, lag, builds,
+ * last error; rebuild with live progress for `admin`), dead letters (list; requeue for `admin`),
+ * provider health, the event log's head and the rules in force. Reads need `queries:read`.
+ * Answers are live (`Cache-Control: no-store`), never from the query cache.
+ */
+export function operationsRoutes(dependencies: OperationsDependencies, apiKeys: ApiKeys): Router {
+  const guards: OperationsGuards = {
+    read: apiKeys.require("queries:read"),
+    admin: [
+      apiKeys.require("admin"),
+      ...jsonBodies({ maxBytes: MAX_BODY_BYTES, maxDepth: MAX_JSON_DEPTH }),
+      refuseControlCharacters("single-line"),
+      dependencies.idempotency.middleware,
+    ],
+  };
+  const router = new Router();
+  router.use(liveAnswers);
+  for (const addRoutes of [readModelRoutes, deadLetterRoutes, providerRoutes, ruleRoutes]) {
+    addRoutes(router, dependencies, guards);
+  }
+  return router;
+}
+
+const UNDEFINED_TABLE = "42P01";
+
+/** Every answer is of now (never cached); a database that does not answer is a 503. */
+async function liveAnswers(ctx: Context, next: Next): Promise<void> {
+  ctx.set("Cache-Control", "no-store");
+  try {
+    await next();
+  } catch (error) {
+    if (databaseDown(error))
+      throw new ProblemError("unavailable", "the database does not answer; retry later");
+    if ((error as { code?: unknown }).code === UNDEFINED_TABLE) {
+      throw new ProblemError(
+        "unavailable",
+        "the read model is not built yet; the projector creates it on start",
+      );
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,13 @@
+/**
+ * The name of each consumer of the fan-out `npm start` runs: it names the consumer's queue
+ * (`tidemark.<name>`, its dead letters in `tidemark.<name>.dead`) and its checkpoint, so tools
+ * that look at dead letters (the CLI, the query API) find them by these names.
+ */
+export const CONSUMER_NAMES = {
+  qualificationPolicy: "qualification-policy",
+  smsGateway: "sms-gateway",
+  bankingGateway: "banking-gateway",
+} as const;
+
+/** Every consumer `npm start` runs, in the order the fan-out starts them. */
+export const FANOUT_CONSUMERS: readonly string[] = Object.values(CONSUMER_NAMES);
