@@ -1,7 +1,9 @@
 import { randomUUID } from "node:crypto";
 import anyTest, { type TestFn } from "ava";
 import { epochMsToInstant } from "../../domain/values/Instant.ts";
+import { applyProjection } from "../../test/applyProjection.ts";
 import { startTestSystem, type TestSystem } from "../../test/startTestSystem.ts";
+import { timelineProjection } from "./timelineProjection.ts";
 
 const test = anyTest as TestFn<TestSystem & { position: string }>;
 
@@ -77,9 +79,8 @@ test.before(async (t) => {
     accountId: "low",
     messageClass: "service",
     templateId: "low-balance",
-    variables: { balance: "<img src=x onerror=alert(1)>" },
-    rule: { ruleId: "low-balance", episode: 1 },
-  }).catch(() => undefined);
+    variables: { balance: "£40.00", threshold: "£100.00" },
+  });
   await openAccount(url, "healthy");
   await pushBalance(url, "healthy", "6000.00", 1);
   await openAccount(url, "yen", "JPY");
@@ -187,4 +188,23 @@ test("accounts are found by phone number only with pii:read", async (t) => {
   t.is((await get(t, "/accounts?phone=12345", KEYS.pii)).status, 400);
   const nobody = await get(t, `/accounts?phone=${encodeURIComponent("+447911123999")}`, KEYS.pii);
   t.deepEqual(nobody.json["items"], [], JSON.stringify(nobody.json));
+});
+
+test("one event per batch or all in one batch: the same timeline", async (t) => {
+  const { database, store } = t.context;
+  const rows = async (batchSize: number) => {
+    const schema = `${database.schema}_timeline_${batchSize}`;
+    await applyProjection(database.pool, store, timelineProjection, schema, batchSize);
+    const entries = await database.pool.query(
+      `select * from "${schema}".timeline_entries order by account_id, position`,
+    );
+    const notifications = await database.pool.query(
+      `select * from "${schema}".timeline_notifications order by notification_id`,
+    );
+    await database.pool.query(`drop schema "${schema}" cascade`);
+    return { entries: entries.rows, notifications: notifications.rows };
+  };
+  const one = await rows(1);
+  t.true(one.entries.some((row: { stream_id: string }) => row.stream_id.startsWith("notification-")));
+  t.deepEqual(one, await rows(1000));
 });

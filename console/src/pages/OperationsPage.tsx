@@ -167,21 +167,65 @@ function ProvidersSection() {
   );
 }
 
+interface RuleInForce {
+  readonly id: string;
+  readonly version: number;
+  readonly kind: string;
+  readonly messageClass: string;
+  readonly currency: string;
+  readonly threshold: { readonly amount: string; readonly currency: string };
+  readonly rearmAbove?: { readonly amount: string };
+  readonly days?: number;
+  readonly cooldownHours: number;
+  readonly quietHours: { readonly start: string; readonly end: string } | null;
+  readonly creditLines: string;
+}
+
 function RulesSection() {
-  const [rules] = useApi<{ rules: readonly Record<string, unknown>[] }>("/operations/rules");
+  const [rules] = useApi<{ rules: readonly RuleInForce[] }>("/operations/rules");
   return (
     <section class="card" aria-labelledby="rules-title">
       <h2 id="rules-title">Rules in force</h2>
       {rules.status === "failed" ? <ProblemNotice error={rules.error} /> : null}
       {rules.status === "done" ? (
-        <ul class="rules" data-testid="rules-in-force">
-          {rules.data.rules.map((rule) => (
-            <li>
-              <code>{JSON.stringify(rule)}</code>
-            </li>
-          ))}
-        </ul>
+        <table data-testid="rules-in-force">
+          <caption>One row per rule and currency, as loaded at start-up</caption>
+          <thead>
+            <tr>
+              <th scope="col">Rule</th>
+              <th scope="col">Class</th>
+              <th scope="col">Currency</th>
+              <th scope="col">Fires when</th>
+              <th scope="col">Cooldown</th>
+              <th scope="col">Quiet hours</th>
+              <th scope="col">Credit lines</th>
+            </tr>
+          </thead>
+          <tbody>
+            {rules.data.rules.map((rule) => (
+              <tr>
+                <th scope="row">
+                  {rule.id} v{rule.version}
+                </th>
+                <td>{rule.messageClass}</td>
+                <td>{rule.currency}</td>
+                <td>{ruleCondition(rule)}</td>
+                <td>{rule.cooldownHours} h</td>
+                <td>
+                  {rule.quietHours === null ? "none" : `${rule.quietHours.start}–${rule.quietHours.end}`}
+                </td>
+                <td>{rule.creditLines}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
       ) : null}
     </section>
   );
+}
+
+function ruleCondition(rule: RuleInForce): string {
+  return rule.kind === "below"
+    ? `below ${rule.threshold.amount}; re-arms above ${rule.rearmAbove?.amount ?? "?"}`
+    : `at or above ${rule.threshold.amount} for ${rule.days ?? "?"} days`;
 }
