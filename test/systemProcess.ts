@@ -35,7 +35,11 @@ export interface SystemProcessOptions {
    */
   readonly env: Readonly<Record<string, string>>;
   /** Keys configured beside the admin key (e.g. a reader without `pii:read`). */
-  readonly extraKeys?: readonly { readonly name: string; readonly key: string; readonly scopes: readonly string[] }[];
+  readonly extraKeys?: readonly {
+    readonly name: string;
+    readonly key: string;
+    readonly scopes: readonly string[];
+  }[];
   /** How long to wait for "Tidemark is running" (default 90 s: the embedded default runs initdb). */
   readonly startTimeoutMs?: number;
   /**
@@ -85,7 +89,11 @@ export async function startSystemProcess(options: SystemProcessOptions): Promise
       EMBEDDED_POSTGRES_PORT: String(embeddedPostgresPort),
       TIDEMARK_API_KEYS: JSON.stringify([
         { name: "e2e", sha256: hashApiKey(apiKey), scopes: ["admin"] },
-        ...(options.extraKeys ?? []).map(({ name, key, scopes }) => ({ name, sha256: hashApiKey(key), scopes })),
+        ...(options.extraKeys ?? []).map(({ name, key, scopes }) => ({
+          name,
+          sha256: hashApiKey(key),
+          scopes,
+        })),
       ]),
       RATE_LIMIT_PER_SECOND: "100000",
       LOG_LEVEL: "info",
