@@ -24,7 +24,6 @@ const BUILD_FILES = [path.relative(REPOSITORY, import.meta.filename), "tsconfig.
 export const ENTRY_POINTS = ["tidemark", "projections", "deadLetters", "backup", "eventLog", "drill"];
 
 export interface BuildStamp {
-  readonly entryPoints: readonly string[];
   /** Every file the bundles were made of, relative to the repository. */
   readonly inputs: readonly string[];
   /** Of the inputs' contents, as the build read them (contents, not times: no clock can fool it). */
@@ -35,16 +34,17 @@ export interface BuildStamp {
  * Builds `entryPoints` into dist/. `clean` first removes what earlier builds left there; without
  * it, files are only added or replaced, each by a rename, chunks before the entry points that
  * load them, so a process starting meanwhile (or a concurrent build) finds whole files. `quiet`
- * prints errors only (a rebuild before a CLI runs must not add to its stderr).
+ * prints errors only (a rebuild before a CLI runs must not add to its stderr). False when the code
+ * does not compile (esbuild has printed why; dist/ is left as it was).
  */
 export async function buildServer(options: {
   readonly entryPoints: readonly string[];
   readonly clean: boolean;
   readonly quiet: boolean;
-}): Promise<void> {
+}): Promise<boolean> {
   const read = new Map(BUILD_FILES.map((file) => [file, readFileSync(path.join(REPOSITORY, file))]));
   const esbuild = await import("esbuild");
-  const result = await esbuild.build({
+  const built = esbuild.build({
     absWorkingDir: REPOSITORY,
     entryPoints: options.entryPoints.map((name) => `bin/${name}.ts`),
     outdir: OUT_DIR,
@@ -62,6 +62,11 @@ export async function buildServer(options: {
     logLevel: options.quiet ? "error" : "warning",
     plugins: [sourcesAsRead(read)],
   });
+  const result = await built.catch((error: unknown) => {
+    if (error instanceof Error && "errors" in error) return undefined;
+    throw error;
+  });
+  if (result === undefined) return false;
   if (options.clean) await rm(OUT_DIR, { recursive: true, force: true });
   await mkdir(OUT_DIR, { recursive: true });
   const entryFiles = new Set(
@@ -74,11 +79,11 @@ export async function buildServer(options: {
   for (const output of outputs) await replaceFile(output.path, output.contents);
   const inputs = [...Object.keys(result.metafile.inputs), ...BUILD_FILES];
   const stamp: BuildStamp = {
-    entryPoints: options.entryPoints,
     inputs,
     digest: digestOf(inputs, (file) => read.get(file) ?? readFileSync(path.join(REPOSITORY, file))),
   };
   await replaceFile(STAMP, JSON.stringify(stamp, null, 2));
+  return true;
 }
 
 /** The last build's stamp; undefined when there is none. */
@@ -139,5 +144,10 @@ async function replaceFile(file: string, contents: Uint8Array | string): Promise
 
 if (import.meta.filename === process.argv[1]) {
   const named = process.argv.slice(2);
-  await buildServer({ entryPoints: named.length > 0 ? named : ENTRY_POINTS, clean: true, quiet: false });
+  const built = await buildServer({
+    entryPoints: named.length > 0 ? named : ENTRY_POINTS,
+    clean: true,
+    quiet: false,
+  });
+  if (!built) process.exitCode = 1;
 }
