@@ -4,7 +4,7 @@ import { defineConfig } from "eslint/config";
 import tseslint from "typescript-eslint";
 
 export default defineConfig(
-  { ignores: ["node_modules/", ".tools/", ".tidemark/", "console/dist/"] },
+  { ignores: ["node_modules/", ".tools/", ".tidemark/", "dist/", "console/dist/"] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {

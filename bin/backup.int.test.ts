@@ -9,6 +9,7 @@ import { generateEventLog } from "../test/generateEventLog.ts";
 import { startLocalS3Server, type LocalS3Server } from "../test/localS3Server.ts";
 import { TEST_DATABASE_URL } from "../test/postgresTestDatabase.ts";
 import { freePort } from "../test/systemProcess.ts";
+import { builtEntryPoint } from "./builtEntryPoint.ts";
 
 const run = promisify(execFile);
 const BUCKET = "tidemark-backups";
@@ -42,9 +43,9 @@ async function createDatabase(t: { context: Context }, purpose: string): Promise
 }
 
 /** Runs a CLI as a user would; resolves with its exit code and output whatever the code. */
-async function cli(script: string, env: Record<string, string>, ...args: string[]) {
+async function cli(entryPoint: string, env: Record<string, string>, ...args: string[]) {
   try {
-    const { stdout, stderr } = await run(process.execPath, ["--import", "tsx", script, ...args], {
+    const { stdout, stderr } = await run(process.execPath, [...builtEntryPoint(entryPoint), ...args], {
       env: {
         PATH: process.env.PATH,
         HOME: process.env.HOME,
@@ -72,13 +73,7 @@ function storageEnv(server: LocalS3Server, prefix: string): Record<string, strin
 
 /** `npm run projections -- rebuild --all` on `databaseUrl`: each read model's digest. */
 async function rebuildAll(t: { is: (a: unknown, b: unknown, m?: string) => void }, databaseUrl: string) {
-  const rebuilt = await cli(
-    "bin/projections.ts",
-    { DATABASE_URL: databaseUrl },
-    "rebuild",
-    "--all",
-    "--json",
-  );
+  const rebuilt = await cli("projections", { DATABASE_URL: databaseUrl }, "rebuild", "--all", "--json");
   t.is(rebuilt.code, 0, rebuilt.stderr);
   const { results } = JSON.parse(rebuilt.stdout) as {
     results: { projection: string; outcome: string; digest?: { digest: string } }[];
@@ -102,18 +97,18 @@ test("backup create → restore latest into a new database → rebuild: every re
     await store.close();
 
     const storage = storageEnv(t.context.server, `e2e-${randomBytes(3).toString("hex")}`);
-    const created = await cli("bin/backup.ts", { DATABASE_URL: sourceUrl, ...storage }, "create", "--json");
+    const created = await cli("backup", { DATABASE_URL: sourceUrl, ...storage }, "create", "--json");
     t.is(created.code, 0, created.stderr);
     const backup = JSON.parse(created.stdout) as { id: string; events: number; bytes: number };
     t.is(backup.events, events);
     t.true(backup.bytes > 0);
 
-    const listed = await cli("bin/backup.ts", storage, "list");
+    const listed = await cli("backup", storage, "list");
     t.is(listed.code, 0, listed.stderr);
     t.regex(listed.stdout, new RegExp(`^${backup.id}\\s+\\S+\\s+${events.toLocaleString("en")}\\s`, "m"));
 
     const targetUrl = await createDatabase(t, "target");
-    const restored = await cli("bin/backup.ts", { DATABASE_URL: targetUrl, ...storage }, "restore", "latest");
+    const restored = await cli("backup", { DATABASE_URL: targetUrl, ...storage }, "restore", "latest");
     t.is(restored.code, 0, restored.stderr);
     t.regex(
       restored.stdout,
@@ -127,13 +122,13 @@ test("backup create → restore latest into a new database → rebuild: every re
     t.deepEqual(actual, expected);
 
     // A different backup into the now full store is refused by the import, in one line.
-    const second = await cli("bin/backup.ts", { DATABASE_URL: sourceUrl, ...storage }, "create", "--json");
+    const second = await cli("backup", { DATABASE_URL: sourceUrl, ...storage }, "create", "--json");
     t.is(second.code, 0, second.stderr);
-    const refused = await cli("bin/backup.ts", { DATABASE_URL: targetUrl, ...storage }, "restore", "latest");
+    const refused = await cli("backup", { DATABASE_URL: targetUrl, ...storage }, "restore", "latest");
     t.is(refused.code, 1);
     t.regex(refused.stderr, /^backup: .*already holds an import of archive .*; import into an empty store$/m);
 
-    const pruned = await cli("bin/backup.ts", storage, "prune", "--keep", "1", "--json");
+    const pruned = await cli("backup", storage, "prune", "--keep", "1", "--json");
     t.is(pruned.code, 0, pruned.stderr);
     t.deepEqual((JSON.parse(pruned.stdout) as { deleted: string[] }).deleted, [backup.id]);
   } finally {
@@ -152,30 +147,30 @@ test("backup: expected failures are one line on stderr, exit 1 (2 with nothing t
     t.is(result.stderr.trim().split("\n").length, 1, result.stderr);
   };
 
-  const unknown = await cli("bin/backup.ts", storage, "restore", "20261124T090000000Z-000000");
+  const unknown = await cli("backup", storage, "restore", "20261124T090000000Z-000000");
   t.is(unknown.code, 1);
   t.regex(unknown.stderr, /no backup "20261124T090000000Z-000000"/);
   oneLine(unknown);
 
-  const noneYet = await cli("bin/backup.ts", storage, "restore", "latest");
+  const noneYet = await cli("backup", storage, "restore", "latest");
   t.is(noneYet.code, 1);
   t.regex(noneYet.stderr, /there are no backups to restore/);
 
-  const noBucket = await cli("bin/backup.ts", { ...storage, BACKUP_S3_BUCKET: "no-such-bucket" }, "list");
+  const noBucket = await cli("backup", { ...storage, BACKUP_S3_BUCKET: "no-such-bucket" }, "list");
   t.is(noBucket.code, 2);
   t.regex(noBucket.stderr, /bucket "no-such-bucket" does not exist \(check BACKUP_S3_BUCKET/);
   oneLine(noBucket);
 
   const closed = await startLocalS3Server([]);
   await closed.close();
-  const unreachable = await cli("bin/backup.ts", { ...storage, BACKUP_S3_ENDPOINT: closed.endpoint }, "list");
+  const unreachable = await cli("backup", { ...storage, BACKUP_S3_ENDPOINT: closed.endpoint }, "list");
   t.is(unreachable.code, 2);
   t.regex(unreachable.stderr, /cannot reach S3 storage .*ECONNREFUSED.*\(check BACKUP_S3_ENDPOINT\)/);
   oneLine(unreachable);
 
   const port = await freePort();
   const noDatabase = await cli(
-    "bin/backup.ts",
+    "backup",
     { ...storage, DATABASE_URL: `postgres://tidemark:tidemark@127.0.0.1:${port}/tidemark` },
     "create",
   );
@@ -183,11 +178,11 @@ test("backup: expected failures are one line on stderr, exit 1 (2 with nothing t
   t.regex(noDatabase.stderr, new RegExp(`127\\.0\\.0\\.1:${port}`));
   oneLine(noDatabase);
 
-  const noVariable = await cli("bin/backup.ts", {}, "list");
+  const noVariable = await cli("backup", {}, "list");
   t.is(noVariable.code, 2);
   t.regex(noVariable.stderr, /^backup: config: BACKUP_S3_BUCKET is required for backups\n/);
 
-  t.is((await cli("bin/backup.ts", storage, "prune")).code, 2, "prune without --keep");
-  t.is((await cli("bin/backup.ts", storage, "restore", "yesterday")).code, 2, "not a backup id");
-  t.is((await cli("bin/backup.ts", storage, "upload")).code, 2, "no such command");
+  t.is((await cli("backup", storage, "prune")).code, 2, "prune without --keep");
+  t.is((await cli("backup", storage, "restore", "yesterday")).code, 2, "not a backup id");
+  t.is((await cli("backup", storage, "upload")).code, 2, "no such command");
 });

@@ -1,23 +1,24 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import test from "ava";
+import { builtEntryPoint } from "./builtEntryPoint.ts";
 
 const run = promisify(execFile);
 
-/** Each CLI's file and the name its messages start with. */
+/** Each CLI's entry point and the name its messages start with. */
 const CLIS = [
-  ["bin/projections.ts", "projections"],
-  ["bin/eventLog.ts", "event-log"],
-  ["bin/backup.ts", "backup"],
-  ["bin/deadLetters.ts", "dead-letters"],
-  ["bin/drill.ts", "drill"],
-  ["bin/demo.ts", "demo"],
+  ["projections", "projections"],
+  ["eventLog", "event-log"],
+  ["backup", "backup"],
+  ["deadLetters", "dead-letters"],
+  ["drill", "drill"],
+  ["demo", "demo"],
 ] as const;
 
 /** Runs a CLI as a user would; resolves with its exit code and output whatever the code. */
-async function cli(file: string, ...args: string[]) {
+async function cli(entryPoint: string, ...args: string[]) {
   try {
-    const { stdout, stderr } = await run(process.execPath, ["--import", "tsx", file, ...args], {
+    const { stdout, stderr } = await run(process.execPath, [...builtEntryPoint(entryPoint), ...args], {
       env: { PATH: process.env.PATH, HOME: process.env.HOME },
     });
     return { code: 0, stdout, stderr };
@@ -27,16 +28,16 @@ async function cli(file: string, ...args: string[]) {
   }
 }
 
-for (const [file, name] of CLIS) {
+for (const [entryPoint, name] of CLIS) {
   test(`${name} --help: the usage on stdout, nothing on stderr, exit status 0`, async (t) => {
-    const answer = await cli(file, "--help");
+    const answer = await cli(entryPoint, "--help");
     t.is(answer.code, 0, answer.stderr);
     t.true(answer.stdout.startsWith("Usage: npm run "), answer.stdout);
     t.is(answer.stderr, "");
   });
 
   test(`${name}: an unknown option is bad usage: the reason and the usage on stderr, exit status 2`, async (t) => {
-    const answer = await cli(file, "--no-such-option");
+    const answer = await cli(entryPoint, "--no-such-option");
     t.is(answer.code, 2, answer.stderr);
     t.is(answer.stdout, "");
     t.regex(

