@@ -13,7 +13,7 @@ import { TieredQueryCache } from "../../projections/api/TieredQueryCache.ts";
 import { deadLetterInbox } from "../../gateways/fanout/DeadLetterInbox.ts";
 import { IdempotencyStore } from "../../http/IdempotencyStore.ts";
 import { allProjections } from "../../projections/allProjections.ts";
-import type { OperationsDependencies } from "../../projections/api/operations/operationsRoutes.ts";
+import type { OperationsDependencies } from "../../projections/api/operations/OperationsDependencies.ts";
 import { createRegistry } from "../../projections/runtime/ProjectionBuilds.ts";
 import { CONSOLE_BUILD_DIRECTORY, consoleRoutes } from "../../http/consoleRoutes.ts";
 import { RebuildJobs } from "../../projections/runtime/RebuildJobs.ts";

@@ -18,7 +18,8 @@ import { parsePosition, type Position } from "../../gateways/eventStore/Position
 import { databaseDown } from "./databaseDown.ts";
 import type { LivePositions } from "./LivePositions.ts";
 import { operationsOpenApiPaths } from "./operations/operationsOpenApiPaths.ts";
-import { operationsRoutes, type OperationsDependencies } from "./operations/operationsRoutes.ts";
+import type { OperationsDependencies } from "./operations/OperationsDependencies.ts";
+import { operationsRoutes } from "./operations/operationsRoutes.ts";
 import type { CachedAnswer, QueryCache } from "./QueryCache.ts";
 import { queryOpenApiDocument } from "./queryOpenApiDocument.ts";
 import type { QueryRoute } from "./QueryRoute.ts";

@@ -4,7 +4,7 @@ import { z } from "zod";
 import type { DeadLetter } from "../../../gateways/fanout/DeadLetters.ts";
 import { parseRequest } from "../../../http/parseRequest.ts";
 import { ProblemError } from "../../../http/ProblemError.ts";
-import type { OperationsDependencies, OperationsGuards } from "./operationsRoutes.ts";
+import type { OperationsDependencies, OperationsGuards } from "./OperationsDependencies.ts";
 
 /** Most dead letters one answer lists, and most event ids one requeue names. */
 export const MAX_DEAD_LETTERS = 1000;

@@ -1,51 +1,15 @@
 import Router from "@koa/router";
-import type { Context, Middleware, Next } from "koa";
-import type { Kysely } from "kysely";
-import type { Logger } from "pino";
-import type { Rule } from "../../../domain/rules/Rule.ts";
-import type { EventStore } from "../../../gateways/eventStore/EventStore.ts";
-import type { DeadLetterInbox } from "../../../gateways/fanout/DeadLetterInbox.ts";
+import type { Context, Next } from "koa";
 import type { ApiKeys } from "../../../http/ApiKeys.ts";
-import type { IdempotencyStore } from "../../../http/IdempotencyStore.ts";
 import { jsonBodies } from "../../../http/jsonBodies.ts";
 import { ProblemError } from "../../../http/ProblemError.ts";
 import { refuseControlCharacters } from "../../../http/refuseControlCharacters.ts";
-import type { AnyProjection } from "../../runtime/Projection.ts";
-import type { ProjectionSchemas } from "../../runtime/ProjectionBuilds.ts";
-import type { RebuildJobs } from "../../runtime/RebuildJobs.ts";
 import { databaseDown } from "../databaseDown.ts";
 import { deadLetterRoutes } from "./deadLetterRoutes.ts";
 import { providerRoutes } from "./providerRoutes.ts";
 import { readModelRoutes } from "./readModelRoutes.ts";
+import type { OperationsDependencies, OperationsGuards } from "./OperationsDependencies.ts";
 import { ruleRoutes } from "./ruleRoutes.ts";
-
-/** What the operations routes read and act on. */
-export interface OperationsDependencies {
-  /** The registry and the read schema. */
-  readonly db: Kysely<unknown>;
-  /** For the log's head and each build's lag (counted on PostgreSQL only). */
-  readonly store: EventStore;
-  readonly schemas: ProjectionSchemas;
-  /** The read models this code builds (`allProjections`). */
-  readonly projections: readonly AnyProjection[];
-  readonly rebuilds: RebuildJobs;
-  readonly deadLetters: DeadLetterInbox;
-  /** The fan-out's consumers, whose dead letters are listed and requeued. */
-  readonly consumers: readonly string[];
-  /** The rules in force, as this process loaded them at start-up. */
-  readonly rules: readonly Rule[];
-  /** Idempotency-Key on the POSTs, stored as the command API stores it. */
-  readonly idempotency: IdempotencyStore;
-  readonly logger: Logger;
-  readonly clock?: () => number;
-}
-
-/** How the operations routes guard themselves: reads, and the admin's actions. */
-export interface OperationsGuards {
-  readonly read: Middleware;
-  /** `admin`, a bounded JSON body without control characters, Idempotency-Key honoured. */
-  readonly admin: readonly Middleware[];
-}
 
 // An operations body is a list of event ids at most.
 const MAX_BODY_BYTES = 64 * 1024;

@@ -6,7 +6,7 @@ import { epochMsToInstant } from "../../../domain/values/Instant.ts";
 import { parseRequest } from "../../../http/parseRequest.ts";
 import { providerHealth } from "../../tracking/providerHealth.ts";
 import type { TrackingTables } from "../../tracking/TrackingTables.ts";
-import type { OperationsDependencies, OperationsGuards } from "./operationsRoutes.ts";
+import type { OperationsDependencies, OperationsGuards } from "./OperationsDependencies.ts";
 
 /** The widest window of provider health, in hours (30 days). */
 export const MAX_PROVIDER_HOURS = 720;

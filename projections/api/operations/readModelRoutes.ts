@@ -6,7 +6,7 @@ import { parseRequest } from "../../../http/parseRequest.ts";
 import { ProblemError } from "../../../http/ProblemError.ts";
 import { currentBuilds, readModelStatus } from "../../runtime/readModelStatus.ts";
 import type { RebuildJob } from "../../runtime/RebuildJobs.ts";
-import type { OperationsDependencies, OperationsGuards } from "./operationsRoutes.ts";
+import type { OperationsDependencies, OperationsGuards } from "./OperationsDependencies.ts";
 
 /** The request parts of the read-model routes, shared with the OpenAPI document. */
 export const readModelRequests = {

@@ -5,7 +5,7 @@ import { unreachable } from "../../../domain/Decider.ts";
 import type { Rule } from "../../../domain/rules/Rule.ts";
 import { formatMoney, type Money } from "../../../domain/values/Money.ts";
 import { parseRequest } from "../../../http/parseRequest.ts";
-import type { OperationsDependencies, OperationsGuards } from "./operationsRoutes.ts";
+import type { OperationsDependencies, OperationsGuards } from "./OperationsDependencies.ts";
 
 /**
  * `GET /operations/rules`: the rules in force, as this process loaded them at start-up (one per
