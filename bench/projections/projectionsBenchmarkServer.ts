@@ -4,7 +4,9 @@
  * - `commands`: the command API, and with a projector pool size the projector too (every read
  *   model, its own pool) over one event store, as one all-roles process runs them;
  * - `projector`: the projector alone (prints "ready 0": nothing to listen on);
- * - `queries`: the query API over read models built beforehand, with the cache asked for.
+ * - `queries`: the query API over read models built beforehand, with the cache asked for, the
+ *   shipped rules (for the rule states) and the console's build at `/console/`, as
+ *   `bin/roles/queryApi.ts` wires it.
  * Takes a `ProjectionsBenchmarkServerRequest` as JSON in argv[2], prints "ready <port>", and
  * shuts down cleanly on SIGTERM. Started by the benchmark; not meant to be run by hand.
  */
@@ -17,6 +19,7 @@ import pg from "pg";
 import { pino, type Logger } from "pino";
 import { RateLimiterMemory } from "rate-limiter-flexible";
 import { ApiKeys, hashApiKey } from "../../http/ApiKeys.ts";
+import { CONSOLE_BUILD_DIRECTORY, consoleRoutes } from "../../http/consoleRoutes.ts";
 import { createCommandApi } from "../../commands/api/createCommandApi.ts";
 import { IdempotencyStore } from "../../http/IdempotencyStore.ts";
 import { loadRules } from "../../commands/rules/loadRules.ts";
@@ -122,6 +125,8 @@ async function startQueries(
     ]),
     logger,
     routes: queryRoutes,
+    rules: await loadRules(),
+    extraRoutes: [await consoleRoutes(CONSOLE_BUILD_DIRECTORY)],
   });
 }
 
