@@ -46,7 +46,7 @@ export function formatConsoleReport(
     "",
     settingsList(results, options, config, environment),
     "",
-    ...timingsSection(results, options),
+    ...timingsSection(results, options, config),
     ...phasesSection(results.caches),
     ...bundleSection(results),
     "### The machine's load (sampled for 1 s while the benchmark waited, before each measurement)",
@@ -103,10 +103,14 @@ function settingsList(
   return lines.join("\n");
 }
 
-function timingsSection(results: ConsoleBenchmarkResults, options: ConsoleBenchmarkOptions): string[] {
+function timingsSection(
+  results: ConsoleBenchmarkResults,
+  options: ConsoleBenchmarkOptions,
+  config: ConsoleBenchmarkConfig,
+): string[] {
   const rows = results.caches.flatMap((cache) => [
     ...overviewRows(cache),
-    ...customerRows(cache, results.fixtures),
+    ...customerRows(cache, results.fixtures, config.timelinePage),
     ...apiRows(cache.api, cache.cache, results.fixtures),
   ]);
   if (rows.length === 0) return [];
@@ -189,13 +193,17 @@ function phasesSection(caches: readonly QueryCacheResults[]): string[] {
   ];
 }
 
-function customerRows(cache: QueryCacheResults, fixtures: ConsoleFixtures | undefined): string[][] {
+function customerRows(
+  cache: QueryCacheResults,
+  fixtures: ConsoleFixtures | undefined,
+  page: number,
+): string[][] {
   if (cache.customer === undefined) return [];
   const runs = cache.customer;
   const entries = number(fixtures?.busyTimelineEvents ?? Number.NaN);
   return [
     timingRow(
-      `customer page (${entries}-event timeline): route set → newest timeline page (100 entries) painted`,
+      `customer page (${entries}-event timeline): route set → newest timeline page (${page} entries) painted`,
       cache.cache,
       "warm",
       runs.map((run) => run.firstPageMs),
