@@ -88,7 +88,7 @@ function settingsList(
         `\`rebuildProjections\` in ${fixed(rebuild.seconds, 1)} s; \`${log.busyAccountId}\`'s timeline holds ` +
         `${number(fixtures.busyTimelineEvents)} entries (the largest other: ${number(fixtures.largestOtherTimeline)})`,
       `- Query API: a child process as \`bin/roles/queryApi.ts\` wires it (pool max ${config.queryPoolSize}, the ` +
-        `shipped rules, the console at \`/console/\`), over those read models, no projector running; a key with ` +
+        `shipped rules, the operations routes, the console at \`/console/\`), over those read models, no projector running; a key with ` +
         `\`queries:read\` only (personal data masked). Query cache "none": every answer computed from PostgreSQL ` +
         `(as after each projector advance in a live system: the cache key holds the position); "memory": answers cached`,
       `- Browser: each page opens signed in (the key put in sessionStorage by an init script) with \`Date\` shifted ` +

@@ -78,6 +78,7 @@ async function measureWithQueryCache(
     databaseUrl: config.databaseUrl,
     redisUrl: config.redisUrl,
     prefix: config.rebuildPrefix,
+    logSchema: config.logSchema,
     poolSize: config.queryPoolSize,
     cache,
   });
