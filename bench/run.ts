@@ -53,6 +53,17 @@ const BENCHMARKS: ReadonlyMap<string, Benchmark> = new Map([
       }),
     },
   ],
+  [
+    "console",
+    {
+      summary:
+        "the operator console over 1M events: overview first render, a 1,000-event timeline, JavaScript size",
+      load: async () => ({
+        flags: (await import("./console/parseConsoleBenchmarkOptions.ts")).CONSOLE_BENCHMARK_FLAGS,
+        run: (await import("./console/consoleBenchmark.ts")).runConsoleBenchmark,
+      }),
+    },
+  ],
 ]);
 
 async function usage(): Promise<string> {

@@ -25,6 +25,11 @@ export interface EventLogShape {
   readonly onProgress?: (written: number) => void;
   /** Account ids are `<prefix>-<n>` (default `gen`): another prefix adds accounts to an existing log. */
   readonly prefix?: string;
+  /**
+   * Time between two rounds of balances (default one hour). Shorter packs more of an account's
+   * history into the same days: a few accounts with many events beside the others.
+   */
+  readonly stepMs?: number;
 }
 
 /**
@@ -49,7 +54,8 @@ export async function generateEventLog(
   let written = 0;
   const start = Date.UTC(2026, 10, 1, 6);
   let hour = 0;
-  const now = (offsetMs = 0): Instant => epochMsToInstant(start + hour * 3_600_000 + offsetMs);
+  const stepMs = shape.stepMs ?? 3_600_000;
+  const now = (offsetMs = 0): Instant => epochMsToInstant(start + hour * stepMs + offsetMs);
   const metadata = { correlationId: randomUUID(), actor: "generator" };
   const toAppend = (events: readonly { type: string; data: unknown }[]): EventToAppend[] =>
     events.map((event) => ({ id: randomUUID(), type: event.type, data: event.data as JsonObject, metadata }));

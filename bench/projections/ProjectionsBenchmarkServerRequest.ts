@@ -31,6 +31,8 @@ export type ProjectionsBenchmarkServerRequest =
       readonly redisUrl: string;
       /** The prefix of the projections' schemas (registry and read views). */
       readonly prefix: string;
+      /** The event store schema the read models were built from (the operations routes' log head and lag). */
+      readonly logSchema: string;
       readonly poolSize: number;
       readonly cache: BenchQueryCache;
     };

@@ -31,6 +31,7 @@ export async function measureCachedQueries(
     databaseUrl: config.databaseUrl,
     redisUrl: config.redisUrl,
     prefix: config.rebuildPrefix,
+    logSchema: config.logSchema,
     poolSize: config.queryPoolSize,
     cache,
   });

@@ -26,7 +26,7 @@ export interface RebuildRun {
  * @throws Error when a projection does not end swapped (live).
  */
 export async function measureRebuild(
-  config: ProjectionsBenchmarkConfig,
+  config: Pick<ProjectionsBenchmarkConfig, "databaseUrl" | "rebuildPrefix" | "rebuildPoolSize">,
   log: BenchmarkEventLog,
   progress: (message: string) => void,
 ): Promise<RebuildRun> {

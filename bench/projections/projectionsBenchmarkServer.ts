@@ -4,7 +4,9 @@
  * - `commands`: the command API, and with a projector pool size the projector too (every read
  *   model, its own pool) over one event store, as one all-roles process runs them;
  * - `projector`: the projector alone (prints "ready 0": nothing to listen on);
- * - `queries`: the query API over read models built beforehand, with the cache asked for.
+ * - `queries`: the query API over read models built beforehand, with the cache asked for, the
+ *   shipped rules (for the rule states), the operations routes and the console's build at
+ *   `/console/`, as `bin/roles/queryApi.ts` wires it.
  * Takes a `ProjectionsBenchmarkServerRequest` as JSON in argv[2], prints "ready <port>", and
  * shuts down cleanly on SIGTERM. Started by the benchmark; not meant to be run by hand.
  */
@@ -17,6 +19,12 @@ import pg from "pg";
 import { pino, type Logger } from "pino";
 import { RateLimiterMemory } from "rate-limiter-flexible";
 import { ApiKeys, hashApiKey } from "../../http/ApiKeys.ts";
+import { CONSOLE_BUILD_DIRECTORY, consoleRoutes } from "../../http/consoleRoutes.ts";
+import type { Rule } from "../../domain/rules/Rule.ts";
+import { deadLetterInbox } from "../../gateways/fanout/DeadLetterInbox.ts";
+import type { OperationsDependencies } from "../../projections/api/operations/OperationsDependencies.ts";
+import { RebuildJobs } from "../../projections/runtime/RebuildJobs.ts";
+import { FANOUT_CONSUMERS } from "../../reactors/consumerNames.ts";
 import { createCommandApi } from "../../commands/api/createCommandApi.ts";
 import { IdempotencyStore } from "../../http/IdempotencyStore.ts";
 import { loadRules } from "../../commands/rules/loadRules.ts";
@@ -112,6 +120,7 @@ async function startQueries(
   const schemas = projectionSchemas(request.prefix);
   const cache = await openCache(request, logger);
   stops.unshift(() => cache.close());
+  const rules = await loadRules();
   return createQueryApi({
     db,
     readSchema: schemas.read,
@@ -122,7 +131,53 @@ async function startQueries(
     ]),
     logger,
     routes: queryRoutes,
+    rules,
+    extraRoutes: [await consoleRoutes(CONSOLE_BUILD_DIRECTORY)],
+    operations: await startOperations(request, db, rules, logger, stops),
   });
+}
+
+/**
+ * The operations routes' parts as `bin/roles/queryApi.ts` builds them: rebuilds on a small pool of
+ * their own, reading the log; dead letters in a fan-out table and Idempotency-Keys in a table,
+ * both under the read models' prefix (dropped with them).
+ */
+async function startOperations(
+  request: Extract<ProjectionsBenchmarkServerRequest, { role: "queries" }>,
+  db: Kysely<unknown>,
+  rules: readonly Rule[],
+  logger: Logger,
+  stops: Stop[],
+): Promise<OperationsDependencies> {
+  const pool = openPool(request.databaseUrl, 4, stops);
+  const store = new PostgresEventStore(pool, { schema: request.logSchema });
+  stops.unshift(() => store.close());
+  const schemas = projectionSchemas(request.prefix);
+  const rebuilds = new RebuildJobs({
+    pool,
+    db: new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) }),
+    store,
+    schemas,
+    logger,
+  });
+  await rebuilds.migrate();
+  stops.unshift(() => rebuilds.stop());
+  const deadLetters = deadLetterInbox({ pool, schema: `${request.prefix}_fanout` });
+  await deadLetters.migrate();
+  const idempotency = new IdempotencyStore(pool, request.prefix, logger);
+  await idempotency.migrate();
+  return {
+    db,
+    store,
+    schemas,
+    projections: allProjections,
+    rebuilds,
+    deadLetters,
+    consumers: FANOUT_CONSUMERS,
+    rules,
+    idempotency,
+    logger,
+  };
 }
 
 async function openCache(
