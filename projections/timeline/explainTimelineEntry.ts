@@ -1,3 +1,4 @@
+import type { Rule } from "../../domain/rules/Rule.ts";
 import { formatMoney, isCurrency, type MoneyData } from "../../domain/values/Money.ts";
 import { maskPhone } from "../accounts/accountQueries.ts";
 
@@ -32,7 +33,11 @@ export function visibleData(
   );
 }
 
-type Explainer = (data: Readonly<Record<string, unknown>>, showPii: boolean) => string;
+type Explainer = (
+  data: Readonly<Record<string, unknown>>,
+  showPii: boolean,
+  rules: readonly Rule[],
+) => string;
 
 const SUPPRESSIONS: Readonly<Record<string, string>> = {
   "opted-out": "the customer has not consented to this class of message",
@@ -66,10 +71,10 @@ const EXPLAINERS: Readonly<Record<string, Explainer>> = {
   BalanceObserved: explainBalance,
   BalanceRefreshFailed: (data) =>
     `Could not read the balance from the bank (${text(data["reason"])}); ${data["retryable"] === true ? "it will be tried again" : "retrying will not help until the customer renews the bank's consent"}.`,
-  AccountQualified: (data) =>
-    `Qualified for rule ${text(data["ruleId"])} (version ${text(data["ruleVersion"])}, episode ${text(data["episode"])}): the balance compared was ${money(data["balance"])}.`,
-  AccountDisqualified: (data) =>
-    `No longer qualifies for rule ${text(data["ruleId"])} (episode ${text(data["episode"])} ended): the balance compared was ${money(data["balance"])}; the rule is armed again.`,
+  AccountQualified: (data, _showPii, rules) =>
+    `Qualified for rule ${text(data["ruleId"])} (version ${text(data["ruleVersion"])}, episode ${text(data["episode"])}): the balance compared was ${money(data["balance"])}${thresholdOf(data, rules, "qualified")}.`,
+  AccountDisqualified: (data, _showPii, rules) =>
+    `No longer qualifies for rule ${text(data["ruleId"])} (episode ${text(data["episode"])} ended): the balance compared was ${money(data["balance"])}${thresholdOf(data, rules, "disqualified")}; the rule is armed again.`,
   AccountClosed: (data) =>
     `Account closed${data["reason"] === null || data["reason"] === undefined ? "" : ` (${text(data["reason"])})`}.`,
   NotificationRequested: explainRequest,
@@ -102,9 +107,42 @@ const EXPLAINERS: Readonly<Record<string, Explainer>> = {
  * One line a support agent can read to a customer: what the event means, with personal data
  * masked unless the caller may see it. Events of types it does not know are named, not hidden.
  */
-export function explainTimelineEntry(event: TimelineEvent, showPii: boolean): string {
+export function explainTimelineEntry(
+  event: TimelineEvent,
+  showPii: boolean,
+  rules: readonly Rule[] = [],
+): string {
   const explain = EXPLAINERS[event.type];
-  return explain === undefined ? `${event.type}.` : explain(event.data, showPii);
+  return explain === undefined ? `${event.type}.` : explain(event.data, showPii, rules);
+}
+
+/**
+ * The threshold the decision was made against, from the rule in force with the decision's id,
+ * version and currency; said plainly when that version is no longer in force.
+ */
+function thresholdOf(
+  data: Readonly<Record<string, unknown>>,
+  rules: readonly Rule[],
+  change: "qualified" | "disqualified",
+): string {
+  const currency = (data["balance"] as Partial<MoneyData> | null | undefined)?.currency;
+  const rule = rules.find(
+    (candidate) =>
+      candidate.id === data["ruleId"] &&
+      candidate.version === data["ruleVersion"] &&
+      candidate.threshold.currency === currency,
+  );
+  if (rule === undefined)
+    return rules.length === 0 ? "" : " (that version of the rule is no longer in force)";
+  const threshold = `${formatMoney(rule.threshold)} ${rule.threshold.currency}`;
+  if (rule.kind === "below") {
+    return change === "qualified"
+      ? `, below the threshold of ${threshold}`
+      : `, above the re-arm level of ${formatMoney(rule.rearmAbove)} ${rule.rearmAbove.currency}`;
+  }
+  return change === "qualified"
+    ? `, at or above ${threshold} for ${rule.days} days`
+    : `, below the threshold of ${threshold}`;
 }
 
 function explainBalance(data: Readonly<Record<string, unknown>>): string {

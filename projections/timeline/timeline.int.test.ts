@@ -108,7 +108,10 @@ test("the timeline lists the account's events in log order, each explained", asy
   const stale = items.find((item) => item.type === "BalanceObserved" && item.data["stale"] === true);
   t.regex(stale?.explanation ?? "", /45\.00 GBP .*not counted/);
   const qualified = items.find((item) => item.type === "AccountQualified");
-  t.regex(qualified?.explanation ?? "", /^Qualified for rule low-balance .*episode 1.*40\.00 GBP/);
+  t.is(
+    qualified?.explanation,
+    "Qualified for rule low-balance (version 1, episode 1): the balance compared was 40.00 GBP, below the threshold of 100.00 GBP.",
+  );
   t.is(json["next"], null);
 });
 

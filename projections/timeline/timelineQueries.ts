@@ -1,4 +1,5 @@
 import type { Kysely } from "kysely";
+import type { Rule } from "../../domain/rules/Rule.ts";
 import { explainTimelineEntry, visibleData } from "./explainTimelineEntry.ts";
 import type { TimelineEntriesTable, TimelineTables } from "./TimelineTables.ts";
 
@@ -31,6 +32,8 @@ export interface TimelineFilter {
   readonly after?: string;
   readonly limit: number;
   readonly showPii: boolean;
+  /** The rules in force: decisions are explained with their thresholds. */
+  readonly rules: readonly Rule[];
 }
 
 /** Time fields events carry, in the order they are looked for. */
@@ -67,7 +70,9 @@ export async function listTimeline(
     query = query.where("position", filter.order === "asc" ? ">" : "<", filter.after);
   }
   const rows = await query.execute();
-  const items = rows.slice(0, filter.limit).map((row) => timelineEntryView(row, filter.showPii));
+  const items = rows
+    .slice(0, filter.limit)
+    .map((row) => timelineEntryView(row, filter.showPii, filter.rules));
   return { items, next: rows.length > filter.limit ? (items.at(-1)?.position ?? null) : null };
 }
 
@@ -86,7 +91,11 @@ export async function allTimelineEvents(
     .execute();
 }
 
-function timelineEntryView(row: TimelineEntriesTable, showPii: boolean): TimelineEntryView {
+function timelineEntryView(
+  row: TimelineEntriesTable,
+  showPii: boolean,
+  rules: readonly Rule[],
+): TimelineEntryView {
   const event = { type: row.event_type, data: row.data };
   return {
     position: row.position,
@@ -97,7 +106,7 @@ function timelineEntryView(row: TimelineEntriesTable, showPii: boolean): Timelin
     notificationId: row.stream_id.startsWith("notification-")
       ? row.stream_id.slice("notification-".length)
       : null,
-    explanation: explainTimelineEntry(event, showPii),
+    explanation: explainTimelineEntry(event, showPii, rules),
     data: visibleData(row.data, showPii),
   };
 }
