@@ -102,3 +102,17 @@ export type AccountEvent =
       readonly type: "AccountClosed";
       readonly data: { readonly reason: string | null; readonly closedAt: string };
     };
+
+/** Every type of account event, exactly once: the compiler checks the list is complete. */
+export const ACCOUNT_EVENT_TYPES = Object.keys({
+  AccountOpened: true,
+  ContactChanged: true,
+  ConsentChanged: true,
+  SmsKeywordReceived: true,
+  BalanceRefreshRequested: true,
+  BalanceObserved: true,
+  BalanceRefreshFailed: true,
+  AccountQualified: true,
+  AccountDisqualified: true,
+  AccountClosed: true,
+} satisfies Record<AccountEvent["type"], true>) as readonly AccountEvent["type"][];

@@ -127,3 +127,16 @@ export type NotificationEvent =
   | SmsStatusReported
   | SmsValidityLapsed
   | NotificationCancelled;
+
+/** Every type of notification event, exactly once: the compiler checks the list is complete. */
+export const NOTIFICATION_EVENT_TYPES = Object.keys({
+  NotificationRequested: true,
+  NotificationSuppressed: true,
+  NotificationDeferred: true,
+  SmsSubmissionStarted: true,
+  SmsSubmitted: true,
+  SmsSubmissionFailed: true,
+  SmsStatusReported: true,
+  SmsValidityLapsed: true,
+  NotificationCancelled: true,
+} satisfies Record<NotificationEvent["type"], true>) as readonly NotificationEvent["type"][];

@@ -1,29 +1,9 @@
 import test from "ava";
 import fc from "fast-check";
 import { explainTimelineEntry, visibleData } from "./explainTimelineEntry.ts";
+import { timelineProjection } from "./timelineProjection.ts";
 
-const TYPES = [
-  "AccountOpened",
-  "ContactChanged",
-  "ConsentChanged",
-  "SmsKeywordReceived",
-  "BalanceRefreshRequested",
-  "BalanceObserved",
-  "BalanceRefreshFailed",
-  "AccountQualified",
-  "AccountDisqualified",
-  "AccountClosed",
-  "NotificationRequested",
-  "NotificationSuppressed",
-  "NotificationDeferred",
-  "SmsSubmissionStarted",
-  "SmsSubmitted",
-  "SmsSubmissionFailed",
-  "SmsStatusReported",
-  "SmsValidityLapsed",
-  "NotificationCancelled",
-  "SomethingNew",
-];
+const TYPES = [...timelineProjection.eventTypes, "SomethingNew"];
 
 test("given any data (old, partial or malformed events), every type is explained without throwing", (t) => {
   fc.assert(

@@ -1,38 +1,13 @@
 import type { Kysely } from "kysely";
-import type { AccountEvent } from "../../domain/account/AccountEvent.ts";
-import type {
-  NotificationEvent,
-  NotificationRequested,
+import { ACCOUNT_EVENT_TYPES } from "../../domain/account/AccountEvent.ts";
+import {
+  NOTIFICATION_EVENT_TYPES,
+  type NotificationRequested,
 } from "../../domain/notification/NotificationEvent.ts";
 import type { EventWithoutMetadata } from "../../gateways/eventStore/EventStore.ts";
 import type { Projection } from "../runtime/Projection.ts";
 import { insertRows } from "../runtime/writeRows.ts";
 import type { TimelineEntriesTable, TimelineTables } from "./TimelineTables.ts";
-
-const ACCOUNT_TYPES: readonly AccountEvent["type"][] = [
-  "AccountOpened",
-  "ContactChanged",
-  "ConsentChanged",
-  "SmsKeywordReceived",
-  "BalanceRefreshRequested",
-  "BalanceObserved",
-  "BalanceRefreshFailed",
-  "AccountQualified",
-  "AccountDisqualified",
-  "AccountClosed",
-];
-
-const NOTIFICATION_TYPES: readonly NotificationEvent["type"][] = [
-  "NotificationRequested",
-  "NotificationSuppressed",
-  "NotificationDeferred",
-  "SmsSubmissionStarted",
-  "SmsSubmitted",
-  "SmsSubmissionFailed",
-  "SmsStatusReported",
-  "SmsValidityLapsed",
-  "NotificationCancelled",
-];
 
 const ACCOUNT_STREAM = "account-";
 const NOTIFICATION_STREAM = "notification-";
@@ -46,7 +21,7 @@ const NOTIFICATION_STREAM = "notification-";
 export const timelineProjection: Projection<TimelineTables> = {
   name: "timeline",
   version: 1,
-  eventTypes: new Set<string>([...ACCOUNT_TYPES, ...NOTIFICATION_TYPES]),
+  eventTypes: new Set<string>([...ACCOUNT_EVENT_TYPES, ...NOTIFICATION_EVENT_TYPES]),
   tables: ["timeline_entries", "timeline_notifications"],
   async setUp(db, schema) {
     await db.schema

@@ -1,6 +1,9 @@
 import type { Kysely } from "kysely";
 import { unreachable } from "../../domain/Decider.ts";
-import type { NotificationEvent } from "../../domain/notification/NotificationEvent.ts";
+import {
+  NOTIFICATION_EVENT_TYPES,
+  type NotificationEvent,
+} from "../../domain/notification/NotificationEvent.ts";
 import type { NotificationRequest, NotificationState } from "../../domain/notification/NotificationState.ts";
 import { notificationDecider } from "../../domain/notification/notificationDecider.ts";
 import type { Instant } from "../../domain/values/Instant.ts";
@@ -14,18 +17,6 @@ import type {
   RequestedNotificationState,
   TrackingTables,
 } from "./TrackingTables.ts";
-
-const TYPES: readonly NotificationEvent["type"][] = [
-  "NotificationRequested",
-  "NotificationSuppressed",
-  "NotificationDeferred",
-  "SmsSubmissionStarted",
-  "SmsSubmitted",
-  "SmsSubmissionFailed",
-  "SmsStatusReported",
-  "SmsValidityLapsed",
-  "NotificationCancelled",
-];
 
 /** A notification's row with the domain state it stands for (rebuilt from the row once per batch). */
 interface TrackedNotification {
@@ -42,7 +33,7 @@ export const trackingProjection: Projection<TrackingTables> = {
   name: "tracking",
   // Version 2: indexes for the console's rule and provider filters.
   version: 2,
-  eventTypes: new Set(TYPES),
+  eventTypes: new Set<string>(NOTIFICATION_EVENT_TYPES),
   tables: ["notifications", "notification_transitions"],
   async setUp(db, schema) {
     await db.schema
