@@ -130,37 +130,69 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return prototype === Object.prototype || prototype === null;
 }
 
-/** The path of the first value JSON cannot carry faithfully, or `undefined` when all can. */
-function findNonJson(value: unknown, path: string, seen = new Set<object>()): string | undefined {
+/**
+ * The path of the first value JSON cannot carry faithfully, or `undefined` when all can. Runs on
+ * every event appended, so it allocates nothing on the way down: a path is spelled out only for
+ * the value found, on the way back up.
+ */
+function findNonJson(value: unknown, path: string): string | undefined {
+  const found = nonJsonBelow(value, new Set<object>());
+  return found === undefined ? undefined : `${path}${found.path} ${found.problem}`;
+}
+
+interface NonJson {
+  /** From the value handed in to the one found, e.g. `.items[2].amount`; empty for the value itself. */
+  path: string;
+  problem: string;
+}
+
+function nonJsonBelow(value: unknown, seen: Set<object>): NonJson | undefined {
   switch (typeof value) {
     case "string":
     case "boolean":
       return undefined;
     case "number":
-      return Number.isFinite(value) ? undefined : `${path} is ${value}, which JSON cannot hold`;
-    case "object": {
-      if (value === null) return undefined;
-      if (seen.has(value)) return `${path} refers back to itself`;
-      seen.add(value);
-      const entries = Array.isArray(value)
-        ? value.map((item, index) => [`${path}[${index}]`, item] as const)
-        : isPlainObject(value)
-          ? Object.entries(value).map(([key, item]) => [`${path}.${key}`, item] as const)
-          : undefined;
-      if (entries === undefined) return `${path} is a ${value.constructor.name}, not plain JSON`;
-      for (const [childPath, child] of entries) {
-        const problem = findNonJson(child, childPath, seen);
-        if (problem !== undefined) return problem;
-      }
-      seen.delete(value);
-      return undefined;
-    }
+      return Number.isFinite(value)
+        ? undefined
+        : { path: "", problem: `is ${value}, which JSON cannot hold` };
+    case "object":
+      return value === null ? undefined : nonJsonInside(value, seen);
     case "bigint":
     case "function":
     case "symbol":
     case "undefined":
-      return `${path} is ${typeof value === "bigint" ? "a bigint" : typeof value}, which JSON cannot hold`;
+      return {
+        path: "",
+        problem: `is ${typeof value === "bigint" ? "a bigint" : typeof value}, which JSON cannot hold`,
+      };
   }
+}
+
+function nonJsonInside(value: object, seen: Set<object>): NonJson | undefined {
+  if (seen.has(value)) return { path: "", problem: "refers back to itself" };
+  seen.add(value);
+  if (Array.isArray(value)) {
+    for (let index = 0; index < value.length; index += 1) {
+      const found = nonJsonBelow(value[index], seen);
+      if (found !== undefined) return { path: `[${index}]${found.path}`, problem: found.problem };
+    }
+  } else if (isPlainObject(value)) {
+    for (const key in value) {
+      if (!Object.hasOwn(value, key)) continue;
+      const found = nonJsonBelow(value[key], seen);
+      if (found !== undefined) return { path: `.${key}${found.path}`, problem: found.problem };
+    }
+  } else {
+    return { path: "", problem: `is a ${constructorName(value)}, not plain JSON` };
+  }
+  seen.delete(value);
+  return undefined;
+}
+
+function constructorName(value: object): string {
+  const prototype = Object.getPrototypeOf(value) as { constructor?: unknown } | null;
+  const constructor = prototype?.constructor;
+  return typeof constructor === "function" && constructor.name !== "" ? constructor.name : "non-plain object";
 }
 
 function describe(value: unknown): string {

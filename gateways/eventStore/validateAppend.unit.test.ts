@@ -47,3 +47,27 @@ test("a bad traceparent is refused, a W3C one accepted", (t) => {
   t.throws(withTrace("not-a-trace"), { instanceOf: InvalidAppendError });
   t.notThrows(withTrace("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
 });
+
+test("a value JSON cannot carry is refused with the path to it", (t) => {
+  const refusal = (data: unknown) =>
+    t.throws(() => validateAppend("account-1", "any", [{ id, type: "T", data, metadata }]), {
+      instanceOf: InvalidAppendError,
+    }).message;
+  t.regex(
+    refusal({ items: [1, { amount: Number.NaN }] }),
+    /data\.items\[1\]\.amount is NaN, which JSON cannot hold/,
+  );
+  t.regex(refusal({ at: new Date(0) }), /data\.at is a Date, not plain JSON/);
+  t.regex(
+    refusal({ odd: Object.create(Object.create(null) as object) as object }),
+    /data\.odd is a non-plain object/,
+  );
+  t.regex(refusal({ big: [[10n]] }), /data\.big\[0\]\[0\] is a bigint/);
+  const loop: Record<string, unknown> = { a: {} };
+  (loop.a as Record<string, unknown>).back = loop;
+  t.regex(refusal(loop), /data\.a\.back refers back to itself/);
+  const shared = { x: 1 };
+  t.notThrows(() =>
+    validateAppend("account-1", "any", [{ id, type: "T", data: { one: shared, two: [shared] }, metadata }]),
+  );
+});
