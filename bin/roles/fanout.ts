@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { newEventId } from "../../gateways/eventStore/newEventId.ts";
 import { Kysely, PostgresDialect } from "kysely";
 import type { Logger } from "pino";
 import { loadTemplates } from "../../commands/templates/loadTemplates.ts";
@@ -156,7 +156,7 @@ async function createQualificationPolicy(context: SystemContext): Promise<EventC
     rules: context.rules,
     templates: await loadTemplates(),
     clock: Date.now,
-    newEventId: randomUUID,
+    newEventId,
     logger: roleLogger(context, "qualification").child({ component: "qualification-policy" }),
   });
 }
@@ -178,7 +178,7 @@ async function startNotification(fanout: Fanout): Promise<void> {
       countSentSince(trackingDb, context.schemas.read, accountId, ruleId, since, except),
     wakeups,
     clock: Date.now,
-    newEventId: randomUUID,
+    newEventId,
     logger: logger.child({ component: "sms-gateway" }),
   });
   // One notification per message, claims guard against doubles: many at once, as providers allow.
@@ -219,7 +219,7 @@ async function createBankingGateway(context: SystemContext): Promise<EventConsum
     budget,
     cache: createBalanceCache(context),
     clock: Date.now,
-    newEventId: randomUUID,
+    newEventId,
     logger: logger.child({ component: "banking-gateway" }),
     onFailure: (reason) => metrics.bankingRefreshFailures.inc({ reason }),
   });

@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { newEventId } from "../../gateways/eventStore/newEventId.ts";
 import { runRefreshScheduler } from "../../reactors/runRefreshScheduler.ts";
 import type { SystemContext } from "./SystemContext.ts";
 
@@ -15,7 +15,7 @@ export function startScheduler(context: SystemContext): void {
     schedule: config.refreshSchedule,
     signal: controller.signal,
     clock: Date.now,
-    newEventId: randomUUID,
+    newEventId,
     logger: context.logger.child({ role: "scheduler", component: "refresh-scheduler" }),
   });
   context.stops.unshift(async () => {

@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { newEventId } from "../../gateways/eventStore/newEventId.ts";
 import { TwilioSmsProvider } from "../../gateways/sms/TwilioSmsProvider.ts";
 import { traceRequests } from "../../gateways/observability/traceContext.ts";
 import { findOpenAccountsByPhone } from "../../projections/accounts/accountQueries.ts";
@@ -19,7 +19,7 @@ export async function startTracking(context: SystemContext): Promise<void> {
     rules: context.rules,
     findAccountsByPhone: (phone) => findOpenAccountsByPhone(pool, schemas.read, phone),
     clock: Date.now,
-    newEventId: randomUUID,
+    newEventId,
     logger: logger.child({ component: "sms-webhooks" }),
   });
   await listen(
@@ -40,7 +40,7 @@ export async function startTracking(context: SystemContext): Promise<void> {
     notificationsView: `"${schemas.read}".notifications`,
     signal: controller.signal,
     clock: Date.now,
-    newEventId: randomUUID,
+    newEventId,
     logger: logger.child({ component: "status-poller" }),
   });
   stops.unshift(async () => {

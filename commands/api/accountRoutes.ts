@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { newEventId } from "../../gateways/eventStore/newEventId.ts";
 import Router, { type RouterMiddleware } from "@koa/router";
 import type { Context, Middleware } from "koa";
 import { z } from "zod";
@@ -192,7 +193,7 @@ function accountCommandRunner(dependencies: AccountRoutesDependencies): AccountC
     const expectedRevision = ifMatchRevision(ctx.get("if-match"));
     const outcome = await handleCommand(store, decider, streamId, command, {
       ...(expectedRevision === undefined ? { retriesOnConflict: 3 } : { expectedRevision }),
-      newEventId: randomUUID,
+      newEventId,
       metadata: requestMetadata(ctx),
       cache,
     });

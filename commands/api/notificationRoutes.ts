@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { newEventId } from "../../gateways/eventStore/newEventId.ts";
 import Router from "@koa/router";
 import type { Context, Middleware } from "koa";
 import { z } from "zod";
@@ -101,7 +102,7 @@ export function notificationRoutes(dependencies: NotificationRoutesDependencies)
       },
       {
         ...withIfMatch(ctx),
-        newEventId: randomUUID,
+        newEventId,
         metadata: requestMetadata(ctx),
       },
     );
@@ -120,7 +121,7 @@ export function notificationRoutes(dependencies: NotificationRoutesDependencies)
         type: "CancelNotification",
         data: { notificationId: id, by: `api-key:${caller.name}`, now: epochMsToInstant(clock()) },
       },
-      { ...withIfMatch(ctx), newEventId: randomUUID, metadata: requestMetadata(ctx) },
+      { ...withIfMatch(ctx), newEventId, metadata: requestMetadata(ctx) },
     );
     answerCommand(ctx, { notificationId: id }, notificationStreamId(id), outcome, 200, refusalStatus);
   });
