@@ -5,6 +5,14 @@ export type SystemName = "tidemark" | "emmett" | "raw";
 
 export const SYSTEM_NAMES: readonly SystemName[] = ["tidemark", "emmett", "raw"];
 
+/**
+ * The event ids Tidemark's benchmark writers send: `tidemark`, those its own writers use
+ * (`newEventId`, time-ordered UUIDv7), or `random` (UUIDv4, as a client of its own choosing might).
+ */
+export type EventIdKind = "tidemark" | "random";
+
+export const EVENT_ID_KINDS: readonly EventIdKind[] = ["tidemark", "random"];
+
 /** Display names, in the order the report's columns use. */
 export const SYSTEM_LABELS: Readonly<Record<SystemName, string>> = {
   tidemark: "Tidemark",
@@ -28,6 +36,7 @@ export interface EventStoreBenchmarkConfig {
     readonly maxInFlightBatches: number;
     readonly maxBatchAppends: number;
     readonly readPageSize: number;
+    readonly eventIds: EventIdKind;
   };
   readonly emmett: {
     readonly database: string;
@@ -46,7 +55,10 @@ const EMMETT_DATABASE = "bench_emmett";
  * The benchmark's settings. `DATABASE_URL` (as for the integration tests) points it at another
  * server; everything else is fixed so that runs stay comparable.
  */
-export function eventStoreBenchmarkConfig(env: NodeJS.ProcessEnv): EventStoreBenchmarkConfig {
+export function eventStoreBenchmarkConfig(
+  env: NodeJS.ProcessEnv,
+  eventIds: EventIdKind = "tidemark",
+): EventStoreBenchmarkConfig {
   const databaseUrl = env.DATABASE_URL ?? DEFAULT_DATABASE_URL;
   let emmettUrl: URL;
   try {
@@ -65,6 +77,7 @@ export function eventStoreBenchmarkConfig(env: NodeJS.ProcessEnv): EventStoreBen
       maxInFlightBatches: POSTGRES_EVENT_STORE_DEFAULTS.maxInFlightBatches,
       maxBatchAppends: POSTGRES_EVENT_STORE_DEFAULTS.maxBatchAppends,
       readPageSize: POSTGRES_EVENT_STORE_DEFAULTS.readPageSize,
+      eventIds,
     },
     emmett: { database: EMMETT_DATABASE, readBatchSize: 1000 },
     raw: { table: "bench_raw" },

@@ -41,7 +41,7 @@ const SEED_EVENTS_PER_APPEND = 1000;
  */
 export async function runEventStoreBenchmark(args: readonly string[]): Promise<void> {
   const options = parseEventStoreBenchmarkOptions(args);
-  const config = eventStoreBenchmarkConfig(process.env);
+  const config = eventStoreBenchmarkConfig(process.env, options.eventIds);
   const admin = await BenchmarkDatabaseAdmin.connect(config);
   try {
     const environment = await describeBenchmarkEnvironment(admin);

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import pg from "pg";
 import type { EventToAppend, ExpectedRevision } from "../../gateways/eventStore/EventStore.ts";
 import { START } from "../../gateways/eventStore/Position.ts";
+import { newEventId } from "../../gateways/eventStore/newEventId.ts";
 import { PostgresEventStore } from "../../gateways/eventStore/postgres/PostgresEventStore.ts";
 import type { EventStoreBenchmarkConfig } from "./EventStoreBenchmarkConfig.ts";
 import { sampleDeposit } from "./sampleDeposit.ts";
@@ -18,8 +19,9 @@ export async function openTidemarkStore(config: EventStoreBenchmarkConfig): Prom
     throw error;
   }
   const store = new PostgresEventStore(pool, { schema, maxInFlightBatches, maxBatchAppends, readPageSize });
+  const newId = config.tidemark.eventIds === "tidemark" ? newEventId : randomUUID;
   return {
-    openStreamWriter: () => new TidemarkStreamWriter(store),
+    openStreamWriter: () => new TidemarkStreamWriter(store, newId),
     async readWholeLog() {
       let events = 0;
       const log = store.readAll(START)[Symbol.asyncIterator]();
@@ -38,11 +40,14 @@ class TidemarkStreamWriter implements StreamWriter {
   readonly #streamId = `account-${this.#accountId}`;
   #expected: ExpectedRevision = "no_stream";
 
-  constructor(private readonly store: PostgresEventStore) {}
+  constructor(
+    private readonly store: PostgresEventStore,
+    private readonly newId: () => string,
+  ) {}
 
   async append(eventCount: number): Promise<void> {
     const events: EventToAppend[] = Array.from({ length: eventCount }, () => ({
-      id: randomUUID(),
+      id: this.newId(),
       ...sampleDeposit(this.#accountId),
     }));
     const { nextRevision } = await this.store.append(this.#streamId, this.#expected, events);

@@ -21,6 +21,13 @@ export function chosenNames<Name extends string>(text: string, known: readonly N
   return chosen;
 }
 
+/** One of `known` names, as the value of `flag`; a UsageError for anything else. */
+export function oneName<Name extends string>(flag: string, text: string, known: readonly Name[]): Name {
+  const name = known.find((knownName) => knownName === text.trim());
+  if (name === undefined) throw new UsageError(`${flag} takes one of ${known.join(", ")}, not "${text}"`);
+  return name;
+}
+
 type FlagOptions = Record<
   string,
   { type: "string"; default: string } | { type: "boolean"; default: boolean }
