@@ -6,6 +6,8 @@ import type { Consents } from "./AccountEvent.ts";
 /** The last observation that counted: what later ones are compared with. */
 interface LastObservation {
   readonly referenceTime: string;
+  /** When Tidemark recorded it (epoch ms): tells whether it came before a rule took effect. */
+  readonly observedAtMs: number;
   /** In `CURRENT_BALANCE_PRECEDENCE`, 0 best: breaks a tie of reference times. */
   readonly rank: number;
   readonly bankReference: string | null;

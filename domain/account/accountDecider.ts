@@ -1,12 +1,12 @@
 import { accepted, refused, unreachable, type Decider, type Decision } from "../Decider.ts";
 import { comparedBalance } from "../rules/comparedBalance.ts";
-import { evaluateRule } from "../rules/evaluateRule.ts";
-import type { Rule, RuleState } from "../rules/Rule.ts";
+import { baselineRule, evaluateRule } from "../rules/evaluateRule.ts";
+import type { Rule, RuleState, RuleTransition } from "../rules/Rule.ts";
 import { CURRENT_BALANCE_PRECEDENCE, currentBalanceRank, parseBalanceType } from "../values/BalanceType.ts";
 import type { CreditLine, CreditLineData } from "../values/CreditLine.ts";
 import { addMilliseconds, instantToEpochMs, type Instant } from "../values/Instant.ts";
 import { MESSAGE_CLASSES } from "../values/MessageClass.ts";
-import { moneyFromData, moneyToData, type Currency } from "../values/Money.ts";
+import { moneyFromData, moneyToData, type Currency, type Money } from "../values/Money.ts";
 import {
   DEFAULT_REFERENCE_TIME_BOUNDS,
   placeReferenceTime,
@@ -180,10 +180,11 @@ function recordBalance(
   };
   if (stale) return accepted(observed);
   const changes: AccountEvent[] = [];
+  const at = { referenceTimeMs: instantToEpochMs(referenceTime), observedAtMs: instantToEpochMs(now) };
   for (const rule of rulesFor(rules, state.currency)) {
     const compared = comparedBalance(balance, creditLines, rule.creditLines);
-    const transition = evaluateRule(rule, ruleState(state, rule), compared, instantToEpochMs(referenceTime));
-    if (transition.change === "none") continue;
+    const transition = ruleTransitionAt(rule, state, compared, at);
+    if (transition === undefined || transition.change === "none") continue;
     changes.push({
       type: transition.change === "qualified" ? "AccountQualified" : "AccountDisqualified",
       data: {
@@ -298,18 +299,22 @@ function observeBalance(
   if (!countsInEvolve(bounds, state, data)) return state;
   const balance = moneyFromData(data.balance);
   const creditLines = (data.creditLines ?? []).map(creditLineFromData);
-  const referenceTimeMs = instantToEpochMs(data.referenceTime as Instant);
+  const at = {
+    referenceTimeMs: instantToEpochMs(data.referenceTime as Instant),
+    observedAtMs: instantToEpochMs(data.observedAt as Instant),
+  };
   const ruleStates = { ...state.rules };
   for (const rule of rulesFor(rules, state.currency)) {
     const compared = comparedBalance(balance, creditLines, rule.creditLines);
-    const transition = evaluateRule(rule, ruleState(state, rule), compared, referenceTimeMs);
-    if (transition.change === "none") ruleStates[ruleKey(rule.id, state.currency)] = transition.next;
+    const transition = ruleTransitionAt(rule, state, compared, at);
+    if (transition?.change === "none") ruleStates[ruleKey(rule.id, state.currency)] = transition.next;
   }
   return {
     ...state,
     rules: ruleStates,
     lastObservation: {
       referenceTime: data.referenceTime,
+      observedAtMs: at.observedAtMs,
       rank: rankOf(data.balanceType),
       bankReference: data.bankReference,
     },
@@ -360,6 +365,27 @@ function creditLineToData(line: CreditLine): CreditLineData {
 
 function creditLineFromData(line: CreditLineData): CreditLine {
   return { ...line, amount: line.amount === null ? null : moneyFromData(line.amount) };
+}
+
+/**
+ * How one rule moves for a balance that counts, observed at `observedAtMs`: not at all (undefined)
+ * when the balance was observed before this version of the rule took effect; by `baselineRule`
+ * when it is the first balance the rule sees for an account observed before it took effect;
+ * otherwise by `evaluateRule`. Decide and evolve both ask here, so a replay under the same rules
+ * folds to the state the decisions were made in.
+ */
+function ruleTransitionAt(
+  rule: Rule,
+  state: OpenAccountState,
+  compared: Money,
+  at: { readonly referenceTimeMs: number; readonly observedAtMs: number },
+): RuleTransition | undefined {
+  const inForceSinceMs = rule.inForceSinceMs ?? 0;
+  if (at.observedAtMs < inForceSinceMs) return undefined;
+  const last = state.lastObservation;
+  return last !== null && last.observedAtMs < inForceSinceMs
+    ? baselineRule(rule, ruleState(state, rule), compared, at.referenceTimeMs)
+    : evaluateRule(rule, ruleState(state, rule), compared, at.referenceTimeMs);
 }
 
 function ruleState(state: OpenAccountState, rule: Rule): RuleState {

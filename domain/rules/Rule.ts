@@ -23,6 +23,12 @@ interface RuleCommon {
   /** `null`: may send at any hour. */
   readonly quietHours: QuietHours | null;
   readonly creditLines: CreditLineChoice;
+  /**
+   * When this version of the rule took effect (epoch ms): the publication of the rule set that
+   * brought it. Absent or 0: it always held (the first rule set, or a file read as it stands).
+   * A rule never looks back past it (see `baselineRule`).
+   */
+  readonly inForceSinceMs?: number;
 }
 
 /**
@@ -40,9 +46,14 @@ export type Rule =
       readonly days: number;
     });
 
-/** Where one rule stands for one account. `episode` counts qualifications, so it names each one. */
+/**
+ * Where one rule stands for one account. `episode` counts qualifications, so it names each one.
+ * `held`: the rule's condition already held when this version of the rule took effect; it fires
+ * only after the balance has left it (see `baselineRule`).
+ */
 export type RuleState =
   | { readonly status: "armed"; readonly episode: number }
+  | { readonly status: "held"; readonly episode: number }
   | { readonly status: "accruing"; readonly episode: number; readonly sinceMs: number }
   | { readonly status: "qualified"; readonly episode: number };
 

@@ -17,6 +17,11 @@ export function evaluateRule(
 ): RuleTransition {
   switch (rule.kind) {
     case "below": {
+      if (state.status === "held") {
+        return balance.minor > rule.rearmAbove.minor
+          ? { change: "none", next: { status: "armed", episode: state.episode } }
+          : { change: "none", next: state };
+      }
       if (state.status !== "qualified" && balance.minor < rule.threshold.minor) {
         return { change: "qualified", next: { status: "qualified", episode: state.episode + 1 } };
       }
@@ -32,6 +37,10 @@ export function evaluateRule(
           return atOrAbove
             ? accrueOrQualify(rule.days, referenceTimeMs, state.episode, referenceTimeMs)
             : { change: "none", next: state };
+        case "held":
+          return atOrAbove
+            ? { change: "none", next: state }
+            : { change: "none", next: { status: "armed", episode: state.episode } };
         case "accruing":
           return atOrAbove
             ? accrueOrQualify(rule.days, state.sinceMs, state.episode, referenceTimeMs)
@@ -43,6 +52,53 @@ export function evaluateRule(
         default:
           return unreachable(state);
       }
+    }
+    default:
+      return unreachable(rule);
+  }
+}
+
+/**
+ * The first balance a new version of a rule sees for an account it had not watched (the account's
+ * previous balance came before the rule took effect): what already holds never fires, so that
+ * publishing a rule, or moving a threshold, cannot send a storm of alerts.
+ * - `below`: a balance already below the threshold holds the rule (no alert) until the balance
+ *   rises above `rearmAbove`; above `rearmAbove` it is armed, or an active episode ends
+ *   (disqualified); in between, the rule keeps its state.
+ * - `sustained-at-or-above`: the days are counted afresh from this balance (none from before the
+ *   rule took effect count); an active episode continues while the balance stays at or above the
+ *   threshold, and ends below it.
+ */
+export function baselineRule(
+  rule: Rule,
+  state: RuleState,
+  balance: Money,
+  referenceTimeMs: number,
+): RuleTransition {
+  switch (rule.kind) {
+    case "below":
+      if (balance.minor < rule.threshold.minor) {
+        return {
+          change: "none",
+          next: state.status === "qualified" ? state : { status: "held", episode: state.episode },
+        };
+      }
+      if (balance.minor > rule.rearmAbove.minor) {
+        return state.status === "qualified"
+          ? { change: "disqualified", next: { status: "armed", episode: state.episode } }
+          : { change: "none", next: { status: "armed", episode: state.episode } };
+      }
+      return { change: "none", next: state };
+    case "sustained-at-or-above": {
+      const atOrAbove = balance.minor >= rule.threshold.minor;
+      if (state.status === "qualified") {
+        return atOrAbove
+          ? { change: "none", next: state }
+          : { change: "disqualified", next: { status: "armed", episode: state.episode } };
+      }
+      return atOrAbove
+        ? accrueOrQualify(rule.days, referenceTimeMs, state.episode, referenceTimeMs)
+        : { change: "none", next: { status: "armed", episode: state.episode } };
     }
     default:
       return unreachable(rule);

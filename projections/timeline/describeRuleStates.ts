@@ -38,9 +38,12 @@ export interface RuleStateView {
   readonly ruleVersion: number | null;
   readonly kind: Rule["kind"] | null;
   readonly messageClass: string | null;
-  readonly state: "armed" | "accruing" | "qualified" | "not-applicable";
+  readonly state: "armed" | "held" | "accruing" | "qualified" | "not-applicable";
   readonly episode: number;
-  /** Accruing: since when the balance has stayed at or above the threshold; qualified: when it fired. */
+  /**
+   * Accruing: since when the balance has stayed at or above the threshold; qualified: when it
+   * fired; held: when this version of the rule took effect.
+   */
   readonly since: string | null;
   /** Sustained rules while accruing: whole days accrued, and needed. */
   readonly daysAccrued: number | null;
@@ -171,6 +174,9 @@ function ruleTiming(rule: Rule, ruleState: RuleState, context: AccountContext): 
   if (ruleState.status === "qualified") {
     return { since: qualifiedAt(context, rule.id, ruleState.episode), daysAccrued: null };
   }
+  if (ruleState.status === "held" && (rule.inForceSinceMs ?? 0) > 0) {
+    return { since: new Date(rule.inForceSinceMs ?? 0).toISOString(), daysAccrued: null };
+  }
   return { since: null, daysAccrued: null };
 }
 
@@ -198,12 +204,20 @@ function explainRule(
 
 function stateSentence(rule: Rule, ruleState: RuleState, timing: RuleTiming): string {
   const threshold = amount(rule.threshold);
+  const tookEffect = `version ${rule.version} of the rule took effect${timing.since === null ? "" : ` (${timing.since})`}`;
   if (rule.kind === "below") {
-    return ruleState.status === "qualified"
-      ? `Fired at ${timing.since ?? "an unknown time"} (episode ${ruleState.episode}); waiting to re-arm once the balance rises above ${amount(rule.rearmAbove)}`
-      : `Armed: alerts when the balance drops below ${threshold}`;
+    switch (ruleState.status) {
+      case "qualified":
+        return `Fired at ${timing.since ?? "an unknown time"} (episode ${ruleState.episode}); waiting to re-arm once the balance rises above ${amount(rule.rearmAbove)}`;
+      case "held":
+        return `Held: the balance was already below ${threshold} when ${tookEffect}, so it did not alert; it alerts after the balance has risen above ${amount(rule.rearmAbove)} and drops below ${threshold} again`;
+      default:
+        return `Armed: alerts when the balance drops below ${threshold}`;
+    }
   }
   switch (ruleState.status) {
+    case "held":
+      return `Held: the balance was already at or above ${threshold} when ${tookEffect}; the days count once it has dropped below it`;
     case "accruing":
       return `Sustained at or above ${threshold} since ${timing.since ?? "?"}, for ${timing.daysAccrued ?? 0} of ${rule.days} days`;
     case "qualified":

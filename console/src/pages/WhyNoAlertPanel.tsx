@@ -8,7 +8,7 @@ interface RuleStateView {
   readonly ruleId: string;
   readonly ruleVersion: number | null;
   readonly messageClass: string | null;
-  readonly state: "armed" | "accruing" | "qualified" | "not-applicable";
+  readonly state: "armed" | "held" | "accruing" | "qualified" | "not-applicable";
   readonly episode: number;
   readonly since: string | null;
   readonly lastNotification: {
@@ -21,6 +21,7 @@ interface RuleStateView {
 
 const STATE_LABELS: Readonly<Record<RuleStateView["state"], string>> = {
   armed: "Armed",
+  held: "Held",
   accruing: "Accruing",
   qualified: "Fired",
   "not-applicable": "Not applicable",
