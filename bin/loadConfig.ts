@@ -75,8 +75,10 @@ export interface Config {
   readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace";
   /** Hashed API keys; empty only in the embedded default, which then makes a dev key. */
   readonly apiKeys: readonly ApiKeyEntry[];
-  /** The rules file; undefined: the shipped default. */
+  /** The rules file, rule set version 1 when none is published; undefined: the shipped default. */
   readonly rulesFile: string | undefined;
+  /** How often each process looks for a newly published rule set version. */
+  readonly rulesPollMs: number;
   /** Requests per second allowed per API key on the command API. */
   readonly rateLimitPerSecond: number;
   /** Longest a query waits for the read models to pass the client's position before 503. */
@@ -232,6 +234,13 @@ const environment = z.object({
     }),
   TIDEMARK_API_KEYS_FILE: z.string().min(1).optional(),
   TIDEMARK_RULES_FILE: z.string().min(1).optional(),
+  RULES_POLL_MS: z
+    .string()
+    .default("500")
+    .refine((value) => /^\d{1,6}$/.test(value) && Number(value) >= 50, {
+      message: "must be a whole number of milliseconds from 50 to 999999",
+    })
+    .transform(Number),
   RATE_LIMIT_PER_SECOND: z
     .string()
     .default("1000")
@@ -398,6 +407,7 @@ function configFromVariables(vars: Variables): Config {
   return {
     apiKeys: vars.TIDEMARK_API_KEYS as ApiKeyEntry[],
     rulesFile: vars.TIDEMARK_RULES_FILE,
+    rulesPollMs: vars.RULES_POLL_MS,
     rateLimitPerSecond: vars.RATE_LIMIT_PER_SECOND,
     readYourWritesTimeoutMs: vars.READ_YOUR_WRITES_TIMEOUT_MS,
     referenceTimeBounds: {

@@ -3,8 +3,8 @@ import { Redis } from "ioredis";
 import pg from "pg";
 import type { Logger } from "pino";
 import { ApiKeys } from "../http/ApiKeys.ts";
-import { loadRules, RulesFileError } from "../commands/rules/loadRules.ts";
-import type { Rule } from "../domain/rules/Rule.ts";
+import { DEFAULT_RULES_FILE, readRulesetFile, RulesFileError } from "../commands/rules/loadRules.ts";
+import { startLiveRules } from "../commands/rules/LiveRules.ts";
 import type { EventStore } from "../gateways/eventStore/EventStore.ts";
 import { EventStoreDbEventStore } from "../gateways/eventStore/eventStoreDb/EventStoreDbEventStore.ts";
 import {
@@ -51,7 +51,9 @@ export async function main(options: { readonly tracing: Tracing }): Promise<void
   const logger = createLogger({ level: config.logLevel, base: { service: "tidemark" } });
   // Stopped in order: what is added later goes first; the spans are flushed last.
   const stops: Stop[] = [() => options.tracing.shutdown()];
-  const rules = await orExit(RulesFileError, () => loadRules(config.rulesFile));
+  // Checked before anything starts: it becomes rule set version 1 if none is published yet.
+  const rulesFile = config.rulesFile ?? DEFAULT_RULES_FILE;
+  await orExit(RulesFileError, () => readRulesetFile(rulesFile));
   const database = await orExit(EmbeddedPostgresError, () => startDatabase(config, logger));
   stops.unshift(() => database.stop());
   const stopping: Stopping = { since: undefined };
@@ -59,6 +61,13 @@ export async function main(options: { readonly tracing: Tracing }): Promise<void
   const pool = openPool(20);
   const unmeasuredStore = await openEventStore(config, pool, logger);
   stops.unshift(() => unmeasuredStore.close());
+  const rules = await startLiveRules(unmeasuredStore, {
+    file: rulesFile,
+    clock: Date.now,
+    logger: logger.child({ component: "rules" }),
+    pollMs: config.rulesPollMs,
+  });
+  stops.unshift(() => Promise.resolve(rules.stop()));
   // One registry for the whole process, served at /metrics on METRICS_PORT.
   const metrics = new Metrics();
   const context: SystemContext = {
@@ -80,7 +89,7 @@ export async function main(options: { readonly tracing: Tracing }): Promise<void
   if (options.tracing.exportingTo !== undefined)
     context.urls.tracing = `OpenTelemetry spans to ${options.tracing.exportingTo}`;
   context.urls.metrics = `http://127.0.0.1:${config.metricsPort}/metrics (also /health, /ready)`;
-  logRunning(roles, rules, context);
+  logRunning(roles, context);
   stopOnSignals(logger, stops, stopping);
 }
 
@@ -181,11 +190,7 @@ function openRedis(config: Config, roles: ReadonlySet<Role>, stops: Stop[]): Red
   return redis;
 }
 
-function logRunning(
-  roles: ReadonlySet<Role>,
-  rules: readonly Rule[],
-  { config, logger, urls }: SystemContext,
-): void {
+function logRunning(roles: ReadonlySet<Role>, { config, logger, urls, rules }: SystemContext): void {
   logger.info(
     {
       roles: [...roles],
@@ -194,7 +199,8 @@ function logRunning(
           ? `embedded PostgreSQL on 127.0.0.1:${config.database.port}`
           : "external PostgreSQL",
       eventStore: config.eventStore.kind,
-      rules: rules.length,
+      rulesetVersion: rules.current().version,
+      rules: rules.current().inForce.length,
       ...urls,
     },
     "Tidemark is running. Ctrl-C stops it.",

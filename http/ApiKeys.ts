@@ -3,16 +3,24 @@ import type { Context, Next } from "koa";
 import { ProblemError } from "./ProblemError.ts";
 
 /**
- * What an API key may do: write commands, read the query API (`queries:read`), see phone numbers
- * and message bodies there (`pii:read`; without it they are masked), or everything (`admin`).
+ * What an API key may do: write commands, publish rule sets (`rules:write`), read the query API
+ * (`queries:read`), see phone numbers and message bodies there (`pii:read`; without it they are
+ * masked), or everything (`admin`).
  */
 export type Scope =
-  "balances:write" | "accounts:write" | "notifications:write" | "queries:read" | "pii:read" | "admin";
+  | "balances:write"
+  | "accounts:write"
+  | "notifications:write"
+  | "rules:write"
+  | "queries:read"
+  | "pii:read"
+  | "admin";
 
 export const SCOPES: readonly Scope[] = [
   "balances:write",
   "accounts:write",
   "notifications:write",
+  "rules:write",
   "queries:read",
   "pii:read",
   "admin",

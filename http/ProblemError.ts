@@ -8,6 +8,7 @@ export type ProblemCode =
   | "not_found"
   | "method_not_allowed"
   | "revision_mismatch"
+  | "precondition_required"
   | "idempotency_key_reused"
   | "idempotency_key_in_use"
   | "refused"

@@ -1,4 +1,5 @@
 import pino from "pino";
+import { fixedRules } from "../domain/ruleset/RuleBook.ts";
 import { createHash, randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { createServer, request, type IncomingMessage, type Server } from "node:http";
@@ -27,7 +28,7 @@ test.before(async (t) => {
     store,
     providers: [{ name: "primary", authToken: TOKEN }],
     publicBaseUrl: webhooksUrl,
-    rules: [],
+    rules: fixedRules([]),
     // As the system looks a sender up: a query on PostgreSQL.
     findAccountsByPhone: async (phone) =>
       (

@@ -1,4 +1,5 @@
 import pino from "pino";
+import { fixedRules } from "../domain/ruleset/RuleBook.ts";
 import { randomUUID } from "node:crypto";
 import anyTest, { type TestFn } from "ava";
 import { handleCommand } from "../commands/handleCommand.ts";
@@ -49,7 +50,7 @@ async function pull(t: { context: TestEventStore }, accountId: string, reading: 
   if (request === undefined) throw new Error("no request");
   await bankingGateway({
     store: t.context.store,
-    rules,
+    rules: fixedRules(rules),
     bank: { readBalance: () => Promise.resolve(reading) },
     budget: { claim: () => Promise.resolve(true) },
     cache: new MemoryBalanceCache(0, () => NOW),

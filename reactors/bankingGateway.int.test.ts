@@ -1,4 +1,5 @@
 import pino from "pino";
+import { fixedRules } from "../domain/ruleset/RuleBook.ts";
 import { randomUUID } from "node:crypto";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -79,7 +80,7 @@ function gateway(
   const port = (t.context.server.address() as AddressInfo).port;
   return bankingGateway({
     store: t.context.store,
-    rules: [],
+    rules: fixedRules([]),
     bank: new BankingApiClient({
       baseUrl: `http://127.0.0.1:${port}`,
       accessToken: TOKEN,

@@ -4,7 +4,7 @@ import { handleCommand } from "../commands/handleCommand.ts";
 import type { AccountEvent } from "../domain/account/AccountEvent.ts";
 import type { AccountCommand } from "../domain/account/AccountCommand.ts";
 import { accountDecider } from "../domain/account/accountDecider.ts";
-import type { Rule } from "../domain/rules/Rule.ts";
+import { perRuleBook, type RulesInForce } from "../domain/ruleset/RuleBook.ts";
 import { isCurrentBalanceType, parseBalanceType } from "../domain/values/BalanceType.ts";
 import { epochMsToInstant } from "../domain/values/Instant.ts";
 import { isCurrency, type Currency } from "../domain/values/Money.ts";
@@ -23,7 +23,7 @@ import type { Logger } from "pino";
 
 export interface BankingGatewayOptions {
   readonly store: EventStore;
-  readonly rules: readonly Rule[];
+  readonly rules: RulesInForce;
   /** How far a read balance's DateTime may lie from now; undefined: the domain's default. */
   readonly referenceTimeBounds?: ReferenceTimeBounds;
   readonly bank: Pick<BankingApiClient, "readBalance">;
@@ -65,7 +65,7 @@ type RefreshRequested = Extract<AccountEvent, { type: "BalanceRefreshRequested" 
  * consumer's concurrency), so a throttled or slow account never holds up the others.
  */
 export function bankingGateway(options: BankingGatewayOptions): EventConsumer {
-  const accounts = accountDecider(options.rules, options.referenceTimeBounds);
+  const accounts = perRuleBook(options.rules, (inForce) => accountDecider(inForce, options.referenceTimeBounds));
   return {
     name: CONSUMER_NAMES.bankingGateway,
     eventTypes: new Set(["BalanceRefreshRequested"]),
@@ -80,7 +80,7 @@ export function bankingGateway(options: BankingGatewayOptions): EventConsumer {
       }
       const now = options.clock();
       const record = (command: AccountCommand) =>
-        handleCommand(options.store, accounts, recorded.streamId, command, {
+        handleCommand(options.store, accounts(), recorded.streamId, command, {
           retriesOnConflict: 3,
           newEventId: options.newEventId,
           metadata: metadataCausedBy(recorded, "banking-gateway"),

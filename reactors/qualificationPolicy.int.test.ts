@@ -1,4 +1,5 @@
 import pino from "pino";
+import { fixedRules } from "../domain/ruleset/RuleBook.ts";
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import anyTest, { type TestFn } from "ava";
@@ -70,7 +71,7 @@ async function balances(
 async function policy(t: { context: Context }, clockMs = T0 + 3_600_000): Promise<EventConsumer> {
   return qualificationPolicy({
     store: t.context.store,
-    rules: await loadRules(),
+    rules: fixedRules(await loadRules()),
     templates: await loadTemplates(),
     clock: () => clockMs,
     newEventId: randomUUID,

@@ -2,7 +2,7 @@ import { CONSUMER_NAMES } from "./consumerNames.ts";
 import type { AccountEvent } from "../domain/account/AccountEvent.ts";
 import { accountDecider } from "../domain/account/accountDecider.ts";
 import { notificationDecider, notificationStreamId } from "../domain/notification/notificationDecider.ts";
-import type { Rule } from "../domain/rules/Rule.ts";
+import { perRuleBook, type RulesInForce } from "../domain/ruleset/RuleBook.ts";
 import { epochMsToInstant } from "../domain/values/Instant.ts";
 import type { EventStore, RecordedEvent } from "../gateways/eventStore/EventStore.ts";
 import type { EventConsumer } from "../gateways/fanout/EventConsumer.ts";
@@ -14,7 +14,8 @@ import type { Logger } from "pino";
 
 export interface QualificationPolicyOptions {
   readonly store: EventStore;
-  readonly rules: readonly Rule[];
+  /** The rules in force; a qualification is announced with the version of the rule that made it. */
+  readonly rules: RulesInForce;
   readonly templates: Templates;
   readonly clock: () => number;
   readonly newEventId: () => string;
@@ -37,7 +38,7 @@ const HOUR_MS = 3_600_000;
  * account closed, too old to announce, another currency than the account's) is logged.
  */
 export function qualificationPolicy(options: QualificationPolicyOptions): EventConsumer {
-  const accounts = accountDecider(options.rules);
+  const accounts = perRuleBook(options.rules, (inForce) => accountDecider(inForce));
   const validForMs = (options.validForHours ?? 24) * HOUR_MS;
   return {
     name: CONSUMER_NAMES.qualificationPolicy,
@@ -45,14 +46,14 @@ export function qualificationPolicy(options: QualificationPolicyOptions): EventC
     async handle(recorded: RecordedEvent) {
       const event = { type: recorded.type, data: recorded.data } as unknown as AccountQualified;
       const accountId = recorded.streamId.slice("account-".length);
-      const { state: account } = await loadState(options.store, accounts, recorded.streamId);
+      const { state: account } = await loadState(options.store, accounts(), recorded.streamId);
       let decision;
       try {
         decision = ruleNotificationRequest({
           accountId,
           qualified: event.data,
           account,
-          rules: options.rules,
+          rules: options.rules.current(),
           templates: options.templates,
           now: epochMsToInstant(options.clock()),
           validForMs,

@@ -1,4 +1,5 @@
 import { capturingLogger } from "../test/capturingLogger.ts";
+import { fixedRules } from "../domain/ruleset/RuleBook.ts";
 import { randomUUID } from "node:crypto";
 import anyTest, { type TestFn } from "ava";
 import { handleCommand } from "../commands/handleCommand.ts";
@@ -70,7 +71,7 @@ function options(
   return {
     pool: t.context.database.pool,
     store: t.context.store,
-    rules: [],
+    rules: fixedRules([]),
     schema: `${t.context.database.schema}_scheduler`,
     accountsView,
     signal: new AbortController().signal,

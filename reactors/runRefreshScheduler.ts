@@ -3,7 +3,7 @@ import type pg from "pg";
 import { handleCommand } from "../commands/handleCommand.ts";
 import { accountDecider } from "../domain/account/accountDecider.ts";
 import { firstRefreshDue, nextRefreshDue, type RefreshSchedule } from "../domain/account/RefreshSchedule.ts";
-import type { Rule } from "../domain/rules/Rule.ts";
+import { perRuleBook, type RulesInForce } from "../domain/ruleset/RuleBook.ts";
 import { epochMsToInstant } from "../domain/values/Instant.ts";
 import type { EventStore } from "../gateways/eventStore/EventStore.ts";
 import { AdvisoryLease } from "../gateways/postgres/AdvisoryLease.ts";
@@ -14,7 +14,7 @@ import type { Logger } from "pino";
 export interface RefreshSchedulerOptions {
   readonly pool: pg.Pool;
   readonly store: EventStore;
-  readonly rules: readonly Rule[];
+  readonly rules: RulesInForce;
   /** Where the schedule lives (`<schema>.refresh_schedule`). */
   readonly schema: string;
   /** The accounts read model's view (`<prefix>_read.accounts`): which accounts are open. */
@@ -95,7 +95,7 @@ export async function runSchedulerTick(options: RefreshSchedulerOptions): Promis
     `select account_id, next_due_at from ${table} where next_due_at <= $1 order by next_due_at, account_id limit $2`,
     [now, options.perTick ?? 500],
   );
-  const accounts = accountDecider(options.rules);
+  const accounts = perRuleBook(options.rules, (inForce) => accountDecider(inForce));
   let requested = 0;
   for (const { account_id: accountId, next_due_at: due } of rows) {
     // The next due time first, guarded by this one: a crash after it costs this refresh (the next
@@ -107,7 +107,7 @@ export async function runSchedulerTick(options: RefreshSchedulerOptions): Promis
     if (claimed.rowCount !== 1) continue;
     const outcome = await handleCommand(
       options.store,
-      accounts,
+      accounts(),
       `account-${accountId}`,
       { type: "RequestBalanceRefresh", data: { reason: "scheduled", now: epochMsToInstant(now.getTime()) } },
       {

@@ -1,4 +1,5 @@
 import pino from "pino";
+import { fixedRules } from "../domain/ruleset/RuleBook.ts";
 import { setTimeout as sleep } from "node:timers/promises";
 import { randomUUID } from "node:crypto";
 import { createServer, type Server } from "node:http";
@@ -96,7 +97,7 @@ function gateway(
 ) {
   return smsGateway({
     store: t.context.store,
-    rules: t.context.rules,
+    rules: fixedRules(t.context.rules),
     providers,
     statusCallbackUrl: "http://127.0.0.1:1/sms/status",
     clock: () => t.context.clockMs,
@@ -133,7 +134,7 @@ async function requested(
   if (qualified === undefined) throw new Error("no qualification");
   await qualificationPolicy({
     store: t.context.store,
-    rules: t.context.rules,
+    rules: fixedRules(t.context.rules),
     templates: await loadTemplates(),
     clock: () => T0 - 20_000,
     newEventId: randomUUID,
@@ -331,7 +332,7 @@ async function startStatusWebhook(t: {
     store: t.context.store,
     providers: [{ name: "primary", authToken: TOKEN }],
     publicBaseUrl: publicUrl.slice(0, -"/sms/status".length),
-    rules: t.context.rules,
+    rules: fixedRules(t.context.rules),
     findAccountsByPhone: () => Promise.resolve([]),
     clock: () => t.context.clockMs,
     newEventId: randomUUID,
@@ -358,7 +359,7 @@ test("delivery reports come back through the signed webhook; forged, foreign and
     });
     await smsGateway({
       store: t.context.store,
-      rules: t.context.rules,
+      rules: fixedRules(t.context.rules),
       providers: [provider(t, "primary")],
       statusCallbackUrl: publicUrl,
       clock: () => t.context.clockMs,
@@ -444,7 +445,7 @@ test("a report that overtakes the recording of the provider's answer waits for i
     };
     await smsGateway({
       store: t.context.store,
-      rules: t.context.rules,
+      rules: fixedRules(t.context.rules),
       providers: [laggingRecorder],
       statusCallbackUrl: publicUrl,
       clock: () => t.context.clockMs,
@@ -518,7 +519,7 @@ async function inboundWebhook(t: { context: Context }, accountIds: readonly stri
     store: t.context.store,
     providers: [{ name: "primary", authToken: TOKEN }],
     publicBaseUrl: base,
-    rules: t.context.rules,
+    rules: fixedRules(t.context.rules),
     findAccountsByPhone: (phone) => Promise.resolve(phone === "+447700900123" ? [...accountIds] : []),
     clock: () => t.context.clockMs,
     newEventId: randomUUID,
@@ -705,7 +706,7 @@ test("frequency cap: a second episode of the same rule within its cooldown is su
   t.is(qualified.length, 2);
   await qualificationPolicy({
     store: t.context.store,
-    rules: t.context.rules,
+    rules: fixedRules(t.context.rules),
     templates: await loadTemplates(),
     clock: () => T0 - 4_000,
     newEventId: randomUUID,
@@ -723,7 +724,7 @@ test("frequency cap: a second episode of the same rule within its cooldown is su
     t.context.clockMs = T0 + 3_600_000;
     await smsGateway({
       store: t.context.store,
-      rules: t.context.rules,
+      rules: fixedRules(t.context.rules),
       providers: [provider(t, "primary")],
       statusCallbackUrl: "http://127.0.0.1:1/sms/status",
       sentSince: (accountId, ruleId, since, except) =>
@@ -752,7 +753,7 @@ test("a deferred notification is woken when its quiet hours end, checked again a
     t.context.clockMs = Date.UTC(2026, 0, 15, 23, 0, 0); // 23:00 in London: quiet
     const handler = smsGateway({
       store: t.context.store,
-      rules: t.context.rules,
+      rules: fixedRules(t.context.rules),
       providers: [provider(t, "primary")],
       statusCallbackUrl: "http://127.0.0.1:1/sms/status",
       wakeups,

@@ -14,7 +14,7 @@ import {
   preSendVerdict,
   type PreSendVerdict,
 } from "../domain/notification/preSendVerdict.ts";
-import type { Rule } from "../domain/rules/Rule.ts";
+import { perRuleBook, type RulesInForce } from "../domain/ruleset/RuleBook.ts";
 import {
   compareInstants,
   epochMsToInstant,
@@ -33,7 +33,7 @@ import type { Logger } from "pino";
 
 export interface SmsGatewayOptions {
   readonly store: EventStore;
-  readonly rules: readonly Rule[];
+  readonly rules: RulesInForce;
   /** In order of preference: attempt n goes to provider (n - 1) mod count, so a retry fails over. */
   readonly providers: readonly Pick<TwilioSmsProvider, "name" | "send" | "findByReference">[];
   /** Where providers post status callbacks; `?reference=<notification id>&provider=<name>` is added. */
@@ -78,14 +78,14 @@ type RequestedState = Extract<NotificationState, { request: NotificationRequest 
  */
 export function smsGateway(options: SmsGatewayOptions): EventConsumer {
   if (options.providers.length === 0) throw new Error("the SMS gateway needs at least one provider");
-  const accounts = accountDecider(options.rules);
+  const accounts = perRuleBook(options.rules, (inForce) => accountDecider(inForce));
   return {
     name: CONSUMER_NAMES.smsGateway,
     eventTypes: new Set(["NotificationRequested"]),
     async handle(recorded: RecordedEvent) {
       const { state } = await loadState(options.store, notificationDecider, recorded.streamId);
       const delivery = deliveryOf(options, recorded, state);
-      const attempt = await nextAttempt(delivery, accounts, state);
+      const attempt = await nextAttempt(delivery, accounts(), state);
       if (attempt === undefined) return;
       await submit(delivery, (state as RequestedState).request, attempt);
     },
@@ -184,12 +184,13 @@ async function preSendCheck(
   now: Instant,
 ): Promise<PreSendVerdict> {
   const { state: account } = await loadState(options.store, accounts, `account-${request.accountId}`);
-  const window = frequencyCapWindow(request, account, options.rules, now);
+  const rules = options.rules.current().inForce;
+  const window = frequencyCapWindow(request, account, rules, now);
   const recentSends =
     window === undefined || options.sentSince === undefined
       ? 0
       : await options.sentSince(request.accountId, window.ruleId, window.since, request.notificationId);
-  return preSendVerdict({ request, account, rules: options.rules, recentSends, now });
+  return preSendVerdict({ request, account, rules, recentSends, now });
 }
 
 /**

@@ -2,7 +2,7 @@ import { handleCommand, loadState } from "../commands/handleCommand.ts";
 import type { ConsentKeyword } from "../domain/account/AccountEvent.ts";
 import { accountDecider } from "../domain/account/accountDecider.ts";
 import { inboundSmsDecider, inboundSmsStreamId } from "../domain/inboundSms/inboundSmsDecider.ts";
-import type { Rule } from "../domain/rules/Rule.ts";
+import { perRuleBook, type RulesInForce } from "../domain/ruleset/RuleBook.ts";
 import { epochMsToInstant } from "../domain/values/Instant.ts";
 import type { EventStore } from "../gateways/eventStore/EventStore.ts";
 import type { Logger } from "pino";
@@ -10,7 +10,7 @@ import type { Logger } from "pino";
 export interface SmsKeywordsOptions {
   readonly store: EventStore;
   /** The rules (the account decider's). */
-  readonly rules: readonly Rule[];
+  readonly rules: RulesInForce;
   /** The accounts holding a phone number now. */
   readonly findAccountsByPhone: (phone: string) => Promise<readonly string[]>;
   readonly clock: () => number;
@@ -38,7 +38,7 @@ export type SmsKeywordOutcome =
  * remembers the message: a replayed message reaches the same accounts and changes nothing.
  */
 export function smsKeywords(options: SmsKeywordsOptions) {
-  const accounts = accountDecider(options.rules);
+  const accounts = perRuleBook(options.rules, (inForce) => accountDecider(inForce));
   return {
     async apply(message: InboundSmsKeyword): Promise<SmsKeywordOutcome> {
       const { provider, messageId } = message;
@@ -67,7 +67,7 @@ export function smsKeywords(options: SmsKeywordsOptions) {
       for (const accountId of received.accountIds) {
         const outcome = await handleCommand(
           options.store,
-          accounts,
+          accounts(),
           `account-${accountId}`,
           { type: "ApplySmsKeyword", data: { keyword: received.keyword, provider, messageId, now } },
           // Replays racing the first delivery: the loser is decided again on fresh state.

@@ -1,4 +1,5 @@
 import test from "ava";
+import { ruleBookFromRules } from "../domain/ruleset/RuleBook.ts";
 import fc from "fast-check";
 import { loadRules } from "../commands/rules/loadRules.ts";
 import { loadTemplates } from "../commands/templates/loadTemplates.ts";
@@ -211,7 +212,7 @@ function requestedSms(
           accountId: "acc-1",
           qualified: event.data,
           account,
-          rules,
+          rules: ruleBookFromRules(rules),
           templates,
           now,
           validForMs: DAY,

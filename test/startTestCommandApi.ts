@@ -5,7 +5,7 @@ import { answerClientErrors } from "../http/answerClientErrors.ts";
 import { ApiKeys, hashApiKey, type Scope } from "../http/ApiKeys.ts";
 import { createCommandApi } from "../commands/api/createCommandApi.ts";
 import { IdempotencyStore } from "../http/IdempotencyStore.ts";
-import { loadRules } from "../commands/rules/loadRules.ts";
+import { startLiveRules } from "../commands/rules/LiveRules.ts";
 import { loadTemplates } from "../commands/templates/loadTemplates.ts";
 import type { PostgresEventStore } from "../gateways/eventStore/postgres/PostgresEventStore.ts";
 import { openTestEventStore, type TestDatabase } from "./postgresTestDatabase.ts";
@@ -33,7 +33,7 @@ export async function startTestCommandApi(
     store,
     idempotency,
     rateLimiter: new RateLimiterMemory({ points: 1_000_000, duration: 1 }),
-    rules: await loadRules(),
+    rules: await startLiveRules(store, { clock: () => Date.UTC(2026, 10, 24, 9), logger, pollMs: 100 }),
     templates: await loadTemplates(),
     apiKeys: new ApiKeys(keys.map(({ name, key, scopes }) => ({ name, sha256: hashApiKey(key), scopes }))),
     logger,

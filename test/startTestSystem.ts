@@ -6,7 +6,7 @@ import { answerClientErrors } from "../http/answerClientErrors.ts";
 import { ApiKeys, hashApiKey, type Scope } from "../http/ApiKeys.ts";
 import { createCommandApi } from "../commands/api/createCommandApi.ts";
 import { IdempotencyStore } from "../http/IdempotencyStore.ts";
-import { loadRules } from "../commands/rules/loadRules.ts";
+import { startLiveRules } from "../commands/rules/LiveRules.ts";
 import { loadTemplates } from "../commands/templates/loadTemplates.ts";
 import { allProjections } from "../projections/allProjections.ts";
 import { createQueryApi } from "../projections/api/createQueryApi.ts";
@@ -63,7 +63,7 @@ export async function startTestSystem(
   const apiKeys = new ApiKeys(
     keys.map(({ name, key, scopes }) => ({ name, sha256: hashApiKey(key), scopes })),
   );
-  const rules = await loadRules();
+  const rules = await startLiveRules(store, { clock: () => Date.UTC(2026, 10, 24, 9), logger, pollMs: 100 });
   const idempotency = new IdempotencyStore(database.pool, database.schema, logger);
   await idempotency.migrate();
   const commandServer = await listenOnLoopback(

@@ -11,7 +11,7 @@ import { RateLimiterMemory } from "rate-limiter-flexible";
 import { ApiKeys, hashApiKey } from "../../http/ApiKeys.ts";
 import { createCommandApi } from "../../commands/api/createCommandApi.ts";
 import { IdempotencyStore } from "../../http/IdempotencyStore.ts";
-import { loadRules } from "../../commands/rules/loadRules.ts";
+import { startLiveRules } from "../../commands/rules/LiveRules.ts";
 import { loadTemplates } from "../../commands/templates/loadTemplates.ts";
 import { PostgresEventStore } from "../../gateways/eventStore/postgres/PostgresEventStore.ts";
 import { traceRequests } from "../../gateways/observability/traceContext.ts";
@@ -34,11 +34,12 @@ async function main(mode: string, databaseUrl: string): Promise<void> {
   } else {
     const logger = pino({ level: "error" });
     const idempotency = new IdempotencyStore(pool, BENCH_SCHEMA, logger);
+    const store = new PostgresEventStore(pool, { schema: BENCH_SCHEMA });
     app = createCommandApi({
-      store: new PostgresEventStore(pool, { schema: BENCH_SCHEMA }),
+      store,
       idempotency,
       rateLimiter: new RateLimiterMemory({ points: 10_000_000, duration: 1 }),
-      rules: await loadRules(),
+      rules: await startLiveRules(store, { clock: Date.now, logger }),
       templates: await loadTemplates(),
       apiKeys: new ApiKeys([{ name: "bench", sha256: hashApiKey(BENCH_API_KEY), scopes: ["admin"] }]),
       logger,

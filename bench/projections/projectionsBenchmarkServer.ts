@@ -20,7 +20,7 @@ import { pino, type Logger } from "pino";
 import { RateLimiterMemory } from "rate-limiter-flexible";
 import { ApiKeys, hashApiKey } from "../../http/ApiKeys.ts";
 import { CONSOLE_BUILD_DIRECTORY, consoleRoutes } from "../../http/consoleRoutes.ts";
-import type { Rule } from "../../domain/rules/Rule.ts";
+import { fixedRules, type RulesInForce } from "../../domain/ruleset/RuleBook.ts";
 import { deadLetterInbox } from "../../gateways/fanout/DeadLetterInbox.ts";
 import type { OperationsDependencies } from "../../projections/api/operations/OperationsDependencies.ts";
 import { RebuildJobs } from "../../projections/runtime/RebuildJobs.ts";
@@ -28,6 +28,7 @@ import { FANOUT_CONSUMERS } from "../../reactors/consumerNames.ts";
 import { createCommandApi } from "../../commands/api/createCommandApi.ts";
 import { IdempotencyStore } from "../../http/IdempotencyStore.ts";
 import { loadRules } from "../../commands/rules/loadRules.ts";
+import { startLiveRules } from "../../commands/rules/LiveRules.ts";
 import { loadTemplates } from "../../commands/templates/loadTemplates.ts";
 import { PostgresEventStore } from "../../gateways/eventStore/postgres/PostgresEventStore.ts";
 import { allProjections } from "../../projections/allProjections.ts";
@@ -64,7 +65,7 @@ async function startCommands(
     store,
     idempotency: new IdempotencyStore(pool, request.prefix, logger),
     rateLimiter: new RateLimiterMemory({ points: 10_000_000, duration: 1 }),
-    rules: await loadRules(),
+    rules: await startLiveRules(store, { clock: Date.now, logger }),
     templates: await loadTemplates(),
     apiKeys: new ApiKeys([
       { name: "bench", sha256: hashApiKey(BENCH_WRITER_KEY), scopes: ["balances:write"] },
@@ -120,7 +121,7 @@ async function startQueries(
   const schemas = projectionSchemas(request.prefix);
   const cache = await openCache(request, logger);
   stops.unshift(() => cache.close());
-  const rules = await loadRules();
+  const rules = fixedRules(await loadRules());
   return createQueryApi({
     db,
     readSchema: schemas.read,
@@ -145,7 +146,7 @@ async function startQueries(
 async function startOperations(
   request: Extract<ProjectionsBenchmarkServerRequest, { role: "queries" }>,
   db: Kysely<unknown>,
-  rules: readonly Rule[],
+  rules: RulesInForce,
   logger: Logger,
   stops: Stop[],
 ): Promise<OperationsDependencies> {

@@ -1,7 +1,7 @@
 import type { Redis } from "ioredis";
 import type pg from "pg";
 import type { Logger } from "pino";
-import type { Rule } from "../../domain/rules/Rule.ts";
+import type { LiveRules } from "../../commands/rules/LiveRules.ts";
 import type { EventStore } from "../../gateways/eventStore/EventStore.ts";
 import type { Metrics } from "../../gateways/observability/Metrics.ts";
 import type { ProjectionSchemas } from "../../projections/runtime/ProjectionBuilds.ts";
@@ -17,7 +17,8 @@ export type Stop = () => Promise<void>;
  */
 export interface SystemContext {
   readonly config: Config;
-  readonly rules: Rule[];
+  /** The rule set in force, followed from its stream. */
+  readonly rules: LiveRules;
   /** The shared pool; a role that needs its own sizing opens one with `openPool`. */
   readonly pool: pg.Pool;
   readonly openPool: (max: number) => pg.Pool;

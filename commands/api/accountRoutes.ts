@@ -6,7 +6,7 @@ import { z } from "zod";
 import type { AccountCommand } from "../../domain/account/AccountCommand.ts";
 import { accountDecider, type AccountRefusal } from "../../domain/account/accountDecider.ts";
 import { unreachable } from "../../domain/Decider.ts";
-import type { Rule } from "../../domain/rules/Rule.ts";
+import { perRuleBook, type RulesInForce } from "../../domain/ruleset/RuleBook.ts";
 import {
   BALANCE_TYPES,
   CURRENT_BALANCE_PRECEDENCE,
@@ -31,7 +31,7 @@ import { ProblemError, type FieldProblem } from "../../http/ProblemError.ts";
 /** What the account routes need; `clock` is the edge's, so the domain gets `now` as data. */
 export interface AccountRoutesDependencies {
   readonly store: EventStore;
-  readonly rules: readonly Rule[];
+  readonly rules: RulesInForce;
   /** How far a pushed balance's referenceTime may lie from now; undefined: the domain's default. */
   readonly referenceTimeBounds?: ReferenceTimeBounds;
   readonly apiKeys: ApiKeys;
@@ -183,12 +183,18 @@ interface AccountCommands {
   readonly now: () => Instant;
 }
 
-/** One decider and one state cache for all the account routes of a router. */
+/**
+ * One decider and one state cache for all the account routes of a router, both made again when a
+ * new rule set comes into force: a state folded under other rules is not this decider's state.
+ */
 function accountCommandRunner(dependencies: AccountRoutesDependencies): AccountCommands["run"] {
   const { store } = dependencies;
-  const decider = accountDecider(dependencies.rules, dependencies.referenceTimeBounds);
-  const cache = new StateCache<unknown>();
+  const deciding = perRuleBook(dependencies.rules, (inForce) => ({
+    decider: accountDecider(inForce, dependencies.referenceTimeBounds),
+    cache: new StateCache<unknown>(),
+  }));
   return async (ctx, accountId, command, status) => {
+    const { decider, cache } = deciding();
     const streamId = `account-${accountId}`;
     const expectedRevision = ifMatchRevision(ctx.get("if-match"));
     const outcome = await handleCommand(store, decider, streamId, command, {

@@ -2,7 +2,7 @@ import type Router from "@koa/router";
 import type Koa from "koa";
 import type { RateLimiterAbstract } from "rate-limiter-flexible";
 import type { Logger } from "pino";
-import type { Rule } from "../../domain/rules/Rule.ts";
+import { ruleRoutes, type PublishingRules } from "./ruleRoutes.ts";
 import type { ReferenceTimeBounds } from "../../domain/values/ReferenceTimeBounds.ts";
 import type { EventStore } from "../../gateways/eventStore/EventStore.ts";
 import type { Templates } from "../templates/loadTemplates.ts";
@@ -19,7 +19,8 @@ import { jsonBodies } from "../../http/jsonBodies.ts";
 
 export interface CommandApiDependencies {
   readonly store: EventStore;
-  readonly rules: readonly Rule[];
+  /** The rules in force, kept current; the rule routes publish new versions. */
+  readonly rules: PublishingRules;
   /** How far a pushed balance's referenceTime may lie from now; undefined: the domain's default. */
   readonly referenceTimeBounds?: ReferenceTimeBounds;
   readonly templates: Templates;
@@ -64,6 +65,7 @@ export function createCommandApi(dependencies: CommandApiDependencies): Koa {
   const commandRoutes = [
     accountRoutes({ ...dependencies, ...guards }),
     notificationRoutes({ ...dependencies, ...guards }),
+    ruleRoutes({ ...dependencies, ...guards }),
   ];
   for (const routes of [...(dependencies.extraRoutes ?? []), ...commandRoutes]) {
     app.use(routes.routes());

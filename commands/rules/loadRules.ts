@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import type { QuietHours, Rule } from "../../domain/rules/Rule.ts";
+import type { RuleDefinition, RulesetDocument } from "../../domain/ruleset/RulesetDocument.ts";
 import { MESSAGE_CLASSES } from "../../domain/values/MessageClass.ts";
 import {
   CURRENCY_MINOR_DIGITS,
@@ -74,26 +75,53 @@ const fileSchema = z.object({ version: z.literal(1), rules: z.array(z.unknown())
  * @throws RulesFileError listing every problem.
  */
 export async function loadRules(file: URL | string = DEFAULT_RULES_FILE): Promise<Rule[]> {
-  const name = file instanceof URL ? file.pathname : file;
+  return (await readRulesetFile(file)).rules;
+}
+
+/** The parsed YAML/JSON of a rules file. @throws RulesFileError when it cannot be read or parsed. */
+async function readRulesText(file: URL | string, name: string): Promise<unknown> {
   let text: string;
   try {
     text = await readFile(file, "utf8");
   } catch (error) {
     throw new RulesFileError(name, [`cannot be read (${(error as NodeJS.ErrnoException).code ?? "error"})`]);
   }
-  let document: unknown;
   try {
-    document = parseYaml(text);
+    return parseYaml(text) as unknown;
   } catch (error) {
     throw new RulesFileError(name, [
       `is not valid YAML/JSON: ${(error as Error).message.split("\n")[0] ?? ""}`,
     ]);
   }
-  return rulesFromDocument(name, document);
 }
 
 /** Validates an already parsed rules document; see `loadRules`. */
 export function rulesFromDocument(name: string, document: unknown): Rule[] {
+  return parseRulesetDocument(name, document).rules;
+}
+
+/** A rule set validated: the document as it will be published (defaults filled in) and its rules. */
+export interface ValidatedRuleset {
+  readonly document: RulesetDocument;
+  readonly rules: Rule[];
+}
+
+/**
+ * Reads and validates a rules file (YAML or JSON) into the document a rule set version carries.
+ * @throws RulesFileError listing every problem.
+ */
+export async function readRulesetFile(file: URL | string = DEFAULT_RULES_FILE): Promise<ValidatedRuleset> {
+  const name = file instanceof URL ? file.pathname : file;
+  return parseRulesetDocument(name, await readRulesText(file, name));
+}
+
+/**
+ * Validates a parsed rules document, as the rules file is validated, into the document a rule set
+ * version carries (every default filled in, so equal meanings compare equal) and its rules, one
+ * per rule and currency.
+ * @throws RulesFileError listing every problem, each naming the rule and the field.
+ */
+export function parseRulesetDocument(name: string, document: unknown): ValidatedRuleset {
   const file = fileSchema.safeParse(document);
   if (!file.success)
     throw new RulesFileError(
@@ -102,6 +130,7 @@ export function rulesFromDocument(name: string, document: unknown): Rule[] {
     );
   const problems: string[] = [];
   const rules: Rule[] = [];
+  const definitions: RuleDefinition[] = [];
   const seen = new Set<string>();
   file.data.rules.forEach((raw, index) => {
     const label = ruleLabel(raw, index);
@@ -114,9 +143,26 @@ export function rulesFromDocument(name: string, document: unknown): Rule[] {
     if (seen.has(rule.id)) problems.push(`${label}: id is used twice`);
     seen.add(rule.id);
     rules.push(...expandRule(label, rule, problems));
+    definitions.push(definitionOf(rule));
   });
   if (problems.length > 0) throw new RulesFileError(name, problems);
-  return rules;
+  return { document: { version: 1, rules: definitions }, rules };
+}
+
+/** A validated entry as the rule set document keeps it: every field present, in one order. */
+function definitionOf(rule: RuleEntry): RuleDefinition {
+  const common = {
+    id: rule.id,
+    version: rule.version,
+    messageClass: rule.messageClass as RuleDefinition["messageClass"],
+    templateId: rule.templateId,
+    cooldownHours: rule.cooldownHours,
+    quietHours: quietHoursOf(rule),
+    creditLines: rule.creditLines,
+  };
+  return rule.kind === "below"
+    ? { ...common, kind: "below", thresholds: rule.thresholds }
+    : { ...common, kind: "sustained-at-or-above", days: rule.days, thresholds: rule.thresholds };
 }
 
 type RuleEntry = z.infer<typeof ruleSchema>;

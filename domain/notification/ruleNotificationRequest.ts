@@ -2,7 +2,7 @@ import type { AccountEvent } from "../account/AccountEvent.ts";
 import type { AccountState } from "../account/AccountState.ts";
 import type { RequestNotification } from "./NotificationCommand.ts";
 import { ruleNotificationId } from "./ruleNotificationId.ts";
-import type { Rule } from "../rules/Rule.ts";
+import { ruleUnder, type RuleBook } from "../ruleset/RuleBook.ts";
 import { addMilliseconds, compareInstants, parseInstant, type Instant } from "../values/Instant.ts";
 import { formatMoney, moneyFromData, type Money } from "../values/Money.ts";
 import { parsePhoneNumber } from "../values/PhoneNumber.ts";
@@ -24,7 +24,8 @@ export interface RuleNotificationInput {
   readonly qualified: QualifiedData;
   /** The account as it stands when the qualification is handled. */
   readonly account: AccountState;
-  readonly rules: readonly Rule[];
+  /** The rules: the qualification is announced with the very version of the rule that made it. */
+  readonly rules: RuleBook;
   readonly templates: Templates;
   readonly now: Instant;
   /** How long after the qualification its SMS may still be sent. */
@@ -59,9 +60,7 @@ export function ruleNotificationRequest(input: RuleNotificationInput): RuleNotif
       reason: `${ruleId} episode ${episode} qualified in ${balance.currency}; account ${accountId} is in ${account.currency}`,
     };
   }
-  const rule = input.rules.find(
-    (candidate) => candidate.id === ruleId && candidate.threshold.currency === balance.currency,
-  );
+  const rule = ruleUnder(input.rules, ruleId, qualified.ruleVersion, balance.currency);
   if (rule === undefined) throw new Error(`no rule ${ruleId} for ${balance.currency} is loaded`);
   const template = input.templates.get(rule.templateId);
   if (template === undefined) throw new Error(`rule ${ruleId}: no template ${rule.templateId} is loaded`);

@@ -1,4 +1,5 @@
 import test from "ava";
+import { ruleBookFromRules } from "../ruleset/RuleBook.ts";
 import type { AccountEvent } from "../account/AccountEvent.ts";
 import { accountDecider } from "../account/accountDecider.ts";
 import { stateFrom } from "../Decider.ts";
@@ -45,7 +46,7 @@ test("an old log's qualification in another currency is not announced; the accou
       accountId: "acc-1",
       qualified: data,
       account,
-      rules,
+      rules: ruleBookFromRules(rules),
       templates,
       now: "2026-11-01T10:00:01.000Z" as Instant,
       validForMs: 86_400_000,

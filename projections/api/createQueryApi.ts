@@ -5,6 +5,7 @@ import type { Context } from "koa";
 import type { Kysely } from "kysely";
 import type { Logger } from "pino";
 import type { Rule } from "../../domain/rules/Rule.ts";
+import { fixedRules, type RulesetHistory } from "../../domain/ruleset/RuleBook.ts";
 import {
   DEFAULT_REFERENCE_TIME_BOUNDS,
   type ReferenceTimeBounds,
@@ -39,7 +40,7 @@ export interface QueryApiDependencies {
   /** How long an answer stays cached (default 60 s); its key holds its position, so this only bounds memory. */
   readonly cacheTtlMs?: number;
   /** The rules in force, for the routes that explain them (none by default). */
-  readonly rules?: readonly Rule[];
+  readonly rules?: RulesetHistory;
   /** The bounds the command side checks balances' reference times against (default: the defaults). */
   readonly referenceTimeBounds?: ReferenceTimeBounds;
   /** Routes the process adds (health, readiness). */
@@ -50,6 +51,7 @@ export interface QueryApiDependencies {
 
 const UNDEFINED_TABLE = "42P01";
 
+const NO_RULES = fixedRules([]);
 /**
  * The query API (Koa): read models by GET, behind `queries:read` keys. Every answer carries the
  * position it reflects at least (`X-Position`); a client that sends the position the command API
@@ -137,12 +139,19 @@ async function answerRoute(
     position = reached;
   }
 
+  // Explanations read the rules: an answer is kept per rule set version as well as per position.
+  const rules = (dependencies.rules ?? NO_RULES).current();
   const key = createHash("sha256")
-    .update(JSON.stringify([route.path, params, showPii, csv, position]))
+    .update(JSON.stringify([route.path, params, showPii, csv, position, rules.version]))
     .digest("base64url");
   let answer = await dependencies.cache.get(key);
   if (answer === undefined) {
-    answer = await computeAnswer(route, dependencies, params, showPii, csv, position);
+    answer = await computeAnswer(
+      route,
+      dependencies,
+      { params, showPii, csv, rules: rules.inForce },
+      position,
+    );
     if (answer === undefined) {
       throw new ProblemError("not_found", "no such resource in the read model", { position });
     }
@@ -165,11 +174,10 @@ async function answerRoute(
 async function computeAnswer(
   route: QueryRoute,
   dependencies: QueryApiDependencies,
-  params: unknown,
-  showPii: boolean,
-  csv: boolean,
+  request: { params: unknown; showPii: boolean; csv: boolean; rules: readonly Rule[] },
   position: Position,
 ): Promise<CachedAnswer | undefined> {
+  const { params, showPii, csv, rules } = request;
   let answer;
   try {
     answer = await route.answer(
@@ -178,7 +186,7 @@ async function computeAnswer(
         readSchema: dependencies.readSchema,
         showPii,
         format: csv ? "csv" : "json",
-        rules: dependencies.rules ?? [],
+        rules,
         referenceTimeBounds: dependencies.referenceTimeBounds ?? DEFAULT_REFERENCE_TIME_BOUNDS,
       },
       params,

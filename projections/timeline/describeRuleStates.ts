@@ -211,7 +211,8 @@ function stateSentence(rule: Rule, ruleState: RuleState, timing: RuleTiming): st
         return `Fired at ${timing.since ?? "an unknown time"} (episode ${ruleState.episode}); waiting to re-arm once the balance rises above ${amount(rule.rearmAbove)}`;
       case "held":
         return `Held: the balance was already below ${threshold} when ${tookEffect}, so it did not alert; it alerts after the balance has risen above ${amount(rule.rearmAbove)} and drops below ${threshold} again`;
-      default:
+      case "armed":
+      case "accruing":
         return `Armed: alerts when the balance drops below ${threshold}`;
     }
   }

@@ -5,7 +5,7 @@ import type { Context, Next } from "koa";
 import { createEdgeApp } from "../../http/createEdgeApp.ts";
 import { ProblemError } from "../../http/ProblemError.ts";
 import { refuseControlCharacters } from "../../http/refuseControlCharacters.ts";
-import type { Rule } from "../../domain/rules/Rule.ts";
+import type { RulesInForce } from "../../domain/ruleset/RuleBook.ts";
 import type { EventStore } from "../../gateways/eventStore/EventStore.ts";
 import { isValidTwilioSignature } from "../../gateways/sms/twilioSignature.ts";
 import { smsKeywords } from "../smsKeywords.ts";
@@ -23,7 +23,7 @@ export interface SmsWebhooksOptions {
    */
   readonly publicBaseUrl: string;
   /** For inbound keywords: the rules (the account decider's) and who holds a phone number. */
-  readonly rules: readonly Rule[];
+  readonly rules: RulesInForce;
   readonly findAccountsByPhone: (phone: string) => Promise<readonly string[]>;
   /** The answer to HELP. */
   readonly helpText?: string;

@@ -1,7 +1,7 @@
 import type { Middleware } from "koa";
 import type { Kysely } from "kysely";
 import type { Logger } from "pino";
-import type { Rule } from "../../../domain/rules/Rule.ts";
+import type { RulesInForce } from "../../../domain/ruleset/RuleBook.ts";
 import type { EventStore } from "../../../gateways/eventStore/EventStore.ts";
 import type { DeadLetterInbox } from "../../../gateways/fanout/DeadLetterInbox.ts";
 import type { IdempotencyStore } from "../../../http/IdempotencyStore.ts";
@@ -22,8 +22,8 @@ export interface OperationsDependencies {
   readonly deadLetters: DeadLetterInbox;
   /** The fan-out's consumers, whose dead letters are listed and requeued. */
   readonly consumers: readonly string[];
-  /** The rules in force, as this process loaded them at start-up. */
-  readonly rules: readonly Rule[];
+  /** The rules in force, kept current from the rule set's stream. */
+  readonly rules: RulesInForce;
   /** Idempotency-Key on the POSTs, stored as the command API stores it. */
   readonly idempotency: IdempotencyStore;
   readonly logger: Logger;

@@ -5,6 +5,7 @@ import pg from "pg";
 import { pino } from "pino";
 import { handleCommand } from "../../../commands/handleCommand.ts";
 import { loadRules } from "../../../commands/rules/loadRules.ts";
+import { fixedRules } from "../../../domain/ruleset/RuleBook.ts";
 import type { NotificationCommand } from "../../../domain/notification/NotificationCommand.ts";
 import {
   notificationDecider,
@@ -198,7 +199,7 @@ async function startOperationsApi(system: TestSystem) {
       rebuilds,
       deadLetters,
       consumers: [CONSUMER, "sms-gateway"],
-      rules: await loadRules(),
+      rules: fixedRules(await loadRules()),
       idempotency,
       logger,
       clock: () => NOW,

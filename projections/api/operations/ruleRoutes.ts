@@ -8,18 +8,19 @@ import { parseRequest } from "../../../http/parseRequest.ts";
 import type { OperationsDependencies, OperationsGuards } from "./OperationsDependencies.ts";
 
 /**
- * `GET /operations/rules`: the rules in force, as this process loaded them at start-up (one per
- * rule and currency, amounts as decimal strings the way the other read answers write money).
+ * `GET /operations/rules`: the rules in force in this process, with the rule set version they
+ * come from (one per rule and currency, amounts as decimal strings the way the other read answers
+ * write money).
  */
 export function ruleRoutes(
   router: Router,
   dependencies: OperationsDependencies,
   guards: OperationsGuards,
 ): void {
-  const rules = dependencies.rules.map(ruleView);
   router.get("/operations/rules", guards.read, (ctx: Context) => {
     parseRequest("query", z.strictObject({}), ctx.query);
-    ctx.body = { rules };
+    const book = dependencies.rules.current();
+    ctx.body = { rulesetVersion: book.version, rules: book.inForce.map(ruleView) };
   });
 }
 
@@ -36,6 +37,7 @@ export function ruleView(rule: Rule) {
     creditLines: rule.creditLines,
     cooldownHours: rule.cooldownHours,
     quietHours: rule.quietHours,
+    inForceSince: (rule.inForceSinceMs ?? 0) > 0 ? new Date(rule.inForceSinceMs ?? 0).toISOString() : null,
   };
   switch (rule.kind) {
     case "below":
