@@ -65,7 +65,9 @@ type RefreshRequested = Extract<AccountEvent, { type: "BalanceRefreshRequested" 
  * consumer's concurrency), so a throttled or slow account never holds up the others.
  */
 export function bankingGateway(options: BankingGatewayOptions): EventConsumer {
-  const accounts = perRuleBook(options.rules, (inForce) => accountDecider(inForce, options.referenceTimeBounds));
+  const accounts = perRuleBook(options.rules, (inForce, book) =>
+    accountDecider(inForce, options.referenceTimeBounds, book.version),
+  );
   return {
     name: CONSUMER_NAMES.bankingGateway,
     eventTypes: new Set(["BalanceRefreshRequested"]),

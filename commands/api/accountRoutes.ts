@@ -189,8 +189,8 @@ interface AccountCommands {
  */
 function accountCommandRunner(dependencies: AccountRoutesDependencies): AccountCommands["run"] {
   const { store } = dependencies;
-  const deciding = perRuleBook(dependencies.rules, (inForce) => ({
-    decider: accountDecider(inForce, dependencies.referenceTimeBounds),
+  const deciding = perRuleBook(dependencies.rules, (inForce, book) => ({
+    decider: accountDecider(inForce, dependencies.referenceTimeBounds, book.version),
     cache: new StateCache<unknown>(),
   }));
   return async (ctx, accountId, command, status) => {

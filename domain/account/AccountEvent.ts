@@ -92,6 +92,8 @@ export type AccountEvent =
       readonly data: {
         readonly ruleId: string;
         readonly ruleVersion: number;
+        /** The rule set version the decision was made under; absent in events from before rule sets. */
+        readonly rulesetVersion?: number;
         readonly episode: number;
         /** The amount the rule compared (with or without credit lines, as the rule says). */
         readonly balance: MoneyData;

@@ -1,6 +1,7 @@
 import type { RuleState } from "../rules/Rule.ts";
 import type { MessageClass } from "../values/MessageClass.ts";
-import type { Currency } from "../values/Money.ts";
+import type { CreditLine } from "../values/CreditLine.ts";
+import type { Currency, Money } from "../values/Money.ts";
 import type { Consents } from "./AccountEvent.ts";
 
 /** The last observation that counted: what later ones are compared with. */
@@ -8,6 +9,12 @@ interface LastObservation {
   readonly referenceTime: string;
   /** When Tidemark recorded it (epoch ms): tells whether it came before a rule took effect. */
   readonly observedAtMs: number;
+  /**
+   * The balance and its credit lines: where a rule that took effect after it starts from (see
+   * `baselineRule`).
+   */
+  readonly balance: Money;
+  readonly creditLines: readonly CreditLine[];
   /** In `CURRENT_BALANCE_PRECEDENCE`, 0 best: breaks a tie of reference times. */
   readonly rank: number;
   readonly bankReference: string | null;

@@ -108,13 +108,20 @@ test("given 150.00 watched under a 100.00 threshold, when the threshold is raise
   t.deepEqual(qualifications(fired), ["AccountQualified low-balance v2 #1"]);
 });
 
+test("given 300.00 watched under a 100.00 threshold, when the threshold is raised to 200.00, then a balance that crosses it after the change fires", (t) => {
+  const before = v1.given(opened).whenAll([balance("300.00", 10)]);
+  t.deepEqual(qualifications(raised.given(opened, ...before).whenAll([balance("180.00", 110)])), [
+    "AccountQualified low-balance v2 #1",
+  ]);
+});
+
 test("given an active episode, when the threshold moves, then no second alert for it; above the new re-arm level the episode ends", (t) => {
-  const before = v1.given(opened).whenAll([balance("200.00", 10), balance("90.00", 20)]);
+  const before = v1.given(opened).whenAll([balance("200.00", 10), balance("60.00", 20)]);
   t.deepEqual(qualifications(before), ["AccountQualified low-balance v1 #1"]);
   const lowered = deciderSpecification(
     accountDecider([below("low-balance", 2, "50.00", "80.00", PUBLISHED)]),
   );
-  t.deepEqual(qualifications(lowered.given(opened, ...before).whenAll([balance("60.00", 110)])), []);
+  t.deepEqual(qualifications(lowered.given(opened, ...before).whenAll([balance("70.00", 110)])), []);
   t.deepEqual(qualifications(lowered.given(opened, ...before).whenAll([balance("40.00", 110)])), []);
   t.deepEqual(qualifications(lowered.given(opened, ...before).whenAll([balance("90.00", 110)])), [
     "AccountDisqualified low-balance v2 #1",
@@ -122,6 +129,12 @@ test("given an active episode, when the threshold moves, then no second alert fo
   t.deepEqual(
     qualifications(lowered.given(opened, ...before).whenAll([balance("90.00", 110), balance("40.00", 120)])),
     ["AccountDisqualified low-balance v2 #1", "AccountQualified low-balance v2 #2"],
+  );
+  const endedBefore = v1.given(opened).whenAll([balance("200.00", 10), balance("90.00", 20)]);
+  t.deepEqual(
+    qualifications(lowered.given(opened, ...endedBefore).whenAll([balance("40.00", 110)])),
+    ["AccountDisqualified low-balance v2 #1", "AccountQualified low-balance v2 #2"],
+    "90.00 before the change was already above the new re-arm level: the episode ends, and 40.00 is a new crossing",
   );
 });
 
@@ -192,14 +205,16 @@ test("given a balance above 5,000.00 for months, when a sustained rule is added,
   );
 });
 
-test("property: a rule that took effect while the balance was already under it sends nothing while it stays under; it fires once the balance has risen above the re-arm level and fallen under again", (t) => {
+test("property: a rule that took effect when the last balance was already under it sends nothing while the balance stays under; it fires once the balance has risen above the re-arm level and fallen under again", (t) => {
   const amount = (low: number, high: number) =>
     fc.integer({ min: low, max: high }).map((minor) => (minor / 100).toFixed(2));
   fc.assert(
     fc.property(
-      fc.array(amount(-50_000, 50_000), { minLength: 1, maxLength: 8 }),
+      fc.array(amount(-50_000, 50_000), { maxLength: 7 }),
+      amount(-50_000, 19_999),
       fc.array(amount(-50_000, 19_999), { minLength: 1, maxLength: 8 }),
-      (history, stayingUnder) => {
+      (earlier, lastBeforeTheChange, stayingUnder) => {
+        const history = [...earlier, lastBeforeTheChange];
         const before = v1.given(opened).whenAll(history.map((decimal, index) => balance(decimal, 1 + index)));
         const after = raised
           .given(opened, ...before)

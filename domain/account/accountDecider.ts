@@ -51,19 +51,26 @@ const ARMED: RuleState = { status: "armed", episode: 0 };
 export function accountDecider(
   rules: readonly Rule[],
   bounds: ReferenceTimeBounds = DEFAULT_REFERENCE_TIME_BOUNDS,
+  rulesetVersion?: number,
 ): Decider<AccountState, AccountCommand, AccountEvent, AccountRefusal> {
   const evolve = (state: AccountState, event: AccountEvent): AccountState =>
     evolveAccount(rules, bounds, state, event);
   return {
     initialState: () => ({ status: "absent" }),
     evolve,
-    decide: (command, state) => decideAccount(rules, bounds, command, state),
+    decide: (command, state) => decideAccount({ rules, bounds, rulesetVersion }, command, state),
   };
 }
 
+/** What the account decider decides with: the rules in force, the set they belong to, the bounds. */
+interface DecidingWith {
+  readonly rules: readonly Rule[];
+  readonly bounds: ReferenceTimeBounds;
+  readonly rulesetVersion: number | undefined;
+}
+
 function decideAccount(
-  rules: readonly Rule[],
-  bounds: ReferenceTimeBounds,
+  decidingWith: DecidingWith,
   command: AccountCommand,
   state: AccountState,
 ): Decision<AccountEvent, AccountRefusal> {
@@ -106,7 +113,7 @@ function decideAccount(
         data: { reason: command.data.reason, requestedAt: command.data.now },
       });
     case "RecordBalance":
-      return recordBalance(rules, bounds, command.data, state);
+      return recordBalance(decidingWith, command.data, state);
     case "RecordBalanceRefreshFailure":
       return accepted({
         type: "BalanceRefreshFailed",
@@ -123,8 +130,7 @@ function decideAccount(
 }
 
 function recordBalance(
-  rules: readonly Rule[],
-  bounds: ReferenceTimeBounds,
+  { rules, bounds, rulesetVersion }: DecidingWith,
   observation: Extract<AccountCommand, { type: "RecordBalance" }>["data"],
   state: OpenAccountState,
 ): Decision<AccountEvent, AccountRefusal> {
@@ -183,18 +189,20 @@ function recordBalance(
   const at = { referenceTimeMs: instantToEpochMs(referenceTime), observedAtMs: instantToEpochMs(now) };
   for (const rule of rulesFor(rules, state.currency)) {
     const compared = comparedBalance(balance, creditLines, rule.creditLines);
-    const transition = ruleTransitionAt(rule, state, compared, at);
-    if (transition === undefined || transition.change === "none") continue;
-    changes.push({
-      type: transition.change === "qualified" ? "AccountQualified" : "AccountDisqualified",
-      data: {
-        ruleId: rule.id,
-        ruleVersion: rule.version,
-        episode: transition.next.episode,
-        balance: moneyToData(compared),
-        at: now,
-      },
-    });
+    for (const transition of ruleTransitionsAt(rule, state, compared, at)) {
+      if (transition.change === "none") continue;
+      changes.push({
+        type: transition.change === "qualified" ? "AccountQualified" : "AccountDisqualified",
+        data: {
+          ruleId: rule.id,
+          ruleVersion: rule.version,
+          ...(rulesetVersion === undefined ? {} : { rulesetVersion }),
+          episode: transition.next.episode,
+          balance: moneyToData(compared),
+          at: now,
+        },
+      });
+    }
   }
   return accepted(observed, ...changes);
 }
@@ -306,8 +314,12 @@ function observeBalance(
   const ruleStates = { ...state.rules };
   for (const rule of rulesFor(rules, state.currency)) {
     const compared = comparedBalance(balance, creditLines, rule.creditLines);
-    const transition = ruleTransitionAt(rule, state, compared, at);
-    if (transition?.change === "none") ruleStates[ruleKey(rule.id, state.currency)] = transition.next;
+    const transitions = ruleTransitionsAt(rule, state, compared, at);
+    const last = transitions.at(-1);
+    // A qualification or disqualification is folded from its own event, which follows.
+    if (last !== undefined && transitions.every((transition) => transition.change === "none")) {
+      ruleStates[ruleKey(rule.id, state.currency)] = last.next;
+    }
   }
   return {
     ...state,
@@ -315,6 +327,8 @@ function observeBalance(
     lastObservation: {
       referenceTime: data.referenceTime,
       observedAtMs: at.observedAtMs,
+      balance,
+      creditLines,
       rank: rankOf(data.balanceType),
       bankReference: data.bankReference,
     },
@@ -368,24 +382,29 @@ function creditLineFromData(line: CreditLineData): CreditLine {
 }
 
 /**
- * How one rule moves for a balance that counts, observed at `observedAtMs`: not at all (undefined)
- * when the balance was observed before this version of the rule took effect; by `baselineRule`
- * when it is the first balance the rule sees for an account observed before it took effect;
- * otherwise by `evaluateRule`. Decide and evolve both ask here, so a replay under the same rules
- * folds to the state the decisions were made in.
+ * How one rule moves for a balance that counts, observed at `observedAtMs`: not at all when the
+ * balance was observed before this version of the rule took effect. When it is the first balance
+ * the rule sees and the account's last balance came before the rule took effect, the rule first
+ * takes that last balance as its baseline (`baselineRule`: what already held then never fires),
+ * then judges the new one from there (`evaluateRule`): a balance that crosses the new threshold
+ * after the change fires; one that was already past it does not. Decide and evolve both ask
+ * here, so a replay under the same rules folds to the state the decisions were made in.
  */
-function ruleTransitionAt(
+function ruleTransitionsAt(
   rule: Rule,
   state: OpenAccountState,
   compared: Money,
   at: { readonly referenceTimeMs: number; readonly observedAtMs: number },
-): RuleTransition | undefined {
+): readonly RuleTransition[] {
   const inForceSinceMs = rule.inForceSinceMs ?? 0;
-  if (at.observedAtMs < inForceSinceMs) return undefined;
+  if (at.observedAtMs < inForceSinceMs) return [];
   const last = state.lastObservation;
-  return last !== null && last.observedAtMs < inForceSinceMs
-    ? baselineRule(rule, ruleState(state, rule), compared, at.referenceTimeMs)
-    : evaluateRule(rule, ruleState(state, rule), compared, at.referenceTimeMs);
+  if (last === null || last.observedAtMs >= inForceSinceMs) {
+    return [evaluateRule(rule, ruleState(state, rule), compared, at.referenceTimeMs)];
+  }
+  const before = comparedBalance(last.balance, last.creditLines, rule.creditLines);
+  const baseline = baselineRule(rule, ruleState(state, rule), before);
+  return [baseline, evaluateRule(rule, baseline.next, compared, at.referenceTimeMs)];
 }
 
 function ruleState(state: OpenAccountState, rule: Rule): RuleState {

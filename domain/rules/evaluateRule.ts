@@ -59,22 +59,18 @@ export function evaluateRule(
 }
 
 /**
- * The first balance a new version of a rule sees for an account it had not watched (the account's
- * previous balance came before the rule took effect): what already holds never fires, so that
- * publishing a rule, or moving a threshold, cannot send a storm of alerts.
+ * Where a new version of a rule starts for an account it had not watched: from the account's last
+ * balance before the rule took effect. What already held then never fires, so that publishing a
+ * rule, or moving a threshold, cannot send a storm of alerts; the next balance is then judged as
+ * usual (`evaluateRule`), so a balance that crosses the threshold after the change does fire.
  * - `below`: a balance already below the threshold holds the rule (no alert) until the balance
  *   rises above `rearmAbove`; above `rearmAbove` it is armed, or an active episode ends
  *   (disqualified); in between, the rule keeps its state.
- * - `sustained-at-or-above`: the days are counted afresh from this balance (none from before the
- *   rule took effect count); an active episode continues while the balance stays at or above the
- *   threshold, and ends below it.
+ * - `sustained-at-or-above`: no days from before the rule took effect count: it is armed, and
+ *   counts from the next balance at or above the threshold; an active episode continues while the
+ *   balance stays at or above the threshold, and ends below it.
  */
-export function baselineRule(
-  rule: Rule,
-  state: RuleState,
-  balance: Money,
-  referenceTimeMs: number,
-): RuleTransition {
+export function baselineRule(rule: Rule, state: RuleState, balance: Money): RuleTransition {
   switch (rule.kind) {
     case "below":
       if (balance.minor < rule.threshold.minor) {
@@ -96,9 +92,7 @@ export function baselineRule(
           ? { change: "none", next: state }
           : { change: "disqualified", next: { status: "armed", episode: state.episode } };
       }
-      return atOrAbove
-        ? accrueOrQualify(rule.days, referenceTimeMs, state.episode, referenceTimeMs)
-        : { change: "none", next: { status: "armed", episode: state.episode } };
+      return { change: "none", next: { status: "armed", episode: state.episode } };
     }
     default:
       return unreachable(rule);
