@@ -29,11 +29,12 @@ export async function startTestCommandApi(
   const logger = pino({ level: "silent" });
   const idempotency = new IdempotencyStore(database.pool, database.schema, logger);
   await idempotency.migrate();
+  const rules = await startLiveRules(store, { clock: () => Date.UTC(2026, 10, 24, 9), logger, pollMs: 100 });
   const app = createCommandApi({
     store,
     idempotency,
     rateLimiter: new RateLimiterMemory({ points: 1_000_000, duration: 1 }),
-    rules: await startLiveRules(store, { clock: () => Date.UTC(2026, 10, 24, 9), logger, pollMs: 100 }),
+    rules,
     templates: await loadTemplates(),
     apiKeys: new ApiKeys(keys.map(({ name, key, scopes }) => ({ name, sha256: hashApiKey(key), scopes }))),
     logger,
@@ -49,6 +50,7 @@ export async function startTestCommandApi(
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     async close() {
       await new Promise((resolve) => server.close(resolve));
+      rules.stop();
       await dispose();
     },
   };

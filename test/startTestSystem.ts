@@ -124,6 +124,7 @@ export async function startTestSystem(
     startProjector,
     async close() {
       await Promise.all([closeServer(commandServer.server), closeServer(queryServer.server)]);
+      rules.stop();
       await stopProjector();
       await projectorPool.end();
       const builds = await listBuilds(db, schemas);

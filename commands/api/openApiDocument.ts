@@ -2,6 +2,7 @@ import { z } from "zod";
 import type { Scope } from "../../http/ApiKeys.ts";
 import { accountBodies } from "./accountRoutes.ts";
 import { notificationBodies } from "./notificationRoutes.ts";
+import { ruleBodies } from "./ruleRoutes.ts";
 import { EDGE_RULES } from "../../http/problemMiddleware.ts";
 
 interface Operation {
@@ -13,6 +14,10 @@ interface Operation {
   readonly success: 200 | 201 | 202;
   readonly parameters?: readonly string[];
   readonly description?: string;
+  /** The answer on success, when it is not `CommandAccepted`. */
+  readonly response?: "RulesetVersion";
+  /** If-Match must be sent (428 without it). */
+  readonly ifMatchRequired?: boolean;
 }
 
 const OPERATIONS: readonly Operation[] = [
@@ -88,13 +93,40 @@ const OPERATIONS: readonly Operation[] = [
     success: 200,
     parameters: ["id"],
   },
+  {
+    method: "post",
+    path: "/rules/versions",
+    summary: "Publish a new version of the rule set",
+    description:
+      'The document is the rules file\'s shape (`{"version": 1, "rules": [...]}`), validated as the file is: 422 problem+json (reason rules_invalid) with one entry in `errors` per problem, each naming the rule and the field, and every rule\'s template must exist. A rule that changed needs a higher `version` than any it had (422, reason rule_version_reused). If-Match names the version the document was written against: 428 without it, 412 when another has been published since. The same document as the one in force is no new version: 200 with `changed: false`. Every process applies a new version within RULES_POLL_MS (the publishing one at once); a rule never looks back past the moment its version took effect, so what already holds for an account does not alert.',
+    scope: "rules:write",
+    body: ruleBodies.publishRuleset,
+    success: 201,
+    response: "RulesetVersion",
+    ifMatchRequired: true,
+  },
 ];
+
+/** `GET /rules`, the one read of the command API: what a publisher writes against. */
+const RULES_IN_FORCE = {
+  get: {
+    summary: "The rule set in force (its version is the ETag to send as If-Match)",
+    security: [{ apiKey: ["rules:write"] }],
+    responses: {
+      "200": { $ref: "#/components/responses/RulesetVersion" },
+      "401": { $ref: "#/components/responses/Problem" },
+      "403": { $ref: "#/components/responses/Problem" },
+      "404": { $ref: "#/components/responses/Problem" },
+    },
+  },
+};
 
 const PROBLEM = { $ref: "#/components/responses/Problem" };
 
 const PROBLEM_CODES =
   "RFC 9457 problem details; `code`: 400 invalid_request, 401 unauthenticated | invalid_api_key, " +
   "403 forbidden, 404 not_found, 409 refused | idempotency_key_in_use, 412 revision_mismatch, " +
+  "428 precondition_required, " +
   "413 payload_too_large, 415 unsupported_media_type (not JSON, or a charset other than UTF-8), " +
   "422 idempotency_key_reused, 429 rate_limited, 431 request_header_fields_too_large, 503 unavailable";
 
@@ -122,6 +154,30 @@ const COMPONENTS = {
                 description: "Global position of the append, for read-your-writes",
               },
               events: { type: "array", items: { type: "string" } },
+            },
+          },
+        },
+      },
+    },
+    RulesetVersion: {
+      description: "A version of the rule set",
+      headers: { ETag: { schema: { type: "string" }, description: "The rule set version, quoted" } },
+      content: {
+        "application/json": {
+          schema: {
+            type: "object",
+            required: ["version", "publishedAt", "publishedBy", "comment", "document"],
+            properties: {
+              version: { type: "integer", minimum: 1 },
+              publishedAt: { type: "string", format: "date-time" },
+              publishedBy: { type: "string", description: "The publishing API key's name, or file:<path>" },
+              comment: { type: "string" },
+              document: { type: "object", description: "The rule set, every default filled in" },
+              changed: {
+                type: "boolean",
+                description: "On publishing: false when it was the version in force",
+              },
+              position: { type: ["string", "null"], description: "On publishing: the append's position" },
             },
           },
         },
@@ -166,6 +222,7 @@ export function openApiDocument(): Record<string, unknown> {
     const pathItem = (paths[operation.path] ??= {});
     pathItem[operation.method] = operationObject(operation);
   }
+  paths["/rules"] = RULES_IN_FORCE;
   return {
     openapi: "3.1.0",
     info: { title: "Tidemark command API", version: "0.1.0", description: EDGE_RULES },
@@ -189,7 +246,9 @@ function operationObject(operation: Operation): Record<string, unknown> {
       content: { "application/json": { schema } },
     },
     responses: {
-      [String(operation.success)]: { $ref: "#/components/responses/CommandAccepted" },
+      [String(operation.success)]: {
+        $ref: `#/components/responses/${operation.response ?? "CommandAccepted"}`,
+      },
       "400": PROBLEM,
       "401": PROBLEM,
       "403": PROBLEM,
@@ -199,6 +258,7 @@ function operationObject(operation: Operation): Record<string, unknown> {
       "413": PROBLEM,
       "415": PROBLEM,
       "422": PROBLEM,
+      ...(operation.ifMatchRequired === true ? { "428": PROBLEM } : {}),
       "429": PROBLEM,
       "431": PROBLEM,
       "503": PROBLEM,
@@ -218,9 +278,12 @@ function parametersOf(operation: Operation): Record<string, unknown>[] {
     {
       name: "If-Match",
       in: "header",
-      required: false,
+      required: operation.ifMatchRequired === true,
       schema: { type: "string" },
-      description: "Expected stream revision; 412 if the stream is elsewhere",
+      description:
+        operation.ifMatchRequired === true
+          ? "The version this was written against, quoted; 428 without it, 412 if another is in force"
+          : "Expected stream revision; 412 if the stream is elsewhere",
     },
     ...(operation.method === "post"
       ? [

@@ -66,7 +66,7 @@ export function ruleRoutes(dependencies: RuleRoutesDependencies): Router {
       );
     }
     const body = parseRequest("body", publishBody, ctx.request.body);
-    const ruleset = validated(body.document, dependencies.templates);
+    const ruleset = validatedRuleset(body.document, dependencies.templates);
     const caller = ctx.state.caller as ApiCaller;
     const outcome = await publishRuleset(store, ruleset, {
       publishedBy: caller.name,
@@ -105,8 +105,11 @@ export function ruleRoutes(dependencies: RuleRoutesDependencies): Router {
   return router;
 }
 
-/** The document validated as the rules file is; every problem as a field problem of the body. */
-function validated(document: unknown, templates: Templates): ValidatedRuleset {
+/**
+ * A rule set from a request body, validated as the rules file is, each rule's template known.
+ * @throws ProblemError 422 (reason rules_invalid), every problem naming the rule and the field.
+ */
+export function validatedRuleset(document: unknown, templates: Templates): ValidatedRuleset {
   let ruleset: ValidatedRuleset;
   try {
     ruleset = parseRulesetDocument("the rule set", document);

@@ -6,6 +6,7 @@ import type { Kysely } from "kysely";
 import type { Logger } from "pino";
 import type { Rule } from "../../domain/rules/Rule.ts";
 import { fixedRules, type RulesetHistory } from "../../domain/ruleset/RuleBook.ts";
+import { rulesetOpenApiPaths, rulesetRoutes } from "./rulesetRoutes.ts";
 import {
   DEFAULT_REFERENCE_TIME_BOUNDS,
   type ReferenceTimeBounds,
@@ -65,10 +66,10 @@ export function createQueryApi(dependencies: QueryApiDependencies): Koa {
   const app = createEdgeApp(dependencies.logger);
   app.use(refuseControlCharacters("single-line"));
   const document = JSON.stringify(
-    queryOpenApiDocument(
-      dependencies.routes,
-      dependencies.operations === undefined ? {} : operationsOpenApiPaths(),
-    ),
+    queryOpenApiDocument(dependencies.routes, {
+      ...rulesetOpenApiPaths(),
+      ...(dependencies.operations === undefined ? {} : operationsOpenApiPaths()),
+    }),
   );
   const router = new Router();
   router.get("/openapi.json", (ctx) => {
@@ -92,6 +93,9 @@ export function createQueryApi(dependencies: QueryApiDependencies): Koa {
   }
   app.use(router.routes());
   app.use(router.allowedMethods());
+  const ruleset = rulesetRoutes(dependencies.rules ?? NO_RULES, dependencies.apiKeys);
+  app.use(ruleset.routes());
+  app.use(ruleset.allowedMethods());
   if (dependencies.operations !== undefined) {
     const operations = operationsRoutes(dependencies.operations, dependencies.apiKeys);
     app.use(operations.routes());
