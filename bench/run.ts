@@ -54,6 +54,18 @@ const BENCHMARKS: ReadonlyMap<string, Benchmark> = new Map([
     },
   ],
   [
+    "backtest",
+    {
+      summary:
+        "a candidate rule set replayed over 1M recorded balances, beside a rebuild of every read model",
+      load: async () => {
+        const { BACKTEST_BENCHMARK_FLAGS, runBacktestBenchmark } =
+          await import("./backtest/backtestBenchmark.ts");
+        return { flags: BACKTEST_BENCHMARK_FLAGS, run: runBacktestBenchmark };
+      },
+    },
+  ],
+  [
     "console",
     {
       summary:

@@ -7,6 +7,7 @@ import { ImportRefusedError, importEventLog } from "../gateways/eventLogArchive/
 import type { EventStore } from "../gateways/eventStore/EventStore.ts";
 import { PostgresEventStore } from "../gateways/eventStore/postgres/PostgresEventStore.ts";
 import { connectDatabase, openEventStoreDb, runCommandLine, UsageError } from "./commandLine.ts";
+import { ProgressLine } from "./ProgressLine.ts";
 import { loadConfig, type Config } from "./loadConfig.ts";
 
 const USAGE = `Usage: npm run event-log -- <command> <directory> [options]
@@ -213,32 +214,6 @@ async function verify(invocation: Invocation): Promise<number> {
     if (invocation.json) console.log(JSON.stringify({ ok: false, error: error.message }));
     console.error(`event-log: ${error.message}`);
     return 1;
-  }
-}
-
-/** One progress line with events/s: rewritten in place on a terminal, every 5 s otherwise. */
-class ProgressLine {
-  readonly #enabled: boolean;
-  readonly #tty = process.stderr.isTTY;
-  readonly #started = performance.now();
-  #lastPrinted = 0;
-
-  constructor(enabled: boolean) {
-    this.#enabled = enabled;
-  }
-
-  show(text: string, events: number): void {
-    if (!this.#enabled) return;
-    const now = performance.now();
-    if (now - this.#lastPrinted < (this.#tty ? 200 : 5000)) return;
-    this.#lastPrinted = now;
-    const rate = events / Math.max((now - this.#started) / 1000, 0.001);
-    const line = `${text} (${Math.round(rate).toLocaleString("en")} events/s)`;
-    process.stderr.write(this.#tty ? `\r${line}\u001b[K` : `${line}\n`);
-  }
-
-  done(): void {
-    if (this.#enabled && this.#tty) process.stderr.write("\r\u001b[K");
   }
 }
 

@@ -21,7 +21,16 @@ const STAMP = path.join(OUT_DIR, "build.json");
 /** Read by the build besides the code: a change to either changes the bundles too. */
 const BUILD_FILES = [path.relative(REPOSITORY, import.meta.filename), "tsconfig.json"];
 
-export const ENTRY_POINTS = ["tidemark", "projections", "deadLetters", "backup", "eventLog", "drill", "demo"];
+export const ENTRY_POINTS = [
+  "tidemark",
+  "projections",
+  "deadLetters",
+  "backup",
+  "eventLog",
+  "drill",
+  "demo",
+  "rules",
+];
 
 export interface BuildStamp {
   /** Every file the bundles were made of, relative to the repository. */

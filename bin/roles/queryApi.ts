@@ -1,4 +1,7 @@
 import type { Redis } from "ioredis";
+import { validatedRuleset } from "../../commands/api/ruleRoutes.ts";
+import { loadTemplates } from "../../commands/templates/loadTemplates.ts";
+import { BacktestJobs } from "../../projections/backtest/BacktestJobs.ts";
 import { Kysely, PostgresDialect } from "kysely";
 import type { Logger } from "pino";
 import type { ApiKeys } from "../../http/ApiKeys.ts";
@@ -89,7 +92,20 @@ async function createOperations(
     logger.child({ component: "idempotency" }),
   );
   await idempotency.migrate();
+  const templates = await loadTemplates();
+  const jobs = new BacktestJobs({
+    db,
+    schema: schemas.runtime,
+    store: context.unmeasuredStore,
+    actualRules: () => context.rules.current().published,
+    templates,
+    bounds: config.referenceTimeBounds,
+    logger: logger.child({ component: "backtests" }),
+  });
+  await jobs.migrate();
+  context.stops.unshift(() => jobs.stop());
   return {
+    backtests: { jobs, parseCandidate: (document) => validatedRuleset(document, templates) },
     db,
     store: context.unmeasuredStore,
     schemas,

@@ -8,6 +8,7 @@ import type { IdempotencyStore } from "../../../http/IdempotencyStore.ts";
 import type { AnyProjection } from "../../runtime/Projection.ts";
 import type { ProjectionSchemas } from "../../runtime/ProjectionBuilds.ts";
 import type { RebuildJobs } from "../../runtime/RebuildJobs.ts";
+import type { BacktestDependencies } from "./backtestRoutes.ts";
 
 /** What the operations routes read and act on. */
 export interface OperationsDependencies {
@@ -26,6 +27,8 @@ export interface OperationsDependencies {
   readonly rules: RulesInForce;
   /** Idempotency-Key on the POSTs, stored as the command API stores it. */
   readonly idempotency: IdempotencyStore;
+  /** Backtests of candidate rule sets (none: the routes are not offered). */
+  readonly backtests?: BacktestDependencies;
   readonly logger: Logger;
   readonly clock?: () => number;
 }
@@ -35,4 +38,6 @@ export interface OperationsGuards {
   readonly read: Middleware;
   /** `admin`, a bounded JSON body without control characters, Idempotency-Key honoured. */
   readonly admin: readonly Middleware[];
+  /** The same for `rules:write`, with room for a rule set's nesting. */
+  readonly rulesWrite: readonly Middleware[];
 }

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { Scope } from "../../../http/ApiKeys.ts";
+import { backtestRequests } from "./backtestRoutes.ts";
 import { deadLetterRequests } from "./deadLetterRoutes.ts";
 import { providerRequests } from "./providerRoutes.ts";
 import { readModelRequests } from "./readModelRoutes.ts";
@@ -76,6 +77,20 @@ function operation(
     responses: { ...responses, ...(scope === "admin" ? ADMIN_PROBLEMS : READ_PROBLEMS) },
   };
 }
+
+const BACKTEST = object({
+  backtestId: text,
+  status: { enum: ["running", "done", "failed"] },
+  requestedBy: text,
+  from: instant,
+  to: instant,
+  comment: text,
+  balancesReplayed: count,
+  startedAt: instant,
+  finishedAt: nullableInstant,
+  error: nullableText,
+  candidate: { type: "object", description: "The candidate rule set, validated" },
+}) as { type: string; required: string[]; properties: Record<string, unknown> };
 
 const BUILD = object({
   build: text,
@@ -228,9 +243,52 @@ export function operationsOpenApiPaths(): Record<string, unknown> {
       ),
     },
     "/operations/rules": {
-      get: operation("queries:read", "The rules in force, as loaded at start-up", {
-        "200": json("The rules", object({ rules: { type: "array", items: { type: "object" } } })),
+      get: operation("queries:read", "The rules in force in this process, and their rule set version", {
+        "200": json(
+          "The rules",
+          object({ rulesetVersion: count, rules: { type: "array", items: { type: "object" } } }),
+        ),
       }),
+    },
+    "/rules/backtests": {
+      post: {
+        ...operation("admin", "Backtest a candidate rule set over the recorded history (in the background)", {
+          "202": json("Started; follow it at Location", BACKTEST),
+        }),
+        security: [{ apiKey: ["rules:write"] }],
+        parameters: [IDEMPOTENCY_KEY],
+        requestBody: requestBody(backtestRequests.startBody, true),
+      },
+      get: operation("queries:read", "The latest 50 backtests, newest first", {
+        "200": json("The backtests", object({ backtests: { type: "array", items: BACKTEST } })),
+      }),
+    },
+    "/rules/backtests/{backtestId}": {
+      get: operation(
+        "queries:read",
+        "A backtest: its progress, then its report (per day and rule, the candidate's funnel beside what happened; accounts that would gain or lose an alert)",
+        {
+          "200": {
+            description: "The backtest; `?format=csv`: the report's rows as CSV",
+            content: {
+              "application/json": {
+                schema: {
+                  ...BACKTEST,
+                  properties: { ...BACKTEST.properties, report: { type: ["object", "null"] } },
+                },
+              },
+              "text/csv": { schema: { type: "string" } },
+            },
+          },
+          "404": PROBLEM,
+        },
+        {
+          parameters: [
+            ...parameters(backtestRequests.backtestParams, "path"),
+            ...parameters(backtestRequests.backtestQuery, "query"),
+          ],
+        },
+      ),
     },
   };
 }

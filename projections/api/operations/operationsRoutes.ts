@@ -10,10 +10,13 @@ import { providerRoutes } from "./providerRoutes.ts";
 import { readModelRoutes } from "./readModelRoutes.ts";
 import type { OperationsDependencies, OperationsGuards } from "./OperationsDependencies.ts";
 import { ruleRoutes } from "./ruleRoutes.ts";
+import { backtestRoutes } from "./backtestRoutes.ts";
 
 // An operations body is a list of event ids at most.
 const MAX_BODY_BYTES = 64 * 1024;
 const MAX_JSON_DEPTH = 4;
+// A backtest's body carries a rule set: {document: {rules: [{thresholds: {GBP: {below}}}]}}.
+const MAX_RULESET_DEPTH = 8;
 
 /**
  * The operator console's operations page, under `/operations`: read models (status, lag, builds,
@@ -30,10 +33,16 @@ export function operationsRoutes(dependencies: OperationsDependencies, apiKeys: 
       refuseControlCharacters("single-line"),
       dependencies.idempotency.middleware,
     ],
+    rulesWrite: [
+      apiKeys.require("rules:write"),
+      ...jsonBodies({ maxBytes: MAX_BODY_BYTES, maxDepth: MAX_RULESET_DEPTH }),
+      refuseControlCharacters("single-line"),
+      dependencies.idempotency.middleware,
+    ],
   };
   const router = new Router();
   router.use(liveAnswers);
-  for (const addRoutes of [readModelRoutes, deadLetterRoutes, providerRoutes, ruleRoutes]) {
+  for (const addRoutes of [readModelRoutes, deadLetterRoutes, providerRoutes, ruleRoutes, backtestRoutes]) {
     addRoutes(router, dependencies, guards);
   }
   return router;

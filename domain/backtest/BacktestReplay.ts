@@ -1,0 +1,328 @@
+import { accountDecider } from "../account/accountDecider.ts";
+import { ACCOUNT_EVENT_TYPES, type AccountEvent } from "../account/AccountEvent.ts";
+import type { AccountState } from "../account/AccountState.ts";
+import type { Decider } from "../Decider.ts";
+import type { AccountCommand } from "../account/AccountCommand.ts";
+import { notificationDecider } from "../notification/notificationDecider.ts";
+import { preSendVerdict } from "../notification/preSendVerdict.ts";
+import { ruleNotificationRequest, type QualifiedData } from "../notification/ruleNotificationRequest.ts";
+import type { Templates } from "../notification/Templates.ts";
+import type { NotificationRequest } from "../notification/NotificationState.ts";
+import type { Rule } from "../rules/Rule.ts";
+import { ruleBookFromRules, type RuleBook } from "../ruleset/RuleBook.ts";
+import type { CreditLineData } from "../values/CreditLine.ts";
+import { epochMsToInstant, instantToEpochMs, parseInstant, type Instant } from "../values/Instant.ts";
+import { moneyFromData, type MoneyData } from "../values/Money.ts";
+import { DEFAULT_REFERENCE_TIME_BOUNDS, type ReferenceTimeBounds } from "../values/ReferenceTimeBounds.ts";
+import { emptyFunnel, type BacktestResult, type Funnel, type SampledChange } from "./BacktestResult.ts";
+
+/** One event of the log, as the backtest reads it (no metadata). */
+export interface LoggedEvent {
+  readonly streamId: string;
+  readonly type: string;
+  readonly data: Readonly<Record<string, unknown>>;
+}
+
+export interface BacktestOptions {
+  /** The candidate rules, as if they had always been in force. */
+  readonly rules: readonly Rule[];
+  /** The SMS templates: a qualification's request is rendered as the qualification policy would. */
+  readonly templates: Templates;
+  /** Decisions counted: those made at or after `fromMs` and before `toMs`. */
+  readonly fromMs: number;
+  readonly toMs: number;
+  readonly bounds?: ReferenceTimeBounds;
+  /** How long a qualification may still be announced (the qualification policy's, 24 h). */
+  readonly validForMs?: number;
+  /** Accounts that would gain or lose an alert kept as examples, of each kind. */
+  readonly sampleSize?: number;
+}
+
+const HOUR_MS = 3_600_000;
+const ACCOUNT_TYPES: ReadonlySet<string> = new Set(ACCOUNT_EVENT_TYPES);
+
+/** A notification held to the end of quiet hours; `funnel` is where its outcome is counted, if anywhere. */
+interface Deferred {
+  readonly request: NotificationRequest;
+  readonly untilMs: number;
+  readonly funnel: Funnel | undefined;
+}
+
+/**
+ * Replays a recorded history through a candidate rule set, with the domain's own deciders, and
+ * counts what would have happened beside what did. Pure and in memory: it appends nothing, sends
+ * nothing and writes no read model; feed it the log in global order with `apply`.
+ *
+ * For every account it keeps the state the candidate rules would have built. Each recorded
+ * balance is decided again under the candidate (the account decider, as the command side
+ * decides a push); each qualification it makes goes through the qualification policy's decision
+ * (`ruleNotificationRequest`) and the pre-send checks as they stood at that moment (consent then,
+ * quiet hours in the customer's zone, the rule's cooldown against the sends the candidate would
+ * have made, a recovered balance), in the customer's state at that moment. Recorded
+ * qualifications and notification events are counted as what actually happened.
+ */
+export class BacktestReplay {
+  readonly #decider: Decider<AccountState, AccountCommand, AccountEvent, string>;
+  readonly #accounts = new Map<string, AccountState>();
+  readonly #rows = new Map<string, { candidate: Funnel; actual: Funnel }>();
+  readonly #sentAt = new Map<string, number[]>();
+  readonly #notificationRules = new Map<string, string>();
+  readonly #qualifiedByAccount = new Map<
+    string,
+    { candidate: SampledChange["candidate"]; actual: SampledChange["actual"] }
+  >();
+  readonly #book: RuleBook;
+  /** Notifications deferred to the end of quiet hours, checked again when the replay gets there. */
+  #deferred: Deferred[] = [];
+  #balances = 0;
+  #balancesInWindow = 0;
+
+  constructor(private readonly options: BacktestOptions) {
+    this.#decider = accountDecider(options.rules, options.bounds ?? DEFAULT_REFERENCE_TIME_BOUNDS);
+    this.#book = ruleBookFromRules(options.rules);
+  }
+
+  /** Balances replayed so far (for progress). */
+  get balancesReplayed(): number {
+    return this.#balances;
+  }
+
+  apply(event: LoggedEvent): void {
+    if (event.streamId.startsWith("account-")) this.#applyToAccount(event);
+    else if (event.streamId.startsWith("notification-")) this.#countNotification(event);
+  }
+
+  #applyToAccount(event: LoggedEvent): void {
+    const accountId = event.streamId.slice("account-".length);
+    const state = this.#accounts.get(accountId) ?? this.#decider.initialState();
+    switch (event.type) {
+      case "BalanceObserved":
+        this.#replayBalance(accountId, state, event.data);
+        return;
+      case "AccountQualified":
+        this.#countActualQualification(accountId, event.data);
+        return;
+      case "AccountDisqualified":
+        return;
+      default:
+        // Types this version does not know (a newer writer's) cannot move the state it knows.
+        if (!ACCOUNT_TYPES.has(event.type)) return;
+        this.#accounts.set(accountId, this.#decider.evolve(state, event as unknown as AccountEvent));
+    }
+  }
+
+  #replayBalance(accountId: string, state: AccountState, data: Readonly<Record<string, unknown>>): void {
+    this.#balances += 1;
+    const now = data["observedAt"];
+    const atMs = epochMsOf(now);
+    if (Number.isNaN(atMs)) return;
+    this.#wakeDeferred(atMs);
+    if (this.#inWindow(atMs)) this.#balancesInWindow += 1;
+    const decision = this.#decider.decide(recordBalanceOf(data, now as Instant), state);
+    if (decision.outcome === "refused") return;
+    let next = state;
+    for (const decided of decision.events) {
+      next = this.#decider.evolve(next, decided);
+      if (decided.type === "AccountQualified") this.#announce(accountId, next, decided.data, atMs);
+    }
+    this.#accounts.set(accountId, next);
+  }
+
+  /** A candidate qualification: counted, then requested and checked as the system would have. */
+  #announce(accountId: string, account: AccountState, qualified: QualifiedData, atMs: number): void {
+    const counted = this.#inWindow(atMs);
+    const funnel = this.#row(atMs, qualified.ruleId).candidate;
+    if (counted) {
+      funnel.qualified += 1;
+      this.#sample(accountId, qualified.ruleId).candidate ??= { at: qualified.at, data: qualified };
+    }
+    const now = qualified.at as Instant;
+    const decision = ruleNotificationRequest({
+      accountId,
+      qualified,
+      account,
+      rules: this.#book,
+      templates: this.options.templates,
+      now,
+      validForMs: this.options.validForMs ?? 24 * HOUR_MS,
+    });
+    if (decision.outcome !== "request") return;
+    const requested = notificationDecider.decide(decision.command, notificationDecider.initialState());
+    const request = requested.outcome === "accepted" ? requested.events[0] : undefined;
+    if (request?.type !== "NotificationRequested") return;
+    if (counted) funnel.requested += 1;
+    this.#check(request.data, account, atMs, counted ? funnel : undefined);
+  }
+
+  /**
+   * The pre-send checks at `atMs` in the account's state then: suppressed (by reason), deferred
+   * (checked again when the replay reaches the end of quiet hours), or sent.
+   */
+  #check(
+    request: NotificationRequest,
+    account: AccountState,
+    atMs: number,
+    funnel: Funnel | undefined,
+  ): void {
+    const ruleId = request.rule?.ruleId ?? "";
+    const rule = this.options.rules.find((candidate) => candidate.id === ruleId);
+    const sendsKey = `${request.accountId}\u0000${ruleId}`;
+    const sends = this.#sentAt.get(sendsKey) ?? [];
+    const since = atMs - (rule?.cooldownHours ?? 0) * HOUR_MS;
+    const recentSends = sends.filter((sentAt) => sentAt > since).length;
+    const now = epochMsToInstant(atMs);
+    const verdict = preSendVerdict({ request, account, rules: this.options.rules, recentSends, now });
+    switch (verdict.kind) {
+      case "suppress":
+        if (funnel !== undefined)
+          funnel.suppressed[verdict.reason] = (funnel.suppressed[verdict.reason] ?? 0) + 1;
+        return;
+      case "defer":
+        if (funnel !== undefined) funnel.deferred += 1;
+        this.#deferred.push({ request, untilMs: instantToEpochMs(verdict.until), funnel });
+        return;
+      case "send":
+        if (funnel !== undefined) funnel.sent += 1;
+        sends.push(atMs);
+        this.#sentAt.set(sendsKey, sends);
+        return;
+    }
+  }
+
+  /** Deferred notifications whose quiet hours ended by `atMs`: checked again in the state now. */
+  #wakeDeferred(atMs: number): void {
+    if (this.#deferred.length === 0) return;
+    const due = this.#deferred.filter((deferred) => deferred.untilMs <= atMs);
+    if (due.length === 0) return;
+    this.#deferred = this.#deferred.filter((deferred) => deferred.untilMs > atMs);
+    for (const { request, untilMs, funnel } of due.sort((a, b) => a.untilMs - b.untilMs)) {
+      const account = this.#accounts.get(request.accountId) ?? this.#decider.initialState();
+      this.#check(request, account, untilMs, funnel);
+    }
+  }
+
+  #countActualQualification(accountId: string, data: Readonly<Record<string, unknown>>): void {
+    const at = data["at"] as string;
+    const atMs = epochMsOf(at);
+    if (!this.#inWindow(atMs)) return;
+    const ruleId = String(data["ruleId"]);
+    this.#row(atMs, ruleId).actual.qualified += 1;
+    this.#sample(accountId, ruleId).actual ??= { at, data: data as unknown as QualifiedData };
+  }
+
+  #countNotification(event: LoggedEvent): void {
+    const { data } = event;
+    if (event.type === "NotificationRequested") {
+      const rule = data["rule"] as { ruleId?: unknown } | undefined;
+      if (typeof rule?.ruleId !== "string") return;
+      this.#notificationRules.set(event.streamId, rule.ruleId);
+      this.#countActual(rule.ruleId, data["requestedAt"], (funnel) => (funnel.requested += 1));
+      return;
+    }
+    const ruleId = this.#notificationRules.get(event.streamId);
+    if (ruleId === undefined) return;
+    if (event.type === "NotificationSuppressed") {
+      const reason = String(data["reason"]);
+      this.#countActual(
+        ruleId,
+        data["at"],
+        (funnel) => (funnel.suppressed[reason] = (funnel.suppressed[reason] ?? 0) + 1),
+      );
+    } else if (event.type === "NotificationDeferred") {
+      this.#countActual(ruleId, data["at"], (funnel) => (funnel.deferred += 1));
+    } else if (event.type === "SmsSubmissionStarted" && data["attempt"] === 1) {
+      this.#countActual(ruleId, data["at"], (funnel) => (funnel.sent += 1));
+    }
+  }
+
+  #countActual(ruleId: string, at: unknown, count: (funnel: Funnel) => void): void {
+    const atMs = epochMsOf(at);
+    if (this.#inWindow(atMs)) count(this.#row(atMs, ruleId).actual);
+  }
+
+  #inWindow(atMs: number): boolean {
+    return atMs >= this.options.fromMs && atMs < this.options.toMs;
+  }
+
+  #row(atMs: number, ruleId: string): { candidate: Funnel; actual: Funnel } {
+    const key = `${epochMsToInstant(atMs).slice(0, 10)}\u0000${ruleId}`;
+    let row = this.#rows.get(key);
+    if (row === undefined) {
+      row = { candidate: emptyFunnel(), actual: emptyFunnel() };
+      this.#rows.set(key, row);
+    }
+    return row;
+  }
+
+  #sample(
+    accountId: string,
+    ruleId: string,
+  ): { candidate: SampledChange["candidate"]; actual: SampledChange["actual"] } {
+    const key = `${accountId}\u0000${ruleId}`;
+    let entry = this.#qualifiedByAccount.get(key);
+    if (entry === undefined) {
+      entry = { candidate: null, actual: null };
+      this.#qualifiedByAccount.set(key, entry);
+    }
+    return entry;
+  }
+
+  /**
+   * What the replay found: per day and rule, candidate beside actual; and sample accounts. What is
+   * still deferred at the end of the log is checked at the end of its quiet hours in the state
+   * the log ends in.
+   */
+  result(): BacktestResult {
+    this.#wakeDeferred(Number.POSITIVE_INFINITY);
+    const rows = [...this.#rows.entries()]
+      .map(([key, row]) => {
+        const [day = "", ruleId = ""] = key.split("\u0000");
+        return { day, ruleId, ...row };
+      })
+      .sort((a, b) => (a.day === b.day ? a.ruleId.localeCompare(b.ruleId) : a.day < b.day ? -1 : 1));
+    const limit = this.options.sampleSize ?? 20;
+    const gains: SampledChange[] = [];
+    const losses: SampledChange[] = [];
+    for (const [key, entry] of this.#qualifiedByAccount) {
+      const [accountId = "", ruleId = ""] = key.split("\u0000");
+      const change = { accountId, ruleId, ...entry };
+      if (entry.candidate !== null && entry.actual === null && gains.length < limit) gains.push(change);
+      if (entry.candidate === null && entry.actual !== null && losses.length < limit) losses.push(change);
+    }
+    return {
+      balancesReplayed: this.#balances,
+      balancesInWindow: this.#balancesInWindow,
+      rows,
+      gains,
+      losses,
+    };
+  }
+}
+
+/** Epoch ms of a recorded time (canonical UTC text, as every event writes it); NaN for anything else. */
+function epochMsOf(text: unknown): number {
+  const instant = typeof text === "string" ? parseInstant(text) : undefined;
+  return instant === undefined ? Number.NaN : instantToEpochMs(instant);
+}
+
+/** The push a recorded balance was: decided again under the candidate rules, at the time it was. */
+function recordBalanceOf(data: Readonly<Record<string, unknown>>, now: Instant): AccountCommand {
+  return {
+    type: "RecordBalance",
+    data: {
+      balance: moneyFromData(data["balance"] as MoneyData),
+      balanceType: data["balanceType"] as Extract<
+        AccountCommand,
+        { type: "RecordBalance" }
+      >["data"]["balanceType"],
+      creditLines: ((data["creditLines"] as readonly CreditLineData[] | undefined) ?? []).map((line) => ({
+        ...line,
+        amount: line.amount === null ? null : moneyFromData(line.amount),
+      })),
+      referenceTime: data["referenceTime"] as Instant,
+      source: data["source"] as "push" | "pull",
+      bankReference: (data["bankReference"] as string | null | undefined) ?? null,
+      now,
+    },
+  };
+}

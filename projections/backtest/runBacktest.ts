@@ -1,0 +1,171 @@
+import { performance } from "node:perf_hooks";
+import { BacktestReplay } from "../../domain/backtest/BacktestReplay.ts";
+import type { BacktestResult, Funnel, SampledChange } from "../../domain/backtest/BacktestResult.ts";
+import type { Templates } from "../../domain/notification/Templates.ts";
+import type { Rule } from "../../domain/rules/Rule.ts";
+import type { ReferenceTimeBounds } from "../../domain/values/ReferenceTimeBounds.ts";
+import type {
+  EventStore,
+  EventWithoutMetadata,
+  SubscriptionMessage,
+} from "../../gateways/eventStore/EventStore.ts";
+import { SUPPRESSION_REASONS } from "../../domain/notification/NotificationStatus.ts";
+import { toCsv } from "../api/toCsv.ts";
+import { explainTimelineEntry } from "../timeline/explainTimelineEntry.ts";
+
+export interface BacktestRequest {
+  /** The candidate rules, as if they had always been in force. */
+  readonly rules: readonly Rule[];
+  /** Every rule ever published: explains what actually happened. */
+  readonly actualRules: readonly Rule[];
+  readonly templates: Templates;
+  readonly fromMs: number;
+  readonly toMs: number;
+  readonly bounds?: ReferenceTimeBounds;
+  readonly sampleSize?: number;
+  /** Told every batch or so: balances replayed, seconds since the start. */
+  readonly onProgress?: (balances: number, seconds: number) => void;
+  readonly signal?: AbortSignal;
+}
+
+/** One account that would gain or lose an alert, each side explained as the console's timeline says it. */
+export interface ExplainedChange {
+  readonly accountId: string;
+  readonly ruleId: string;
+  readonly candidate: { readonly at: string; readonly explanation: string } | null;
+  readonly actual: { readonly at: string; readonly explanation: string } | null;
+}
+
+/** A backtest's report: the funnel per day and rule, candidate beside actual, and examples. */
+export interface BacktestReport {
+  readonly from: string;
+  readonly to: string;
+  readonly balancesReplayed: number;
+  readonly balancesInWindow: number;
+  readonly seconds: number;
+  readonly balancesPerSecond: number;
+  readonly rows: BacktestResult["rows"];
+  readonly totals: { readonly candidate: Funnel; readonly actual: Funnel };
+  readonly gains: readonly ExplainedChange[];
+  readonly losses: readonly ExplainedChange[];
+}
+
+/**
+ * Replays the whole log, from its start to its head when the backtest began, through the
+ * candidate rules (`BacktestReplay`): reads only, appends nothing, sends nothing, writes no read
+ * model. Decisions are counted within [from, to); everything before builds the state they are
+ * made in.
+ */
+export async function runBacktest(store: EventStore, request: BacktestRequest): Promise<BacktestReport> {
+  const replay = new BacktestReplay({
+    rules: request.rules,
+    templates: request.templates,
+    fromMs: request.fromMs,
+    toMs: request.toMs,
+    ...(request.bounds === undefined ? {} : { bounds: request.bounds }),
+    ...(request.sampleSize === undefined ? {} : { sampleSize: request.sampleSize }),
+  });
+  const startedAt = performance.now();
+  const seconds = () => (performance.now() - startedAt) / 1000;
+  const subscription = store.subscribeWithoutMetadata({ batchSize: 2000 });
+  const batches = subscription[Symbol.asyncIterator]();
+  // The next batch is read while this one is replayed: the database and the replay overlap.
+  let next = batches.next();
+  try {
+    for (;;) {
+      const read = await next;
+      if (read.done === true) break;
+      const message: SubscriptionMessage<EventWithoutMetadata> = read.value;
+      if (message.kind === "caughtUp") break;
+      next = batches.next();
+      for (const event of message.events) replay.apply(event);
+      request.onProgress?.(replay.balancesReplayed, seconds());
+      request.signal?.throwIfAborted();
+    }
+  } finally {
+    next.catch(() => undefined); // a read still under way when stopped ends with the subscription
+    await subscription.close();
+  }
+  const result = replay.result();
+  const elapsed = seconds();
+  return {
+    from: new Date(request.fromMs).toISOString(),
+    to: new Date(request.toMs).toISOString(),
+    balancesReplayed: result.balancesReplayed,
+    balancesInWindow: result.balancesInWindow,
+    seconds: elapsed,
+    balancesPerSecond: elapsed > 0 ? Math.round(result.balancesReplayed / elapsed) : 0,
+    rows: result.rows,
+    totals: totalsOf(result.rows),
+    gains: result.gains.map((change) => explained(change, request)),
+    losses: result.losses.map((change) => explained(change, request)),
+  };
+}
+
+function explained(change: SampledChange, request: BacktestRequest): ExplainedChange {
+  const explain = (side: SampledChange["candidate"], rules: readonly Rule[]) =>
+    side === null
+      ? null
+      : {
+          at: side.at,
+          explanation: explainTimelineEntry({ type: "AccountQualified", data: side.data }, false, rules),
+        };
+  return {
+    accountId: change.accountId,
+    ruleId: change.ruleId,
+    candidate: explain(change.candidate, request.rules),
+    actual: explain(change.actual, request.actualRules),
+  };
+}
+
+function totalsOf(rows: BacktestResult["rows"]): { candidate: Funnel; actual: Funnel } {
+  const sum = (side: "candidate" | "actual"): Funnel => {
+    const total: Funnel = { qualified: 0, requested: 0, suppressed: {}, deferred: 0, sent: 0 };
+    for (const row of rows) {
+      const funnel = row[side];
+      total.qualified += funnel.qualified;
+      total.requested += funnel.requested;
+      total.deferred += funnel.deferred;
+      total.sent += funnel.sent;
+      for (const [reason, count] of Object.entries(funnel.suppressed)) {
+        total.suppressed[reason] = (total.suppressed[reason] ?? 0) + count;
+      }
+    }
+    return total;
+  };
+  return { candidate: sum("candidate"), actual: sum("actual") };
+}
+
+const SUPPRESSION_COLUMNS = SUPPRESSION_REASONS.map((reason) => `suppressed_${reason}`);
+const CSV_COLUMNS = [
+  "day",
+  "rule",
+  "side",
+  "qualified",
+  "requested",
+  ...SUPPRESSION_COLUMNS,
+  "deferred",
+  "sent",
+];
+
+/** The report's rows as CSV (RFC 4180): one line per day, rule and side (candidate, actual). */
+export function backtestCsv(report: BacktestReport): string {
+  const lines = report.rows.flatMap((row) =>
+    (["candidate", "actual"] as const).map((side) => {
+      const funnel = row[side];
+      return {
+        day: row.day,
+        rule: row.ruleId,
+        side,
+        qualified: funnel.qualified,
+        requested: funnel.requested,
+        ...Object.fromEntries(
+          SUPPRESSION_REASONS.map((reason) => [`suppressed_${reason}`, funnel.suppressed[reason] ?? 0]),
+        ),
+        deferred: funnel.deferred,
+        sent: funnel.sent,
+      };
+    }),
+  );
+  return toCsv(CSV_COLUMNS, lines);
+}
