@@ -363,8 +363,13 @@ function rulesFor(rules: readonly Rule[], currency: Currency): readonly Rule[] {
  */
 function countsInEvolve(bounds: ReferenceTimeBounds, state: OpenAccountState, data: ObservedData): boolean {
   if (data.stale || data.balance.currency !== state.currency) return false;
-  const latestSane = addMilliseconds(data.observedAt as Instant, bounds.maxFutureSkewMs);
-  return data.referenceTime <= latestSane;
+  const observedMs = instantToEpochMs(data.observedAt as Instant);
+  const referenceMs = instantToEpochMs(data.referenceTime as Instant);
+  if (!Number.isNaN(observedMs) && !Number.isNaN(referenceMs)) {
+    return referenceMs <= observedMs + bounds.maxFutureSkewMs;
+  }
+  // Text an older writer left: compared as text, as canonical instants compare.
+  return data.referenceTime <= addMilliseconds(data.observedAt as Instant, bounds.maxFutureSkewMs);
 }
 
 /** A type's place in the precedence; past the end for what older events may hold (any letters). */

@@ -101,7 +101,14 @@ export function ruleNotificationRequest(input: RuleNotificationInput): RuleNotif
 
 /** "£12.34", "-€0.05": what a customer reads in an SMS (GSM-7 has £, $ and €). */
 function displayMoney(money: Money): string {
-  return new Intl.NumberFormat("en-GB", { style: "currency", currency: money.currency }).format(
-    formatMoney(money) as unknown as number, // a decimal string is formatted exactly (Intl.NumberFormat v3)
-  );
+  let format = CURRENCY_FORMATS.get(money.currency);
+  if (format === undefined) {
+    format = new Intl.NumberFormat("en-GB", { style: "currency", currency: money.currency });
+    CURRENCY_FORMATS.set(money.currency, format);
+  }
+  // A decimal string is formatted exactly (Intl.NumberFormat v3).
+  return format.format(formatMoney(money) as unknown as number);
 }
+
+// Making a NumberFormat costs far more than using one: one per currency, made when first needed.
+const CURRENCY_FORMATS = new Map<string, Intl.NumberFormat>();

@@ -46,3 +46,28 @@ test("civilToEpochMs agrees with the canonical text for every date, and rolls a 
   t.is(String(epochMsToInstant(civilToEpochMs(2026, 2, 29))), "2026-03-01T00:00:00.000Z");
   t.is(String(epochMsToInstant(civilToEpochMs(2026, 12, 32, 8))), "2027-01-01T08:00:00.000Z");
 });
+
+test("property: text one character away from an instant is one exactly when Date reads it back as itself", (t) => {
+  const byDate = (text: string) => {
+    if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/.test(text)) return false;
+    const date = new Date(text);
+    return !Number.isNaN(date.getTime()) && date.toISOString() === text;
+  };
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 0, max: Date.UTC(2200, 0, 1) }),
+      fc.nat(23),
+      fc.constantFrom("0", "1", "2", "5", "9", "-", "T", ":", ".", "Z", " ", "/", "x"),
+      (ms, position, character) => {
+        const text = new Date(ms).toISOString();
+        const changed = text.slice(0, position) + character + text.slice(position + 1);
+        return (parseInstant(changed) !== undefined) === byDate(changed);
+      },
+    ),
+    { numRuns: 20_000 },
+  );
+  t.is(parseInstant("2024-02-29T00:00:00.000Z"), "2024-02-29T00:00:00.000Z");
+  t.is(parseInstant("2023-02-29T00:00:00.000Z"), undefined);
+  t.is(parseInstant("2100-02-29T00:00:00.000Z"), undefined);
+  t.is(parseInstant("2000-02-29T00:00:00.000Z"), "2000-02-29T00:00:00.000Z");
+});
