@@ -298,7 +298,11 @@ test("/openapi.json describes every route with the schemas the routes validate w
     "/accounts/{id}/contact",
     "/notifications",
     "/notifications/{id}/cancel",
+    "/rules",
+    "/rules/versions",
   ]);
+  const publish = document.paths["/rules/versions"]?.post?.requestBody.content["application/json"].schema;
+  t.deepEqual(publish?.required?.sort(), ["comment", "document"]);
   const balanceSchema =
     document.paths["/accounts/{id}/balances"]?.post?.requestBody.content["application/json"].schema;
   t.deepEqual(balanceSchema?.required?.sort(), ["amount", "balanceType", "currency", "referenceTime"]);

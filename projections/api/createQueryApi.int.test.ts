@@ -552,6 +552,9 @@ test("GET /openapi.json describes every route, without a key", async (t) => {
     "/qualifications",
     "/reports/funnel",
     "/reports/providers",
+    "/rules/diff",
+    "/rules/versions",
+    "/rules/versions/{version}",
   ]);
   const funnel = (answer.json.paths as Record<string, { get: { parameters: { name: string }[] } }>)[
     "/reports/funnel"
