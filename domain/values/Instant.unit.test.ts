@@ -66,8 +66,8 @@ test("property: text one character away from an instant is one exactly when Date
     ),
     { numRuns: 20_000 },
   );
-  t.is(parseInstant("2024-02-29T00:00:00.000Z"), "2024-02-29T00:00:00.000Z");
+  t.is(String(parseInstant("2024-02-29T00:00:00.000Z")), "2024-02-29T00:00:00.000Z");
   t.is(parseInstant("2023-02-29T00:00:00.000Z"), undefined);
   t.is(parseInstant("2100-02-29T00:00:00.000Z"), undefined);
-  t.is(parseInstant("2000-02-29T00:00:00.000Z"), "2000-02-29T00:00:00.000Z");
+  t.is(String(parseInstant("2000-02-29T00:00:00.000Z")), "2000-02-29T00:00:00.000Z");
 });

@@ -97,7 +97,10 @@ export class BacktestJobs {
     });
   }
 
-  /** Records a backtest of `candidate` and starts it in the background. */
+  /**
+   * Records a backtest of `candidate` and starts it in the background; or, while this process
+   * already runs one (each takes a core for as long as it reads the log), names that one.
+   */
   async start(request: {
     readonly candidate: RulesetDocument;
     readonly rules: readonly Rule[];
@@ -105,7 +108,9 @@ export class BacktestJobs {
     readonly toMs: number;
     readonly requestedBy: string;
     readonly comment: string;
-  }): Promise<BacktestJob> {
+  }): Promise<BacktestJob | { readonly running: string }> {
+    const [running] = this.#running.keys();
+    if (running !== undefined) return { running };
     const row = await this.#table()
       .insertInto("backtests")
       .values({

@@ -108,7 +108,20 @@ test("a backtest through the jobs counts the candidate's funnel beside what happ
     requestedBy: "product-team",
     comment: "what if 200.00",
   });
+  if ("running" in started) throw new Error("nothing else runs here");
   t.is(started.status, "running");
+  t.deepEqual(
+    await jobs.start({
+      candidate: candidateFile.document,
+      rules: candidate,
+      fromMs: 0,
+      toMs: 1,
+      requestedBy: "x",
+      comment: "",
+    }),
+    { running: started.backtestId },
+    "one backtest at a time per process",
+  );
   let job = await jobs.find(started.backtestId);
   for (let waited = 0; job?.status === "running" && waited < 10_000; waited += 50) {
     await new Promise((resolve) => setTimeout(resolve, 50));

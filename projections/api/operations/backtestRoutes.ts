@@ -56,7 +56,7 @@ export function backtestRoutes(
       });
     }
     const candidate = backtests.parseCandidate(body.document);
-    const job = await backtests.jobs.start({
+    const started = await backtests.jobs.start({
       candidate: candidate.document,
       rules: candidate.rules,
       fromMs: body.from,
@@ -64,6 +64,17 @@ export function backtestRoutes(
       requestedBy: (ctx.state.caller as ApiCaller).name,
       comment: body.comment,
     });
+    if ("running" in started) {
+      throw new ProblemError(
+        "refused",
+        `backtest ${started.running} is still running here; follow it, then start another`,
+        {
+          reason: "backtest_running",
+          backtestId: started.running,
+        },
+      );
+    }
+    const job = started;
     ctx.status = 202;
     ctx.set("Location", backtestUrl(job.backtestId));
     ctx.body = jobView(job);
