@@ -325,3 +325,50 @@ test.serial("the sign-in page refuses a wrong key and is accessible", async (t) 
   await expectAccessible(t, page, "sign-in");
   await page.close();
 });
+
+// Last: it publishes a new version of the rule set, which the tests above must not see.
+test.serial(
+  "the rules page: the versions, a backtest of a raised threshold with its chart and table, publishing it as version 2 and its diff; accessible",
+  async (t) => {
+    t.timeout(120_000);
+    const page = await signedInPage(t, t.context.system.apiKey);
+    await page.getByRole("navigation", { name: "Pages" }).getByRole("link", { name: "Rules" }).click();
+    const versions = page.getByTestId("ruleset-versions");
+    await versions.getByText("in force").waitFor();
+    const candidate = page.getByTestId("candidate");
+    await page.waitForFunction('document.querySelector("#candidate")?.value.includes("low-balance")');
+    const current = JSON.parse(await candidate.inputValue()) as { rules: Record<string, unknown>[] };
+    const raised = {
+      ...current,
+      rules: current.rules.map((rule) =>
+        rule["id"] === "low-balance"
+          ? {
+              ...rule,
+              version: Number(rule["version"]) + 1,
+              thresholds: {
+                ...(rule["thresholds"] as Record<string, unknown>),
+                GBP: { below: "200.00", rearmAbove: "250.00" },
+              },
+            }
+          : rule,
+      ),
+    };
+    await candidate.fill(JSON.stringify(raised, null, 2));
+    await page.getByRole("button", { name: "Run the backtest" }).click();
+    const result = page.getByTestId("backtest-result");
+    await result.waitFor({ timeout: 90_000 });
+    const table = page.getByTestId("backtest-table");
+    t.true((await table.locator("tbody tr").count()) > 0, "a row per day and rule");
+    t.regex((await table.textContent()) ?? "", /low-balance/);
+    await expectAccessible(t, page, "rules");
+
+    await page.getByLabel("Why (kept with the version)").fill("alert below 200.00 in GBP");
+    await page.getByRole("button", { name: /Publish as the next version/ }).click();
+    await page.getByTestId("publish-outcome").getByText("Published as version 2.").waitFor();
+    await versions.getByText("alert below 200.00 in GBP").waitFor();
+    const diff = page.getByTestId("ruleset-diff");
+    await diff.getByText("thresholds.GBP.below").waitFor();
+    t.regex((await diff.textContent()) ?? "", /thresholds\.GBP\.below 100\.00 → 200\.00/);
+    expectNoPageProblems(t, page);
+  },
+);

@@ -1,5 +1,7 @@
 import type { Redis } from "ioredis";
-import { validatedRuleset } from "../../commands/api/ruleRoutes.ts";
+import { ruleRoutes, validatedRuleset } from "../../commands/api/ruleRoutes.ts";
+import { jsonBodies } from "../../http/jsonBodies.ts";
+import { refuseControlCharacters } from "../../http/refuseControlCharacters.ts";
 import { loadTemplates } from "../../commands/templates/loadTemplates.ts";
 import { BacktestJobs } from "../../projections/backtest/BacktestJobs.ts";
 import { Kysely, PostgresDialect } from "kysely";
@@ -46,6 +48,20 @@ export async function startQueryApi(context: SystemContext, apiKeys: ApiKeys): P
     readYourWritesTimeoutMs: config.readYourWritesTimeoutMs,
     extraRoutes: [healthRoutes(queryPool), await consoleRoutes(CONSOLE_BUILD_DIRECTORY)],
     operations,
+    // The console publishes rule sets through the API it is served from: the command API's route.
+    rulePublishing: ruleRoutes({
+      store: context.store,
+      rules: context.rules,
+      templates: await loadTemplates(),
+      apiKeys,
+      clock: Date.now,
+      idempotent: operations.idempotency.middleware,
+      limited: (_ctx, next) => next(),
+      parseBody: [
+        ...jsonBodies({ maxBytes: 64 * 1024, maxDepth: 32 }),
+        refuseControlCharacters("single-line"),
+      ],
+    }),
   });
   await listen(
     app,

@@ -26,6 +26,8 @@ export interface RuleRoutesDependencies {
   readonly clock: () => number;
   readonly idempotent: Middleware;
   readonly limited: Middleware;
+  /** Where the app does not parse JSON bodies itself (the query API, for the console): how to. */
+  readonly parseBody?: readonly Middleware[];
 }
 
 const publishBody = z
@@ -57,51 +59,58 @@ export function ruleRoutes(dependencies: RuleRoutesDependencies): Router {
     ctx.body = versionView(current);
   });
 
-  router.post("/rules/versions", write, limited, idempotent, async (ctx: Context) => {
-    const expectedVersion = ifMatchRevision(ctx.get("if-match"));
-    if (expectedVersion === undefined) {
-      throw new ProblemError(
-        "precondition_required",
-        'If-Match must name the version this rule set was written against, e.g. If-Match: "3"',
-      );
-    }
-    const body = parseRequest("body", publishBody, ctx.request.body);
-    const ruleset = validatedRuleset(body.document, dependencies.templates);
-    const caller = ctx.state.caller as ApiCaller;
-    const outcome = await publishRuleset(store, ruleset, {
-      publishedBy: caller.name,
-      comment: body.comment,
-      now: epochMsToInstant(dependencies.clock()),
-      expectedVersion,
-      newEventId,
-      metadata: requestMetadata(ctx),
-    });
-    switch (outcome.outcome) {
-      case "accepted": {
-        await rules.refresh();
-        const published = outcome.events[0]?.data;
-        const current = published ?? rules.versions().at(-1);
-        if (current === undefined) throw new Error("a rule set was accepted but none is in force");
-        ctx.status = published === undefined ? 200 : 201;
-        ctx.set("ETag", `"${current.version}"`);
-        if (published !== undefined) ctx.set("Location", `/rules/versions/${published.version}`);
-        ctx.body = {
-          ...versionView(current),
-          changed: published !== undefined,
-          position: outcome.position ?? null,
-        };
-        return;
-      }
-      case "revision_mismatch":
+  router.post(
+    "/rules/versions",
+    write,
+    ...(dependencies.parseBody ?? []),
+    limited,
+    idempotent,
+    async (ctx: Context) => {
+      const expectedVersion = ifMatchRevision(ctx.get("if-match"));
+      if (expectedVersion === undefined) {
         throw new ProblemError(
-          "revision_mismatch",
-          `the rule set is at version ${outcome.actual + 1}, not ${outcome.expected + 1}: read it again and publish on top of it`,
-          { expectedVersion: outcome.expected + 1, currentVersion: outcome.actual + 1 },
+          "precondition_required",
+          'If-Match must name the version this rule set was written against, e.g. If-Match: "3"',
         );
-      case "refused":
-        throw new ProblemError("unprocessable", outcome.detail, { reason: outcome.code });
-    }
-  });
+      }
+      const body = parseRequest("body", publishBody, ctx.request.body);
+      const ruleset = validatedRuleset(body.document, dependencies.templates);
+      const caller = ctx.state.caller as ApiCaller;
+      const outcome = await publishRuleset(store, ruleset, {
+        publishedBy: caller.name,
+        comment: body.comment,
+        now: epochMsToInstant(dependencies.clock()),
+        expectedVersion,
+        newEventId,
+        metadata: requestMetadata(ctx),
+      });
+      switch (outcome.outcome) {
+        case "accepted": {
+          await rules.refresh();
+          const published = outcome.events[0]?.data;
+          const current = published ?? rules.versions().at(-1);
+          if (current === undefined) throw new Error("a rule set was accepted but none is in force");
+          ctx.status = published === undefined ? 200 : 201;
+          ctx.set("ETag", `"${current.version}"`);
+          if (published !== undefined) ctx.set("Location", `/rules/versions/${published.version}`);
+          ctx.body = {
+            ...versionView(current),
+            changed: published !== undefined,
+            position: outcome.position ?? null,
+          };
+          return;
+        }
+        case "revision_mismatch":
+          throw new ProblemError(
+            "revision_mismatch",
+            `the rule set is at version ${outcome.actual + 1}, not ${outcome.expected + 1}: read it again and publish on top of it`,
+            { expectedVersion: outcome.expected + 1, currentVersion: outcome.actual + 1 },
+          );
+        case "refused":
+          throw new ProblemError("unprocessable", outcome.detail, { reason: outcome.code });
+      }
+    },
+  );
   return router;
 }
 

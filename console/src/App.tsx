@@ -5,6 +5,7 @@ import { NotificationPage } from "./pages/NotificationPage.tsx";
 import { NotificationsPage } from "./pages/NotificationsPage.tsx";
 import { OperationsPage } from "./pages/OperationsPage.tsx";
 import { OverviewPage } from "./pages/OverviewPage.tsx";
+import { RulesPage } from "./pages/RulesPage.tsx";
 import { SignInPage } from "./pages/SignInPage.tsx";
 import { Loading } from "./parts/Loading.tsx";
 import { type Route, routeHref, useHashRoute } from "./useHashRoute.ts";
@@ -13,10 +14,11 @@ const NAVIGATION: readonly { readonly label: string; readonly route: Route }[] =
   { label: "Overview", route: { page: "overview" } },
   { label: "Customer", route: { page: "customer", accountId: null } },
   { label: "Notifications", route: { page: "notifications" } },
+  { label: "Rules", route: { page: "rules" } },
   { label: "Operations", route: { page: "operations" } },
 ];
 
-/** The console: sign-in until a key is accepted, then the four pages behind a navigation bar. */
+/** The console: sign-in until a key is accepted, then the pages behind a navigation bar. */
 export function App() {
   const [caller, setCaller] = useState<Caller | null | "checking">(storedKey() === null ? null : "checking");
   useEffect(() => {
@@ -75,5 +77,7 @@ function Page({ route, caller }: { readonly route: Route; readonly caller: Calle
       return <NotificationPage notificationId={route.notificationId} />;
     case "operations":
       return <OperationsPage caller={caller} />;
+    case "rules":
+      return <RulesPage caller={caller} />;
   }
 }

@@ -10,10 +10,13 @@ const KEY_ITEM = "tidemark.apiKey";
 export class ApiError extends Error {
   readonly status: number;
   readonly code: string;
-  constructor(status: number, code: string, detail: string) {
+  /** Each bad field's problem, as the API listed them in `errors` (e.g. a rule set's). */
+  readonly fields: readonly string[];
+  constructor(status: number, code: string, detail: string, fields: readonly string[] = []) {
     super(detail);
     this.status = status;
     this.code = code;
+    this.fields = fields;
   }
 }
 
@@ -61,10 +64,14 @@ export async function getJson<T>(path: string, key: string | null = storedKey())
 }
 
 /** POST a JSON body; every POST carries a fresh Idempotency-Key, as the APIs ask. */
-export async function postJson<T>(path: string, body: unknown): Promise<T> {
+export async function postJson<T>(
+  path: string,
+  body: unknown,
+  headers: Readonly<Record<string, string>> = {},
+): Promise<T> {
   const response = await send(path, {
     method: "POST",
-    headers: { "content-type": "application/json", "idempotency-key": crypto.randomUUID() },
+    headers: { "content-type": "application/json", "idempotency-key": crypto.randomUUID(), ...headers },
     body: JSON.stringify(body),
   });
   return (await response.json()) as T;
@@ -98,14 +105,30 @@ async function send(path: string, init: RequestInit, key: string | null = stored
 
 async function problemOf(response: Response): Promise<ApiError> {
   try {
-    const problem = (await response.json()) as { code?: unknown; detail?: unknown; title?: unknown };
+    const problem = (await response.json()) as {
+      code?: unknown;
+      detail?: unknown;
+      title?: unknown;
+      errors?: unknown;
+    };
+    const fields = Array.isArray(problem.errors)
+      ? problem.errors.flatMap((entry: unknown) => {
+          const text = (entry as { problem?: unknown } | null)?.problem;
+          return typeof text === "string" ? [text] : [];
+        })
+      : [];
     const detail =
       typeof problem.detail === "string"
         ? problem.detail
         : typeof problem.title === "string"
           ? problem.title
           : response.statusText;
-    return new ApiError(response.status, typeof problem.code === "string" ? problem.code : "error", detail);
+    return new ApiError(
+      response.status,
+      typeof problem.code === "string" ? problem.code : "error",
+      detail,
+      fields,
+    );
   } catch {
     return new ApiError(response.status, "error", `${response.status} ${response.statusText}`);
   }

@@ -6,7 +6,8 @@ export type Route =
   | { readonly page: "customer"; readonly accountId: string | null }
   | { readonly page: "notifications" }
   | { readonly page: "notification"; readonly notificationId: string }
-  | { readonly page: "operations" };
+  | { readonly page: "operations" }
+  | { readonly page: "rules" };
 
 /** The route of a fragment; anything unknown is the overview. */
 export function parseRoute(hash: string): Route {
@@ -20,6 +21,8 @@ export function parseRoute(hash: string): Route {
         : { page: "notification", notificationId: id };
     case "operations":
       return { page: "operations" };
+    case "rules":
+      return { page: "rules" };
     default:
       return { page: "overview" };
   }
@@ -35,6 +38,7 @@ export function routeHref(route: Route): string {
     case "overview":
     case "notifications":
     case "operations":
+    case "rules":
       return `#/${route.page}`;
   }
 }

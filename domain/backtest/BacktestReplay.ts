@@ -76,6 +76,8 @@ export class BacktestReplay {
   #deferred: Deferred[] = [];
   #balances = 0;
   #balancesInWindow = 0;
+  /** The latest time the log has reached (its balances'): deferrals due later are still waiting. */
+  #latestMs = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly options: BacktestOptions) {
     this.#decider = accountDecider(options.rules, options.bounds ?? DEFAULT_REFERENCE_TIME_BOUNDS);
@@ -116,6 +118,7 @@ export class BacktestReplay {
     const now = data["observedAt"];
     const atMs = epochMsOf(now);
     if (Number.isNaN(atMs)) return;
+    this.#latestMs = Math.max(this.#latestMs, atMs);
     this.#wakeDeferred(atMs);
     if (this.#inWindow(atMs)) this.#balancesInWindow += 1;
     const decision = this.#decider.decide(recordBalanceOf(data, now as Instant), state);
@@ -268,12 +271,11 @@ export class BacktestReplay {
   }
 
   /**
-   * What the replay found: per day and rule, candidate beside actual; and sample accounts. What is
-   * still deferred at the end of the log is checked at the end of its quiet hours in the state
-   * the log ends in.
+   * What the replay found: per day and rule, candidate beside actual; and sample accounts. A
+   * deferral whose quiet hours end after the log's last balance is still waiting, as a deferred
+   * notification in the log is: counted deferred, not sent.
    */
   result(): BacktestResult {
-    this.#wakeDeferred(Number.POSITIVE_INFINITY);
     const rows = [...this.#rows.entries()]
       .map(([key, row]) => {
         const [day = "", ruleId = ""] = key.split("\u0000");

@@ -158,4 +158,18 @@ test("quiet hours defer a candidate's SMS to their end, where it is checked agai
       sent: 1,
     }),
   );
+  // A deferral whose quiet hours end after the log's last balance is still waiting: not sent.
+  const waiting = new BacktestReplay({
+    rules: [night],
+    templates,
+    fromMs: Date.parse("2026-11-01T00:00:00Z"),
+    toMs: Date.parse("2026-11-03T00:00:00Z"),
+  });
+  for (const event of [
+    opened("a", true),
+    balance("a", "300.00", "2026-11-01T20:00:00.000Z"),
+    balance("a", "150.00", "2026-11-01T22:00:00.000Z"),
+  ])
+    waiting.apply(event);
+  t.deepEqual(waiting.result().rows[0]?.candidate, funnel({ qualified: 1, requested: 1, deferred: 1 }));
 });

@@ -46,6 +46,8 @@ export interface QueryApiDependencies {
   readonly referenceTimeBounds?: ReferenceTimeBounds;
   /** Routes the process adds (health, readiness). */
   readonly extraRoutes?: readonly Router[];
+  /** `GET /rules` and `POST /rules/versions` as the command API has them, for the console. */
+  readonly rulePublishing?: Router;
   /** The operator console's operations routes (`/operations/…`); absent: not offered. */
   readonly operations?: OperationsDependencies;
 }
@@ -93,6 +95,7 @@ export function createQueryApi(dependencies: QueryApiDependencies): Koa {
   }
   app.use(router.routes());
   app.use(router.allowedMethods());
+  if (dependencies.rulePublishing !== undefined) app.use(dependencies.rulePublishing.routes());
   const ruleset = rulesetRoutes(dependencies.rules ?? NO_RULES, dependencies.apiKeys);
   app.use(ruleset.routes());
   app.use(ruleset.allowedMethods());
