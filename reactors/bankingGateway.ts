@@ -65,9 +65,7 @@ type RefreshRequested = Extract<AccountEvent, { type: "BalanceRefreshRequested" 
  * consumer's concurrency), so a throttled or slow account never holds up the others.
  */
 export function bankingGateway(options: BankingGatewayOptions): EventConsumer {
-  const accounts = perRuleBook(options.rules, (inForce, book) =>
-    accountDecider(inForce, options.referenceTimeBounds, book.version),
-  );
+  const accounts = accountDeciderInForce(options);
   return {
     name: CONSUMER_NAMES.bankingGateway,
     eventTypes: new Set(["BalanceRefreshRequested"]),
@@ -162,4 +160,11 @@ async function alreadyAnswered(store: EventStore, request: RecordedEvent): Promi
     if (later.metadata.causationId === request.id) return true;
   }
   return false;
+}
+
+/** The account decider of the rules in force (made again when a new rule set comes into force). */
+function accountDeciderInForce(options: BankingGatewayOptions) {
+  return perRuleBook(options.rules, (inForce, book) =>
+    accountDecider(inForce, options.referenceTimeBounds, book.version),
+  );
 }

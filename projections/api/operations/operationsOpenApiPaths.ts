@@ -250,6 +250,13 @@ export function operationsOpenApiPaths(): Record<string, unknown> {
         ),
       }),
     },
+    ...backtestPaths(),
+  };
+}
+
+/** The backtest routes (`backtestRoutes.ts`). */
+function backtestPaths(): Record<string, unknown> {
+  return {
     "/rules/backtests": {
       post: {
         ...operation("admin", "Backtest a candidate rule set over the recorded history (in the background)", {
