@@ -4,7 +4,8 @@ import { count, dayBefore } from "../format.ts";
 import { ProblemNotice } from "../parts/ProblemNotice.tsx";
 import { asApiError } from "../useApi.ts";
 import { BacktestChart, type BacktestRow } from "./BacktestChart.tsx";
-import { ProblemListNotice } from "./PublishSection.tsx";
+import { ProblemListNotice } from "../parts/ProblemListNotice.tsx";
+import { CandidateNotJson, parseCandidate } from "./parseCandidate.ts";
 
 interface Backtest {
   readonly backtestId: string;
@@ -27,17 +28,6 @@ interface ExplainedChange {
   readonly actual: { readonly at: string; readonly explanation: string } | null;
 }
 
-/** The candidate's JSON, or an ApiError that says where it is not JSON. */
-export function parseCandidate(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (error) {
-    throw new ApiError422(`The candidate is not JSON: ${(error as Error).message}`);
-  }
-}
-
-class ApiError422 extends Error {}
-
 /** A backtest of the candidate over the recorded history: started, followed, then shown. */
 export function BacktestSection({ candidate }: { readonly candidate: string }) {
   const [from, setFrom] = useState(dayBefore(30));
@@ -54,7 +44,7 @@ export function BacktestSection({ candidate }: { readonly candidate: string }) {
         await postJson<Backtest>("/rules/backtests", { document, from, to, comment: "from the console" }),
       );
     } catch (failure) {
-      setError(failure instanceof ApiError422 ? failure.message : asApiError(failure));
+      setError(failure instanceof CandidateNotJson ? failure.message : asApiError(failure));
     }
   };
   return (

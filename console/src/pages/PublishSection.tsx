@@ -1,8 +1,8 @@
 import { useState } from "preact/hooks";
 import { type ApiError, postJson } from "../api.ts";
-import { ProblemNotice } from "../parts/ProblemNotice.tsx";
 import { asApiError } from "../useApi.ts";
-import { parseCandidate } from "./BacktestSection.tsx";
+import { ProblemListNotice } from "../parts/ProblemListNotice.tsx";
+import { CandidateNotJson, parseCandidate } from "./parseCandidate.ts";
 
 /** Publishing the candidate as the next version, written against the version in force (If-Match). */
 export function PublishSection({
@@ -17,7 +17,7 @@ export function PublishSection({
 }) {
   const [comment, setComment] = useState("");
   const [outcome, setOutcome] = useState<string | null>(null);
-  const [error, setError] = useState<ApiError | null>(null);
+  const [error, setError] = useState<ApiError | string | null>(null);
   const publish = async () => {
     setError(null);
     setOutcome(null);
@@ -30,7 +30,7 @@ export function PublishSection({
       if (answer.changed) onPublished(answer.version);
       else setOutcome(`Unchanged: version ${answer.version} is already these rules.`);
     } catch (failure) {
-      setError(asApiError(failure));
+      setError(failure instanceof CandidateNotJson ? failure.message : asApiError(failure));
     }
   };
   return (
@@ -47,23 +47,13 @@ export function PublishSection({
         Publish as the next version (written against version {againstVersion})
       </button>
       {outcome === null ? null : <p role="status">{outcome}</p>}
-      {error === null ? null : <ProblemListNotice error={error} />}
+      {typeof error === "string" ? (
+        <p class="problem" role="alert">
+          {error}
+        </p>
+      ) : error === null ? null : (
+        <ProblemListNotice error={error} />
+      )}
     </section>
-  );
-}
-
-/** A problem with the per-field list a refused rule set carries. */
-export function ProblemListNotice({ error }: { readonly error: ApiError }) {
-  return (
-    <>
-      <ProblemNotice error={error} />
-      {error.fields.length > 0 ? (
-        <ul class="problem-list">
-          {error.fields.map((field) => (
-            <li key={field}>{field}</li>
-          ))}
-        </ul>
-      ) : null}
-    </>
   );
 }

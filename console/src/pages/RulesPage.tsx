@@ -7,15 +7,7 @@ import { useApi } from "../useApi.ts";
 import { BacktestSection } from "./BacktestSection.tsx";
 import { PublishSection } from "./PublishSection.tsx";
 import { RulesetDiffSection } from "./RulesetDiffSection.tsx";
-
-/** One version of the rule set, as `GET /rules/versions` lists it. */
-export interface RulesetVersionSummary {
-  readonly version: number;
-  readonly publishedAt: string;
-  readonly publishedBy: string;
-  readonly comment: string;
-  readonly rules: readonly { readonly id: string; readonly version: number; readonly kind: string }[];
-}
+import type { RulesetVersionSummary } from "./RulesetVersionSummary.ts";
 
 /**
  * The rules: every version of the rule set (who published it, when, why), what changed between

@@ -2,7 +2,7 @@ import { useState } from "preact/hooks";
 import { Loading } from "../parts/Loading.tsx";
 import { ProblemNotice } from "../parts/ProblemNotice.tsx";
 import { useApi } from "../useApi.ts";
-import type { RulesetVersionSummary } from "./RulesPage.tsx";
+import type { RulesetVersionSummary } from "./RulesetVersionSummary.ts";
 
 interface RulesetDiff {
   readonly added: readonly { readonly id: string }[];

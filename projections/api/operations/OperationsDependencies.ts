@@ -8,7 +8,9 @@ import type { IdempotencyStore } from "../../../http/IdempotencyStore.ts";
 import type { AnyProjection } from "../../runtime/Projection.ts";
 import type { ProjectionSchemas } from "../../runtime/ProjectionBuilds.ts";
 import type { RebuildJobs } from "../../runtime/RebuildJobs.ts";
-import type { BacktestDependencies } from "./backtestRoutes.ts";
+import type { BacktestJobs } from "../../backtest/BacktestJobs.ts";
+import type { Rule } from "../../../domain/rules/Rule.ts";
+import type { RulesetDocument } from "../../../domain/ruleset/RulesetDocument.ts";
 
 /** What the operations routes read and act on. */
 export interface OperationsDependencies {
@@ -40,4 +42,14 @@ export interface OperationsGuards {
   readonly admin: readonly Middleware[];
   /** The same for `rules:write`, with room for a rule set's nesting. */
   readonly rulesWrite: readonly Middleware[];
+}
+
+/** What the backtest routes need: the jobs, and the rule set validation the command API uses. */
+export interface BacktestDependencies {
+  readonly jobs: BacktestJobs;
+  /** @throws ProblemError (422, each problem naming the rule and field) for an invalid rule set. */
+  readonly parseCandidate: (document: unknown) => {
+    readonly document: RulesetDocument;
+    readonly rules: readonly Rule[];
+  };
 }

@@ -1,12 +1,10 @@
 import type Router from "@koa/router";
 import type { Context } from "koa";
 import { z } from "zod";
-import type { Rule } from "../../../domain/rules/Rule.ts";
-import type { RulesetDocument } from "../../../domain/ruleset/RulesetDocument.ts";
 import type { ApiCaller } from "../../../http/ApiKeys.ts";
 import { parseRequest } from "../../../http/parseRequest.ts";
 import { ProblemError } from "../../../http/ProblemError.ts";
-import type { BacktestJob, BacktestJobs } from "../../backtest/BacktestJobs.ts";
+import type { BacktestJob } from "../../backtest/BacktestJobs.ts";
 import { backtestCsv } from "../../backtest/runBacktest.ts";
 import type { OperationsDependencies, OperationsGuards } from "./OperationsDependencies.ts";
 
@@ -115,15 +113,5 @@ function jobView(job: BacktestJob) {
     finishedAt: job.finishedAt?.toISOString() ?? null,
     error: job.error,
     candidate: job.candidate,
-  };
-}
-
-/** What the backtest routes need: the jobs, and the rule set validation the command API uses. */
-export interface BacktestDependencies {
-  readonly jobs: BacktestJobs;
-  /** @throws ProblemError (422, each problem naming the rule and field) for an invalid rule set. */
-  readonly parseCandidate: (document: unknown) => {
-    readonly document: RulesetDocument;
-    readonly rules: readonly Rule[];
   };
 }
