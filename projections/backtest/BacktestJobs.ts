@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { sql, type Generated, type Kysely, type Updateable } from "kysely";
+import { sql, type Generated, type Kysely, type Selectable, type Updateable } from "kysely";
 import type { Logger } from "pino";
 import type { Templates } from "../../domain/notification/Templates.ts";
 import type { Rule } from "../../domain/rules/Rule.ts";
@@ -233,20 +233,7 @@ export class BacktestJobs {
   }
 }
 
-function jobOf(row: {
-  backtest_id: string;
-  status: BacktestStatus;
-  requested_by: string;
-  from_at: Date;
-  to_at: Date;
-  comment: string;
-  candidate: RulesetDocument;
-  balances_replayed: string;
-  started_at: Date;
-  finished_at: Date | null;
-  error: string | null;
-  report: BacktestReport | null;
-}): BacktestJob {
+function jobOf(row: Selectable<BacktestsTable>): BacktestJob {
   return {
     backtestId: row.backtest_id,
     status: row.status,

@@ -69,13 +69,7 @@ export function BacktestSection({ candidate }: { readonly candidate: string }) {
           Run the backtest
         </button>
       </p>
-      {typeof error === "string" ? (
-        <p class="problem" role="alert">
-          {error}
-        </p>
-      ) : error === null ? null : (
-        <ProblemListNotice error={error} />
-      )}
+      {error === null ? null : <ProblemListNotice error={error} />}
       {backtest === null ? null : <BacktestResult backtest={backtest} />}
     </section>
   );

@@ -47,13 +47,7 @@ export function PublishSection({
         Publish as the next version (written against version {againstVersion})
       </button>
       {outcome === null ? null : <p role="status">{outcome}</p>}
-      {typeof error === "string" ? (
-        <p class="problem" role="alert">
-          {error}
-        </p>
-      ) : error === null ? null : (
-        <ProblemListNotice error={error} />
-      )}
+      {error === null ? null : <ProblemListNotice error={error} />}
     </section>
   );
 }

@@ -1,8 +1,18 @@
 import type { ApiError } from "../api.ts";
 import { ProblemNotice } from "./ProblemNotice.tsx";
 
-/** A problem with the per-field list a refused rule set carries. */
-export function ProblemListNotice({ error }: { readonly error: ApiError }) {
+/**
+ * A problem with the per-field list a refused rule set carries; or, as text, one found before
+ * anything was sent (a candidate that is not JSON).
+ */
+export function ProblemListNotice({ error }: { readonly error: ApiError | string }) {
+  if (typeof error === "string") {
+    return (
+      <p class="problem" role="alert">
+        {error}
+      </p>
+    );
+  }
   return (
     <>
       <ProblemNotice error={error} />
