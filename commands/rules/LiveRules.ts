@@ -7,9 +7,11 @@ import {
   type RulesetVersion,
 } from "../../domain/ruleset/RuleBook.ts";
 import { RULESET_STREAM } from "../../domain/ruleset/RulesetEvent.ts";
+import type { Rule } from "../../domain/rules/Rule.ts";
 import { canonicalText } from "../../domain/ruleset/RulesetDocument.ts";
 import { epochMsToInstant, instantToEpochMs, type Instant } from "../../domain/values/Instant.ts";
 import type { EventStore } from "../../gateways/eventStore/EventStore.ts";
+import { LogImportUnderWayError } from "../../gateways/eventStore/EventStoreError.ts";
 import { newEventId } from "../../gateways/eventStore/newEventId.ts";
 import { DEFAULT_RULES_FILE, parseRulesetDocument, readRulesetFile } from "./loadRules.ts";
 import { publishInitialRuleset } from "./publishRuleset.ts";
@@ -20,6 +22,11 @@ export interface LiveRulesOptions {
   readonly logger: Logger;
   /** Told of each version applied after the first read (the metrics' gauge, the logs). */
   readonly onApplied?: (version: number) => void;
+  /**
+   * The rules in force while the stream holds no version (rule set version 0): the rules file,
+   * when it could not be published (a log being imported refuses every append).
+   */
+  readonly fallback?: readonly Rule[];
 }
 
 /**
@@ -44,6 +51,9 @@ export class LiveRules implements RulesetHistory {
   /** Reads the rule set's history and starts following it. */
   static async start(store: EventStore, options: LiveRulesOptions): Promise<LiveRules> {
     const live = new LiveRules(store, options);
+    if (options.fallback !== undefined) {
+      live.#book = ruleBookOf([{ version: 0, publishedAtMs: 0, rules: options.fallback }]);
+    }
     await live.refresh();
     live.#timer = setInterval(() => {
       live.refresh().catch((error: unknown) => options.logger.warn({ err: error }, "rule set not read"));
@@ -119,19 +129,28 @@ export async function startLiveRules(store: EventStore, options: StartRulesOptio
   const file = options.file ?? DEFAULT_RULES_FILE;
   const name = file instanceof URL ? file.pathname : file;
   const ruleset = await readRulesetFile(file);
-  await publishInitialRuleset(
-    store,
-    { name, ruleset },
-    {
-      now: epochMsToInstant(options.clock()),
-      newEventId,
-      metadata: { correlationId: newEventId(), actor: "start-up" },
-      logger: options.logger,
-    },
-  );
+  try {
+    await publishInitialRuleset(
+      store,
+      { name, ruleset },
+      {
+        now: epochMsToInstant(options.clock()),
+        newEventId,
+        metadata: { correlationId: newEventId(), actor: "start-up" },
+        logger: options.logger,
+      },
+    );
+  } catch (error) {
+    if (!(error instanceof LogImportUnderWayError)) throw error;
+    options.logger.warn(
+      { file: name },
+      "the event log is being imported: the rules file is in force until a rule set version is in the log",
+    );
+  }
   const live = await LiveRules.start(store, {
     pollMs: options.pollMs ?? 500,
     logger: options.logger,
+    fallback: ruleset.rules,
     ...(options.onApplied === undefined ? {} : { onApplied: options.onApplied }),
   });
   const inForce = live.versions().at(-1);
