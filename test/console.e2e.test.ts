@@ -61,7 +61,9 @@ test.before(async (t) => {
       bankingSimulator: `http://127.0.0.1:${bankingSimulatorPort}`,
     },
   });
-  context.hostileNotificationId = (await playConsoleCases(context.system)).hostileNotificationId;
+  context.hostileNotificationId = (
+    await playConsoleCases({ ...context.system, smsSimulatorUrl: `http://127.0.0.1:${smsSimulatorPort}` })
+  ).hostileNotificationId;
   await waitForStories(context.system);
   context.browser = await launchChromium();
   await mkdir(SCREENSHOTS, { recursive: true });

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { SIMULATOR_ACCOUNT_SID, SIMULATOR_AUTH_TOKEN } from "../../bin/roles/simulatorDefaults.ts";
 
 /** The accounts the console's browser test reads, one per story support is asked about. */
 export const CONSOLE_CASES = {
@@ -18,6 +19,8 @@ export const HOSTILE_BALANCE = `<script>window.__pwned=1</script><img src=x oner
 interface Api {
   readonly commandUrl: string;
   readonly apiKey: string;
+  /** The SMS provider simulator, whose outcome for the stories' phone is pinned to delivered. */
+  readonly smsSimulatorUrl: string;
 }
 
 /**
@@ -51,6 +54,8 @@ export async function playConsoleCases(
   api: Api,
   now = new Date(),
 ): Promise<{ hostileNotificationId: string }> {
+  // The simulator draws 5% of outcomes as undelivered or failed: the stories must not depend on it.
+  await pinDelivered(api.smsSimulatorUrl, CASE_PHONE);
   const hoursAgo = (hours: number) => new Date(now.getTime() - hours * 3_600_000).toISOString();
   const open = (accountId: string, currency: string, timeZone: string, service: boolean) =>
     post(api, "/accounts", {
@@ -104,4 +109,15 @@ async function post(api: Api, route: string, body: unknown): Promise<void> {
     body: JSON.stringify(body),
   });
   if (!response.ok) throw new Error(`POST ${route}: ${response.status} ${await response.text()}`);
+}
+
+async function pinDelivered(smsSimulatorUrl: string, phone: string): Promise<void> {
+  const credentials = Buffer.from(`${SIMULATOR_ACCOUNT_SID}:${SIMULATOR_AUTH_TOKEN}`).toString("base64");
+  const response = await fetch(`${smsSimulatorUrl}/__admin/numbers/${encodeURIComponent(phone)}/outcome`, {
+    method: "PUT",
+    headers: { authorization: `Basic ${credentials}`, "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ Outcome: "delivered" }).toString(),
+  });
+  if (response.status !== 204)
+    throw new Error(`pinning ${phone}'s outcome: ${response.status} ${await response.text()}`);
 }
