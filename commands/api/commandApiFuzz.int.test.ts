@@ -58,8 +58,49 @@ const jsonValue = fc.oneof(
     { requiredKeys: [] },
   ),
 );
+// A rule set's body: the document's shape with anything in its places.
+const rulesetBody = fc.record(
+  {
+    document: fc.oneof(
+      fc.jsonValue({ maxDepth: 3 }),
+      fc.record(
+        {
+          version: fc.oneof(fc.constant(1), fc.jsonValue({ maxDepth: 1 })),
+          rules: fc.array(
+            fc.record(
+              {
+                id: weirdStrings,
+                version: fc.oneof(fc.integer(), fc.double(), weirdStrings),
+                kind: fc.constantFrom("below", "sustained-at-or-above", "", "above"),
+                messageClass: fc.constantFrom("service", "marketing", "x"),
+                templateId: weirdStrings,
+                days: fc.jsonValue({ maxDepth: 1 }),
+                cooldownHours: fc.oneof(fc.double(), fc.integer()),
+                quietHours: fc.jsonValue({ maxDepth: 2 }),
+                thresholds: fc.dictionary(
+                  weirdStrings,
+                  fc.record(
+                    { below: weirdStrings, rearmAbove: weirdStrings, atOrAbove: weirdStrings },
+                    { requiredKeys: [] },
+                  ),
+                  { maxKeys: 3 },
+                ),
+              },
+              { requiredKeys: [] },
+            ),
+            { maxLength: 4 },
+          ),
+        },
+        { requiredKeys: [] },
+      ),
+    ),
+    comment: weirdStrings,
+  },
+  { requiredKeys: [] },
+);
 const rawBody = fc.oneof(
   jsonValue.map((value) => JSON.stringify(value)),
+  rulesetBody.map((value) => JSON.stringify(value)),
   fc.string(),
   fc.constantFrom(
     "{",
@@ -90,6 +131,8 @@ const request = fc.record({
         "/accounts/fuzz-missing/close",
         "/accounts/%E2%82%AC%%/balances",
         `/accounts/${"a".repeat(500)}/close`,
+        "/rules",
+        "/rules/versions",
       ),
     },
     { weight: 1, arbitrary: fc.webPath() },
