@@ -4,7 +4,11 @@ import anyTest, { type TestFn } from "ava";
 import pg from "pg";
 import { pino } from "pino";
 import { handleCommand } from "../../../commands/handleCommand.ts";
-import { loadRules } from "../../../commands/rules/loadRules.ts";
+import { validatedRuleset } from "../../../commands/api/ruleRoutes.ts";
+import { loadRules, readRulesetFile } from "../../../commands/rules/loadRules.ts";
+import { loadTemplates } from "../../../commands/templates/loadTemplates.ts";
+import { DEFAULT_REFERENCE_TIME_BOUNDS } from "../../../domain/values/ReferenceTimeBounds.ts";
+import { BacktestJobs } from "../../backtest/BacktestJobs.ts";
 import { fixedRules } from "../../../domain/ruleset/RuleBook.ts";
 import type { NotificationCommand } from "../../../domain/notification/NotificationCommand.ts";
 import {
@@ -179,6 +183,17 @@ async function startOperationsApi(system: TestSystem) {
   await deadLetters.migrate();
   const idempotency = new IdempotencyStore(database.pool, database.schema, logger);
   await idempotency.migrate();
+  const templates = await loadTemplates();
+  const backtests = new BacktestJobs({
+    db,
+    schema: schemas.runtime,
+    store,
+    actualRules: () => [],
+    templates,
+    bounds: DEFAULT_REFERENCE_TIME_BOUNDS,
+    logger,
+  });
+  await backtests.migrate();
   const app = createQueryApi({
     db,
     readSchema: schemas.read,
@@ -203,6 +218,7 @@ async function startOperationsApi(system: TestSystem) {
       idempotency,
       logger,
       clock: () => NOW,
+      backtests: { jobs: backtests, parseCandidate: (document) => validatedRuleset(document, templates) },
     },
   });
   const { server, url } = await listenOnLoopback(app);
@@ -212,6 +228,7 @@ async function startOperationsApi(system: TestSystem) {
     close: async () => {
       await closeServer(server);
       await rebuilds.stop();
+      await backtests.stop();
     },
   };
 }
@@ -554,3 +571,56 @@ test.serial("the OpenAPI document lists the operations paths", async (t) => {
   }
   t.deepEqual(paths["/operations/read-models/{name}/rebuild"]?.post?.security, [{ apiKey: ["admin"] }]);
 });
+
+test.serial(
+  "POST /rules/backtests: rules:write only, the candidate validated as a rule set, from before to; 202 and Location, then its report as JSON and CSV",
+  async (t) => {
+    const { document } = await readRulesetFile(
+      new URL("../../../commands/rules/defaultRules.yaml", import.meta.url),
+    );
+    const start = (body: unknown, key = KEYS.admin) =>
+      call(t.context.opsUrl, "/rules/backtests", {
+        method: "POST",
+        key,
+        body,
+        headers: { "idempotency-key": randomUUID() },
+      });
+    t.is((await start({ document, from: "2026-11-01", to: "2026-12-01" }, KEYS.reader)).status, 403);
+    const reversed = await start({ document, from: "2026-12-01", to: "2026-11-01" });
+    t.is(reversed.status, 400);
+    t.is((await start({ document, from: "yesterday", to: "2026-12-01" })).status, 400);
+    const invalid = await start({
+      document: { version: 1, rules: [{ id: "x" }] },
+      from: "2026-11-01",
+      to: "2026-12-01",
+    });
+    t.is(invalid.status, 422);
+    t.regex(JSON.stringify(invalid.json["errors"]), /rule x: kind/);
+    const started = await start({ document, from: "2026-11-01", to: "2027-01-01", comment: "as shipped" });
+    t.is(started.status, 202);
+    const location = started.headers.get("location") ?? "";
+    t.regex(location, /^\/rules\/backtests\/[0-9a-f-]{36}$/);
+    let answer = await call(t.context.opsUrl, location);
+    for (let waited = 0; answer.json["status"] === "running" && waited < 20_000; waited += 100) {
+      await sleep(100);
+      answer = await call(t.context.opsUrl, location);
+    }
+    t.like(answer.json, { status: "done", requestedBy: "ops", comment: "as shipped" });
+    t.true(Array.isArray((answer.json["report"] as { rows?: unknown } | null)?.rows));
+    const csv = await fetch(`${t.context.opsUrl}${location}?format=csv`, {
+      headers: { authorization: `Bearer ${KEYS.reader}` },
+    });
+    t.is(csv.status, 200);
+    t.regex(csv.headers.get("content-type") ?? "", /^text\/csv/);
+    t.regex(
+      (await csv.text()).split("\r\n")[0] ?? "",
+      /^day,rule,side,qualified,requested,suppressed_opted-out/,
+    );
+    t.is((await call(t.context.opsUrl, "/rules/backtests/not-a-uuid")).status, 400);
+    t.is((await call(t.context.opsUrl, `/rules/backtests/${randomUUID()}`)).status, 404);
+    const listed = await call(t.context.opsUrl, "/rules/backtests");
+    t.true(
+      (listed.json["backtests"] as { backtestId: string }[]).some((b) => location.endsWith(b.backtestId)),
+    );
+  },
+);
