@@ -4,7 +4,7 @@ import type { AccountState } from "../account/AccountState.ts";
 import type { Decider } from "../Decider.ts";
 import type { AccountCommand } from "../account/AccountCommand.ts";
 import { notificationDecider } from "../notification/notificationDecider.ts";
-import { preSendVerdict } from "../notification/preSendVerdict.ts";
+import { frequencyCapWindow, preSendVerdict } from "../notification/preSendVerdict.ts";
 import { ruleNotificationRequest, type QualifiedData } from "../notification/ruleNotificationRequest.ts";
 import type { Templates } from "../notification/Templates.ts";
 import type { NotificationRequest } from "../notification/NotificationState.ts";
@@ -167,13 +167,13 @@ export class BacktestReplay {
     atMs: number,
     funnel: Funnel | undefined,
   ): void {
-    const ruleId = request.rule?.ruleId ?? "";
-    const rule = this.options.rules.find((candidate) => candidate.id === ruleId);
-    const sendsKey = `${request.accountId}\u0000${ruleId}`;
+    const sendsKey = `${request.accountId}\u0000${request.rule?.ruleId ?? ""}`;
     const sends = this.#sentAt.get(sendsKey) ?? [];
-    const since = atMs - (rule?.cooldownHours ?? 0) * HOUR_MS;
-    const recentSends = sends.filter((sentAt) => sentAt > since).length;
     const now = epochMsToInstant(atMs);
+    // The cooldown's window as the SMS gateway takes it, over the sends the candidate would have made.
+    const window = frequencyCapWindow(request, account, this.options.rules, now);
+    const sinceMs = window === undefined ? Number.POSITIVE_INFINITY : instantToEpochMs(window.since);
+    const recentSends = sends.filter((sentAt) => sentAt >= sinceMs).length;
     const verdict = preSendVerdict({ request, account, rules: this.options.rules, recentSends, now });
     switch (verdict.kind) {
       case "suppress":

@@ -1,6 +1,11 @@
 import { performance } from "node:perf_hooks";
 import { BacktestReplay } from "../../domain/backtest/BacktestReplay.ts";
-import type { BacktestResult, Funnel, SampledChange } from "../../domain/backtest/BacktestResult.ts";
+import {
+  emptyFunnel,
+  type BacktestResult,
+  type Funnel,
+  type SampledChange,
+} from "../../domain/backtest/BacktestResult.ts";
 import type { Templates } from "../../domain/notification/Templates.ts";
 import type { Rule } from "../../domain/rules/Rule.ts";
 import type { ReferenceTimeBounds } from "../../domain/values/ReferenceTimeBounds.ts";
@@ -120,7 +125,7 @@ function explained(change: SampledChange, request: BacktestRequest): ExplainedCh
 
 function totalsOf(rows: BacktestResult["rows"]): { candidate: Funnel; actual: Funnel } {
   const sum = (side: "candidate" | "actual"): Funnel => {
-    const total: Funnel = { qualified: 0, requested: 0, suppressed: {}, deferred: 0, sent: 0 };
+    const total = emptyFunnel();
     for (const row of rows) {
       const funnel = row[side];
       total.qualified += funnel.qualified;
