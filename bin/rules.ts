@@ -2,7 +2,7 @@ import { writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import type pg from "pg";
 import { LiveRules } from "../commands/rules/LiveRules.ts";
-import { readRulesetFile, RulesFileError } from "../commands/rules/loadRules.ts";
+import { readRulesetFile, RulesFileError, unknownTemplateProblems } from "../commands/rules/loadRules.ts";
 import { publishRuleset } from "../commands/rules/publishRuleset.ts";
 import { loadTemplates } from "../commands/templates/loadTemplates.ts";
 import { epochMsToInstant } from "../domain/values/Instant.ts";
@@ -179,12 +179,9 @@ async function importFile(
   invocation: Extract<Invocation, { command: "import" }>,
 ): Promise<number> {
   const ruleset = await readRulesetFile(invocation.file);
-  const templates = await loadTemplates();
-  const missing = ruleset.document.rules.filter((rule) => !templates.has(rule.templateId));
-  if (missing.length > 0) {
-    console.error(
-      `rules: ${missing.map((rule) => `rule ${rule.id}: templateId: no template ${rule.templateId}`).join("; ")}`,
-    );
+  const unknownTemplates = unknownTemplateProblems(ruleset, await loadTemplates());
+  if (unknownTemplates.length > 0) {
+    console.error(`rules: ${invocation.file}: ${unknownTemplates.join("; ")}`);
     return 1;
   }
   const current = rules.current().version;

@@ -53,7 +53,7 @@ export async function main(options: { readonly tracing: Tracing }): Promise<void
   const stops: Stop[] = [() => options.tracing.shutdown()];
   // Checked before anything starts: it becomes rule set version 1 if none is published yet.
   const rulesFile = config.rulesFile ?? DEFAULT_RULES_FILE;
-  await orExit(RulesFileError, () => readRulesetFile(rulesFile));
+  const fileRuleset = await orExit(RulesFileError, () => readRulesetFile(rulesFile));
   const database = await orExit(EmbeddedPostgresError, () => startDatabase(config, logger));
   stops.unshift(() => database.stop());
   const stopping: Stopping = { since: undefined };
@@ -63,6 +63,7 @@ export async function main(options: { readonly tracing: Tracing }): Promise<void
   stops.unshift(() => unmeasuredStore.close());
   const rules = await startLiveRules(unmeasuredStore, {
     file: rulesFile,
+    fileRuleset,
     clock: Date.now,
     logger: logger.child({ component: "rules" }),
     pollMs: config.rulesPollMs,

@@ -3,6 +3,7 @@ import { ruleRoutes, validatedRuleset } from "../../commands/api/ruleRoutes.ts";
 import { jsonBodies } from "../../http/jsonBodies.ts";
 import { refuseControlCharacters } from "../../http/refuseControlCharacters.ts";
 import { loadTemplates } from "../../commands/templates/loadTemplates.ts";
+import type { Templates } from "../../domain/notification/Templates.ts";
 import { BacktestJobs } from "../../projections/backtest/BacktestJobs.ts";
 import { Kysely, PostgresDialect } from "kysely";
 import type { Logger } from "pino";
@@ -33,7 +34,14 @@ export async function startQueryApi(context: SystemContext, apiKeys: ApiKeys): P
   const queryPool = context.openPool(20);
   const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool: queryPool }) });
   await createRegistry(db, schemas);
-  const operations = await createOperations(context, db, logger.child({ component: "operations" }));
+  // The SMS templates: backtests render requests with them, publishing checks every rule has one.
+  const templates = await loadTemplates();
+  const operations = await createOperations(
+    context,
+    db,
+    templates,
+    logger.child({ component: "operations" }),
+  );
   stops.unshift(() => operations.rebuilds.stop());
   const app = createQueryApi({
     db,
@@ -52,7 +60,7 @@ export async function startQueryApi(context: SystemContext, apiKeys: ApiKeys): P
     rulePublishing: ruleRoutes({
       store: context.store,
       rules: context.rules,
-      templates: await loadTemplates(),
+      templates,
       apiKeys,
       clock: Date.now,
       idempotent: operations.idempotency.middleware,
@@ -83,6 +91,7 @@ export async function startQueryApi(context: SystemContext, apiKeys: ApiKeys): P
 async function createOperations(
   context: SystemContext,
   db: Kysely<unknown>,
+  templates: Templates,
   logger: Logger,
 ): Promise<OperationsDependencies> {
   const { config, schemas } = context;
@@ -108,7 +117,6 @@ async function createOperations(
     logger.child({ component: "idempotency" }),
   );
   await idempotency.migrate();
-  const templates = await loadTemplates();
   const jobs = new BacktestJobs({
     db,
     schema: schemas.runtime,

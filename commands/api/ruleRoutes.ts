@@ -9,7 +9,12 @@ import { newEventId } from "../../gateways/eventStore/newEventId.ts";
 import type { ApiCaller, ApiKeys } from "../../http/ApiKeys.ts";
 import { parseRequest } from "../../http/parseRequest.ts";
 import { ProblemError } from "../../http/ProblemError.ts";
-import { parseRulesetDocument, RulesFileError, type ValidatedRuleset } from "../rules/loadRules.ts";
+import {
+  parseRulesetDocument,
+  RulesFileError,
+  unknownTemplateProblems,
+  type ValidatedRuleset,
+} from "../rules/loadRules.ts";
 import { publishRuleset } from "../rules/publishRuleset.ts";
 import { ifMatchRevision, requestMetadata } from "./commandAnswers.ts";
 
@@ -129,16 +134,11 @@ export function validatedRuleset(document: unknown, templates: Templates): Valid
       errors: error.problems.map((problem) => ({ field: "body.document", problem })),
     });
   }
-  const unknownTemplates = ruleset.document.rules
-    .filter((rule) => !templates.has(rule.templateId))
-    .map((rule) => ({
-      field: "body.document",
-      problem: `rule ${rule.id}: templateId: no template ${rule.templateId} (known: ${[...templates.keys()].join(", ")})`,
-    }));
+  const unknownTemplates = unknownTemplateProblems(ruleset, templates);
   if (unknownTemplates.length > 0) {
     throw new ProblemError("unprocessable", "the rule set is not valid", {
       reason: "rules_invalid",
-      errors: unknownTemplates,
+      errors: unknownTemplates.map((problem) => ({ field: "body.document", problem })),
     });
   }
   return ruleset;

@@ -13,7 +13,12 @@ import { epochMsToInstant, instantToEpochMs, type Instant } from "../../domain/v
 import type { EventStore } from "../../gateways/eventStore/EventStore.ts";
 import { LogImportUnderWayError } from "../../gateways/eventStore/EventStoreError.ts";
 import { newEventId } from "../../gateways/eventStore/newEventId.ts";
-import { DEFAULT_RULES_FILE, parseRulesetDocument, readRulesetFile } from "./loadRules.ts";
+import {
+  DEFAULT_RULES_FILE,
+  parseRulesetDocument,
+  readRulesetFile,
+  type ValidatedRuleset,
+} from "./loadRules.ts";
 import { publishInitialRuleset } from "./publishRuleset.ts";
 
 export interface LiveRulesOptions {
@@ -113,6 +118,8 @@ export class LiveRules implements RulesetHistory {
 export interface StartRulesOptions {
   /** The rules file that becomes version 1 when no rule set has been published. */
   readonly file?: URL | string;
+  /** The file's rule set when the caller has already read and validated it (read otherwise). */
+  readonly fileRuleset?: ValidatedRuleset;
   readonly clock: () => number;
   readonly logger: Logger;
   /** How often each process looks for a new version (default 500 ms). */
@@ -128,7 +135,7 @@ export interface StartRulesOptions {
 export async function startLiveRules(store: EventStore, options: StartRulesOptions): Promise<LiveRules> {
   const file = options.file ?? DEFAULT_RULES_FILE;
   const name = file instanceof URL ? file.pathname : file;
-  const ruleset = await readRulesetFile(file);
+  const ruleset = options.fileRuleset ?? (await readRulesetFile(file));
   try {
     await publishInitialRuleset(
       store,

@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import type { Templates } from "../../domain/notification/Templates.ts";
 import type { QuietHours, Rule } from "../../domain/rules/Rule.ts";
 import type { RuleDefinition, RulesetDocument } from "../../domain/ruleset/RulesetDocument.ts";
 import { MESSAGE_CLASSES } from "../../domain/values/MessageClass.ts";
@@ -244,4 +245,14 @@ function describeIssue(label: string, issue: z.core.$ZodIssue): string {
 /** The currencies a rule set covers, for start-up logs. */
 export function ruleCurrencies(rules: readonly Rule[]): Currency[] {
   return [...new Set(rules.map((rule) => rule.threshold.currency))];
+}
+
+/** A problem for each rule whose template is not among `templates` (a rule set to publish needs them all). */
+export function unknownTemplateProblems(ruleset: ValidatedRuleset, templates: Templates): string[] {
+  return ruleset.document.rules
+    .filter((rule) => !templates.has(rule.templateId))
+    .map(
+      (rule) =>
+        `rule ${rule.id}: templateId: no template ${rule.templateId} (known: ${[...templates.keys()].join(", ")})`,
+    );
 }
