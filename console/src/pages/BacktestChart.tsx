@@ -1,6 +1,7 @@
 import { useEffect, useRef } from "preact/hooks";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
+import { dailyChartOptions, dayToSeconds } from "../parts/dailyChartOptions.ts";
 
 interface Funnel {
   readonly qualified: number;
@@ -28,27 +29,17 @@ export function BacktestChart({ rows }: { readonly rows: readonly BacktestRow[] 
     const sum = (day: string, side: "candidate" | "actual") =>
       rows.filter((row) => row.day === day).reduce((total, row) => total + row[side].sent, 0);
     const chart = new uPlot(
-      {
-        width: Math.max(320, element.clientWidth),
+      dailyChartOptions({
+        width: element.clientWidth,
         height: 220,
-        tzDate: (seconds) => uPlot.tzDate(new Date(seconds * 1000), "Etc/UTC"),
         series: [
-          { label: "Day" },
           { label: "Would be sent", stroke: "#1f5fa8", width: 2 },
           { label: "Sent", stroke: "#6b6b6b", width: 2, dash: [6, 4] },
         ],
-        axes: [
-          {
-            incrs: [86_400],
-            space: 50,
-            values: (_chart, ticks) => ticks.map((tick) => new Date(tick * 1000).toISOString().slice(5, 10)),
-          },
-          { label: "SMS" },
-        ],
-        scales: { x: { time: true } },
-      },
+        yLabel: "SMS",
+      }),
       [
-        days.map((day) => Date.parse(`${day}T00:00:00Z`) / 1000),
+        days.map(dayToSeconds),
         days.map((day) => sum(day, "candidate")),
         days.map((day) => sum(day, "actual")),
       ],

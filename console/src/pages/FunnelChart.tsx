@@ -1,6 +1,7 @@
 import { useEffect, useRef } from "preact/hooks";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
+import { dailyChartOptions, dayToSeconds } from "../parts/dailyChartOptions.ts";
 import type { FunnelTotals } from "../reports.ts";
 
 const SERIES: readonly {
@@ -28,29 +29,16 @@ export function FunnelChart({ days }: { readonly days: readonly { day: string; t
     const element = box.current;
     if (element === null) return;
     const data: uPlot.AlignedData = [
-      days.map((entry) => Date.parse(`${entry.day}T00:00:00Z`) / 1000),
+      days.map((entry) => dayToSeconds(entry.day)),
       ...SERIES.map((series) => days.map((entry) => series.value(entry.totals))),
     ];
     const chart = new uPlot(
-      {
-        width: Math.max(320, element.clientWidth),
+      dailyChartOptions({
+        width: element.clientWidth,
         height: 280,
-        tzDate: (seconds) => uPlot.tzDate(new Date(seconds * 1000), "Etc/UTC"),
-        series: [
-          { label: "Day" },
-          ...SERIES.map((series) => ({ label: series.label, stroke: series.stroke, width: 2 })),
-        ],
-        // One tick per day, written as the date: the data are daily.
-        axes: [
-          {
-            incrs: [86_400],
-            space: 50,
-            values: (_chart, ticks) => ticks.map((tick) => new Date(tick * 1000).toISOString().slice(5, 10)),
-          },
-          { label: "Messages" },
-        ],
-        scales: { x: { time: true } },
-      },
+        series: SERIES.map((series) => ({ label: series.label, stroke: series.stroke, width: 2 })),
+        yLabel: "Messages",
+      }),
       data,
       element,
     );
