@@ -135,10 +135,7 @@ function recordBalance(
   state: OpenAccountState,
 ): Decision<AccountEvent, AccountRefusal> {
   const { balance, creditLines, referenceTime, bankReference, now } = observation;
-  const foreign = [
-    balance,
-    ...creditLines.flatMap((line) => (line.amount === null ? [] : [line.amount])),
-  ].find((amount) => amount.currency !== state.currency);
+  const foreign = foreignAmount(balance, creditLines, state.currency);
   if (foreign !== undefined) {
     return refused(
       "currency_mismatch",
@@ -311,19 +308,22 @@ function observeBalance(
     referenceTimeMs: instantToEpochMs(data.referenceTime as Instant),
     observedAtMs: instantToEpochMs(data.observedAt as Instant),
   };
-  const ruleStates = { ...state.rules };
+  // Copied only when a rule moves: most balances leave every rule as it was.
+  let moved: Record<string, RuleState> | undefined;
   for (const rule of rulesFor(rules, state.currency)) {
     const compared = comparedBalance(balance, creditLines, rule.creditLines);
     const transitions = ruleTransitionsAt(rule, state, compared, at);
     const last = transitions.at(-1);
     // A qualification or disqualification is folded from its own event, which follows.
-    if (last !== undefined && transitions.every((transition) => transition.change === "none")) {
-      ruleStates[ruleKey(rule.id, state.currency)] = last.next;
-    }
+    if (last === undefined || transitions.some((transition) => transition.change !== "none")) continue;
+    const key = keyOfRule(rule);
+    if (((moved ?? state.rules)[key] ?? ARMED) === last.next) continue;
+    moved ??= { ...state.rules };
+    moved[key] = last.next;
   }
   return {
     ...state,
-    rules: ruleStates,
+    rules: moved ?? state.rules,
     lastObservation: {
       referenceTime: data.referenceTime,
       observedAtMs: at.observedAtMs,
@@ -351,8 +351,34 @@ function settleQualification(
   return { ...state, rules: { ...state.rules, [key]: next } };
 }
 
+/** The rules of one currency; asked for every balance, so kept per rule set. */
 function rulesFor(rules: readonly Rule[], currency: Currency): readonly Rule[] {
-  return rules.filter((rule) => rule.threshold.currency === currency);
+  let byCurrency = rulesByCurrency.get(rules);
+  if (byCurrency === undefined) {
+    byCurrency = new Map();
+    rulesByCurrency.set(rules, byCurrency);
+  }
+  let found = byCurrency.get(currency);
+  if (found === undefined) {
+    found = rules.filter((rule) => rule.threshold.currency === currency);
+    byCurrency.set(currency, found);
+  }
+  return found;
+}
+
+const rulesByCurrency = new WeakMap<readonly Rule[], Map<Currency, readonly Rule[]>>();
+
+/** The balance, or the first credit line, in another currency than the account's. */
+function foreignAmount(
+  balance: Money,
+  creditLines: readonly CreditLine[],
+  currency: Currency,
+): Money | undefined {
+  if (balance.currency !== currency) return balance;
+  for (const line of creditLines) {
+    if (line.amount !== null && line.amount.currency !== currency) return line.amount;
+  }
+  return undefined;
 }
 
 /**
@@ -413,8 +439,20 @@ function ruleTransitionsAt(
 }
 
 function ruleState(state: OpenAccountState, rule: Rule): RuleState {
-  return state.rules[ruleKey(rule.id, rule.threshold.currency)] ?? ARMED;
+  return state.rules[keyOfRule(rule)] ?? ARMED;
 }
+
+/** `ruleKey` of a rule's id and currency, built once per rule (asked for every balance). */
+function keyOfRule(rule: Rule): string {
+  let key = ruleKeys.get(rule);
+  if (key === undefined) {
+    key = ruleKey(rule.id, rule.threshold.currency);
+    ruleKeys.set(rule, key);
+  }
+  return key;
+}
+
+const ruleKeys = new WeakMap<Rule, string>();
 
 /** One rule's state per currency: episodes of `low-balance` in GBP and in EUR are counted apart. */
 export function ruleKey(ruleId: string, currency: Currency): string {

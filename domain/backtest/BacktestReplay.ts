@@ -39,7 +39,25 @@ export interface BacktestOptions {
 }
 
 const HOUR_MS = 3_600_000;
+const ACCOUNT_STREAM_PREFIX = "account-";
+const accountIdOf = (streamId: string): string => streamId.slice(ACCOUNT_STREAM_PREFIX.length);
 const ACCOUNT_TYPES: ReadonlySet<string> = new Set(ACCOUNT_EVENT_TYPES);
+/** The notification events counted as what actually happened. */
+const COUNTED_NOTIFICATION_TYPES = [
+  "NotificationRequested",
+  "NotificationSuppressed",
+  "NotificationDeferred",
+  "SmsSubmissionStarted",
+] as const;
+
+/**
+ * The only types a replay looks at: every other event passes through it unseen, so a reader may
+ * leave them out. (`AccountDisqualified` changes nothing the candidate decides: it decides its own.)
+ */
+export const REPLAYED_EVENT_TYPES: readonly string[] = [
+  ...ACCOUNT_EVENT_TYPES.filter((type) => type !== "AccountDisqualified"),
+  ...COUNTED_NOTIFICATION_TYPES,
+];
 
 /** A notification held to the end of quiet hours; `funnel` is where its outcome is counted, if anywhere. */
 interface Deferred {
@@ -90,30 +108,30 @@ export class BacktestReplay {
   }
 
   apply(event: LoggedEvent): void {
-    if (event.streamId.startsWith("account-")) this.#applyToAccount(event);
+    if (event.streamId.startsWith(ACCOUNT_STREAM_PREFIX)) this.#applyToAccount(event);
     else if (event.streamId.startsWith("notification-")) this.#countNotification(event);
   }
 
   #applyToAccount(event: LoggedEvent): void {
-    const accountId = event.streamId.slice("account-".length);
-    const state = this.#accounts.get(accountId) ?? this.#decider.initialState();
+    const { streamId } = event;
+    const state = this.#accounts.get(streamId) ?? this.#decider.initialState();
     switch (event.type) {
       case "BalanceObserved":
-        this.#replayBalance(accountId, state, event.data);
+        this.#replayBalance(streamId, state, event.data);
         return;
       case "AccountQualified":
-        this.#countActualQualification(accountId, event.data);
+        this.#countActualQualification(accountIdOf(streamId), event.data);
         return;
       case "AccountDisqualified":
         return;
       default:
         // Types this version does not know (a newer writer's) cannot move the state it knows.
         if (!ACCOUNT_TYPES.has(event.type)) return;
-        this.#accounts.set(accountId, this.#decider.evolve(state, event as unknown as AccountEvent));
+        this.#accounts.set(streamId, this.#decider.evolve(state, event as unknown as AccountEvent));
     }
   }
 
-  #replayBalance(accountId: string, state: AccountState, data: Readonly<Record<string, unknown>>): void {
+  #replayBalance(streamId: string, state: AccountState, data: Readonly<Record<string, unknown>>): void {
     this.#balances += 1;
     const now = data["observedAt"];
     const atMs = epochMsOf(now);
@@ -126,9 +144,10 @@ export class BacktestReplay {
     let next = state;
     for (const decided of decision.events) {
       next = this.#decider.evolve(next, decided);
-      if (decided.type === "AccountQualified") this.#announce(accountId, next, decided.data, atMs);
+      if (decided.type === "AccountQualified")
+        this.#announce(accountIdOf(streamId), next, decided.data, atMs);
     }
-    this.#accounts.set(accountId, next);
+    this.#accounts.set(streamId, next);
   }
 
   /** A candidate qualification: counted, then requested and checked as the system would have. */
@@ -199,7 +218,8 @@ export class BacktestReplay {
     if (due.length === 0) return;
     this.#deferred = this.#deferred.filter((deferred) => deferred.untilMs > atMs);
     for (const { request, untilMs, funnel } of due.sort((a, b) => a.untilMs - b.untilMs)) {
-      const account = this.#accounts.get(request.accountId) ?? this.#decider.initialState();
+      const account =
+        this.#accounts.get(ACCOUNT_STREAM_PREFIX + request.accountId) ?? this.#decider.initialState();
       this.#check(request, account, untilMs, funnel);
     }
   }

@@ -1,6 +1,6 @@
 import test from "ava";
 import fc from "fast-check";
-import { ruleNotificationId } from "./ruleNotificationId.ts";
+import { fnv1a128, fnv1a128Reference, ruleNotificationId } from "./ruleNotificationId.ts";
 
 const UUID_V8 = /^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -42,4 +42,17 @@ test("an episode that is not a non-negative integer is a programming error", (t)
   for (const episode of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
     t.throws(() => ruleNotificationId("acc-42", "low-balance", episode), { instanceOf: RangeError });
   }
+});
+
+test("the hash in 16-bit limbs equals 128-bit FNV-1a computed in BigInt, for any bytes", (t) => {
+  t.notThrows(() => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => fnv1a128(bytes) === fnv1a128Reference(bytes)),
+      { numRuns: 2000 },
+    );
+  });
+  t.is(
+    fnv1a128(new Uint8Array([0xff, 0xff, 0xff, 0xff])),
+    fnv1a128Reference(new Uint8Array([0xff, 0xff, 0xff, 0xff])),
+  );
 });

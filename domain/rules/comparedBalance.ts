@@ -15,6 +15,7 @@ export function comparedBalance(
   creditLines: readonly CreditLine[],
   choice: CreditLineChoice,
 ): Money {
+  if (creditLines.length === 0) return balance;
   let minor = balance.minor;
   for (const line of creditLines) {
     if (line.amount === null || line.amount.currency !== balance.currency) continue;

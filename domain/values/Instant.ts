@@ -48,6 +48,24 @@ export function civilToEpochMs(
  * through text cost more than the rest of its fold.
  */
 function toEpochMs(text: string): number | undefined {
+  // The same few texts come back in turn (a balance's reference time and observed time, in its
+  // decision and then in its fold): the last ones read are answered without reading them again.
+  for (let slot = 0; slot < RECENT_SIZE; slot += 1) {
+    if (recentTexts[slot] === text) return recentMs[slot];
+  }
+  const epochMs = readEpochMs(text);
+  recentTexts[nextSlot] = text;
+  recentMs[nextSlot] = epochMs;
+  nextSlot = (nextSlot + 1) % RECENT_SIZE;
+  return epochMs;
+}
+
+const RECENT_SIZE = 4;
+const recentTexts: (string | undefined)[] = new Array<string | undefined>(RECENT_SIZE).fill(undefined);
+const recentMs: (number | undefined)[] = new Array<number | undefined>(RECENT_SIZE).fill(undefined);
+let nextSlot = 0;
+
+function readEpochMs(text: string): number | undefined {
   if (text.length !== CANONICAL_FORM.length) return undefined;
   for (let index = 0; index < CANONICAL_FORM.length; index += 1) {
     const expected = CANONICAL_FORM.charCodeAt(index);
@@ -82,6 +100,10 @@ function daysInMonth(year: number, month: number): number {
   return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
 }
 
+function pad(value: number, width = 2): string {
+  return String(value).padStart(width, "0");
+}
+
 function fromEpochMs(epochMs: number): string {
   const days = Math.floor(epochMs / DAY_MS);
   let rest = epochMs - days * DAY_MS;
@@ -92,7 +114,6 @@ function fromEpochMs(epochMs: number): string {
   rest -= minute * 60_000;
   const second = Math.floor(rest / 1000);
   const milli = rest - second * 1000;
-  const pad = (value: number, width = 2) => String(value).padStart(width, "0");
   return `${pad(year, 4)}-${pad(month)}-${pad(day)}T${pad(hour)}:${pad(minute)}:${pad(second)}.${pad(milli, 3)}Z`;
 }
 

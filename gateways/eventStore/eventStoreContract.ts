@@ -32,6 +32,7 @@ export function eventStoreContract(test: ContractTest, adapter: string): void {
   refusalContract(test, title);
   concurrencyContract(test, title);
   readContract(test, title);
+  snapshotContract(test, title);
   subscriptionContract(test, title);
 }
 
@@ -364,6 +365,52 @@ function readContract(test: ContractTest, title: Title): void {
       bounded.map((e) => e.id),
       appended.slice(0, 3),
     );
+  });
+}
+
+/**
+ * Log snapshots: the whole log in order, of the types asked for, in batches; what is appended
+ * once the read began is not in it; leaving early releases what the read held.
+ */
+function snapshotContract(test: ContractTest, title: Title): void {
+  test(title("a log snapshot gives the log in order, only the types asked for, as it stood"), async (t) => {
+    const { store } = t.context;
+    const streams = [streamId("snapshot"), streamId("snapshot")];
+    const appended: { id: string; type: string }[] = [];
+    for (let round = 0; round < 5; round += 1) {
+      for (const stream of streams) {
+        const e = event(round % 2 === 0 ? "Kept" : "Skipped", { round });
+        appended.push({ id: e.id, type: e.type });
+        await store.append(stream, "any", [e]);
+      }
+    }
+    const mine = new Set(streams);
+    const read: { streamId: string; type: string; data: unknown }[] = [];
+    let afterwards: string | undefined;
+    for await (const batch of store.readLogSnapshot({ types: ["Kept"], batchSize: 2 })) {
+      t.true(batch.length > 0 && batch.length <= 2);
+      if (afterwards === undefined) {
+        const late = event("Kept", { late: true });
+        afterwards = late.id;
+        await store.append(streams[0]!, "any", [late]);
+      }
+      for (const e of batch) if (mine.has(e.streamId)) read.push(e);
+    }
+    t.deepEqual(
+      read.map((e) => [e.type, e.data]),
+      appended.flatMap((e, index) =>
+        e.type === "Kept" ? [["Kept", { round: Math.floor(index / streams.length) }]] : [],
+      ),
+    );
+    t.is(read.length, 6, "the event appended after the read began is not in the snapshot");
+    // Leaving early, again and again, leaves the store usable (the connection goes back).
+    for (let attempt = 0; attempt < 12; attempt += 1) {
+      for await (const batch of store.readLogSnapshot({ batchSize: 1 })) {
+        t.is(batch.length, 1);
+        break;
+      }
+    }
+    await store.append(streamId("snapshot"), "no_stream", [event("Still")]);
   });
 }
 

@@ -4,9 +4,11 @@ import type {
   EventToAppend,
   EventWithoutMetadata,
   ExpectedRevision,
+  LogSnapshotOptions,
   ReadAllOptions,
   ReadStreamOptions,
   RecordedEvent,
+  SnapshotEvent,
   SubscribeOptions,
   Subscription,
 } from "../eventStore/EventStore.ts";
@@ -79,6 +81,10 @@ export class MeasuredEventStore implements EventStore {
 
   subscribeWithoutMetadata(options?: SubscribeOptions): Subscription<EventWithoutMetadata> {
     return this.#store.subscribeWithoutMetadata(options);
+  }
+
+  readLogSnapshot(options?: LogSnapshotOptions): AsyncIterable<readonly SnapshotEvent[]> {
+    return this.#store.readLogSnapshot(options);
   }
 
   close(): Promise<void> {

@@ -1,5 +1,5 @@
 import { performance } from "node:perf_hooks";
-import { BacktestReplay } from "../../domain/backtest/BacktestReplay.ts";
+import { BacktestReplay, REPLAYED_EVENT_TYPES } from "../../domain/backtest/BacktestReplay.ts";
 import {
   emptyFunnel,
   type BacktestResult,
@@ -9,11 +9,7 @@ import {
 import type { Templates } from "../../domain/notification/Templates.ts";
 import type { Rule } from "../../domain/rules/Rule.ts";
 import type { ReferenceTimeBounds } from "../../domain/values/ReferenceTimeBounds.ts";
-import type {
-  EventStore,
-  EventWithoutMetadata,
-  SubscriptionMessage,
-} from "../../gateways/eventStore/EventStore.ts";
+import type { EventStore } from "../../gateways/eventStore/EventStore.ts";
 import { SUPPRESSION_REASONS } from "../../domain/notification/NotificationStatus.ts";
 import { toCsv } from "../api/toCsv.ts";
 import { explainTimelineEntry } from "../timeline/explainTimelineEntry.ts";
@@ -56,9 +52,9 @@ export interface BacktestReport {
 }
 
 /**
- * Replays the whole log, from its start to its head when the backtest began, through the
- * candidate rules (`BacktestReplay`): reads only, appends nothing, sends nothing, writes no read
- * model. Decisions are counted within [from, to); everything before builds the state they are
+ * Replays the whole log as it stood when the backtest began (a log snapshot of the types the
+ * replay looks at), through the candidate rules (`BacktestReplay`): reads only, appends nothing,
+ * sends nothing, writes no read model. Decisions are counted within [from, to); everything before builds the state they are
  * made in.
  */
 export async function runBacktest(store: EventStore, request: BacktestRequest): Promise<BacktestReport> {
@@ -72,24 +68,10 @@ export async function runBacktest(store: EventStore, request: BacktestRequest): 
   });
   const startedAt = performance.now();
   const seconds = () => (performance.now() - startedAt) / 1000;
-  const subscription = store.subscribeWithoutMetadata({ batchSize: 2000 });
-  const batches = subscription[Symbol.asyncIterator]();
-  // The next batch is read while this one is replayed: the database and the replay overlap.
-  let next = batches.next();
-  try {
-    for (;;) {
-      const read = await next;
-      if (read.done === true) break;
-      const message: SubscriptionMessage<EventWithoutMetadata> = read.value;
-      if (message.kind === "caughtUp") break;
-      next = batches.next();
-      for (const event of message.events) replay.apply(event);
-      request.onProgress?.(replay.balancesReplayed, seconds());
-      request.signal?.throwIfAborted();
-    }
-  } finally {
-    next.catch(() => undefined); // a read still under way when stopped ends with the subscription
-    await subscription.close();
+  for await (const batch of store.readLogSnapshot({ types: REPLAYED_EVENT_TYPES })) {
+    for (const event of batch) replay.apply(event);
+    request.onProgress?.(replay.balancesReplayed, seconds());
+    request.signal?.throwIfAborted();
   }
   const result = replay.result();
   const elapsed = seconds();

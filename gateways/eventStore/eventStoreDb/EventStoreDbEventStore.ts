@@ -23,13 +23,16 @@ import type {
   EventWithoutMetadata,
   ExpectedRevision,
   JsonObject,
+  LogSnapshotOptions,
   ReadAllOptions,
   ReadStreamOptions,
   RecordedEvent,
+  SnapshotEvent,
   SubscribeOptions,
   Subscription,
   SubscriptionMessage,
 } from "../EventStore.ts";
+import { snapshotOfReadAll } from "../EventStore.ts";
 import {
   EventStoreUnavailableError,
   InvalidAppendError,
@@ -123,6 +126,10 @@ export class EventStoreDbEventStore implements EventStore {
     } catch (error) {
       throw translateError(error);
     }
+  }
+
+  readLogSnapshot(options?: LogSnapshotOptions): AsyncIterable<readonly SnapshotEvent[]> {
+    return snapshotOfReadAll(this.readAll(), options);
   }
 
   subscribe(options: SubscribeOptions = {}): Subscription {

@@ -7,13 +7,16 @@ import type {
   EventWithoutMetadata,
   ExpectedRevision,
   JsonObject,
+  LogSnapshotOptions,
   ReadAllOptions,
   ReadStreamOptions,
   RecordedEvent,
+  SnapshotEvent,
   SubscribeOptions,
   Subscription,
   SubscriptionMessage,
 } from "../EventStore.ts";
+import { DEFAULT_SNAPSHOT_BATCH_SIZE } from "../EventStore.ts";
 import {
   DuplicateEventIdError,
   EventStoreUnavailableError,
@@ -250,6 +253,52 @@ export class PostgresEventStore implements EventStore {
     );
   }
 
+  /**
+   * One cursor over the log in a read-only repeatable-read transaction (its snapshot is the view),
+   * in the primary key's order; the next fetch is asked for before a batch is handed over, so the
+   * database reads while the caller folds. Three columns: no position is built, no metadata sent.
+   */
+  async *readLogSnapshot(options: LogSnapshotOptions = {}): AsyncIterable<readonly SnapshotEvent[]> {
+    const batchSize = options.batchSize ?? DEFAULT_SNAPSHOT_BATCH_SIZE;
+    if (!Number.isSafeInteger(batchSize) || batchSize < 1) {
+      throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
+    }
+    const client = await this.#pool.connect().catch((error: unknown) => {
+      throw translateError(error);
+    });
+    let broken: unknown;
+    let pending: Promise<unknown> | undefined;
+    try {
+      await client.query("begin isolation level repeatable read read only");
+      await client.query(
+        options.types === undefined ? this.#sql.snapshotCursor : this.#sql.snapshotCursorOfTypes,
+        options.types === undefined ? [] : [options.types],
+      );
+      const fetch = () =>
+        client.query<[string, string, Readonly<Record<string, unknown>>]>({
+          text: `fetch ${batchSize} from log_snapshot`,
+          rowMode: "array",
+        });
+      let next = fetch();
+      pending = next;
+      for (;;) {
+        const { rows } = await next;
+        if (rows.length === 0) return;
+        next = fetch();
+        pending = next;
+        yield rows.map(([streamId, type, data]) => ({ streamId, type, data }));
+      }
+    } catch (error) {
+      broken = error;
+      throw translateError(error);
+    } finally {
+      // A fetch still under way when the caller stopped ends before the transaction does.
+      await pending?.catch(() => undefined);
+      if (broken === undefined) await client.query("rollback").catch((error: unknown) => (broken = error));
+      client.release(broken instanceof Error ? broken : undefined);
+    }
+  }
+
   #subscribe<Event extends EventWithoutMetadata>(
     options: SubscribeOptions,
     readPage: (after: Position, limit: number) => Promise<Event[]>,
@@ -483,6 +532,10 @@ function statements(schema: string) {
       where stream_id = $1 and stream_revision <= $2 order by stream_revision desc limit $3`,
     readAll: readAllOf(columns),
     readAllWithoutMetadata: readAllOf(columnsWithoutMetadata),
+    snapshotCursor: `declare log_snapshot no scroll cursor for select stream_id, event_type, data
+      from ${events} order by transaction_order, global_position`,
+    snapshotCursorOfTypes: `declare log_snapshot no scroll cursor for select stream_id, event_type, data
+      from ${events} where event_type = any($1::text[]) order by transaction_order, global_position`,
     countAfter: `select count(*) as events from ${events}
       where (transaction_order, global_position) > ($1::bigint, $2::bigint)`,
     countBetween: `select count(*) as events from ${events}
