@@ -71,6 +71,27 @@ test("a new threshold published through the API decides the next balance in the 
   t.deepEqual((await balance("300.00", 1)).json["events"], ["BalanceObserved"]);
   t.deepEqual((await balance("180.00", 2)).json["events"], ["BalanceObserved"], "180.00 is above 100.00");
   t.deepEqual((await balance("300.00", 3)).json["events"], ["BalanceObserved"]);
+  // Another account qualifies under version 1, before the change.
+  t.is(
+    (
+      await call(commandUrl, "POST", "/accounts", KEYS.bank.key, {
+        accountId: "hot-2",
+        customerId: "c-2",
+        phone: "+447911123457",
+        currency: "GBP",
+        timeZone: "Europe/London",
+        consents: { service: true, marketing: false },
+      })
+    ).status,
+    201,
+  );
+  const earlier = await call(commandUrl, "POST", "/accounts/hot-2/balances", KEYS.bank.key, {
+    amount: "50.00",
+    currency: "GBP",
+    balanceType: "InterimAvailable",
+    referenceTime: "2026-11-24T08:03:00Z",
+  });
+  t.deepEqual(earlier.json["events"], ["BalanceObserved", "AccountQualified"]);
 
   const current = await call(commandUrl, "GET", "/rules", KEYS.product.key);
   const document = current.json["document"] as { version: 1; rules: Record<string, unknown>[] };
@@ -139,6 +160,26 @@ test("a new threshold published through the API decides the next balance in the 
     (rule) => rule.ruleId === "low-balance",
   );
   t.like(lowBalance, { ruleVersion: 2, state: "qualified" });
+  // Each decision is explained with the threshold of the version it was made under, the older one too.
+  const explained = async (accountId: string) => {
+    const timeline = await call(
+      queryUrl,
+      "GET",
+      `/accounts/${accountId}/timeline`,
+      KEYS.support.key,
+      undefined,
+      {
+        "x-min-position": String(next.json["position"]),
+      },
+    );
+    return (timeline.json["items"] as { type: string; explanation: string }[])
+      .filter((item) => item.type === "AccountQualified")
+      .map((item) => item.explanation);
+  };
+  const [underVersion1] = await explained("hot-2");
+  t.regex(underVersion1 ?? "", /below the threshold of £?100\.00/);
+  const [underVersion2] = await explained("hot-1");
+  t.regex(underVersion2 ?? "", /below the threshold of £?200\.00/);
   t.is((await call(queryUrl, "GET", "/rules/versions/3", KEYS.support.key)).status, 404);
   t.is((await call(queryUrl, "GET", "/rules/versions/x", KEYS.support.key)).status, 400);
 });

@@ -1,5 +1,6 @@
 import type { Redis } from "ioredis";
 import { ruleRoutes, validatedRuleset } from "../../commands/api/ruleRoutes.ts";
+import { rulePublishingOpenApiPaths } from "../../commands/api/openApiDocument.ts";
 import { jsonBodies } from "../../http/jsonBodies.ts";
 import { refuseControlCharacters } from "../../http/refuseControlCharacters.ts";
 import { loadTemplates } from "../../commands/templates/loadTemplates.ts";
@@ -57,19 +58,22 @@ export async function startQueryApi(context: SystemContext, apiKeys: ApiKeys): P
     extraRoutes: [healthRoutes(queryPool), await consoleRoutes(CONSOLE_BUILD_DIRECTORY)],
     operations,
     // The console publishes rule sets through the API it is served from: the command API's route.
-    rulePublishing: ruleRoutes({
-      store: context.store,
-      rules: context.rules,
-      templates,
-      apiKeys,
-      clock: Date.now,
-      idempotent: operations.idempotency.middleware,
-      limited: (_ctx, next) => next(),
-      parseBody: [
-        ...jsonBodies({ maxBytes: 64 * 1024, maxDepth: 32 }),
-        refuseControlCharacters("single-line"),
-      ],
-    }),
+    rulePublishing: {
+      openApiPaths: rulePublishingOpenApiPaths(),
+      routes: ruleRoutes({
+        store: context.store,
+        rules: context.rules,
+        templates,
+        apiKeys,
+        clock: Date.now,
+        idempotent: operations.idempotency.middleware,
+        limited: (_ctx, next) => next(),
+        parseBody: [
+          ...jsonBodies({ maxBytes: 64 * 1024, maxDepth: 32 }),
+          refuseControlCharacters("single-line"),
+        ],
+      }),
+    },
   });
   await listen(
     app,

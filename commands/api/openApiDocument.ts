@@ -231,6 +231,35 @@ export function openApiDocument(): Record<string, unknown> {
   };
 }
 
+/**
+ * `GET /rules` and `POST /rules/versions` as path items that stand alone (every answer written out
+ * where this document refers to its components), for another API that mounts the same routes:
+ * the query API, from which the console publishes.
+ */
+export function rulePublishingOpenApiPaths(): Record<string, Record<string, unknown>> {
+  const publish = OPERATIONS.find((operation) => operation.path === "/rules/versions");
+  if (publish === undefined) throw new Error("the rule set's publish operation is not described");
+  return withResponsesWrittenOut({
+    "/rules": RULES_IN_FORCE,
+    "/rules/versions": { post: operationObject(publish) },
+  }) as Record<string, Record<string, unknown>>;
+}
+
+/** `value` with every `{ $ref: "#/components/responses/X" }` replaced by that response. */
+function withResponsesWrittenOut(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withResponsesWrittenOut);
+  if (typeof value !== "object" || value === null) return value;
+  const ref = (value as { $ref?: unknown }).$ref;
+  const prefix = "#/components/responses/";
+  if (typeof ref === "string" && ref.startsWith(prefix)) {
+    const responses: Record<string, unknown> = COMPONENTS.responses;
+    const response = responses[ref.slice(prefix.length)];
+    if (response === undefined) throw new Error(`no response ${ref} in the command API's document`);
+    return withResponsesWrittenOut(response);
+  }
+  return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, withResponsesWrittenOut(item)]));
+}
+
 /** One operation as OpenAPI: its scope, parameters, JSON body schema and answers. */
 function operationObject(operation: Operation): Record<string, unknown> {
   const schema = z.toJSONSchema(operation.body, { io: "input" });

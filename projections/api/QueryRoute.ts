@@ -18,6 +18,11 @@ export interface QueryContext {
   readonly format: "json" | "csv";
   /** The rules in force, as the command side decides with them. */
   readonly rules: readonly Rule[];
+  /**
+   * Every version of every rule ever published, those in force among them: a decision made under
+   * an older version is explained with that version's threshold.
+   */
+  readonly publishedRules: readonly Rule[];
   /** The bounds of a balance's reference time, as the command side decides with them. */
   readonly referenceTimeBounds: ReferenceTimeBounds;
 }

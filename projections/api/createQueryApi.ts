@@ -23,7 +23,7 @@ import { operationsOpenApiPaths } from "./operations/operationsOpenApiPaths.ts";
 import type { OperationsDependencies } from "./operations/OperationsDependencies.ts";
 import { operationsRoutes } from "./operations/operationsRoutes.ts";
 import type { CachedAnswer, QueryCache } from "./QueryCache.ts";
-import { queryOpenApiDocument } from "./queryOpenApiDocument.ts";
+import { mergedPaths, queryOpenApiDocument } from "./queryOpenApiDocument.ts";
 import type { QueryRoute } from "./QueryRoute.ts";
 
 export interface QueryApiDependencies {
@@ -46,8 +46,14 @@ export interface QueryApiDependencies {
   readonly referenceTimeBounds?: ReferenceTimeBounds;
   /** Routes the process adds (health, readiness). */
   readonly extraRoutes?: readonly Router[];
-  /** `GET /rules` and `POST /rules/versions` as the command API has them, for the console. */
-  readonly rulePublishing?: Router;
+  /**
+   * `GET /rules` and `POST /rules/versions` as the command API has them, for the console: the
+   * routes, and their description for this API's OpenAPI document.
+   */
+  readonly rulePublishing?: {
+    readonly routes: Router;
+    readonly openApiPaths: Record<string, Record<string, unknown>>;
+  };
   /** The operator console's operations routes (`/operations/…`); absent: not offered. */
   readonly operations?: OperationsDependencies;
 }
@@ -68,10 +74,14 @@ export function createQueryApi(dependencies: QueryApiDependencies): Koa {
   const app = createEdgeApp(dependencies.logger);
   app.use(refuseControlCharacters("single-line"));
   const document = JSON.stringify(
-    queryOpenApiDocument(dependencies.routes, {
-      ...rulesetOpenApiPaths(),
-      ...(dependencies.operations === undefined ? {} : operationsOpenApiPaths()),
-    }),
+    queryOpenApiDocument(
+      dependencies.routes,
+      mergedPaths(
+        rulesetOpenApiPaths(),
+        dependencies.rulePublishing?.openApiPaths ?? {},
+        dependencies.operations === undefined ? {} : operationsOpenApiPaths(),
+      ),
+    ),
   );
   const router = new Router();
   router.get("/openapi.json", (ctx) => {
@@ -95,7 +105,7 @@ export function createQueryApi(dependencies: QueryApiDependencies): Koa {
   }
   app.use(router.routes());
   app.use(router.allowedMethods());
-  if (dependencies.rulePublishing !== undefined) app.use(dependencies.rulePublishing.routes());
+  if (dependencies.rulePublishing !== undefined) app.use(dependencies.rulePublishing.routes.routes());
   const ruleset = rulesetRoutes(dependencies.rules ?? NO_RULES, dependencies.apiKeys);
   app.use(ruleset.routes());
   app.use(ruleset.allowedMethods());
@@ -156,7 +166,7 @@ async function answerRoute(
     answer = await computeAnswer(
       route,
       dependencies,
-      { params, showPii, csv, rules: rules.inForce },
+      { params, showPii, csv, rules: rules.inForce, publishedRules: rules.published },
       position,
     );
     if (answer === undefined) {
@@ -181,10 +191,16 @@ async function answerRoute(
 async function computeAnswer(
   route: QueryRoute,
   dependencies: QueryApiDependencies,
-  request: { params: unknown; showPii: boolean; csv: boolean; rules: readonly Rule[] },
+  request: {
+    params: unknown;
+    showPii: boolean;
+    csv: boolean;
+    rules: readonly Rule[];
+    publishedRules: readonly Rule[];
+  },
   position: Position,
 ): Promise<CachedAnswer | undefined> {
-  const { params, showPii, csv, rules } = request;
+  const { params, showPii, csv, rules, publishedRules } = request;
   let answer;
   try {
     answer = await route.answer(
@@ -194,6 +210,7 @@ async function computeAnswer(
         showPii,
         format: csv ? "csv" : "json",
         rules,
+        publishedRules,
         referenceTimeBounds: dependencies.referenceTimeBounds ?? DEFAULT_REFERENCE_TIME_BOUNDS,
       },
       params,

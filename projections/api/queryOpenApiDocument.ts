@@ -95,3 +95,14 @@ export function queryOpenApiDocument(
     components: COMPONENTS,
   };
 }
+
+/** Path items from several sources in one: two with the same path keep every method of both. */
+export function mergedPaths(
+  ...sources: readonly Record<string, Record<string, unknown>>[]
+): Record<string, Record<string, unknown>> {
+  const merged: Record<string, Record<string, unknown>> = {};
+  for (const source of sources) {
+    for (const [path, item] of Object.entries(source)) merged[path] = { ...merged[path], ...item };
+  }
+  return merged;
+}

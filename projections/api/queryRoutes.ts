@@ -105,11 +105,11 @@ export const queryRoutes: readonly QueryRoute[] = [
       after: after.optional(),
       limit,
     }),
-    async answer({ readModel, readSchema, showPii, rules }, { id: accountId, ...page }) {
+    async answer({ readModel, readSchema, showPii, publishedRules }, { id: accountId, ...page }) {
       const timeline = await listTimeline(readModel(), readSchema, accountId, {
         ...withoutUndefined(page),
         showPii,
-        rules,
+        rules: publishedRules,
       });
       return timeline.items.length === 0 && page.after === undefined
         ? { kind: "not_found", detail: `no account ${accountId}` }

@@ -96,7 +96,7 @@ function summary(published: RulesetVersion) {
 }
 
 /** The rule set routes in the query API's OpenAPI document. */
-export function rulesetOpenApiPaths(): Record<string, unknown> {
+export function rulesetOpenApiPaths(): Record<string, Record<string, unknown>> {
   const problem = { $ref: "#/components/responses/Problem" };
   const problems = { "400": problem, "401": problem, "403": problem, "404": problem, "431": problem };
   const versionSummary = {

@@ -117,8 +117,9 @@ export function explainTimelineEntry(
 }
 
 /**
- * The threshold the decision was made against, from the rule in force with the decision's id,
- * version and currency; said plainly when that version is no longer in force.
+ * The threshold the decision was made against, from the rule with the decision's id, version and
+ * currency among `rules` (every version published, older ones too); said plainly when the rule
+ * set's history does not hold that version (a rules file changed before rule sets were events).
  */
 function thresholdOf(
   data: Readonly<Record<string, unknown>>,
@@ -133,7 +134,7 @@ function thresholdOf(
       candidate.threshold.currency === currency,
   );
   if (rule === undefined)
-    return rules.length === 0 ? "" : " (that version of the rule is no longer in force)";
+    return rules.length === 0 ? "" : " (that version of the rule is not in the rule set's history)";
   const threshold = `${formatMoney(rule.threshold)} ${rule.threshold.currency}`;
   if (rule.kind === "below") {
     return change === "qualified"

@@ -32,7 +32,7 @@ export interface TimelineFilter {
   readonly after?: string;
   readonly limit: number;
   readonly showPii: boolean;
-  /** The rules in force: decisions are explained with their thresholds. */
+  /** Every rule version published: decisions are explained with the thresholds they were made against. */
   readonly rules: readonly Rule[];
 }
 

@@ -183,7 +183,7 @@ const PROVIDERS = object({
 });
 
 /** The operations routes' paths in the query API's OpenAPI document. */
-export function operationsOpenApiPaths(): Record<string, unknown> {
+export function operationsOpenApiPaths(): Record<string, Record<string, unknown>> {
   return {
     "/operations/read-models": {
       get: operation(
