@@ -3,9 +3,11 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import test, { type ExecutionContext } from "ava";
 import { loadRules } from "../commands/rules/loadRules.ts";
+import type { Rule } from "../domain/rules/Rule.ts";
 import { createIsolatedServices } from "../test/isolatedServices.ts";
 import { freePort, startSystemProcess, type SystemProcess } from "../test/systemProcess.ts";
-import type { DemoEndpoints } from "./demo/DemoClient.ts";
+import { DemoClient, type DemoEndpoints } from "./demo/DemoClient.ts";
+import { rulesInForce } from "./demo/demoRules.ts";
 import { playDemoHistory, type DemoSummary } from "./demo/playDemoHistory.ts";
 
 const exec = promisify(execFile);
@@ -74,7 +76,13 @@ test.serial(
   async (t) => {
     t.timeout(300_000);
     await withSystem(t, async (system, endpoints) => {
-      const rules = await loadRules();
+      // The rules in force, as the demo reads them from the running system: the shipped ones here.
+      const rules = await rulesInForce(new DemoClient(endpoints, system.apiKey));
+      const byKey = (list: readonly Rule[]) =>
+        list.toSorted((a, b) =>
+          `${a.id}/${a.threshold.currency}`.localeCompare(`${b.id}/${b.threshold.currency}`),
+        );
+      t.deepEqual(byKey(rules), byKey(await loadRules()));
       const options = { accounts: 50, seed: "e2e", concurrency: 8, endpoints, apiKey: system.apiKey, rules };
       const summary = await playDemoHistory(options);
       t.log(`${summary.played} accounts, ${summary.requests} requests in ${summary.seconds.toFixed(1)} s`);
@@ -105,7 +113,16 @@ test.serial(
   async (t) => {
     t.timeout(120_000);
     const nobody = `http://127.0.0.1:${await freePort()}`;
-    const absent = await runDemo(["--accounts", "5", "--command-api", nobody, "--api-key", "tm_x"]);
+    const absent = await runDemo([
+      "--accounts",
+      "5",
+      "--command-api",
+      nobody,
+      "--query-api",
+      nobody,
+      "--api-key",
+      "tm_x",
+    ]);
     t.is(absent.code, 2);
     t.regex(
       absent.stderr,

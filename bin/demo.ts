@@ -2,9 +2,9 @@ import { readFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { DEFAULT_RULES_FILE, loadRules } from "../commands/rules/loadRules.ts";
 import { runCommandLine, UsageError } from "./commandLine.ts";
-import { DemoStopped, type DemoEndpoints } from "./demo/DemoClient.ts";
+import { DemoClient, DemoStopped, type DemoEndpoints } from "./demo/DemoClient.ts";
+import { rulesInForce } from "./demo/demoRules.ts";
 import { DEMO_CASES } from "./demo/demoPlan.ts";
 import { playDemoHistory, type DemoProgress, type DemoSummary } from "./demo/playDemoHistory.ts";
 import { ConfigError, loadConfig } from "./loadConfig.ts";
@@ -34,7 +34,7 @@ Options:
 
 The SMS webhooks and simulators are found as npm start places them (TRACKING_PORT or
 SMS_WEBHOOK_BASE_URL, SMS_SIMULATOR_PORT, BANKING_SIMULATOR_PORT); the rules it plays against are
-TIDEMARK_RULES_FILE's (or the shipped ones), as the system reads them. Its phone numbers are made
+the ones in force, read from the query API (GET /rules/versions). Its phone numbers are made
 up but valid: it refuses to run with SMS_PROVIDERS set, and must never play against a system
 whose SMS providers are real.
 Exit status: 0 done, 1 the system answered something the demo did not expect, 2 bad usage, no
@@ -118,7 +118,6 @@ interface Configuration {
   readonly endpoints: DemoEndpoints;
   readonly apiKey: string | undefined;
   readonly dataDir: string;
-  readonly rulesFile: string | URL;
 }
 
 /** Where npm start, run in this environment, puts everything; the demo's own variables on top. */
@@ -141,7 +140,6 @@ function configure(): Configuration {
     },
     apiKey: process.env.TIDEMARK_API_KEY || undefined,
     dataDir: config.database.kind === "embedded" ? config.database.dataDir : ".tidemark",
-    rulesFile: config.rulesFile ?? DEFAULT_RULES_FILE,
   };
 }
 
@@ -156,17 +154,18 @@ async function run(invocation: Invocation, configuration: Configuration): Promis
   const progress = new ProgressLine();
   let summary: DemoSummary;
   try {
+    const endpoints = {
+      ...configuration.endpoints,
+      commandApi: invocation.commandApi ?? configuration.endpoints.commandApi,
+      queryApi: invocation.queryApi ?? configuration.endpoints.queryApi,
+    };
     summary = await playDemoHistory({
       accounts: invocation.accounts,
       seed: invocation.seed,
       concurrency: invocation.concurrency,
-      endpoints: {
-        ...configuration.endpoints,
-        commandApi: invocation.commandApi ?? configuration.endpoints.commandApi,
-        queryApi: invocation.queryApi ?? configuration.endpoints.queryApi,
-      },
+      endpoints,
       apiKey,
-      rules: await loadRules(configuration.rulesFile),
+      rules: await rulesInForce(new DemoClient(endpoints, apiKey)),
       onProgress: (update) => progress.update(update),
       onNote: (note) => progress.say(`note: ${note}`),
     });
