@@ -7,16 +7,8 @@ import type { AccountCommand } from "../../domain/account/AccountCommand.ts";
 import { accountDecider, type AccountRefusal } from "../../domain/account/accountDecider.ts";
 import { unreachable } from "../../domain/Decider.ts";
 import { perRuleBook, type RulesInForce } from "../../domain/ruleset/RuleBook.ts";
-import {
-  BALANCE_TYPES,
-  CURRENT_BALANCE_PRECEDENCE,
-  isCurrentBalanceType,
-  parseBalanceType,
-} from "../../domain/values/BalanceType.ts";
-import { CREDIT_LINE_TYPES, type CreditLine } from "../../domain/values/CreditLine.ts";
 import { epochMsToInstant, type Instant } from "../../domain/values/Instant.ts";
 import { MESSAGE_CLASSES } from "../../domain/values/MessageClass.ts";
-import { CURRENCY_MINOR_DIGITS, isCurrency, parseMoney } from "../../domain/values/Money.ts";
 import { parsePhoneNumber } from "../../domain/values/PhoneNumber.ts";
 import type { ReferenceTimeBounds } from "../../domain/values/ReferenceTimeBounds.ts";
 import { parseTimeZone } from "../../domain/values/TimeZone.ts";
@@ -26,7 +18,8 @@ import { StateCache } from "../StateCache.ts";
 import type { ApiKeys, Scope } from "../../http/ApiKeys.ts";
 import { answerCommand, ifMatchRevision, requestMetadata } from "./commandAnswers.ts";
 import { parseRequest, rejectIfAny } from "../../http/parseRequest.ts";
-import { ProblemError, type FieldProblem } from "../../http/ProblemError.ts";
+import { ProblemError } from "../../http/ProblemError.ts";
+import { ACCOUNT_ID, balanceBody, CURRENCY, parseBalancePush } from "../balances/balancePush.ts";
 
 /** What the account routes need; `clock` is the edge's, so the domain gets `now` as data. */
 export interface AccountRoutesDependencies {
@@ -42,12 +35,6 @@ export interface AccountRoutesDependencies {
   readonly limited: Middleware;
 }
 
-const ACCOUNT_ID = z
-  .string()
-  .regex(/^[A-Za-z0-9_-]{1,64}$/, { message: "must be 1-64 letters, digits, _ or -" });
-const CURRENCY = z.string().refine(isCurrency, {
-  message: `must be one of ${Object.keys(CURRENCY_MINOR_DIGITS).join(", ")}`,
-});
 const PHONE = z
   .string()
   .max(32)
@@ -60,11 +47,6 @@ const TIME_ZONE = z
   .refine((text) => parseTimeZone(text) !== undefined, {
     message: "must be an IANA time zone, e.g. Europe/London",
   });
-const ISO_TIME = z.iso.datetime({
-  offset: true,
-  message: "must be an ISO-8601 time with a zone, e.g. 2026-11-24T09:00:00Z",
-});
-
 const openAccountBody = z
   .object({
     accountId: ACCOUNT_ID.optional(),
@@ -78,63 +60,6 @@ const openAccountBody = z
 const contactBody = z.object({ phone: PHONE }).strict();
 const consentBody = z
   .object({ granted: z.boolean(), source: z.enum(["api", "import"]).default("api") })
-  .strict();
-// Every code, so that the OpenAPI document lists them; the current ones are checked after parsing.
-const BALANCE_TYPE_CODES = [
-  ...Object.keys(BALANCE_TYPES),
-  ...Object.values(BALANCE_TYPES).filter((code) => code !== null),
-] as [string, ...string[]];
-const BALANCE_TYPE = z
-  .enum(BALANCE_TYPE_CODES, {
-    message: "must be an Open Banking balance type (e.g. InterimAvailable) or its ISO 20022 code (e.g. ITAV)",
-  })
-  .describe(
-    `The Open Banking balance type, or its ISO 20022 code. Only today's balance counts, in this precedence: ${CURRENT_BALANCE_PRECEDENCE.join(
-      ", ",
-    )}; any other type (ForwardAvailable, Expected, Information, PreviouslyClosedBooked) is refused with 422, reason balance_type_not_current.`,
-  );
-// Open Banking's OBActiveOrHistoricCurrencyAndAmount: unsigned, up to 5 decimals (the
-// currency's minor digits are checked when it is parsed).
-const CREDIT_LINE = z
-  .object({
-    included: z.boolean(),
-    type: z.enum(CREDIT_LINE_TYPES).optional(),
-    amount: z
-      .object({
-        amount: z
-          .string()
-          .regex(/^\d{1,13}(\.\d{1,5})?$/, { message: 'must be an unsigned amount like "500.00"' }),
-        currency: CURRENCY,
-      })
-      .strict()
-      .optional(),
-  })
-  .strict();
-const balanceBody = z
-  .object({
-    amount: z.string().max(32),
-    currency: CURRENCY.describe(
-      "Must be the account's currency; a balance in another is refused with 422, reason currency_mismatch (never converted).",
-    ),
-    balanceType: BALANCE_TYPE,
-    creditLineIncluded: z
-      .boolean()
-      .optional()
-      .describe(
-        "Whether the amount includes a credit line. Kept for older clients: alone, it stands for one line of unknown type and amount; sent with creditLines, it must say whether any of them is included.",
-      ),
-    creditLines: z
-      .array(CREDIT_LINE)
-      .max(20)
-      .optional()
-      .describe(
-        "The credit lines the bank reported with the balance (Open Banking OBCreditLine). Each rule compares the balance without them (the default: amount less the included lines) or with them (amount plus the lines not included); a line without an amount counts for nothing. A line in another currency than the account's is refused with 422, reason currency_mismatch.",
-      ),
-    referenceTime: ISO_TIME.describe(
-      "The bank's time for the balance, with a zone (Z or an offset; zone-less is a 400). It orders observations: one not newer than the last is recorded as stale. At most BALANCE_MAX_FUTURE_SKEW_SECONDS (default 300) after now and BALANCE_MAX_AGE_HOURS (default 168) before now; otherwise 422, reason reference_time_out_of_bounds.",
-    ),
-    bankReference: z.string().min(1).max(128).optional(),
-  })
   .strict();
 const refreshBody = z.object({ reason: z.literal("manual").default("manual") }).strict();
 const closeBody = z.object({ reason: z.string().max(500).optional() }).strict();
@@ -284,39 +209,13 @@ function changeConsent({ run, now }: AccountCommands): RouterMiddleware {
 function recordBalance({ run, now }: AccountCommands): RouterMiddleware {
   return async (ctx) => {
     const { id } = parseRequest("params", accountParams, ctx.params);
-    const body = parseRequest("body", balanceBody, ctx.request.body);
-    const problems: FieldProblem[] = [];
-    const balance = parseMoney(body.amount, body.currency);
-    if ("error" in balance) problems.push({ field: "body.amount", problem: balance.error });
-    const creditLines = parseCreditLines(body, problems);
-    rejectIfAny(problems);
-    if ("error" in balance) return;
-    const balanceType = parseBalanceType(body.balanceType) ?? unreachableValidation();
-    if (!isCurrentBalanceType(balanceType)) {
-      throw new ProblemError(
-        "unprocessable",
-        `a ${balanceType} balance is not today's balance (types that count: interim, closing, opening)`,
-        { reason: "balance_type_not_current" },
-      );
+    const parsed = parseBalancePush(ctx.request.body, now());
+    if (parsed.kind === "invalid") rejectIfAny(parsed.problems);
+    if (parsed.kind === "not_current") {
+      throw new ProblemError("unprocessable", parsed.detail, { reason: "balance_type_not_current" });
     }
-    await run(
-      ctx,
-      id,
-      {
-        type: "RecordBalance",
-        data: {
-          balance,
-          balanceType,
-          creditLines,
-          // The schema refused zone-less times, so Date.parse reads no local zone here.
-          referenceTime: epochMsToInstant(Date.parse(body.referenceTime)),
-          source: "push",
-          bankReference: body.bankReference ?? null,
-          now: now(),
-        },
-      },
-      202,
-    );
+    if (parsed.kind !== "command") return;
+    await run(ctx, id, parsed.command, 202);
   };
 }
 
@@ -342,32 +241,6 @@ function closeAccount({ run, now }: AccountCommands): RouterMiddleware {
  * The body's credit lines; from `creditLineIncluded` alone (older clients), one line of unknown
  * type and amount. Problems are added to `problems`.
  */
-function parseCreditLines(body: z.infer<typeof balanceBody>, problems: FieldProblem[]): CreditLine[] {
-  if (body.creditLines === undefined)
-    return body.creditLineIncluded === true ? [{ included: true, type: null, amount: null }] : [];
-  const lines: CreditLine[] = [];
-  body.creditLines.forEach((line, index) => {
-    let amount = null;
-    if (line.amount !== undefined) {
-      const parsed = parseMoney(line.amount.amount, line.amount.currency);
-      if ("error" in parsed) {
-        problems.push({ field: `body.creditLines.${index}.amount.amount`, problem: parsed.error });
-        return;
-      }
-      amount = parsed;
-    }
-    lines.push({ included: line.included, type: line.type ?? null, amount });
-  });
-  const anyIncluded = body.creditLines.some((line) => line.included);
-  if (body.creditLineIncluded !== undefined && body.creditLineIncluded !== anyIncluded) {
-    problems.push({
-      field: "body.creditLineIncluded",
-      problem: `must be ${anyIncluded} (whether any of creditLines is included), or be left out`,
-    });
-  }
-  return lines;
-}
-
 /** The zod schema already checked this value; reaching here is a bug, not bad input. */
 function unreachableValidation(): never {
   throw new Error("a value passed validation but failed to parse");
