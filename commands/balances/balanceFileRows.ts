@@ -1,0 +1,232 @@
+import type { Duplex } from "node:stream";
+import { createGunzip } from "node:zlib";
+import { parse as parseCsv, type CsvError } from "csv-parse";
+
+/** The formats of a bulk balance file: one JSON object per line, or CSV with a header row. */
+export const BALANCE_FILE_FORMATS = ["ndjson", "csv"] as const;
+export type BalanceFileFormat = (typeof BALANCE_FILE_FORMATS)[number];
+
+/**
+ * One row of a balance file, in file order (`row` counts from 1): the account and the balance as
+ * a push's JSON body, or why the row could not even be read. `line` is where the row starts.
+ */
+export type BalanceFileRow =
+  | { readonly row: number; readonly line: number; readonly accountId: string; readonly body: unknown }
+  | { readonly row: number; readonly line: number; readonly problem: string };
+
+/** The longest row read; a longer one is a bad row, and memory stays bounded whatever the file. */
+export const MAX_ROW_BYTES = 16 * 1024;
+
+/** The CSV columns: those of a push's body, beside the account. */
+const CSV_COLUMNS = [
+  "accountId",
+  "amount",
+  "currency",
+  "balanceType",
+  "referenceTime",
+  "bankReference",
+  "creditLineIncluded",
+] as const;
+const REQUIRED_CSV_COLUMNS = ["accountId", "amount", "currency", "balanceType", "referenceTime"];
+
+/** A file that cannot be read at all (not a bad row: its header, its compression). */
+export class BalanceFileError extends Error {}
+
+/**
+ * The rows of a balance file, streamed: gzip is recognised by its magic bytes and inflated on the
+ * way. NDJSON: each non-empty line an object `{"accountId": …, "amount": …, …}` (a push's body
+ * beside its account). CSV (RFC 4180): a header naming `accountId, amount, currency, balanceType,
+ * referenceTime` and optionally `bankReference, creditLineIncluded`, then one balance per record.
+ * A row that cannot be read is answered as such, with its line, and the file goes on.
+ */
+export async function* balanceFileRows(
+  input: AsyncIterable<Buffer | string>,
+  format: BalanceFileFormat,
+): AsyncIterable<BalanceFileRow> {
+  const bytes = inflated(input);
+  yield* format === "ndjson" ? ndjsonRows(bytes) : csvRows(bytes);
+}
+
+/** The bytes of `input`, inflated when they start with gzip's magic bytes. */
+async function* inflated(input: AsyncIterable<Buffer | string>): AsyncIterable<Buffer> {
+  const iterator = input[Symbol.asyncIterator]();
+  let first = await iterator.next();
+  while (first.done !== true && first.value.length === 0) first = await iterator.next();
+  if (first.done === true) return;
+  const head = Buffer.from(first.value);
+  const rest = async function* (): AsyncIterable<Buffer> {
+    yield head;
+    for (let next = await iterator.next(); next.done !== true; next = await iterator.next()) {
+      yield Buffer.from(next.value);
+    }
+  };
+  if (head[0] !== 0x1f || head[1] !== 0x8b) {
+    yield* rest();
+    return;
+  }
+  const gunzip = createGunzip();
+  const feeding = feed(gunzip, rest());
+  try {
+    for await (const chunk of gunzip) yield chunk as Buffer;
+  } catch (error) {
+    throw new BalanceFileError(`the file is not valid gzip: ${(error as Error).message}`);
+  } finally {
+    await feeding;
+  }
+}
+
+/**
+ * Writes `source` into `destination` as it drains, then ends it; stops when `destination` is
+ * destroyed (its reader gave up, or it failed), and destroys it when `source` fails.
+ */
+async function feed(destination: Duplex, source: AsyncIterable<Buffer>): Promise<void> {
+  try {
+    for await (const chunk of source) {
+      if (destination.destroyed) return;
+      if (!destination.write(chunk)) await drainedOrClosed(destination);
+    }
+    if (!destination.destroyed) destination.end();
+  } catch (error) {
+    destination.destroy(error as Error);
+  }
+}
+
+function drainedOrClosed(stream: Duplex): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off("drain", done);
+      stream.off("close", done);
+      resolve();
+    };
+    stream.once("drain", done);
+    stream.once("close", done);
+    if (stream.destroyed) done();
+  });
+}
+
+/** The lines of `bytes` (LF or CRLF), each cut at `MAX_ROW_BYTES` with a mark that it was. */
+async function* lines(bytes: AsyncIterable<Buffer>): AsyncIterable<{ text: string; tooLong: boolean }> {
+  const line = { parts: [] as Buffer[], bytes: 0, tooLong: false };
+  const take = () => {
+    const text = Buffer.concat(line.parts).toString("utf8").replace(/\r$/, "");
+    const taken = { text, tooLong: line.tooLong };
+    line.parts = [];
+    line.bytes = 0;
+    line.tooLong = false;
+    return taken;
+  };
+  for await (const chunk of bytes) {
+    let start = 0;
+    for (let end = chunk.indexOf(0x0a, start); end !== -1; end = chunk.indexOf(0x0a, start)) {
+      keep(chunk.subarray(start, end));
+      yield take();
+      start = end + 1;
+    }
+    keep(chunk.subarray(start));
+  }
+  if (line.bytes > 0 || line.tooLong) yield take();
+
+  function keep(part: Buffer): void {
+    const room = MAX_ROW_BYTES - line.bytes;
+    if (part.length > room) line.tooLong = true;
+    const kept = part.subarray(0, Math.max(0, room));
+    if (kept.length === 0) return;
+    line.parts.push(kept);
+    line.bytes += kept.length;
+  }
+}
+
+async function* ndjsonRows(bytes: AsyncIterable<Buffer>): AsyncIterable<BalanceFileRow> {
+  let line = 0;
+  let row = 0;
+  for await (const { text, tooLong } of lines(bytes)) {
+    line += 1;
+    if (!tooLong && text.trim() === "") continue;
+    row += 1;
+    if (tooLong) {
+      yield { row, line, problem: `the line is longer than ${MAX_ROW_BYTES} bytes` };
+      continue;
+    }
+    let record: unknown;
+    try {
+      record = JSON.parse(text);
+    } catch (error) {
+      yield { row, line, problem: `not JSON: ${(error as Error).message}` };
+      continue;
+    }
+    yield rowOf(row, line, record);
+  }
+}
+
+/** A record's account beside the rest of it, the push's body. */
+function rowOf(row: number, line: number, record: unknown): BalanceFileRow {
+  if (typeof record !== "object" || record === null || Array.isArray(record)) {
+    return { row, line, problem: "must be a JSON object" };
+  }
+  const { accountId, ...body } = record as Record<string, unknown>;
+  if (typeof accountId !== "string") return { row, line, problem: "accountId: must be a string" };
+  return { row, line, accountId, body };
+}
+
+async function* csvRows(bytes: AsyncIterable<Buffer>): AsyncIterable<BalanceFileRow> {
+  const skipped: { line: number; problem: string }[] = [];
+  const parser = parseCsv({
+    bom: true,
+    columns: (header: string[]) => csvHeader(header),
+    info: true,
+    skip_empty_lines: true,
+    trim: true,
+    max_record_size: MAX_ROW_BYTES,
+    skip_records_with_error: true,
+    on_skip: (error: CsvError | undefined) => {
+      if (error === undefined) return;
+      const at = (error as unknown as { lines?: unknown }).lines;
+      skipped.push({ line: typeof at === "number" ? at : 0, problem: `not a CSV record: ${error.message}` });
+    },
+  });
+  const feeding = feed(parser, bytes);
+  let row = 0;
+  try {
+    for await (const { record, info } of parser as AsyncIterable<{
+      record: Record<string, string>;
+      info: { lines: number };
+    }>) {
+      for (const bad of skipped.splice(0)) yield { row: (row += 1), line: bad.line, problem: bad.problem };
+      row += 1;
+      yield rowOf(row, info.lines, bodyOfCsvRecord(record));
+    }
+    for (const bad of skipped.splice(0)) yield { row: (row += 1), line: bad.line, problem: bad.problem };
+  } catch (error) {
+    if (error instanceof BalanceFileError) throw error;
+    throw new BalanceFileError(`the CSV file cannot be read: ${(error as Error).message}`);
+  } finally {
+    await feeding;
+  }
+}
+
+function csvHeader(header: readonly string[]): string[] {
+  const unknown = header.filter((column) => !(CSV_COLUMNS as readonly string[]).includes(column));
+  const missing = REQUIRED_CSV_COLUMNS.filter((column) => !header.includes(column));
+  if (unknown.length > 0 || missing.length > 0) {
+    throw new BalanceFileError(
+      [
+        missing.length > 0 ? `the header lacks ${missing.join(", ")}` : "",
+        unknown.length > 0 ? `unknown columns ${unknown.join(", ")}` : "",
+      ]
+        .filter((part) => part !== "")
+        .join("; ") + ` (columns: ${CSV_COLUMNS.join(", ")})`,
+    );
+  }
+  return [...header];
+}
+
+/** A CSV record as a push's JSON body: empty optional cells left out, booleans read. */
+function bodyOfCsvRecord(record: Readonly<Record<string, string>>): Record<string, unknown> {
+  const body: Record<string, unknown> = {};
+  for (const [column, value] of Object.entries(record)) {
+    if (value === "" && !REQUIRED_CSV_COLUMNS.includes(column)) continue;
+    body[column] =
+      column === "creditLineIncluded" ? (value === "true" ? true : value === "false" ? false : value) : value;
+  }
+  return body;
+}

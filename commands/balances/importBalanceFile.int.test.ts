@@ -1,0 +1,280 @@
+import { randomUUID } from "node:crypto";
+import { gzipSync } from "node:zlib";
+import anyTest, { type TestFn } from "ava";
+import { accountDecider } from "../../domain/account/accountDecider.ts";
+import { fixedRules } from "../../domain/ruleset/RuleBook.ts";
+import { epochMsToInstant } from "../../domain/values/Instant.ts";
+import type { PhoneNumber } from "../../domain/values/PhoneNumber.ts";
+import type { TimeZone } from "../../domain/values/TimeZone.ts";
+import { collect } from "../../gateways/eventStore/eventStoreContract.ts";
+import { openTestEventStore, type TestEventStore } from "../../test/postgresTestDatabase.ts";
+import { handleCommand } from "../handleCommand.ts";
+import { loadRules } from "../rules/loadRules.ts";
+import { BalanceImports } from "./BalanceImports.ts";
+import { digestOf, importBalanceFile, type BalanceFile } from "./importBalanceFile.ts";
+
+const test = anyTest as TestFn<TestEventStore & { imports: BalanceImports }>;
+
+const NOW_MS = Date.UTC(2026, 11, 7, 9);
+const clock = () => NOW_MS;
+
+test.before(async (t) => {
+  Object.assign(t.context, await openTestEventStore());
+  t.context.imports = new BalanceImports(t.context.database.pool, t.context.database.schema);
+  await t.context.imports.migrate();
+});
+
+test.after.always(async (t) => {
+  await t.context.dispose();
+});
+
+/** Opens GBP accounts `prefix-1` … `prefix-count`, each with consent, as the command API would. */
+async function openAccounts(t: { context: TestEventStore }, prefix: string, count: number): Promise<void> {
+  const decider = accountDecider(await loadRules());
+  for (let index = 1; index <= count; index += 1) {
+    await handleCommand(
+      t.context.store,
+      decider,
+      `account-${prefix}-${index}`,
+      {
+        type: "OpenAccount",
+        data: {
+          accountId: `${prefix}-${index}`,
+          customerId: `c-${index}`,
+          phone: "+447911123456" as PhoneNumber,
+          currency: "GBP",
+          timeZone: "Europe/London" as TimeZone,
+          consents: { service: true, marketing: false },
+          now: epochMsToInstant(NOW_MS - 86_400_000),
+        },
+      },
+      { newEventId: randomUUID, metadata: { correlationId: "setup", actor: "test" } },
+    );
+  }
+}
+
+async function fileOf(name: string, format: BalanceFile["format"], bytes: Buffer): Promise<BalanceFile> {
+  return {
+    name,
+    format,
+    digest: await digestOf([bytes]),
+    open: async function* () {
+      // In small pieces, so that rows straddle chunks.
+      for (let start = 0; start < bytes.length; start += 7) yield bytes.subarray(start, start + 7);
+    },
+  };
+}
+
+async function eventsOf(t: { context: TestEventStore }, streamId: string): Promise<string[]> {
+  return (await collect(t.context.store.readStream(streamId))).map((event) => event.type);
+}
+
+const at = "2026-12-07T08:00:00Z";
+
+test("an NDJSON file: each row is recorded as a push is, bad rows are told with their line and reason, and the file goes on", async (t) => {
+  await openAccounts(t, "nd", 3);
+  const text = [
+    JSON.stringify({
+      accountId: "nd-1",
+      amount: "42.00",
+      currency: "GBP",
+      balanceType: "InterimAvailable",
+      referenceTime: at,
+    }),
+    "",
+    "{not json",
+    JSON.stringify({
+      accountId: "nd-2",
+      amount: "12.345",
+      currency: "GBP",
+      balanceType: "ITAV",
+      referenceTime: at,
+    }),
+    JSON.stringify({
+      accountId: "nd-2",
+      amount: "500.00",
+      currency: "EUR",
+      balanceType: "ITAV",
+      referenceTime: at,
+    }),
+    JSON.stringify({
+      accountId: "nd-3",
+      amount: "500.00",
+      currency: "GBP",
+      balanceType: "ForwardAvailable",
+      referenceTime: at,
+    }),
+    JSON.stringify({
+      accountId: "nobody",
+      amount: "500.00",
+      currency: "GBP",
+      balanceType: "ITAV",
+      referenceTime: at,
+    }),
+    JSON.stringify({
+      accountId: "nd-3",
+      amount: "300.00",
+      currency: "GBP",
+      balanceType: "ITAV",
+      referenceTime: "2026-11-01T08:00:00Z",
+    }),
+    JSON.stringify({
+      accountId: "nd-3",
+      amount: "300.00",
+      currency: "GBP",
+      balanceType: "ClosingBooked",
+      referenceTime: at,
+      bankReference: "eod-1",
+    }),
+  ].join("\n");
+  const file = await fileOf("eod.ndjson", "ndjson", Buffer.from(text));
+  const result = await importBalanceFile({
+    imports: t.context.imports,
+    store: t.context.store,
+    rules: fixedRules(await loadRules()),
+    clock,
+    file,
+    requestedBy: "core-banking",
+  });
+  t.is(result.outcome, "imported");
+  t.like(result.batch, {
+    status: "done",
+    committedRow: 8,
+    counts: { rows: 8, recorded: 2, unchanged: 0, refused: 4, invalid: 2 },
+  });
+  t.deepEqual(
+    result.batch.badRows.map((bad) => [bad.line, bad.accountId, bad.reason]),
+    [
+      [3, null, "invalid"],
+      [4, "nd-2", "invalid"],
+      [5, "nd-2", "currency_mismatch"],
+      [6, "nd-3", "balance_type_not_current"],
+      [7, "nobody", "account_not_found"],
+      [8, "nd-3", "reference_time_out_of_bounds"],
+    ],
+  );
+  t.regex(result.batch.badRows[1]?.detail ?? "", /row\.amount/);
+  // The rules were evaluated: 42.00 is below low-balance's 100.00.
+  t.deepEqual(await eventsOf(t, "account-nd-1"), ["AccountOpened", "BalanceObserved", "AccountQualified"]);
+  t.deepEqual(await eventsOf(t, "account-nd-3"), ["AccountOpened", "BalanceObserved"]);
+  t.deepEqual(await eventsOf(t, "account-nd-2"), ["AccountOpened"]);
+
+  // The same file again does nothing twice.
+  const again = await importBalanceFile({
+    imports: t.context.imports,
+    store: t.context.store,
+    rules: fixedRules(await loadRules()),
+    clock,
+    file,
+    requestedBy: "core-banking",
+  });
+  t.is(again.outcome, "already_imported");
+  t.is(again.batch.batchId, result.batch.batchId);
+  t.deepEqual(await eventsOf(t, "account-nd-1"), ["AccountOpened", "BalanceObserved", "AccountQualified"]);
+});
+
+test("a gzipped CSV file with a header; quoted cells; a bad header refuses the file before any row", async (t) => {
+  await openAccounts(t, "csv", 2);
+  const csv = [
+    "accountId,amount,currency,balanceType,referenceTime,bankReference",
+    `csv-1,250.00,GBP,InterimAvailable,${at},"ref, with comma"`,
+    `csv-2,-5.00,GBP,ITAV,${at},`,
+    `csv-2,"unclosed,GBP,ITAV,${at},`,
+  ].join("\r\n");
+  const result = await importBalanceFile({
+    imports: t.context.imports,
+    store: t.context.store,
+    rules: fixedRules(await loadRules()),
+    clock,
+    file: await fileOf("eod.csv.gz", "csv", gzipSync(Buffer.from(csv))),
+    requestedBy: "core-banking",
+  });
+  t.like(result.batch, { status: "done", counts: { recorded: 2 } });
+  const observed = await collect(t.context.store.readStream("account-csv-1"));
+  t.like(observed[1]?.data, {
+    bankReference: "ref, with comma",
+    balance: { minor: "25000", currency: "GBP" },
+  });
+  // -5.00: below low-balance's threshold and overdrawn's.
+  t.deepEqual(await eventsOf(t, "account-csv-2"), [
+    "AccountOpened",
+    "BalanceObserved",
+    "AccountQualified",
+    "AccountQualified",
+  ]);
+  t.true(result.batch.counts.invalid >= 1, "the unclosed quote is a bad row, not the end of the file");
+
+  await t.throwsAsync(
+    importBalanceFile({
+      imports: t.context.imports,
+      store: t.context.store,
+      rules: fixedRules(await loadRules()),
+      clock,
+      file: await fileOf("bad.csv", "csv", Buffer.from("accountId,amount,colour\ncsv-1,1.00,red\n")),
+      requestedBy: "core-banking",
+    }),
+    { message: /lacks currency, balanceType, referenceTime; unknown columns colour/ },
+  );
+});
+
+test("an import stopped part-way resumes after its last committed row and records nothing twice", async (t) => {
+  await openAccounts(t, "re", 300);
+  const rows = Array.from({ length: 300 }, (_, index) =>
+    JSON.stringify({
+      accountId: `re-${index + 1}`,
+      amount: index % 20 === 0 ? "50.00" : "500.00",
+      currency: "GBP",
+      balanceType: "InterimAvailable",
+      referenceTime: at,
+    }),
+  );
+  const file = await fileOf("big.ndjson", "ndjson", Buffer.from(rows.join("\n")));
+  const controller = new AbortController();
+  let committedBeforeStop = 0;
+  await t.throwsAsync(
+    importBalanceFile({
+      imports: t.context.imports,
+      store: t.context.store,
+      rules: fixedRules(await loadRules()),
+      clock,
+      file,
+      requestedBy: "core-banking",
+      concurrency: 8,
+      commitEvery: 25,
+      onProgress: (committedRow) => {
+        committedBeforeStop = committedRow;
+        if (committedRow >= 100) controller.abort(new Error("the process stops"));
+      },
+      signal: controller.signal,
+    }),
+    { message: "the process stops" },
+  );
+  const stopped = (await t.context.imports.list(10)).find((batch) => batch.fileName === "big.ndjson");
+  t.like(stopped, { status: "failed" });
+  t.true((stopped?.committedRow ?? 0) >= 100 && (stopped?.committedRow ?? 0) < 300);
+  t.is(stopped?.committedRow, committedBeforeStop);
+
+  const resumed = await importBalanceFile({
+    imports: t.context.imports,
+    store: t.context.store,
+    rules: fixedRules(await loadRules()),
+    clock,
+    file,
+    requestedBy: "core-banking",
+    concurrency: 8,
+  });
+  t.is(resumed.outcome, "imported");
+  t.like(resumed.batch, { status: "done", committedRow: 300, counts: { rows: 300, refused: 0, invalid: 0 } });
+  // Rows decided after the last checkpoint were decided again: they found their balance there.
+  t.is(resumed.batch.counts.recorded + resumed.batch.counts.unchanged, 300);
+  for (let index = 1; index <= 300; index += 1) {
+    const types = await eventsOf(t, `account-re-${index}`);
+    t.deepEqual(
+      types,
+      index % 20 === 1
+        ? ["AccountOpened", "BalanceObserved", "AccountQualified"]
+        : ["AccountOpened", "BalanceObserved"],
+      `re-${index}`,
+    );
+  }
+});

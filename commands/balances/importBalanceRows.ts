@@ -1,0 +1,222 @@
+import { accountDecider } from "../../domain/account/accountDecider.ts";
+import { perRuleBook, type RulesInForce } from "../../domain/ruleset/RuleBook.ts";
+import { epochMsToInstant } from "../../domain/values/Instant.ts";
+import type { ReferenceTimeBounds } from "../../domain/values/ReferenceTimeBounds.ts";
+import type { EventMetadata, EventStore } from "../../gateways/eventStore/EventStore.ts";
+import { newEventId } from "../../gateways/eventStore/newEventId.ts";
+import { handleCommand } from "../handleCommand.ts";
+import { StateCache } from "../StateCache.ts";
+import type { BalanceFileRow } from "./balanceFileRows.ts";
+import { ACCOUNT_ID, parseBalancePush } from "./balancePush.ts";
+
+/** How many rows of a file ended each way. */
+export interface ImportCounts {
+  /** Rows read (bad ones included). */
+  rows: number;
+  /** A balance recorded (its events appended: the observation, and any qualification). */
+  recorded: number;
+  /** Accepted with nothing to append: the account already has this balance (a file sent again). */
+  unchanged: number;
+  /** Refused by the account decider (no account, another currency, out of bounds, closed…). */
+  refused: number;
+  /** Not a balance at all: unreadable, or a field wrong. */
+  invalid: number;
+}
+
+export function emptyCounts(): ImportCounts {
+  return { rows: 0, recorded: 0, unchanged: 0, refused: 0, invalid: 0 };
+}
+
+/** A row that recorded nothing, and why: its place in the file, the domain's code or `invalid`. */
+export interface BadRow {
+  readonly row: number;
+  readonly line: number;
+  readonly accountId: string | null;
+  readonly reason: string;
+  readonly detail: string;
+}
+
+export interface ImportBalanceRowsOptions {
+  readonly store: EventStore;
+  readonly rules: RulesInForce;
+  readonly bounds?: ReferenceTimeBounds;
+  readonly clock: () => number;
+  readonly rows: AsyncIterable<BalanceFileRow>;
+  /** Rows up to this one were committed by an earlier run of the same file: passed over. */
+  readonly afterRow: number;
+  /** Rows decided at once (rows of one account always one after another, in file order). */
+  readonly concurrency?: number;
+  /** The metadata of the events a row appends (who, which batch). */
+  readonly metadata: (row: number) => EventMetadata;
+  /**
+   * Told, one call at a time, as the committed row moves on (every row up to it is done): the
+   * counts and the bad rows since the last call. A crash resumes after the last row told.
+   */
+  readonly onCommitted: (committedRow: number, counts: ImportCounts, bad: readonly BadRow[]) => Promise<void>;
+  /** How far the committed row moves, at most, between two calls (default 1,000 rows). */
+  readonly commitEvery?: number;
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Records each row of a balance file as a push would: the same parse and bounds
+ * (`parseBalancePush`), then the account decider on the account's stream. A bad row is counted
+ * and told with its line and reason; the file goes on. Rows of different accounts are decided
+ * `concurrency` at a time; rows of one account in file order. An error of the store stops the
+ * import after the rows under way: nothing after the last committed row is taken as done, and
+ * deciding a row again records nothing twice (the account already has that balance).
+ */
+export async function importBalanceRows(options: ImportBalanceRowsOptions): Promise<ImportCounts> {
+  const concurrency = options.concurrency ?? 32;
+  const commitEvery = options.commitEvery ?? 1000;
+  const deciding = perRuleBook(options.rules, (inForce, book) => ({
+    decider: accountDecider(inForce, options.bounds, book.version),
+    cache: new StateCache<unknown>(),
+  }));
+  const counts = emptyCounts();
+  const watermark = new Watermark(options.afterRow);
+  let bad: BadRow[] = [];
+  let told = options.afterRow;
+  let telling = Promise.resolve();
+  let failure: unknown;
+  const tails = new Map<string, Promise<void>>();
+  const slots = new Slots(concurrency);
+
+  const tell = () => {
+    const committed = watermark.committed;
+    if (committed === told) return;
+    told = committed;
+    // Told once committed, in file order: a bad row after the committed one waits its turn.
+    const since = bad.filter((row) => row.row <= committed).sort((a, b) => a.row - b.row);
+    bad = bad.filter((row) => row.row > committed);
+    const snapshot = { ...counts };
+    telling = telling.then(() => options.onCommitted(committed, snapshot, since));
+  };
+  const record = async (row: BalanceFileRow): Promise<void> => {
+    const outcome = await decideRow(row);
+    if (outcome === "recorded" || outcome === "unchanged") counts[outcome] += 1;
+    else {
+      counts[outcome.kind] += 1;
+      bad.push(outcome.bad);
+    }
+  };
+  const decideRow = async (row: BalanceFileRow): Promise<"recorded" | "unchanged" | BadOutcome> => {
+    if ("problem" in row) return invalid(row, null, row.problem);
+    if (!ACCOUNT_ID.safeParse(row.accountId).success) {
+      return invalid(row, null, "accountId: must be 1-64 letters, digits, _ or -");
+    }
+    const parsed = parseBalancePush(row.body, epochMsToInstant(options.clock()), "push", "row");
+    if (parsed.kind === "invalid") {
+      const detail = parsed.problems.map((problem) => `${problem.field}: ${problem.problem}`).join("; ");
+      return invalid(row, row.accountId, detail);
+    }
+    if (parsed.kind === "not_current") {
+      return refusedRow(row, row.accountId, "balance_type_not_current", parsed.detail);
+    }
+    const { decider, cache } = deciding();
+    const outcome = await handleCommand(store, decider, `account-${row.accountId}`, parsed.command, {
+      retriesOnConflict: 3,
+      newEventId,
+      metadata: options.metadata(row.row),
+      cache,
+    });
+    switch (outcome.outcome) {
+      case "accepted":
+        return outcome.events.length === 0 ? "unchanged" : "recorded";
+      case "refused":
+        return refusedRow(row, row.accountId, outcome.code, outcome.detail);
+      case "revision_mismatch":
+        throw new Error("a row was decided against an expected revision it never named");
+    }
+  };
+  const { store } = options;
+
+  try {
+    for await (const row of options.rows) {
+      if (failure !== undefined) break;
+      options.signal?.throwIfAborted();
+      if (row.row <= options.afterRow) continue;
+      counts.rows += 1;
+      await slots.take();
+      const key = "problem" in row ? `#${row.row}` : row.accountId;
+      const work = (tails.get(key) ?? Promise.resolve())
+        .then(() => (failure === undefined ? record(row) : Promise.reject(new Error("stopped"))))
+        .then(
+          () => {
+            watermark.done(row.row);
+            if (watermark.committed - told >= commitEvery) tell();
+          },
+          (error: unknown) => {
+            failure ??= error;
+          },
+        )
+        .finally(() => {
+          slots.give();
+          if (tails.get(key) === work) tails.delete(key);
+        });
+      tails.set(key, work);
+    }
+  } finally {
+    // What is under way ends, and what it finished is told, however the reading ended.
+    await Promise.all(tails.values());
+    tell();
+    await telling;
+  }
+  if (failure !== undefined)
+    throw failure instanceof Error ? failure : new Error("a row failed", { cause: failure });
+  options.signal?.throwIfAborted();
+  return counts;
+}
+
+type BadOutcome = { readonly kind: "invalid" | "refused"; readonly bad: BadRow };
+
+function invalid(row: BalanceFileRow, accountId: string | null, detail: string): BadOutcome {
+  return { kind: "invalid", bad: { row: row.row, line: row.line, accountId, reason: "invalid", detail } };
+}
+
+function refusedRow(row: BalanceFileRow, accountId: string, reason: string, detail: string): BadOutcome {
+  return { kind: "refused", bad: { row: row.row, line: row.line, accountId, reason, detail } };
+}
+
+/** The highest row such that it and every row before it are done. */
+class Watermark {
+  readonly #doneAbove = new Set<number>();
+  #committed: number;
+
+  constructor(start: number) {
+    this.#committed = start;
+  }
+
+  get committed(): number {
+    return this.#committed;
+  }
+
+  done(row: number): void {
+    this.#doneAbove.add(row);
+    while (this.#doneAbove.delete(this.#committed + 1)) this.#committed += 1;
+  }
+}
+
+/** At most `size` rows under way at once. */
+class Slots {
+  #free: number;
+  readonly #waiting: (() => void)[] = [];
+
+  constructor(size: number) {
+    this.#free = size;
+  }
+
+  async take(): Promise<void> {
+    if (this.#free > 0) {
+      this.#free -= 1;
+      return;
+    }
+    await new Promise<void>((resolve) => this.#waiting.push(resolve));
+  }
+
+  give(): void {
+    const next = this.#waiting.shift();
+    if (next === undefined) this.#free += 1;
+    else next();
+  }
+}
