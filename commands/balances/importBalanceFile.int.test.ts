@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { Readable } from "node:stream";
 import { gzipSync } from "node:zlib";
 import anyTest, { type TestFn } from "ava";
 import { accountDecider } from "../../domain/account/accountDecider.ts";
@@ -58,10 +59,13 @@ async function fileOf(name: string, format: BalanceFile["format"], bytes: Buffer
     name,
     format,
     digest: await digestOf([bytes]),
-    open: async function* () {
-      // In small pieces, so that rows straddle chunks.
-      for (let start = 0; start < bytes.length; start += 7) yield bytes.subarray(start, start + 7);
-    },
+    // In small pieces, so that rows straddle chunks.
+    open: () =>
+      Readable.from(
+        Array.from({ length: Math.ceil(bytes.length / 7) }, (_, index) =>
+          bytes.subarray(index * 7, index * 7 + 7),
+        ),
+      ),
   };
 }
 
