@@ -30,6 +30,7 @@ export const ENTRY_POINTS = [
   "drill",
   "demo",
   "rules",
+  "balances",
 ];
 
 export interface BuildStamp {
