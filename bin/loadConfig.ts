@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import path from "node:path";
 import { z } from "zod";
 import { SCOPES, type ApiKeyEntry } from "../http/ApiKeys.ts";
 import type { RefreshSchedule } from "../domain/account/RefreshSchedule.ts";
@@ -79,6 +80,8 @@ export interface Config {
   readonly rulesFile: string | undefined;
   /** How often each process looks for a newly published rule set version. */
   readonly rulesPollMs: number;
+  /** Where the command API keeps balance files sent to it until imported, and the largest it takes. */
+  readonly balanceImports: { readonly directory: string; readonly maxBytes: number };
   /** Requests per second allowed per API key on the command API. */
   readonly rateLimitPerSecond: number;
   /** Longest a query waits for the read models to pass the client's position before 503. */
@@ -234,6 +237,14 @@ const environment = z.object({
     }),
   TIDEMARK_API_KEYS_FILE: z.string().min(1).optional(),
   TIDEMARK_RULES_FILE: z.string().min(1).optional(),
+  BALANCE_IMPORT_DIR: z.string().min(1, { message: "must not be empty" }).optional(),
+  BALANCE_IMPORT_MAX_MB: z
+    .string()
+    .default("4096")
+    .refine((value) => /^\d{1,7}$/.test(value) && Number(value) >= 1, {
+      message: "must be a whole number of megabytes from 1 to 9999999",
+    })
+    .transform(Number),
   RULES_POLL_MS: z
     .string()
     .default("500")
@@ -408,6 +419,10 @@ function configFromVariables(vars: Variables): Config {
     apiKeys: vars.TIDEMARK_API_KEYS as ApiKeyEntry[],
     rulesFile: vars.TIDEMARK_RULES_FILE,
     rulesPollMs: vars.RULES_POLL_MS,
+    balanceImports: {
+      directory: vars.BALANCE_IMPORT_DIR ?? path.join(vars.TIDEMARK_DATA_DIR, "balance-imports"),
+      maxBytes: vars.BALANCE_IMPORT_MAX_MB * 1024 * 1024,
+    },
     rateLimitPerSecond: vars.RATE_LIMIT_PER_SECOND,
     readYourWritesTimeoutMs: vars.READ_YOUR_WRITES_TIMEOUT_MS,
     referenceTimeBounds: {

@@ -4,6 +4,9 @@ import type { Logger } from "pino";
 import type { ApiKeys } from "../../http/ApiKeys.ts";
 import { createCommandApi } from "../../commands/api/createCommandApi.ts";
 import { IdempotencyStore } from "../../http/IdempotencyStore.ts";
+import { BalanceImports } from "../../commands/balances/BalanceImports.ts";
+import { BalanceImportRunner } from "../../commands/balances/BalanceImportRunner.ts";
+import { projectionSchemas } from "../../projections/runtime/ProjectionBuilds.ts";
 import { loadTemplates } from "../../commands/templates/loadTemplates.ts";
 import { traceRequests } from "../../gateways/observability/traceContext.ts";
 import type { Config } from "../loadConfig.ts";
@@ -16,6 +19,19 @@ export async function startCommandApi(context: SystemContext, apiKeys: ApiKeys):
   const logger = context.logger.child({ role: "command-api" });
   const idempotency = new IdempotencyStore(pool, "tidemark", logger.child({ component: "idempotency" }));
   await idempotency.migrate();
+  const imports = new BalanceImports(pool, projectionSchemas(config.schemaPrefix).runtime);
+  await imports.migrate();
+  const runner = new BalanceImportRunner({
+    imports,
+    store,
+    rules: context.rules,
+    bounds: config.referenceTimeBounds,
+    clock: Date.now,
+    directory: config.balanceImports.directory,
+    maxBytes: config.balanceImports.maxBytes,
+    logger: logger.child({ component: "balance-imports" }),
+  });
+  stops.unshift(() => runner.stop());
   const app = createCommandApi({
     store,
     rules: context.rules,
@@ -27,7 +43,10 @@ export async function startCommandApi(context: SystemContext, apiKeys: ApiKeys):
     logger: logger.child({ component: "command-api" }),
     clock: Date.now,
     extraRoutes: [healthRoutes(pool)],
+    balanceImports: { runner, imports },
   });
+  // Files this process received and had not finished importing when it last stopped.
+  await runner.resumeUnfinished();
   await listen(
     app,
     config.listenHost,

@@ -7,6 +7,9 @@ import type { ReferenceTimeBounds } from "../../domain/values/ReferenceTimeBound
 import type { EventStore } from "../../gateways/eventStore/EventStore.ts";
 import type { Templates } from "../templates/loadTemplates.ts";
 import { accountRoutes } from "./accountRoutes.ts";
+import { balanceImportOpenApiPaths, balanceImportRoutes } from "./balanceImportRoutes.ts";
+import type { BalanceImportRunner } from "../balances/BalanceImportRunner.ts";
+import type { BalanceImports } from "../balances/BalanceImports.ts";
 import { notificationRoutes } from "./notificationRoutes.ts";
 import type { IdempotencyStore } from "../../http/IdempotencyStore.ts";
 import { openApiDocument } from "./openApiDocument.ts";
@@ -33,6 +36,8 @@ export interface CommandApiDependencies {
   readonly rateLimiter: RateLimiterAbstract;
   /** Largest JSON body accepted (default 64 kB). */
   readonly maxBodyBytes?: number;
+  /** Bulk balance files (`POST /balance-imports`); absent: not offered. */
+  readonly balanceImports?: { readonly runner: BalanceImportRunner; readonly imports: BalanceImports };
   /** Routes the process adds beside the commands (health, readiness). */
   readonly extraRoutes?: readonly Router[];
 }
@@ -43,13 +48,29 @@ const MAX_JSON_DEPTH = 32;
 /** The command API (Koa): the shared edge (errors, security headers, bounded JSON bodies), then routes. */
 export function createCommandApi(dependencies: CommandApiDependencies): Koa {
   const app = createEdgeApp(dependencies.logger);
+  const guards = {
+    idempotent: dependencies.idempotency.middleware,
+    limited: rateLimited(dependencies.rateLimiter),
+  };
+  // Before the JSON body parser: these bodies are files, streamed to disk.
+  if (dependencies.balanceImports !== undefined) {
+    app.use(
+      balanceImportRoutes({
+        ...dependencies.balanceImports,
+        apiKeys: dependencies.apiKeys,
+        limited: guards.limited,
+      }).routes(),
+    );
+  }
   for (const step of jsonBodies({
     maxBytes: dependencies.maxBodyBytes ?? 64 * 1024,
     maxDepth: MAX_JSON_DEPTH,
   }))
     app.use(step);
   app.use(refuseControlCharacters("single-line"));
-  const document = JSON.stringify(openApiDocument());
+  const document = JSON.stringify(
+    openApiDocument(dependencies.balanceImports === undefined ? {} : balanceImportOpenApiPaths()),
+  );
   app.use(async (ctx, next) => {
     if (ctx.method === "GET" && ctx.path === "/openapi.json") {
       ctx.type = "application/json";
@@ -58,10 +79,6 @@ export function createCommandApi(dependencies: CommandApiDependencies): Koa {
     }
     await next();
   });
-  const guards = {
-    idempotent: dependencies.idempotency.middleware,
-    limited: rateLimited(dependencies.rateLimiter),
-  };
   const commandRoutes = [
     accountRoutes({ ...dependencies, ...guards }),
     notificationRoutes({ ...dependencies, ...guards }),

@@ -216,8 +216,10 @@ const COMPONENTS = {
  * The command API's OpenAPI 3.1 document, generated from the same zod schemas the routes
  * validate with (JSON Schema 2020-12, which OpenAPI 3.1 uses as it is).
  */
-export function openApiDocument(): Record<string, unknown> {
-  const paths: Record<string, Record<string, unknown>> = {};
+export function openApiDocument(
+  extraPaths: Record<string, Record<string, unknown>> = {},
+): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = { ...extraPaths };
   for (const operation of OPERATIONS) {
     const pathItem = (paths[operation.path] ??= {});
     pathItem[operation.method] = operationObject(operation);

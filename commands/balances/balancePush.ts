@@ -81,7 +81,13 @@ export const balanceBody = z
     referenceTime: ISO_TIME.describe(
       "The bank's time for the balance, with a zone (Z or an offset; zone-less is a 400). It orders observations: one not newer than the last is recorded as stale. At most BALANCE_MAX_FUTURE_SKEW_SECONDS (default 300) after now and BALANCE_MAX_AGE_HOURS (default 168) before now; otherwise 422, reason reference_time_out_of_bounds.",
     ),
-    bankReference: z.string().min(1).max(128).optional(),
+    bankReference: z
+      .string()
+      .min(1)
+      .max(128)
+      // eslint-disable-next-line no-control-regex -- matching control characters is the point
+      .regex(/^[^\u0000-\u001f\u007f]*$/, { message: "must not hold control characters" })
+      .optional(),
   })
   .strict();
 
