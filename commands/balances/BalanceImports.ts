@@ -68,7 +68,9 @@ export class BalanceImports {
     const client = await this.pool.connect();
     try {
       await client.query("begin");
-      await client.query("select pg_advisory_xact_lock(hashtext($1))", [`${this.schema}:balance_imports`]);
+      // The projector's registry lock: it may be creating the same schema at this moment, and
+      // "if not exists" alone is not safe against a concurrent creation.
+      await client.query("select pg_advisory_xact_lock(hashtext($1))", [`${this.schema}:registry`]);
       await client.query(`create schema if not exists "${this.schema}"`);
       await client.query(`create table if not exists ${this.#table} (
         batch_id uuid primary key,
