@@ -73,8 +73,10 @@ export async function importBalanceRows(options: ImportBalanceRowsOptions): Prom
     decider: accountDecider(inForce, options.bounds, book.version),
     cache: new StateCache<unknown>(),
   }));
-  const counts = emptyCounts();
+  // Counts of committed rows only: a crash resumes after the committed row, and the rows after it
+  // are decided (and counted) again.
   const watermark = new Watermark(options.afterRow);
+  const counts = watermark.counts;
   let bad: BadRow[] = [];
   let told = options.afterRow;
   let telling = Promise.resolve();
@@ -92,13 +94,11 @@ export async function importBalanceRows(options: ImportBalanceRowsOptions): Prom
     const snapshot = { ...counts };
     telling = telling.then(() => options.onCommitted(committed, snapshot, since));
   };
-  const record = async (row: BalanceFileRow): Promise<void> => {
+  const record = async (row: BalanceFileRow): Promise<Outcome> => {
     const outcome = await decideRow(row);
-    if (outcome === "recorded" || outcome === "unchanged") counts[outcome] += 1;
-    else {
-      counts[outcome.kind] += 1;
-      bad.push(outcome.bad);
-    }
+    if (outcome === "recorded" || outcome === "unchanged") return outcome;
+    bad.push(outcome.bad);
+    return outcome.kind;
   };
   const decideRow = async (row: BalanceFileRow): Promise<"recorded" | "unchanged" | BadOutcome> => {
     if ("problem" in row) return invalid(row, null, row.problem);
@@ -136,14 +136,13 @@ export async function importBalanceRows(options: ImportBalanceRowsOptions): Prom
       if (failure !== undefined) break;
       options.signal?.throwIfAborted();
       if (row.row <= options.afterRow) continue;
-      counts.rows += 1;
       await slots.take();
       const key = "problem" in row ? `#${row.row}` : row.accountId;
       const work = (tails.get(key) ?? Promise.resolve())
         .then(() => (failure === undefined ? record(row) : Promise.reject(new Error("stopped"))))
         .then(
-          () => {
-            watermark.done(row.row);
+          (outcome) => {
+            watermark.done(row.row, outcome);
             if (watermark.committed - told >= commitEvery) tell();
           },
           (error: unknown) => {
@@ -169,6 +168,7 @@ export async function importBalanceRows(options: ImportBalanceRowsOptions): Prom
 }
 
 type BadOutcome = { readonly kind: "invalid" | "refused"; readonly bad: BadRow };
+type Outcome = "recorded" | "unchanged" | BadOutcome["kind"];
 
 function invalid(row: BalanceFileRow, accountId: string | null, detail: string): BadOutcome {
   return { kind: "invalid", bad: { row: row.row, line: row.line, accountId, reason: "invalid", detail } };
@@ -178,9 +178,13 @@ function refusedRow(row: BalanceFileRow, accountId: string, reason: string, deta
   return { kind: "refused", bad: { row: row.row, line: row.line, accountId, reason, detail } };
 }
 
-/** The highest row such that it and every row before it are done. */
+/**
+ * The highest row such that it and every row before it are done, and the counts of those rows
+ * (the rows after `start` only).
+ */
 class Watermark {
-  readonly #doneAbove = new Set<number>();
+  readonly counts = emptyCounts();
+  readonly #doneAbove = new Map<number, Outcome>();
   #committed: number;
 
   constructor(start: number) {
@@ -191,9 +195,15 @@ class Watermark {
     return this.#committed;
   }
 
-  done(row: number): void {
-    this.#doneAbove.add(row);
-    while (this.#doneAbove.delete(this.#committed + 1)) this.#committed += 1;
+  done(row: number, outcome: Outcome): void {
+    this.#doneAbove.set(row, outcome);
+    for (let next = this.#doneAbove.get(this.#committed + 1); next !== undefined;) {
+      this.#doneAbove.delete(this.#committed + 1);
+      this.#committed += 1;
+      this.counts.rows += 1;
+      this.counts[next] += 1;
+      next = this.#doneAbove.get(this.#committed + 1);
+    }
   }
 }
 
