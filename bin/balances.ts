@@ -12,11 +12,9 @@ import {
 } from "../commands/balances/balanceFileRows.ts";
 import { digestOf, formatOfFileName, importBalanceFile } from "../commands/balances/importBalanceFile.ts";
 import { LiveRules } from "../commands/rules/LiveRules.ts";
-import type { EventStore } from "../gateways/eventStore/EventStore.ts";
-import { PostgresEventStore } from "../gateways/eventStore/postgres/PostgresEventStore.ts";
 import { createLogger } from "../gateways/observability/createLogger.ts";
 import { projectionSchemas } from "../projections/runtime/ProjectionBuilds.ts";
-import { connectDatabase, openEventStoreDb, runCommandLine, UsageError } from "./commandLine.ts";
+import { connectDatabase, openEventStore, runCommandLine, UsageError } from "./commandLine.ts";
 import { loadConfig, type Config } from "./loadConfig.ts";
 import { ProgressLine } from "./ProgressLine.ts";
 import { textTable } from "./textTable.ts";
@@ -153,7 +151,7 @@ async function importFile(
     console.error(`balances: no file ${invocation.file}`);
     return 2;
   }
-  const store = await openStore(config, pool);
+  const store = await openEventStore(config, pool);
   const rules = await LiveRules.start(store, {
     pollMs: 500,
     logger: createLogger({ level: "silent", base: {} }),
@@ -211,12 +209,6 @@ async function importFile(
     rules.stop();
     await store.close();
   }
-}
-
-async function openStore(config: Config, pool: pg.Pool): Promise<EventStore> {
-  if (config.eventStore.kind === "eventstoredb") return openEventStoreDb(config.eventStore.url);
-  await PostgresEventStore.migrate(pool);
-  return new PostgresEventStore(pool);
 }
 
 function printBatch(batch: BalanceImport, json: boolean): number {

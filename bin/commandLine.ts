@@ -1,3 +1,4 @@
+import { PostgresEventStore } from "../gateways/eventStore/postgres/PostgresEventStore.ts";
 import pg from "pg";
 import type { EventStore } from "../gateways/eventStore/EventStore.ts";
 import { embeddedDatabaseUrl } from "./embeddedDatabaseUrl.ts";
@@ -105,6 +106,13 @@ export function unreachableDatabase(config: Config, error: unknown): string {
  * EventStoreDB's event store at `url` (EVENT_STORE=eventstoredb). Its gRPC client is imported
  * here, only when configured: loading it took a good part of every CLI's start.
  */
+/** The event store the config names: EventStoreDB, or PostgreSQL on `pool` (migrated first). */
+export async function openEventStore(config: Config, pool: pg.Pool): Promise<EventStore> {
+  if (config.eventStore.kind === "eventstoredb") return openEventStoreDb(config.eventStore.url);
+  await PostgresEventStore.migrate(pool);
+  return new PostgresEventStore(pool);
+}
+
 export async function openEventStoreDb(url: string): Promise<EventStore> {
   const [{ EventStoreDBClient }, { EventStoreDbEventStore }] = await Promise.all([
     import("@eventstore/db-client"),

@@ -1,6 +1,5 @@
 import { writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
-import type pg from "pg";
 import { LiveRules } from "../commands/rules/LiveRules.ts";
 import { readRulesetFile, RulesFileError, unknownTemplateProblems } from "../commands/rules/loadRules.ts";
 import { publishRuleset } from "../commands/rules/publishRuleset.ts";
@@ -8,10 +7,9 @@ import { loadTemplates } from "../commands/templates/loadTemplates.ts";
 import { epochMsToInstant } from "../domain/values/Instant.ts";
 import type { EventStore } from "../gateways/eventStore/EventStore.ts";
 import { newEventId } from "../gateways/eventStore/newEventId.ts";
-import { PostgresEventStore } from "../gateways/eventStore/postgres/PostgresEventStore.ts";
 import { createLogger } from "../gateways/observability/createLogger.ts";
 import { backtestCsv, runBacktest, type BacktestReport } from "../projections/backtest/runBacktest.ts";
-import { connectDatabase, openEventStoreDb, runCommandLine, UsageError } from "./commandLine.ts";
+import { connectDatabase, openEventStore, runCommandLine, UsageError } from "./commandLine.ts";
 import { loadConfig, type Config } from "./loadConfig.ts";
 import { ProgressLine } from "./ProgressLine.ts";
 import { textTable } from "./textTable.ts";
@@ -118,7 +116,7 @@ function dateOf(flag: string, text: string | undefined): number {
 async function run(invocation: Invocation, config: Config): Promise<number> {
   const pool = await connectDatabase("rules", config, 4);
   if (pool === undefined) return 2;
-  const store = await openStore(config, pool);
+  const store = await openEventStore(config, pool);
   try {
     const rules = await LiveRules.start(store, {
       pollMs: 60_000,
@@ -144,12 +142,6 @@ async function run(invocation: Invocation, config: Config): Promise<number> {
     await store.close();
     await pool.end();
   }
-}
-
-async function openStore(config: Config, pool: pg.Pool): Promise<EventStore> {
-  if (config.eventStore.kind === "eventstoredb") return openEventStoreDb(config.eventStore.url);
-  await PostgresEventStore.migrate(pool);
-  return new PostgresEventStore(pool);
 }
 
 function show(rules: LiveRules, invocation: Extract<Invocation, { command: "show" | "history" }>): number {

@@ -7,6 +7,7 @@ import { PostgresEventStore } from "../../gateways/eventStore/postgres/PostgresE
 import { runBacktest } from "../../projections/backtest/runBacktest.ts";
 import { measureRebuild } from "../projections/measureRebuild.ts";
 import { ensureBenchmarkEventLog } from "../shared/ensureBenchmarkEventLog.ts";
+import { median } from "../shared/median.ts";
 import { parseBenchmarkFlags, wholeNumber } from "../shared/parseFlagValues.ts";
 
 export const BACKTEST_BENCHMARK_FLAGS = `  --balances N      balances in the generated log (default 1000000)
@@ -99,13 +100,6 @@ function formatReport(
   results: readonly { backtest: number; rebuild: number; seconds: number }[],
   log: { events: number; balances: number; accounts: number },
 ): string {
-  const median = (values: number[]) => {
-    const sorted = [...values].sort((a, b) => a - b);
-    const middle = Math.floor(sorted.length / 2);
-    return sorted.length % 2 === 1
-      ? (sorted[middle] ?? 0)
-      : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
-  };
   const backtest = median(results.map((result) => result.backtest));
   const rebuild = median(results.map((result) => result.rebuild));
   const rate = (value: number) => Math.round(value).toLocaleString("en");

@@ -15,6 +15,7 @@ import { newEventId } from "../../gateways/eventStore/newEventId.ts";
 import { PostgresEventStore } from "../../gateways/eventStore/postgres/PostgresEventStore.ts";
 import { measureRebuild } from "../projections/measureRebuild.ts";
 import { dropSchemasWithPrefix } from "../shared/dropSchemasWithPrefix.ts";
+import { median } from "../shared/median.ts";
 import { parseBenchmarkFlags, wholeNumber } from "../shared/parseFlagValues.ts";
 
 export const BALANCES_BENCHMARK_FLAGS = `  --rows N          balances in the file, one per account (default 1000000)
@@ -214,13 +215,6 @@ function trackPeakRss(): { stop: () => number } {
 }
 
 function formatReport(rows: number, concurrency: number, results: readonly RunResult[]): string {
-  const median = (values: number[]) => {
-    const sorted = [...values].sort((a, b) => a - b);
-    const middle = Math.floor(sorted.length / 2);
-    return sorted.length % 2 === 1
-      ? (sorted[middle] ?? 0)
-      : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
-  };
   const all = (pick: (result: RunResult) => number, digits = 1) =>
     results.map((result) => pick(result).toFixed(digits)).join(" · ");
   const importSeconds = median(results.map((result) => result.importSeconds));

@@ -95,41 +95,11 @@ export async function importBalanceRows(options: ImportBalanceRowsOptions): Prom
     telling = telling.then(() => options.onCommitted(committed, snapshot, since));
   };
   const record = async (row: BalanceFileRow): Promise<Outcome> => {
-    const outcome = await decideRow(row);
+    const outcome = await decideBalanceRow(row, options, deciding);
     if (outcome === "recorded" || outcome === "unchanged") return outcome;
     bad.push(outcome.bad);
     return outcome.kind;
   };
-  const decideRow = async (row: BalanceFileRow): Promise<"recorded" | "unchanged" | BadOutcome> => {
-    if ("problem" in row) return invalid(row, null, row.problem);
-    if (!ACCOUNT_ID.safeParse(row.accountId).success) {
-      return invalid(row, null, "accountId: must be 1-64 letters, digits, _ or -");
-    }
-    const parsed = parseBalancePush(row.body, epochMsToInstant(options.clock()), "push", "row");
-    if (parsed.kind === "invalid") {
-      const detail = parsed.problems.map((problem) => `${problem.field}: ${problem.problem}`).join("; ");
-      return invalid(row, row.accountId, detail);
-    }
-    if (parsed.kind === "not_current") {
-      return refusedRow(row, row.accountId, "balance_type_not_current", parsed.detail);
-    }
-    const { decider, cache } = deciding();
-    const outcome = await handleCommand(store, decider, `account-${row.accountId}`, parsed.command, {
-      retriesOnConflict: 3,
-      newEventId,
-      metadata: options.metadata(row.row),
-      cache,
-    });
-    switch (outcome.outcome) {
-      case "accepted":
-        return outcome.events.length === 0 ? "unchanged" : "recorded";
-      case "refused":
-        return refusedRow(row, row.accountId, outcome.code, outcome.detail);
-      case "revision_mismatch":
-        throw new Error("a row was decided against an expected revision it never named");
-    }
-  };
-  const { store } = options;
 
   try {
     for await (const row of options.rows) {
@@ -165,6 +135,47 @@ export async function importBalanceRows(options: ImportBalanceRowsOptions): Prom
     throw failure instanceof Error ? failure : new Error("a row failed", { cause: failure });
   options.signal?.throwIfAborted();
   return counts;
+}
+
+/**
+ * One row: read, parsed as a push (`parseBalancePush`), then decided by the account decider on
+ * the account's stream; what it came to.
+ */
+async function decideBalanceRow(
+  row: BalanceFileRow,
+  options: Pick<ImportBalanceRowsOptions, "store" | "clock" | "metadata">,
+  deciding: () => {
+    readonly decider: ReturnType<typeof accountDecider>;
+    readonly cache: StateCache<unknown>;
+  },
+): Promise<"recorded" | "unchanged" | BadOutcome> {
+  if ("problem" in row) return invalid(row, null, row.problem);
+  if (!ACCOUNT_ID.safeParse(row.accountId).success) {
+    return invalid(row, null, "accountId: must be 1-64 letters, digits, _ or -");
+  }
+  const parsed = parseBalancePush(row.body, epochMsToInstant(options.clock()), "push", "row");
+  if (parsed.kind === "invalid") {
+    const detail = parsed.problems.map((problem) => `${problem.field}: ${problem.problem}`).join("; ");
+    return invalid(row, row.accountId, detail);
+  }
+  if (parsed.kind === "not_current") {
+    return refusedRow(row, row.accountId, "balance_type_not_current", parsed.detail);
+  }
+  const { decider, cache } = deciding();
+  const outcome = await handleCommand(options.store, decider, `account-${row.accountId}`, parsed.command, {
+    retriesOnConflict: 3,
+    newEventId,
+    metadata: options.metadata(row.row),
+    cache,
+  });
+  switch (outcome.outcome) {
+    case "accepted":
+      return outcome.events.length === 0 ? "unchanged" : "recorded";
+    case "refused":
+      return refusedRow(row, row.accountId, outcome.code, outcome.detail);
+    case "revision_mismatch":
+      throw new Error("a row was decided against an expected revision it never named");
+  }
 }
 
 type BadOutcome = { readonly kind: "invalid" | "refused"; readonly bad: BadRow };
