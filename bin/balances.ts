@@ -33,10 +33,13 @@ Commands:
 Files: NDJSON, one object per line:
   {"accountId":"acc-1","amount":"42.00","currency":"GBP","balanceType":"ClosingBooked","referenceTime":"2026-12-06T23:59:59Z"}
 or CSV with a header: accountId,amount,currency,balanceType,referenceTime[,bankReference][,creditLineIncluded]
-Either may be gzipped. The format is read from the name (.ndjson, .jsonl, .csv, each with .gz or not).
+or an ISO 20022 camt.053 statement / camt.052 report (.xml): each opening, interim or closing balance
+(Bal) of each statement, its account the IBAN or Othr/Id; a date alone stands for the start of that
+day (opening) or its end, no later than the report's creation (the others).
+Any of them may be gzipped. The format is read from the name (.ndjson, .jsonl, .csv, .xml, with .gz or not).
 
 Options:
-  --format ndjson|csv      the format, whatever the name says
+  --format ndjson|csv|camt the format, whatever the name says
   --concurrency <n>        rows decided at once (default 32; one account's rows always in order)
   --as <name>              who sends it, recorded on the batch and its events (default: the OS user)
   --json                   machine-readable output on stdout

@@ -158,7 +158,7 @@ test.serial(
     const { api } = t.context;
     const ndjson =
       '{"accountId":"x","amount":"1.00","currency":"GBP","balanceType":"ITAV","referenceTime":"2026-11-24T08:00:00Z"}\n';
-    t.is((await send(api, ndjson, { "content-type": "application/xml" })).status, 415);
+    t.is((await send(api, ndjson, { "content-type": "application/pdf" })).status, 415);
     t.is((await send(api, ndjson, { "content-type": "text/csv; charset=latin1" })).status, 415);
     t.is(
       (await send(api, ndjson, { "content-type": "application/x-ndjson", "content-encoding": "br" })).status,

@@ -21,6 +21,8 @@ const FORMATS: Readonly<Record<string, BalanceFileFormat>> = {
   "application/ndjson": "ndjson",
   "application/jsonl": "ndjson",
   "text/csv": "csv",
+  "application/xml": "camt",
+  "text/xml": "camt",
 };
 
 const batchParams = z.strictObject({
@@ -125,7 +127,7 @@ export function balanceImportOpenApiPaths(): Record<string, Record<string, unkno
       post: {
         summary: "Import an end-of-day balance file",
         description:
-          "The body is the file: NDJSON (one push body with its accountId per line) or CSV (header accountId,amount,currency,balanceType,referenceTime[,bankReference][,creditLineIncluded]), gzipped or not, at most BALANCE_IMPORT_MAX_MB. Each row is parsed and decided exactly as POST /accounts/{id}/balances; bad rows are listed with their line and reason and do not stop the file. One batch per file (its SHA-256): the same file again answers 200 with that batch and does nothing. The import runs in the background of the receiving process (202, Location), and resumes after its last committed row if that process stops.",
+          "The body is the file: NDJSON (one push body with its accountId per line), CSV (header accountId,amount,currency,balanceType,referenceTime[,bankReference][,creditLineIncluded]) or an ISO 20022 camt.052 / camt.053 report (application/xml: each opening, interim or closing Bal of each statement or report, its account the IBAN or Othr/Id), gzipped or not, at most BALANCE_IMPORT_MAX_MB. Each row is parsed and decided exactly as POST /accounts/{id}/balances; bad rows are listed with their line and reason and do not stop the file. One batch per file (its SHA-256): the same file again answers 200 with that batch and does nothing. The import runs in the background of the receiving process (202, Location), and resumes after its last committed row if that process stops.",
         security,
         parameters: [
           {
@@ -137,7 +139,12 @@ export function balanceImportOpenApiPaths(): Record<string, Record<string, unkno
         ],
         requestBody: {
           required: true,
-          content: { "application/x-ndjson": file, "application/jsonl": file, "text/csv": file },
+          content: {
+            "application/x-ndjson": file,
+            "application/jsonl": file,
+            "text/csv": file,
+            "application/xml": file,
+          },
         },
         responses: {
           "200": { ...batch, description: `Imported before: ${batch.description}` },

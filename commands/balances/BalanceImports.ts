@@ -76,7 +76,7 @@ export class BalanceImports {
         batch_id uuid primary key,
         file_digest text not null unique,
         file_name text not null,
-        format text not null check (format in ('ndjson', 'csv')),
+        format text not null,
         requested_by text not null,
         status text not null check (status in ('running', 'done', 'failed')),
         committed_row bigint not null default 0,
@@ -90,6 +90,8 @@ export class BalanceImports {
         updated_at timestamptz not null default now(),
         finished_at timestamptz,
         error text)`);
+      // Tables made before camt reports were taken checked the format against two.
+      await client.query(`alter table ${this.#table} drop constraint if exists balance_imports_format_check`);
       await client.query("commit");
     } catch (error) {
       await client.query("rollback").catch(() => undefined);

@@ -1,9 +1,13 @@
 import type { Duplex } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { parse as parseCsv, type CsvError } from "csv-parse";
+import { camtRows } from "./camtRows.ts";
 
-/** The formats of a bulk balance file: one JSON object per line, or CSV with a header row. */
-export const BALANCE_FILE_FORMATS = ["ndjson", "csv"] as const;
+/**
+ * The formats of a bulk balance file: one JSON object per line, CSV with a header row, or an ISO
+ * 20022 camt.052 / camt.053 report (`camtRows`).
+ */
+export const BALANCE_FILE_FORMATS = ["ndjson", "csv", "camt"] as const;
 export type BalanceFileFormat = (typeof BALANCE_FILE_FORMATS)[number];
 
 /**
@@ -44,7 +48,7 @@ export async function* balanceFileRows(
   format: BalanceFileFormat,
 ): AsyncIterable<BalanceFileRow> {
   const bytes = inflated(input);
-  yield* format === "ndjson" ? ndjsonRows(bytes) : csvRows(bytes);
+  yield* format === "ndjson" ? ndjsonRows(bytes) : format === "csv" ? csvRows(bytes) : camtRows(bytes);
 }
 
 /** The bytes of `input`, inflated when they start with gzip's magic bytes. */

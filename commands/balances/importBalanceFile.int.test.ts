@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { readFile } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { gzipSync } from "node:zlib";
 import anyTest, { type TestFn } from "ava";
@@ -288,4 +289,57 @@ test("an import stopped part-way resumes after its last committed row and record
       `re-${index}`,
     );
   }
+});
+
+test("a camt.053 statement: its balances recorded as pushes, the rules evaluated, a balance without its sign a bad row", async (t) => {
+  const decider = accountDecider(await loadRules());
+  for (const accountId of ["GB33BUKB20201555555555", "acc-camt-2"]) {
+    await handleCommand(
+      t.context.store,
+      decider,
+      `account-${accountId}`,
+      {
+        type: "OpenAccount",
+        data: {
+          accountId,
+          customerId: "c-camt",
+          phone: "+447911123456" as PhoneNumber,
+          currency: "GBP",
+          timeZone: "Europe/London" as TimeZone,
+          consents: { service: true, marketing: false },
+          now: epochMsToInstant(NOW_MS - 3 * 86_400_000),
+        },
+      },
+      { newEventId: randomUUID, metadata: { correlationId: "setup", actor: "test" } },
+    );
+  }
+  const bytes = await readFile(new URL("./testdata/camt053.xml", import.meta.url));
+  const result = await importBalanceFile({
+    imports: t.context.imports,
+    store: t.context.store,
+    rules: fixedRules(await loadRules()),
+    clock,
+    file: await fileOf("camt053.xml", "camt", bytes),
+    requestedBy: "core-banking",
+  });
+  t.like(result.batch, { status: "done", counts: { rows: 4, recorded: 3, refused: 0, invalid: 1 } });
+  t.deepEqual(
+    result.batch.badRows.map((bad) => [bad.line, bad.reason]),
+    [[49, "invalid"]],
+  );
+  const statement = await collect(t.context.store.readStream("account-GB33BUKB20201555555555"));
+  t.deepEqual(
+    statement.map((event) => event.type),
+    ["AccountOpened", "BalanceObserved", "BalanceObserved", "AccountQualified"],
+  );
+  t.like(statement[2]?.data, {
+    balance: { minor: "4200", currency: "GBP" },
+    balanceType: "ClosingBooked",
+    referenceTime: "2026-12-06T23:59:59.000Z",
+  });
+  // -25.00 with a 500.00 credit line included: below both low-balance and overdrawn.
+  t.deepEqual(
+    (await eventsOf(t, "account-acc-camt-2")).filter((type) => type === "AccountQualified").length,
+    2,
+  );
 });

@@ -107,10 +107,11 @@ export async function digestOf(bytes: AsyncIterable<Buffer | string> | Iterable<
   return hash.digest("hex");
 }
 
-/** The format a file's name says (`.ndjson`, `.jsonl`, `.csv`, each optionally `.gz`); undefined otherwise. */
+/** The format a file's name says (`.ndjson`, `.jsonl`, `.csv`, `.xml`: camt; each optionally `.gz`); undefined otherwise. */
 export function formatOfFileName(name: string): BalanceFileFormat | undefined {
   const bare = name.toLowerCase().replace(/\.gz$/, "");
   if (bare.endsWith(".ndjson") || bare.endsWith(".jsonl")) return "ndjson";
   if (bare.endsWith(".csv")) return "csv";
+  if (bare.endsWith(".xml")) return "camt";
   return undefined;
 }
