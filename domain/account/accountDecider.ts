@@ -53,18 +53,20 @@ export function accountDecider(
   bounds: ReferenceTimeBounds = DEFAULT_REFERENCE_TIME_BOUNDS,
   rulesetVersion?: number,
 ): Decider<AccountState, AccountCommand, AccountEvent, AccountRefusal> {
+  // Asked for at every balance: grouped by currency and keyed once per decider.
+  const rulesOf = keyedRules(rules);
   const evolve = (state: AccountState, event: AccountEvent): AccountState =>
-    evolveAccount(rules, bounds, state, event);
+    evolveAccount(rulesOf, bounds, state, event);
   return {
     initialState: () => ({ status: "absent" }),
     evolve,
-    decide: (command, state) => decideAccount({ rules, bounds, rulesetVersion }, command, state),
+    decide: (command, state) => decideAccount({ rulesOf, bounds, rulesetVersion }, command, state),
   };
 }
 
 /** What the account decider decides with: the rules in force, the set they belong to, the bounds. */
 interface DecidingWith {
-  readonly rules: readonly Rule[];
+  readonly rulesOf: RulesOf;
   readonly bounds: ReferenceTimeBounds;
   readonly rulesetVersion: number | undefined;
 }
@@ -130,7 +132,7 @@ function decideAccount(
 }
 
 function recordBalance(
-  { rules, bounds, rulesetVersion }: DecidingWith,
+  { rulesOf, bounds, rulesetVersion }: DecidingWith,
   observation: Extract<AccountCommand, { type: "RecordBalance" }>["data"],
   state: OpenAccountState,
 ): Decision<AccountEvent, AccountRefusal> {
@@ -184,9 +186,9 @@ function recordBalance(
   if (stale) return accepted(observed);
   const changes: AccountEvent[] = [];
   const at = { referenceTimeMs: instantToEpochMs(referenceTime), observedAtMs: instantToEpochMs(now) };
-  for (const rule of rulesFor(rules, state.currency)) {
+  for (const { rule, key } of rulesOf(state.currency)) {
     const compared = comparedBalance(balance, creditLines, rule.creditLines);
-    for (const transition of ruleTransitionsAt(rule, state, compared, at)) {
+    for (const transition of ruleTransitionsAt(rule, key, state, compared, at)) {
       if (transition.change === "none") continue;
       changes.push({
         type: transition.change === "qualified" ? "AccountQualified" : "AccountDisqualified",
@@ -229,7 +231,7 @@ function keywordMessageKey(provider: string, messageId: string): string {
 }
 
 function evolveAccount(
-  rules: readonly Rule[],
+  rulesOf: RulesOf,
   bounds: ReferenceTimeBounds,
   state: AccountState,
   event: AccountEvent,
@@ -259,7 +261,7 @@ function evolveAccount(
     case "BalanceRefreshFailed":
       return state;
     case "BalanceObserved":
-      return observeBalance(rules, bounds, state, event.data);
+      return observeBalance(rulesOf, bounds, state, event.data);
     case "AccountQualified":
     case "AccountDisqualified":
       return settleQualification(state, event);
@@ -296,7 +298,7 @@ function openedAccount(data: OpenedData): OpenAccountState {
  * here only the quiet progress of sustained rules (accruing or reset) is kept.
  */
 function observeBalance(
-  rules: readonly Rule[],
+  rulesOf: RulesOf,
   bounds: ReferenceTimeBounds,
   state: OpenAccountState,
   data: ObservedData,
@@ -310,13 +312,12 @@ function observeBalance(
   };
   // Copied only when a rule moves: most balances leave every rule as it was.
   let moved: Record<string, RuleState> | undefined;
-  for (const rule of rulesFor(rules, state.currency)) {
+  for (const { rule, key } of rulesOf(state.currency)) {
     const compared = comparedBalance(balance, creditLines, rule.creditLines);
-    const transitions = ruleTransitionsAt(rule, state, compared, at);
+    const transitions = ruleTransitionsAt(rule, key, state, compared, at);
     const last = transitions.at(-1);
     // A qualification or disqualification is folded from its own event, which follows.
     if (last === undefined || transitions.some((transition) => transition.change !== "none")) continue;
-    const key = keyOfRule(rule);
     if (((moved ?? state.rules)[key] ?? ARMED) === last.next) continue;
     moved ??= { ...state.rules };
     moved[key] = last.next;
@@ -351,22 +352,23 @@ function settleQualification(
   return { ...state, rules: { ...state.rules, [key]: next } };
 }
 
-/** The rules of one currency; asked for every balance, so kept per rule set. */
-function rulesFor(rules: readonly Rule[], currency: Currency): readonly Rule[] {
-  let byCurrency = rulesByCurrency.get(rules);
-  if (byCurrency === undefined) {
-    byCurrency = new Map();
-    rulesByCurrency.set(rules, byCurrency);
-  }
-  let found = byCurrency.get(currency);
-  if (found === undefined) {
-    found = rules.filter((rule) => rule.threshold.currency === currency);
-    byCurrency.set(currency, found);
-  }
-  return found;
-}
+/** The rules of a currency, each with its state key (`ruleKey`). */
+type RulesOf = (currency: Currency) => readonly { readonly rule: Rule; readonly key: string }[];
 
-const rulesByCurrency = new WeakMap<readonly Rule[], Map<Currency, readonly Rule[]>>();
+/** `rules` by currency, each answer made once: a decider asks at every balance. */
+function keyedRules(rules: readonly Rule[]): RulesOf {
+  const byCurrency = new Map<Currency, readonly { readonly rule: Rule; readonly key: string }[]>();
+  return (currency) => {
+    let found = byCurrency.get(currency);
+    if (found === undefined) {
+      found = rules
+        .filter((rule) => rule.threshold.currency === currency)
+        .map((rule) => ({ rule, key: ruleKey(rule.id, currency) }));
+      byCurrency.set(currency, found);
+    }
+    return found;
+  };
+}
 
 /** The balance, or the first credit line, in another currency than the account's. */
 function foreignAmount(
@@ -423,6 +425,7 @@ function creditLineFromData(line: CreditLineData): CreditLine {
  */
 function ruleTransitionsAt(
   rule: Rule,
+  key: string,
   state: OpenAccountState,
   compared: Money,
   at: { readonly referenceTimeMs: number; readonly observedAtMs: number },
@@ -431,28 +434,16 @@ function ruleTransitionsAt(
   if (at.observedAtMs < inForceSinceMs) return [];
   const last = state.lastObservation;
   if (last === null || last.observedAtMs >= inForceSinceMs) {
-    return [evaluateRule(rule, ruleState(state, rule), compared, at.referenceTimeMs)];
+    return [evaluateRule(rule, ruleState(state, key), compared, at.referenceTimeMs)];
   }
   const before = comparedBalance(last.balance, last.creditLines, rule.creditLines);
-  const baseline = baselineRule(rule, ruleState(state, rule), before);
+  const baseline = baselineRule(rule, ruleState(state, key), before);
   return [baseline, evaluateRule(rule, baseline.next, compared, at.referenceTimeMs)];
 }
 
-function ruleState(state: OpenAccountState, rule: Rule): RuleState {
-  return state.rules[keyOfRule(rule)] ?? ARMED;
+function ruleState(state: OpenAccountState, key: string): RuleState {
+  return state.rules[key] ?? ARMED;
 }
-
-/** `ruleKey` of a rule's id and currency, built once per rule (asked for every balance). */
-function keyOfRule(rule: Rule): string {
-  let key = ruleKeys.get(rule);
-  if (key === undefined) {
-    key = ruleKey(rule.id, rule.threshold.currency);
-    ruleKeys.set(rule, key);
-  }
-  return key;
-}
-
-const ruleKeys = new WeakMap<Rule, string>();
 
 /** One rule's state per currency: episodes of `low-balance` in GBP and in EUR are counted apart. */
 export function ruleKey(ruleId: string, currency: Currency): string {

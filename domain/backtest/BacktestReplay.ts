@@ -13,6 +13,7 @@ import { ruleBookFromRules, type RuleBook } from "../ruleset/RuleBook.ts";
 import type { CreditLineData } from "../values/CreditLine.ts";
 import { epochMsToInstant, instantToEpochMs, parseInstant, type Instant } from "../values/Instant.ts";
 import { moneyFromData, type MoneyData } from "../values/Money.ts";
+import { rememberingPhoneParser } from "../values/PhoneNumber.ts";
 import { DEFAULT_REFERENCE_TIME_BOUNDS, type ReferenceTimeBounds } from "../values/ReferenceTimeBounds.ts";
 import { emptyFunnel, type BacktestResult, type Funnel, type SampledChange } from "./BacktestResult.ts";
 
@@ -90,6 +91,8 @@ export class BacktestReplay {
     { candidate: SampledChange["candidate"]; actual: SampledChange["actual"] }
   >();
   readonly #book: RuleBook;
+  /** Each account's phone is checked once per replay, not at every alert. */
+  readonly #parsePhone = rememberingPhoneParser();
   /** Notifications deferred to the end of quiet hours, checked again when the replay gets there. */
   #deferred: Deferred[] = [];
   #balances = 0;
@@ -167,6 +170,7 @@ export class BacktestReplay {
       templates: this.options.templates,
       now,
       validForMs: this.options.validForMs ?? 24 * HOUR_MS,
+      parsePhone: this.#parsePhone,
     });
     if (decision.outcome !== "request") return;
     const requested = notificationDecider.decide(decision.command, notificationDecider.initialState());

@@ -5,7 +5,7 @@ import { ruleNotificationId } from "./ruleNotificationId.ts";
 import { ruleUnder, type RuleBook } from "../ruleset/RuleBook.ts";
 import { addMilliseconds, compareInstants, parseInstant, type Instant } from "../values/Instant.ts";
 import { formatMoney, moneyFromData, type Money } from "../values/Money.ts";
-import { parsePhoneNumber } from "../values/PhoneNumber.ts";
+import { parsePhoneNumber, type PhoneNumber } from "../values/PhoneNumber.ts";
 import type { Templates } from "./Templates.ts";
 
 /** The data of an `AccountQualified` event (whose type shares a union member with `AccountDisqualified`). */
@@ -30,6 +30,11 @@ export interface RuleNotificationInput {
   readonly now: Instant;
   /** How long after the qualification its SMS may still be sent. */
   readonly validForMs: number;
+  /**
+   * How the account's phone is checked (default `parsePhoneNumber`): a caller that announces many
+   * qualifications of the same accounts (a backtest) passes one that remembers its answers.
+   */
+  readonly parsePhone?: (text: string) => PhoneNumber | undefined;
 }
 
 /**
@@ -64,7 +69,7 @@ export function ruleNotificationRequest(input: RuleNotificationInput): RuleNotif
   if (rule === undefined) throw new Error(`no rule ${ruleId} for ${balance.currency} is loaded`);
   const template = input.templates.get(rule.templateId);
   if (template === undefined) throw new Error(`rule ${ruleId}: no template ${rule.templateId} is loaded`);
-  const recipient = parsePhoneNumber(account.phone);
+  const recipient = (input.parsePhone ?? parsePhoneNumber)(account.phone);
   if (recipient === undefined) throw new Error(`account ${accountId} holds an invalid phone number`);
   const qualifiedAt = parseInstant(qualified.at);
   if (qualifiedAt === undefined) throw new Error(`${ruleId} episode ${episode}: bad time ${qualified.at}`);

@@ -9,16 +9,21 @@ export type PhoneNumber = string & { readonly __brand: "PhoneNumber" };
  */
 export function parsePhoneNumber(text: string): PhoneNumber | undefined {
   if (!/^\+[1-9]\d{6,14}$/.test(text)) return undefined;
-  // Checking a number against its plan costs tens of microseconds, and the same numbers come back
-  // (every alert to an account checks its phone): answers are kept, up to a bounded number.
-  if (checked.has(text)) return checked.get(text);
   const parsed = parsePhoneNumberFromString(text);
-  const phone =
-    parsed?.isValid() === true && parsed.number === text ? (parsed.number as PhoneNumber) : undefined;
-  if (checked.size >= CHECKED_LIMIT) checked.clear();
-  checked.set(text, phone);
-  return phone;
+  return parsed?.isValid() === true && parsed.number === text ? (parsed.number as PhoneNumber) : undefined;
 }
 
-const CHECKED_LIMIT = 100_000;
-const checked = new Map<string, PhoneNumber | undefined>();
+/**
+ * `parsePhoneNumber` that remembers its answers, for one long pass over many events (checking a
+ * number against its plan costs tens of microseconds, and a replay checks each account's phone
+ * at every alert). Its memory is the caller's: it goes when the caller drops it.
+ */
+export function rememberingPhoneParser(): (text: string) => PhoneNumber | undefined {
+  const checked = new Map<string, PhoneNumber | undefined>();
+  return (text) => {
+    if (checked.has(text)) return checked.get(text);
+    const phone = parsePhoneNumber(text);
+    checked.set(text, phone);
+    return phone;
+  };
+}
