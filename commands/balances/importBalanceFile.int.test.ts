@@ -13,7 +13,13 @@ import { openTestEventStore, type TestEventStore } from "../../test/postgresTest
 import { handleCommand } from "../handleCommand.ts";
 import { loadRules } from "../rules/loadRules.ts";
 import { BalanceImports } from "./BalanceImports.ts";
-import { digestOf, importBalanceFile, type BalanceFile } from "./importBalanceFile.ts";
+import {
+  digestOf,
+  importBalanceFile,
+  type BalanceFile,
+  type BalanceFileImport,
+  type ImportBalanceFileOptions,
+} from "./importBalanceFile.ts";
 
 const test = anyTest as TestFn<TestEventStore & { imports: BalanceImports }>;
 
@@ -32,17 +38,28 @@ test.after.always(async (t) => {
 
 /** Opens GBP accounts `prefix-1` … `prefix-count`, each with consent, as the command API would. */
 async function openAccounts(t: { context: TestEventStore }, prefix: string, count: number): Promise<void> {
+  await openAccountsNamed(
+    t,
+    Array.from({ length: count }, (_, index) => `${prefix}-${index + 1}`),
+  );
+}
+
+/** Opens GBP accounts with these ids, each with consent, as the command API would. */
+async function openAccountsNamed(
+  t: { context: TestEventStore },
+  accountIds: readonly string[],
+): Promise<void> {
   const decider = accountDecider(await loadRules());
-  for (let index = 1; index <= count; index += 1) {
+  for (const [index, accountId] of accountIds.entries()) {
     await handleCommand(
       t.context.store,
       decider,
-      `account-${prefix}-${index}`,
+      `account-${accountId}`,
       {
         type: "OpenAccount",
         data: {
-          accountId: `${prefix}-${index}`,
-          customerId: `c-${index}`,
+          accountId,
+          customerId: `c-${index + 1}`,
           phone: "+447911123456" as PhoneNumber,
           currency: "GBP",
           timeZone: "Europe/London" as TimeZone,
@@ -53,6 +70,25 @@ async function openAccounts(t: { context: TestEventStore }, prefix: string, coun
       { newEventId: randomUUID, metadata: { correlationId: "setup", actor: "test" } },
     );
   }
+}
+
+/** Imports `file` for core-banking into the test's store, under the shipped rules. */
+async function importFile(
+  t: { context: TestEventStore & { imports: BalanceImports } },
+  file: BalanceFile,
+  options: Partial<
+    Pick<ImportBalanceFileOptions, "concurrency" | "commitEvery" | "onProgress" | "signal">
+  > = {},
+): Promise<BalanceFileImport> {
+  return importBalanceFile({
+    imports: t.context.imports,
+    store: t.context.store,
+    rules: fixedRules(await loadRules()),
+    clock,
+    file,
+    requestedBy: "core-banking",
+    ...options,
+  });
 }
 
 async function fileOf(name: string, format: BalanceFile["format"], bytes: Buffer): Promise<BalanceFile> {
@@ -133,14 +169,7 @@ test("an NDJSON file: each row is recorded as a push is, bad rows are told with 
     }),
   ].join("\n");
   const file = await fileOf("eod.ndjson", "ndjson", Buffer.from(text));
-  const result = await importBalanceFile({
-    imports: t.context.imports,
-    store: t.context.store,
-    rules: fixedRules(await loadRules()),
-    clock,
-    file,
-    requestedBy: "core-banking",
-  });
+  const result = await importFile(t, file);
   t.is(result.outcome, "imported");
   t.like(result.batch, {
     status: "done",
@@ -165,14 +194,7 @@ test("an NDJSON file: each row is recorded as a push is, bad rows are told with 
   t.deepEqual(await eventsOf(t, "account-nd-2"), ["AccountOpened"]);
 
   // The same file again does nothing twice.
-  const again = await importBalanceFile({
-    imports: t.context.imports,
-    store: t.context.store,
-    rules: fixedRules(await loadRules()),
-    clock,
-    file,
-    requestedBy: "core-banking",
-  });
+  const again = await importFile(t, file);
   t.is(again.outcome, "already_imported");
   t.is(again.batch.batchId, result.batch.batchId);
   t.deepEqual(await eventsOf(t, "account-nd-1"), ["AccountOpened", "BalanceObserved", "AccountQualified"]);
@@ -186,14 +208,7 @@ test("a gzipped CSV file with a header; quoted cells; a bad header refuses the f
     `csv-2,-5.00,GBP,ITAV,${at},`,
     `csv-2,"unclosed,GBP,ITAV,${at},`,
   ].join("\r\n");
-  const result = await importBalanceFile({
-    imports: t.context.imports,
-    store: t.context.store,
-    rules: fixedRules(await loadRules()),
-    clock,
-    file: await fileOf("eod.csv.gz", "csv", gzipSync(Buffer.from(csv))),
-    requestedBy: "core-banking",
-  });
+  const result = await importFile(t, await fileOf("eod.csv.gz", "csv", gzipSync(Buffer.from(csv))));
   t.like(result.batch, { status: "done", counts: { recorded: 2 } });
   const observed = await collect(t.context.store.readStream("account-csv-1"));
   t.like(observed[1]?.data, {
@@ -210,14 +225,7 @@ test("a gzipped CSV file with a header; quoted cells; a bad header refuses the f
   t.true(result.batch.counts.invalid >= 1, "the unclosed quote is a bad row, not the end of the file");
 
   await t.throwsAsync(
-    importBalanceFile({
-      imports: t.context.imports,
-      store: t.context.store,
-      rules: fixedRules(await loadRules()),
-      clock,
-      file: await fileOf("bad.csv", "csv", Buffer.from("accountId,amount,colour\ncsv-1,1.00,red\n")),
-      requestedBy: "core-banking",
-    }),
+    importFile(t, await fileOf("bad.csv", "csv", Buffer.from("accountId,amount,colour\ncsv-1,1.00,red\n"))),
     { message: /lacks currency, balanceType, referenceTime; unknown columns colour/ },
   );
 });
@@ -240,13 +248,7 @@ test("an import stopped part-way resumes after its last committed row and record
   // resumes there, and the rows after it are counted when decided again.
   const countedOtherThanCommitted: string[] = [];
   await t.throwsAsync(
-    importBalanceFile({
-      imports: t.context.imports,
-      store: t.context.store,
-      rules: fixedRules(await loadRules()),
-      clock,
-      file,
-      requestedBy: "core-banking",
+    importFile(t, file, {
       concurrency: 8,
       commitEvery: 25,
       onProgress: (committedRow, counts) => {
@@ -266,13 +268,7 @@ test("an import stopped part-way resumes after its last committed row and record
   t.is(stopped?.committedRow, committedBeforeStop);
   t.deepEqual(countedOtherThanCommitted, []);
 
-  const resumed = await importBalanceFile({
-    imports: t.context.imports,
-    store: t.context.store,
-    rules: fixedRules(await loadRules()),
-    clock,
-    file,
-    requestedBy: "core-banking",
+  const resumed = await importFile(t, file, {
     concurrency: 8,
   });
   t.is(resumed.outcome, "imported");
@@ -292,36 +288,9 @@ test("an import stopped part-way resumes after its last committed row and record
 });
 
 test("a camt.053 statement: its balances recorded as pushes, the rules evaluated, a balance without its sign a bad row", async (t) => {
-  const decider = accountDecider(await loadRules());
-  for (const accountId of ["GB33BUKB20201555555555", "acc-camt-2"]) {
-    await handleCommand(
-      t.context.store,
-      decider,
-      `account-${accountId}`,
-      {
-        type: "OpenAccount",
-        data: {
-          accountId,
-          customerId: "c-camt",
-          phone: "+447911123456" as PhoneNumber,
-          currency: "GBP",
-          timeZone: "Europe/London" as TimeZone,
-          consents: { service: true, marketing: false },
-          now: epochMsToInstant(NOW_MS - 3 * 86_400_000),
-        },
-      },
-      { newEventId: randomUUID, metadata: { correlationId: "setup", actor: "test" } },
-    );
-  }
+  await openAccountsNamed(t, ["GB33BUKB20201555555555", "acc-camt-2"]);
   const bytes = await readFile(new URL("./testdata/camt053.xml", import.meta.url));
-  const result = await importBalanceFile({
-    imports: t.context.imports,
-    store: t.context.store,
-    rules: fixedRules(await loadRules()),
-    clock,
-    file: await fileOf("camt053.xml", "camt", bytes),
-    requestedBy: "core-banking",
-  });
+  const result = await importFile(t, await fileOf("camt053.xml", "camt", bytes));
   t.like(result.batch, { status: "done", counts: { rows: 4, recorded: 3, refused: 0, invalid: 1 } });
   t.deepEqual(
     result.batch.badRows.map((bad) => [bad.line, bad.reason]),
