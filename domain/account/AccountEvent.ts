@@ -118,3 +118,27 @@ export const ACCOUNT_EVENT_TYPES = Object.keys({
   AccountDisqualified: true,
   AccountClosed: true,
 } satisfies Record<AccountEvent["type"], true>) as readonly AccountEvent["type"][];
+
+/** When an account event happened, as its data says (every type carries its time). */
+export function accountEventTime(event: AccountEvent): string {
+  switch (event.type) {
+    case "AccountOpened":
+      return event.data.openedAt;
+    case "ContactChanged":
+      return event.data.changedAt;
+    case "ConsentChanged":
+    case "AccountQualified":
+    case "AccountDisqualified":
+      return event.data.at;
+    case "SmsKeywordReceived":
+      return event.data.receivedAt;
+    case "BalanceRefreshRequested":
+      return event.data.requestedAt;
+    case "BalanceObserved":
+      return event.data.observedAt;
+    case "BalanceRefreshFailed":
+      return event.data.failedAt;
+    case "AccountClosed":
+      return event.data.closedAt;
+  }
+}

@@ -1,5 +1,5 @@
 import { accountDecider } from "../account/accountDecider.ts";
-import { ACCOUNT_EVENT_TYPES, type AccountEvent } from "../account/AccountEvent.ts";
+import { ACCOUNT_EVENT_TYPES, accountEventTime, type AccountEvent } from "../account/AccountEvent.ts";
 import type { AccountState } from "../account/AccountState.ts";
 import type { Decider } from "../Decider.ts";
 import type { AccountCommand } from "../account/AccountCommand.ts";
@@ -15,7 +15,14 @@ import { epochMsToInstant, instantToEpochMs, parseInstant, type Instant } from "
 import { moneyFromData, type MoneyData } from "../values/Money.ts";
 import { rememberingPhoneParser } from "../values/PhoneNumber.ts";
 import { DEFAULT_REFERENCE_TIME_BOUNDS, type ReferenceTimeBounds } from "../values/ReferenceTimeBounds.ts";
-import { emptyFunnel, type BacktestResult, type Funnel, type SampledChange } from "./BacktestResult.ts";
+import {
+  emptyFunnel,
+  sampledChanges,
+  sortedRows,
+  type BacktestResult,
+  type Funnel,
+  type SampledChange,
+} from "./BacktestResult.ts";
 
 /** One event of the log, as the backtest reads it (no metadata). */
 export interface LoggedEvent {
@@ -79,6 +86,12 @@ interface Deferred {
  * quiet hours in the customer's zone, the rule's cooldown against the sends the candidate would
  * have made, a recovered balance), in the customer's state at that moment. Recorded
  * qualifications and notification events are counted as what actually happened.
+ *
+ * A notification deferred to the end of quiet hours is checked again in the account's state at
+ * that time: before the first of its account's events from then on, or, when there is none, at
+ * the end of the log (`result`). Nothing one account's replay decides depends on another
+ * account's events, so replaying a log split into parts by stream, each part whole streams, and
+ * merging the parts' results (`mergeBacktestResults`) gives exactly what one replay gives.
  */
 export class BacktestReplay {
   readonly #decider: Decider<AccountState, AccountCommand, AccountEvent, string>;
@@ -93,11 +106,11 @@ export class BacktestReplay {
   readonly #book: RuleBook;
   /** Each account's phone is checked once per replay, not at every alert. */
   readonly #parsePhone = rememberingPhoneParser();
-  /** Notifications deferred to the end of quiet hours, checked again when the replay gets there. */
-  #deferred: Deferred[] = [];
+  /** Notifications deferred to the end of quiet hours, by account stream: checked again then. */
+  readonly #deferred = new Map<string, Deferred[]>();
   #balances = 0;
   #balancesInWindow = 0;
-  /** The latest time the log has reached (its balances'): deferrals due later are still waiting. */
+  /** The latest balance's time: at the end, deferrals due later are still waiting. */
   #latestMs = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly options: BacktestOptions) {
@@ -110,6 +123,11 @@ export class BacktestReplay {
     return this.#balances;
   }
 
+  /** The time of the latest balance replayed: where the log ends, for `result`. */
+  get latestBalanceMs(): number {
+    return this.#latestMs;
+  }
+
   apply(event: LoggedEvent): void {
     if (event.streamId.startsWith(ACCOUNT_STREAM_PREFIX)) this.#applyToAccount(event);
     else if (event.streamId.startsWith("notification-")) this.#countNotification(event);
@@ -117,6 +135,10 @@ export class BacktestReplay {
 
   #applyToAccount(event: LoggedEvent): void {
     const { streamId } = event;
+    const waiting = this.#deferred.get(streamId);
+    if (waiting !== undefined && ACCOUNT_TYPES.has(event.type)) {
+      this.#wakeDeferred(streamId, waiting, epochMsOf(accountEventTime(event as unknown as AccountEvent)));
+    }
     const state = this.#accounts.get(streamId) ?? this.#decider.initialState();
     switch (event.type) {
       case "BalanceObserved":
@@ -140,7 +162,6 @@ export class BacktestReplay {
     const atMs = epochMsOf(now);
     if (Number.isNaN(atMs)) return;
     this.#latestMs = Math.max(this.#latestMs, atMs);
-    this.#wakeDeferred(atMs);
     if (this.#inWindow(atMs)) this.#balancesInWindow += 1;
     const decision = this.#decider.decide(recordBalanceOf(data, now as Instant), state);
     if (decision.outcome === "refused") return;
@@ -203,10 +224,13 @@ export class BacktestReplay {
         if (funnel !== undefined)
           funnel.suppressed[verdict.reason] = (funnel.suppressed[verdict.reason] ?? 0) + 1;
         return;
-      case "defer":
+      case "defer": {
         if (funnel !== undefined) funnel.deferred += 1;
-        this.#deferred.push({ request, untilMs: instantToEpochMs(verdict.until), funnel });
+        const streamId = ACCOUNT_STREAM_PREFIX + request.accountId;
+        const deferred = { request, untilMs: instantToEpochMs(verdict.until), funnel };
+        this.#deferred.set(streamId, [...(this.#deferred.get(streamId) ?? []), deferred]);
         return;
+      }
       case "send":
         if (funnel !== undefined) funnel.sent += 1;
         sends.push(atMs);
@@ -215,15 +239,18 @@ export class BacktestReplay {
     }
   }
 
-  /** Deferred notifications whose quiet hours ended by `atMs`: checked again in the state now. */
-  #wakeDeferred(atMs: number): void {
-    if (this.#deferred.length === 0) return;
-    const due = this.#deferred.filter((deferred) => deferred.untilMs <= atMs);
+  /**
+   * An account's deferred notifications whose quiet hours ended by `atMs`: checked again, in order
+   * of their ends, in the account's state now. A check may defer again (kept for later).
+   */
+  #wakeDeferred(streamId: string, waiting: readonly Deferred[], atMs: number): void {
+    const due = waiting.filter((deferred) => deferred.untilMs <= atMs);
     if (due.length === 0) return;
-    this.#deferred = this.#deferred.filter((deferred) => deferred.untilMs > atMs);
+    const later = waiting.filter((deferred) => deferred.untilMs > atMs);
+    if (later.length === 0) this.#deferred.delete(streamId);
+    else this.#deferred.set(streamId, later);
     for (const { request, untilMs, funnel } of due.sort((a, b) => a.untilMs - b.untilMs)) {
-      const account =
-        this.#accounts.get(ACCOUNT_STREAM_PREFIX + request.accountId) ?? this.#decider.initialState();
+      const account = this.#accounts.get(streamId) ?? this.#decider.initialState();
       this.#check(request, account, untilMs, funnel);
     }
   }
@@ -295,32 +322,27 @@ export class BacktestReplay {
   }
 
   /**
-   * What the replay found: per day and rule, candidate beside actual; and sample accounts. A
-   * deferral whose quiet hours end after the log's last balance is still waiting, as a deferred
-   * notification in the log is: counted deferred, not sent.
+   * What the replay found: per day and rule, candidate beside actual; and sample accounts. The
+   * log ends at `endMs` (by default its latest balance; a part of a log passes the whole log's):
+   * deferrals due by then are checked in their account's last state, and one whose quiet hours
+   * end later is still waiting, as a deferred notification in the log is: counted deferred, not
+   * sent. Call it once, at the end.
    */
-  result(): BacktestResult {
-    const rows = [...this.#rows.entries()]
-      .map(([key, row]) => {
-        const [day = "", ruleId = ""] = key.split("\u0000");
-        return { day, ruleId, ...row };
-      })
-      .sort((a, b) => (a.day === b.day ? a.ruleId.localeCompare(b.ruleId) : a.day < b.day ? -1 : 1));
-    const limit = this.options.sampleSize ?? 20;
-    const gains: SampledChange[] = [];
-    const losses: SampledChange[] = [];
-    for (const [key, entry] of this.#qualifiedByAccount) {
+  result(endMs: number = this.#latestMs): BacktestResult {
+    for (const [streamId, waiting] of [...this.#deferred]) this.#wakeDeferred(streamId, waiting, endMs);
+    const rows = [...this.#rows.entries()].map(([key, row]) => {
+      const [day = "", ruleId = ""] = key.split("\u0000");
+      return { day, ruleId, ...row };
+    });
+    const changes = [...this.#qualifiedByAccount].map(([key, entry]): SampledChange => {
       const [accountId = "", ruleId = ""] = key.split("\u0000");
-      const change = { accountId, ruleId, ...entry };
-      if (entry.candidate !== null && entry.actual === null && gains.length < limit) gains.push(change);
-      if (entry.candidate === null && entry.actual !== null && losses.length < limit) losses.push(change);
-    }
+      return { accountId, ruleId, ...entry };
+    });
     return {
       balancesReplayed: this.#balances,
       balancesInWindow: this.#balancesInWindow,
-      rows,
-      gains,
-      losses,
+      rows: sortedRows(rows),
+      ...sampledChanges(changes, this.options.sampleSize ?? 20),
     };
   }
 }

@@ -1,9 +1,10 @@
 import test from "ava";
+import fc from "fast-check";
 import type { AccountEvent } from "../account/AccountEvent.ts";
 import type { Rule } from "../rules/Rule.ts";
 import { parseMoney, type Money } from "../values/Money.ts";
 import { BacktestReplay, type LoggedEvent } from "./BacktestReplay.ts";
-import type { Funnel } from "./BacktestResult.ts";
+import { mergeBacktestResults, type Funnel } from "./BacktestResult.ts";
 
 const money = (decimal: string): Money => {
   const parsed = parseMoney(decimal, "GBP");
@@ -172,4 +173,95 @@ test("quiet hours defer a candidate's SMS to their end, where it is checked agai
   ])
     waiting.apply(event);
   t.deepEqual(waiting.result().rows[0]?.candidate, funnel({ qualified: 1, requested: 1, deferred: 1 }));
+});
+
+const consent = (id: string, granted: boolean, at: string) =>
+  account(id, "ConsentChanged", { messageClass: "service", granted, source: "api", messageId: null, at });
+
+test("a deferred SMS is checked at the end of quiet hours in the account's state then: a consent withdrawn before the end stops it, one withdrawn after does not", (t) => {
+  const night: Rule = { ...candidate, quietHours: { start: "21:00", end: "08:00" } };
+  const replayWith = (withdrawnAt: string) => {
+    const replay = new BacktestReplay({
+      rules: [night],
+      templates,
+      fromMs: Date.parse("2026-11-01T00:00:00Z"),
+      toMs: Date.parse("2026-11-03T00:00:00Z"),
+    });
+    for (const event of [
+      opened("a", true),
+      balance("a", "300.00", "2026-11-01T20:00:00.000Z"),
+      balance("a", "150.00", "2026-11-01T22:00:00.000Z"), // deferred to 08:00 (London, GMT)
+      consent("a", false, withdrawnAt),
+      balance("a", "140.00", "2026-11-02T10:00:00.000Z"),
+    ])
+      replay.apply(event);
+    return replay.result().rows[0]?.candidate;
+  };
+  t.deepEqual(
+    replayWith("2026-11-02T07:30:00.000Z"),
+    funnel({ qualified: 1, requested: 1, deferred: 1, suppressed: { "opted-out": 1 } }),
+  );
+  t.deepEqual(
+    replayWith("2026-11-02T08:30:00.000Z"),
+    funnel({ qualified: 1, requested: 1, deferred: 1, sent: 1 }),
+  );
+});
+
+/** A scripted history of a few accounts: balances, consent changes, recorded qualifications, interleaved. */
+const history = fc
+  .array(
+    fc.record({
+      account: fc.constantFrom("a", "b", "c", "d", "e"),
+      kind: fc.constantFrom("balance", "balance", "balance", "consent", "qualified"),
+      amount: fc.integer({ min: 0, max: 40_000 }),
+      granted: fc.boolean(),
+      minutes: fc.integer({ min: 0, max: 3 * 24 * 60 }),
+    }),
+    { maxLength: 80 },
+  )
+  .map((steps) => {
+    const start = Date.parse("2026-11-01T00:00:00Z");
+    const at = (minutes: number) => new Date(start + minutes * 60_000).toISOString();
+    const ordered = [...steps].sort((a, b) => a.minutes - b.minutes);
+    return [
+      ...["a", "b", "c", "d", "e"].map((id) => opened(id, id !== "e")),
+      ...ordered.map((step) => {
+        const when = at(step.minutes);
+        if (step.kind === "consent") return consent(step.account, step.granted, when);
+        if (step.kind === "qualified")
+          return account(step.account, "AccountQualified", {
+            ruleId: "low-balance",
+            ruleVersion: 1,
+            episode: 1,
+            balance: { minor: "5000", currency: "GBP" },
+            at: when,
+          });
+        return balance(step.account, (step.amount / 100).toFixed(2), when);
+      }),
+    ];
+  });
+
+test("property: a log replayed in parts, each part whole accounts, and merged gives exactly what one replay gives", (t) => {
+  const night: Rule = { ...candidate, cooldownHours: 2, quietHours: { start: "21:00", end: "08:00" } };
+  const options = {
+    rules: [night],
+    templates,
+    fromMs: Date.parse("2026-11-01T06:00:00Z"),
+    toMs: Date.parse("2026-11-03T12:00:00Z"),
+    sampleSize: 3,
+  };
+  fc.assert(
+    fc.property(history, fc.func(fc.integer({ min: 0, max: 2 })), (log, partOf) => {
+      const whole = new BacktestReplay(options);
+      for (const event of log) whole.apply(event);
+      const parts = [0, 1, 2].map(() => new BacktestReplay(options));
+      for (const event of log) parts[partOf(event.streamId)]?.apply(event);
+      const endMs = Math.max(...parts.map((part) => part.latestBalanceMs));
+      const merged = mergeBacktestResults(
+        parts.map((part) => part.result(endMs)),
+        options.sampleSize,
+      );
+      t.deepEqual(merged, whole.result());
+    }),
+  );
 });
