@@ -113,6 +113,41 @@ export interface LogSnapshotOptions {
   readonly types?: readonly string[];
   /** Events per batch (PostgreSQL: per fetch from its cursor); 5,000 by default. */
   readonly batchSize?: number;
+  /**
+   * One part of a shared snapshot (`EventStore.shareLogSnapshot`) instead of the log as it stands:
+   * the events of the streams that fall in part `index` of `count`, in global order. Every event
+   * of a stream falls in the same part, and the parts together hold each event once.
+   */
+  readonly part?: LogSnapshotPart;
+}
+
+export interface LogSnapshotPart {
+  /** `SharedLogSnapshot.id`. */
+  readonly snapshot: string;
+  /** Which part, from 0 to `count - 1`. */
+  readonly index: number;
+  /** How many parts the log is split into (1 to `MAX_SNAPSHOT_PARTS`). */
+  readonly count: number;
+}
+
+export const MAX_SNAPSHOT_PARTS = 64;
+
+/** The log as it stood at one moment, held for readers of its parts until released. */
+export interface SharedLogSnapshot {
+  /** Passed to readers, in this process or another, as `LogSnapshotPart.snapshot`. */
+  readonly id: string;
+  /** Lets the snapshot go; a part whose read has begun reads on. Once is enough; more do nothing. */
+  release(): Promise<void>;
+}
+
+/** A part's bounds, checked before any read: a RangeError names what is wrong. */
+export function checkSnapshotPart(part: LogSnapshotPart): void {
+  if (!Number.isSafeInteger(part.count) || part.count < 1 || part.count > MAX_SNAPSHOT_PARTS) {
+    throw new RangeError(`a snapshot splits into 1 to ${MAX_SNAPSHOT_PARTS} parts, not ${part.count}`);
+  }
+  if (!Number.isSafeInteger(part.index) || part.index < 0 || part.index >= part.count) {
+    throw new RangeError(`part ${part.index} is not one of 0 to ${part.count - 1}`);
+  }
 }
 
 export const DEFAULT_SNAPSHOT_BATCH_SIZE = 5000;
@@ -125,6 +160,9 @@ export async function* snapshotOfReadAll(
   events: AsyncIterable<SnapshotEvent>,
   options: LogSnapshotOptions = {},
 ): AsyncIterable<readonly SnapshotEvent[]> {
+  if (options.part !== undefined) {
+    throw new RangeError("this event store shares no snapshot: it reads the log whole, not in parts");
+  }
   const types = options.types === undefined ? undefined : new Set(options.types);
   const size = options.batchSize ?? DEFAULT_SNAPSHOT_BATCH_SIZE;
   let batch: SnapshotEvent[] = [];
@@ -199,6 +237,15 @@ export interface EventStore {
    * it. PostgreSQL reads it through one cursor, sending only the three fields.
    */
   readLogSnapshot(options?: LogSnapshotOptions): AsyncIterable<readonly SnapshotEvent[]>;
+
+  /**
+   * Holds the log as it stands now for several readers of its parts (`readLogSnapshot` with
+   * `part`), each on its own connection (in another thread or process), so that a replay can be
+   * split by stream and still see one consistent log. Absent in stores that cannot (EventStoreDB):
+   * they are read whole. PostgreSQL exports the snapshot of a transaction it keeps open until
+   * `release`.
+   */
+  shareLogSnapshot?(): Promise<SharedLogSnapshot>;
 
   /** Releases connections; pending subscriptions end. */
   close(): Promise<void>;

@@ -412,6 +412,92 @@ function snapshotContract(test: ContractTest, title: Title): void {
     }
     await store.append(streamId("snapshot"), "no_stream", [event("Still")]);
   });
+
+  test(
+    title(
+      "a shared snapshot is read in parts: each stream whole in one part, each event once, as the log stood when shared",
+    ),
+    async (t) => {
+      const { store } = t.context;
+      const parts = 3;
+      if (store.shareLogSnapshot === undefined) {
+        await t.throwsAsync(drain(store.readLogSnapshot({ part: { snapshot: "any", index: 0, count: 2 } })), {
+          instanceOf: RangeError,
+        });
+        return;
+      }
+      const streams = Array.from({ length: 12 }, () => streamId("parts"));
+      // Text that tests the data's decoding: quotes, a backslash, a line separator, astral letters.
+      const text = 'ünï "quoted" \\ \u2028 😀';
+      for (let round = 0; round < 3; round += 1) {
+        for (const stream of streams) await store.append(stream, "any", [event("Part", { round, text })]);
+      }
+      const mine = new Set(streams);
+      const whole: string[] = [];
+      for await (const batch of store.readLogSnapshot({ types: ["Part"] })) {
+        for (const e of batch)
+          if (mine.has(e.streamId)) whole.push(`${e.streamId}/${String(e.data["round"])}`);
+      }
+      const shared = await store.shareLogSnapshot();
+      try {
+        await store.append(streams[0]!, "any", [event("Part", { round: 99, text })]);
+        const read = await Promise.all(
+          Array.from({ length: parts }, async (_, index) => {
+            const events: string[] = [];
+            for await (const batch of store.readLogSnapshot({
+              types: ["Part"],
+              batchSize: 4,
+              part: { snapshot: shared.id, index, count: parts },
+            })) {
+              for (const e of batch) {
+                if (!mine.has(e.streamId)) continue;
+                t.is(e.data["text"], text);
+                events.push(`${e.streamId}/${String(e.data["round"])}`);
+              }
+            }
+            return events;
+          }),
+        );
+        t.is(read.flat().length, whole.length, "each event once; the one appended after sharing in none");
+        for (const events of read) {
+          const own = new Set(events.map((e) => e.split("/")[0]));
+          t.deepEqual(
+            events,
+            whole.filter((e) => own.has(e.split("/")[0])),
+            "whole streams, in the log's order",
+          );
+        }
+        t.true(
+          read.filter((events) => events.length > 0).length > 1,
+          "twelve streams do not all fall in one part",
+        );
+        for (const part of [
+          { snapshot: shared.id, index: parts, count: parts },
+          { snapshot: shared.id, index: 0, count: 0 },
+          { snapshot: shared.id, index: -1, count: 2 },
+          { snapshot: "00000003-0000001B-1'; drop table events; --", index: 0, count: 2 },
+        ]) {
+          await t.throwsAsync(drain(store.readLogSnapshot({ part })), { instanceOf: RangeError });
+        }
+      } finally {
+        await shared.release();
+        await shared.release();
+      }
+      await t.throwsAsync(
+        drain(store.readLogSnapshot({ part: { snapshot: shared.id, index: 0, count: 2 } })),
+        undefined,
+        "a released snapshot is no longer there to read",
+      );
+      await store.append(streamId("parts"), "no_stream", [event("Still")]);
+    },
+  );
+}
+
+/** Reads to the end, keeping nothing. */
+async function drain(batches: AsyncIterable<unknown>): Promise<number> {
+  let count = 0;
+  for await (const batch of batches) if (batch !== undefined) count += 1;
+  return count;
 }
 
 /** Subscriptions: catching up, following live appends, closing, and leaving out metadata. */

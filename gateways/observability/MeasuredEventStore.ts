@@ -8,6 +8,7 @@ import type {
   ReadAllOptions,
   ReadStreamOptions,
   RecordedEvent,
+  SharedLogSnapshot,
   SnapshotEvent,
   SubscribeOptions,
   Subscription,
@@ -25,10 +26,13 @@ import { inSpan, SpanKind } from "./traceContext.ts";
 export class MeasuredEventStore implements EventStore {
   readonly #store: EventStore;
   readonly #metrics: Metrics;
+  /** The store's own, when it has one. */
+  readonly shareLogSnapshot?: () => Promise<SharedLogSnapshot>;
 
   constructor(store: EventStore, metrics: Metrics) {
     this.#store = store;
     this.#metrics = metrics;
+    if (store.shareLogSnapshot !== undefined) this.shareLogSnapshot = store.shareLogSnapshot.bind(store);
   }
 
   append(
