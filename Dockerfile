@@ -18,7 +18,7 @@ FROM dependencies AS build
 COPY . .
 # Every entry point but the failover drill, which the image does not hold (.dockerignore), and
 # the operator console, which the query API serves from console/dist.
-RUN node scripts/buildServer.ts tidemark projections deadLetters backup eventLog demo \
+RUN node scripts/buildServer.ts tidemark projections deadLetters backup eventLog demo backtestWorker \
     && npm run build:console
 
 FROM node:24-slim

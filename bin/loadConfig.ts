@@ -4,6 +4,8 @@ import { z } from "zod";
 import { SCOPES, type ApiKeyEntry } from "../http/ApiKeys.ts";
 import type { RefreshSchedule } from "../domain/account/RefreshSchedule.ts";
 import type { ReferenceTimeBounds } from "../domain/values/ReferenceTimeBounds.ts";
+import { MAX_SNAPSHOT_PARTS } from "../gateways/eventStore/EventStore.ts";
+import { DEFAULT_BACKTEST_THREADS } from "./backtestThreadsFor.ts";
 
 /** Where the PostgreSQL that holds the event log (and, later, the read models) comes from. */
 export type DatabaseConfig =
@@ -80,6 +82,8 @@ export interface Config {
   readonly rulesFile: string | undefined;
   /** How often each process looks for a newly published rule set version. */
   readonly rulesPollMs: number;
+  /** Threads a backtest replays the log on, each one part (1: none of its own). */
+  readonly backtestThreads: number;
   /** Where the command API keeps balance files sent to it until imported, and the largest it takes. */
   readonly balanceImports: { readonly directory: string; readonly maxBytes: number };
   /** Requests per second allowed per API key on the command API. */
@@ -243,6 +247,13 @@ const environment = z.object({
     .default("4096")
     .refine((value) => /^\d{1,7}$/.test(value) && Number(value) >= 1, {
       message: "must be a whole number of megabytes from 1 to 9999999",
+    })
+    .transform(Number),
+  BACKTEST_THREADS: z
+    .string()
+    .default(String(DEFAULT_BACKTEST_THREADS))
+    .refine((value) => /^\d{1,2}$/.test(value) && Number(value) >= 1 && Number(value) <= MAX_SNAPSHOT_PARTS, {
+      message: `must be a whole number of threads from 1 to ${MAX_SNAPSHOT_PARTS}`,
     })
     .transform(Number),
   RULES_POLL_MS: z
@@ -419,6 +430,7 @@ function configFromVariables(vars: Variables): Config {
     apiKeys: vars.TIDEMARK_API_KEYS as ApiKeyEntry[],
     rulesFile: vars.TIDEMARK_RULES_FILE,
     rulesPollMs: vars.RULES_POLL_MS,
+    backtestThreads: vars.BACKTEST_THREADS,
     balanceImports: {
       directory: vars.BALANCE_IMPORT_DIR ?? path.join(vars.TIDEMARK_DATA_DIR, "balance-imports"),
       maxBytes: vars.BALANCE_IMPORT_MAX_MB * 1024 * 1024,

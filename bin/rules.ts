@@ -9,7 +9,9 @@ import type { EventStore } from "../gateways/eventStore/EventStore.ts";
 import { newEventId } from "../gateways/eventStore/newEventId.ts";
 import { createLogger } from "../gateways/observability/createLogger.ts";
 import { backtestCsv, runBacktest, type BacktestReport } from "../projections/backtest/runBacktest.ts";
-import { connectDatabase, openEventStore, runCommandLine, UsageError } from "./commandLine.ts";
+import { backtestThreadsFor } from "./backtestThreadsFor.ts";
+import { connectDatabase, databaseUrlOf, openEventStore, runCommandLine, UsageError } from "./commandLine.ts";
+import { MAX_SNAPSHOT_PARTS } from "../gateways/eventStore/EventStore.ts";
 import { loadConfig, type Config } from "./loadConfig.ts";
 import { ProgressLine } from "./ProgressLine.ts";
 import { textTable } from "./textTable.ts";
@@ -31,6 +33,8 @@ Options:
   --from <date>, --to <date>             the backtest's window, [from, to): 2026-11-01 or an ISO time
   --json-out <file>, --csv-out <file>    also write the backtest's report as JSON / CSV
   --sample <n>                           accounts that would gain / lose an alert to show (default 10)
+  --threads <n>                          threads replaying a part of the log each (default BACKTEST_THREADS,
+                                         or the cores up to 2; PostgreSQL only)
   --json                                 machine-readable output on stdout
   -h, --help                             this text
 
@@ -49,6 +53,8 @@ type Invocation =
       readonly jsonOut: string | undefined;
       readonly csvOut: string | undefined;
       readonly sample: number;
+      /** Undefined: BACKTEST_THREADS. */
+      readonly threads: number | undefined;
       readonly json: boolean;
     };
 
@@ -63,6 +69,7 @@ function parseInvocation(argv: readonly string[]): Invocation | "help" {
       "json-out": { type: "string" },
       "csv-out": { type: "string" },
       sample: { type: "string", default: "10" },
+      threads: { type: "string" },
       json: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -89,6 +96,13 @@ function parseInvocation(argv: readonly string[]): Invocation | "help" {
     if (!Number.isSafeInteger(sample) || sample < 0 || sample > 1000) {
       throw new UsageError("--sample takes a whole number from 0 to 1000");
     }
+    const threads = values.threads === undefined ? undefined : Number(values.threads);
+    if (
+      threads !== undefined &&
+      !(/^\d{1,2}$/.test(values.threads ?? "") && threads >= 1 && threads <= MAX_SNAPSHOT_PARTS)
+    ) {
+      throw new UsageError(`--threads takes a whole number from 1 to ${MAX_SNAPSHOT_PARTS}`);
+    }
     return {
       command,
       file,
@@ -97,6 +111,7 @@ function parseInvocation(argv: readonly string[]): Invocation | "help" {
       jsonOut: values["json-out"],
       csvOut: values["csv-out"],
       sample,
+      threads,
       json: values.json,
     };
   }
@@ -229,6 +244,10 @@ async function backtest(
     bounds: config.referenceTimeBounds,
     sampleSize: invocation.sample,
     signal: stop.signal,
+    threads: backtestThreadsFor(
+      { databaseUrl: databaseUrlOf(config) },
+      invocation.threads ?? config.backtestThreads,
+    ),
     onProgress: (balances) =>
       progress.show(`backtest: ${balances.toLocaleString("en")} balances replayed`, balances),
   });

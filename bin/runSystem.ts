@@ -75,6 +75,7 @@ export async function main(options: { readonly tracing: Tracing }): Promise<void
     config,
     rules,
     pool,
+    databaseUrl: database.url,
     openPool,
     store: new MeasuredEventStore(unmeasuredStore, metrics),
     unmeasuredStore,

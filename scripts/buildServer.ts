@@ -31,6 +31,7 @@ export const ENTRY_POINTS = [
   "demo",
   "rules",
   "balances",
+  "backtestWorker",
 ];
 
 export interface BuildStamp {
@@ -94,6 +95,16 @@ export async function buildServer(options: {
   };
   await replaceFile(STAMP, JSON.stringify(stamp, null, 2));
   return true;
+}
+
+/**
+ * Builds every entry point again when a file the last build was made of has changed (or there
+ * is none); false when the code does not compile.
+ */
+export async function ensureFreshBuild(): Promise<boolean> {
+  const build = await lastBuild();
+  if (build !== undefined && !isStale(build)) return true;
+  return buildServer({ entryPoints: ENTRY_POINTS, clean: false, quiet: true });
 }
 
 /** The last build's stamp; undefined when there is none. */

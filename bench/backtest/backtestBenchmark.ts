@@ -1,6 +1,8 @@
 import { performance } from "node:perf_hooks";
 import pg from "pg";
+import { DEFAULT_BACKTEST_THREADS, backtestThreadsFor } from "../../bin/backtestThreadsFor.ts";
 import { loadRules } from "../../commands/rules/loadRules.ts";
+import { ensureFreshBuild } from "../../scripts/buildServer.ts";
 import { loadTemplates } from "../../commands/templates/loadTemplates.ts";
 import type { Rule } from "../../domain/rules/Rule.ts";
 import { PostgresEventStore } from "../../gateways/eventStore/postgres/PostgresEventStore.ts";
@@ -12,6 +14,7 @@ import { parseBenchmarkFlags, wholeNumber } from "../shared/parseFlagValues.ts";
 
 export const BACKTEST_BENCHMARK_FLAGS = `  --balances N      balances in the generated log (default 1000000)
   --runs N          runs; the report shows the median and every run (default 3)
+  --threads N       threads replaying a part of the log each (default: ${DEFAULT_BACKTEST_THREADS}, the cores up to 2)
   --fresh           generate the log again even if an earlier run's is big enough`;
 
 const DEFAULT_DATABASE_URL = "postgres://tidemark:tidemark@127.0.0.1:5432/tidemark";
@@ -29,10 +32,12 @@ export async function runBacktestBenchmark(args: readonly string[]): Promise<voi
   const values = parseBenchmarkFlags(args, {
     balances: { type: "string", default: "1000000" },
     runs: { type: "string", default: "3" },
+    threads: { type: "string", default: String(DEFAULT_BACKTEST_THREADS) },
     fresh: { type: "boolean", default: false },
   });
   const balances = wholeNumber("--balances", values.balances, 1000);
   const runs = wholeNumber("--runs", values.runs, 1);
+  const threads = wholeNumber("--threads", values.threads, 1);
   const databaseUrl = process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL;
   const progress = (message: string) => process.stderr.write(`[backtest] ${message}\n`);
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 8 });
@@ -49,6 +54,8 @@ export async function runBacktestBenchmark(args: readonly string[]): Promise<voi
     );
     const balancesInLog = Number(rows[0]?.balances ?? 0);
     progress(`log: ${log.events} events, ${balancesInLog} balances, ${log.accounts} accounts`);
+    if (!(await ensureFreshBuild()))
+      throw new Error("the code does not build (npm run build:server says why)");
     const shipped = await loadRules();
     const candidate = shipped.map(raiseLowBalance);
     const templates = await loadTemplates();
@@ -63,6 +70,8 @@ export async function runBacktestBenchmark(args: readonly string[]): Promise<voi
         templates,
         fromMs: 0,
         toMs: Date.UTC(2100, 0, 1),
+        // The threads run the worker's bundle, as `npm run rules -- backtest` does.
+        threads: backtestThreadsFor({ databaseUrl, schema: LOG_SCHEMA }, threads, { bundled: true }),
       });
       const seconds = (performance.now() - startedAt) / 1000;
       progress(`  ${report.balancesReplayed} balances in ${seconds.toFixed(1)} s`);
@@ -79,7 +88,7 @@ export async function runBacktestBenchmark(args: readonly string[]): Promise<voi
       });
     }
     process.stdout.write(
-      formatReport(results, { events: log.events, balances: balancesInLog, accounts: log.accounts }),
+      formatReport(results, { events: log.events, balances: balancesInLog, accounts: log.accounts }, threads),
     );
   } finally {
     await pool.end();
@@ -99,6 +108,7 @@ function raiseLowBalance(rule: Rule): Rule {
 function formatReport(
   results: readonly { backtest: number; rebuild: number; seconds: number }[],
   log: { events: number; balances: number; accounts: number },
+  threads: number,
 ): string {
   const backtest = median(results.map((result) => result.backtest));
   const rebuild = median(results.map((result) => result.rebuild));
@@ -108,6 +118,7 @@ function formatReport(
     "",
     `- Log: ${log.events.toLocaleString("en")} events, ${log.balances.toLocaleString("en")} balances, ${log.accounts.toLocaleString("en")} accounts (test/generateEventLog.ts, seed 1, the shipped rules), schema \`${LOG_SCHEMA}\``,
     "- Candidate: the shipped rules with low-balance at 200.00 / 250.00 instead of 100.00 / 150.00, over the whole log",
+    `- Threads: ${threads} (each replays the streams of one part of a shared log snapshot)`,
     "- Rebuild: every read model from position zero (the projections benchmark's measureRebuild), in the same run",
     "",
     "| measure | median | runs |",

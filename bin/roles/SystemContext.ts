@@ -21,6 +21,8 @@ export interface SystemContext {
   readonly rules: LiveRules;
   /** The shared pool; a role that needs its own sizing opens one with `openPool`. */
   readonly pool: pg.Pool;
+  /** The PostgreSQL the pools connect to (a backtest's threads open their own connections). */
+  readonly databaseUrl: string;
   readonly openPool: (max: number) => pg.Pool;
   readonly store: EventStore;
   /** For the lag gauges, which count events in PostgreSQL. */

@@ -27,6 +27,7 @@ import { RebuildJobs } from "../../projections/runtime/RebuildJobs.ts";
 import { FANOUT_CONSUMERS } from "../../reactors/consumerNames.ts";
 import { healthRoutes, listen } from "./listen.ts";
 import type { SystemContext } from "./SystemContext.ts";
+import { backtestThreadsFor } from "../backtestThreadsFor.ts";
 
 /** The query API on QUERY_API_PORT, over the live read models, with a pool of its own. */
 export async function startQueryApi(context: SystemContext, apiKeys: ApiKeys): Promise<void> {
@@ -129,6 +130,7 @@ async function createOperations(
     templates,
     bounds: config.referenceTimeBounds,
     logger: logger.child({ component: "backtests" }),
+    threads: backtestThreadsFor({ databaseUrl: context.databaseUrl }, config.backtestThreads),
   });
   await jobs.migrate();
   context.stops.unshift(() => jobs.stop());

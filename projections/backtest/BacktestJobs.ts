@@ -6,6 +6,7 @@ import type { Rule } from "../../domain/rules/Rule.ts";
 import type { RulesetDocument } from "../../domain/ruleset/RulesetDocument.ts";
 import type { ReferenceTimeBounds } from "../../domain/values/ReferenceTimeBounds.ts";
 import type { EventStore } from "../../gateways/eventStore/EventStore.ts";
+import type { BacktestThreads } from "./backtestThreads.ts";
 import { runBacktest, type BacktestReport } from "./runBacktest.ts";
 
 export type BacktestStatus = "running" | "done" | "failed";
@@ -57,6 +58,8 @@ export interface BacktestJobsOptions {
   readonly progressEveryMs?: number;
   /** A running backtest not heard from for this long is abandoned (default 30 s). */
   readonly abandonedAfterMs?: number;
+  /** Threads a backtest replays on (`runBacktest`); this thread without. */
+  readonly threads?: BacktestThreads;
 }
 
 const ABANDONED = "abandoned: the process running it stopped before it finished";
@@ -196,6 +199,7 @@ export class BacktestJobs {
         toMs: request.toMs,
         bounds: this.options.bounds,
         signal,
+        ...(this.options.threads === undefined ? {} : { threads: this.options.threads }),
         onProgress: (balances) => {
           const now = Date.now();
           if (now - lastRecorded < (this.options.progressEveryMs ?? 1000)) return;

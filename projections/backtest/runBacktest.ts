@@ -1,5 +1,9 @@
 import { performance } from "node:perf_hooks";
-import { BacktestReplay, REPLAYED_EVENT_TYPES } from "../../domain/backtest/BacktestReplay.ts";
+import {
+  BacktestReplay,
+  REPLAYED_EVENT_TYPES,
+  type BacktestOptions,
+} from "../../domain/backtest/BacktestReplay.ts";
 import {
   emptyFunnel,
   type BacktestResult,
@@ -13,6 +17,7 @@ import type { EventStore } from "../../gateways/eventStore/EventStore.ts";
 import { SUPPRESSION_REASONS } from "../../domain/notification/NotificationStatus.ts";
 import { toCsv } from "../api/toCsv.ts";
 import { explainTimelineEntry } from "../timeline/explainTimelineEntry.ts";
+import { replayInThreads, type BacktestThreads } from "./backtestThreads.ts";
 
 export interface BacktestRequest {
   /** The candidate rules, as if they had always been in force. */
@@ -27,6 +32,8 @@ export interface BacktestRequest {
   /** Told every batch or so: balances replayed, seconds since the start. */
   readonly onProgress?: (balances: number, seconds: number) => void;
   readonly signal?: AbortSignal;
+  /** Replays in parts on threads (when the store shares snapshots); in this thread without. */
+  readonly threads?: BacktestThreads;
 }
 
 /** One account that would gain or lose an alert, each side explained as the console's timeline says it. */
@@ -54,26 +61,34 @@ export interface BacktestReport {
 /**
  * Replays the whole log as it stood when the backtest began (a log snapshot of the types the
  * replay looks at), through the candidate rules (`BacktestReplay`): reads only, appends nothing,
- * sends nothing, writes no read model. Decisions are counted within [from, to); everything before builds the state they are
- * made in.
+ * sends nothing, writes no read model. Decisions are counted within [from, to); everything
+ * before builds the state they are made in. With `threads` (and a store that shares snapshots),
+ * the log is replayed in parts by stream, one thread each, and the parts merged: the same result.
  */
 export async function runBacktest(store: EventStore, request: BacktestRequest): Promise<BacktestReport> {
-  const replay = new BacktestReplay({
+  const options: BacktestOptions = {
     rules: request.rules,
     templates: request.templates,
     fromMs: request.fromMs,
     toMs: request.toMs,
     ...(request.bounds === undefined ? {} : { bounds: request.bounds }),
     ...(request.sampleSize === undefined ? {} : { sampleSize: request.sampleSize }),
-  });
+  };
   const startedAt = performance.now();
   const seconds = () => (performance.now() - startedAt) / 1000;
-  for await (const batch of store.readLogSnapshot({ types: REPLAYED_EVENT_TYPES })) {
-    for (const event of batch) replay.apply(event);
-    request.onProgress?.(replay.balancesReplayed, seconds());
-    request.signal?.throwIfAborted();
-  }
-  const result = replay.result();
+  const onProgress = (balances: number) => request.onProgress?.(balances, seconds());
+  const { threads } = request;
+  const share = store.shareLogSnapshot?.bind(store);
+  const result =
+    threads !== undefined && threads.count > 1 && share !== undefined
+      ? await replayInThreads(share, {
+          options,
+          types: REPLAYED_EVENT_TYPES,
+          threads,
+          onProgress,
+          signal: request.signal,
+        })
+      : await replayInThisThread(store, options, onProgress, request.signal);
   const elapsed = seconds();
   return {
     from: new Date(request.fromMs).toISOString(),
@@ -87,6 +102,21 @@ export async function runBacktest(store: EventStore, request: BacktestRequest): 
     gains: result.gains.map((change) => explained(change, request)),
     losses: result.losses.map((change) => explained(change, request)),
   };
+}
+
+async function replayInThisThread(
+  store: EventStore,
+  options: BacktestOptions,
+  onProgress: (balances: number) => void,
+  signal: AbortSignal | undefined,
+): Promise<BacktestResult> {
+  const replay = new BacktestReplay(options);
+  for await (const batch of store.readLogSnapshot({ types: REPLAYED_EVENT_TYPES })) {
+    for (const event of batch) replay.apply(event);
+    onProgress(replay.balancesReplayed);
+    signal?.throwIfAborted();
+  }
+  return replay.result();
 }
 
 function explained(change: SampledChange, request: BacktestRequest): ExplainedChange {

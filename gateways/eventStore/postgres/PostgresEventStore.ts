@@ -25,7 +25,9 @@ import {
 } from "../EventStoreError.ts";
 import { START, comparePositions, parsePosition, positionParts, type Position } from "../Position.ts";
 import { DEFAULT_MAX_EVENT_BYTES, validateAppend, type SerializedEvent } from "../validateAppend.ts";
+import { to as copyTo } from "pg-copy-streams";
 import { AppendBatcher } from "./AppendBatcher.ts";
+import { copyBinaryRows } from "./copyBinaryRows.ts";
 import { IMPORT_UNDER_WAY, eventStoreMigrations, notificationChannel } from "./eventStoreMigrations.ts";
 import { LogWakeups } from "./LogWakeups.ts";
 import { migrateSchema } from "../../postgres/migrateSchema.ts";
@@ -254,18 +256,19 @@ export class PostgresEventStore implements EventStore {
   }
 
   /**
-   * One cursor over the log in a read-only repeatable-read transaction (its snapshot is the view,
-   * or the shared one a part is read in), in the primary key's order; the next fetch is asked for
-   * before a batch is handed over, so the database reads while the caller folds. Three columns,
-   * in binary (the server then sends `jsonb` as it holds it, cheaper than as text): no position
-   * is built, no metadata sent. A part is the streams whose `hashtext` falls in it.
+   * One `COPY` of the log in a read-only repeatable-read transaction (its snapshot is the view, or
+   * the shared one a part is read in), in the primary key's order, in PostgreSQL's binary format:
+   * three columns (no position built, no metadata sent), `jsonb` as the server holds it (cheaper
+   * to send than as text), rows decoded as they stream in, with the socket's backpressure. A part
+   * is the streams whose `hashtext` falls in it. A reader that stops early discards the
+   * connection: a COPY cannot be stopped halfway and the connection kept.
    */
   async *readLogSnapshot(options: LogSnapshotOptions = {}): AsyncIterable<readonly SnapshotEvent[]> {
     const batchSize = options.batchSize ?? DEFAULT_SNAPSHOT_BATCH_SIZE;
     if (!Number.isSafeInteger(batchSize) || batchSize < 1) {
       throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
     }
-    const { part } = options;
+    const { part, types } = options;
     if (part !== undefined) {
       checkSnapshotPart(part);
       if (!SNAPSHOT_ID.test(part.snapshot))
@@ -274,39 +277,33 @@ export class PostgresEventStore implements EventStore {
     const client = await this.#pool.connect().catch((error: unknown) => {
       throw translateError(error);
     });
+    let finished = false;
     let broken: unknown;
-    let pending: Promise<unknown> | undefined;
     try {
       await client.query("begin isolation level repeatable read read only");
       // A utility statement takes no parameters; the id was checked against SNAPSHOT_ID above.
       if (part !== undefined) await client.query(`set transaction snapshot '${part.snapshot}'`);
-      await client.query(this.#sql.snapshotCursor(options.types !== undefined, part !== undefined), [
-        ...(options.types === undefined ? [] : [options.types]),
-        ...(part === undefined ? [] : [part.count, part.index]),
-      ]);
-      const fetch = () =>
-        client.query<[string, string, Readonly<Record<string, unknown>>]>({
-          text: `fetch ${batchSize} from log_snapshot`,
-          rowMode: "array",
-          types: BINARY_SNAPSHOT_TYPES,
-        });
-      let next = fetch();
-      pending = next;
-      for (;;) {
-        const { rows } = await next;
-        if (rows.length === 0) return;
-        next = fetch();
-        pending = next;
-        yield rows.map(([streamId, type, data]) => ({ streamId, type, data }));
-      }
+      // In the primary key's order as it lies: no sort of the whole log before the first row, and
+      // no parallel scan (a reader of a part already shares the cores with the others).
+      await client.query("set local enable_sort = off; set local max_parallel_workers_per_gather = 0");
+      const copy = client.query(
+        copyTo(
+          this.#sql.snapshotCopy(
+            types?.map((type) => client.escapeLiteral(type)),
+            part === undefined ? undefined : { count: part.count, index: part.index },
+          ),
+        ),
+      );
+      yield* copyBinaryRows(copy, 3, snapshotEventOf, batchSize);
+      finished = true;
     } catch (error) {
       broken = error;
       throw translateError(error);
     } finally {
-      // A fetch still under way when the caller stopped ends before the transaction does.
-      await pending?.catch(() => undefined);
-      if (broken === undefined) await client.query("rollback").catch((error: unknown) => (broken = error));
-      client.release(broken instanceof Error ? broken : undefined);
+      if (finished) await client.query("rollback").catch((error: unknown) => (broken = error));
+      client.release(
+        finished && broken === undefined ? undefined : new Error("log snapshot left unfinished"),
+      );
     }
   }
 
@@ -546,24 +543,20 @@ export class PostgresEventStore implements EventStore {
 
 /** What `pg_export_snapshot` returns, e.g. `00000003-0000001B-1`: nothing else reaches the SQL. */
 const SNAPSHOT_ID = /^[0-9A-F]{8}-[0-9A-F]{8}-[0-9]{1,10}$/;
-const JSONB_OID = 3802;
 const JSONB_BINARY_VERSION = 1;
 
-/**
- * The snapshot cursor's columns in binary: text is its UTF-8 as it is; `jsonb` is a version
- * byte (1) and then its JSON text.
- */
-const BINARY_SNAPSHOT_TYPES = {
-  getTypeParser: (oid: number) =>
-    oid === JSONB_OID
-      ? (value: string): unknown => {
-          if (value.charCodeAt(0) !== JSONB_BINARY_VERSION) {
-            throw new Error(`jsonb in binary format version ${value.charCodeAt(0)}: only version 1 is known`);
-          }
-          return JSON.parse(value.slice(1));
-        }
-      : (value: string): string => value,
-};
+/** A snapshot row in binary: text is its UTF-8; `jsonb` is a version byte (1), then its JSON text. */
+function snapshotEventOf(buffer: Buffer, starts: Int32Array, ends: Int32Array): SnapshotEvent {
+  const dataAt = starts[2] ?? -1;
+  if (buffer[dataAt] !== JSONB_BINARY_VERSION) {
+    throw new Error(`jsonb in binary format version ${buffer[dataAt]}: only version 1 is known`);
+  }
+  return {
+    streamId: buffer.toString("utf8", starts[0], ends[0]),
+    type: buffer.toString("utf8", starts[1], ends[1]),
+    data: JSON.parse(buffer.toString("utf8", dataAt + 1, ends[2])) as Readonly<Record<string, unknown>>,
+  };
+}
 
 function statements(schema: string) {
   const events = `"${schema}".events`;
@@ -588,17 +581,23 @@ function statements(schema: string) {
       where stream_id = $1 and stream_revision <= $2 order by stream_revision desc limit $3`,
     readAll: readAllOf(columns),
     readAllWithoutMetadata: readAllOf(columnsWithoutMetadata),
-    snapshotCursor: (ofTypes: boolean, inPart: boolean) => {
-      // Parameters: the types, when given, then the part's count and index.
-      const [count, index] = ofTypes ? ["$2", "$3"] : ["$1", "$2"];
+    /** COPY takes no parameters: `typeLiterals` are quoted already, a part's numbers checked. */
+    snapshotCopy: (
+      typeLiterals: readonly string[] | undefined,
+      part: { readonly count: number; readonly index: number } | undefined,
+    ) => {
       const conditions = [
-        ...(ofTypes ? ["event_type = any($1::text[])"] : []),
+        ...(typeLiterals === undefined
+          ? []
+          : [`event_type = any(array[${typeLiterals.join(", ")}]::text[])`]),
         // hashtext is an int4: shifted to 0 .. 2^32 - 1 before it is split, so no sign gets in the way.
-        ...(inPart ? [`mod(hashtext(stream_id)::int8 + 2147483648, ${count}::int8) = ${index}::int8`] : []),
+        ...(part === undefined
+          ? []
+          : [`mod(hashtext(stream_id)::int8 + 2147483648, ${part.count}) = ${part.index}`]),
       ];
-      return `declare log_snapshot binary no scroll cursor for select stream_id, event_type, data
-        from ${events} ${conditions.length === 0 ? "" : `where ${conditions.join(" and ")}`}
-        order by transaction_order, global_position`;
+      return `copy (select stream_id, event_type, data from ${events}
+        ${conditions.length === 0 ? "" : `where ${conditions.join(" and ")}`}
+        order by transaction_order, global_position) to stdout (format binary)`;
     },
     countAfter: `select count(*) as events from ${events}
       where (transaction_order, global_position) > ($1::bigint, $2::bigint)`,
