@@ -70,7 +70,6 @@ export async function replayInThreads(
       request.onProgress(balances.reduce((sum, count) => sum + count, 0));
     });
   });
-  const stopAll = () => Promise.all(parts.map((part) => part.stop()));
   const aborted = new Promise<never>((_, reject) => {
     const onAbort = () => reject(signal?.reason instanceof Error ? signal.reason : new Error("aborted"));
     signal?.addEventListener("abort", onAbort, { once: true });
@@ -80,18 +79,24 @@ export async function replayInThreads(
     const ends = await Promise.race([Promise.all(parts.map((part) => part.replayed)), aborted]);
     const endMs = Math.max(...ends);
     const results = await Promise.race([Promise.all(parts.map((part) => part.result(endMs))), aborted]);
+    // Done: each thread closes its connection and ends by itself (given a moment).
+    await Promise.all(parts.map((part) => part.exited(THREAD_EXIT_MS)));
     return mergeBacktestResults(results, request.options.sampleSize ?? 20);
   } finally {
-    await stopAll();
+    await Promise.all(parts.map((part) => part.stop()));
     await shared.release();
   }
 }
+
+/** How long a thread that sent its result may take to close its connection before it is stopped. */
+const THREAD_EXIT_MS = 2000;
 
 /** One part's thread: its replay's end, then its result; any failure of the thread rejects both. */
 class PartThread {
   readonly replayed: Promise<number>;
   readonly #worker: Worker;
   readonly #failed: Promise<never>;
+  readonly #exit: Promise<void>;
   #result: ((result: BacktestResult) => void) | undefined;
 
   constructor(threads: BacktestThreads, assignment: PartAssignment, onProgress: (balances: number) => void) {
@@ -113,6 +118,7 @@ class PartThread {
       );
     });
     this.#failed.catch(() => undefined);
+    this.#exit = new Promise((resolve) => this.#worker.once("exit", () => resolve()));
     let replayed: (latestBalanceMs: number) => void = () => undefined;
     this.replayed = Promise.race([new Promise<number>((resolve) => (replayed = resolve)), this.#failed]);
     this.#worker.on("message", (message: PartMessage) => {
@@ -130,6 +136,14 @@ class PartThread {
     return Promise.race([result, this.#failed]);
   }
 
+  /** Waits for the thread to end by itself, at most `ms`. */
+  async exited(ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.#exit, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+    clearTimeout(timer);
+  }
+
+  /** Stops the thread now, if it still runs. */
   async stop(): Promise<void> {
     await this.#worker.terminate();
   }
