@@ -55,12 +55,25 @@ export function accountDecider(
 ): Decider<AccountState, AccountCommand, AccountEvent, AccountRefusal> {
   // Asked for at every balance: grouped by currency and keyed once per decider.
   const rulesOf = keyedRules(rules);
-  const evolve = (state: AccountState, event: AccountEvent): AccountState =>
-    evolveAccount(rulesOf, bounds, state, event);
+  // Deciding a balance works out how every rule moves; folding the event decided, in the state it
+  // was decided in, would work it out again. The last answer is kept, with the event it is for (a
+  // WeakMap of every event would cost the garbage collector more than it saves).
+  let last: { readonly data: ObservedData; readonly observation: DecidedObservation } | undefined;
+  const folding: FoldingWith = {
+    rulesOf,
+    bounds,
+    decided: (data) => (last?.data === data ? last.observation : undefined),
+  };
+  const deciding: DecidingWith = {
+    rulesOf,
+    bounds,
+    rulesetVersion,
+    remember: (data, observation) => (last = { data, observation }),
+  };
   return {
     initialState: () => ({ status: "absent" }),
-    evolve,
-    decide: (command, state) => decideAccount({ rulesOf, bounds, rulesetVersion }, command, state),
+    evolve: (state, event) => evolveAccount(folding, state, event),
+    decide: (command, state) => decideAccount(deciding, command, state),
   };
 }
 
@@ -69,6 +82,33 @@ interface DecidingWith {
   readonly rulesOf: RulesOf;
   readonly bounds: ReferenceTimeBounds;
   readonly rulesetVersion: number | undefined;
+  /** Keeps what deciding a balance worked out, for folding the event it decided. */
+  readonly remember: (data: ObservedData, observation: DecidedObservation) => void;
+}
+
+/** What the account decider folds with. */
+interface FoldingWith {
+  readonly rulesOf: RulesOf;
+  readonly bounds: ReferenceTimeBounds;
+  /** What deciding this very event worked out, if this decider decided it. */
+  readonly decided: (data: ObservedData) => DecidedObservation | undefined;
+}
+
+/**
+ * A balance as deciding it worked it out, in `state`: its amount and credit lines as values, when
+ * it was observed, and how each of the currency's rules (in `RulesOf` order) moves.
+ */
+interface DecidedObservation {
+  readonly state: OpenAccountState;
+  readonly balance: Money;
+  readonly creditLines: readonly CreditLine[];
+  readonly at: ObservationTimes;
+  readonly transitions: readonly (readonly RuleTransition[])[];
+}
+
+interface ObservationTimes {
+  readonly referenceTimeMs: number;
+  readonly observedAtMs: number;
 }
 
 function decideAccount(
@@ -132,7 +172,7 @@ function decideAccount(
 }
 
 function recordBalance(
-  { rulesOf, bounds, rulesetVersion }: DecidingWith,
+  { rulesOf, bounds, rulesetVersion, remember }: DecidingWith,
   observation: Extract<AccountCommand, { type: "RecordBalance" }>["data"],
   state: OpenAccountState,
 ): Decision<AccountEvent, AccountRefusal> {
@@ -186,9 +226,12 @@ function recordBalance(
   if (stale) return accepted(observed);
   const changes: AccountEvent[] = [];
   const at = { referenceTimeMs: instantToEpochMs(referenceTime), observedAtMs: instantToEpochMs(now) };
+  const moves: (readonly RuleTransition[])[] = [];
   for (const { rule, key } of rulesOf(state.currency)) {
     const compared = comparedBalance(balance, creditLines, rule.creditLines);
-    for (const transition of ruleTransitionsAt(rule, key, state, compared, at)) {
+    const transitions = ruleTransitionsAt(rule, key, state, compared, at);
+    moves.push(transitions);
+    for (const transition of transitions) {
       if (transition.change === "none") continue;
       changes.push({
         type: transition.change === "qualified" ? "AccountQualified" : "AccountDisqualified",
@@ -203,6 +246,7 @@ function recordBalance(
       });
     }
   }
+  remember(observed.data, { state, balance, creditLines, at, transitions: moves });
   return accepted(observed, ...changes);
 }
 
@@ -230,12 +274,7 @@ function keywordMessageKey(provider: string, messageId: string): string {
   return `${provider}/${messageId}`;
 }
 
-function evolveAccount(
-  rulesOf: RulesOf,
-  bounds: ReferenceTimeBounds,
-  state: AccountState,
-  event: AccountEvent,
-): AccountState {
+function evolveAccount(folding: FoldingWith, state: AccountState, event: AccountEvent): AccountState {
   if (event.type === "AccountOpened") return openedAccount(event.data);
   if (state.status !== "open") return state;
   switch (event.type) {
@@ -261,7 +300,7 @@ function evolveAccount(
     case "BalanceRefreshFailed":
       return state;
     case "BalanceObserved":
-      return observeBalance(rulesOf, bounds, state, event.data);
+      return observeBalance(folding, state, event.data);
     case "AccountQualified":
     case "AccountDisqualified":
       return settleQualification(state, event);
@@ -297,24 +336,25 @@ function openedAccount(data: OpenedData): OpenAccountState {
  * Qualification itself comes from the AccountQualified / AccountDisqualified events that follow;
  * here only the quiet progress of sustained rules (accruing or reset) is kept.
  */
-function observeBalance(
-  rulesOf: RulesOf,
-  bounds: ReferenceTimeBounds,
-  state: OpenAccountState,
-  data: ObservedData,
-): OpenAccountState {
-  if (!countsInEvolve(bounds, state, data)) return state;
-  const balance = moneyFromData(data.balance);
-  const creditLines = (data.creditLines ?? []).map(creditLineFromData);
-  const at = {
+function observeBalance(folding: FoldingWith, state: OpenAccountState, data: ObservedData): OpenAccountState {
+  if (!countsInEvolve(folding.bounds, state, data)) return state;
+  // Worked out when this event was decided, in this state: the same answer again, not recomputed.
+  const known = folding.decided(data);
+  const decided = known?.state === state ? known : undefined;
+  const balance = decided?.balance ?? moneyFromData(data.balance);
+  const creditLines = decided?.creditLines ?? (data.creditLines ?? []).map(creditLineFromData);
+  const at: ObservationTimes = decided?.at ?? {
     referenceTimeMs: instantToEpochMs(data.referenceTime as Instant),
     observedAtMs: instantToEpochMs(data.observedAt as Instant),
   };
   // Copied only when a rule moves: most balances leave every rule as it was.
   let moved: Record<string, RuleState> | undefined;
-  for (const { rule, key } of rulesOf(state.currency)) {
-    const compared = comparedBalance(balance, creditLines, rule.creditLines);
-    const transitions = ruleTransitionsAt(rule, key, state, compared, at);
+  let index = 0;
+  for (const { rule, key } of folding.rulesOf(state.currency)) {
+    const transitions =
+      decided?.transitions[index] ??
+      ruleTransitionsAt(rule, key, state, comparedBalance(balance, creditLines, rule.creditLines), at);
+    index += 1;
     const last = transitions.at(-1);
     // A qualification or disqualification is folded from its own event, which follows.
     if (last === undefined || transitions.some((transition) => transition.change !== "none")) continue;
@@ -428,7 +468,7 @@ function ruleTransitionsAt(
   key: string,
   state: OpenAccountState,
   compared: Money,
-  at: { readonly referenceTimeMs: number; readonly observedAtMs: number },
+  at: ObservationTimes,
 ): readonly RuleTransition[] {
   const inForceSinceMs = rule.inForceSinceMs ?? 0;
   if (at.observedAtMs < inForceSinceMs) return [];

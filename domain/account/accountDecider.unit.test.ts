@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from "node:util";
 import test from "ava";
 import fc from "fast-check";
 import { stateFrom } from "../Decider.ts";
@@ -504,6 +505,50 @@ test("property: whatever order and values balances arrive in, a rule qualifies a
         )
           return false;
         lastByRule.set(key, { type: event.type, episode: event.data.episode });
+      }
+      return true;
+    }),
+    { numRuns: 300 },
+  );
+  t.pass();
+});
+
+test("property: folding the very events it decided gives the state that folding them as read back from the log gives", (t) => {
+  const observation = fc.record({
+    minor: fc.bigInt({ min: -20_000n, max: 800_000n }),
+    minute: fc.integer({ min: 0, max: 90 * DAY }),
+    late: fc.integer({ min: 0, max: 3 * DAY }),
+    balanceType: fc.constantFrom<CurrentBalanceType>("InterimAvailable", "ClosingBooked", "OpeningAvailable"),
+    line: fc.option(fc.record({ minor: fc.bigInt({ min: 0n, max: 300_000n }), included: fc.boolean() })),
+  });
+  fc.assert(
+    fc.property(fc.array(observation, { maxLength: 60 }), (observations) => {
+      // A fresh decider each run: nothing it remembers from one run can reach another.
+      const fresh = accountDecider(rules);
+      let folded = fresh.evolve(fresh.initialState(), opened);
+      let read = folded;
+      for (const { minor, minute, late, balanceType, line } of observations) {
+        const command = observe({ minor, currency: "GBP" }, minute, `ref-${minute}`, {
+          balanceType,
+          creditLines:
+            line === null
+              ? []
+              : [
+                  {
+                    type: "Pre-Agreed",
+                    amount: { minor: line.minor, currency: "GBP" },
+                    included: line.included,
+                  },
+                ],
+          now: at(minute + late),
+        });
+        const decision = fresh.decide(command, folded);
+        if (decision.outcome === "refused") continue;
+        for (const event of decision.events) {
+          folded = fresh.evolve(folded, event);
+          read = fresh.evolve(read, JSON.parse(JSON.stringify(event)) as AccountEvent);
+        }
+        if (!isDeepStrictEqual(folded, read)) return false;
       }
       return true;
     }),

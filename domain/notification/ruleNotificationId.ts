@@ -45,42 +45,37 @@ export function ruleNotificationId(accountId: string, ruleId: string, episode: n
 }
 
 const UTF8 = new TextEncoder();
-const LIMBS = 8;
-const LIMB_MASK = 0xffff;
-/** The offset basis in little-endian 16-bit limbs. */
-const OFFSET_BASIS_LIMBS: readonly number[] = Array.from({ length: LIMBS }, (_, limb) =>
-  Number((FNV_OFFSET_BASIS >> BigInt(16 * limb)) & 0xffffn),
-);
+const TWO_32 = 2 ** 32;
+/** The offset basis in little-endian 32-bit limbs. */
+const [BASIS_0, BASIS_1, BASIS_2, BASIS_3] = [0n, 32n, 64n, 96n].map((shift) =>
+  Number((FNV_OFFSET_BASIS >> shift) & 0xffffffffn),
+) as [number, number, number, number];
 
 /**
- * 128-bit FNV-1a of `bytes`, exactly as `fnv1a128Reference` computes it with BigInt, but in eight
- * 16-bit limbs: a BigInt multiply per byte cost more than the rest of a qualification's request.
- * The FNV prime is 2^88 + 0x13b, so `hash * prime` is `(hash << 88) + hash * 0x13b` (mod 2^128).
+ * 128-bit FNV-1a of `bytes`, exactly as `fnv1a128Reference` computes it with BigInt, but in four
+ * 32-bit limbs held in plain numbers: a BigInt multiply per byte cost more than the rest of a
+ * qualification's request. The FNV prime is 2^88 + 0x13b, so `hash * prime` is
+ * `hash * 0x13b + (hash << 88)` (mod 2^128); a limb times 0x13b plus a carry and a shifted limb
+ * stays below 2^43, exact in a double.
  */
 export function fnv1a128(bytes: Uint8Array): bigint {
-  const hash = Uint32Array.from(OFFSET_BASIS_LIMBS);
-  const product = new Uint32Array(LIMBS);
+  let l0 = BASIS_0;
+  let l1 = BASIS_1;
+  let l2 = BASIS_2;
+  let l3 = BASIS_3;
   for (const byte of bytes) {
-    hash[0] = (hash[0] ?? 0) ^ byte;
-    let carry = 0;
-    for (let limb = 0; limb < LIMBS; limb += 1) {
-      const term = (hash[limb] ?? 0) * 0x13b + carry;
-      product[limb] = term & LIMB_MASK;
-      carry = term >>> 16;
-    }
-    // hash << 88: limb j takes limb j-5 shifted by 8 bits and the top byte of limb j-6.
-    carry = 0;
-    for (let limb = 5; limb < LIMBS; limb += 1) {
-      const low = limb >= 6 ? (hash[limb - 6] ?? 0) >>> 8 : 0;
-      const sum = (product[limb] ?? 0) + ((((hash[limb - 5] ?? 0) << 8) | low) & LIMB_MASK) + carry;
-      product[limb] = sum & LIMB_MASK;
-      carry = sum >>> 16;
-    }
-    hash.set(product);
+    l0 = (l0 ^ byte) >>> 0;
+    const t0 = l0 * 0x13b;
+    const t1 = l1 * 0x13b + Math.floor(t0 / TWO_32);
+    // hash << 88 lands in limbs 2 and 3: limb 0 moved up 24 bits, then limb 1's low byte above it.
+    const t2 = l2 * 0x13b + Math.floor(t1 / TWO_32) + ((l0 << 24) >>> 0);
+    const t3 = l3 * 0x13b + Math.floor(t2 / TWO_32) + (((l1 << 24) | (l0 >>> 8)) >>> 0);
+    l0 = t0 >>> 0;
+    l1 = t1 >>> 0;
+    l2 = t2 >>> 0;
+    l3 = t3 >>> 0;
   }
-  let value = 0n;
-  for (let limb = LIMBS - 1; limb >= 0; limb -= 1) value = (value << 16n) | BigInt(hash[limb] ?? 0);
-  return value;
+  return (BigInt(l3) << 96n) | (BigInt(l2) << 64n) | (BigInt(l1) << 32n) | BigInt(l0);
 }
 
 /** 128-bit FNV-1a in BigInt, as the ids were first computed: what `fnv1a128` is tested against. */

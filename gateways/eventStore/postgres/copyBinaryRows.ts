@@ -23,28 +23,30 @@ export async function* copyBinaryRows<Row>(
 ): AsyncIterable<Row[]> {
   const starts = new Int32Array(columns);
   const ends = new Int32Array(columns);
-  let pending: Buffer | undefined;
+  // What a chunk cut (a row, or the header) is carried to the start of one buffer, the next chunk
+  // copied after it: grown when a row needs more, reused for every chunk (a new buffer per chunk
+  // kept the garbage collector busy).
+  let carried: Buffer = Buffer.alloc(0);
+  let carriedLength = 0;
   let headerRead = false;
   let ended = false;
   let batch: Row[] = [];
   for await (const chunk of chunks) {
-    const buffer = pending === undefined ? chunk : Buffer.concat([pending, chunk]);
+    let buffer: Buffer = chunk;
+    if (carriedLength > 0) {
+      carried = grown(carried, carriedLength, carriedLength + chunk.length);
+      chunk.copy(carried, carriedLength);
+      buffer = carried.subarray(0, carriedLength + chunk.length);
+    }
     let at = 0;
     if (!headerRead) {
-      if (buffer.length < HEADER_BYTES) {
-        pending = buffer;
-        continue;
+      const header = headerLength(buffer);
+      if (header !== undefined) {
+        at = header;
+        headerRead = true;
       }
-      if (!buffer.subarray(0, SIGNATURE.length).equals(SIGNATURE)) throw new Error("not a binary COPY");
-      const extension = buffer.readUInt32BE(SIGNATURE.length + 4);
-      if (buffer.length < HEADER_BYTES + extension) {
-        pending = buffer;
-        continue;
-      }
-      at = HEADER_BYTES + extension;
-      headerRead = true;
     }
-    while (!ended && buffer.length - at >= 2) {
+    while (headerRead && !ended && buffer.length - at >= 2) {
       const fields = buffer.readInt16BE(at);
       if (fields === END_OF_ROWS) {
         ended = true;
@@ -61,11 +63,32 @@ export async function* copyBinaryRows<Row>(
         batch = [];
       }
     }
-    pending = at < buffer.length ? buffer.subarray(at) : undefined;
+    carriedLength = buffer.length - at;
+    if (carriedLength > 0 && buffer === chunk) {
+      carried = grown(carried, 0, carriedLength);
+      chunk.copy(carried, 0, at);
+    } else if (carriedLength > 0) carried.copyWithin(0, at, buffer.length);
   }
   if (!ended) throw new Error("the binary COPY ended before its last row");
-  if (pending !== undefined) throw new Error("the binary COPY goes on after its end-of-rows mark");
+  if (carriedLength > 0) throw new Error("the binary COPY goes on after its end-of-rows mark");
   if (batch.length > 0) yield batch;
+}
+
+/** Where the rows begin; undefined while the header is not all in `buffer`. */
+function headerLength(buffer: Buffer): number | undefined {
+  const signature = buffer.subarray(0, SIGNATURE.length);
+  if (!signature.equals(SIGNATURE.subarray(0, signature.length))) throw new Error("not a binary COPY");
+  if (buffer.length < HEADER_BYTES) return undefined;
+  const length = HEADER_BYTES + buffer.readUInt32BE(HEADER_BYTES - 4);
+  return buffer.length < length ? undefined : length;
+}
+
+/** `buffer`, or a larger one holding its first `keep` bytes, of at least `length` bytes. */
+function grown(buffer: Buffer, keep: number, length: number): Buffer {
+  if (buffer.length >= length) return buffer;
+  const larger = Buffer.allocUnsafe(Math.max(length, buffer.length * 2));
+  buffer.copy(larger, 0, 0, keep);
+  return larger;
 }
 
 /** Fills `starts` and `ends` with the fields from `at`; where the row ends, or undefined if it is not all here. */
