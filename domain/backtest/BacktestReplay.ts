@@ -75,6 +75,16 @@ interface Deferred {
   readonly funnel: Funnel | undefined;
 }
 
+/** What the replay keeps of one account: found once per event, by its stream. */
+interface ReplayedAccount {
+  /** As the candidate rules would have left it. */
+  state: AccountState;
+  /** Its notifications deferred to the end of quiet hours, checked again then. */
+  deferred: readonly Deferred[];
+  /** When the candidate would have sent it each rule's SMS, by rule id. */
+  readonly sentAt: Map<string, number[]>;
+}
+
 /**
  * Replays a recorded history through a candidate rule set, with the domain's own deciders, and
  * counts what would have happened beside what did. Pure and in memory: it appends nothing, sends
@@ -96,9 +106,8 @@ interface Deferred {
  */
 export class BacktestReplay {
   readonly #decider: Decider<AccountState, AccountCommand, AccountEvent, string>;
-  readonly #accounts = new Map<string, AccountState>();
+  readonly #accounts = new Map<string, ReplayedAccount>();
   readonly #rows = new Map<string, { candidate: Funnel; actual: Funnel }>();
-  readonly #sentAt = new Map<string, number[]>();
   readonly #notificationRules = new Map<string, string>();
   readonly #qualifiedByAccount = new Map<
     string,
@@ -107,8 +116,6 @@ export class BacktestReplay {
   readonly #book: RuleBook;
   /** Each account's phone is checked once per replay, not at every alert. */
   readonly #parsePhone = rememberingPhoneParser();
-  /** Notifications deferred to the end of quiet hours, by account stream: checked again then. */
-  readonly #deferred = new Map<string, Deferred[]>();
   #balances = 0;
   #balancesInWindow = 0;
   /** The latest balance's time: at the end, deferrals due later are still waiting. */
@@ -136,14 +143,17 @@ export class BacktestReplay {
 
   #applyToAccount(event: LoggedEvent): void {
     const { streamId } = event;
-    const waiting = this.#deferred.get(streamId);
-    if (waiting !== undefined && ACCOUNT_TYPES.has(event.type)) {
-      this.#wakeDeferred(streamId, waiting, epochMsOf(accountEventTime(event as unknown as AccountEvent)));
+    let account = this.#accounts.get(streamId);
+    if (account === undefined) {
+      account = { state: this.#decider.initialState(), deferred: [], sentAt: new Map() };
+      this.#accounts.set(streamId, account);
     }
-    const state = this.#accounts.get(streamId) ?? this.#decider.initialState();
+    if (account.deferred.length > 0 && ACCOUNT_TYPES.has(event.type)) {
+      this.#wakeDeferred(account, epochMsOf(accountEventTime(event as unknown as AccountEvent)));
+    }
     switch (event.type) {
       case "BalanceObserved":
-        this.#replayBalance(streamId, state, event.data);
+        this.#replayBalance(streamId, account, event.data);
         return;
       case "AccountQualified":
         this.#countActualQualification(accountIdOf(streamId), event.data);
@@ -153,30 +163,28 @@ export class BacktestReplay {
       default:
         // Types this version does not know (a newer writer's) cannot move the state it knows.
         if (!ACCOUNT_TYPES.has(event.type)) return;
-        this.#accounts.set(streamId, this.#decider.evolve(state, event as unknown as AccountEvent));
+        account.state = this.#decider.evolve(account.state, event as unknown as AccountEvent);
     }
   }
 
-  #replayBalance(streamId: string, state: AccountState, data: Readonly<Record<string, unknown>>): void {
+  #replayBalance(streamId: string, account: ReplayedAccount, data: Readonly<Record<string, unknown>>): void {
     this.#balances += 1;
     const now = data["observedAt"];
     const atMs = epochMsOf(now);
     if (Number.isNaN(atMs)) return;
     this.#latestMs = Math.max(this.#latestMs, atMs);
     if (this.#inWindow(atMs)) this.#balancesInWindow += 1;
-    const decision = this.#decider.decide(recordBalanceOf(data, now as Instant), state);
+    const decision = this.#decider.decide(recordBalanceOf(data, now as Instant), account.state);
     if (decision.outcome === "refused") return;
-    let next = state;
     for (const decided of decision.events) {
-      next = this.#decider.evolve(next, decided);
+      account.state = this.#decider.evolve(account.state, decided);
       if (decided.type === "AccountQualified")
-        this.#announce(accountIdOf(streamId), next, decided.data, atMs);
+        this.#announce(accountIdOf(streamId), account, decided.data, atMs);
     }
-    this.#accounts.set(streamId, next);
   }
 
   /** A candidate qualification: counted, then requested and checked as the system would have. */
-  #announce(accountId: string, account: AccountState, qualified: QualifiedData, atMs: number): void {
+  #announce(accountId: string, account: ReplayedAccount, qualified: QualifiedData, atMs: number): void {
     const counted = this.#inWindow(atMs);
     const funnel = this.#row(atMs, qualified.ruleId).candidate;
     if (counted) {
@@ -187,7 +195,7 @@ export class BacktestReplay {
     const decision = ruleNotificationRequest({
       accountId,
       qualified,
-      account,
+      account: account.state,
       rules: this.#book,
       templates: this.options.templates,
       now,
@@ -208,18 +216,19 @@ export class BacktestReplay {
    */
   #check(
     request: NotificationRequest,
-    account: AccountState,
+    account: ReplayedAccount,
     atMs: number,
     funnel: Funnel | undefined,
   ): void {
-    const sendsKey = `${request.accountId}\u0000${request.rule?.ruleId ?? ""}`;
-    const sends = this.#sentAt.get(sendsKey) ?? [];
+    const { state } = account;
+    const ruleId = request.rule?.ruleId ?? "";
+    const sends = account.sentAt.get(ruleId) ?? [];
     const now = epochMsToInstant(atMs);
     // The cooldown's window as the SMS gateway takes it, over the sends the candidate would have made.
-    const window = frequencyCapWindow(request, account, this.options.rules, now);
+    const window = frequencyCapWindow(request, state, this.options.rules, now);
     const sinceMs = window === undefined ? Number.POSITIVE_INFINITY : instantToEpochMs(window.since);
     const recentSends = sends.filter((sentAt) => sentAt >= sinceMs).length;
-    const verdict = preSendVerdict({ request, account, rules: this.options.rules, recentSends, now });
+    const verdict = preSendVerdict({ request, account: state, rules: this.options.rules, recentSends, now });
     switch (verdict.kind) {
       case "suppress":
         if (funnel !== undefined)
@@ -227,15 +236,16 @@ export class BacktestReplay {
         return;
       case "defer": {
         if (funnel !== undefined) funnel.deferred += 1;
-        const streamId = ACCOUNT_STREAM_PREFIX + request.accountId;
-        const deferred = { request, untilMs: instantToEpochMs(verdict.until), funnel };
-        this.#deferred.set(streamId, [...(this.#deferred.get(streamId) ?? []), deferred]);
+        account.deferred = [
+          ...account.deferred,
+          { request, untilMs: instantToEpochMs(verdict.until), funnel },
+        ];
         return;
       }
       case "send":
         if (funnel !== undefined) funnel.sent += 1;
         sends.push(atMs);
-        this.#sentAt.set(sendsKey, sends);
+        account.sentAt.set(ruleId, sends);
         return;
     }
   }
@@ -244,14 +254,11 @@ export class BacktestReplay {
    * An account's deferred notifications whose quiet hours ended by `atMs`: checked again, in order
    * of their ends, in the account's state now. A check may defer again (kept for later).
    */
-  #wakeDeferred(streamId: string, waiting: readonly Deferred[], atMs: number): void {
-    const due = waiting.filter((deferred) => deferred.untilMs <= atMs);
+  #wakeDeferred(account: ReplayedAccount, atMs: number): void {
+    const due = account.deferred.filter((deferred) => deferred.untilMs <= atMs);
     if (due.length === 0) return;
-    const later = waiting.filter((deferred) => deferred.untilMs > atMs);
-    if (later.length === 0) this.#deferred.delete(streamId);
-    else this.#deferred.set(streamId, later);
+    account.deferred = account.deferred.filter((deferred) => deferred.untilMs > atMs);
     for (const { request, untilMs, funnel } of due.sort((a, b) => a.untilMs - b.untilMs)) {
-      const account = this.#accounts.get(streamId) ?? this.#decider.initialState();
       this.#check(request, account, untilMs, funnel);
     }
   }
@@ -331,7 +338,9 @@ export class BacktestReplay {
    * sent. Call it once, at the end.
    */
   result(endMs: number = this.#latestMs): BacktestResult {
-    for (const [streamId, waiting] of [...this.#deferred]) this.#wakeDeferred(streamId, waiting, endMs);
+    for (const account of this.#accounts.values()) {
+      if (account.deferred.length > 0) this.#wakeDeferred(account, endMs);
+    }
     const rows = [...this.#rows.entries()].map(([key, row]) => {
       const [day = "", ruleId = ""] = key.split("\u0000");
       return { day: epochMsToInstant(Number(day) * DAY_MS).slice(0, 10), ruleId, ...row };
