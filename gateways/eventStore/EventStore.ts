@@ -111,7 +111,7 @@ export interface SnapshotEvent {
 export interface LogSnapshotOptions {
   /** Only events of these types (all when absent). */
   readonly types?: readonly string[];
-  /** Events per batch (PostgreSQL: per fetch from its cursor); 5,000 by default. */
+  /** Events per batch handed over; 5,000 by default. */
   readonly batchSize?: number;
   /**
    * One part of a shared snapshot (`EventStore.shareLogSnapshot`) instead of the log as it stands:
@@ -234,7 +234,7 @@ export interface EventStore {
    * The whole log as it stands when the read begins, in global order, in batches: for a replay
    * that folds all of it and needs neither positions nor metadata (a backtest). Only the events
    * of `types`, when given. One consistent view: what is committed after the read began is not in
-   * it. PostgreSQL reads it through one cursor, sending only the three fields.
+   * it. PostgreSQL reads it with one binary COPY, sending only the three fields.
    */
   readLogSnapshot(options?: LogSnapshotOptions): AsyncIterable<readonly SnapshotEvent[]>;
 
