@@ -162,3 +162,31 @@ test("two schedulers at once: one holds the lease, and no due time is requested 
   t.deepEqual(await Promise.all(["acc-d", "acc-e"].map((id) => scheduledRequests(t, id))), [1, 1]);
   t.true(logs.some((line) => line.includes("standing by")));
 });
+
+test("a tick requests every account due, many at once, each once; `perTick` leaves the rest, earliest first, to the next tick", async (t) => {
+  const ids = Array.from({ length: 240 }, (_, index) => `acc-${String(index).padStart(3, "0")}`);
+  const view = await openAccounts(t, ids, []);
+  const schema = `${t.context.database.schema}_scheduler`;
+  await migrateSchedule(t.context.database.pool, schema);
+  // Due one millisecond apart, in reverse order of their ids: the earliest must go first.
+  await t.context.database.pool.query(
+    `insert into "${schema}".refresh_schedule (account_id, next_due_at)
+       select id, $2::timestamptz - (n * interval '1 millisecond')
+         from unnest($1::text[]) with ordinality as u(id, n)`,
+    [ids, new Date(T0 - 60_000)],
+  );
+  const limited = { ...options(t, view, T0), perTick: 100, concurrency: 8 };
+  t.is(await runSchedulerTick(limited), 100);
+  const firstTick = ids.filter((id) => id >= "acc-140");
+  t.deepEqual(
+    await Promise.all(firstTick.map((id) => scheduledRequests(t, id))),
+    firstTick.map(() => 1),
+    "the 100 due earliest",
+  );
+  t.is(await runSchedulerTick({ ...options(t, view, T0), concurrency: 8 }), 140, "all the rest in one tick");
+  t.is(await runSchedulerTick({ ...options(t, view, T0), concurrency: 8 }), 0, "none is due twice");
+  t.deepEqual(
+    await Promise.all(ids.map((id) => scheduledRequests(t, id))),
+    ids.map(() => 1),
+  );
+});

@@ -24,14 +24,23 @@ export interface RefreshSchedulerOptions {
   readonly schedule: RefreshSchedule;
   /** Between two looks at the schedule (default 30 s). */
   readonly tickMs?: number;
-  /** Refresh requests per tick at most (default 500); the rest wait for the next tick. */
+  /**
+   * Refresh requests per tick at most (default 50,000); the rest wait for the next tick. 10
+   * million accounts pulled 4 times a day come due at 463 a second: 13,900 a 30 s tick.
+   */
   readonly perTick?: number;
+  /** Refresh requests made at once (default 16): each is a few round trips to PostgreSQL. */
+  readonly concurrency?: number;
   readonly clock: () => number;
   readonly newEventId: () => string;
   readonly logger: Logger;
 }
 
 const UNDEFINED_TABLE = "42P01";
+const DEFAULT_PER_TICK = 50_000;
+const DEFAULT_CONCURRENCY = 16;
+/** Due accounts read at once. */
+const DUE_PAGE = 1000;
 const LEASE_CLASS = 0x73636864; // "schd"
 
 /**
@@ -81,7 +90,8 @@ export async function migrateSchedule(pool: pg.Pool, schema: string): Promise<vo
 
 /**
  * One look at the schedule: open accounts join it, closed ones leave, and each account due gets
- * its refresh request, then its next due time. Returns how many requests were made.
+ * its refresh request, then its next due time: the earliest due first, in pages, `concurrency`
+ * accounts at once, until none is due or `perTick` are done. Returns how many requests were made.
  */
 export async function runSchedulerTick(options: RefreshSchedulerOptions): Promise<number> {
   const table = `"${options.schema}".refresh_schedule`;
@@ -91,38 +101,82 @@ export async function runSchedulerTick(options: RefreshSchedulerOptions): Promis
   if (closed.length > 0) {
     await options.pool.query(`delete from ${table} where account_id = any($1::text[])`, [closed]);
   }
-  const { rows } = await options.pool.query<{ account_id: string; next_due_at: Date }>(
-    `select account_id, next_due_at from ${table} where next_due_at <= $1 order by next_due_at, account_id limit $2`,
-    [now, options.perTick ?? 500],
-  );
   const accounts = perRuleBook(options.rules, (inForce) => accountDecider(inForce));
+  const perTick = options.perTick ?? DEFAULT_PER_TICK;
   let requested = 0;
-  for (const { account_id: accountId, next_due_at: due } of rows) {
-    // The next due time first, guarded by this one: a crash after it costs this refresh (the next
-    // comes on time), never a second request for the same due time.
-    const claimed = await options.pool.query(
-      `update ${table} set next_due_at = $3 where account_id = $1 and next_due_at = $2`,
-      [accountId, due, new Date(nextRefreshDue(accountId, now.getTime(), options.schedule))],
+  for (let looked = 0; looked < perTick;) {
+    // Claimed accounts are due later now: each page reads the next ones due.
+    const { rows } = await options.pool.query<{ account_id: string; next_due_at: Date }>(
+      `select account_id, next_due_at from ${table} where next_due_at <= $1 order by next_due_at, account_id limit $2`,
+      [now, Math.min(DUE_PAGE, perTick - looked)],
     );
-    if (claimed.rowCount !== 1) continue;
-    const outcome = await handleCommand(
-      options.store,
-      accounts(),
-      `account-${accountId}`,
-      { type: "RequestBalanceRefresh", data: { reason: "scheduled", now: epochMsToInstant(now.getTime()) } },
-      {
-        retriesOnConflict: 3,
-        newEventId: options.newEventId,
-        metadata: { correlationId: options.newEventId(), actor: "scheduler" },
-      },
-    );
-    if (outcome.outcome === "accepted") requested += 1;
-    else
-      options.logger.warn(
-        `scheduler: account ${accountId}: ${outcome.outcome === "refused" ? outcome.detail : outcome.outcome}`,
-      );
+    looked += rows.length;
+    await eachAtOnce(rows, options.concurrency ?? DEFAULT_CONCURRENCY, async (row) => {
+      if (await requestRefresh(options, table, accounts(), row, now)) requested += 1;
+    });
+    if (rows.length < DUE_PAGE) break;
   }
   return requested;
+}
+
+/** One due account: its next due time claimed, then its refresh requested. True if requested. */
+async function requestRefresh(
+  options: RefreshSchedulerOptions,
+  table: string,
+  decider: ReturnType<typeof accountDecider>,
+  { account_id: accountId, next_due_at: due }: { readonly account_id: string; readonly next_due_at: Date },
+  now: Date,
+): Promise<boolean> {
+  // The next due time first, guarded by this one: a crash after it costs this refresh (the next
+  // comes on time), never a second request for the same due time.
+  const claimed = await options.pool.query(
+    `update ${table} set next_due_at = $3 where account_id = $1 and next_due_at = $2`,
+    [accountId, due, new Date(nextRefreshDue(accountId, now.getTime(), options.schedule))],
+  );
+  if (claimed.rowCount !== 1) return false;
+  const outcome = await handleCommand(
+    options.store,
+    decider,
+    `account-${accountId}`,
+    { type: "RequestBalanceRefresh", data: { reason: "scheduled", now: epochMsToInstant(now.getTime()) } },
+    {
+      retriesOnConflict: 3,
+      newEventId: options.newEventId,
+      metadata: { correlationId: options.newEventId(), actor: "scheduler" },
+    },
+  );
+  if (outcome.outcome === "accepted") return true;
+  options.logger.warn(
+    `scheduler: account ${accountId}: ${outcome.outcome === "refused" ? outcome.detail : outcome.outcome}`,
+  );
+  return false;
+}
+
+/**
+ * `work` for every item, `lanes` at a time, each lane taking the next item when it is done. The
+ * first failure is thrown once the lanes have stopped (each stops at its next item).
+ */
+async function eachAtOnce<T>(
+  items: readonly T[],
+  lanes: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  let failed = false;
+  const outcomes = await Promise.allSettled(
+    Array.from({ length: Math.min(lanes, items.length) }, async () => {
+      while (!failed && next < items.length) {
+        const item = items[next] as T;
+        next += 1;
+        await work(item).catch((error: unknown) => {
+          failed = true;
+          throw error;
+        });
+      }
+    }),
+  );
+  const failure = outcomes.find((outcome) => outcome.status === "rejected");
+  if (failure !== undefined) throw failure.reason;
 }
 
 const JOIN_BATCH = 5000;
