@@ -68,6 +68,8 @@ export interface Config {
   readonly banking: {
     /** Refreshes handled at once, so that a throttled or slow account never holds up the others. */
     readonly concurrency: number;
+    /** The bank's limit for this process, calls a second; undefined: none. */
+    readonly attemptsPerSecond: number | undefined;
     /** The longest Retry-After waited for; a longer one fails the refresh as `throttled`. */
     readonly retryAfterCapMs: number;
     /** Each refresh's deadline, retries and pauses included. */
@@ -211,6 +213,12 @@ const environment = z.object({
     }),
   BANKING_API_TOKEN: z.string().min(1, { message: "must not be empty" }).optional(),
   BANKING_CONCURRENCY: wholeNumber("8", 1, 64, "must be a whole number from 1 to 64"),
+  BANKING_CALLS_PER_SECOND: wholeNumber(
+    "0",
+    0,
+    100_000,
+    "must be a whole number from 0 (no limit) to 100000",
+  ),
   BANKING_RETRY_AFTER_CAP_SECONDS: wholeNumber(
     "60",
     0,
@@ -467,6 +475,7 @@ function configFromVariables(vars: Variables): Config {
         : { url: vars.BANKING_API_URL, token: vars.BANKING_API_TOKEN ?? "" },
     banking: {
       concurrency: vars.BANKING_CONCURRENCY,
+      attemptsPerSecond: vars.BANKING_CALLS_PER_SECOND === 0 ? undefined : vars.BANKING_CALLS_PER_SECOND,
       retryAfterCapMs: vars.BANKING_RETRY_AFTER_CAP_SECONDS * 1000,
       refreshDeadlineMs: vars.BANKING_REFRESH_DEADLINE_SECONDS * 1000,
       simulatorSeedFile: vars.BANKING_SIMULATOR_SEED_FILE,

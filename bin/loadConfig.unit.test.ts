@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import test from "ava";
 import { ConfigError, loadConfig } from "./loadConfig.ts";
+import { DEFAULT_BACKTEST_THREADS } from "./backtestThreadsFor.ts";
 
 test("given no variables, when loading, then the embedded default with standard ports", (t) => {
   const config = loadConfig({});
@@ -159,9 +160,10 @@ for (const [env, message] of badBackup) {
   });
 }
 
-test("the banking gateway: reads at once, Retry-After cap and deadline per refresh, with defaults", (t) => {
+test("the banking gateway: reads at once, the bank's limit, Retry-After cap and deadline per refresh, with defaults", (t) => {
   t.deepEqual(loadConfig({}).banking, {
     concurrency: 8,
+    attemptsPerSecond: undefined,
     retryAfterCapMs: 60_000,
     refreshDeadlineMs: 90_000,
     simulatorSeedFile: undefined,
@@ -169,15 +171,24 @@ test("the banking gateway: reads at once, Retry-After cap and deadline per refre
   t.deepEqual(
     loadConfig({
       BANKING_CONCURRENCY: "2",
+      BANKING_CALLS_PER_SECOND: "25",
       BANKING_RETRY_AFTER_CAP_SECONDS: "5",
       BANKING_REFRESH_DEADLINE_SECONDS: "20",
       BANKING_SIMULATOR_SEED_FILE: "seed.json",
     }).banking,
-    { concurrency: 2, retryAfterCapMs: 5000, refreshDeadlineMs: 20_000, simulatorSeedFile: "seed.json" },
+    {
+      concurrency: 2,
+      attemptsPerSecond: 25,
+      retryAfterCapMs: 5000,
+      refreshDeadlineMs: 20_000,
+      simulatorSeedFile: "seed.json",
+    },
   );
   for (const [variable, value, problem] of [
     ["BANKING_CONCURRENCY", "0", "must be a whole number from 1 to 64"],
     ["BANKING_CONCURRENCY", "65", "must be a whole number from 1 to 64"],
+    ["BANKING_CALLS_PER_SECOND", "1.5", "must be a whole number from 0 (no limit) to 100000"],
+    ["BANKING_CALLS_PER_SECOND", "100001", "must be a whole number from 0 (no limit) to 100000"],
     ["BANKING_RETRY_AFTER_CAP_SECONDS", "-1", "must be a whole number of seconds from 0 to 3600"],
     ["BANKING_REFRESH_DEADLINE_SECONDS", "0", "must be a whole number of seconds from 1 to 3600"],
   ] as const) {
@@ -231,5 +242,15 @@ test("the refresh schedule: every 6 hours, the first a full period after opening
     ],
   ] as const) {
     t.throws(() => loadConfig(env), { instanceOf: ConfigError, message });
+  }
+});
+
+test("backtest threads: the cores up to 2 unless set, 1 to 64", (t) => {
+  t.is(loadConfig({}).backtestThreads, DEFAULT_BACKTEST_THREADS);
+  t.is(loadConfig({ BACKTEST_THREADS: "1" }).backtestThreads, 1);
+  t.is(loadConfig({ BACKTEST_THREADS: "12" }).backtestThreads, 12);
+  for (const value of ["0", "65", "2.5", "two"]) {
+    const error = t.throws(() => loadConfig({ BACKTEST_THREADS: value }), { instanceOf: ConfigError });
+    t.is(error.message, "config: BACKTEST_THREADS must be a whole number of threads from 1 to 64");
   }
 });

@@ -210,6 +210,9 @@ async function createBankingGateway(context: SystemContext): Promise<EventConsum
       accessToken: bankingApi.token,
       retryAfterCapMs: config.banking.retryAfterCapMs,
       deadlineMs: config.banking.refreshDeadlineMs,
+      ...(config.banking.attemptsPerSecond === undefined
+        ? {}
+        : { attemptsPerSecond: config.banking.attemptsPerSecond }),
       onCircuitChange: (state) => {
         metrics.circuitChanged(state);
         logger.warn({ circuit: state }, "Banking API circuit");

@@ -238,3 +238,32 @@ test("a Retry-After over the cap, or past the refresh's deadline, fails at once 
   t.regex(late.message, /deadline/);
   t.true(Date.now() - startedAt < 1000);
 });
+
+test("the bank's limit: reads at once are spaced to it, and one whose turn would pass its deadline fails as throttled", async (t) => {
+  for (let n = 0; n < 8; n += 1)
+    t.context.simulator.script(`paced-${n}`, [{ amount: "1.00", currency: "GBP" }]);
+  const paced = client(t, { attemptsPerSecond: 20 });
+  const startedAt = performance.now();
+  const finished = await Promise.all(
+    Array.from({ length: 8 }, async (_, n) => {
+      await paced.readBalance(`paced-${n}`, "GBP");
+      return performance.now() - startedAt;
+    }),
+  );
+  // Never faster than the limit (a timer may fire late, never a whole interval early).
+  t.true(
+    Math.max(...finished) >= 7 * 50 - 5,
+    `8 reads at 20 a second took ${Math.round(Math.max(...finished))} ms`,
+  );
+
+  const slow = client(t, { attemptsPerSecond: 2, deadlineMs: 300 });
+  const outcomes = await Promise.allSettled([0, 1, 2].map((n) => slow.readBalance(`paced-${n}`, "GBP")));
+  t.is(outcomes[0]?.status, "fulfilled");
+  for (const outcome of outcomes.slice(1)) {
+    t.is(outcome.status, "rejected");
+    const error = outcome.status === "rejected" ? (outcome.reason as BankingApiError) : undefined;
+    t.true(error instanceof BankingApiError);
+    t.is(error?.code, "throttled");
+    t.regex(error?.message ?? "", /2 calls a second to the bank/);
+  }
+});

@@ -22,6 +22,7 @@ import type { Instant } from "../../domain/values/Instant.ts";
 import { isCurrency, type Currency, type Money } from "../../domain/values/Money.ts";
 import { parseBankAmount } from "../../domain/values/parseBankAmount.ts";
 import { parseObDateTime } from "./parseObDateTime.ts";
+import { RequestPacer } from "./RequestPacer.ts";
 
 /** The account's balance today as the bank reported it, ready for `RecordBalance`. */
 export interface BankBalance {
@@ -131,6 +132,12 @@ export interface BankingApiClientOptions {
   readonly onCircuitChange?: (state: "closed" | "open" | "half-open") => void;
   /** After each attempt (a call to the API): how it went. */
   readonly onAttempt?: (outcome: BankingCallOutcome) => void;
+  /**
+   * The bank's limit for this process, attempts a second (`RequestPacer`); none when absent. An
+   * attempt waits for its slot before its timeout starts; one whose slot would pass the refresh's
+   * deadline fails it as `throttled`. The further pages of a paged answer are not paced.
+   */
+  readonly attemptsPerSecond?: number;
 }
 
 /** How one call to the Banking API went. */
@@ -166,6 +173,8 @@ export class BankingApiClient {
   readonly #options: BankingApiClientOptions;
   readonly #breaker;
   readonly #policy;
+  readonly #perAttempt;
+  readonly #pacer: RequestPacer | undefined;
 
   constructor(options: BankingApiClientOptions) {
     this.#options = options;
@@ -189,9 +198,12 @@ export class BankingApiClient {
       breaker: new ConsecutiveBreaker(options.breakAfter ?? 5),
     });
     this.#breaker.onStateChange((state) => options.onCircuitChange?.(circuitOf(state)));
-    const perAttempt = timeout(options.timeoutMs ?? 2000, TimeoutStrategy.Aggressive);
-    // The breaker counts whole reads (after their retries); each attempt has its own timeout.
-    this.#policy = wrap(this.#breaker, retries, perAttempt);
+    this.#perAttempt = timeout(options.timeoutMs ?? 2000, TimeoutStrategy.Aggressive);
+    // The breaker counts whole reads (after their retries); each attempt waits for its slot under
+    // the bank's limit, then has its own timeout.
+    this.#policy = wrap(this.#breaker, retries);
+    this.#pacer =
+      options.attemptsPerSecond === undefined ? undefined : new RequestPacer(options.attemptsPerSecond);
   }
 
   /** The circuit as it stands: open means reads fail fast. */
@@ -207,7 +219,12 @@ export class BankingApiClient {
     const read: ReadState = { deadline: Date.now() + (this.#options.deadlineMs ?? 90_000), throttled: false };
     let answer: Answer;
     try {
-      answer = await this.#policy.execute(({ signal }) => this.#measuredAttempt(accountId, read, signal));
+      answer = await this.#policy.execute(async ({ signal }) => {
+        await this.#paced(read, signal);
+        return this.#perAttempt.execute(({ signal: attempt }) =>
+          this.#measuredAttempt(accountId, read, attempt),
+        );
+      });
     } catch (error) {
       if (error instanceof BankingApiError) throw error;
       if (isBrokenCircuitError(error)) {
@@ -227,6 +244,17 @@ export class BankingApiClient {
     if (choice.status === "none") throw new BankingApiError(choice.reason, choice.detail);
     const { balance, type, creditLines, referenceTime } = choice.balance;
     return { balance, balanceType: type, creditLines, referenceTime, bankReference: answer.interactionId };
+  }
+
+  /** Waits for the attempt's slot under the bank's limit; throttled when it would pass the deadline. */
+  async #paced(read: ReadState, signal: AbortSignal): Promise<void> {
+    if (this.#pacer === undefined) return;
+    if (!(await this.#pacer.take(read.deadline - Date.now(), signal))) {
+      throw new BankingApiError(
+        "throttled",
+        `${this.#options.attemptsPerSecond} calls a second to the bank: the next free one would pass the refresh's deadline`,
+      );
+    }
   }
 
   async #measuredAttempt(accountId: string, read: ReadState, signal: AbortSignal): Promise<Answer> {
