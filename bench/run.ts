@@ -66,6 +66,17 @@ const BENCHMARKS: ReadonlyMap<string, Benchmark> = new Map([
     },
   ],
   [
+    "pulls",
+    {
+      summary:
+        "scheduled balance pulls against the Banking API simulator (50 ms): reads a second, read models' lag",
+      load: async () => {
+        const { PULLS_BENCHMARK_FLAGS, runPullBenchmark } = await import("./pulls/pullBenchmark.ts");
+        return { flags: PULLS_BENCHMARK_FLAGS, run: runPullBenchmark };
+      },
+    },
+  ],
+  [
     "balances",
     {
       summary:
