@@ -130,15 +130,22 @@ test("given a scripted history, the backtest of a 200.00 threshold counts, per d
   t.deepEqual(result.losses, []);
 });
 
-test("quiet hours defer a candidate's SMS to their end, where it is checked again: a balance recovered meanwhile suppresses it", (t) => {
-  const night: Rule = { ...candidate, quietHours: { start: "21:00", end: "08:00" } };
+const night: Rule = { ...candidate, quietHours: { start: "21:00", end: "08:00" } };
+
+/** The candidate with quiet hours from 21:00 to 08:00, replayed over `log` (1 and 2 November counted). */
+function replayedOverNight(log: readonly LoggedEvent[]): BacktestReplay {
   const replay = new BacktestReplay({
     rules: [night],
     templates,
     fromMs: Date.parse("2026-11-01T00:00:00Z"),
     toMs: Date.parse("2026-11-03T00:00:00Z"),
   });
-  for (const event of [
+  for (const event of log) replay.apply(event);
+  return replay;
+}
+
+test("quiet hours defer a candidate's SMS to their end, where it is checked again: a balance recovered meanwhile suppresses it", (t) => {
+  const replay = replayedOverNight([
     opened("a", true),
     opened("c", true),
     balance("a", "300.00", "2026-11-01T20:00:00.000Z"),
@@ -147,8 +154,7 @@ test("quiet hours defer a candidate's SMS to their end, where it is checked agai
     balance("c", "300.00", "2026-11-01T20:00:00.000Z"),
     balance("c", "150.00", "2026-11-01T23:00:00.000Z"), // deferred; still low at 08:00
     balance("c", "140.00", "2026-11-02T09:00:00.000Z"),
-  ])
-    replay.apply(event);
+  ]);
   t.deepEqual(
     replay.result().rows[0]?.candidate,
     funnel({
@@ -160,18 +166,11 @@ test("quiet hours defer a candidate's SMS to their end, where it is checked agai
     }),
   );
   // A deferral whose quiet hours end after the log's last balance is still waiting: not sent.
-  const waiting = new BacktestReplay({
-    rules: [night],
-    templates,
-    fromMs: Date.parse("2026-11-01T00:00:00Z"),
-    toMs: Date.parse("2026-11-03T00:00:00Z"),
-  });
-  for (const event of [
+  const waiting = replayedOverNight([
     opened("a", true),
     balance("a", "300.00", "2026-11-01T20:00:00.000Z"),
     balance("a", "150.00", "2026-11-01T22:00:00.000Z"),
-  ])
-    waiting.apply(event);
+  ]);
   t.deepEqual(waiting.result().rows[0]?.candidate, funnel({ qualified: 1, requested: 1, deferred: 1 }));
 });
 
@@ -179,24 +178,14 @@ const consent = (id: string, granted: boolean, at: string) =>
   account(id, "ConsentChanged", { messageClass: "service", granted, source: "api", messageId: null, at });
 
 test("a deferred SMS is checked at the end of quiet hours in the account's state then: a consent withdrawn before the end stops it, one withdrawn after does not", (t) => {
-  const night: Rule = { ...candidate, quietHours: { start: "21:00", end: "08:00" } };
-  const replayWith = (withdrawnAt: string) => {
-    const replay = new BacktestReplay({
-      rules: [night],
-      templates,
-      fromMs: Date.parse("2026-11-01T00:00:00Z"),
-      toMs: Date.parse("2026-11-03T00:00:00Z"),
-    });
-    for (const event of [
+  const replayWith = (withdrawnAt: string) =>
+    replayedOverNight([
       opened("a", true),
       balance("a", "300.00", "2026-11-01T20:00:00.000Z"),
       balance("a", "150.00", "2026-11-01T22:00:00.000Z"), // deferred to 08:00 (London, GMT)
       consent("a", false, withdrawnAt),
       balance("a", "140.00", "2026-11-02T10:00:00.000Z"),
-    ])
-      replay.apply(event);
-    return replay.result().rows[0]?.candidate;
-  };
+    ]).result().rows[0]?.candidate;
   t.deepEqual(
     replayWith("2026-11-02T07:30:00.000Z"),
     funnel({ qualified: 1, requested: 1, deferred: 1, suppressed: { "opted-out": 1 } }),
@@ -242,9 +231,9 @@ const history = fc
   });
 
 test("property: a log replayed in parts, each part whole accounts, and merged gives exactly what one replay gives", (t) => {
-  const night: Rule = { ...candidate, cooldownHours: 2, quietHours: { start: "21:00", end: "08:00" } };
+  const nightly: Rule = { ...night, cooldownHours: 2 };
   const options = {
-    rules: [night],
+    rules: [nightly],
     templates,
     fromMs: Date.parse("2026-11-01T06:00:00Z"),
     toMs: Date.parse("2026-11-03T12:00:00Z"),
