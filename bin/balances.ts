@@ -5,11 +5,8 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import type pg from "pg";
 import { BalanceImports, type BalanceImport } from "../commands/balances/BalanceImports.ts";
-import {
-  BALANCE_FILE_FORMATS,
-  BalanceFileError,
-  type BalanceFileFormat,
-} from "../commands/balances/balanceFileRows.ts";
+import { BalanceFileError } from "../commands/balances/BalanceFileRow.ts";
+import { BALANCE_FILE_FORMATS, type BalanceFileFormat } from "../commands/balances/balanceFileRows.ts";
 import { digestOf, formatOfFileName, importBalanceFile } from "../commands/balances/importBalanceFile.ts";
 import { LiveRules } from "../commands/rules/LiveRules.ts";
 import { createLogger } from "../gateways/observability/createLogger.ts";

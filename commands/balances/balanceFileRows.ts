@@ -1,6 +1,7 @@
 import type { Duplex } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { parse as parseCsv, type CsvError } from "csv-parse";
+import { BalanceFileError, type BalanceFileRow } from "./BalanceFileRow.ts";
 import { camtRows } from "./camtRows.ts";
 
 /**
@@ -9,14 +10,6 @@ import { camtRows } from "./camtRows.ts";
  */
 export const BALANCE_FILE_FORMATS = ["ndjson", "csv", "camt"] as const;
 export type BalanceFileFormat = (typeof BALANCE_FILE_FORMATS)[number];
-
-/**
- * One row of a balance file, in file order (`row` counts from 1): the account and the balance as
- * a push's JSON body, or why the row could not even be read. `line` is where the row starts.
- */
-export type BalanceFileRow =
-  | { readonly row: number; readonly line: number; readonly accountId: string; readonly body: unknown }
-  | { readonly row: number; readonly line: number; readonly problem: string };
 
 /** The longest row read; a longer one is a bad row, and memory stays bounded whatever the file. */
 export const MAX_ROW_BYTES = 16 * 1024;
@@ -32,9 +25,6 @@ const CSV_COLUMNS = [
   "creditLineIncluded",
 ] as const;
 const REQUIRED_CSV_COLUMNS = ["accountId", "amount", "currency", "balanceType", "referenceTime"];
-
-/** A file that cannot be read at all (not a bad row: its header, its compression). */
-export class BalanceFileError extends Error {}
 
 /**
  * The rows of a balance file, streamed: gzip is recognised by its magic bytes and inflated on the

@@ -1,6 +1,6 @@
 import { SaxesParser, type SaxesTagPlain } from "saxes";
 import { CURRENT_BALANCE_PRECEDENCE, parseBalanceType } from "../../domain/values/BalanceType.ts";
-import { BalanceFileError, type BalanceFileRow } from "./balanceFileRows.ts";
+import { BalanceFileError, type BalanceFileRow } from "./BalanceFileRow.ts";
 
 /**
  * The balances of an ISO 20022 cash management report, streamed (saxes): `camt.053`

@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import test from "ava";
-import { BalanceFileError, balanceFileRows, type BalanceFileRow } from "./balanceFileRows.ts";
+import { BalanceFileError, type BalanceFileRow } from "./BalanceFileRow.ts";
+import { balanceFileRows } from "./balanceFileRows.ts";
 
 const testdata = (name: string) => new URL(`./testdata/${name}`, import.meta.url);
 

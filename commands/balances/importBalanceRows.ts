@@ -6,7 +6,7 @@ import type { EventMetadata, EventStore } from "../../gateways/eventStore/EventS
 import { newEventId } from "../../gateways/eventStore/newEventId.ts";
 import { handleCommand } from "../handleCommand.ts";
 import { StateCache } from "../StateCache.ts";
-import type { BalanceFileRow } from "./balanceFileRows.ts";
+import type { BalanceFileRow } from "./BalanceFileRow.ts";
 import { ACCOUNT_ID, parseBalancePush } from "./balancePush.ts";
 
 /** How many rows of a file ended each way. */
