@@ -10,7 +10,8 @@ import { dropSchemasWithPrefix } from "../shared/dropSchemasWithPrefix.ts";
 import { buildConsole } from "./buildConsole.ts";
 import { consoleBenchmarkConfig, type ConsoleBenchmarkConfig } from "./ConsoleBenchmarkConfig.ts";
 import { ensureConsoleEventLog, type ConsoleEventLog } from "./ensureConsoleEventLog.ts";
-import { formatConsoleReport, type LabelledLoad } from "./formatConsoleReport.ts";
+import { formatConsoleReport } from "./formatConsoleReport.ts";
+import type { LabelledLoad } from "./sampleMachineLoad.ts";
 import { measureConsoleBundle } from "./measureConsoleBundle.ts";
 import { measureWithQueryCaches, type QueryCacheResults } from "./measureWithQueryCaches.ts";
 import {

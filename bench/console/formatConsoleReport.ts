@@ -9,14 +9,8 @@ import { OVERVIEW_PHASES, type OverviewPhases, type OverviewRun } from "./measur
 import type { QueryCacheResults } from "./measureWithQueryCaches.ts";
 import type { ConsoleBenchmarkOptions } from "./parseConsoleBenchmarkOptions.ts";
 import type { ConsoleFixtures } from "./readConsoleFixtures.ts";
-import type { MachineLoad } from "./sampleMachineLoad.ts";
+import type { LabelledLoad } from "./sampleMachineLoad.ts";
 import { summarizeTimings } from "./summarizeTimings.ts";
-
-/** A sample of the machine's load, and what was about to be measured. */
-export interface LabelledLoad {
-  readonly label: string;
-  readonly load: MachineLoad;
-}
 
 /** Everything one `npm run bench -- console` measured; what was not asked for is missing. */
 export interface ConsoleBenchmarkResults {

@@ -3,7 +3,7 @@ import { startProjectionsBenchmarkServer } from "../projections/startProjections
 import type { ConsoleBenchmarkConfig } from "./ConsoleBenchmarkConfig.ts";
 import { consolePaintTargets } from "./consolePaintTargets.ts";
 import type { ConsoleEventLog } from "./ensureConsoleEventLog.ts";
-import type { LabelledLoad } from "./formatConsoleReport.ts";
+import type { LabelledLoad } from "./sampleMachineLoad.ts";
 import { type ConsoleApiRequests, measureConsoleApi, type ConsoleApiTimings } from "./measureConsoleApi.ts";
 import { measureCustomerTimeline, type CustomerRun } from "./measureCustomerTimeline.ts";
 import { measureOverviewRender, type OverviewMeasurement } from "./measureOverviewRender.ts";

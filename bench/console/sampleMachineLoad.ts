@@ -18,3 +18,9 @@ export async function sampleMachineLoad(ms = 1000): Promise<MachineLoad> {
   await sleep(ms);
   return { at, loadAverage: os.loadavg()[0] ?? Number.NaN, busyPercent: cpu().machinePercent };
 }
+
+/** A sample of the machine's load, and what was about to be measured. */
+export interface LabelledLoad {
+  readonly label: string;
+  readonly load: MachineLoad;
+}
