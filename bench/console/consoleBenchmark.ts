@@ -11,7 +11,6 @@ import { buildConsole } from "./buildConsole.ts";
 import { consoleBenchmarkConfig, type ConsoleBenchmarkConfig } from "./ConsoleBenchmarkConfig.ts";
 import { ensureConsoleEventLog, type ConsoleEventLog } from "./ensureConsoleEventLog.ts";
 import { formatConsoleReport } from "./formatConsoleReport.ts";
-import type { LabelledLoad } from "./sampleMachineLoad.ts";
 import { measureConsoleBundle } from "./measureConsoleBundle.ts";
 import { measureWithQueryCaches, type QueryCacheResults } from "./measureWithQueryCaches.ts";
 import {
@@ -19,7 +18,7 @@ import {
   parseConsoleBenchmarkOptions,
 } from "./parseConsoleBenchmarkOptions.ts";
 import { readConsoleFixtures, type ConsoleFixtures } from "./readConsoleFixtures.ts";
-import { sampleMachineLoad } from "./sampleMachineLoad.ts";
+import { sampleMachineLoad, type LabelledLoad } from "./sampleMachineLoad.ts";
 
 /** What the numbers depend on, for the report's note on uncommitted changes. */
 const CODE_UNDER_TEST = ["console", "projections", "http", "test/generateEventLog.ts"];
