@@ -70,8 +70,9 @@ export async function replayInThreads(
       request.onProgress(balances.reduce((sum, count) => sum + count, 0));
     });
   });
+  let onAbort = (): void => undefined;
   const aborted = new Promise<never>((_, reject) => {
-    const onAbort = () => reject(signal?.reason instanceof Error ? signal.reason : new Error("aborted"));
+    onAbort = () => reject(signal?.reason instanceof Error ? signal.reason : new Error("aborted"));
     signal?.addEventListener("abort", onAbort, { once: true });
   });
   aborted.catch(() => undefined);
@@ -83,6 +84,7 @@ export async function replayInThreads(
     await Promise.all(parts.map((part) => part.exited(THREAD_EXIT_MS)));
     return mergeBacktestResults(results, request.options.sampleSize ?? 20);
   } finally {
+    signal?.removeEventListener("abort", onAbort);
     await Promise.all(parts.map((part) => part.stop()));
     await shared.release();
   }
