@@ -11,7 +11,7 @@ import { digestOf, formatOfFileName, importBalanceFile } from "../commands/balan
 import { LiveRules } from "../commands/rules/LiveRules.ts";
 import { createLogger } from "../gateways/observability/createLogger.ts";
 import { projectionSchemas } from "../projections/runtime/ProjectionBuilds.ts";
-import { connectDatabase, openEventStore, runCommandLine, UsageError } from "./commandLine.ts";
+import { connectDatabase, isUuid, openEventStore, runCommandLine, UsageError } from "./commandLine.ts";
 import { loadConfig, type Config } from "./loadConfig.ts";
 import { ProgressLine } from "./ProgressLine.ts";
 import { textTable } from "./textTable.ts";
@@ -60,8 +60,6 @@ type Invocation =
   | { readonly command: "status"; readonly batchId: string; readonly json: boolean }
   | { readonly command: "list"; readonly json: boolean };
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 function parseInvocation(argv: readonly string[]): Invocation | "help" {
   const { values, positionals } = parseArgs({
     args: [...argv],
@@ -83,7 +81,7 @@ function parseInvocation(argv: readonly string[]): Invocation | "help" {
   const [argument, ...extra] = rest;
   if (extra.length > 0) throw new UsageError(`${command}: one argument only (got ${rest.join(" ")})`);
   if (command === "status") {
-    if (argument === undefined || !UUID.test(argument))
+    if (argument === undefined || !isUuid(argument))
       throw new UsageError("status: name the batch id (a UUID)");
     return { command, batchId: argument.toLowerCase(), json: values.json };
   }

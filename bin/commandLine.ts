@@ -120,3 +120,8 @@ export async function openEventStoreDb(url: string): Promise<EventStore> {
   ]);
   return new EventStoreDbEventStore(EventStoreDBClient.connectionString(url));
 }
+
+/** Whether a command-line argument is a UUID (an event id, a batch id), in either case. */
+export function isUuid(text: string): boolean {
+  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(text);
+}

@@ -3,7 +3,7 @@ import { deadLetterInbox, type DeadLetterInbox } from "../gateways/fanout/DeadLe
 import type { DeadLetter } from "../gateways/fanout/DeadLetters.ts";
 import { checkConsumerName } from "../gateways/fanout/EventConsumer.ts";
 import { FANOUT_CONSUMERS } from "../reactors/consumerNames.ts";
-import { connectDatabase, runCommandLine, unreachableDatabase, UsageError } from "./commandLine.ts";
+import { connectDatabase, isUuid, runCommandLine, unreachableDatabase, UsageError } from "./commandLine.ts";
 import { loadConfig, type Config } from "./loadConfig.ts";
 
 const USAGE = `Usage: npm run dead-letters -- <command> [options]
@@ -33,8 +33,6 @@ type Invocation =
       readonly json: boolean;
     };
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 function parseInvocation(argv: readonly string[]): Invocation | "help" {
   const { values, positionals } = parseArgs({
     args: [...argv],
@@ -60,7 +58,7 @@ function parseInvocation(argv: readonly string[]): Invocation | "help" {
     checkName(consumer);
     if (values.all === eventIds.length > 0)
       throw new UsageError("requeue: give event ids or --all (one of them)");
-    const bad = eventIds.filter((id) => !UUID.test(id));
+    const bad = eventIds.filter((id) => !isUuid(id));
     if (bad.length > 0) throw new UsageError(`requeue: not event ids: ${bad.join(", ")}`);
     return { command, consumer, eventIds: values.all ? "all" : eventIds, json: values.json };
   }
