@@ -4,9 +4,10 @@ import { readRulesetFile } from "../../commands/rules/loadRules.ts";
 import { loadTemplates } from "../../commands/templates/loadTemplates.ts";
 import { DEFAULT_REFERENCE_TIME_BOUNDS } from "../../domain/values/ReferenceTimeBounds.ts";
 import { collect } from "../../gateways/eventStore/eventStoreContract.ts";
-import { START } from "../../gateways/eventStore/Position.ts";
+import { START, type Position } from "../../gateways/eventStore/Position.ts";
 import { startTestSystem, type TestSystem } from "../../test/startTestSystem.ts";
 import { allProjections } from "../allProjections.ts";
+import { LivePositions } from "../api/LivePositions.ts";
 import { liveBuildDigest } from "../runtime/projectionDigest.ts";
 import { BacktestJobs } from "./BacktestJobs.ts";
 
@@ -74,6 +75,9 @@ test("a backtest through the jobs counts the candidate's funnel beside what happ
     headers: { authorization: `Bearer ${KEYS.reader.key}`, "x-min-position": position },
   });
   t.is(caughtUp.status, 200);
+  // Every read model, not only the timeline the query above waited for, has the last push.
+  const every = allProjections.map((projection) => projection.name);
+  t.truthy(await new LivePositions(system.db, system.schemas).waitFor(every, position as Position, 10_000));
   const before = await snapshot(system);
 
   const candidateFile = await readRulesetFile(
