@@ -20,6 +20,11 @@ export interface SmsSimulatorKnobs {
   timeoutRate: number;
   /** Share of status callbacks never sent (the poller has to find the status). */
   lostCallbackRate: number;
+  /**
+   * Milliseconds between creating a message and answering its create request: while they pass,
+   * the message exists and its sender does not know it yet.
+   */
+  answerAfterMs: number;
 }
 
 export const DEFAULT_SMS_SIMULATOR_KNOBS: SmsSimulatorKnobs = {
@@ -29,6 +34,7 @@ export const DEFAULT_SMS_SIMULATOR_KNOBS: SmsSimulatorKnobs = {
   serverErrorRate: 0,
   timeoutRate: 0,
   lostCallbackRate: 0,
+  answerAfterMs: 0,
 };
 
 /** A message as the simulator keeps it (Twilio's field names, plus our `reference`). */
@@ -254,6 +260,7 @@ function createMessage({ options, knobs, random, messages, bySid, lifecycle }: S
       ctx.status = 504;
       return undefined;
     }
+    if (knobs.answerAfterMs > 0) await new Promise((resolve) => setTimeout(resolve, knobs.answerAfterMs));
     return answer(ctx, 201, resource(message));
   };
 }
