@@ -22,7 +22,7 @@ import type { Instant } from "../../domain/values/Instant.ts";
 import { isCurrency, type Currency, type Money } from "../../domain/values/Money.ts";
 import { parseBankAmount } from "../../domain/values/parseBankAmount.ts";
 import { parseObDateTime } from "./parseObDateTime.ts";
-import { RequestPacer } from "./RequestPacer.ts";
+import { RequestPacer } from "../pacing/RequestPacer.ts";
 
 /** The account's balance today as the bank reported it, ready for `RecordBalance`. */
 export interface BankBalance {
@@ -249,7 +249,7 @@ export class BankingApiClient {
   /** Waits for the attempt's slot under the bank's limit; throttled when it would pass the deadline. */
   async #paced(read: ReadState, signal: AbortSignal): Promise<void> {
     if (this.#pacer === undefined) return;
-    if (!(await this.#pacer.take(read.deadline - Date.now(), signal))) {
+    if (!(await this.#pacer.take(read.deadline - Date.now(), { signal }))) {
       throw new BankingApiError(
         "throttled",
         `${this.#options.attemptsPerSecond} calls a second to the bank: the next free one would pass the refresh's deadline`,
