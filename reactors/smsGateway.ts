@@ -88,8 +88,9 @@ export function smsGateway(options: SmsGatewayOptions): EventConsumer {
     async handle(recorded: RecordedEvent) {
       const due = await dueAttempt(options, accounts(), recorded);
       if (due === undefined) return;
-      await due.provider.turn(due.request.messageClass);
-      const stillDue = await dueAttempt(options, accounts(), recorded);
+      const paced = await due.provider.turn(due.request.messageClass);
+      // A paced message may have waited long: what was due then is looked at again.
+      const stillDue = paced ? await dueAttempt(options, accounts(), recorded) : due;
       if (stillDue === undefined) return;
       if (stillDue.provider !== due.provider) {
         throw new SubmissionRetryError(

@@ -84,9 +84,12 @@ export class TwilioSmsProvider {
    * waiting service alerts go before waiting marketing offers, each class in the order it asked.
    * At once without a limit. Call it before claiming each `send`: the wait is neither part of
    * `send`'s timeout nor of a claim's age. `send` itself keeps requests apart on the wire.
+   * Resolves true when the provider is paced (the message may have waited: look at it again).
    */
-  async turn(messageClass: MessageClass): Promise<void> {
-    await this.#turns?.take(Number.POSITIVE_INFINITY, { lane: messageClass });
+  async turn(messageClass: MessageClass): Promise<boolean> {
+    if (this.#turns === undefined) return false;
+    await this.#turns.take(Number.POSITIVE_INFINITY, { lane: messageClass });
+    return true;
   }
 
   /**
