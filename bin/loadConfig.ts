@@ -50,6 +50,8 @@ export interface Config {
     readonly accountSid: string;
     readonly authToken: string;
     readonly from: string;
+    /** The provider's limit for this process, messages a second; undefined: none. */
+    readonly messagesPerSecond?: number | undefined;
   }[];
   /** Where the delivery-report webhook listens (the `tracking` role). */
   readonly trackingPort: number;
@@ -152,6 +154,9 @@ const apiKeysSchema = z
   )
   .min(1);
 
+/** Far above any sender's throughput (a short code's is about 100 a second): a typo, not a limit. */
+const MAX_MESSAGES_PER_SECOND = 10_000;
+
 const smsProvidersSchema = z
   .array(
     z
@@ -163,6 +168,7 @@ const smsProvidersSchema = z
         accountSid: z.string().min(1),
         authToken: z.string().min(1),
         from: z.string().min(1),
+        messagesPerSecond: z.number().positive().max(MAX_MESSAGES_PER_SECOND).optional(),
       })
       .strict(),
   )
@@ -205,9 +211,13 @@ const environment = z.object({
       if (text === undefined) return [];
       const parsed = smsProvidersSchema.safeParse(safeJson(text));
       if (parsed.success) return parsed.data;
+      const badPace = parsed.error.issues.find((issue) => issue.path.at(-1) === "messagesPerSecond");
       context.addIssue({
         code: "custom",
-        message: 'must be a JSON array of {"name", "baseUrl", "accountSid", "authToken", "from"}',
+        message:
+          badPace === undefined
+            ? 'must be a JSON array of {"name", "baseUrl", "accountSid", "authToken", "from", optional "messagesPerSecond"}'
+            : `[${String(badPace.path[0])}].messagesPerSecond must be a number above 0 and at most ${MAX_MESSAGES_PER_SECOND} (the provider's messages a second for this process), or absent for no limit`,
       });
       return z.NEVER;
     }),

@@ -254,3 +254,33 @@ test("backtest threads: the cores up to 2 unless set, 1 to 64", (t) => {
     t.is(error.message, "config: BACKTEST_THREADS must be a whole number of threads from 1 to 64");
   }
 });
+
+test("SMS providers: each may name its messages a second, none by default; a bad one is named", (t) => {
+  const provider = {
+    name: "primary",
+    baseUrl: "https://api.twilio.com",
+    accountSid: "AC1",
+    authToken: "token",
+    from: "Tidemark",
+  };
+  const withPace = (messagesPerSecond: unknown) => ({
+    SMS_PROVIDERS: JSON.stringify([
+      { ...provider, name: "backup" },
+      { ...provider, messagesPerSecond },
+    ]),
+  });
+  t.deepEqual(loadConfig({ SMS_PROVIDERS: JSON.stringify([provider]) }).smsProviders, [provider]);
+  t.deepEqual(loadConfig(withPace(0.5)).smsProviders[1], { ...provider, messagesPerSecond: 0.5 });
+  t.is(loadConfig(withPace(10_000)).smsProviders[1]?.messagesPerSecond, 10_000);
+  for (const bad of [0, -1, 10_001, "50", null]) {
+    t.throws(() => loadConfig(withPace(bad)), {
+      instanceOf: ConfigError,
+      message:
+        "config: SMS_PROVIDERS [1].messagesPerSecond must be a number above 0 and at most 10000 (the provider's messages a second for this process), or absent for no limit",
+    });
+  }
+  t.throws(() => loadConfig({ SMS_PROVIDERS: JSON.stringify([{ ...provider, mps: 5 }]) }), {
+    message:
+      'config: SMS_PROVIDERS must be a JSON array of {"name", "baseUrl", "accountSid", "authToken", "from", optional "messagesPerSecond"}',
+  });
+});

@@ -246,6 +246,7 @@ test("a gateway killed between the provider's answer and recording it: the redel
   const crashing = {
     name: real.name,
     findByReference: (reference: string) => real.findByReference(reference),
+    turn: real.turn.bind(real),
     send: async (message: Parameters<TwilioSmsProvider["send"]>[0]) => {
       await real.send(message);
       throw new Error("killed before recording the answer");
@@ -270,6 +271,7 @@ test("a gateway killed after its claim, before calling the provider: the abandon
   const crashing = {
     name: real.name,
     findByReference: (reference: string) => real.findByReference(reference),
+    turn: real.turn.bind(real),
     send: () => Promise.reject(new Error("killed before calling the provider")),
   };
   await t.throwsAsync(gateway(t, [crashing, provider(t, "backup")]).handle(request), {
@@ -300,6 +302,7 @@ test("a duplicate delivered while the first delivery waits for the provider: it 
   const slow = {
     name: real.name,
     findByReference: (reference: string) => real.findByReference(reference),
+    turn: real.turn.bind(real),
     send: async (message: Parameters<TwilioSmsProvider["send"]>[0]) => {
       await released;
       return real.send(message);
@@ -437,6 +440,7 @@ test("a report that overtakes the recording of the provider's answer waits for i
     const laggingRecorder = {
       name: real.name,
       findByReference: (reference: string) => real.findByReference(reference),
+      turn: real.turn.bind(real),
       send: async (message: Parameters<TwilioSmsProvider["send"]>[0]) => {
         const answer = await real.send(message);
         await sleep(500);

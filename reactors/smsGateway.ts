@@ -35,7 +35,7 @@ export interface SmsGatewayOptions {
   readonly store: EventStore;
   readonly rules: RulesInForce;
   /** In order of preference: attempt n goes to provider (n - 1) mod count, so a retry fails over. */
-  readonly providers: readonly Pick<TwilioSmsProvider, "name" | "send" | "findByReference">[];
+  readonly providers: readonly Pick<TwilioSmsProvider, "name" | "turn" | "send" | "findByReference">[];
   /** Where providers post status callbacks; `?reference=<notification id>&provider=<name>` is added. */
   readonly statusCallbackUrl: string;
   /**
@@ -65,16 +65,19 @@ type AccountDecider = ReturnType<typeof accountDecider>;
 type RequestedState = Extract<NotificationState, { request: NotificationRequest }>;
 
 /**
- * `NotificationRequested` → pre-send checks → claim → provider → recorded outcome. The checks are
- * the domain's `preSendVerdict`, asked with the facts gathered here (the account as it stands,
- * the rule's recent sends, now): each "no" an event with its reason (suppressed: opted-out,
- * balance-recovered, frequency-cap; or deferred to the end of quiet hours). Then
- * `SmsSubmissionStarted` (the claim) is written before the provider is called, and the answer
- * recorded. A provider that does not answer in time may still have created the message: it is
- * looked up by our reference before anything is sent again, so a message is never sent twice. A
- * transient failure is recorded as retryable and thrown: the fan-out redelivers the request after
- * its retry delay and the next attempt goes to the next provider. A redelivery finds the stream
- * where the last delivery left it and carries on from there.
+ * `NotificationRequested` → pre-send checks → the provider's turn → claim → provider → recorded
+ * outcome. The checks are the domain's `preSendVerdict`, asked with the facts gathered here (the
+ * account as it stands, the rule's recent sends, now): each "no" an event with its reason
+ * (suppressed: opted-out, balance-recovered, frequency-cap; or deferred to the end of quiet hours).
+ * Then the request waits for its provider's turn under the provider's messages a second (service
+ * alerts before marketing offers), and is checked again, since the wait may be long. Only then is
+ * `SmsSubmissionStarted` (the claim) written and the provider called, and the answer recorded:
+ * a claim never ages while it waits, so no other delivery takes it for abandoned while its
+ * message is still to be sent. A provider that does not answer in time may still have created the
+ * message: it is looked up by our reference before anything is sent again, so a message is never
+ * sent twice. A transient failure is recorded as retryable and thrown: the fan-out redelivers the
+ * request after its retry delay and the next attempt goes to the next provider. A redelivery finds
+ * the stream where the last delivery left it and carries on from there.
  */
 export function smsGateway(options: SmsGatewayOptions): EventConsumer {
   if (options.providers.length === 0) throw new Error("the SMS gateway needs at least one provider");
@@ -83,13 +86,43 @@ export function smsGateway(options: SmsGatewayOptions): EventConsumer {
     name: CONSUMER_NAMES.smsGateway,
     eventTypes: new Set(["NotificationRequested"]),
     async handle(recorded: RecordedEvent) {
-      const { state } = await loadState(options.store, notificationDecider, recorded.streamId);
-      const delivery = deliveryOf(options, recorded, state);
-      const attempt = await nextAttempt(delivery, accounts(), state);
-      if (attempt === undefined) return;
-      await submit(delivery, (state as RequestedState).request, attempt);
+      const due = await dueAttempt(options, accounts(), recorded);
+      if (due === undefined) return;
+      const paced = await due.provider.turn(due.request.messageClass);
+      // A paced message may have waited long: what was due then is looked at again.
+      const stillDue = paced ? await dueAttempt(options, accounts(), recorded) : due;
+      if (stillDue === undefined) return;
+      if (stillDue.provider !== due.provider) {
+        throw new SubmissionRetryError(
+          `notification ${stillDue.delivery.notificationId}: attempt ${stillDue.attempt} is now ${stillDue.provider.name}'s, not ${due.provider.name}'s whose turn it waited for; looking again later`,
+        );
+      }
+      await submit(stillDue);
     },
   };
+}
+
+/** An attempt to make now: the request, its number and its provider. */
+interface DueAttempt {
+  readonly delivery: Delivery;
+  readonly request: NotificationRequest;
+  readonly attempt: number;
+  readonly provider: SmsProvider;
+}
+
+/** The notification as it stands and the attempt to make now; undefined when there is none. */
+async function dueAttempt(
+  options: SmsGatewayOptions,
+  accounts: AccountDecider,
+  recorded: RecordedEvent,
+): Promise<DueAttempt | undefined> {
+  const { state } = await loadState(options.store, notificationDecider, recorded.streamId);
+  const delivery = deliveryOf(options, recorded, state);
+  const attempt = await nextAttempt(delivery, accounts, state);
+  if (attempt === undefined) return undefined;
+  const provider = options.providers[(attempt - 1) % options.providers.length];
+  if (provider === undefined) return undefined;
+  return { delivery, request: (state as RequestedState).request, attempt, provider };
 }
 
 /** One handling of one notification's request: what every step below needs. */
@@ -215,10 +248,8 @@ async function resumeClaim(delivery: Delivery, claim: InFlightAttempt): Promise<
 }
 
 /** Claims the attempt, hands the SMS to the attempt's provider and records its answer. */
-async function submit(delivery: Delivery, request: NotificationRequest, attempt: number): Promise<void> {
+async function submit({ delivery, request, attempt, provider }: DueAttempt): Promise<void> {
   const { options, notificationId } = delivery;
-  const provider = options.providers[(attempt - 1) % options.providers.length];
-  if (provider === undefined) return;
   const claimed = await delivery.decide({
     type: "StartSmsSubmission",
     data: { notificationId, attempt, provider: provider.name, now: delivery.now() },

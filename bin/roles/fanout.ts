@@ -182,6 +182,9 @@ async function startNotification(fanout: Fanout): Promise<void> {
     logger: logger.child({ component: "sms-gateway" }),
   });
   // One notification per message, claims guard against doubles: many at once, as providers allow.
+  // These 16 are also how far service alerts can overtake marketing offers at the providers' pace
+  // (the gateway's lanes): the queue itself stays first in, first out, since a priority queue
+  // needs a new queue and a migration (README, "SMS at the provider's rate").
   consume(fanout, "notification", gateway, 16);
   fanout.running.push(
     runDeferredWakeups({

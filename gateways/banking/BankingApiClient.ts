@@ -22,7 +22,8 @@ import type { Instant } from "../../domain/values/Instant.ts";
 import { isCurrency, type Currency, type Money } from "../../domain/values/Money.ts";
 import { parseBankAmount } from "../../domain/values/parseBankAmount.ts";
 import { parseObDateTime } from "./parseObDateTime.ts";
-import { RequestPacer } from "./RequestPacer.ts";
+import { RequestPacer } from "../pacing/RequestPacer.ts";
+import { retryAfterMs } from "../pacing/retryAfterMs.ts";
 
 /** The account's balance today as the bank reported it, ready for `RecordBalance`. */
 export interface BankBalance {
@@ -249,7 +250,7 @@ export class BankingApiClient {
   /** Waits for the attempt's slot under the bank's limit; throttled when it would pass the deadline. */
   async #paced(read: ReadState, signal: AbortSignal): Promise<void> {
     if (this.#pacer === undefined) return;
-    if (!(await this.#pacer.take(read.deadline - Date.now(), signal))) {
+    if (!(await this.#pacer.take(read.deadline - Date.now(), { signal }))) {
       throw new BankingApiError(
         "throttled",
         `${this.#options.attemptsPerSecond} calls a second to the bank: the next free one would pass the refresh's deadline`,
@@ -424,15 +425,6 @@ function callOutcomeOf(error: unknown, signal: AbortSignal): BankingCallOutcome 
 
 function unreachableReason(reason: never): never {
   throw new Error(`unknown reason ${String(reason)}`);
-}
-
-/** Retry-After in seconds or as an HTTP date; undefined when absent or unreadable. */
-function retryAfterMs(header: string | null): number | undefined {
-  if (header === null) return undefined;
-  const seconds = Number(header);
-  if (header.trim() !== "" && Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
-  const at = Date.parse(header);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
 }
 
 const obErrorResponse = z.object({

@@ -1,3 +1,7 @@
+import { SENDING_ORDER, type MessageClass } from "../../domain/values/MessageClass.ts";
+import { RequestPacer } from "../pacing/RequestPacer.ts";
+import { retryAfterMs } from "../pacing/retryAfterMs.ts";
+
 /** One configured SMS provider speaking Twilio's Messages API (the simulator, or Twilio itself). */
 export interface TwilioProviderConfig {
   /** Our name for it, recorded with every attempt ("primary", "backup", …). */
@@ -8,6 +12,12 @@ export interface TwilioProviderConfig {
   readonly authToken: string;
   /** The sender: a number or an alphanumeric sender id. */
   readonly from: string;
+  /**
+   * The provider's limit for this process, messages a second (`RequestPacer`); none when absent.
+   * A provider takes more but queues them in its own order, not ours: paced, a service alert never
+   * waits behind marketing offers already handed over.
+   */
+  readonly messagesPerSecond?: number | undefined;
 }
 
 /** What a provider said about a message. */
@@ -48,10 +58,21 @@ export class ProviderUnavailableError extends Error {
 export class TwilioSmsProvider {
   readonly #config: TwilioProviderConfig;
   readonly #timeoutMs: number;
+  /** Turns, in priority: where a message waits, as long as it takes, before it is claimed. */
+  readonly #turns: RequestPacer<MessageClass> | undefined;
+  /**
+   * The requests themselves, in the order they come: what happens between a turn and its request
+   * (checks, the claim) takes more or less time each, which would bunch requests on the wire.
+   * Turns already come at the pace, so a request waits here only for that difference.
+   */
+  readonly #requests: RequestPacer | undefined;
 
   constructor(config: TwilioProviderConfig, timeoutMs = 5000) {
     this.#config = config;
     this.#timeoutMs = timeoutMs;
+    const perSecond = config.messagesPerSecond;
+    this.#turns = perSecond === undefined ? undefined : new RequestPacer(perSecond, { lanes: SENDING_ORDER });
+    this.#requests = perSecond === undefined ? undefined : new RequestPacer(perSecond);
   }
 
   get name(): string {
@@ -59,8 +80,23 @@ export class TwilioSmsProvider {
   }
 
   /**
-   * @throws ProviderRejectedError for a 4xx
-   * @throws ProviderUnavailableError for a 5xx, a network failure or a timeout
+   * Waits until this process may send the provider its next message, under its messages a second:
+   * waiting service alerts go before waiting marketing offers, each class in the order it asked.
+   * At once without a limit. Call it before claiming each `send`: the wait is neither part of
+   * `send`'s timeout nor of a claim's age. `send` itself keeps requests apart on the wire.
+   * Resolves true when the provider is paced (the message may have waited: look at it again).
+   */
+  async turn(messageClass: MessageClass): Promise<boolean> {
+    if (this.#turns === undefined) return false;
+    await this.#turns.take(Number.POSITIVE_INFINITY, { lane: messageClass });
+    return true;
+  }
+
+  /**
+   * @throws ProviderRejectedError for a 4xx other than 429
+   * @throws ProviderUnavailableError for a 5xx, a 429 (too many requests: not processed, safe to
+   *   send again; turns hold back for its Retry-After), a network failure, a timeout, or more
+   *   messages waiting to go than fit in the timeout at the pace (sent without taking turns)
    */
   async send(message: { to: string; body: string; statusCallback: string }): Promise<ProviderMessage> {
     const form = new URLSearchParams({
@@ -69,6 +105,10 @@ export class TwilioSmsProvider {
       Body: message.body,
       StatusCallback: message.statusCallback,
     });
+    // Claimed by now: waiting longer than a request may take would age the claim; never sent.
+    if (this.#requests !== undefined && !(await this.#requests.take(this.#timeoutMs))) {
+      throw new ProviderUnavailableError("paced", `${this.name}: too many messages waiting to go`, false);
+    }
     let response: Response;
     try {
       response = await fetch(this.#url("/Messages.json"), {
@@ -93,6 +133,15 @@ export class TwilioSmsProvider {
       code?: unknown;
       message?: unknown;
     };
+    if (response.ok) return messageOf(body);
+    const code =
+      typeof body.code === "number" || typeof body.code === "string"
+        ? String(body.code)
+        : `http-${response.status}`;
+    if (response.status === 429) {
+      this.#holdBack(response.headers.get("retry-after"));
+      throw new ProviderUnavailableError(code, `${this.name}: too many requests (429)`, false);
+    }
     if (response.status >= 500) {
       throw new ProviderUnavailableError(
         `http-${response.status}`,
@@ -100,15 +149,8 @@ export class TwilioSmsProvider {
         false,
       );
     }
-    if (!response.ok) {
-      const code =
-        typeof body.code === "number" || typeof body.code === "string"
-          ? String(body.code)
-          : `http-${response.status}`;
-      const reason = typeof body.message === "string" ? body.message : `answered ${response.status}`;
-      throw new ProviderRejectedError(code, `${this.name}: ${reason}`);
-    }
-    return messageOf(body);
+    const reason = typeof body.message === "string" ? body.message : `answered ${response.status}`;
+    throw new ProviderRejectedError(code, `${this.name}: ${reason}`);
   }
 
   /** One message as the provider knows it now; undefined when it has none by that sid. @throws ProviderUnavailableError */
@@ -173,6 +215,12 @@ export class TwilioSmsProvider {
     return (body.messages ?? []).map((entry) => messageOf(entry as Record<string, unknown>));
   }
 
+  /** After a 429: no message to this provider from this process before its Retry-After (1 s if none). */
+  #holdBack(retryAfter: string | null): void {
+    const holdMs = Math.min(retryAfterMs(retryAfter) ?? 1000, RETRY_AFTER_CAP_MS);
+    this.#turns?.holdFor(holdMs);
+  }
+
   #url(path: string): string {
     return `${this.#config.baseUrl}/2010-04-01/Accounts/${this.#config.accountSid}${path}`;
   }
@@ -184,6 +232,9 @@ export class TwilioSmsProvider {
     return { authorization: `Basic ${credentials}` };
   }
 }
+
+/** A Retry-After longer than this is the fan-out's retry delays' to honour, not the pace's. */
+const RETRY_AFTER_CAP_MS = 60_000;
 
 function messageOf(body: { sid?: unknown; status?: unknown; num_segments?: unknown }): ProviderMessage {
   if (typeof body.sid !== "string" || typeof body.status !== "string") {
