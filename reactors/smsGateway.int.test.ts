@@ -265,6 +265,43 @@ test("a gateway killed between the provider's answer and recording it: the redel
   t.is(t.context.backup.simulator.messages.length, 0);
 });
 
+test("a message found at the provider after its sender died is recorded with the status it has there: its reports, refused meanwhile, are not waited for", async (t) => {
+  const request = await requested(t, "acc-7c");
+  const real = provider(t, "primary");
+  Object.assign(t.context.primary.simulator.knobs, {
+    sentAfterMs: 5,
+    finalAfterMs: 5,
+    outcomes: { delivered: 1, undelivered: 0, failed: 0 },
+  });
+  const crashing = {
+    name: real.name,
+    findByReference: (reference: string) => real.findByReference(reference),
+    turn: real.turn.bind(real),
+    send: async (message: Parameters<TwilioSmsProvider["send"]>[0]) => {
+      await real.send(message);
+      throw new Error("killed before recording the answer");
+    },
+  };
+  await t.throwsAsync(gateway(t, [crashing]).handle(request), {
+    message: "killed before recording the answer",
+  });
+  const sent = t.context.primary.simulator.messages[0];
+  for (let waited = 0; sent?.status !== "delivered" && waited < 5000; waited += 20) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  t.is(sent?.status, "delivered", "delivered at the provider before anyone knew it was sent");
+  t.context.clockMs += 31_000;
+  await gateway(t).handle(request);
+  t.deepEqual(await types(t, "acc-7c"), [
+    "NotificationRequested",
+    "SmsSubmissionStarted",
+    "SmsSubmitted",
+    "SmsStatusReported",
+  ]);
+  t.like((await stream(t, "acc-7c"))[3]?.data, { status: "delivered", via: "poll", provider: "primary" });
+  t.is(t.context.primary.simulator.messages.length, 1, "one SMS");
+});
+
 test("a gateway killed after its claim, before calling the provider: the abandoned claim is looked up, recorded failed, and the next attempt sends once", async (t) => {
   const request = await requested(t, "acc-7b");
   const real = provider(t, "primary");

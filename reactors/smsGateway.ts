@@ -321,7 +321,11 @@ function recordFailure(
   });
 }
 
-/** Looks the claimed attempt up at its provider; true when found (and recorded as submitted). */
+/**
+ * Looks the claimed attempt up at its provider; true when found (and recorded as submitted, with
+ * the status the provider gives it now). Its delivery reports may have come while nobody knew it
+ * was submitted, and were refused then: providers do not send them again.
+ */
 async function reconcile(delivery: Delivery, at: SmsProvider, attempt: number): Promise<boolean> {
   const found = await at.findByReference(delivery.notificationId);
   const message = found[0];
@@ -331,5 +335,18 @@ async function reconcile(delivery: Delivery, at: SmsProvider, attempt: number): 
       `sms-gateway: ${delivery.notificationId}: ${found.length} messages at ${at.name}`,
     );
   await recordSubmitted(delivery, attempt, at.name, message.sid, message.segments);
+  // Forward only: a status no further than submitted changes nothing.
+  await delivery.decide({
+    type: "ReportSmsStatus",
+    data: {
+      notificationId: delivery.notificationId,
+      provider: at.name,
+      dialect: "twilio",
+      rawStatus: message.status,
+      errorCode: message.errorCode,
+      via: "poll",
+      reportedAt: delivery.now(),
+    },
+  });
   return true;
 }

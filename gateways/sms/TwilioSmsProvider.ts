@@ -25,6 +25,8 @@ export interface ProviderMessage {
   readonly sid: string;
   readonly status: string;
   readonly segments: number;
+  /** The provider's error code for a failed or undelivered message (Twilio's `error_code`). */
+  readonly errorCode: string | null;
 }
 
 /** The provider refused the message (4xx): sending it again would be refused again. */
@@ -154,7 +156,7 @@ export class TwilioSmsProvider {
   }
 
   /** One message as the provider knows it now; undefined when it has none by that sid. @throws ProviderUnavailableError */
-  async fetch(sid: string): Promise<(ProviderMessage & { readonly errorCode: string | null }) | undefined> {
+  async fetch(sid: string): Promise<ProviderMessage | undefined> {
     let response: Response;
     try {
       response = await fetch(this.#url(`/Messages/${encodeURIComponent(sid)}.json`), {
@@ -180,12 +182,7 @@ export class TwilioSmsProvider {
         false,
       );
     }
-    const body = (await response.json()) as { error_code?: unknown };
-    const errorCode =
-      typeof body.error_code === "number" || typeof body.error_code === "string"
-        ? String(body.error_code)
-        : null;
-    return { ...messageOf(body as Record<string, unknown>), errorCode };
+    return messageOf((await response.json()) as Record<string, unknown>);
   }
 
   /** The messages created under our `reference`, oldest first. @throws ProviderUnavailableError */
@@ -236,9 +233,18 @@ export class TwilioSmsProvider {
 /** A Retry-After longer than this is the fan-out's retry delays' to honour, not the pace's. */
 const RETRY_AFTER_CAP_MS = 60_000;
 
-function messageOf(body: { sid?: unknown; status?: unknown; num_segments?: unknown }): ProviderMessage {
+function messageOf(body: {
+  sid?: unknown;
+  status?: unknown;
+  num_segments?: unknown;
+  error_code?: unknown;
+}): ProviderMessage {
   if (typeof body.sid !== "string" || typeof body.status !== "string") {
     throw new ProviderUnavailableError("invalid-answer", "the provider's answer has no sid or status", false);
   }
-  return { sid: body.sid, status: body.status, segments: Number(body.num_segments ?? 1) || 1 };
+  const errorCode =
+    typeof body.error_code === "number" || typeof body.error_code === "string"
+      ? String(body.error_code)
+      : null;
+  return { sid: body.sid, status: body.status, segments: Number(body.num_segments ?? 1) || 1, errorCode };
 }
