@@ -8,6 +8,7 @@ import { BalanceImports, type BalanceImport } from "../commands/balances/Balance
 import { BalanceFileError } from "../commands/balances/BalanceFileRow.ts";
 import { BALANCE_FILE_FORMATS, type BalanceFileFormat } from "../commands/balances/balanceFileRows.ts";
 import { digestOf, formatOfFileName, importBalanceFile } from "../commands/balances/importBalanceFile.ts";
+import { DEFAULT_IMPORT_CONCURRENCY } from "../commands/balances/importBalanceRows.ts";
 import { LiveRules } from "../commands/rules/LiveRules.ts";
 import { createLogger } from "../gateways/observability/createLogger.ts";
 import { projectionSchemas } from "../projections/runtime/ProjectionBuilds.ts";
@@ -37,7 +38,7 @@ Any of them may be gzipped. The format is read from the name (.ndjson, .jsonl, .
 
 Options:
   --format ndjson|csv|camt the format, whatever the name says
-  --concurrency <n>        rows decided at once (default 32; one account's rows always in order)
+  --concurrency <n>        rows decided at once (default 256; one account's rows always in order)
   --as <name>              who sends it, recorded on the batch and its events (default: the OS user)
   --json                   machine-readable output on stdout
   -h, --help               this text
@@ -66,7 +67,7 @@ function parseInvocation(argv: readonly string[]): Invocation | "help" {
     allowPositionals: true,
     options: {
       format: { type: "string" },
-      concurrency: { type: "string", default: "32" },
+      concurrency: { type: "string", default: String(DEFAULT_IMPORT_CONCURRENCY) },
       as: { type: "string" },
       json: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
@@ -97,8 +98,8 @@ function parseInvocation(argv: readonly string[]): Invocation | "help" {
       throw new UsageError(`--format takes ${BALANCE_FILE_FORMATS.join(" or ")}`);
     }
     const concurrency = Number(values.concurrency);
-    if (!Number.isSafeInteger(concurrency) || concurrency < 1 || concurrency > 256) {
-      throw new UsageError("--concurrency takes a whole number from 1 to 256");
+    if (!Number.isSafeInteger(concurrency) || concurrency < 1 || concurrency > 1024) {
+      throw new UsageError("--concurrency takes a whole number from 1 to 1024");
     }
     const as = values.as?.trim() || os.userInfo().username;
     return {

@@ -156,3 +156,19 @@ test("a cached state that another writer made stale is never trusted: the comman
     ],
   );
 });
+
+test("a refusal decided on a cached state is confirmed on the stream: an account opened since the cache read it is not 'unknown'", async (t) => {
+  const { store, decider } = t.context;
+  const stream = `account-${randomUUID()}`;
+  const cache = new StateCache<unknown>();
+  // Read (as a bulk import's prefetch does) before the account exists.
+  cache.set(stream, decider.initialState(), -1);
+  await handleCommand(store, decider, stream, open("f"), options);
+  const outcome = await handleCommand(store, decider, stream, observe("42.00", 1), { ...options, cache });
+  t.like(outcome, { outcome: "accepted", revision: 2 });
+  const unknown = `account-${randomUUID()}`;
+  cache.set(unknown, decider.initialState(), -1);
+  t.like(await handleCommand(store, decider, unknown, observe("42.00", 1), { ...options, cache }), {
+    outcome: "refused",
+  });
+});

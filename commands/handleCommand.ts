@@ -58,6 +58,35 @@ export async function loadState<State, Event extends DomainEvent>(
 }
 
 /**
+ * Folds several streams at once: in one read where the store can (`readStreams`), else one read
+ * per stream. A stream that does not exist is in the map at the initial state, revision -1.
+ */
+export async function loadStates<State, Event extends DomainEvent>(
+  store: EventStore,
+  decider: Pick<Decider<State, never, Event, string>, "initialState" | "evolve">,
+  streamIds: readonly string[],
+): Promise<Map<string, { state: State; revision: number }>> {
+  if (store.readStreams === undefined) {
+    const states = await Promise.all(streamIds.map((streamId) => loadState(store, decider, streamId)));
+    return new Map(
+      streamIds.map((streamId, index) => [streamId, states[index] as { state: State; revision: number }]),
+    );
+  }
+  const streams = await store.readStreams(streamIds);
+  const states = new Map<string, { state: State; revision: number }>();
+  for (const streamId of streamIds) {
+    let state = decider.initialState();
+    let revision = -1;
+    for (const recorded of streams.get(streamId) ?? []) {
+      state = decider.evolve(state, { type: recorded.type, data: recorded.data } as unknown as Event);
+      revision = recorded.revision;
+    }
+    states.set(streamId, { state, revision });
+  }
+  return states;
+}
+
+/**
  * Load the stream → fold it → decide → append at the revision it was read at. A concurrent
  * writer makes the append fail; then, if allowed, the command is decided again on fresh state.
  */
@@ -85,6 +114,8 @@ export async function handleCommand<State, Command, Event extends DomainEvent, R
       return { outcome: "revision_mismatch", expected: options.expectedRevision, actual: revision };
     }
     const decision = decider.decide(command, state);
+    // A cached state may be behind the stream (an account opened since): only the stream refuses.
+    if (decision.outcome === "refused" && cached !== undefined) continue;
     if (decision.outcome === "refused") return decision;
     if (decision.events.length === 0) {
       return { outcome: "accepted", events: [], revision, position: undefined };

@@ -8,6 +8,7 @@ import { promisify } from "node:util";
 import pg from "pg";
 import { BalanceImports } from "../../commands/balances/BalanceImports.ts";
 import { digestOf, importBalanceFile } from "../../commands/balances/importBalanceFile.ts";
+import { DEFAULT_IMPORT_CONCURRENCY } from "../../commands/balances/importBalanceRows.ts";
 import { loadRules } from "../../commands/rules/loadRules.ts";
 import { fixedRules } from "../../domain/ruleset/RuleBook.ts";
 import { epochMsToInstant } from "../../domain/values/Instant.ts";
@@ -19,7 +20,7 @@ import { median } from "../shared/median.ts";
 import { parseBenchmarkFlags, wholeNumber } from "../shared/parseFlagValues.ts";
 
 export const BALANCES_BENCHMARK_FLAGS = `  --rows N          balances in the file, one per account (default 1000000)
-  --concurrency N   rows decided at once (default 64)
+  --concurrency N   rows decided at once (default 256, as the import's own)
   --runs N          imports of a fresh file each (default 1); accounts are opened once`;
 
 const DEFAULT_DATABASE_URL = "postgres://tidemark:tidemark@127.0.0.1:5432/tidemark";
@@ -36,7 +37,7 @@ const OPENING_WRITERS = 64;
 export async function runBalanceImportBenchmark(args: readonly string[]): Promise<void> {
   const values = parseBenchmarkFlags(args, {
     rows: { type: "string", default: "1000000" },
-    concurrency: { type: "string", default: "64" },
+    concurrency: { type: "string", default: String(DEFAULT_IMPORT_CONCURRENCY) },
     runs: { type: "string", default: "1" },
   });
   const rows = wholeNumber("--rows", values.rows, 1000);

@@ -217,6 +217,13 @@ export interface EventStore {
   /** One stream's events, in revision order (or reverse); empty when the stream does not exist. */
   readStream(streamId: string, options?: ReadStreamOptions): AsyncIterable<RecordedEvent>;
 
+  /**
+   * Several whole streams in one read, for folding many states at once (a bulk import): each
+   * existing stream's events in revision order, without metadata; a stream that does not exist
+   * is not in the map. Absent in stores that read one stream at a time (EventStoreDB).
+   */
+  readStreams?(streamIds: readonly string[]): Promise<ReadonlyMap<string, readonly EventWithoutMetadata[]>>;
+
   /** Every event after `from` (exclusive) in global order, up to the current head. */
   readAll(from?: Position, options?: ReadAllOptions): AsyncIterable<RecordedEvent>;
 

@@ -28,11 +28,13 @@ export class MeasuredEventStore implements EventStore {
   readonly #metrics: Metrics;
   /** The store's own, when it has one. */
   readonly shareLogSnapshot?: () => Promise<SharedLogSnapshot>;
+  readonly readStreams?: NonNullable<EventStore["readStreams"]>;
 
   constructor(store: EventStore, metrics: Metrics) {
     this.#store = store;
     this.#metrics = metrics;
     if (store.shareLogSnapshot !== undefined) this.shareLogSnapshot = store.shareLogSnapshot.bind(store);
+    if (store.readStreams !== undefined) this.readStreams = store.readStreams.bind(store);
   }
 
   append(

@@ -53,3 +53,31 @@ test("PostgreSQL: a subscription without metadata does not even carry the key", 
   t.false("metadata" in found);
   t.is((found as { position: string }).position, appended.position);
 });
+
+test("PostgreSQL: readStreams folds several streams from one read: each one's events in revision order, missing ones absent", async (t) => {
+  const { store } = t.context;
+  const [first, second, missing] = [`many-${randomUUID()}`, `many-${randomUUID()}`, `many-${randomUUID()}`];
+  // Interleaved, so that the log's order is not the streams' order.
+  await store.append(first, "no_stream", [event("A", { n: 0 }), event("A", { n: 1 })]);
+  await store.append(second, "no_stream", [event("B", { n: 0 })]);
+  await store.append(first, 1, [event("A", { n: 2 })]);
+  await store.append(second, 0, [event("B", { n: 1 }), event("B", { n: 2 })]);
+  if (store.readStreams === undefined) return t.fail("PostgreSQL reads several streams at once");
+  const streams = await store.readStreams([second, missing, first]);
+  t.deepEqual([...streams.keys()].sort(), [first, second].sort(), "a stream without events is absent");
+  for (const streamId of [first, second]) {
+    const one = streams.get(streamId) ?? [];
+    const alone = [];
+    for await (const recorded of store.readStream(streamId)) alone.push(recorded);
+    t.deepEqual(
+      one.map(({ revision, type, data, id, position }) => ({ revision, type, data, id, position })),
+      alone.map(({ revision, type, data, id, position }) => ({ revision, type, data, id, position })),
+      `${streamId} as readStream reads it`,
+    );
+    t.false(
+      one.some((recorded) => "metadata" in recorded),
+      "without metadata",
+    );
+  }
+  t.is((await store.readStreams([])).size, 0);
+});

@@ -210,6 +210,20 @@ export class PostgresEventStore implements EventStore {
     }
   }
 
+  async readStreams(
+    streamIds: readonly string[],
+  ): Promise<ReadonlyMap<string, readonly EventWithoutMetadata[]>> {
+    const streams = new Map<string, EventWithoutMetadata[]>();
+    if (streamIds.length === 0) return streams;
+    const { rows } = await this.#query<EventRowWithoutMetadata>(this.#sql.readStreams, [streamIds]);
+    for (const row of rows) {
+      const events = streams.get(row.stream_id);
+      if (events === undefined) streams.set(row.stream_id, [toEventWithoutMetadata(row)]);
+      else events.push(toEventWithoutMetadata(row));
+    }
+    return streams;
+  }
+
   /**
    * Every event committed before the call, after `from`, in global order. Events behind an older
    * transaction that is still open are waited for (briefly, re-reading), never skipped.
@@ -579,6 +593,8 @@ function statements(schema: string) {
       where stream_id = $1 and stream_revision >= $2 order by stream_revision limit $3`,
     readStreamBackwards: `select ${columns} from ${events}
       where stream_id = $1 and stream_revision <= $2 order by stream_revision desc limit $3`,
+    readStreams: `select ${columnsWithoutMetadata} from ${events}
+      where stream_id = any($1::text[]) order by stream_id, stream_revision`,
     readAll: readAllOf(columns),
     readAllWithoutMetadata: readAllOf(columnsWithoutMetadata),
     /** COPY takes no parameters: `typeLiterals` are quoted already, a part's numbers checked. */
