@@ -1,6 +1,7 @@
 import { CONSUMER_NAMES } from "./consumerNames.ts";
 import { metadataCausedBy } from "../commands/metadataCausedBy.ts";
 import { handleCommand } from "../commands/handleCommand.ts";
+import { StateCache } from "../commands/StateCache.ts";
 import type { AccountEvent } from "../domain/account/AccountEvent.ts";
 import type { AccountCommand } from "../domain/account/AccountCommand.ts";
 import { accountDecider } from "../domain/account/accountDecider.ts";
@@ -72,18 +73,25 @@ export function bankingGateway(options: BankingGatewayOptions): EventConsumer {
     async handle(recorded: RecordedEvent) {
       const event = { type: recorded.type, data: recorded.data } as unknown as RefreshRequested;
       const accountId = recorded.streamId.slice("account-".length);
-      if (await alreadyAnswered(options.store, recorded)) return undefined; // a redelivery
-      const currency = await accountCurrency(options.store, recorded.streamId);
-      if (currency === undefined) {
+      const decider = accounts();
+      const account = await readAccount(options.store, decider, recorded);
+      if (account.answered) return undefined; // a redelivery
+      if (account.currency === undefined) {
         options.logger.info(`banking-gateway: ${accountId}: no such account; nothing to refresh`);
         return undefined;
       }
+      const { currency } = account;
       const now = options.clock();
+      // The state just read decides the answer; if the stream moved meanwhile (the bank takes its
+      // time), the append fails and the answer is decided again on a fresh read.
+      const known = new StateCache<unknown>(1);
+      known.set(recorded.streamId, account.state, account.revision);
       const record = (command: AccountCommand) =>
-        handleCommand(options.store, accounts(), recorded.streamId, command, {
+        handleCommand(options.store, decider, recorded.streamId, command, {
           retriesOnConflict: 3,
           newEventId: options.newEventId,
           metadata: metadataCausedBy(recorded, "banking-gateway"),
+          cache: known,
         });
       const fail = async (reason: RefreshFailureReason, detail: string, retryable: boolean) => {
         const outcome = await record({
@@ -144,26 +152,42 @@ export function bankingGateway(options: BankingGatewayOptions): EventConsumer {
   };
 }
 
-/** The account's currency, from `AccountOpened` (the stream's first event); undefined: no account. */
-async function accountCurrency(store: EventStore, streamId: string): Promise<Currency | undefined> {
-  for await (const first of store.readStream(streamId, { maxCount: 1 })) {
-    if (first.type !== "AccountOpened") return undefined;
-    const { currency } = first.data as { currency?: unknown };
-    return typeof currency === "string" && isCurrency(currency) ? currency : undefined;
-  }
-  return undefined;
-}
+type AccountDecider = ReturnType<typeof accountDecider>;
 
-/** Whether an event after the request in its stream was caused by it: the answer is recorded. */
-async function alreadyAnswered(store: EventStore, request: RecordedEvent): Promise<boolean> {
-  for await (const later of store.readStream(request.streamId, { fromRevision: request.revision + 1 })) {
-    if (later.metadata.causationId === request.id) return true;
+/**
+ * One read of the account's stream for a refresh request: whether an event after the request
+ * was caused by it (the answer is recorded: a redelivery), the account's currency from
+ * `AccountOpened` (its first event; undefined: no account), and its state as the decider folds it.
+ */
+async function readAccount(
+  store: EventStore,
+  decider: AccountDecider,
+  request: RecordedEvent,
+): Promise<{
+  readonly answered: boolean;
+  readonly currency: Currency | undefined;
+  readonly state: ReturnType<AccountDecider["initialState"]>;
+  readonly revision: number;
+}> {
+  let answered = false;
+  let currency: Currency | undefined;
+  let state = decider.initialState();
+  let revision = -1;
+  for await (const recorded of store.readStream(request.streamId)) {
+    if (recorded.revision === 0 && recorded.type === "AccountOpened") {
+      const opened = recorded.data as { currency?: unknown };
+      if (typeof opened.currency === "string" && isCurrency(opened.currency)) currency = opened.currency;
+    }
+    if (recorded.revision > request.revision && recorded.metadata.causationId === request.id) answered = true;
+    // The store holds what the decider emitted: its type/data pairs are the decider's events.
+    state = decider.evolve(state, { type: recorded.type, data: recorded.data } as unknown as AccountEvent);
+    revision = recorded.revision;
   }
-  return false;
+  return { answered, currency, state, revision };
 }
 
 /** The account decider of the rules in force (made again when a new rule set comes into force). */
-function accountDeciderInForce(options: BankingGatewayOptions) {
+function accountDeciderInForce(options: BankingGatewayOptions): () => AccountDecider {
   return perRuleBook(options.rules, (inForce, book) =>
     accountDecider(inForce, options.referenceTimeBounds, book.version),
   );
