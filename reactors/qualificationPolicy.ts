@@ -7,6 +7,7 @@ import { epochMsToInstant } from "../domain/values/Instant.ts";
 import type { EventStore, RecordedEvent } from "../gateways/eventStore/EventStore.ts";
 import type { EventConsumer } from "../gateways/fanout/EventConsumer.ts";
 import { handleCommand, loadState } from "../commands/handleCommand.ts";
+import { StateCache } from "../commands/StateCache.ts";
 import { metadataCausedBy } from "../commands/metadataCausedBy.ts";
 import type { Templates } from "../commands/templates/loadTemplates.ts";
 import { ruleNotificationRequest } from "../domain/notification/ruleNotificationRequest.ts";
@@ -66,17 +67,18 @@ export function qualificationPolicy(options: QualificationPolicyOptions): EventC
         return;
       }
       const { notificationId } = decision.command.data;
-      const outcome = await handleCommand(
-        options.store,
-        notificationDecider,
-        notificationStreamId(notificationId),
-        decision.command,
-        {
-          retriesOnConflict: 3,
-          newEventId: options.newEventId,
-          metadata: metadataCausedBy(recorded, "qualification-policy"),
-        },
-      );
+      const streamId = notificationStreamId(notificationId);
+      // A new notification's stream does not exist yet: decided on that guess without reading it.
+      // A redelivery finds it written (the append expecting no stream fails) and decides again on
+      // what stands, which already has the request: nothing more to append.
+      const guess = new StateCache<unknown>(1);
+      guess.set(streamId, notificationDecider.initialState(), -1);
+      const outcome = await handleCommand(options.store, notificationDecider, streamId, decision.command, {
+        retriesOnConflict: 3,
+        newEventId: options.newEventId,
+        metadata: metadataCausedBy(recorded, "qualification-policy"),
+        cache: guess,
+      });
       if (outcome.outcome !== "accepted") {
         const { ruleId, episode } = event.data;
         throw new Error(

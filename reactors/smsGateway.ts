@@ -1,6 +1,7 @@
 import { CONSUMER_NAMES } from "./consumerNames.ts";
 import { metadataCausedBy } from "../commands/metadataCausedBy.ts";
 import { handleCommand, loadState } from "../commands/handleCommand.ts";
+import { StateCache } from "../commands/StateCache.ts";
 import { accountDecider } from "../domain/account/accountDecider.ts";
 import type { NotificationCommand } from "../domain/notification/NotificationCommand.ts";
 import { notificationDecider } from "../domain/notification/notificationDecider.ts";
@@ -116,8 +117,8 @@ async function dueAttempt(
   accounts: AccountDecider,
   recorded: RecordedEvent,
 ): Promise<DueAttempt | undefined> {
-  const { state } = await loadState(options.store, notificationDecider, recorded.streamId);
-  const delivery = deliveryOf(options, recorded, state);
+  const { state, revision } = await loadState(options.store, notificationDecider, recorded.streamId);
+  const delivery = deliveryOf(options, recorded, state, revision);
   const attempt = await nextAttempt(delivery, accounts, state);
   if (attempt === undefined) return undefined;
   const provider = options.providers[(attempt - 1) % options.providers.length];
@@ -134,8 +135,18 @@ interface Delivery {
   readonly decide: (command: NotificationCommand) => Promise<boolean>;
 }
 
-function deliveryOf(options: SmsGatewayOptions, recorded: RecordedEvent, state: NotificationState): Delivery {
+function deliveryOf(
+  options: SmsGatewayOptions,
+  recorded: RecordedEvent,
+  state: NotificationState,
+  revision: number,
+): Delivery {
   const streamId = recorded.streamId;
+  // The state just read decides the claim and the answer after it, each append moving it on; a
+  // stream moved meanwhile (another delivery of the same request) fails the append, and the
+  // command is decided again on a fresh read.
+  const known = new StateCache<unknown>(1);
+  known.set(streamId, state, revision);
   return {
     options,
     notificationId: state.status === "absent" ? "" : state.request.notificationId,
@@ -145,6 +156,7 @@ function deliveryOf(options: SmsGatewayOptions, recorded: RecordedEvent, state: 
         retriesOnConflict: 3,
         newEventId: options.newEventId,
         metadata: metadataCausedBy(recorded, "sms-gateway"),
+        cache: known,
       });
       if (outcome.outcome === "accepted") return true;
       options.logger.warn(

@@ -1,7 +1,9 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { context } from "@opentelemetry/api";
-import { handleCommand, loadState } from "../commands/handleCommand.ts";
+import { handleCommand } from "../commands/handleCommand.ts";
+import { StateCache } from "../commands/StateCache.ts";
 import { notificationDecider, notificationStreamId } from "../domain/notification/notificationDecider.ts";
+import type { NotificationEvent } from "../domain/notification/NotificationEvent.ts";
 import type { NotificationState } from "../domain/notification/NotificationState.ts";
 import { epochMsToInstant } from "../domain/values/Instant.ts";
 import type { EventStore, RecordedEvent } from "../gateways/eventStore/EventStore.ts";
@@ -51,7 +53,8 @@ export function smsStatusReports(options: SmsStatusReportsOptions) {
     async record(report: SmsStatusReport): Promise<SmsStatusReportOutcome> {
       const { notificationId, messageSid } = report;
       const streamId = notificationStreamId(notificationId);
-      const state = await stateOnceAnswered(options.store, streamId);
+      const read = await readOnceAnswered(options.store, streamId);
+      const { state } = read;
       if (state.status === "absent") {
         return { outcome: "no-such-notification", detail: `no notification ${notificationId}` };
       }
@@ -62,13 +65,13 @@ export function smsStatusReports(options: SmsStatusReportsOptions) {
         const detail = `message ${messageSid} is not the one submitted for ${notificationId}`;
         return { outcome: "not-the-submitted-message", detail };
       }
-      const submission = await submissionEvent(options.store, streamId);
+      const { submission } = read;
       const outcome = await inSpan(
         `sms status report ${report.rawStatus}`,
         SpanKind.SERVER,
         submission === undefined ? context.active() : contextOfEvent(submission.metadata),
         { "tidemark.notification.id": notificationId, "tidemark.provider": report.provider },
-        () => recordReport(options, streamId, report),
+        () => recordReport(options, streamId, report, read),
       );
       if (outcome.outcome === "refused") return { outcome: "refused", detail: outcome.detail };
       return { outcome: "recorded" };
@@ -76,7 +79,16 @@ export function smsStatusReports(options: SmsStatusReportsOptions) {
   };
 }
 
-function recordReport(options: SmsStatusReportsOptions, streamId: string, report: SmsStatusReport) {
+function recordReport(
+  options: SmsStatusReportsOptions,
+  streamId: string,
+  report: SmsStatusReport,
+  read: NotificationRead,
+) {
+  // Decided on the state just read; a report that raced this one moved the stream, fails the
+  // append, and this one is decided again on a fresh read.
+  const known = new StateCache<unknown>(1);
+  known.set(streamId, read.state, read.revision);
   return handleCommand(
     options.store,
     notificationDecider,
@@ -101,33 +113,50 @@ function recordReport(options: SmsStatusReportsOptions, streamId: string, report
         actor: `provider:${report.provider}`,
         ...activeTraceContext(),
       },
+      cache: known,
     },
   );
 }
 
+/** The notification as one read of its stream finds it, and its latest `SmsSubmitted`. */
+interface NotificationRead {
+  readonly state: NotificationState;
+  readonly revision: number;
+  /** Whose trace a report continues. */
+  readonly submission: RecordedEvent | undefined;
+}
+
 /**
- * The notification's state, once the gateway recorded the provider's answer. A fast report can
- * overtake the gateway recording it (the provider reports "sent" before our SmsSubmitted is
- * written). Providers do not send a refused report again, so wait a moment for the answer rather
- * than lose the report to the poller's delay.
+ * The notification, once the gateway recorded the provider's answer. A fast report can overtake
+ * the gateway recording it (the provider reports "sent" before our SmsSubmitted is written).
+ * Providers do not send a refused report again, so wait a moment for the answer rather than lose
+ * the report to the poller's delay.
  */
-async function stateOnceAnswered(store: EventStore, streamId: string): Promise<NotificationState> {
-  let { state } = await loadState(store, notificationDecider, streamId);
+async function readOnceAnswered(store: EventStore, streamId: string): Promise<NotificationRead> {
+  let read = await readNotification(store, streamId);
   for (
     let waited = 0;
-    waited < IN_FLIGHT_WAIT_MS && "attempt" in state && state.attempt?.outcome === "in-flight";
+    waited < IN_FLIGHT_WAIT_MS && "attempt" in read.state && read.state.attempt?.outcome === "in-flight";
     waited += IN_FLIGHT_POLL_MS
   ) {
     await sleep(IN_FLIGHT_POLL_MS);
-    ({ state } = await loadState(store, notificationDecider, streamId));
+    read = await readNotification(store, streamId);
   }
-  return state;
+  return read;
 }
 
-/** The notification's latest `SmsSubmitted`, whose trace a report continues. */
-async function submissionEvent(store: EventStore, streamId: string): Promise<RecordedEvent | undefined> {
-  for await (const event of store.readStream(streamId, { direction: "backwards", maxCount: 20 })) {
-    if (event.type === "SmsSubmitted") return event;
+async function readNotification(store: EventStore, streamId: string): Promise<NotificationRead> {
+  let state = notificationDecider.initialState();
+  let revision = -1;
+  let submission: RecordedEvent | undefined;
+  for await (const recorded of store.readStream(streamId)) {
+    // The store holds what the decider emitted: its type/data pairs are the decider's events.
+    state = notificationDecider.evolve(state, {
+      type: recorded.type,
+      data: recorded.data,
+    } as NotificationEvent);
+    revision = recorded.revision;
+    if (recorded.type === "SmsSubmitted") submission = recorded;
   }
-  return undefined;
+  return { state, revision, submission };
 }
