@@ -1,13 +1,13 @@
 import { CONSUMER_NAMES } from "./consumerNames.ts";
 import { metadataCausedBy } from "../commands/metadataCausedBy.ts";
-import { handleCommand } from "../commands/handleCommand.ts";
+import { handleCommand, type CommandOutcome } from "../commands/handleCommand.ts";
 import { StateCache } from "../commands/StateCache.ts";
 import type { AccountEvent } from "../domain/account/AccountEvent.ts";
 import type { AccountCommand } from "../domain/account/AccountCommand.ts";
-import { accountDecider } from "../domain/account/accountDecider.ts";
+import { accountDecider, type AccountRefusal } from "../domain/account/accountDecider.ts";
 import { perRuleBook, type RulesInForce } from "../domain/ruleset/RuleBook.ts";
 import { isCurrentBalanceType, parseBalanceType } from "../domain/values/BalanceType.ts";
-import { epochMsToInstant } from "../domain/values/Instant.ts";
+import { epochMsToInstant, type Instant } from "../domain/values/Instant.ts";
 import { isCurrency, type Currency } from "../domain/values/Money.ts";
 import type { ReferenceTimeBounds } from "../domain/values/ReferenceTimeBounds.ts";
 import type { EventStore, RecordedEvent } from "../gateways/eventStore/EventStore.ts";
@@ -117,39 +117,55 @@ export function bankingGateway(options: BankingGatewayOptions): EventConsumer {
         return fail(error.code, error.message, error.retryable);
       }
       await options.cache.set(accountId, reading);
-      // The client only answers today's types; a cache or a fake might not: checked, not trusted.
-      const balanceType = parseBalanceType(reading.balanceType);
-      if (balanceType === undefined || !isCurrentBalanceType(balanceType)) {
-        return fail("balance_type_not_current", `the bank answered a ${reading.balanceType} balance`, false);
-      }
-      const outcome = await record({
-        type: "RecordBalance",
-        data: {
-          balance: reading.balance,
-          balanceType,
-          creditLines: reading.creditLines,
-          referenceTime: reading.referenceTime,
-          source: "pull",
-          bankReference: reading.bankReference,
-          now: epochMsToInstant(now),
-        },
-      });
-      if (outcome.outcome !== "refused") return undefined;
-      switch (outcome.code) {
-        case "reference_time_out_of_bounds":
-        case "currency_mismatch":
-        case "balance_type_not_current":
-          // The bank's answer cannot count as the customer's balance: a failed refresh, on record.
-          return fail(outcome.code, outcome.detail, false);
-        case "account_not_found":
-        case "account_closed":
-        case "account_already_exists":
-          // A closed or unknown account has nothing to record: said, not retried.
-          options.logger.info(`banking-gateway: ${accountId}: ${outcome.detail}`);
-          return undefined;
-      }
+      return recordReading(reading, epochMsToInstant(now), record, fail, (detail) =>
+        options.logger.info(`banking-gateway: ${accountId}: ${detail}`),
+      );
     },
   };
+}
+
+/**
+ * The bank's answer recorded as the account's balance (the decider qualifies it), or as a failed
+ * refresh when it cannot count as the customer's balance; an account closed meanwhile is said.
+ */
+async function recordReading(
+  reading: BankBalance,
+  now: Instant,
+  record: (command: AccountCommand) => Promise<CommandOutcome<AccountEvent, AccountRefusal>>,
+  fail: (reason: RefreshFailureReason, detail: string, retryable: boolean) => Promise<void>,
+  say: (detail: string) => void,
+): Promise<void> {
+  // The client only answers today's types; a cache or a fake might not: checked, not trusted.
+  const balanceType = parseBalanceType(reading.balanceType);
+  if (balanceType === undefined || !isCurrentBalanceType(balanceType)) {
+    return fail("balance_type_not_current", `the bank answered a ${reading.balanceType} balance`, false);
+  }
+  const outcome = await record({
+    type: "RecordBalance",
+    data: {
+      balance: reading.balance,
+      balanceType,
+      creditLines: reading.creditLines,
+      referenceTime: reading.referenceTime,
+      source: "pull",
+      bankReference: reading.bankReference,
+      now,
+    },
+  });
+  if (outcome.outcome !== "refused") return undefined;
+  switch (outcome.code) {
+    case "reference_time_out_of_bounds":
+    case "currency_mismatch":
+    case "balance_type_not_current":
+      // The bank's answer cannot count as the customer's balance: a failed refresh, on record.
+      return fail(outcome.code, outcome.detail, false);
+    case "account_not_found":
+    case "account_closed":
+    case "account_already_exists":
+      // A closed or unknown account has nothing to record: said, not retried.
+      say(outcome.detail);
+      return undefined;
+  }
 }
 
 type AccountDecider = ReturnType<typeof accountDecider>;
