@@ -240,10 +240,9 @@ test("an answer that never comes: the message is found by our reference at the p
   });
 });
 
-test("a gateway killed between the provider's answer and recording it: the redelivery reconciles instead of sending again", async (t) => {
-  const request = await requested(t, "acc-7");
-  const real = provider(t, "primary");
-  const crashing = {
+/** `real`, but the gateway "dies" once the provider has the message, before recording its answer. */
+function killedAfterSending(real: TwilioSmsProvider) {
+  return {
     name: real.name,
     findByReference: (reference: string) => real.findByReference(reference),
     turn: real.turn.bind(real),
@@ -252,6 +251,12 @@ test("a gateway killed between the provider's answer and recording it: the redel
       throw new Error("killed before recording the answer");
     },
   };
+}
+
+test("a gateway killed between the provider's answer and recording it: the redelivery reconciles instead of sending again", async (t) => {
+  const request = await requested(t, "acc-7");
+  const real = provider(t, "primary");
+  const crashing = killedAfterSending(real);
   await t.throwsAsync(gateway(t, [crashing, provider(t, "backup")]).handle(request), {
     message: "killed before recording the answer",
   });
@@ -273,15 +278,7 @@ test("a message found at the provider after its sender died is recorded with the
     finalAfterMs: 5,
     outcomes: { delivered: 1, undelivered: 0, failed: 0 },
   });
-  const crashing = {
-    name: real.name,
-    findByReference: (reference: string) => real.findByReference(reference),
-    turn: real.turn.bind(real),
-    send: async (message: Parameters<TwilioSmsProvider["send"]>[0]) => {
-      await real.send(message);
-      throw new Error("killed before recording the answer");
-    },
-  };
+  const crashing = killedAfterSending(real);
   await t.throwsAsync(gateway(t, [crashing]).handle(request), {
     message: "killed before recording the answer",
   });

@@ -8,6 +8,7 @@ import { PostgresEventStore } from "../gateways/eventStore/postgres/PostgresEven
 import { logHead } from "../gateways/eventStore/logHead.ts";
 import { createBankingApiSimulator } from "../gateways/banking/simulator/createBankingApiSimulator.ts";
 import { createSmsProviderSimulator } from "../gateways/sms/simulator/createSmsProviderSimulator.ts";
+import { ROLES } from "../bin/roles.ts";
 import { FANOUT_CONSUMERS } from "../reactors/consumerNames.ts";
 import { allProjections } from "../projections/allProjections.ts";
 import { liveBuilds, projectionSchemas } from "../projections/runtime/ProjectionBuilds.ts";
@@ -20,17 +21,7 @@ import { startSystemProcess, type SystemProcess } from "./systemProcess.ts";
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 
 /** Every role but the simulators: those run here, shared by both processes as a real bank's would be. */
-const ROLES = [
-  "command-api",
-  "query-api",
-  "projector",
-  "relay",
-  "qualification",
-  "banking",
-  "notification",
-  "tracking",
-  "scheduler",
-];
+const ROLES_BUT_SIMULATORS = ROLES.filter((role) => role !== "simulators");
 
 const ACCOUNTS = 400;
 const PROVIDER = { name: "provider", accountSid: `AC${"7".repeat(32)}`, authToken: "replicas-auth-token" };
@@ -82,8 +73,8 @@ test.serial(
         BANKING_API_TOKEN: BANK_TOKEN,
       };
       // One after the other: both migrate the same schemas at start-up.
-      systems.push(await startSystemProcess({ roles: ROLES, env }));
-      systems.push(await startSystemProcess({ roles: ROLES, env }));
+      systems.push(await startSystemProcess({ roles: ROLES_BUT_SIMULATORS, env }));
+      systems.push(await startSystemProcess({ roles: ROLES_BUT_SIMULATORS, env }));
       const [doomed, survivor] = systems as [SystemProcess, SystemProcess];
       balancer.targets.push(doomed.trackingUrl, survivor.trackingUrl);
       const client = new ReplicaClient(systems);
