@@ -7,6 +7,7 @@ export const CONSUMER_NAMES = {
   qualificationPolicy: "qualification-policy",
   smsGateway: "sms-gateway",
   bankingGateway: "banking-gateway",
+  scheduleMembership: "refresh-schedule",
 } as const;
 
 /** Every consumer `npm start` runs, in the order the fan-out starts them. */

@@ -16,8 +16,11 @@ import {
   migrateSchedule,
   runRefreshScheduler,
   runSchedulerTick,
+  scheduleTable,
   type RefreshSchedulerOptions,
 } from "./runRefreshScheduler.ts";
+import { scheduleMembership } from "./scheduleMembership.ts";
+import type { RecordedEvent } from "../gateways/eventStore/EventStore.ts";
 
 const T0 = Date.UTC(2026, 10, 24, 6, 0, 0);
 const HOUR = 3_600_000;
@@ -190,3 +193,70 @@ test("a tick requests every account due, many at once, each once; `perTick` leav
     ids.map(() => 1),
   );
 });
+
+test("accounts join and leave the schedule as they open and close (the fan-out's refresh-schedule consumer); a redelivered opening after the closing keeps a closed account off", async (t) => {
+  const { pool, schema } = t.context.database;
+  await migrateSchedule(pool, `${schema}_scheduler`);
+  const membership = scheduleMembership({
+    pool,
+    store: t.context.store,
+    table: scheduleTable(`${schema}_scheduler`),
+    schedule,
+    clock: () => T0,
+  });
+  t.deepEqual([...membership.eventTypes].sort(), ["AccountClosed", "AccountOpened"]);
+  await openAccounts(t, ["m-1", "m-2"], []);
+  const handle = async (accountId: string, type: string) => {
+    const events = await collect(t.context.store.readStream(`account-${accountId}`));
+    const event = events.find((candidate) => candidate.type === type);
+    if (event === undefined) throw new Error(`${accountId} has no ${type}`);
+    await membership.handle(event);
+  };
+  await handle("m-1", "AccountOpened");
+  await handle("m-2", "AccountOpened");
+  t.deepEqual(await dueTimes(t), {
+    "m-1": firstRefreshDue("m-1", T0, schedule),
+    "m-2": firstRefreshDue("m-2", T0, schedule),
+  });
+  // Again, later: the account keeps the due time it has.
+  await membership.handle((await collect(t.context.store.readStream("account-m-1")))[0] as RecordedEvent);
+  t.is((await dueTimes(t))["m-1"], firstRefreshDue("m-1", T0, schedule));
+  await run(t, "m-2", { type: "CloseAccount", data: { reason: null, now: epochMsToInstant(T0) } });
+  await handle("m-2", "AccountClosed");
+  t.deepEqual(Object.keys(await dueTimes(t)), ["m-1"]);
+  await handle("m-2", "AccountOpened");
+  t.deepEqual(Object.keys(await dueTimes(t)), ["m-1"], "the closed account stays off");
+});
+
+test("a tick without reconciling does not compare the accounts read model with the schedule; the scheduler reconciles at its first tick, then every reconcileEveryMs", async (t) => {
+  const view = await openAccounts(t, ["r-1"], []);
+  await migrateSchedule(t.context.database.pool, `${t.context.database.schema}_scheduler`);
+  t.is(await runSchedulerTick(options(t, view, T0), { reconcile: false }), 0);
+  t.deepEqual(await dueTimes(t), {}, "nobody joined: no comparison");
+  let clockMs = T0;
+  const controller = new AbortController();
+  const running = runRefreshScheduler({
+    ...options(t, view, T0),
+    clock: () => clockMs,
+    signal: controller.signal,
+    tickMs: 20,
+    reconcileEveryMs: HOUR,
+  });
+  await waitUntil(async () => Object.keys(await dueTimes(t)).length === 1);
+  t.deepEqual(Object.keys(await dueTimes(t)), ["r-1"], "the first tick reconciles");
+  await openAccounts(t, ["r-2"], []);
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  t.deepEqual(Object.keys(await dueTimes(t)), ["r-1"], "ticks within the hour do not");
+  clockMs = T0 + HOUR;
+  await waitUntil(async () => Object.keys(await dueTimes(t)).length === 2);
+  t.deepEqual(Object.keys(await dueTimes(t)), ["r-1", "r-2"], "an hour on, it reconciles again");
+  controller.abort();
+  await running;
+});
+
+async function waitUntil(done: () => Promise<boolean>): Promise<void> {
+  for (let waited = 0; !(await done()); waited += 20) {
+    if (waited > 10_000) throw new Error("not so within 10 s");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

@@ -25,6 +25,12 @@ export interface RefreshSchedulerOptions {
   /** Between two looks at the schedule (default 30 s). */
   readonly tickMs?: number;
   /**
+   * Between two comparisons of the whole accounts read model with the schedule (default an hour;
+   * the first tick always compares). Accounts join and leave as they open and close through
+   * `scheduleMembership`; the comparison catches what that missed (accounts opened before it ran).
+   */
+  readonly reconcileEveryMs?: number;
+  /**
    * Refresh requests per tick at most (default 50,000); the rest wait for the next tick. 10
    * million accounts pulled 4 times a day come due at 463 a second: 13,900 a 30 s tick.
    */
@@ -47,10 +53,11 @@ const LEASE_CLASS = 0x73636864; // "schd"
  * Requests a scheduled balance refresh for every open account once a period, each on its own
  * phase (`RefreshSchedule`), so that accounts come due spread over the period. The due times
  * live in PostgreSQL (`refresh_schedule`), not in memory: a restart resumes where the schedule
- * stands, and nothing is requested twice for one due time. New open accounts join the schedule
- * with their first refresh at least the first delay away (a pull must not replace the balance
- * pushed at opening moments before), closed ones leave it. One scheduler holds the lease.
- * Returns when `signal` aborts.
+ * stands, and nothing is requested twice for one due time. Accounts join and leave the schedule
+ * as they open and close (`scheduleMembership`, a consumer of the fan-out); at its first tick and
+ * then every `reconcileEveryMs` the scheduler also compares the whole accounts read model with the
+ * schedule, for accounts that consumer never saw. One scheduler holds the lease. Returns when
+ * `signal` aborts.
  */
 export async function runRefreshScheduler(options: RefreshSchedulerOptions): Promise<void> {
   const lease = await AdvisoryLease.take({
@@ -64,10 +71,13 @@ export async function runRefreshScheduler(options: RefreshSchedulerOptions): Pro
   if (lease === undefined) return;
   try {
     await migrateSchedule(options.pool, options.schema);
+    let reconciledAt = Number.NEGATIVE_INFINITY;
     do {
       if (lease.lost) return;
       try {
-        const requested = await runSchedulerTick(options);
+        const reconcile = options.clock() - reconciledAt >= (options.reconcileEveryMs ?? 3_600_000);
+        const requested = await runSchedulerTick(options, { reconcile });
+        if (reconcile) reconciledAt = options.clock();
         if (requested > 0) options.logger.info(`scheduler: requested ${requested} balance refreshes`);
       } catch (error) {
         // The read model it reads is created by the projector: on a fresh start, wait for it.
@@ -83,23 +93,34 @@ export async function runRefreshScheduler(options: RefreshSchedulerOptions): Pro
   }
 }
 
+/** The schedule's table in `schema`. */
+export function scheduleTable(schema: string): string {
+  return `"${schema}".refresh_schedule`;
+}
+
 /** Creates the schema and `refresh_schedule` if missing (the `scheduler` migration history). */
 export async function migrateSchedule(pool: pg.Pool, schema: string): Promise<void> {
   await migrateOperationalTables(pool, "scheduler", schema);
 }
 
 /**
- * One look at the schedule: open accounts join it, closed ones leave, and each account due gets
- * its refresh request, then its next due time: the earliest due first, in pages, `concurrency`
- * accounts at once, until none is due or `perTick` are done. Returns how many requests were made.
+ * One look at the schedule: with `reconcile`, open accounts missing from it join and closed ones
+ * leave (a comparison of the whole accounts read model); then each account due gets its refresh
+ * request, then its next due time: the earliest due first, in pages, `concurrency` accounts at
+ * once, until none is due or `perTick` are done. Returns how many requests were made.
  */
-export async function runSchedulerTick(options: RefreshSchedulerOptions): Promise<number> {
-  const table = `"${options.schema}".refresh_schedule`;
+export async function runSchedulerTick(
+  options: RefreshSchedulerOptions,
+  { reconcile }: { readonly reconcile: boolean } = { reconcile: true },
+): Promise<number> {
+  const table = scheduleTable(options.schema);
   const now = new Date(options.clock());
-  await joinNewAccounts(options, table, now.getTime());
-  const closed = await accountsNoLongerOpenIn(options.pool, options.accountsView, table);
-  if (closed.length > 0) {
-    await options.pool.query(`delete from ${table} where account_id = any($1::text[])`, [closed]);
+  if (reconcile) {
+    await joinNewAccounts(options, table, now.getTime());
+    const closed = await accountsNoLongerOpenIn(options.pool, options.accountsView, table);
+    if (closed.length > 0) {
+      await options.pool.query(`delete from ${table} where account_id = any($1::text[])`, [closed]);
+    }
   }
   const accounts = perRuleBook(options.rules, (inForce) => accountDecider(inForce));
   const perTick = options.perTick ?? DEFAULT_PER_TICK;

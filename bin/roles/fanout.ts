@@ -25,6 +25,8 @@ import { countSentSince } from "../../projections/tracking/trackingQueries.ts";
 import { bankingGateway } from "../../reactors/bankingGateway.ts";
 import { qualificationPolicy } from "../../reactors/qualificationPolicy.ts";
 import { runDeferredWakeups } from "../../reactors/runDeferredWakeups.ts";
+import { migrateSchedule, scheduleTable } from "../../reactors/runRefreshScheduler.ts";
+import { scheduleMembership } from "../../reactors/scheduleMembership.ts";
 import { smsGateway } from "../../reactors/smsGateway.ts";
 import type { Role } from "../roles.ts";
 import { watchDeadLetters, watchRelay } from "../systemGauges.ts";
@@ -32,7 +34,13 @@ import { bankingApiOf, smsProvidersOf, webhookBaseUrlOf } from "./simulatorDefau
 import type { SystemContext } from "./SystemContext.ts";
 
 /** The roles that take part in the fan-out. */
-export const FANOUT_ROLES: readonly Role[] = ["relay", "qualification", "banking", "notification"];
+export const FANOUT_ROLES: readonly Role[] = [
+  "relay",
+  "qualification",
+  "banking",
+  "notification",
+  "scheduler",
+];
 
 /** What the fan-out's roles share while they start. */
 interface Fanout {
@@ -80,6 +88,8 @@ export async function startFanout(roles: ReadonlySet<Role>, context: SystemConte
   // One refresh may wait for the bank (Retry-After, timeouts): the others go on beside it.
   if (roles.has("banking"))
     consume(fanout, "banking", await createBankingGateway(context), config.banking.concurrency);
+  // Openings and closings keep the refresh schedule's members (each an insert or a delete).
+  if (roles.has("scheduler")) consume(fanout, "scheduler", await createScheduleMembership(context), 8);
   const { amqpUrl } = config;
   if (fanout.consumers.length > 0) {
     watchDeadLetters(context.metrics, fanout.consumers, () =>
@@ -146,8 +156,10 @@ function consume(fanout: Fanout, role: Role, consumer: EventConsumer, concurrenc
       : runAmqpConsumer({ amqpUrl, consumer, concurrency, signal, logger, onOutcome }),
   );
   fanout.consumers.push(consumer.name);
-  context.urls[role] =
-    amqpUrl === undefined ? `${consumer.name} in-process` : `queue tidemark.${consumer.name}`;
+  const where = amqpUrl === undefined ? `${consumer.name} in-process` : `queue tidemark.${consumer.name}`;
+  // The scheduler has said what it does already: its consumer is added to that.
+  const said = context.urls[role];
+  context.urls[role] = said === undefined ? where : `${said}; ${where}`;
 }
 
 async function createQualificationPolicy(context: SystemContext): Promise<EventConsumer> {
@@ -196,6 +208,19 @@ async function startNotification(fanout: Fanout): Promise<void> {
       logger: logger.child({ component: "deferred-wakeups" }),
     }),
   );
+}
+
+async function createScheduleMembership(context: SystemContext): Promise<EventConsumer> {
+  const { config, pool } = context;
+  const schema = `${config.schemaPrefix}_scheduler`;
+  await migrateSchedule(pool, schema);
+  return scheduleMembership({
+    pool,
+    store: context.store,
+    table: scheduleTable(schema),
+    schedule: config.refreshSchedule,
+    clock: Date.now,
+  });
 }
 
 async function createBankingGateway(context: SystemContext): Promise<EventConsumer> {

@@ -1,0 +1,52 @@
+import type pg from "pg";
+import { firstRefreshDue, type RefreshSchedule } from "../domain/account/RefreshSchedule.ts";
+import type { EventStore, RecordedEvent } from "../gateways/eventStore/EventStore.ts";
+import type { EventConsumer } from "../gateways/fanout/EventConsumer.ts";
+import { CONSUMER_NAMES } from "./consumerNames.ts";
+
+export interface ScheduleMembershipOptions {
+  readonly pool: pg.Pool;
+  readonly store: EventStore;
+  /** The schedule's table (`"<prefix>_scheduler".refresh_schedule`). */
+  readonly table: string;
+  readonly schedule: RefreshSchedule;
+  readonly clock: () => number;
+}
+
+/**
+ * Keeps the refresh schedule's members as accounts open and close, one account at a time, so the
+ * scheduler need not compare every account with its schedule on each tick. An opening or closing
+ * sets the account's membership from its stream as it stands, not from the event alone: a
+ * redelivered opening that arrives after the closing leaves a closed account off the schedule.
+ * An account that joins is first due at its own slot at least the first delay from now (a pull
+ * must not replace the balance pushed at opening moments before); one already on it keeps its
+ * due time.
+ */
+export function scheduleMembership(options: ScheduleMembershipOptions): EventConsumer {
+  return {
+    name: CONSUMER_NAMES.scheduleMembership,
+    eventTypes: new Set(["AccountOpened", "AccountClosed"]),
+    async handle(recorded: RecordedEvent) {
+      const accountId = recorded.streamId.slice("account-".length);
+      if (await isOpen(options.store, recorded.streamId)) {
+        const due = new Date(firstRefreshDue(accountId, options.clock(), options.schedule));
+        await options.pool.query(
+          `insert into ${options.table} (account_id, next_due_at) values ($1, $2) on conflict (account_id) do nothing`,
+          [accountId, due],
+        );
+      } else {
+        await options.pool.query(`delete from ${options.table} where account_id = $1`, [accountId]);
+      }
+    },
+  };
+}
+
+/** Whether the account's stream opens it and nothing has closed it since. */
+async function isOpen(store: EventStore, streamId: string): Promise<boolean> {
+  let open = false;
+  for await (const recorded of store.readStream(streamId)) {
+    if (recorded.revision === 0) open = recorded.type === "AccountOpened";
+    if (recorded.type === "AccountClosed") return false;
+  }
+  return open;
+}
