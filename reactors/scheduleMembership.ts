@@ -15,8 +15,8 @@ export interface ScheduleMembershipOptions {
 
 /**
  * Keeps the refresh schedule's members as accounts open and close, one account at a time, so the
- * scheduler need not compare every account with its schedule on each tick. An opening or closing
- * sets the account's membership from its stream as it stands, not from the event alone: a
+ * scheduler need not compare every account with its schedule on each tick. A closing takes the
+ * account off. An opening puts it on only if its stream, as it stands, has not closed it since: a
  * redelivered opening that arrives after the closing leaves a closed account off the schedule.
  * An account that joins is first due at its own slot at least the first delay from now (a pull
  * must not replace the balance pushed at opening moments before); one already on it keeps its
@@ -28,7 +28,8 @@ export function scheduleMembership(options: ScheduleMembershipOptions): EventCon
     eventTypes: new Set(["AccountOpened", "AccountClosed"]),
     async handle(recorded: RecordedEvent) {
       const accountId = recorded.streamId.slice("account-".length);
-      if (await isOpen(options.store, recorded.streamId)) {
+      // A closing is final (no command opens an account again): nothing to read for it.
+      if (recorded.type === "AccountOpened" && (await isOpen(options.store, recorded.streamId))) {
         const due = new Date(firstRefreshDue(accountId, options.clock(), options.schedule));
         await options.pool.query(
           `insert into ${options.table} (account_id, next_due_at) values ($1, $2) on conflict (account_id) do nothing`,
