@@ -115,6 +115,9 @@ if [ "$(psql_admin -tAc "select 1 from pg_roles where rolname = '${PG_USER}'")" 
   say "creating role ${PG_USER}"
   psql_admin -c "create role ${PG_USER} login createdb password '${PG_PASSWORD}'"
 fi
+# `drop database … with (force)` ends the database's connections, autovacuum's among them: a role
+# may end those only as a member of pg_signal_backend (a test's cleanup otherwise fails at random).
+psql_admin -c "grant pg_signal_backend to ${PG_USER}"
 if [ "$(psql_admin -tAc "select 1 from pg_database where datname = '${PG_DB}'")" != 1 ]; then
   say "creating database ${PG_DB}"
   psql_admin -c "create database ${PG_DB} owner ${PG_USER}"
