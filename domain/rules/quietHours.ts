@@ -84,8 +84,23 @@ function offsetMs(epochMs: number, zone: TimeZone): number {
   return wallAsUtc - Math.floor(epochMs / 1000) * 1000;
 }
 
-/** The instant a wall-clock time (given as if it were UTC) happens in the zone; twice corrected for DST. */
+/**
+ * The instant a wall-clock time (given as if it were UTC) happens in the zone; twice corrected for
+ * DST. A time the clocks skip (spring forward) never happens: then the first instant after it,
+ * when the clocks show the end of the gap.
+ */
 function wallToEpochMs(wallAsUtc: number, zone: TimeZone): number {
   const first = wallAsUtc - offsetMs(wallAsUtc, zone);
-  return wallAsUtc - offsetMs(first, zone);
+  const instant = wallAsUtc - offsetMs(first, zone);
+  if (instant + offsetMs(instant, zone) === wallAsUtc) return instant;
+  // Skipped: `instant` falls before the gap, `first` after it. The gap begins at a whole minute.
+  let before = Math.min(instant, first);
+  let after = Math.max(instant, first);
+  const offsetBefore = offsetMs(before, zone);
+  while (after - before > 60_000) {
+    const middle = before + Math.max(1, Math.floor((after - before) / 120_000)) * 60_000;
+    if (offsetMs(middle, zone) === offsetBefore) before = middle;
+    else after = middle;
+  }
+  return after;
 }

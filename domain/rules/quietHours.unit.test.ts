@@ -44,6 +44,15 @@ test("across the clock change: the night before British Summer Time ends at 08:0
   t.is(quietHoursEnd(at("2026-10-24T21:00:00.000Z"), london, night), at("2026-10-25T08:00:00.000Z"));
 });
 
+test("an end the clocks skip (spring forward in New York): the first instant after the gap, never a moment later still inside", (t) => {
+  const newYork = "America/New_York" as TimeZone;
+  // 2027-03-14: 02:00 EST jumps to 03:00 EDT (07:00Z); a window ending at 02:30 ends at the jump.
+  const quiet = { start: "21:00", end: "02:30" };
+  const ends = quietHoursEnd(at("2027-03-14T06:58:54.454Z"), newYork, quiet);
+  t.is(ends, at("2027-03-14T07:00:00.000Z"));
+  t.is(quietHoursEnd(ends as Instant, newYork, quiet), undefined, "03:00 EDT: sending is allowed");
+});
+
 test("a window within one day, another zone, and an empty window", (t) => {
   const lunch = { start: "12:00", end: "14:00" };
   const newYork = "America/New_York" as TimeZone;
