@@ -1,3 +1,5 @@
+import type { SinglePushRun } from "./measureSinglePush.ts";
+
 /** What one run of the balances benchmark measured. */
 export interface BalancesRunResult {
   /** The bulk import, until every balance is recorded. */
@@ -10,4 +12,6 @@ export interface BalancesRunResult {
   readonly events: number;
   /** Events a second; undefined with `--rebuild 0`. */
   readonly rebuild: number | undefined;
+  /** The file's first rows pushed one at a time; undefined with `--single-push-rows 0`. */
+  readonly singlePush: SinglePushRun | undefined;
 }

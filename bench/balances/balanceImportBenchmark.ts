@@ -8,12 +8,16 @@ import { loadRules } from "../../commands/rules/loadRules.ts";
 import { fixedRules } from "../../domain/ruleset/RuleBook.ts";
 import { epochMsToInstant } from "../../domain/values/Instant.ts";
 import { PostgresEventStore } from "../../gateways/eventStore/postgres/PostgresEventStore.ts";
+import { IdempotencyStore } from "../../http/IdempotencyStore.ts";
+import { pino } from "pino";
 import { measureRebuild } from "../projections/measureRebuild.ts";
 import { dropSchemasWithPrefix } from "../shared/dropSchemasWithPrefix.ts";
 import type { BalancesRunResult } from "./BalancesRunResult.ts";
 import { copyBalanceRows } from "./copyBalanceRows.ts";
+import { countRecordedBalances } from "./countRecordedBalances.ts";
 import { formatBalancesReport } from "./formatBalancesReport.ts";
 import { measureBalanceImport, type BalanceImportTarget } from "./measureBalanceImport.ts";
+import { measureSinglePush, type SinglePushRun, type SinglePushTarget } from "./measureSinglePush.ts";
 import { openBenchmarkAccounts } from "./openBenchmarkAccounts.ts";
 import {
   parseBalancesBenchmarkOptions,
@@ -23,6 +27,8 @@ import { writeBalanceFiles } from "./writeBalanceFiles.ts";
 
 const DEFAULT_DATABASE_URL = "postgres://tidemark:tidemark@127.0.0.1:5432/tidemark";
 const SCHEMA = "bench_balances";
+// The single pushes' log: beside the import's, so that each path starts from the same accounts.
+const SINGLE_PUSH_SCHEMA = `${SCHEMA}_push`;
 
 /** What every run of the benchmark works with. */
 interface BalancesBenchmark {
@@ -30,6 +36,7 @@ interface BalancesBenchmark {
   readonly databaseUrl: string;
   readonly pool: pg.Pool;
   readonly importTarget: BalanceImportTarget;
+  readonly singlePushTarget: SinglePushTarget;
   /** Where each run's files are written. */
   readonly directory: string;
   readonly progress: (message: string) => void;
@@ -40,7 +47,9 @@ interface BalancesBenchmark {
  * the low-balance threshold) imported through `importBalanceFile`, as `npm run balances -- import`
  * does: rows/s until every balance is recorded, the peak RSS, then a rebuild of every read model
  * over the resulting log; beside it, PostgreSQL `COPY` (psql's \\copy) of the same rows into a
- * plain table, the figure that travels between machines.
+ * plain table, the figure that travels between machines; and last, the file's first
+ * `--single-push-rows` rows pushed one at a time through the command API, into a log of their own
+ * whose accounts are opened and balanced as the import's are.
  */
 export async function runBalanceImportBenchmark(args: readonly string[]): Promise<void> {
   const options = parseBalancesBenchmarkOptions(args);
@@ -49,8 +58,16 @@ export async function runBalanceImportBenchmark(args: readonly string[]): Promis
   const pool = new pg.Pool({ connectionString: databaseUrl, max: options.concurrency + 8 });
   const directory = await mkdtemp(path.join(os.tmpdir(), "bench-balances-"));
   try {
+    // The logs, the batches and an earlier run's rebuilt read models: all from scratch.
+    await dropSchemasWithPrefix(pool, SCHEMA);
     const importTarget = await prepareImportLog(pool, options, progress);
-    const benchmark = { options, databaseUrl, pool, importTarget, directory, progress };
+    const singlePushTarget = {
+      databaseUrl,
+      pool,
+      schema: SINGLE_PUSH_SCHEMA,
+      connections: options.connections,
+    };
+    const benchmark = { options, databaseUrl, pool, importTarget, singlePushTarget, directory, progress };
     const results: BalancesRunResult[] = [];
     for (let run = 1; run <= options.runs; run += 1) results.push(await measureRun(benchmark, run));
     process.stdout.write(formatBalancesReport(options, results));
@@ -66,8 +83,6 @@ async function prepareImportLog(
   options: BalancesBenchmarkOptions,
   progress: (message: string) => void,
 ): Promise<BalanceImportTarget> {
-  // The log, the batches and an earlier run's rebuilt read models: all from scratch.
-  await dropSchemasWithPrefix(pool, SCHEMA);
   await PostgresEventStore.migrate(pool, SCHEMA);
   const store = new PostgresEventStore(pool, { schema: SCHEMA });
   const openedAt = performance.now();
@@ -78,17 +93,26 @@ async function prepareImportLog(
   return { store, imports, rules: fixedRules(await loadRules()), concurrency: options.concurrency };
 }
 
-/** One run: a fresh file, its import, COPY of the same rows, and the rebuild if asked for. */
+/**
+ * One run: a fresh file, its import, COPY of the same rows, the rebuild if asked for, then the
+ * single pushes. They come last so that the import, COPY and rebuild are measured as they were
+ * before there were single pushes (no other path's writes before them to vacuum or checkpoint, no
+ * other path's set-up in this process's RSS); their log is apart, its accounts opened just before
+ * the first push as the import's just before the first import, so they find the state the import
+ * found: the same accounts, and the earlier runs' balances.
+ */
 async function measureRun(benchmark: BalancesBenchmark, run: number): Promise<BalancesRunResult> {
   const { options, pool, progress } = benchmark;
   const { rows, runs } = options;
   // Each run a newer balance per account, so that each is recorded, not found already there.
-  const referenceMs = Date.now() - (runs - run + 1) * 60_000;
+  const referenceTime = epochMsToInstant(Date.now() - (runs - run + 1) * 60_000);
   const file = path.join(benchmark.directory, `eod-${run}.ndjson`);
   const csv = path.join(benchmark.directory, `eod-${run}.csv`);
-  await writeBalanceFiles(file, csv, rows, epochMsToInstant(referenceMs));
+  await writeBalanceFiles(file, csv, rows, referenceTime);
   progress(`run ${run}/${runs}: import`);
   const imported = await measureBalanceImport(benchmark.importTarget, file, rows, progress);
+  const recorded = await countRecordedBalances(pool, SCHEMA, referenceTime);
+  if (recorded !== rows) throw new Error(`the import left ${recorded} of ${rows} balances recorded`);
   progress(`  ${rows} rows in ${imported.seconds.toFixed(1)} s, peak RSS ${imported.peakRssMb} MB`);
   progress(`run ${run}/${runs}: COPY of the same rows into a plain table`);
   const copySeconds = await copyBalanceRows(benchmark.databaseUrl, `"${SCHEMA}".copied_balances`, csv);
@@ -96,13 +120,57 @@ async function measureRun(benchmark: BalancesBenchmark, run: number): Promise<Ba
     (await pool.query<{ n: string }>(`select count(*) as n from "${SCHEMA}".events`)).rows[0]?.n ?? 0,
   );
   const rebuild = options.rebuild ? await rebuildReadModels(benchmark, run, events) : undefined;
+  const singlePush = await pushOneAtATime(benchmark, run, file, referenceTime);
   return {
     importSeconds: imported.seconds,
     importPeakRssMb: imported.peakRssMb,
     copySeconds,
     events,
     rebuild,
+    singlePush,
   };
+}
+
+/** The file's first `--single-push-rows` rows through the command API; undefined for none. */
+async function pushOneAtATime(
+  benchmark: BalancesBenchmark,
+  run: number,
+  file: string,
+  referenceTime: string,
+): Promise<SinglePushRun | undefined> {
+  const { options, progress } = benchmark;
+  const rows = options.singlePushRows;
+  if (rows === 0) return undefined;
+  // Opened here, not with the import's: this process's RSS before the import stays as it was.
+  if (run === 1) await prepareSinglePushLog(benchmark.pool, rows, progress);
+  const sample = rows < options.rows ? ` (a sample: the first ${rows} of ${options.rows})` : "";
+  progress(
+    `run ${run}/${options.runs}: single push of ${rows} rows${sample}, ${options.connections} connections`,
+  );
+  const pushed = await measureSinglePush(benchmark.singlePushTarget, file, rows, referenceTime, progress);
+  const peak = pushed.serverPeakRssMb === undefined ? "" : `, server's peak RSS ${pushed.serverPeakRssMb} MB`;
+  progress(`  ${rows} rows in ${pushed.seconds.toFixed(1)} s${peak}`);
+  return pushed;
+}
+
+/**
+ * The single pushes' log, from scratch, with the file's first `rows` accounts opened as the
+ * import's are, and the command API's idempotency table.
+ */
+async function prepareSinglePushLog(
+  pool: pg.Pool,
+  rows: number,
+  progress: (message: string) => void,
+): Promise<void> {
+  await PostgresEventStore.migrate(pool, SINGLE_PUSH_SCHEMA);
+  await new IdempotencyStore(pool, SINGLE_PUSH_SCHEMA, pino({ level: "silent" })).migrate();
+  const store = new PostgresEventStore(pool, { schema: SINGLE_PUSH_SCHEMA });
+  const openedAt = performance.now();
+  await openBenchmarkAccounts(store, rows, progress);
+  progress(
+    `${rows} accounts opened for the single pushes in ${((performance.now() - openedAt) / 1000).toFixed(1)} s`,
+  );
+  await store.close();
 }
 
 /** Events a second of a rebuild of every read model over the import's log, from scratch. */
