@@ -80,12 +80,11 @@ const BENCHMARKS: ReadonlyMap<string, Benchmark> = new Map([
     "balances",
     {
       summary:
-        "an end-of-day file of 1M balances imported as npm run balances -- import does, beside COPY of the same rows",
-      load: async () => {
-        const { BALANCES_BENCHMARK_FLAGS, runBalanceImportBenchmark } =
-          await import("./balances/balanceImportBenchmark.ts");
-        return { flags: BALANCES_BENCHMARK_FLAGS, run: runBalanceImportBenchmark };
-      },
+        "an end-of-day file of 1M balances imported as npm run balances -- import does, beside the same rows pushed one at a time and COPY of them",
+      load: async () => ({
+        flags: (await import("./balances/parseBalancesBenchmarkOptions.ts")).BALANCES_BENCHMARK_FLAGS,
+        run: (await import("./balances/balanceImportBenchmark.ts")).runBalanceImportBenchmark,
+      }),
     },
   ],
   [

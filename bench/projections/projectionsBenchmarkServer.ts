@@ -8,7 +8,8 @@
  *   shipped rules (for the rule states), the operations routes and the console's build at
  *   `/console/`, as `bin/roles/queryApi.ts` wires it.
  * Takes a `ProjectionsBenchmarkServerRequest` as JSON in argv[2], prints "ready <port>", and
- * shuts down cleanly on SIGTERM. Started by the benchmark; not meant to be run by hand.
+ * shuts down cleanly on SIGTERM. Started by the benchmark (and, `commands` alone, by the balances
+ * benchmark for its single pushes); not meant to be run by hand.
  */
 import { randomUUID } from "node:crypto";
 import type { Server } from "node:http";
