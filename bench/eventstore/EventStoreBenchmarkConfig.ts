@@ -1,9 +1,13 @@
 import { POSTGRES_EVENT_STORE_DEFAULTS } from "../../gateways/eventStore/postgres/PostgresEventStore.ts";
 
-/** The event stores the benchmark compares; `raw` is pgbench inserting rows, the ceiling. */
-export type SystemName = "tidemark" | "emmett" | "raw";
+/**
+ * The event stores the benchmark compares; `raw` is pgbench inserting rows, the ceiling; `rows` is
+ * pgbench inserting Tidemark's own event rows straight into its log table (its columns, indexes and
+ * trigger, no function, nothing to parse): what that table costs before any adapter work.
+ */
+export type SystemName = "tidemark" | "emmett" | "raw" | "rows";
 
-export const SYSTEM_NAMES: readonly SystemName[] = ["tidemark", "emmett", "raw"];
+export const SYSTEM_NAMES: readonly SystemName[] = ["tidemark", "emmett", "raw", "rows"];
 
 /**
  * The event ids Tidemark's benchmark writers send: `tidemark`, those its own writers use
@@ -18,6 +22,7 @@ export const SYSTEM_LABELS: Readonly<Record<SystemName, string>> = {
   tidemark: "Tidemark",
   emmett: "Emmett",
   raw: "pgbench raw",
+  rows: "pgbench, Tidemark's rows",
 };
 
 /**
@@ -45,6 +50,10 @@ export interface EventStoreBenchmarkConfig {
   };
   readonly raw: {
     readonly table: string;
+  };
+  readonly rows: {
+    /** A store schema of its own, migrated like Tidemark's; pgbench writes its `events` table. */
+    readonly schema: string;
   };
 }
 
@@ -81,5 +90,6 @@ export function eventStoreBenchmarkConfig(
     },
     emmett: { database: EMMETT_DATABASE, readBatchSize: 1000 },
     raw: { table: "bench_raw" },
+    rows: { schema: "bench_tidemark_rows" },
   };
 }

@@ -25,11 +25,23 @@ import type { StoreMeasurementReply, StoreMeasurementTask, StoreSystemName } fro
 type AppendWorkload = Extract<EventStoreWorkload, { kind: "append" }>;
 type ReadAllWorkload = Extract<EventStoreWorkload, { kind: "readAll" }>;
 
-/** pgbench scripts by events per transaction: the raw counterpart of each append size. */
-const PGBENCH_SCRIPTS: ReadonlyMap<number, string> = new Map([
-  [1, fileURLToPath(new URL("./pgbench-insert.sql", import.meta.url))],
-  [100, fileURLToPath(new URL("./pgbench-insert-100.sql", import.meta.url))],
-]);
+type PgbenchSystemName = Exclude<SystemName, StoreSystemName>;
+
+/** pgbench scripts by system and events per transaction: the counterpart of each append size. */
+const PGBENCH_SCRIPTS: Readonly<Record<PgbenchSystemName, ReadonlyMap<number, string>>> = {
+  raw: new Map([
+    [1, fileURLToPath(new URL("./pgbench-insert.sql", import.meta.url))],
+    [100, fileURLToPath(new URL("./pgbench-insert-100.sql", import.meta.url))],
+  ]),
+  rows: new Map([
+    [1, fileURLToPath(new URL("./pgbench-rows-insert.sql", import.meta.url))],
+    [100, fileURLToPath(new URL("./pgbench-rows-insert-100.sql", import.meta.url))],
+  ]),
+};
+
+function isPgbenchSystem(system: SystemName): system is PgbenchSystemName {
+  return system === "raw" || system === "rows";
+}
 /** Events per append when filling the log for the whole-log read. */
 const SEED_EVENTS_PER_APPEND = 1000;
 
@@ -76,10 +88,9 @@ class EventStoreBenchmark {
     for (let run = 1; run <= runs; run += 1) {
       for (const system of this.options.systems) {
         this.#progress(`${workload.label} · run ${run}/${runs} · ${SYSTEM_LABELS[system]}`);
-        const rate =
-          system === "raw"
-            ? await this.#measureRawAppends(workload, run, result)
-            : await this.#measureStoreAppends(system, workload, result);
+        const rate = isPgbenchSystem(system)
+          ? await this.#measurePgbenchAppends(system, workload, run, result)
+          : await this.#measureStoreAppends(system, workload, result);
         (result.rates[system] ??= []).push(rate);
         this.#progress(`  → ${Math.round(rate).toLocaleString("en-GB")} ${workload.unit}`);
       }
@@ -89,8 +100,10 @@ class EventStoreBenchmark {
 
   /** Fills each store once, then reads the whole log `runs` times; pgbench has no counterpart. */
   async measureWholeLogRead(workload: ReadAllWorkload): Promise<EventStoreWorkloadResult> {
-    const result = emptyResult(workload, ["raw"]);
-    const stores = this.options.systems.filter((system): system is StoreSystemName => system !== "raw");
+    const result = emptyResult(workload, ["raw", "rows"]);
+    const stores = this.options.systems.filter(
+      (system): system is StoreSystemName => !isPgbenchSystem(system),
+    );
     const { readEvents, runs } = this.options;
     for (const system of stores) {
       this.#progress(`${workload.label} · filling ${SYSTEM_LABELS[system]} with ${readEvents} events`);
@@ -152,15 +165,16 @@ class EventStoreBenchmark {
   }
 
   /** pgbench's rate; a run that completed nothing counts 0 and says so among the warnings. */
-  async #measureRawAppends(
+  async #measurePgbenchAppends(
+    system: PgbenchSystemName,
     workload: AppendWorkload,
     runNumber: number,
     result: EventStoreWorkloadResult,
   ): Promise<number> {
-    const scriptPath = PGBENCH_SCRIPTS.get(workload.eventsPerAppend);
+    const scriptPath = PGBENCH_SCRIPTS[system].get(workload.eventsPerAppend);
     if (scriptPath === undefined)
-      throw new Error(`no pgbench script for ${workload.eventsPerAppend}-event appends`);
-    await this.#reset("raw");
+      throw new Error(`no pgbench script for ${system}, ${workload.eventsPerAppend}-event appends`);
+    await this.#reset(system);
     const run = { databaseUrl: this.config.databaseUrl, scriptPath, clients: workload.concurrency };
     if (this.options.warmupSeconds > 0) {
       // Only to warm the server: whatever it gives (nothing, even a failure) is not a result.
@@ -173,7 +187,7 @@ class EventStoreBenchmark {
     const outcome = await measurePgbenchRate({ ...run, seconds: this.options.seconds });
     if (outcome.kind === "nothing completed") {
       result.warnings.push(
-        `${SYSTEM_LABELS.raw} ${workload.label}, run ${runNumber}: no transaction completed in ` +
+        `${SYSTEM_LABELS[system]} ${workload.label}, run ${runNumber}: no transaction completed in ` +
           `${this.options.seconds} s (counted as 0; pgbench said: ${outcome.output.trim().split("\n").slice(-3).join(" / ")})`,
       );
       return 0;
@@ -191,6 +205,8 @@ class EventStoreBenchmark {
         return this.admin.resetEmmett();
       case "raw":
         return this.admin.resetRaw();
+      case "rows":
+        return this.admin.resetRows();
       default: {
         const unknown: never = system;
         throw new Error(`unknown system: ${String(unknown)}`);

@@ -25,7 +25,7 @@ export const EVENT_STORE_BENCHMARK_FLAGS = `  --seconds N       measured seconds
   --warmup N        warm-up seconds before each append run (default 1)
   --runs N          runs per measurement; the report shows the median (default 3)
   --read-events N   events written before the whole-log read (default 200000)
-  --only LIST       systems to run, comma-separated: tidemark,emmett,raw (default all)
+  --only LIST       systems to run, comma-separated: tidemark,emmett,raw,rows (default all)
   --event-ids KIND  Tidemark's event ids: tidemark (its own, UUIDv7) or random (UUIDv4) (default tidemark)`;
 
 /**

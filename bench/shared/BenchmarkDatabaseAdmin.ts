@@ -1,4 +1,5 @@
 import pg from "pg";
+import { PostgresEventStore } from "../../gateways/eventStore/postgres/PostgresEventStore.ts";
 import type { EventStoreBenchmarkConfig } from "../eventstore/EventStoreBenchmarkConfig.ts";
 
 /** The server facts a report should carry. */
@@ -66,6 +67,22 @@ export class BenchmarkDatabaseAdmin {
     const table = this.config.raw.table;
     await this.#client.query(`drop table if exists "${table}"`);
     await this.#client.query(`create table "${table}" (id bigserial primary key, data jsonb not null)`);
+  }
+
+  /**
+   * A fresh store schema for pgbench to write Tidemark's rows into, and the sequence its scripts
+   * draw each event's revision and (time-ordered, like Tidemark's UUIDv7) id from.
+   */
+  async resetRows(): Promise<void> {
+    const schema = this.config.rows.schema;
+    await this.#client.query(`drop schema if exists "${schema}" cascade`);
+    const pool = new pg.Pool({ connectionString: this.config.databaseUrl, max: 1 });
+    try {
+      await PostgresEventStore.migrate(pool, schema);
+    } finally {
+      await pool.end();
+    }
+    await this.#client.query(`create sequence "${schema}".event_numbers`);
   }
 
   async close(): Promise<void> {
