@@ -228,28 +228,40 @@ test("accounts join and leave the schedule as they open and close (the fan-out's
   t.deepEqual(Object.keys(await dueTimes(t)), ["m-1"], "the closed account stays off");
 });
 
-test("a tick without reconciling does not compare the accounts read model with the schedule; the scheduler reconciles at its first tick, then every reconcileEveryMs", async (t) => {
+test("a tick without reconciling does not compare the accounts read model with the schedule; the scheduler reconciles at its first tick, at every tick after a comparison that changed the schedule, then every reconcileEveryMs", async (t) => {
   const view = await openAccounts(t, ["r-1"], []);
   await migrateSchedule(t.context.database.pool, `${t.context.database.schema}_scheduler`);
   t.is(await runSchedulerTick(options(t, view, T0), { reconcile: false }), 0);
   t.deepEqual(await dueTimes(t), {}, "nobody joined: no comparison");
   let clockMs = T0;
   const controller = new AbortController();
+  // Ticks far enough apart that an account opened right after one is in the read model by the next.
+  const tickMs = 400;
   const running = runRefreshScheduler({
     ...options(t, view, T0),
     clock: () => clockMs,
     signal: controller.signal,
-    tickMs: 20,
+    tickMs,
     reconcileEveryMs: HOUR,
   });
   await waitUntil(async () => Object.keys(await dueTimes(t)).length === 1);
   t.deepEqual(Object.keys(await dueTimes(t)), ["r-1"], "the first tick reconciles");
+  // The read model still filling (a first start): what reaches it after the first tick joins too.
   await openAccounts(t, ["r-2"], []);
-  await new Promise((resolve) => setTimeout(resolve, 200));
-  t.deepEqual(Object.keys(await dueTimes(t)), ["r-1"], "ticks within the hour do not");
-  clockMs = T0 + HOUR;
   await waitUntil(async () => Object.keys(await dueTimes(t)).length === 2);
-  t.deepEqual(Object.keys(await dueTimes(t)), ["r-1", "r-2"], "an hour on, it reconciles again");
+  t.deepEqual(Object.keys(await dueTimes(t)), ["r-1", "r-2"], "a tick after a change reconciles again");
+  // Settled once a comparison finds nothing (the tick after r-2 joined): then nothing within the hour.
+  await new Promise((resolve) => setTimeout(resolve, tickMs * 2));
+  await openAccounts(t, ["r-3"], []);
+  await new Promise((resolve) => setTimeout(resolve, tickMs * 3));
+  t.deepEqual(
+    Object.keys(await dueTimes(t)),
+    ["r-1", "r-2"],
+    "ticks within the hour after a quiet one do not",
+  );
+  clockMs = T0 + HOUR;
+  await waitUntil(async () => Object.keys(await dueTimes(t)).length === 3);
+  t.deepEqual(Object.keys(await dueTimes(t)), ["r-1", "r-2", "r-3"], "an hour on, it reconciles again");
   controller.abort();
   await running;
 });

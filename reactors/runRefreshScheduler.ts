@@ -26,7 +26,8 @@ export interface RefreshSchedulerOptions {
   readonly tickMs?: number;
   /**
    * Between two comparisons of the whole accounts read model with the schedule (default an hour;
-   * the first tick always compares). Accounts join and leave as they open and close through
+   * the first tick always compares, and so does every tick after a comparison that changed the
+   * schedule, until one changes nothing). Accounts join and leave as they open and close through
    * `scheduleMembership`; the comparison catches what that missed (accounts opened before it ran).
    */
   readonly reconcileEveryMs?: number;
@@ -56,8 +57,9 @@ const LEASE_CLASS = 0x73636864; // "schd"
  * stands, and nothing is requested twice for one due time. Accounts join and leave the schedule
  * as they open and close (`scheduleMembership`, a consumer of the fan-out); at its first tick and
  * then every `reconcileEveryMs` the scheduler also compares the whole accounts read model with the
- * schedule, for accounts that consumer never saw. One scheduler holds the lease. Returns when
- * `signal` aborts.
+ * schedule, for accounts that consumer never saw, and again at each tick after a comparison that
+ * found some (the read model may still be filling) until one finds none. One scheduler holds the
+ * lease. Returns when `signal` aborts.
  */
 export async function runRefreshScheduler(options: RefreshSchedulerOptions): Promise<void> {
   const lease = await AdvisoryLease.take({
@@ -76,8 +78,11 @@ export async function runRefreshScheduler(options: RefreshSchedulerOptions): Pro
       if (lease.lost) return;
       try {
         const reconcile = options.clock() - reconciledAt >= (options.reconcileEveryMs ?? 3_600_000);
-        const requested = await runSchedulerTick(options, { reconcile });
-        if (reconcile) reconciledAt = options.clock();
+        const { requested, membersChanged } = await schedulerTick(options, reconcile);
+        // A comparison that changed nothing holds until the next reconcileEveryMs. One that changed
+        // the schedule is made again at the next tick: on a first start the accounts read model
+        // may still be filling (and accounts opened before the scheduler ever ran reach it only so).
+        if (membersChanged === 0) reconciledAt = options.clock();
         if (requested > 0) options.logger.info(`scheduler: requested ${requested} balance refreshes`);
       } catch (error) {
         // The read model it reads is created by the projector: on a fresh start, wait for it.
@@ -113,14 +118,26 @@ export async function runSchedulerTick(
   options: RefreshSchedulerOptions,
   { reconcile }: { readonly reconcile: boolean } = { reconcile: true },
 ): Promise<number> {
+  return (await schedulerTick(options, reconcile)).requested;
+}
+
+/** What a tick did: requests made, and accounts that joined or left (undefined: not compared). */
+interface TickOutcome {
+  readonly requested: number;
+  readonly membersChanged: number | undefined;
+}
+
+async function schedulerTick(options: RefreshSchedulerOptions, reconcile: boolean): Promise<TickOutcome> {
   const table = scheduleTable(options.schema);
   const now = new Date(options.clock());
+  let membersChanged: number | undefined;
   if (reconcile) {
-    await joinNewAccounts(options, table, now.getTime());
+    const joined = await joinNewAccounts(options, table, now.getTime());
     const closed = await accountsNoLongerOpenIn(options.pool, options.accountsView, table);
     if (closed.length > 0) {
       await options.pool.query(`delete from ${table} where account_id = any($1::text[])`, [closed]);
     }
+    membersChanged = joined + closed.length;
   }
   const accounts = perRuleBook(options.rules, (inForce) => accountDecider(inForce));
   const perTick = options.perTick ?? DEFAULT_PER_TICK;
@@ -137,7 +154,7 @@ export async function runSchedulerTick(
     });
     if (rows.length < DUE_PAGE) break;
   }
-  return requested;
+  return { requested, membersChanged };
 }
 
 /** One due account: its next due time claimed, then its refresh requested. True if requested. */
@@ -205,22 +222,24 @@ const JOIN_BATCH = 5000;
 /**
  * Open accounts not yet on the schedule join it, each due first at its own slot at least the
  * first delay from now (they are seen within a tick of opening). In batches: a first start over
- * a million accounts must not build one statement of a million rows.
+ * a million accounts must not build one statement of a million rows. Returns how many joined.
  */
 async function joinNewAccounts(
   options: RefreshSchedulerOptions,
   table: string,
   nowMs: number,
-): Promise<void> {
+): Promise<number> {
+  let joined = 0;
   for (;;) {
     const ids = await openAccountsMissingFrom(options.pool, options.accountsView, table, JOIN_BATCH);
-    if (ids.length === 0) return;
+    if (ids.length === 0) return joined;
     await options.pool.query(
       `insert into ${table} (account_id, next_due_at)
        select * from unnest($1::text[], $2::timestamptz[])
        on conflict (account_id) do nothing`,
       [ids, ids.map((id) => new Date(firstRefreshDue(id, nowMs, options.schedule)))],
     );
-    if (ids.length < JOIN_BATCH) return;
+    joined += ids.length;
+    if (ids.length < JOIN_BATCH) return joined;
   }
 }
