@@ -355,3 +355,39 @@ test.serial(
     );
   },
 );
+
+test.serial(
+  "a requeue goes to whichever main queue is there, and with none there it is refused and the dead letter stays",
+  async (t) => {
+    const { dead } = consumerQueues(CONSUMER, RETRY_DELAYS_MS);
+    const letter = requestMessage("service");
+    await withChannel(t, async (channel) => {
+      await channel.assertQueue(dead, { durable: true });
+      channel.sendToQueue(dead, letter.body, letter.options);
+      await channel.checkQueue(dead);
+    });
+    await t.throwsAsync(requeueAmqpDeadLetters(t.context.amqpUrl, CONSUMER, "all"), {
+      message: /queue tidemark\.sms-gateway is not there/,
+    });
+    t.deepEqual(
+      (await listAmqpDeadLetters(t.context.amqpUrl, [CONSUMER])).map((listed) => listed.eventId),
+      [letter.id],
+    );
+    // A deployment from before, not upgraded yet: into its first-in-first-out queue.
+    await declareAsBefore(t);
+    t.is(await requeueAmqpDeadLetters(t.context.amqpUrl, CONSUMER, "all"), 1);
+    t.is(await depth(t, "tidemark.sms-gateway"), 1);
+    // Upgraded: into the priority queue, the priority kept.
+    const { consumer } = recordingConsumer();
+    await declareOnly(t, consumer);
+    await withChannel(t, async (channel) => {
+      channel.sendToQueue(dead, letter.body, letter.options);
+      await channel.checkQueue(dead);
+    });
+    t.is(await requeueAmqpDeadLetters(t.context.amqpUrl, CONSUMER, "all"), 1);
+    const requeued = await withChannel(t, (channel) =>
+      channel.get("tidemark.sms-gateway.prioritised", { noAck: true }),
+    );
+    t.is(requeued === false ? undefined : requeued.properties.priority, 1);
+  },
+);
