@@ -12,7 +12,7 @@ import type { RecordedEvent } from "../eventStore/EventStore.ts";
  * "try again later"; after the last retry the event goes to the consumer's dead letters.
  */
 export interface EventConsumer {
-  /** Names the queue (`tidemark.<name>`) and the checkpoint: lower-case letters, digits, dashes. */
+  /** Names the queues (`tidemark.<name>…`) and the checkpoint: lower-case letters, digits, dashes. */
   readonly name: string;
   readonly eventTypes: ReadonlySet<string>;
   /**
