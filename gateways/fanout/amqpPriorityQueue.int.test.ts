@@ -391,3 +391,47 @@ test.serial(
     t.is(requeued === false ? undefined : requeued.properties.priority, 1);
   },
 );
+
+test.serial(
+  "a gateway from before still consuming the old queue keeps it: the new one waits, and drains and deletes it once that one has stopped",
+  async (t) => {
+    const before = await declareAsBefore(t);
+    startRelay(t);
+    const queued = await request(t, Array<MessageClass>(60).fill("marketing"));
+    await until(async () => (await depth(t, before.main)) === 60, 20_000, "the old queue filled");
+    // The gateway from before: one message at a time, slowly.
+    const handledBefore: string[] = [];
+    const old = await amqp.connect(t.context.amqpUrl, CONNECT_OPTIONS);
+    t.context.stops.push(() => closeConnection(old));
+    const oldChannel = await old.createChannel();
+    await oldChannel.prefetch(1);
+    await oldChannel.consume(before.main, (message) => {
+      if (message === null) return;
+      setTimeout(() => {
+        try {
+          oldChannel.ack(message);
+          handledBefore.push(String(message.properties.messageId));
+        } catch {
+          // stopped meanwhile: the message went back to the queue
+        }
+      }, 20);
+    });
+    await until(() => handledBefore.length >= 5, 10_000, "the old gateway at work");
+
+    const { consumer, handled } = recordingConsumer();
+    const log: string[] = [];
+    await startConsumer(t, consumer, { log });
+    await until(() => log.some((line) => line.includes("consumed elsewhere")), 10_000, "the new one waiting");
+    await sleep(500);
+    t.false(
+      log.some((line) => line.includes("draining")),
+      "no drain beside a consumer from before",
+    );
+    t.not(await depth(t, before.main), undefined, "the old queue kept");
+
+    await closeConnection(old); // its unacknowledged message goes back to the queue
+    await until(() => log.some((line) => line.includes("drained and deleted")), 20_000, "the drain");
+    const ids = [...handledBefore, ...handled.map((recorded) => recorded.id)];
+    t.deepEqual([...ids].sort(), [...queued].sort(), "every message handled once, by one or the other");
+  },
+);

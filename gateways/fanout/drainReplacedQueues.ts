@@ -46,43 +46,67 @@ export interface DrainReplacedQueuesOptions {
  * closes its channel. Returns once the old queues are gone, or when `signal` aborts.
  */
 export async function drainReplacedQueues(options: DrainReplacedQueuesOptions): Promise<void> {
-  const { connection, replaced, signal, logger, consumerName } = options;
+  const { replaced, signal, logger, consumerName } = options;
   const pollMs = options.pollMs ?? 1000;
-  const all = [replaced.main, ...replaced.retries];
-  let waitingSaid = false;
-  while (!signal.aborted) {
-    const depths = await queueDepths(connection, all);
-    if (depths.size === 0) return;
-    if (!depths.has(replaced.main)) {
-      // Retry queues without their main queue would dead-letter into nothing: give them one back
-      // (as it was declared: no arguments, unbound) until they are empty.
-      if ([...depths.values()].some((depth) => depth > 0)) {
-        await onChannelOfItsOwn(connection, (channel) =>
-          channel.assertQueue(replaced.main, { durable: true }),
-        );
-        continue;
-      }
-      if (await deleteQueues(connection, replaced.retries, { ifEmpty: true })) return;
-    } else {
-      await onChannelOfItsOwn(connection, async (channel) => {
-        for (const type of options.eventTypes) {
-          await channel.unbindQueue(replaced.main, EVENTS_EXCHANGE, `*.${type}`);
-        }
-      });
-      const outcome = await drainExclusively(options, pollMs);
+  const stopped = () => signal.aborted;
+  const said = new Set<string>();
+  const sayOnce = (message: string, say: (message: string) => void) => {
+    if (!said.has(message)) say(message);
+    said.add(message);
+  };
+  while (!stopped()) {
+    try {
+      const outcome = await drainRound(options, pollMs);
+      if (outcome === "gone") return;
       if (outcome === "deleted") {
-        logger.info(`consumer ${consumerName}: drained and deleted ${all.join(", ")}`);
+        logger.info(
+          `consumer ${consumerName}: drained and deleted ${[replaced.main, ...replaced.retries].join(", ")}`,
+        );
         return;
       }
-      if (outcome === "busy" && !waitingSaid) {
-        waitingSaid = true;
-        logger.info(
+      if (outcome === "busy") {
+        sayOnce(
           `consumer ${consumerName}: ${replaced.main} is consumed elsewhere (another replica drains it, or one from before the priority queue still runs); looking again every ${pollMs} ms`,
+          (message) => logger.info(message),
         );
       }
+    } catch (error) {
+      if (stopped()) return; // the connection went with the round
+      sayOnce(
+        `consumer ${consumerName}: draining ${replaced.main}: ${error instanceof Error ? error.message : String(error)}; trying again every ${pollMs} ms`,
+        (message) => logger.warn(message),
+      );
     }
     await sleep(pollMs, undefined, { signal }).catch(() => undefined);
   }
+}
+
+/** One look at the old queues, and a drain of them if they are there and nobody else drains. */
+async function drainRound(
+  options: DrainReplacedQueuesOptions,
+  pollMs: number,
+): Promise<"gone" | "deleted" | "busy" | "again"> {
+  const { connection, replaced } = options;
+  const states = await queueStates(connection, [replaced.main, ...replaced.retries]);
+  if (states.size === 0) return "gone";
+  const main = states.get(replaced.main);
+  if (main === undefined) {
+    // Retry queues without their main queue would dead-letter into nothing: give them one back
+    // (as it was declared: no arguments, unbound), drained next round.
+    if ([...states.values()].some((state) => state.messages > 0)) {
+      await onChannelOfItsOwn(connection, (channel) => channel.assertQueue(replaced.main, { durable: true }));
+      return "again";
+    }
+    return (await deleteQueues(connection, replaced.retries, { ifEmpty: true })) ? "gone" : "again";
+  }
+  await onChannelOfItsOwn(connection, async (channel) => {
+    for (const type of options.eventTypes) {
+      await channel.unbindQueue(replaced.main, EVENTS_EXCHANGE, `*.${type}`);
+    }
+  });
+  // Trying while another consumes it would be refused (and the refusal logged by the broker).
+  if (main.consumers > 0) return "busy";
+  return drainExclusively(options, pollMs);
 }
 
 /** Drains the old main queue as its only consumer, then deletes the old queues. */
@@ -113,16 +137,16 @@ async function drainExclusively(
     } catch {
       return "busy"; // 403: consumed by another; 404: gone meanwhile (the next look says)
     }
-    const depth = (await queueDepths(connection, [replaced.main])).get(replaced.main) ?? 0;
+    const depth = (await queueStates(connection, [replaced.main])).get(replaced.main)?.messages ?? 0;
     options.logger.info(
       `consumer ${options.consumerName}: draining ${replaced.main} (${depth} messages), the queue it had before its priority queue`,
     );
     for (;;) {
       await sleep(pollMs, undefined, { signal }).catch(() => undefined);
       if (signal.aborted || !channelState.open) return "again";
-      const depths = await queueDepths(connection, [replaced.main, ...replaced.retries]);
-      if (!depths.has(replaced.main)) return "again";
-      const waiting = [...depths.values()].reduce((sum, count) => sum + count, 0);
+      const states = await queueStates(connection, [replaced.main, ...replaced.retries]);
+      if (!states.has(replaced.main)) return "again";
+      const waiting = [...states.values()].reduce((sum, state) => sum + state.messages, 0);
       if (waiting > 0 || inFlight.size > 0) continue;
       await channel.cancel(consumerTag);
       // Delivered between the look and the cancel: settled before anything is deleted.
@@ -139,20 +163,20 @@ async function drainExclusively(
   }
 }
 
-/** The number of ready messages in each of `queues` that exists (a missing one is left out). */
-async function queueDepths(
+/** Ready messages and consumers of each of `queues` that exists (a missing one is left out). */
+async function queueStates(
   connection: ChannelModel,
   queues: readonly string[],
-): Promise<Map<string, number>> {
-  const depths = new Map<string, number>();
+): Promise<Map<string, { readonly messages: number; readonly consumers: number }>> {
+  const states = new Map<string, { readonly messages: number; readonly consumers: number }>();
   for (const queue of queues) {
-    const depth = await onChannelOfItsOwn(
-      connection,
-      async (channel) => (await channel.checkQueue(queue)).messageCount,
-    );
-    if (depth !== undefined) depths.set(queue, depth);
+    const state = await onChannelOfItsOwn(connection, async (channel) => {
+      const { messageCount, consumerCount } = await channel.checkQueue(queue);
+      return { messages: messageCount, consumers: consumerCount };
+    });
+    if (state !== undefined) states.set(queue, state);
   }
-  return depths;
+  return states;
 }
 
 /** Deletes `queues` in order; false at the first one the broker refuses (not empty, in use). */

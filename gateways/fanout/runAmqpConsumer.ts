@@ -133,13 +133,11 @@ async function consumeOverOneConnection(
             logger: options.logger,
             ...(options.drainPollMs === undefined ? {} : { pollMs: options.drainPollMs }),
           }).catch((error: unknown) => {
-            // The connection went (the round ends and the next one drains again), or a bug: said.
-            if (!round.signal.aborted) {
-              options.logger.warn(
-                { err: error },
-                `consumer ${options.consumer.name}: draining the queues it replaced: ${error instanceof Error ? error.message : String(error)}; again after reconnecting`,
-              );
-            }
+            // It retries what fails by itself: only a bug ends up here. The next round drains again.
+            options.logger.error(
+              { err: error },
+              `consumer ${options.consumer.name}: draining the queues it replaced stopped: ${error instanceof Error ? error.message : String(error)}`,
+            );
           });
     try {
       await ended;
