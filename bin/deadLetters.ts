@@ -19,7 +19,8 @@ Options:
   -h, --help                         this text
 
 With AMQP_URL the dead letters are the messages in tidemark.<consumer>.dead (requeue moves them
-back to tidemark.<consumer> with a fresh attempt count); without, the rows of
+back to the consumer's queue, tidemark.<consumer>.prioritised if there is one, else
+tidemark.<consumer>, with a fresh attempt count and their priority); without, the rows of
 <prefix>_fanout.dead_letters in DATABASE_URL or the embedded PostgreSQL of a running npm start
 (requeue marks them, and the running consumer handles them again within seconds).
 Exit status: 0 done, 1 nothing matched what was asked to requeue, 2 bad usage or nothing to connect to.`;

@@ -1,6 +1,7 @@
 /**
  * The name of each consumer of the fan-out `npm start` runs: it names the consumer's queue
- * (`tidemark.<name>`, its dead letters in `tidemark.<name>.dead`) and its checkpoint, so tools
+ * (`tidemark.<name>`, or `tidemark.<name>.prioritised` for one that declares `priorityQueue`: the
+ * SMS gateway), its dead letters (`tidemark.<name>.dead` either way) and its checkpoint, so tools
  * that look at dead letters (the CLI, the query API) find them by these names.
  */
 export const CONSUMER_NAMES = {

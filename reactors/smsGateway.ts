@@ -86,6 +86,9 @@ export function smsGateway(options: SmsGatewayOptions): EventConsumer {
   return {
     name: CONSUMER_NAMES.smsGateway,
     eventTypes: new Set(["NotificationRequested"]),
+    // On RabbitMQ, waiting service alerts are delivered before waiting marketing offers, however
+    // many of those were published first (the priority is the domain's `deliveryPriority`).
+    priorityQueue: true,
     async handle(recorded: RecordedEvent) {
       const due = await dueAttempt(options, accounts(), recorded);
       if (due === undefined) return;

@@ -10,7 +10,11 @@ import {
 import { BankingApiClient } from "../../gateways/banking/BankingApiClient.ts";
 import { RefreshBudget } from "../../gateways/banking/RefreshBudget.ts";
 import { countAmqpDeadLetters } from "../../gateways/fanout/amqpDeadLetters.ts";
-import { EVENTS_EXCHANGE } from "../../gateways/fanout/amqpTopology.ts";
+import {
+  consumerQueues,
+  DEFAULT_RETRY_DELAYS_MS,
+  EVENTS_EXCHANGE,
+} from "../../gateways/fanout/amqpTopology.ts";
 import { DeadLetters } from "../../gateways/fanout/DeadLetters.ts";
 import type { EventConsumer } from "../../gateways/fanout/EventConsumer.ts";
 import { FanoutCheckpoints } from "../../gateways/fanout/FanoutCheckpoints.ts";
@@ -137,6 +141,8 @@ function consume(fanout: Fanout, role: Role, consumer: EventConsumer, concurrenc
   const { context, signal } = fanout;
   const { amqpUrl } = context.config;
   const logger = roleLogger(context, role).child({ component: "consumer" });
+  // Labelled by the consumer's first queue name, also for a priority queue's consumer: its series
+  // and the alerts on them go on across the move to `tidemark.<name>.prioritised`.
   const onOutcome = (outcome: ConsumerOutcome) =>
     context.metrics.consumerMessages.inc({ queue: `tidemark.${consumer.name}`, outcome });
   fanout.running.push(
@@ -156,7 +162,10 @@ function consume(fanout: Fanout, role: Role, consumer: EventConsumer, concurrenc
       : runAmqpConsumer({ amqpUrl, consumer, concurrency, signal, logger, onOutcome }),
   );
   fanout.consumers.push(consumer.name);
-  const where = amqpUrl === undefined ? `${consumer.name} in-process` : `queue tidemark.${consumer.name}`;
+  const queue = consumerQueues(consumer.name, DEFAULT_RETRY_DELAYS_MS, {
+    priorityQueue: consumer.priorityQueue === true,
+  }).main;
+  const where = amqpUrl === undefined ? `${consumer.name} in-process` : `queue ${queue}`;
   // The scheduler has said what it does already: its consumer is added to that.
   const said = context.urls[role];
   context.urls[role] = said === undefined ? where : `${said}; ${where}`;
@@ -194,9 +203,8 @@ async function startNotification(fanout: Fanout): Promise<void> {
     logger: logger.child({ component: "sms-gateway" }),
   });
   // One notification per message, claims guard against doubles: many at once, as providers allow.
-  // These 16 are also how far service alerts can overtake marketing offers at the providers' pace
-  // (the gateway's lanes): the queue itself stays first in, first out, since a priority queue
-  // needs a new queue and a migration (README, "SMS at the provider's rate").
+  // On RabbitMQ the queue hands service alerts over first (a priority queue); among these 16 the
+  // gateway's lanes put them first at the providers' pace (README, "SMS at the provider's rate").
   consume(fanout, "notification", gateway, 16);
   fanout.running.push(
     runDeferredWakeups({

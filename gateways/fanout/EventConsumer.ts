@@ -3,7 +3,8 @@ import type { RecordedEvent } from "../eventStore/EventStore.ts";
 /**
  * Something that reacts to events fanned out from the log: a gateway, a policy, a tracker. Each
  * consumer gets its own durable queue (RabbitMQ) or checkpointed subscription (in-process), and
- * sees every event of its types at least once, in log order per queue.
+ * sees every event of its types at least once, in log order per queue (by priority first, on a
+ * priority queue).
  *
  * `handle` must be idempotent: a redelivered or duplicated event must change nothing more than
  * its first delivery did (deterministic ids, expected revisions, or a record of what was done).
@@ -11,9 +12,16 @@ import type { RecordedEvent } from "../eventStore/EventStore.ts";
  * "try again later"; after the last retry the event goes to the consumer's dead letters.
  */
 export interface EventConsumer {
-  /** Names the queue (`tidemark.<name>`) and the checkpoint: lower-case letters, digits, dashes. */
+  /** Names the queues (`tidemark.<name>…`) and the checkpoint: lower-case letters, digits, dashes. */
   readonly name: string;
   readonly eventTypes: ReadonlySet<string>;
+  /**
+   * On RabbitMQ, a priority queue (`tidemark.<name>.prioritised`): of the messages waiting, those
+   * with the highest priority the relay gave (`messagePriority`) are delivered first, not only
+   * those published first. The queue of a deployment from before (`tidemark.<name>`) is unbound,
+   * drained and deleted by the consumer. In-process, the consumer reads the log in order.
+   */
+  readonly priorityQueue?: boolean;
   handle(event: RecordedEvent): Promise<void>;
 }
 

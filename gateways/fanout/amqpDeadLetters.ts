@@ -1,6 +1,7 @@
-import amqp, { type GetMessage } from "amqplib";
+import amqp, { type ChannelModel, type GetMessage } from "amqplib";
 import { closeConnection, CONNECT_OPTIONS, consumerQueues, DEFAULT_RETRY_DELAYS_MS } from "./amqpTopology.ts";
 import type { DeadLetter } from "./DeadLetters.ts";
+import { fromEventMessageBody, messagePriority } from "./eventMessage.ts";
 import { ATTEMPT_HEADER, ERROR_HEADER, FAILED_AT_HEADER } from "./runAmqpConsumer.ts";
 
 /**
@@ -71,8 +72,15 @@ export async function countAmqpDeadLetters(
 
 /**
  * Moves dead letters of `consumer` (all, or those with the given event ids) back to its main
- * queue with a fresh attempt count; each is acknowledged on the dead queue only once the broker
- * confirmed its re-publication. Returns how many were moved.
+ * queue with a fresh attempt count and their priority; each is acknowledged on the dead queue only
+ * once the broker confirmed its re-publication into that queue. Returns how many were moved.
+ *
+ * The main queue is the consumer's priority queue when there is one, else its
+ * first-in-first-out queue: the CLI knows consumers by name only, and during an upgrade either
+ * may be the one consumed. A queue that is not there (the consumer never started, or another
+ * replica deleted a replaced queue just now) refuses the message rather than dropping it.
+ *
+ * @throws Error when the main queue is missing: the dead letters stay where they were.
  */
 export async function requeueAmqpDeadLetters(
   amqpUrl: string,
@@ -83,9 +91,13 @@ export async function requeueAmqpDeadLetters(
   const connection = await amqp.connect(amqpUrl, CONNECT_OPTIONS);
   connection.on("error", () => undefined);
   try {
+    const main = await mainQueueOf(connection, consumer);
     const channel = await connection.createConfirmChannel();
-    const { main, dead } = consumerQueues(consumer, DEFAULT_RETRY_DELAYS_MS);
+    const { dead } = consumerQueues(consumer, DEFAULT_RETRY_DELAYS_MS);
     await channel.checkQueue(dead);
+    // Routed nowhere (a mandatory message to a missing queue): returned before its confirm.
+    const returned = new Set<string>();
+    channel.on("return", (message: GetMessage) => returned.add(String(message.properties.messageId ?? "")));
     let moved = 0;
     for (;;) {
       const message = await channel.get(dead, { noAck: false });
@@ -100,8 +112,19 @@ export async function requeueAmqpDeadLetters(
         ),
         [ATTEMPT_HEADER]: 1,
       };
-      channel.sendToQueue(main, message.content, { ...message.properties, headers, persistent: true });
+      channel.sendToQueue(main, message.content, {
+        ...message.properties,
+        headers,
+        persistent: true,
+        mandatory: true,
+        priority: (message.properties.priority as number | undefined) ?? priorityOfBody(message.content),
+      });
       await channel.waitForConfirms();
+      if (returned.has(eventId)) {
+        throw new Error(
+          `queue ${main} is not there (has ${consumer} started?): dead letter ${eventId} left in ${dead}`,
+        );
+      }
       channel.ack(message);
       moved += 1;
     }
@@ -110,6 +133,29 @@ export async function requeueAmqpDeadLetters(
     return moved;
   } finally {
     await closeConnection(connection);
+  }
+}
+
+/** The consumer's priority queue if it has one, else its first-in-first-out queue. */
+async function mainQueueOf(connection: ChannelModel, consumer: string): Promise<string> {
+  const prioritised = consumerQueues(consumer, [], { priorityQueue: true }).main;
+  const channel = await connection.createChannel();
+  channel.on("error", () => undefined);
+  try {
+    await channel.checkQueue(prioritised);
+    await channel.close();
+    return prioritised;
+  } catch {
+    return consumerQueues(consumer, []).main; // a missing queue closed the channel (404)
+  }
+}
+
+/** A dead letter from before priorities were published gets the one its event has now. */
+function priorityOfBody(body: Buffer): number | undefined {
+  try {
+    return messagePriority(fromEventMessageBody(body));
+  } catch {
+    return undefined; // not an event: no priority
   }
 }
 

@@ -1,4 +1,5 @@
 import type { Channel, ChannelModel } from "amqplib";
+import { HIGHEST_DELIVERY_PRIORITY } from "../../domain/notification/deliveryPriority.ts";
 import type { EventConsumer } from "./EventConsumer.ts";
 
 /** Where every event is published: a durable topic exchange. */
@@ -7,22 +8,61 @@ export const EVENTS_EXCHANGE = "tidemark.events";
 /** The growing delays between a consumer's attempts (default): 1 s, 5 s, 30 s, then dead. */
 export const DEFAULT_RETRY_DELAYS_MS: readonly number[] = [1_000, 5_000, 30_000];
 
+/**
+ * The highest AMQP priority the relay gives a message (`messagePriority`): a priority queue's
+ * `x-max-priority`. A message above a queue's maximum counts as the maximum, so raising this
+ * would need queues with a higher one — under new names, like `PRIORITY_QUEUE_SUFFIX`.
+ */
+export const MAX_MESSAGE_PRIORITY = HIGHEST_DELIVERY_PRIORITY;
+
+/**
+ * Ends the name of a priority queue's main queue: `tidemark.<name>.prioritised`. A durable queue's
+ * arguments cannot change (declaring `tidemark.<name>` again with `x-max-priority` fails with
+ * PRECONDITION_FAILED and closes the channel), so a consumer that turned to a priority queue
+ * needed a queue of a new name, and new retry queues that dead-letter into it.
+ */
+export const PRIORITY_QUEUE_SUFFIX = ".prioritised";
+
 /** The queues of one consumer. */
 export interface ConsumerQueues {
   /** Bound to the exchange by `*.<type>` for each of the consumer's event types. */
   readonly main: string;
+  /** Its `x-max-priority` when the main queue is a priority queue; 0 when first in, first out. */
+  readonly maxPriority: number;
   /** One per delay: a message waits there for its TTL, then is dead-lettered back to `main`. */
   readonly retries: readonly { readonly queue: string; readonly delayMs: number }[];
   /** Where a message lands after its last attempt, with the error in its headers. */
   readonly dead: string;
+  /**
+   * A priority queue's first-in-first-out forerunners (`tidemark.<name>` and its retry queues,
+   * which dead-letter into it), where a deployment from before may have left messages: the
+   * consumer drains and deletes them (`drainReplacedQueues`). Null for a first-in-first-out queue.
+   */
+  readonly replaced: { readonly main: string; readonly retries: readonly string[] } | null;
 }
 
-export function consumerQueues(consumerName: string, retryDelaysMs: readonly number[]): ConsumerQueues {
-  const main = `tidemark.${consumerName}`;
+/**
+ * The queue names of consumer `consumerName`. `tidemark.<name>.dead` keeps its name whether or not
+ * the main queue is a priority queue: it has no arguments to change, nothing dead-letters into it
+ * by name (the consumer sends to it), and the dead-letter CLI, the query API and the dead-letter
+ * gauge find it by the consumer's name alone — so the dead letters of a deployment from before
+ * stay where every tool looks, and a requeue sends them to whichever main queue is there.
+ */
+export function consumerQueues(
+  consumerName: string,
+  retryDelaysMs: readonly number[],
+  options: { readonly priorityQueue?: boolean } = {},
+): ConsumerQueues {
+  const fifo = `tidemark.${consumerName}`;
+  const main = options.priorityQueue === true ? `${fifo}${PRIORITY_QUEUE_SUFFIX}` : fifo;
+  const retriesOf = (queue: string) =>
+    retryDelaysMs.map((delayMs) => ({ queue: `${queue}.retry.${delayMs}ms`, delayMs }));
   return {
     main,
-    retries: retryDelaysMs.map((delayMs) => ({ queue: `${main}.retry.${delayMs}ms`, delayMs })),
-    dead: `${main}.dead`,
+    maxPriority: options.priorityQueue === true ? MAX_MESSAGE_PRIORITY : 0,
+    retries: retriesOf(main),
+    dead: `${fifo}.dead`,
+    replaced: main === fifo ? null : { main: fifo, retries: retriesOf(fifo).map((retry) => retry.queue) },
   };
 }
 
@@ -35,15 +75,23 @@ export async function declareExchange(channel: Channel): Promise<void> {
  * Declares a consumer's queues and bindings, idempotently: topology lives in code, so a fresh
  * broker (or one that lost its definitions) is set up by the first process that starts.
  * A queue level TTL per delay (not a per-message one) keeps expiry in order within each queue.
+ * Retry queues are never priority queues: RabbitMQ expires messages only at a queue's head, so in
+ * a priority queue a lower message would be stuck behind higher ones past its delay. Dead-lettering
+ * keeps a message's priority, which counts again once it is back in the main queue.
  */
 export async function declareConsumerQueues(
   channel: Channel,
   consumer: EventConsumer,
   retryDelaysMs: readonly number[],
 ): Promise<ConsumerQueues> {
-  const queues = consumerQueues(consumer.name, retryDelaysMs);
+  const queues = consumerQueues(consumer.name, retryDelaysMs, {
+    priorityQueue: consumer.priorityQueue === true,
+  });
   await declareExchange(channel);
-  await channel.assertQueue(queues.main, { durable: true });
+  await channel.assertQueue(queues.main, {
+    durable: true,
+    ...(queues.maxPriority > 0 ? { maxPriority: queues.maxPriority } : {}),
+  });
   for (const type of consumer.eventTypes) await channel.bindQueue(queues.main, EVENTS_EXCHANGE, `*.${type}`);
   for (const retry of queues.retries) {
     await channel.assertQueue(retry.queue, {

@@ -1,11 +1,17 @@
 import type { Options } from "amqplib";
+import { deliveryPriority } from "../../domain/notification/deliveryPriority.ts";
+import {
+  NOTIFICATION_EVENT_TYPES,
+  type NotificationEvent,
+} from "../../domain/notification/NotificationEvent.ts";
 import type { EventMetadata, JsonObject, RecordedEvent } from "../eventStore/EventStore.ts";
 import { parsePosition } from "../eventStore/Position.ts";
 
 /**
  * How an event travels through RabbitMQ: the body is the recorded event as JSON; the message id
  * is the event id (consumers and the broker's tooling can spot duplicates), the correlation id
- * and W3C trace context ride in properties and headers so a trace continues in the consumer.
+ * and W3C trace context ride in properties and headers so a trace continues in the consumer, and
+ * the priority (`messagePriority`) orders the message in a priority queue.
  */
 export interface EventMessage {
   readonly routingKey: string;
@@ -18,6 +24,19 @@ export function routingKeyOf(event: Pick<RecordedEvent, "streamId" | "type">): s
   const dash = event.streamId.indexOf("-");
   const category = dash > 0 ? event.streamId.slice(0, dash) : event.streamId;
   return `${category}.${event.type}`;
+}
+
+const NOTIFICATION_TYPES: ReadonlySet<string> = new Set(NOTIFICATION_EVENT_TYPES);
+
+/**
+ * The AMQP priority of an event's message, as the domain decides it (`deliveryPriority`: a
+ * service alert's request above a marketing offer's); undefined for an event with none. Only a
+ * priority queue (`x-max-priority`) looks at it; every other queue ignores it.
+ */
+export function messagePriority(event: Pick<RecordedEvent, "type" | "data">): number | undefined {
+  if (!NOTIFICATION_TYPES.has(event.type)) return undefined;
+  // Written by the notification decider under this type: its data has the type's shape.
+  return deliveryPriority({ type: event.type, data: event.data } as unknown as NotificationEvent);
 }
 
 export function toEventMessage(event: RecordedEvent): EventMessage {
@@ -51,6 +70,7 @@ export function toEventMessage(event: RecordedEvent): EventMessage {
       correlationId: event.metadata.correlationId,
       timestamp: Math.floor(event.recordedAt.getTime() / 1000),
       headers,
+      priority: messagePriority(event),
     },
   };
 }

@@ -7,8 +7,10 @@ import {
   declareConsumerQueues,
   DEFAULT_RETRY_DELAYS_MS,
 } from "./amqpTopology.ts";
-import { fromEventMessageBody } from "./eventMessage.ts";
+import { drainReplacedQueues } from "./drainReplacedQueues.ts";
+import { fromEventMessageBody, messagePriority } from "./eventMessage.ts";
 import { checkConsumerName, type EventConsumer } from "./EventConsumer.ts";
+import type { RecordedEvent } from "../eventStore/EventStore.ts";
 import { withEventSpan } from "../observability/traceContext.ts";
 import type { Logger } from "pino";
 
@@ -33,6 +35,8 @@ export interface AmqpConsumerOptions {
   readonly onOutcome?: (outcome: ConsumerOutcome, messageId: string) => void;
   /** First and longest pause before reconnecting (default 200 ms and 10 s, doubling). */
   readonly reconnectDelayMs?: { readonly first: number; readonly longest: number };
+  /** How often the queues a priority queue replaced are looked at while they drain (default 1 s). */
+  readonly drainPollMs?: number;
 }
 
 /** Headers the consumer host writes on messages it re-routes. */
@@ -42,7 +46,9 @@ export const FAILED_AT_HEADER = "x-failed-at";
 
 /**
  * Runs one consumer on its durable queue (declaring its topology first), one message at a time
- * in queue order (or `concurrency` at once). A message is acknowledged only after `handle` resolved — or after it was
+ * in queue order (or `concurrency` at once). A consumer with a priority queue also drains the
+ * first-in-first-out queues it replaced, beside its own, and deletes them once empty
+ * (`drainReplacedQueues`). A message is acknowledged only after `handle` resolved — or after it was
  * re-published, with the broker's confirm, to a retry queue (it comes back after that queue's
  * delay, attempt + 1) or, after the last attempt, to the dead-letter queue with the error. A
  * broker that goes away leaves unacknowledged messages to be redelivered: the consumer is
@@ -93,21 +99,52 @@ async function consumeOverOneConnection(
     const retryDelays = options.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS;
     const queues = await declareConsumerQueues(channel, options.consumer, retryDelays);
     const concurrency = options.concurrency ?? 1;
-    await channel.prefetch(concurrency > 1 ? concurrency : (options.prefetch ?? 32));
+    const prefetch = concurrency > 1 ? concurrency : (options.prefetch ?? 32);
+    await channel.prefetch(prefetch);
     let inOrder = Promise.resolve();
     const handling = new Set<Promise<void>>();
-    await channel.consume(queues.main, (message) => {
-      if (message === null) return; // cancelled by the broker (queue deleted): the close follows
+    const dispatch = (on: ConfirmChannel, message: ConsumeMessage): Promise<void> => {
       const handled =
         concurrency > 1
-          ? handleDelivery(options, channel, queues, message)
-          : (inOrder = inOrder.then(() => handleDelivery(options, channel, queues, message)));
+          ? handleDelivery(options, on, queues, message)
+          : (inOrder = inOrder.then(() => handleDelivery(options, on, queues, message)));
       handling.add(handled);
       void handled.finally(() => handling.delete(handled));
+      return handled;
+    };
+    await channel.consume(queues.main, (message) => {
+      if (message === null) return; // cancelled by the broker (queue deleted): the close follows
+      void dispatch(channel, message);
     });
     options.logger.info(`consumer ${options.consumer.name}: consuming ${queues.main}`);
     onConnected();
-    await ended;
+    const round = new AbortController();
+    const draining =
+      queues.replaced === null
+        ? Promise.resolve()
+        : drainReplacedQueues({
+            connection,
+            consumerName: options.consumer.name,
+            eventTypes: options.consumer.eventTypes,
+            replaced: queues.replaced,
+            prefetch,
+            dispatch,
+            signal: round.signal,
+            logger: options.logger,
+            ...(options.drainPollMs === undefined ? {} : { pollMs: options.drainPollMs }),
+          }).catch((error: unknown) => {
+            // It retries what fails by itself: only a bug ends up here. The next round drains again.
+            options.logger.error(
+              { err: error },
+              `consumer ${options.consumer.name}: draining the queues it replaced stopped: ${error instanceof Error ? error.message : String(error)}`,
+            );
+          });
+    try {
+      await ended;
+    } finally {
+      round.abort();
+    }
+    await draining;
     await Promise.all(handling);
   } finally {
     await closeConnection(connection);
@@ -122,8 +159,9 @@ async function handleDelivery(
 ): Promise<void> {
   const messageId = String(message.properties.messageId ?? "");
   const attempt = attemptOf(message);
+  let event: RecordedEvent | undefined;
   try {
-    const event = fromEventMessageBody(message.content);
+    event = fromEventMessageBody(message.content);
     if (options.consumer.eventTypes.has(event.type)) {
       await withEventSpan(event, `handle ${options.consumer.name}`, (traced) =>
         options.consumer.handle(traced),
@@ -133,7 +171,16 @@ async function handleDelivery(
     const reason = error instanceof Error ? error.message : String(error);
     const retry = queues.retries[attempt - 1];
     const headers = { ...message.properties.headers, [ATTEMPT_HEADER]: attempt + 1, [ERROR_HEADER]: reason };
-    const properties = { ...message.properties, headers, persistent: true };
+    const properties = {
+      ...message.properties,
+      headers,
+      persistent: true,
+      // Kept through the retry queue (dead-lettering keeps it); decided now for a message
+      // published before priorities were (it came from the queue a priority queue replaced).
+      priority:
+        (message.properties.priority as number | undefined) ??
+        (event === undefined ? undefined : messagePriority(event)),
+    };
     try {
       if (retry === undefined) {
         channel.sendToQueue(queues.dead, message.content, {
