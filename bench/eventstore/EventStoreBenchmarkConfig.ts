@@ -40,6 +40,7 @@ export interface EventStoreBenchmarkConfig {
     readonly schema: string;
     readonly maxInFlightBatches: number;
     readonly maxBatchAppends: number;
+    readonly minSplitEvents: number;
     readonly readPageSize: number;
     readonly eventIds: EventIdKind;
   };
@@ -85,6 +86,7 @@ export function eventStoreBenchmarkConfig(
       schema: "bench_tidemark",
       maxInFlightBatches: POSTGRES_EVENT_STORE_DEFAULTS.maxInFlightBatches,
       maxBatchAppends: POSTGRES_EVENT_STORE_DEFAULTS.maxBatchAppends,
+      minSplitEvents: POSTGRES_EVENT_STORE_DEFAULTS.minSplitEvents,
       readPageSize: POSTGRES_EVENT_STORE_DEFAULTS.readPageSize,
       eventIds,
     },

@@ -78,6 +78,7 @@ function settingsList(
       `append expects no stream, later ones the exact revision`,
     `- Tidemark: PostgresEventStore, schema \`${tidemark.schema}\`, pg.Pool max ${poolSize}, ` +
       `maxInFlightBatches ${tidemark.maxInFlightBatches}, maxBatchAppends ${tidemark.maxBatchAppends}, ` +
+      `minSplitEvents ${tidemark.minSplitEvents}, ` +
       `readPageSize ${tidemark.readPageSize}, event ids ${tidemark.eventIds === "tidemark" ? "its own (UUIDv7, time-ordered)" : "random (UUIDv4)"}`,
     `- Emmett: @event-driven-io/emmett-postgresql ${environment.emmettVersion}, database ` +
       `\`${emmett.database}\`, the same pg.Pool size (max ${poolSize}) through dumbo, whole-log read by ` +

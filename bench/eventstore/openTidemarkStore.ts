@@ -11,14 +11,20 @@ import type { StoreUnderTest, StreamWriter } from "./StoreUnderTest.ts";
 /** Tidemark's PostgresEventStore in its benchmark schema (migrated here, emptied by the caller). */
 export async function openTidemarkStore(config: EventStoreBenchmarkConfig): Promise<StoreUnderTest> {
   const pool = new pg.Pool({ connectionString: config.databaseUrl, max: config.poolSize });
-  const { schema, maxInFlightBatches, maxBatchAppends, readPageSize } = config.tidemark;
+  const { schema, maxInFlightBatches, maxBatchAppends, minSplitEvents, readPageSize } = config.tidemark;
   try {
     await PostgresEventStore.migrate(pool, schema);
   } catch (error) {
     await pool.end();
     throw error;
   }
-  const store = new PostgresEventStore(pool, { schema, maxInFlightBatches, maxBatchAppends, readPageSize });
+  const store = new PostgresEventStore(pool, {
+    schema,
+    maxInFlightBatches,
+    maxBatchAppends,
+    minSplitEvents,
+    readPageSize,
+  });
   const newId = config.tidemark.eventIds === "tidemark" ? newEventId : randomUUID;
   return {
     openStreamWriter: () => new TidemarkStreamWriter(store, newId),

@@ -1,14 +1,31 @@
 /**
+ * How waiting work that is large is shared among free slots, so that it runs on several
+ * connections (and cores) at once instead of as one long transaction while the others idle.
+ */
+export interface BatchSplitting<Request> {
+  /** The work a request is, e.g. its events. */
+  readonly weightOf: (request: Request) => number;
+  /** Requests with the same key (a stream) always leave in the same batch, in their order. */
+  readonly keyOf: (request: Request) => string;
+  /** The least weight a batch of a split holds: smaller work leaves as one batch (one commit). */
+  readonly minWeightEach: number;
+}
+
+/**
  * Micro-batching without a timer: appends submitted in the same turn of the event loop leave
  * together, as do appends that arrive while every batch slot is busy, as one round trip and one
  * transaction (one WAL flush for many appends). A lone append waits for nothing but the tick.
+ * With `splitting`, work of at least twice its `minWeightEach` that finds several slots free is
+ * shared among them (same-key requests kept together, in order).
  */
+interface Pending<Request, Result> {
+  readonly request: Request;
+  readonly resolve: (result: Result) => void;
+  readonly reject: (error: unknown) => void;
+}
+
 export class AppendBatcher<Request, Result> {
-  readonly #queue: {
-    request: Request;
-    resolve: (result: Result) => void;
-    reject: (error: unknown) => void;
-  }[] = [];
+  readonly #queue: Pending<Request, Result>[] = [];
   #inFlight = 0;
   #drainScheduled = false;
 
@@ -21,6 +38,7 @@ export class AppendBatcher<Request, Result> {
     private readonly sendBatch: (requests: readonly Request[]) => Promise<readonly (Result | Error)[]>,
     private readonly maxInFlight: number,
     private readonly maxBatchSize: number,
+    private readonly splitting?: BatchSplitting<Request>,
   ) {}
 
   submit(request: Request): Promise<Result> {
@@ -40,7 +58,7 @@ export class AppendBatcher<Request, Result> {
 
   #drain(): void {
     while (this.#inFlight < this.maxInFlight && this.#queue.length > 0) {
-      const batch = this.#queue.splice(0, this.maxBatchSize);
+      const batch = this.#nextBatch(this.maxInFlight - this.#inFlight);
       this.#inFlight += 1;
       this.sendBatch(batch.map((pending) => pending.request))
         .then(
@@ -59,5 +77,39 @@ export class AppendBatcher<Request, Result> {
           this.#drain();
         });
     }
+  }
+
+  /**
+   * The next batch for one of `freeSlots` slots: up to `maxBatchSize` requests, or, when splitting
+   * and that work is large enough for several slots, an even share of it; the rest stays queued,
+   * first in line. Every request of a key in the batch goes with it, so two batches in flight
+   * never hold the same key.
+   */
+  #nextBatch(freeSlots: number): Pending<Request, Result>[] {
+    const taken = this.#queue.splice(0, this.maxBatchSize);
+    const splitting = this.splitting;
+    if (splitting === undefined || freeSlots < 2) return taken;
+    const weights = taken.map((pending) => splitting.weightOf(pending.request));
+    const total = weights.reduce((sum, weight) => sum + weight, 0);
+    const parts = Math.min(freeSlots, Math.floor(total / splitting.minWeightEach));
+    if (parts < 2) return taken;
+    const share = total / parts;
+    const batch: Pending<Request, Result>[] = [];
+    const rest: Pending<Request, Result>[] = [];
+    const batchKeys = new Set<string>();
+    let weight = 0;
+    // Once the batch has its share, the rest stays, but for requests of keys already in the batch.
+    taken.forEach((pending, index) => {
+      const key = splitting.keyOf(pending.request);
+      if (weight < share || batchKeys.has(key)) {
+        batch.push(pending);
+        batchKeys.add(key);
+        weight += weights[index] ?? 0;
+      } else {
+        rest.push(pending);
+      }
+    });
+    this.#queue.unshift(...rest);
+    return batch;
   }
 }

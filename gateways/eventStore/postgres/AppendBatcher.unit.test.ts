@@ -1,4 +1,5 @@
 import test from "ava";
+import fc from "fast-check";
 import { AppendBatcher } from "./AppendBatcher.ts";
 
 function deferred<T>() {
@@ -71,4 +72,108 @@ test("a failed batch rejects every append in it, and the batcher keeps working",
   const failed = await Promise.allSettled([1, 2].map((request) => batcher.submit(request)));
   t.true(failed.every((outcome) => outcome.status === "rejected"));
   t.is(await batcher.submit(3), 3);
+});
+
+interface Work {
+  readonly key: string;
+  readonly weight: number;
+  readonly index: number;
+}
+
+const splitting = {
+  weightOf: (work: Work) => work.weight,
+  keyOf: (work: Work) => work.key,
+  minWeightEach: 100,
+};
+
+/** Submits `works` in one tick to a batcher whose batches wait until released; the batches it started. */
+async function batchesStartedFor(works: readonly Work[], maxInFlight: number) {
+  const started: Work[][] = [];
+  const releases: (() => void)[] = [];
+  const batcher = new AppendBatcher<Work, number>(
+    async (requests) => {
+      started.push([...requests]);
+      await new Promise<void>((resolve) => releases.push(resolve));
+      return requests.map((request) => request.index);
+    },
+    maxInFlight,
+    256,
+    splitting,
+  );
+  const answers = Promise.all(works.map((work) => batcher.submit(work)));
+  await new Promise((resolve) => setImmediate(resolve));
+  const inFlightAtOnce = started.map((batch) => [...batch]);
+  while (releases.length > 0) {
+    releases.shift()?.();
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return { inFlightAtOnce, started, answers: await answers };
+}
+
+test("large waiting work is shared among the free slots, evenly by weight", async (t) => {
+  const works = Array.from({ length: 16 }, (_, index) => ({ key: `stream-${index}`, weight: 100, index }));
+  const { inFlightAtOnce, answers } = await batchesStartedFor(works, 2);
+  t.deepEqual(
+    inFlightAtOnce.map((batch) => batch.map((work) => work.index)),
+    [
+      [0, 1, 2, 3, 4, 5, 6, 7],
+      [8, 9, 10, 11, 12, 13, 14, 15],
+    ],
+  );
+  t.deepEqual(
+    answers,
+    works.map((work) => work.index),
+  );
+});
+
+test("work too small to give each slot its least share leaves as one batch (one commit)", async (t) => {
+  const works = Array.from({ length: 16 }, (_, index) => ({ key: `stream-${index}`, weight: 12, index }));
+  const { inFlightAtOnce } = await batchesStartedFor(works, 2);
+  t.is(inFlightAtOnce.length, 1);
+});
+
+test("a stream's appends never leave in two batches at once, and keep their order", async (t) => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(
+        fc.record({
+          key: fc.constantFrom("a", "b", "c", "d", "e"),
+          weight: fc.integer({ min: 1, max: 300 }),
+        }),
+        {
+          minLength: 1,
+          maxLength: 40,
+        },
+      ),
+      fc.integer({ min: 1, max: 4 }),
+      async (drawn, maxInFlight) => {
+        const works = drawn.map((work, index) => ({ ...work, index }));
+        const { inFlightAtOnce, started, answers } = await batchesStartedFor(works, maxInFlight);
+        const keysOf = (batch: readonly Work[]) => new Set(batch.map((work) => work.key));
+        const inFlightKeys = inFlightAtOnce.flatMap((batch) => [...keysOf(batch)]);
+        t.is(new Set(inFlightKeys).size, inFlightKeys.length, "a key in two batches in flight at once");
+        t.true(inFlightAtOnce.length <= maxInFlight);
+        const sent = started.flat();
+        t.deepEqual(
+          [...sent].map((work) => work.index).sort((a, b) => a - b),
+          works.map((work) => work.index),
+        );
+        for (const key of ["a", "b", "c", "d", "e"]) {
+          const order = sent.filter((work) => work.key === key).map((work) => work.index);
+          t.deepEqual(
+            order,
+            [...order].sort((a, b) => a - b),
+            `stream ${key} out of order`,
+          );
+        }
+        t.deepEqual(
+          answers,
+          works.map((work) => work.index),
+        );
+        const total = works.reduce((sum, work) => sum + work.weight, 0);
+        if (total < 2 * splitting.minWeightEach || maxInFlight === 1) t.is(inFlightAtOnce.length, 1);
+      },
+    ),
+    { numRuns: 200 },
+  );
 });

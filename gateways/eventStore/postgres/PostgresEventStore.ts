@@ -40,6 +40,11 @@ export interface PostgresEventStoreOptions {
   readonly maxInFlightBatches?: number;
   /** Most appends in one batch (default 256). */
   readonly maxBatchAppends?: number;
+  /**
+   * Waiting appends of at least twice this many events, with several batch slots free, are
+   * shared among the slots, so that PostgreSQL writes them on several cores at once (default 200).
+   */
+  readonly minSplitEvents?: number;
   /** Rows per read round trip (default 1000). */
   readonly readPageSize?: number;
   /** Fallback poll for subscriptions when no notification arrives (default 1000 ms). */
@@ -50,6 +55,7 @@ export interface PostgresEventStoreOptions {
 export const POSTGRES_EVENT_STORE_DEFAULTS = {
   maxInFlightBatches: 2,
   maxBatchAppends: 256,
+  minSplitEvents: 200,
   readPageSize: 1000,
   pollIntervalMs: 1000,
 } as const;
@@ -150,6 +156,11 @@ export class PostgresEventStore implements EventStore {
       (appends) => this.#appendBatch(appends),
       options.maxInFlightBatches ?? POSTGRES_EVENT_STORE_DEFAULTS.maxInFlightBatches,
       options.maxBatchAppends ?? POSTGRES_EVENT_STORE_DEFAULTS.maxBatchAppends,
+      {
+        weightOf: (append) => append.events.length,
+        keyOf: (append) => append.streamId,
+        minWeightEach: options.minSplitEvents ?? POSTGRES_EVENT_STORE_DEFAULTS.minSplitEvents,
+      },
     );
     this.#wakeups = new LogWakeups(pool, notificationChannel(this.#schema));
   }
