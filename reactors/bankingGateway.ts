@@ -1,4 +1,4 @@
-import { CONSUMER_NAMES } from "./consumerNames.ts";
+import { FANOUT_BINDINGS } from "./consumerNames.ts";
 import { metadataCausedBy } from "../commands/metadataCausedBy.ts";
 import { handleCommand, type CommandOutcome } from "../commands/handleCommand.ts";
 import { StateCache } from "../commands/StateCache.ts";
@@ -68,8 +68,7 @@ type RefreshRequested = Extract<AccountEvent, { type: "BalanceRefreshRequested" 
 export function bankingGateway(options: BankingGatewayOptions): EventConsumer {
   const accounts = accountDeciderInForce(options);
   return {
-    name: CONSUMER_NAMES.bankingGateway,
-    eventTypes: new Set(["BalanceRefreshRequested"]),
+    ...FANOUT_BINDINGS.bankingGateway,
     async handle(recorded: RecordedEvent) {
       const event = { type: recorded.type, data: recorded.data } as unknown as RefreshRequested;
       const accountId = recorded.streamId.slice("account-".length);

@@ -1,4 +1,4 @@
-import { CONSUMER_NAMES } from "./consumerNames.ts";
+import { FANOUT_BINDINGS } from "./consumerNames.ts";
 import type { AccountEvent } from "../domain/account/AccountEvent.ts";
 import { accountDecider } from "../domain/account/accountDecider.ts";
 import { notificationDecider, notificationStreamId } from "../domain/notification/notificationDecider.ts";
@@ -42,8 +42,7 @@ export function qualificationPolicy(options: QualificationPolicyOptions): EventC
   const accounts = perRuleBook(options.rules, (inForce) => accountDecider(inForce));
   const validForMs = (options.validForHours ?? 24) * HOUR_MS;
   return {
-    name: CONSUMER_NAMES.qualificationPolicy,
-    eventTypes: new Set(["AccountQualified"]),
+    ...FANOUT_BINDINGS.qualificationPolicy,
     async handle(recorded: RecordedEvent) {
       const event = { type: recorded.type, data: recorded.data } as unknown as AccountQualified;
       const accountId = recorded.streamId.slice("account-".length);

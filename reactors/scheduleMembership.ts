@@ -2,7 +2,7 @@ import type pg from "pg";
 import { firstRefreshDue, type RefreshSchedule } from "../domain/account/RefreshSchedule.ts";
 import type { EventStore, RecordedEvent } from "../gateways/eventStore/EventStore.ts";
 import type { EventConsumer } from "../gateways/fanout/EventConsumer.ts";
-import { CONSUMER_NAMES } from "./consumerNames.ts";
+import { FANOUT_BINDINGS } from "./consumerNames.ts";
 
 export interface ScheduleMembershipOptions {
   readonly pool: pg.Pool;
@@ -24,8 +24,7 @@ export interface ScheduleMembershipOptions {
  */
 export function scheduleMembership(options: ScheduleMembershipOptions): EventConsumer {
   return {
-    name: CONSUMER_NAMES.scheduleMembership,
-    eventTypes: new Set(["AccountOpened", "AccountClosed"]),
+    ...FANOUT_BINDINGS.scheduleMembership,
     async handle(recorded: RecordedEvent) {
       const accountId = recorded.streamId.slice("account-".length);
       // A closing is final (no command opens an account again): nothing to read for it.

@@ -1,4 +1,4 @@
-import { CONSUMER_NAMES } from "./consumerNames.ts";
+import { FANOUT_BINDINGS } from "./consumerNames.ts";
 import { metadataCausedBy } from "../commands/metadataCausedBy.ts";
 import { handleCommand, loadState } from "../commands/handleCommand.ts";
 import { StateCache } from "../commands/StateCache.ts";
@@ -84,11 +84,9 @@ export function smsGateway(options: SmsGatewayOptions): EventConsumer {
   if (options.providers.length === 0) throw new Error("the SMS gateway needs at least one provider");
   const accounts = perRuleBook(options.rules, (inForce) => accountDecider(inForce));
   return {
-    name: CONSUMER_NAMES.smsGateway,
-    eventTypes: new Set(["NotificationRequested"]),
+    ...FANOUT_BINDINGS.smsGateway,
     // On RabbitMQ, waiting service alerts are delivered before waiting marketing offers, however
     // many of those were published first (the priority is the domain's `deliveryPriority`).
-    priorityQueue: true,
     async handle(recorded: RecordedEvent) {
       const due = await dueAttempt(options, accounts(), recorded);
       if (due === undefined) return;

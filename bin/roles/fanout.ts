@@ -30,6 +30,7 @@ import { bankingGateway } from "../../reactors/bankingGateway.ts";
 import { qualificationPolicy } from "../../reactors/qualificationPolicy.ts";
 import { runDeferredWakeups } from "../../reactors/runDeferredWakeups.ts";
 import { migrateSchedule, scheduleTable } from "../../reactors/runRefreshScheduler.ts";
+import { FANOUT_BINDINGS } from "../../reactors/consumerNames.ts";
 import { scheduleMembership } from "../../reactors/scheduleMembership.ts";
 import { smsGateway } from "../../reactors/smsGateway.ts";
 import type { Role } from "../roles.ts";
@@ -126,6 +127,7 @@ function startRelay(fanout: Fanout): void {
       signal: fanout.signal,
       logger: logger.child({ component: "amqp-relay" }),
       onPublished: ({ events }) => context.metrics.relayConfirms.inc(events),
+      consumers: Object.values(FANOUT_BINDINGS),
     }),
   );
   watchRelay(context.metrics, {

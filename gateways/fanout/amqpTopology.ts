@@ -71,6 +71,30 @@ export async function declareExchange(channel: Channel): Promise<void> {
   await channel.assertExchange(EVENTS_EXCHANGE, "topic", { durable: true });
 }
 
+/** What names a consumer's main queue and binds it: all the relay needs to know of a consumer. */
+export type ConsumerBinding = Pick<EventConsumer, "name" | "eventTypes" | "priorityQueue">;
+
+/**
+ * Declares a consumer's main queue and binds it to its event types, idempotently (the exchange
+ * too). The relay does so for every consumer before it publishes: a message that finds no queue
+ * bound is dropped by RabbitMQ, so an event relayed before its consumer first started (a fresh
+ * broker over a log that has events, or a consumer new in this version) would never reach it.
+ */
+export async function declareMainQueue(
+  channel: Channel,
+  consumer: ConsumerBinding,
+  queues: ConsumerQueues = consumerQueues(consumer.name, [], {
+    priorityQueue: consumer.priorityQueue === true,
+  }),
+): Promise<void> {
+  await declareExchange(channel);
+  await channel.assertQueue(queues.main, {
+    durable: true,
+    ...(queues.maxPriority > 0 ? { maxPriority: queues.maxPriority } : {}),
+  });
+  for (const type of consumer.eventTypes) await channel.bindQueue(queues.main, EVENTS_EXCHANGE, `*.${type}`);
+}
+
 /**
  * Declares a consumer's queues and bindings, idempotently: topology lives in code, so a fresh
  * broker (or one that lost its definitions) is set up by the first process that starts.
@@ -81,18 +105,13 @@ export async function declareExchange(channel: Channel): Promise<void> {
  */
 export async function declareConsumerQueues(
   channel: Channel,
-  consumer: EventConsumer,
+  consumer: ConsumerBinding,
   retryDelaysMs: readonly number[],
 ): Promise<ConsumerQueues> {
   const queues = consumerQueues(consumer.name, retryDelaysMs, {
     priorityQueue: consumer.priorityQueue === true,
   });
-  await declareExchange(channel);
-  await channel.assertQueue(queues.main, {
-    durable: true,
-    ...(queues.maxPriority > 0 ? { maxPriority: queues.maxPriority } : {}),
-  });
-  for (const type of consumer.eventTypes) await channel.bindQueue(queues.main, EVENTS_EXCHANGE, `*.${type}`);
+  await declareMainQueue(channel, consumer, queues);
   for (const retry of queues.retries) {
     await channel.assertQueue(retry.queue, {
       durable: true,

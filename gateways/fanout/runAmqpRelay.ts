@@ -5,7 +5,14 @@ import type pg from "pg";
 import type { EventStore, RecordedEvent } from "../eventStore/EventStore.ts";
 import type { Position } from "../eventStore/Position.ts";
 import { AdvisoryLease } from "../postgres/AdvisoryLease.ts";
-import { closeConnection, CONNECT_OPTIONS, declareExchange, EVENTS_EXCHANGE } from "./amqpTopology.ts";
+import {
+  closeConnection,
+  CONNECT_OPTIONS,
+  declareExchange,
+  declareMainQueue,
+  EVENTS_EXCHANGE,
+  type ConsumerBinding,
+} from "./amqpTopology.ts";
 import { toEventMessage } from "./eventMessage.ts";
 import type { FanoutCheckpoints } from "./FanoutCheckpoints.ts";
 import { context } from "@opentelemetry/api";
@@ -27,6 +34,13 @@ export interface AmqpRelayOptions {
   readonly onPublished?: (progress: { readonly position: Position; readonly events: number }) => void;
   /** First and longest pause before reconnecting (default 200 ms and 10 s, doubling). */
   readonly reconnectDelayMs?: { readonly first: number; readonly longest: number };
+  /**
+   * Every consumer of the fan-out, whichever process runs it: their main queues are declared and
+   * bound before anything is published, so no event is relayed while its consumer's queue is
+   * missing (RabbitMQ drops a message no queue is bound for). A queue of a consumer no process
+   * runs then collects its events (a backlog to see, not a loss).
+   */
+  readonly consumers?: readonly ConsumerBinding[];
 }
 
 /** The relay's checkpoint name and lease. */
@@ -118,6 +132,7 @@ async function relayOverOneConnection(
     // A channel closed under a live connection ends the round too: its confirms and drains never come.
     channel.on("close", () => fail(new Error("the publishing channel closed")));
     await declareExchange(channel);
+    for (const consumer of options.consumers ?? []) await declareMainQueue(channel, consumer);
     options.logger.info(`relay: connected, publishing from ${from}`);
     onConnected();
     // Each window's confirms are awaited, and its checkpoint saved, in the background and in
