@@ -3,12 +3,19 @@ import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
-import anyTest, { type TestFn } from "ava";
+import anyTest, { type ExecutionContext, type TestFn } from "ava";
 import amqp, { type Channel, type ChannelModel } from "amqplib";
 import type { RecordedEvent } from "../eventStore/EventStore.ts";
 import { event } from "../eventStore/eventStoreContract.ts";
+import { holdWhileRestartingTheBroker } from "../../test/brokerRestarts.ts";
 import { openTestEventStore, type TestEventStore } from "../../test/postgresTestDatabase.ts";
-import { closeConnection, CONNECT_OPTIONS, consumerQueues, EVENTS_EXCHANGE } from "./amqpTopology.ts";
+import {
+  closeConnection,
+  CONNECT_OPTIONS,
+  consumerQueues,
+  EVENTS_EXCHANGE,
+  type ConsumerBinding,
+} from "./amqpTopology.ts";
 import { fromEventMessageBody } from "./eventMessage.ts";
 import type { EventConsumer } from "./EventConsumer.ts";
 import { FanoutCheckpoints } from "./FanoutCheckpoints.ts";
@@ -108,9 +115,14 @@ async function until(
   }
 }
 
-function startRelay(t: { context: Context }, log: string[] = []): { stop: () => Promise<void> } {
+function startRelay(
+  t: { context: Context },
+  log: string[] = [],
+  consumers: readonly ConsumerBinding[] = [],
+): { stop: () => Promise<void> } {
   const controller = new AbortController();
   const running = runAmqpRelay({
+    consumers,
     pool: t.context.database.pool,
     store: t.context.store,
     checkpoints: t.context.checkpoints,
@@ -192,9 +204,7 @@ test.serial(
     const log: string[] = [];
     const relay = startRelay(t, log);
     await until(() => received.length >= 1000, 30_000, "the first events");
-    const exec = (file: string, args: string[]) => promisify(execFile)(file, args, { timeout: 60_000 });
-    await exec("rabbitmqctl", ["stop_app"]);
-    await exec("rabbitmqctl", ["start_app"]);
+    await restartTheBroker(t);
     await until(
       () => new Set(received.map((recorded) => recorded.id)).size >= appended,
       60_000,
@@ -229,9 +239,7 @@ test.serial(
     }
     const relay = startRelay(t);
     await until(() => handled.length >= 500, 30_000, "the first events handled");
-    const exec = (file: string, args: string[]) => promisify(execFile)(file, args, { timeout: 60_000 });
-    await exec("rabbitmqctl", ["stop_app"]);
-    await exec("rabbitmqctl", ["start_app"]);
+    await restartTheBroker(t);
     await until(() => new Set(handled).size >= appended, 60_000, "every event handled");
     await relay.stop();
     await running.stop();
@@ -239,6 +247,53 @@ test.serial(
     t.log(`${handled.length - appended} handled twice (redelivered after the restart)`);
   },
 );
+
+test.serial(
+  "events relayed before their consumer ever started wait in its queue: the relay declares every consumer's queue before it publishes",
+  async (t) => {
+    const { store, category } = t.context;
+    const { consumer, handled } = flakyConsumer(t, () => false);
+    const appended = 300;
+    let last = "";
+    for (let index = 0; index < appended / 100; index += 1) {
+      ({ position: last } = await store.append(
+        `${category}-${index}`,
+        "no_stream",
+        Array.from({ length: 100 }, () => event(`Tested_${category}`)),
+      ));
+    }
+    // A fresh broker for this consumer: nothing declared its queue yet. The relay publishes it all.
+    const relay = startRelay(t, [], [consumer]);
+    await until(
+      async () => (await t.context.checkpoints.read(RELAY_NAME)) >= last,
+      30_000,
+      "the relay's checkpoint past the events (confirmed by the broker)",
+    );
+    await relay.stop();
+    const outcomes: ConsumerOutcome[] = [];
+    const running = startConsumer(t, consumer, outcomes);
+    await running.consuming;
+    await until(() => new Set(handled).size >= appended, 30_000, "every event handled");
+    await running.stop();
+    t.is(new Set(handled).size, appended, "no event lost");
+  },
+);
+
+/**
+ * stop_app, start_app: once no test that cannot ride out a restart is running (they wait
+ * meanwhile). Waiting for them may take a while: this test's timeout grows by as much.
+ */
+async function restartTheBroker(t: ExecutionContext): Promise<void> {
+  t.timeout(300_000);
+  const release = await holdWhileRestartingTheBroker();
+  try {
+    const exec = (file: string, args: string[]) => promisify(execFile)(file, args, { timeout: 60_000 });
+    await exec("rabbitmqctl", ["stop_app"]);
+    await exec("rabbitmqctl", ["start_app"]);
+  } finally {
+    await release();
+  }
+}
 
 /** A consumer of this test's own event type that fails as told. */
 function flakyConsumer(

@@ -1,0 +1,36 @@
+import pg from "pg";
+import { TEST_DATABASE_URL } from "./postgresTestDatabase.ts";
+
+// A PostgreSQL advisory lock stands for "the broker stays up": every test file runs in a process
+// of its own, and PostgreSQL is what they all share.
+const BROKER_UP = 0x726d7175; // "rmqu"
+
+/**
+ * Held by a test that restarts RabbitMQ (stop_app, start_app): it waits until no test that
+ * cannot ride out a restart is running, and such tests wait until it is done. The system's own
+ * relay and consumers reconnect by themselves; a test's own connections (fixtures published,
+ * queues inspected) do not. Returns the release.
+ */
+export function holdWhileRestartingTheBroker(): Promise<() => Promise<void>> {
+  return hold("pg_advisory_lock", "pg_advisory_unlock");
+}
+
+/** Held by a test file whose own broker connections would not survive a restart. Returns the release. */
+export function holdTheBrokerUp(): Promise<() => Promise<void>> {
+  return hold("pg_advisory_lock_shared", "pg_advisory_unlock_shared");
+}
+
+async function hold(lock: string, unlock: string): Promise<() => Promise<void>> {
+  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  await client.connect();
+  try {
+    await client.query(`select ${lock}($1)`, [BROKER_UP]);
+  } catch (error) {
+    await client.end();
+    throw error;
+  }
+  return async () => {
+    await client.query(`select ${unlock}($1)`, [BROKER_UP]).catch(() => undefined);
+    await client.end();
+  };
+}
