@@ -1,5 +1,4 @@
 import type { Channel, ChannelModel } from "amqplib";
-import { HIGHEST_DELIVERY_PRIORITY } from "../../domain/notification/deliveryPriority.ts";
 import type { EventConsumer } from "./EventConsumer.ts";
 
 /** Where every event is published: a durable topic exchange. */
@@ -9,11 +8,13 @@ export const EVENTS_EXCHANGE = "tidemark.events";
 export const DEFAULT_RETRY_DELAYS_MS: readonly number[] = [1_000, 5_000, 30_000];
 
 /**
- * The highest AMQP priority the relay gives a message (`messagePriority`): a priority queue's
- * `x-max-priority`. A message above a queue's maximum counts as the maximum, so raising this
- * would need queues with a higher one — under new names, like `PRIORITY_QUEUE_SUFFIX`.
+ * A priority queue's `x-max-priority`: fixed, since a deployed queue's arguments cannot change
+ * (declaring it with another value fails). The relay's priorities (`messagePriority`) reach
+ * `HIGHEST_DELIVERY_PRIORITY`; a message above a queue's maximum counts as the maximum, so a
+ * class added above it would rank with service alerts until queues with a higher one exist —
+ * under new names, like `PRIORITY_QUEUE_SUFFIX` (a unit test holds the two together).
  */
-export const MAX_MESSAGE_PRIORITY = HIGHEST_DELIVERY_PRIORITY;
+export const MAX_MESSAGE_PRIORITY = 1;
 
 /**
  * Ends the name of a priority queue's main queue: `tidemark.<name>.prioritised`. A durable queue's
@@ -93,6 +94,30 @@ export async function declareMainQueue(
     ...(queues.maxPriority > 0 ? { maxPriority: queues.maxPriority } : {}),
   });
   for (const type of consumer.eventTypes) await channel.bindQueue(queues.main, EVENTS_EXCHANGE, `*.${type}`);
+}
+
+/**
+ * Declares every consumer's main queue (`declareMainQueue`), each on a channel of its own: a
+ * queue RabbitMQ refuses to declare as asked (PRECONDITION_FAILED: it exists with other
+ * arguments, e.g. declared by hand or by another version) is reported to `onRefused` and left as
+ * it is (its bindings, if any, still route), and the others are still declared. A refusal closes
+ * only its channel; one on the relay's publishing channel would stop the whole fan-out.
+ */
+export async function declareMainQueues(
+  connection: ChannelModel,
+  consumers: readonly ConsumerBinding[],
+  onRefused: (consumer: ConsumerBinding, error: unknown) => void,
+): Promise<void> {
+  for (const consumer of consumers) {
+    const channel = await connection.createChannel();
+    channel.on("error", () => undefined); // the refusal is the declaration's rejection
+    try {
+      await declareMainQueue(channel, consumer);
+      await channel.close();
+    } catch (error) {
+      onRefused(consumer, error);
+    }
+  }
 }
 
 /**

@@ -1,6 +1,7 @@
 import test from "ava";
 import type { JsonObject, RecordedEvent } from "../eventStore/EventStore.ts";
 import { positionOf } from "../eventStore/Position.ts";
+import { HIGHEST_DELIVERY_PRIORITY } from "../../domain/notification/deliveryPriority.ts";
 import { MAX_MESSAGE_PRIORITY } from "./amqpTopology.ts";
 import { fromEventMessageBody, messagePriority, toEventMessage } from "./eventMessage.ts";
 
@@ -47,4 +48,9 @@ test("events that ask for no SMS are published without a priority; their body is
   t.is(message.options.priority, undefined);
   t.is(messagePriority(recorded("notification-n-1", "SmsSubmitted", { attempt: 1 })), undefined);
   t.deepEqual(fromEventMessageBody(message.body), observed);
+});
+
+test("the queues' x-max-priority reaches the highest class priority the relay gives, and no higher", (t) => {
+  // A deployed queue's x-max-priority cannot change: a class added above it needs new queues.
+  t.is(MAX_MESSAGE_PRIORITY, HIGHEST_DELIVERY_PRIORITY);
 });

@@ -9,7 +9,7 @@ import {
   closeConnection,
   CONNECT_OPTIONS,
   declareExchange,
-  declareMainQueue,
+  declareMainQueues,
   EVENTS_EXCHANGE,
   type ConsumerBinding,
 } from "./amqpTopology.ts";
@@ -132,7 +132,14 @@ async function relayOverOneConnection(
     // A channel closed under a live connection ends the round too: its confirms and drains never come.
     channel.on("close", () => fail(new Error("the publishing channel closed")));
     await declareExchange(channel);
-    for (const consumer of options.consumers ?? []) await declareMainQueue(channel, consumer);
+    await declareMainQueues(connection, options.consumers ?? [], (consumer, error) =>
+      options.logger.error(
+        { err: error },
+        `relay: RabbitMQ refused to declare the queue of consumer ${consumer.name} as this version ` +
+          `declares it (${error instanceof Error ? error.message : String(error)}); publishing on: an ` +
+          `event of its types reaches it only through the bindings the queue already has`,
+      ),
+    );
     options.logger.info(`relay: connected, publishing from ${from}`);
     onConnected();
     // Each window's confirms are awaited, and its checkpoint saved, in the background and in
