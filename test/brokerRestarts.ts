@@ -24,6 +24,9 @@ async function hold(lock: string, unlock: string): Promise<() => Promise<void>> 
   const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
   await client.connect();
   try {
+    // Under the longest test timeout of a holder (a restart test's 300 s): a waiter whose test
+    // timed out fails here instead of restarting the broker later, under another test.
+    await client.query(`set lock_timeout = '240s'`);
     await client.query(`select ${lock}($1)`, [BROKER_UP]);
   } catch (error) {
     await client.end();

@@ -191,6 +191,7 @@ test.serial(
 test.serial(
   "RabbitMQ restarted mid-flow: the relay reconnects by itself and every event arrives (duplicates allowed, no loss)",
   async (t) => {
+    await mayRestartTheBroker(t);
     const { store, category } = t.context;
     const received = await collect(t);
     const appended = 20_000;
@@ -204,7 +205,7 @@ test.serial(
     const log: string[] = [];
     const relay = startRelay(t, log);
     await until(() => received.length >= 1000, 30_000, "the first events");
-    await restartTheBroker(t);
+    await restartTheBroker();
     await until(
       () => new Set(received.map((recorded) => recorded.id)).size >= appended,
       60_000,
@@ -224,6 +225,7 @@ test.serial(
 test.serial(
   "RabbitMQ restarted while a consumer works through its queue: every event is handled (at least once), none lost",
   async (t) => {
+    await mayRestartTheBroker(t);
     const { store, category } = t.context;
     const { consumer, handled } = flakyConsumer(t, () => false);
     const outcomes: ConsumerOutcome[] = [];
@@ -239,7 +241,7 @@ test.serial(
     }
     const relay = startRelay(t);
     await until(() => handled.length >= 500, 30_000, "the first events handled");
-    await restartTheBroker(t);
+    await restartTheBroker();
     await until(() => new Set(handled).size >= appended, 60_000, "every event handled");
     await relay.stop();
     await running.stop();
@@ -279,20 +281,48 @@ test.serial(
   },
 );
 
+test.serial(
+  "a consumer's queue RabbitMQ will not declare as this version asks (it exists with other arguments) is reported and left: the relay publishes on",
+  async (t) => {
+    const { store, category } = t.context;
+    const refused: ConsumerBinding = {
+      name: `test-${category}-other`,
+      eventTypes: new Set([`Tested_${category}`]),
+    };
+    const main = consumerQueues(refused.name, []).main;
+    t.context.queues.push(main);
+    await t.context.channel.assertQueue(main, { durable: true, arguments: { "x-message-ttl": 3_600_000 } });
+    const received = await collect(t);
+    for (let index = 0; index < 10; index += 1) {
+      await store.append(`${category}-${index}`, "no_stream", [event(`Tested_${category}`)]);
+    }
+    const log: string[] = [];
+    const relay = startRelay(t, log, [refused]);
+    await until(() => received.length >= 10, 30_000, "every event at the other queue");
+    await relay.stop();
+    t.is(new Set(received.map((recorded) => recorded.id)).size, 10);
+    t.true(
+      log.some((line) => line.includes(`refused to declare the queue of consumer ${refused.name}`)),
+      "the refusal said",
+    );
+  },
+);
+
 /**
- * stop_app, start_app: once no test that cannot ride out a restart is running (they wait
- * meanwhile). Waiting for them may take a while: this test's timeout grows by as much.
+ * Before anything else in a test that restarts the broker: waits until no test that cannot ride
+ * out a restart is running (they wait meanwhile), so the restart then lands mid-flow, as the test
+ * means it to. The wait may take a while: the test's timeout grows by as much. Released after it.
  */
-async function restartTheBroker(t: ExecutionContext): Promise<void> {
+async function mayRestartTheBroker(t: ExecutionContext): Promise<void> {
   t.timeout(300_000);
-  const release = await holdWhileRestartingTheBroker();
-  try {
-    const exec = (file: string, args: string[]) => promisify(execFile)(file, args, { timeout: 60_000 });
-    await exec("rabbitmqctl", ["stop_app"]);
-    await exec("rabbitmqctl", ["start_app"]);
-  } finally {
-    await release();
-  }
+  t.teardown(await holdWhileRestartingTheBroker());
+}
+
+/** stop_app, start_app (after `mayRestartTheBroker`). */
+async function restartTheBroker(): Promise<void> {
+  const exec = (file: string, args: string[]) => promisify(execFile)(file, args, { timeout: 60_000 });
+  await exec("rabbitmqctl", ["stop_app"]);
+  await exec("rabbitmqctl", ["start_app"]);
 }
 
 /** A consumer of this test's own event type that fails as told. */
