@@ -250,8 +250,9 @@ test("a tick without reconciling does not compare the accounts read model with t
   await openAccounts(t, ["r-2"], []);
   await waitUntil(async () => Object.keys(await dueTimes(t)).length === 2);
   t.deepEqual(Object.keys(await dueTimes(t)), ["r-1", "r-2"], "a tick after a change reconciles again");
-  // Settled once a comparison finds nothing (the tick after r-2 joined): then nothing within the hour.
-  await new Promise((resolve) => setTimeout(resolve, tickMs * 2));
+  // Settled once a comparison finds nothing (two ticks after r-2 joined, backing off): then
+  // nothing within the hour.
+  await new Promise((resolve) => setTimeout(resolve, tickMs * 4));
   await openAccounts(t, ["r-3"], []);
   await new Promise((resolve) => setTimeout(resolve, tickMs * 3));
   t.deepEqual(

@@ -26,8 +26,9 @@ export interface RefreshSchedulerOptions {
   readonly tickMs?: number;
   /**
    * Between two comparisons of the whole accounts read model with the schedule (default an hour;
-   * the first tick always compares, and so does every tick after a comparison that changed the
-   * schedule, until one changes nothing). Accounts join and leave as they open and close through
+   * the first tick always compares; after a comparison that changed the schedule the next comes
+   * at the next tick, then twice as long after each that still changes it, until one changes
+   * nothing). Accounts join and leave as they open and close through
    * `scheduleMembership`; the comparison catches what that missed (accounts opened before it ran).
    */
   readonly reconcileEveryMs?: number;
@@ -57,8 +58,8 @@ const LEASE_CLASS = 0x73636864; // "schd"
  * stands, and nothing is requested twice for one due time. Accounts join and leave the schedule
  * as they open and close (`scheduleMembership`, a consumer of the fan-out); at its first tick and
  * then every `reconcileEveryMs` the scheduler also compares the whole accounts read model with the
- * schedule, for accounts that consumer never saw, and again at each tick after a comparison that
- * found some (the read model may still be filling) until one finds none. One scheduler holds the
+ * schedule, for accounts that consumer never saw, and again soon (the next tick, then backing off)
+ * after a comparison that found some (the read model may still be filling) until one finds none. One scheduler holds the
  * lease. Returns when `signal` aborts.
  */
 export async function runRefreshScheduler(options: RefreshSchedulerOptions): Promise<void> {
@@ -73,16 +74,26 @@ export async function runRefreshScheduler(options: RefreshSchedulerOptions): Pro
   if (lease === undefined) return;
   try {
     await migrateSchedule(options.pool, options.schema);
-    let reconciledAt = Number.NEGATIVE_INFINITY;
+    const reconcileEveryMs = options.reconcileEveryMs ?? 3_600_000;
+    let nextReconcileAt = Number.NEGATIVE_INFINITY;
+    let againAfterMs = 0;
     do {
       if (lease.lost) return;
       try {
-        const reconcile = options.clock() - reconciledAt >= (options.reconcileEveryMs ?? 3_600_000);
+        const reconcile = options.clock() >= nextReconcileAt;
         const { requested, membersChanged } = await schedulerTick(options, reconcile);
         // A comparison that changed nothing holds until the next reconcileEveryMs. One that changed
-        // the schedule is made again at the next tick: on a first start the accounts read model
-        // may still be filling (and accounts opened before the scheduler ever ran reach it only so).
-        if (membersChanged === 0) reconciledAt = options.clock();
+        // the schedule is made again soon: on a first start the accounts read model may still be
+        // filling (and accounts opened before the scheduler ever ran reach it only so). Soon is the
+        // next tick, then twice as long each time it still finds changes (openings the membership
+        // consumer has not seen yet, at a steady rate of openings), up to reconcileEveryMs.
+        if (membersChanged === 0) {
+          nextReconcileAt = options.clock() + reconcileEveryMs;
+          againAfterMs = 0;
+        } else if (membersChanged !== undefined) {
+          nextReconcileAt = options.clock() + againAfterMs;
+          againAfterMs = Math.min(Math.max(2 * againAfterMs, options.tickMs ?? 30_000), reconcileEveryMs);
+        }
         if (requested > 0) options.logger.info(`scheduler: requested ${requested} balance refreshes`);
       } catch (error) {
         // The read model it reads is created by the projector: on a fresh start, wait for it.
@@ -230,16 +241,18 @@ async function joinNewAccounts(
   nowMs: number,
 ): Promise<number> {
   let joined = 0;
-  for (;;) {
-    const ids = await openAccountsMissingFrom(options.pool, options.accountsView, table, JOIN_BATCH);
+  for (let after = ""; ;) {
+    const ids = await openAccountsMissingFrom(options.pool, options.accountsView, table, JOIN_BATCH, after);
     if (ids.length === 0) return joined;
-    await options.pool.query(
+    after = ids.at(-1) ?? after;
+    const inserted = await options.pool.query(
       `insert into ${table} (account_id, next_due_at)
        select * from unnest($1::text[], $2::timestamptz[])
        on conflict (account_id) do nothing`,
       [ids, ids.map((id) => new Date(firstRefreshDue(id, nowMs, options.schedule)))],
     );
-    joined += ids.length;
+    // Those the membership consumer added meanwhile were not this comparison's to add.
+    joined += inserted.rowCount ?? 0;
     if (ids.length < JOIN_BATCH) return joined;
   }
 }

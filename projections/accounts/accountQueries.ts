@@ -96,20 +96,25 @@ export function maskPhone(phone: string): string {
 
 /**
  * Up to `limit` accounts open in the read model that `table` (a table keyed by `account_id`, e.g.
- * the refresh schedule) does not hold yet. `accountsView` is the read schema's view
- * (`"<prefix>_read".accounts`).
+ * the refresh schedule) does not hold yet, the first after `after` in account id order.
+ * `accountsView` is the read schema's view (`"<prefix>_read".accounts`).
  */
 export async function openAccountsMissingFrom(
   pool: pg.Pool,
   accountsView: string,
   table: string,
   limit: number,
+  after = "",
 ): Promise<string[]> {
+  // In account id order from `after`: each page starts where the last ended (the key's index),
+  // instead of passing again over every account the pages before it found.
   const { rows } = await pool.query<{ account_id: string }>(
     `select a.account_id from ${accountsView} a
-       where a.status = 'open' and not exists (select 1 from ${table} s where s.account_id = a.account_id)
+       where a.account_id > $2 and a.status = 'open'
+         and not exists (select 1 from ${table} s where s.account_id = a.account_id)
+       order by a.account_id
        limit $1`,
-    [limit],
+    [limit, after],
   );
   return rows.map((row) => row.account_id);
 }
