@@ -39,7 +39,11 @@ export class AppendBatcher<Request, Result> {
     private readonly maxInFlight: number,
     private readonly maxBatchSize: number,
     private readonly splitting?: BatchSplitting<Request>,
-  ) {}
+  ) {
+    if (splitting !== undefined && !(splitting.minWeightEach > 0)) {
+      throw new RangeError(`minWeightEach must be above 0, not ${splitting.minWeightEach}`);
+    }
+  }
 
   submit(request: Request): Promise<Result> {
     return new Promise<Result>((resolve, reject) => {
@@ -82,8 +86,10 @@ export class AppendBatcher<Request, Result> {
   /**
    * The next batch for one of `freeSlots` slots: up to `maxBatchSize` requests, or, when splitting
    * and that work is large enough for several slots, an even share of it; the rest stays queued,
-   * first in line. Every request of a key in the batch goes with it, so two batches in flight
-   * never hold the same key.
+   * first in line. Every request of a key in the batch, among the `maxBatchSize` taken, goes with
+   * it: a split never parts a key's requests. (Requests beyond those taken, or arriving while a
+   * batch is in flight, may still go out beside it, as without splitting: a stream's writers
+   * await their appends, and an expected revision refuses whatever raced.)
    */
   #nextBatch(freeSlots: number): Pending<Request, Result>[] {
     const taken = this.#queue.splice(0, this.maxBatchSize);

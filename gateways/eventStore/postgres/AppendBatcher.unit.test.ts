@@ -132,7 +132,7 @@ test("work too small to give each slot its least share leaves as one batch (one 
   t.is(inFlightAtOnce.length, 1);
 });
 
-test("a stream's appends never leave in two batches at once, and keep their order", async (t) => {
+test("a split never parts a stream's appends: none in two batches in flight at once, each in its order", async (t) => {
   await fc.assert(
     fc.asyncProperty(
       fc.array(
