@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import anyTest, { type TestFn } from "ava";
-import { holdTheBrokerUp } from "../test/brokerRestarts.ts";
+import { keepTheBrokerUpDuring } from "../test/brokerRestarts.ts";
 import amqp from "amqplib";
 import pino from "pino";
 import { handleCommand } from "../commands/handleCommand.ts";
@@ -43,16 +43,7 @@ type Context = TestEventStore & {
   stops: (() => Promise<void>)[];
 };
 const test = anyTest as TestFn<Context>;
-
-// This file's own connections (fixtures, queue checks) would not ride out the fan-out fault tests'
-// broker restarts: they wait for this file, and it for them.
-let releaseTheBroker: (() => Promise<void>) | undefined;
-test.before(async () => {
-  releaseTheBroker = await holdTheBrokerUp();
-});
-test.after.always(async () => {
-  await releaseTheBroker?.();
-});
+keepTheBrokerUpDuring(test);
 
 test.beforeEach(async (t) => {
   Object.assign(t.context, await openTestEventStore());

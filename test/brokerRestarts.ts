@@ -1,3 +1,4 @@
+import type { TestFn } from "ava";
 import pg from "pg";
 import { TEST_DATABASE_URL } from "./postgresTestDatabase.ts";
 
@@ -18,6 +19,21 @@ export function holdWhileRestartingTheBroker(): Promise<() => Promise<void>> {
 /** Held by a test file whose own broker connections would not survive a restart. Returns the release. */
 export function holdTheBrokerUp(): Promise<() => Promise<void>> {
   return hold("pg_advisory_lock_shared", "pg_advisory_unlock_shared");
+}
+
+/**
+ * For a test file whose own connections (fixtures, queue checks) would not ride out the fan-out
+ * fault tests' broker restarts: holds the broker up from its first test to its last, so those
+ * tests wait for this file, and it for them.
+ */
+export function keepTheBrokerUpDuring<Context>(test: TestFn<Context>): void {
+  let release: (() => Promise<void>) | undefined;
+  test.before(async () => {
+    release = await holdTheBrokerUp();
+  });
+  test.after.always(async () => {
+    await release?.();
+  });
 }
 
 async function hold(lock: string, unlock: string): Promise<() => Promise<void>> {

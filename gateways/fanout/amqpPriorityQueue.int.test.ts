@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import anyTest, { type TestFn } from "ava";
-import { holdTheBrokerUp } from "../../test/brokerRestarts.ts";
+import { keepTheBrokerUpDuring } from "../../test/brokerRestarts.ts";
 import amqp, { type Channel, type ChannelModel, type Options } from "amqplib";
 import type { MessageClass } from "../../domain/values/MessageClass.ts";
 import { capturingLogger } from "../../test/capturingLogger.ts";
@@ -35,16 +35,7 @@ type Context = TestEventStore & {
   stops: (() => Promise<void>)[];
 };
 const test = anyTest as TestFn<Context>;
-
-// This file's own connections (fixtures, queue checks) would not ride out the fan-out fault tests'
-// broker restarts: they wait for this file, and it for them.
-let releaseTheBroker: (() => Promise<void>) | undefined;
-test.before(async () => {
-  releaseTheBroker = await holdTheBrokerUp();
-});
-test.after.always(async () => {
-  await releaseTheBroker?.();
-});
+keepTheBrokerUpDuring(test);
 
 const CONSUMER = "sms-gateway";
 // The longest is long enough that a message waiting there comes back after the old queue is empty.
