@@ -28,8 +28,8 @@ export interface RefreshSchedulerOptions {
    * Between two comparisons of the whole accounts read model with the schedule (default an hour;
    * the first tick always compares; after a comparison that changed the schedule the next comes
    * at the next tick, then twice as long after each that still changes it, until one changes
-   * nothing). Accounts join and leave as they open and close through
-   * `scheduleMembership`; the comparison catches what that missed (accounts opened before it ran).
+   * nothing). Accounts join and leave as they open and close through `scheduleMembership`; the
+   * comparison catches what that missed (accounts opened before it ran).
    */
   readonly reconcileEveryMs?: number;
   /**
@@ -58,9 +58,9 @@ const LEASE_CLASS = 0x73636864; // "schd"
  * stands, and nothing is requested twice for one due time. Accounts join and leave the schedule
  * as they open and close (`scheduleMembership`, a consumer of the fan-out); at its first tick and
  * then every `reconcileEveryMs` the scheduler also compares the whole accounts read model with the
- * schedule, for accounts that consumer never saw, and again soon (the next tick, then backing off)
- * after a comparison that found some (the read model may still be filling) until one finds none. One scheduler holds the
- * lease. Returns when `signal` aborts.
+ * schedule, for accounts that consumer never saw, and again soon (the next tick, then backing
+ * off) after a comparison that found some (the read model may still be filling) until one finds
+ * none. One scheduler holds the lease. Returns when `signal` aborts.
  */
 export async function runRefreshScheduler(options: RefreshSchedulerOptions): Promise<void> {
   const lease = await AdvisoryLease.take({
@@ -74,25 +74,19 @@ export async function runRefreshScheduler(options: RefreshSchedulerOptions): Pro
   if (lease === undefined) return;
   try {
     await migrateSchedule(options.pool, options.schema);
-    const reconcileEveryMs = options.reconcileEveryMs ?? 3_600_000;
-    let nextReconcileAt = Number.NEGATIVE_INFINITY;
-    let againAfterMs = 0;
+    let comparisons: ComparisonPlan = { nextAt: Number.NEGATIVE_INFINITY, againAfterMs: 0 };
     do {
       if (lease.lost) return;
       try {
-        const reconcile = options.clock() >= nextReconcileAt;
-        const { requested, membersChanged } = await schedulerTick(options, reconcile);
-        // A comparison that changed nothing holds until the next reconcileEveryMs. One that changed
-        // the schedule is made again soon: on a first start the accounts read model may still be
-        // filling (and accounts opened before the scheduler ever ran reach it only so). Soon is the
-        // next tick, then twice as long each time it still finds changes (openings the membership
-        // consumer has not seen yet, at a steady rate of openings), up to reconcileEveryMs.
-        if (membersChanged === 0) {
-          nextReconcileAt = options.clock() + reconcileEveryMs;
-          againAfterMs = 0;
-        } else if (membersChanged !== undefined) {
-          nextReconcileAt = options.clock() + againAfterMs;
-          againAfterMs = Math.min(Math.max(2 * againAfterMs, options.tickMs ?? 30_000), reconcileEveryMs);
+        const { requested, membersChanged } = await schedulerTick(
+          options,
+          options.clock() >= comparisons.nextAt,
+        );
+        if (membersChanged !== undefined) {
+          comparisons = nextComparison(comparisons, membersChanged, options.clock(), {
+            tickMs: options.tickMs ?? 30_000,
+            everyMs: options.reconcileEveryMs ?? 3_600_000,
+          });
         }
         if (requested > 0) options.logger.info(`scheduler: requested ${requested} balance refreshes`);
       } catch (error) {
@@ -107,6 +101,34 @@ export async function runRefreshScheduler(options: RefreshSchedulerOptions): Pro
   } finally {
     await lease.release();
   }
+}
+
+/** When the next comparison of the accounts read model with the schedule is due. */
+interface ComparisonPlan {
+  readonly nextAt: number;
+  /** How long after a comparison that still changes the schedule the next one comes. */
+  readonly againAfterMs: number;
+}
+
+/**
+ * After a comparison that changed `changed` members at `nowMs`: one that changed nothing holds
+ * until `everyMs` on. One that changed the schedule is made again soon: on a first start the
+ * accounts read model may still be filling (and accounts opened before the scheduler ever ran
+ * reach it only so). Soon is the next tick, then twice as long each time it still finds changes
+ * (openings the membership consumer has not seen yet, at a steady rate of openings), up to
+ * `everyMs`.
+ */
+function nextComparison(
+  plan: ComparisonPlan,
+  changed: number,
+  nowMs: number,
+  { tickMs, everyMs }: { readonly tickMs: number; readonly everyMs: number },
+): ComparisonPlan {
+  if (changed === 0) return { nextAt: nowMs + everyMs, againAfterMs: 0 };
+  return {
+    nextAt: nowMs + plan.againAfterMs,
+    againAfterMs: Math.min(Math.max(2 * plan.againAfterMs, tickMs), everyMs),
+  };
 }
 
 /** The schedule's table in `schema`. */
