@@ -1,0 +1,74 @@
+import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import anyTest, { type TestFn } from "ava";
+import { openTestDatabase, type TestDatabase } from "../../test/postgresTestDatabase.ts";
+import { RefreshBudget } from "./RefreshBudget.ts";
+
+type Context = TestDatabase & { budget: RefreshBudget; budgetSchema: string };
+const test = anyTest as TestFn<Context>;
+
+test.beforeEach(async (t) => {
+  Object.assign(t.context, await openTestDatabase());
+  t.context.budgetSchema = `${t.context.schema}_banking`;
+  t.context.budget = new RefreshBudget(t.context.pool, t.context.budgetSchema);
+  await t.context.budget.migrate();
+});
+
+test.afterEach.always(async (t) => {
+  await t.context.pool.query(`drop schema if exists "${t.context.budgetSchema}" cascade`);
+  await t.context.dispose();
+});
+
+async function readsClaimed(t: { context: Context }, accountId: string, day: string): Promise<number> {
+  const { rows } = await t.context.pool.query<{ count: string }>(
+    `select count(*) from "${t.context.budgetSchema}".refresh_reads where account_id = $1 and day = $2`,
+    [accountId, day],
+  );
+  return Number(rows[0]?.count);
+}
+
+test("twelve requests for each of 40 accounts at once: exactly four reads each are granted, and recorded", async (t) => {
+  const accounts = Array.from({ length: 40 }, (_, index) => `acc-${index}`);
+  const granted = await Promise.all(
+    accounts.flatMap((accountId) =>
+      Array.from({ length: 12 }, async () => ({
+        accountId,
+        granted: await t.context.budget.claim(accountId, "2026-12-07", randomUUID()),
+      })),
+    ),
+  );
+  for (const accountId of accounts) {
+    t.is(granted.filter((claim) => claim.accountId === accountId && claim.granted).length, 4, accountId);
+    t.is(await readsClaimed(t, accountId, "2026-12-07"), 4, accountId);
+  }
+});
+
+test("a redelivered request finds its claim, even with the budget spent; it spends nothing", async (t) => {
+  const first = randomUUID();
+  t.true(await t.context.budget.claim("acc-1", "2026-12-07", first));
+  for (let read = 0; read < 3; read += 1)
+    t.true(await t.context.budget.claim("acc-1", "2026-12-07", randomUUID()));
+  t.false(await t.context.budget.claim("acc-1", "2026-12-07", randomUUID()), "the fifth is refused");
+  t.true(await t.context.budget.claim("acc-1", "2026-12-07", first), "the first again: its own claim");
+  t.is(await readsClaimed(t, "acc-1", "2026-12-07"), 4);
+  t.true(await t.context.budget.claim("acc-1", "2026-12-08", randomUUID()), "a new day, a new budget");
+  t.true(await t.context.budget.claim("acc-2", "2026-12-07", randomUUID()), "another account's own budget");
+});
+
+test("a claim waits for a claim made the way replicas before the function made it (same lock)", async (t) => {
+  const client = await t.context.pool.connect();
+  try {
+    await client.query("begin");
+    await client.query("select pg_advisory_xact_lock(hashtext($1))", [
+      `${t.context.budgetSchema}:acc-1:2026-12-07`,
+    ]);
+    let settled = false;
+    const claim = t.context.budget.claim("acc-1", "2026-12-07", randomUUID()).finally(() => (settled = true));
+    await sleep(300);
+    t.false(settled, "the claim waits while the old replica's transaction holds the account's lock");
+    await client.query("commit");
+    t.true(await claim);
+  } finally {
+    client.release();
+  }
+});
