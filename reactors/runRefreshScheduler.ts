@@ -49,6 +49,8 @@ const DEFAULT_PER_TICK = 50_000;
 const DEFAULT_CONCURRENCY = 16;
 /** Due accounts read at once. */
 const DUE_PAGE = 1000;
+/** Due accounts claimed in one statement (a crash costs at most one chunk's refreshes). */
+const CLAIM_CHUNK = 64;
 const LEASE_CLASS = 0x73636864; // "schd"
 
 /**
@@ -177,34 +179,71 @@ async function schedulerTick(options: RefreshSchedulerOptions, reconcile: boolea
   let requested = 0;
   for (let looked = 0; looked < perTick;) {
     // Claimed accounts are due later now: each page reads the next ones due.
-    const { rows } = await options.pool.query<{ account_id: string; next_due_at: Date }>(
+    const { rows } = await options.pool.query<DueAccount>(
       `select account_id, next_due_at from ${table} where next_due_at <= $1 order by next_due_at, account_id limit $2`,
       [now, Math.min(DUE_PAGE, perTick - looked)],
     );
     looked += rows.length;
-    await eachAtOnce(rows, options.concurrency ?? DEFAULT_CONCURRENCY, async (row) => {
-      if (await requestRefresh(options, table, accounts(), row, now)) requested += 1;
-    });
+    for (const chunk of inChunks(rows, CLAIM_CHUNK)) {
+      const claimed = await claimDue(options, table, chunk, now);
+      await eachAtOnce(claimed, options.concurrency ?? DEFAULT_CONCURRENCY, async (accountId) => {
+        if (await requestRefresh(options, accounts(), accountId, now)) requested += 1;
+      });
+    }
     if (rows.length < DUE_PAGE) break;
   }
   return { requested, membersChanged };
 }
 
-/** One due account: its next due time claimed, then its refresh requested. True if requested. */
-async function requestRefresh(
+/**
+ * The next due time of each of `due` (accounts read as due), guarded by the one read, in one
+ * statement: the accounts claimed, whose refreshes are now to be requested. Claimed before they
+ * are requested: a crash after the claim costs these refreshes (the next come on time, a period
+ * later), never a second request for the same due time. A chunk is claimed when the last one's
+ * requests are done, so a crash or a failed request costs at most one chunk's refreshes.
+ */
+async function claimDue(
   options: RefreshSchedulerOptions,
   table: string,
+  due: readonly DueAccount[],
+  now: Date,
+): Promise<string[]> {
+  if (due.length === 0) return [];
+  const { rows } = await options.pool.query<{ account_id: string }>(
+    `update ${table} as scheduled set next_due_at = claim.next_due_at
+     from unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) as claim (account_id, due_at, next_due_at)
+     where scheduled.account_id = claim.account_id and scheduled.next_due_at = claim.due_at
+     returning scheduled.account_id`,
+    [
+      due.map((row) => row.account_id),
+      due.map((row) => row.next_due_at),
+      due.map((row) => new Date(nextRefreshDue(row.account_id, now.getTime(), options.schedule))),
+    ],
+  );
+  const claimed = new Set(rows.map((row) => row.account_id));
+  return due.map((row) => row.account_id).filter((accountId) => claimed.has(accountId));
+}
+
+/** An account read as due, with the due time read (the claim's guard). */
+interface DueAccount {
+  readonly account_id: string;
+  readonly next_due_at: Date;
+}
+
+/** `items` in chunks of `size` (the last one shorter). */
+function inChunks<T>(items: readonly T[], size: number): T[][] {
+  const chunks: T[][] = [];
+  for (let start = 0; start < items.length; start += size) chunks.push(items.slice(start, start + size));
+  return chunks;
+}
+
+/** One claimed account's refresh requested. True if requested. */
+async function requestRefresh(
+  options: RefreshSchedulerOptions,
   decider: ReturnType<typeof accountDecider>,
-  { account_id: accountId, next_due_at: due }: { readonly account_id: string; readonly next_due_at: Date },
+  accountId: string,
   now: Date,
 ): Promise<boolean> {
-  // The next due time first, guarded by this one: a crash after it costs this refresh (the next
-  // comes on time), never a second request for the same due time.
-  const claimed = await options.pool.query(
-    `update ${table} set next_due_at = $3 where account_id = $1 and next_due_at = $2`,
-    [accountId, due, new Date(nextRefreshDue(accountId, now.getTime(), options.schedule))],
-  );
-  if (claimed.rowCount !== 1) return false;
   const outcome = await handleCommand(
     options.store,
     decider,

@@ -193,6 +193,10 @@ function schedulerMigrations(schema: string): Record<string, Migration> {
             account_id text primary key,
             next_due_at timestamptz not null
           )`),
+    // The due accounts are read earliest first: without this index each page of them scanned
+    // and sorted the whole schedule (10 million rows at bank scale), about 14 times a tick.
+    "0002_refresh_schedule_due": run(sql`
+          create index if not exists refresh_schedule_due on ${table("refresh_schedule")} (next_due_at, account_id)`),
   };
 }
 
