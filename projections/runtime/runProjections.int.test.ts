@@ -42,7 +42,7 @@ interface CounterTables {
   counts: { stream_id: string; n: number };
 }
 
-/** Counts `Counted` events per stream; fails on an event whose data says so. */
+/** Counts `Counted` events per stream; fails on an event whose data says so (in its fold or its write). */
 function counter(version = 1, name = "counter"): Projection<CounterTables> {
   return {
     name,
@@ -68,7 +68,14 @@ function counter(version = 1, name = "counter"): Projection<CounterTables> {
         .execute();
       const n = new Map(stored.map((row) => [row.stream_id, row.n]));
       for (const recorded of events) n.set(recorded.streamId, (n.get(recorded.streamId) ?? 0) + 1);
-      const rows = [...n].map(([stream_id, count]) => ({ stream_id, n: count }));
+      // An event saying so makes its stream's row one PostgreSQL refuses (the write fails, not the fold).
+      const unwritable = new Set(
+        events.filter((recorded) => recorded.data.unwritable === true).map((e) => e.streamId),
+      );
+      const rows = [...n].map(([stream_id, count]) => ({
+        stream_id,
+        n: unwritable.has(stream_id) ? "not a number" : count,
+      }));
       return upsertRows("counts", ["stream_id"], rows);
     },
   };
@@ -79,6 +86,7 @@ function runLive(
   t: { context: Context },
   projections: Projection<CounterTables>[],
   done: (progress: ProjectionProgress) => boolean = () => false,
+  db: Kysely<unknown> = t.context.db,
 ): { run: Promise<Map<string, TargetOutcome>>; stop: () => void; reached: Promise<ProjectionProgress> } {
   const controller = new AbortController();
   let resolveReached!: (progress: ProjectionProgress) => void;
@@ -91,7 +99,7 @@ function runLive(
     }
     return runProjections({
       pool: t.context.database.pool,
-      db: t.context.db,
+      db,
       store: t.context.store,
       schemas: t.context.schemas,
       targets,
@@ -137,6 +145,35 @@ test("a projection catches up from its checkpoint, follows live events, and resu
   t.deepEqual(await counts(t), { "s-a": 500, "s-b": 2, "s-c": 1 });
 });
 
+test("builds following the log live advance together: one statement moves every checkpoint of a batch and writes its rows", async (t) => {
+  const { store } = t.context;
+  const checkpointStatements: string[] = [];
+  const db = new Kysely<unknown>({
+    dialect: new PostgresDialect({ pool: t.context.database.pool }),
+    log: (logged) => {
+      if (logged.level === "query" && /update \S+projection_builds/.test(logged.query.sql))
+        checkpointStatements.push(logged.query.sql);
+    },
+  });
+  const other = { ...counter(1, "other"), tables: [] as const, setUp: () => Promise.resolve() };
+  other.foldBatch = () => Promise.resolve([]);
+  const live = runLive(t, [counter(), other], () => false, db);
+  for (let index = 0; index < 20; index += 1) {
+    await store.append(`s-${index % 3}`, "any", [event("Counted")]);
+    await sleep(5);
+  }
+  for (let waited = 0; waited < 10_000 && (await counts(t))["s-1"] !== 7; waited += 20) await sleep(20);
+  live.stop();
+  await live.run;
+  t.deepEqual(await counts(t), { "s-0": 7, "s-1": 7, "s-2": 6 });
+  t.true(checkpointStatements.length > 0);
+  t.deepEqual(
+    checkpointStatements.filter((statement) => !statement.includes("unnest")),
+    [],
+    "no checkpoint moved alone",
+  );
+});
+
 test("an event that cannot be applied stops that projection with an error naming it, keeps the progress before it, and the others run on", async (t) => {
   const { store } = t.context;
   await store.append("s-a", "any", [event("Counted"), event("Counted")]);
@@ -172,6 +209,37 @@ test("an event that cannot be applied stops that projection with an error naming
   );
   const live = await liveBuilds(t.context.db, t.context.schemas);
   t.regex(live.get("counter")?.error ?? "", /poisoned event/, "the error is in the registry");
+});
+
+test("a batch whose write PostgreSQL refuses stops only that projection, at the event at fault; the others' checkpoints move on", async (t) => {
+  const { store } = t.context;
+  await store.append("s-a", "any", [event("Counted"), event("Counted")]);
+  const unwritable = event("Counted", { unwritable: true });
+  await store.append("s-u", "any", [unwritable]);
+  const { position: head } = await store.append("s-a", "any", [event("Counted")]);
+  const other = {
+    ...counter(1, "other"),
+    tables: [] as const,
+    setUp: () => Promise.resolve(),
+    foldBatch: () => Promise.resolve([]),
+  };
+  const run = runLive(
+    t,
+    [counter(), other],
+    (progress) => progress.projection === "other" && progress.caughtUp,
+  );
+  await run.reached;
+  run.stop();
+  const outcomes = [...(await run.run).values()];
+  const failed = outcomes.find((outcome) => outcome.outcome === "failed");
+  if (failed?.outcome !== "failed") return t.fail("the counter did not fail");
+  t.like(failed.error, { projection: "counter", eventId: unwritable.id, eventType: "Counted" });
+  t.deepEqual(await counts(t), { "s-a": 2 }, "the two events before it are applied, nothing after");
+  t.deepEqual(
+    outcomes.filter((outcome) => outcome.outcome === "stopped"),
+    [{ outcome: "stopped", position: head }],
+    "the other projection read to the end",
+  );
 });
 
 test("two runners of one build: one holds the lease, the other stands by; nothing is applied twice", async (t) => {

@@ -9,7 +9,7 @@ import { AdvisoryLease } from "../../gateways/postgres/AdvisoryLease.ts";
 import { START, type Position } from "../../gateways/eventStore/Position.ts";
 import type { AnyProjection } from "./Projection.ts";
 import { ProjectionFailedError } from "./ProjectionFailedError.ts";
-import { writeStatement } from "./writeRows.ts";
+import { buildsWriteStatement, writeStatement, type RowWrite } from "./writeRows.ts";
 import {
   recordBuildFailure,
   registry,
@@ -64,6 +64,8 @@ export interface RunProjectionsOptions {
   readonly now?: () => number;
 }
 
+/** Batches of at most this many events are written to every build in one statement. */
+const TOGETHER_UP_TO = 500;
 // First key of build leases; the second is hashtext(build schema).
 const LEASE_CLASS = 0x70726f6a; // "proj"
 const STANDBY_POLL_MS = 1000;
@@ -199,7 +201,7 @@ async function applyToEveryTarget(
   outcomes: Map<string, TargetOutcome>,
   batch: readonly EventWithoutMetadata[],
 ): Promise<boolean> {
-  const ended = await Promise.all(running.map((target) => applyToTarget(options, target, batch)));
+  const ended = await applyTogether(options, running, batch);
   let retired = false;
   for (const [index, end] of ended.entries()) {
     const target = running[index];
@@ -209,6 +211,92 @@ async function applyToEveryTarget(
   }
   running.splice(0, running.length, ...running.filter((target) => !outcomes.has(target.buildSchema)));
   return retired;
+}
+
+/**
+ * The batch applied to every build that has not seen it, in one statement: each build's rows are
+ * read and folded side by side, then one statement advances every checkpoint that is as expected
+ * and writes the rows of those builds only: one round trip and one commit for all of them (with a
+ * statement per build, most carried only a checkpoint in a live system). Anything unusual (a fold
+ * or the statement failing, a build whose checkpoint or status is not as expected) is left to
+ * `applyToTarget`, one build at a time, which finds the event at fault or the swap. A large batch (a rebuild, a runner catching up) is written a
+ * statement per build instead, side by side on several connections: there the writing is the
+ * work, and one backend would do it alone. An outcome for each running build, in order.
+ */
+async function applyTogether(
+  options: RunProjectionsOptions,
+  running: readonly RunningTarget[],
+  batch: readonly EventWithoutMetadata[],
+): Promise<(TargetOutcome | undefined)[]> {
+  const last = batch.at(-1);
+  const behind = running.filter((target) => last !== undefined && last.position > target.position);
+  if (last === undefined || behind.length < 2 || batch.length > TOGETHER_UP_TO) {
+    return Promise.all(running.map((target) => applyToTarget(options, target, batch)));
+  }
+  const folds = await Promise.allSettled(behind.map((target) => foldFor(options, target, batch)));
+  const together = behind.flatMap((target, index) => {
+    const fold = folds[index];
+    return fold?.status === "fulfilled" ? [{ target, ...fold.value }] : [];
+  });
+  const advanced =
+    together.length === 0 ? new Set<string>() : await writeTogether(options, together, last.position);
+  for (const { target, events } of together) {
+    if (!advanced.has(target.buildSchema)) continue;
+    target.position = last.position;
+    target.applied += events.length;
+  }
+  return Promise.all(
+    running.map((target) =>
+      together.some((done) => done.target === target && advanced.has(target.buildSchema))
+        ? Promise.resolve(undefined)
+        : applyToTarget(options, target, batch),
+    ),
+  );
+}
+
+/**
+ * One statement: the checkpoints of `folded` builds moved to `to` where as expected, and those
+ * builds' writes. The builds it moved; none when it failed (then it wrote nothing, and each build
+ * on its own finds why: the event at fault, a swap, the connection).
+ */
+async function writeTogether(
+  options: RunProjectionsOptions,
+  folded: readonly { readonly target: RunningTarget; readonly writes: readonly RowWrite[] }[],
+  to: Position,
+): Promise<ReadonlySet<string>> {
+  const statement = buildsWriteStatement(
+    advanceCheckpoints(
+      options,
+      folded.map(({ target }) => target),
+      to,
+    ),
+    folded.map(({ target, writes }) => ({ schema: target.buildSchema, writes })),
+  );
+  try {
+    const { rows } = await statement.execute(options.db);
+    return new Set((rows as { build_schema: string }[]).map((row) => row.build_schema));
+  } catch {
+    return new Set();
+  }
+}
+
+/** The batch's events new to `target` and of its types, and the writes they fold into. */
+async function foldFor(
+  options: RunProjectionsOptions,
+  target: RunningTarget,
+  batch: readonly EventWithoutMetadata[],
+): Promise<{ readonly events: readonly EventWithoutMetadata[]; readonly writes: readonly RowWrite[] }> {
+  const events = newEventsOf(target, batch);
+  const writes =
+    events.length === 0 ? [] : await target.projection.foldBatch(options.db, events, target.buildSchema);
+  return { events, writes };
+}
+
+/** The events of `batch` after `target`'s checkpoint, of its projection's types. */
+function newEventsOf(target: RunningTarget, batch: readonly EventWithoutMetadata[]): EventWithoutMetadata[] {
+  return batch.filter(
+    (event) => event.position > target.position && target.projection.eventTypes.has(event.type),
+  );
 }
 
 /** Tells `onProgress` where each running build stands, after a batch or on catching up. */
@@ -242,9 +330,7 @@ async function applyToTarget(
 ): Promise<TargetOutcome | undefined> {
   const last = batch.at(-1);
   if (last === undefined || last.position <= target.position) return undefined;
-  const events = batch.filter(
-    (event) => event.position > target.position && target.projection.eventTypes.has(event.type),
-  );
+  const events = newEventsOf(target, batch);
   try {
     const status = await applyAndAdvance(options, target, events, last.position);
     if (status !== options.expectedStatus) return { outcome: "retired", position: target.position };
@@ -333,6 +419,22 @@ function advanceCheckpoint(options: RunProjectionsOptions, target: RunningTarget
     from (select ${ASYNC_COMMIT}) as settings
     where build_schema = ${target.buildSchema} and position = ${target.position} and status = ${options.expectedStatus}
     returning status
+  `;
+}
+
+/**
+ * Moves the checkpoint of each of `targets` from where this runner left it to `to`, for those
+ * still as expected; returns `build_schema` of each moved.
+ */
+function advanceCheckpoints(options: RunProjectionsOptions, targets: readonly RunningTarget[], to: Position) {
+  return sql<{ build_schema: string }>`
+    update ${buildsTable(options)} as builds set position = ${to}, updated_at = now()
+    from (select ${ASYNC_COMMIT}) as settings,
+      unnest(${targets.map((target) => target.buildSchema)}::text[], ${targets.map((target) => target.position)}::text[])
+        as expected (build_schema, position)
+    where builds.build_schema = expected.build_schema and builds.position = expected.position
+      and builds.status = ${options.expectedStatus}
+    returning builds.build_schema
   `;
 }
 

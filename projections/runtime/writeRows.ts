@@ -66,6 +66,37 @@ export function writeStatement(
   ])} select * from guard`;
 }
 
+/** One build's writes, in a statement that writes several builds. */
+export interface BuildWrites {
+  readonly schema: string;
+  readonly writes: readonly RowWrite[];
+}
+
+/**
+ * One statement for the writes of several builds: `guard` (a data-modifying statement returning
+ * the `build_schema` of each build it lets through) first, then each build's writes, which happen
+ * only if the guard returned that build. Returns the guard's rows; as one statement it commits (or
+ * fails) as a whole.
+ */
+export function buildsWriteStatement(
+  guard: RawBuilder<unknown>,
+  builds: readonly BuildWrites[],
+): RawBuilder<unknown> {
+  const parts = builds.flatMap((build) =>
+    build.writes.map((write) =>
+      insertStatement(
+        build.schema,
+        write,
+        sql`where exists (select from guard where build_schema = ${build.schema})`,
+      ),
+    ),
+  );
+  return sql`with ${sql.join([
+    sql`guard as (${guard})`,
+    ...parts.map((part, index) => sql`${sql.ref(`w${index}`)} as (${part})`),
+  ])} select * from guard`;
+}
+
 /** Sends `writes` as one statement through `db` (a transaction, or a connection in autocommit). */
 export async function executeWrites(
   db: QueryExecutorProvider,
