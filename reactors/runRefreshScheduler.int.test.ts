@@ -1,6 +1,7 @@
 import { capturingLogger } from "../test/capturingLogger.ts";
 import { fixedRules } from "../domain/ruleset/RuleBook.ts";
 import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import anyTest, { type TestFn } from "ava";
 import { handleCommand } from "../commands/handleCommand.ts";
 import type { AccountCommand } from "../domain/account/AccountCommand.ts";
@@ -191,6 +192,57 @@ test("a tick requests every account due, many at once, each once; `perTick` leav
   t.deepEqual(
     await Promise.all(ids.map((id) => scheduledRequests(t, id))),
     ids.map(() => 1),
+  );
+});
+
+test("a tick that takes longer than tickMs is followed at once, not after another tickMs", async (t) => {
+  const early = Array.from({ length: 30 }, (_, index) => `acc-${String(index).padStart(2, "0")}`);
+  const view = await openAccounts(t, [...early, "acc-late"], []);
+  const schema = `${t.context.database.schema}_scheduler`;
+  await migrateSchedule(t.context.database.pool, schema);
+  await t.context.database.pool.query(
+    `insert into "${schema}".refresh_schedule (account_id, next_due_at)
+       select id, $2::timestamptz from unnest($1::text[]) as u(id) union all select 'acc-late', $3::timestamptz`,
+    [early, new Date(T0 - 60_000), new Date(T0 + 1000)],
+  );
+  // Every request takes at least 30 ms, one at a time: the first tick takes about a second.
+  const requestedAt = new Map<string, number>();
+  const { store } = t.context;
+  const slowStore = new Proxy(store, {
+    get(target, key) {
+      if (key !== "append") {
+        const value: unknown = Reflect.get(target, key, target);
+        return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      }
+      return async (...args: Parameters<typeof store.append>) => {
+        await sleep(30);
+        const appended = await target.append(...args);
+        requestedAt.set(args[0], performance.now());
+        return appended;
+      };
+    },
+  });
+  const controller = new AbortController();
+  const started = performance.now();
+  const scheduler = runRefreshScheduler({
+    ...options(t, view, T0),
+    store: slowStore,
+    clock: () => T0 + (performance.now() - started),
+    signal: controller.signal,
+    tickMs: 1000,
+    concurrency: 1,
+  });
+  for (let waited = 0; waited < 10_000 && !requestedAt.has("account-acc-late"); waited += 20) await sleep(20);
+  controller.abort();
+  await scheduler;
+  const firstTickEnded = Math.max(...early.map((id) => requestedAt.get(`account-${id}`) ?? Number.NaN));
+  const late = requestedAt.get("account-acc-late");
+  if (late === undefined || Number.isNaN(firstTickEnded)) return t.fail("not every account was requested");
+  // Ticks a second apart from start to start: the late account is requested within about
+  // 1000 - (the first tick's length) + 30 ms of the first tick's end, not a second after it.
+  t.true(
+    late - firstTickEnded < 600,
+    `requested ${Math.round(late - firstTickEnded)} ms after the first tick ended`,
   );
 });
 
