@@ -17,6 +17,31 @@ export interface MigrationHistory {
 }
 
 /**
+ * Migrations recorded in the history that `migrations` does not know: run by a newer version (this
+ * one is an older one started again, in a rollback or a restart during an upgrade). Each is given
+ * as done already (a no-op), so that the migrator, which refuses a history with migrations it
+ * cannot find, lets this version start. Its own migrations all come before those (names sort by
+ * their number), so nothing of its own is left undone.
+ */
+async function recordedByNewerVersions(
+  pool: pg.Pool,
+  schema: string,
+  history: string,
+  migrations: Record<string, Migration>,
+): Promise<Record<string, Migration>> {
+  const { rows } = await pool
+    .query<{ name: string }>(`select name from "${schema}"."${history}"`)
+    .catch((error: unknown) => {
+      if ((error as { code?: unknown }).code === UNDEFINED_TABLE) return { rows: [] }; // a fresh schema
+      throw error;
+    });
+  const doneElsewhere: Migration = { up: () => Promise.resolve() };
+  return Object.fromEntries(
+    rows.filter((row) => !(row.name in migrations)).map((row) => [row.name, doneElsewhere]),
+  );
+}
+
+/**
  * Brings `schema` up to date with kysely's `Migrator`: the migrations not yet recorded in
  * `<schema>.<history>` run in name order, in one transaction under the record's lock, so several
  * processes may migrate at once (one runs them, the others then find them recorded).
@@ -27,7 +52,12 @@ export async function migrateSchema(
 ): Promise<void> {
   const migrator = new Migrator({
     db: new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) }),
-    provider: { getMigrations: () => Promise.resolve(migrations) },
+    provider: {
+      getMigrations: async () => ({
+        ...(await recordedByNewerVersions(pool, schema, history, migrations)),
+        ...migrations,
+      }),
+    },
     migrationTableSchema: schema,
     migrationTableName: history,
     migrationLockTableName: `${history}_lock`,

@@ -111,6 +111,32 @@ test("a fresh database gets every operational table, each migration recorded onc
   }
 });
 
+test("the additions beside the tables (the budget's claim, the schedule's index) are made at every start, outside the history", async (t) => {
+  const { pool, schema } = t.context;
+  await migrateAll(pool, schema);
+  await pool.query(`drop index "${schema}".refresh_schedule_due`);
+  await Promise.all([migrateAll(pool, schema), migrateAll(pool, schema)]); // two processes starting at once
+  const { rows } = await pool.query<{ function: string | null; index: string | null }>(
+    `select to_regprocedure($1)::text as function, to_regclass($2)::text as index`,
+    [`"${schema}".claim_refresh_read(text, text, uuid, integer)`, `"${schema}".refresh_schedule_due`],
+  );
+  t.truthy(rows[0]?.function);
+  t.truthy(rows[0]?.index, "made again where it went missing");
+});
+
+test("an older version started again over a newer version's history starts: what it does not know stays recorded", async (t) => {
+  const { pool, schema } = t.context;
+  await migrateAll(pool, schema);
+  await pool.query(
+    `insert into "${schema}".${HISTORIES.banking} (name, timestamp) values ('9999_of_a_newer_version', now())`,
+  );
+  await migrateAll(pool, schema); // would throw "corrupted migrations" if the migrator were asked as it is
+  t.deepEqual(await recorded(pool, schema, "banking"), [
+    ...migrationNames("banking", schema),
+    "9999_of_a_newer_version",
+  ]);
+});
+
 test("tables the versions before the history created are adopted with their rows", async (t) => {
   const { pool, schema } = t.context;
   for (const statement of [...OLD_TABLES(schema), ...OLD_ROWS(schema)]) await pool.query(statement);

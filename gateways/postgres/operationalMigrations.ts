@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Migration, type RawBuilder } from "kysely";
+import { Kysely, PostgresDialect, sql, type Migration, type RawBuilder } from "kysely";
 import type pg from "pg";
 import { migrateSchema } from "./migrateSchema.ts";
 
@@ -21,7 +21,10 @@ import { migrateSchema } from "./migrateSchema.ts";
  *
  * Every `0001` migration adopts what versions before the history created with `create table if
  * not exists`: it creates the table only if it is missing, so an existing table keeps its rows.
- * Later changes are new migrations, never edits of these.
+ * Later changes are new migrations, never edits of these. What the versions before a change live
+ * with unharmed (a function they never call, an index) is an addition instead
+ * (`operationalAdditions`, made if missing at every start), so that an older version can still
+ * start over the same schema.
  */
 export type OperationalComponent = "fanout" | "sms" | "banking" | "scheduler" | "commandApi";
 
@@ -44,6 +47,71 @@ export async function migrateOperationalTables(
     history: HISTORY[component],
     migrations: operationalMigrations(component, schema),
   });
+  const statements = operationalAdditions(component, schema);
+  if (statements.length === 0) return;
+  const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) });
+  await db.transaction().execute(async (transaction) => {
+    // Two processes starting at once would race on the catalog (a function replaced twice at once
+    // fails): one at a time.
+    await sql`select pg_advisory_xact_lock(hashtext(${`${schema}.${HISTORY[component]}.additions`}))`.execute(
+      transaction,
+    );
+    for (const statement of statements) await statement.execute(transaction);
+  });
+}
+
+/**
+ * What `component` needs beside its tables that the versions before it live with unharmed (a
+ * function they never call, an index): made if missing at every start, outside the migration
+ * history. A version that does not know a recorded migration refuses to migrate, so these would
+ * stop an older version started again (a rollback, a restart in the middle of an upgrade).
+ */
+export function operationalAdditions(component: OperationalComponent, schema: string): RawBuilder<unknown>[] {
+  const table = tableIn(schema);
+  switch (component) {
+    case "banking":
+      return [
+        // A claim in one round trip instead of five (begin, lock, count, insert, commit): the same
+        // steps inside a function, each statement of which sees what committed before its lock.
+        sql`
+          create or replace function ${table("claim_refresh_read")}(p_account_id text, p_day text, p_event_id uuid, p_per_day int)
+          returns boolean
+          language plpgsql as $fn$
+          declare
+            v_mine boolean;
+            v_used bigint;
+          begin
+            -- The key the claims before this function took: old and new replicas serialise alike.
+            perform pg_advisory_xact_lock(hashtext(${sql.lit(`${schema}:`)} || p_account_id || ':' || p_day));
+            select coalesce(bool_or(event_id = p_event_id), false), count(*) into v_mine, v_used
+              from ${table("refresh_reads")} where account_id = p_account_id and day = p_day::date;
+            if v_mine then
+              return true;
+            end if;
+            if v_used >= p_per_day then
+              return false;
+            end if;
+            insert into ${table("refresh_reads")} (account_id, day, event_id) values (p_account_id, p_day::date, p_event_id);
+            return true;
+          end
+          $fn$`,
+      ];
+    case "scheduler":
+      return [
+        // The due accounts are read earliest first: without this index each page of them scanned
+        // and sorted the whole schedule (10 million rows at bank scale), about 14 times a tick.
+        // Made once (seconds at 10 million rows, the schedule's writes waiting); then a no-op.
+        sql`create index if not exists refresh_schedule_due on ${table("refresh_schedule")} (next_due_at, account_id)`,
+      ];
+    case "fanout":
+    case "sms":
+    case "commandApi":
+      return [];
+    default: {
+      const unknown: never = component;
+      throw new Error(`no operational additions for ${String(unknown)}`);
+    }
+  }
 }
 
 /** The migrations of `component`'s history in `schema`. */
@@ -156,30 +224,6 @@ function bankingMigrations(schema: string): Record<string, Migration> {
             claimed_at timestamptz not null default now(),
             primary key (account_id, day, event_id)
           )`),
-    // A claim in one round trip instead of five (begin, lock, count, insert, commit): the same
-    // steps inside a function, each statement of which sees what committed before its lock.
-    "0002_claim_refresh_read": run(sql`
-          create or replace function ${table("claim_refresh_read")}(p_account_id text, p_day text, p_event_id uuid, p_per_day int)
-          returns boolean
-          language plpgsql as $fn$
-          declare
-            v_mine boolean;
-            v_used bigint;
-          begin
-            -- The key the claims before this function took: old and new replicas serialise alike.
-            perform pg_advisory_xact_lock(hashtext(${sql.lit(`${schema}:`)} || p_account_id || ':' || p_day));
-            select coalesce(bool_or(event_id = p_event_id), false), count(*) into v_mine, v_used
-              from ${table("refresh_reads")} where account_id = p_account_id and day = p_day::date;
-            if v_mine then
-              return true;
-            end if;
-            if v_used >= p_per_day then
-              return false;
-            end if;
-            insert into ${table("refresh_reads")} (account_id, day, event_id) values (p_account_id, p_day::date, p_event_id);
-            return true;
-          end
-          $fn$`),
   };
 }
 
@@ -193,10 +237,6 @@ function schedulerMigrations(schema: string): Record<string, Migration> {
             account_id text primary key,
             next_due_at timestamptz not null
           )`),
-    // The due accounts are read earliest first: without this index each page of them scanned
-    // and sorted the whole schedule (10 million rows at bank scale), about 14 times a tick.
-    "0002_refresh_schedule_due": run(sql`
-          create index if not exists refresh_schedule_due on ${table("refresh_schedule")} (next_due_at, account_id)`),
   };
 }
 
