@@ -195,6 +195,40 @@ test("a tick requests every account due, many at once, each once; `perTick` leav
   );
 });
 
+test("a request that fails puts the accounts claimed but not yet asked for back as they were due", async (t) => {
+  const ids = Array.from({ length: 10 }, (_, index) => `acc-${index}`);
+  const view = await openAccounts(t, ids, []);
+  const schema = `${t.context.database.schema}_scheduler`;
+  await migrateSchedule(t.context.database.pool, schema);
+  const due = new Date(T0 - 60_000);
+  await t.context.database.pool.query(
+    `insert into "${schema}".refresh_schedule (account_id, next_due_at) select id, $2::timestamptz from unnest($1::text[]) as u(id)`,
+    [ids, due],
+  );
+  const { store } = t.context;
+  let appends = 0;
+  const failingStore = new Proxy(store, {
+    get(target, key) {
+      if (key !== "append") {
+        const value: unknown = Reflect.get(target, key, target);
+        return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      }
+      return (...args: Parameters<typeof store.append>) => {
+        appends += 1;
+        return appends === 3 ? Promise.reject(new Error("the store is down")) : target.append(...args);
+      };
+    },
+  });
+  await t.throwsAsync(runSchedulerTick({ ...options(t, view, T0), store: failingStore, concurrency: 1 }), {
+    message: "the store is down",
+  });
+  const requested = await Promise.all(ids.map((id) => scheduledRequests(t, id)));
+  t.is(requested.filter((count) => count === 1).length, 2, "two asked for before the failure");
+  const stillDue = Object.entries(await dueTimes(t)).filter(([, at]) => at === due.getTime());
+  t.is(stillDue.length, 7, "the seven not yet asked for are due as they were; the failed one waits a period");
+  t.is(await runSchedulerTick(options(t, view, T0)), 7, "and the next tick asks for them");
+});
+
 test("a tick that takes longer than tickMs is followed at once, not after another tickMs", async (t) => {
   const early = Array.from({ length: 30 }, (_, index) => `acc-${String(index).padStart(2, "0")}`);
   const view = await openAccounts(t, [...early, "acc-late"], []);

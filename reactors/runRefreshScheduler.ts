@@ -77,7 +77,7 @@ export async function runRefreshScheduler(options: RefreshSchedulerOptions): Pro
   try {
     await migrateSchedule(options.pool, options.schema);
     let comparisons: ComparisonPlan = { nextAt: Number.NEGATIVE_INFINITY, againAfterMs: 0 };
-    let tickStarted = performance.now();
+    let tickStarted: number;
     do {
       if (lease.lost) return;
       tickStarted = performance.now();
@@ -94,6 +94,8 @@ export async function runRefreshScheduler(options: RefreshSchedulerOptions): Pro
         }
         if (requested > 0) options.logger.info(`scheduler: requested ${requested} balance refreshes`);
       } catch (error) {
+        // A tick that failed waits a whole tickMs before the next, however long it took to fail.
+        tickStarted = performance.now();
         // The read model it reads is created by the projector: on a fresh start, wait for it.
         if ((error as { code?: unknown }).code === UNDEFINED_TABLE) continue;
         options.logger.error(
@@ -153,9 +155,9 @@ export async function migrateSchedule(pool: pg.Pool, schema: string): Promise<vo
 
 /**
  * One look at the schedule: with `reconcile`, open accounts missing from it join and closed ones
- * leave (a comparison of the whole accounts read model); then each account due gets its refresh
- * request, then its next due time: the earliest due first, in pages, `concurrency` accounts at
- * once, until none is due or `perTick` are done. Returns how many requests were made.
+ * leave (a comparison of the whole accounts read model); then each account due gets its next due
+ * time (claimed 64 at a time), then its refresh request (`concurrency` at once): the earliest due
+ * first, in pages, until none is due or `perTick` are done. Returns how many requests were made.
  */
 export async function runSchedulerTick(
   options: RefreshSchedulerOptions,
@@ -194,9 +196,23 @@ async function schedulerTick(options: RefreshSchedulerOptions, reconcile: boolea
     looked += rows.length;
     for (const chunk of inChunks(rows, CLAIM_CHUNK)) {
       const claimed = await claimDue(options, table, chunk, now);
-      await eachAtOnce(claimed, options.concurrency ?? DEFAULT_CONCURRENCY, async (accountId) => {
-        if (await requestRefresh(options, accounts(), accountId, now)) requested += 1;
-      });
+      const started = new Set<string>();
+      try {
+        await eachAtOnce(claimed, options.concurrency ?? DEFAULT_CONCURRENCY, async (account) => {
+          started.add(account.account_id);
+          if (await requestRefresh(options, accounts(), account.account_id, now)) requested += 1;
+        });
+      } catch (error) {
+        // The store failed: the accounts claimed but not yet asked for are due again as they were.
+        await unclaim(
+          options,
+          table,
+          claimed.filter((account) => !started.has(account.account_id)),
+        ).catch(
+          () => undefined, // then they come a period later, as after a crash
+        );
+        throw error;
+      }
     }
     if (rows.length < DUE_PAGE) break;
   }
@@ -208,28 +224,52 @@ async function schedulerTick(options: RefreshSchedulerOptions, reconcile: boolea
  * statement: the accounts claimed, whose refreshes are now to be requested. Claimed before they
  * are requested: a crash after the claim costs these refreshes (the next come on time, a period
  * later), never a second request for the same due time. A chunk is claimed when the last one's
- * requests are done, so a crash or a failed request costs at most one chunk's refreshes.
+ * requests are done, so a crash costs at most one chunk's refreshes; a request that fails puts
+ * those not yet asked for back as they were.
  */
 async function claimDue(
   options: RefreshSchedulerOptions,
   table: string,
   due: readonly DueAccount[],
   now: Date,
-): Promise<string[]> {
+): Promise<Claim[]> {
   if (due.length === 0) return [];
+  const next = due.map((row) => new Date(nextRefreshDue(row.account_id, now.getTime(), options.schedule)));
   const { rows } = await options.pool.query<{ account_id: string }>(
     `update ${table} as scheduled set next_due_at = claim.next_due_at
      from unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) as claim (account_id, due_at, next_due_at)
      where scheduled.account_id = claim.account_id and scheduled.next_due_at = claim.due_at
      returning scheduled.account_id`,
-    [
-      due.map((row) => row.account_id),
-      due.map((row) => row.next_due_at),
-      due.map((row) => new Date(nextRefreshDue(row.account_id, now.getTime(), options.schedule))),
-    ],
+    [due.map((row) => row.account_id), due.map((row) => row.next_due_at), next],
   );
   const claimed = new Set(rows.map((row) => row.account_id));
-  return due.map((row) => row.account_id).filter((accountId) => claimed.has(accountId));
+  return due.flatMap((row, index) =>
+    claimed.has(row.account_id) ? [{ ...row, claimed_due_at: next[index] as Date }] : [],
+  );
+}
+
+/** An account claimed: the due time read, and the next one it was moved to. */
+interface Claim extends DueAccount {
+  readonly claimed_due_at: Date;
+}
+
+/** `claims` due again at the time they were read, where nothing has moved them since. */
+async function unclaim(
+  options: RefreshSchedulerOptions,
+  table: string,
+  claims: readonly Claim[],
+): Promise<void> {
+  if (claims.length === 0) return;
+  await options.pool.query(
+    `update ${table} as scheduled set next_due_at = claim.due_at
+     from unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) as claim (account_id, due_at, claimed_due_at)
+     where scheduled.account_id = claim.account_id and scheduled.next_due_at = claim.claimed_due_at`,
+    [
+      claims.map((claim) => claim.account_id),
+      claims.map((claim) => claim.next_due_at),
+      claims.map((claim) => claim.claimed_due_at),
+    ],
+  );
 }
 
 /** An account read as due, with the due time read (the claim's guard). */
