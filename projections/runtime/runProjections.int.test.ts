@@ -174,6 +174,66 @@ test("builds following the log live advance together: one statement moves every 
   );
 });
 
+test("a build whose registry row a swap holds does not hold up the others: their checkpoints move on meanwhile", async (t) => {
+  const { store, database, schemas } = t.context;
+  // The other projection's fold waits, when asked to, until the row is held: the batch is read
+  // before the swap's transaction begins (a reader of the log waits for transactions begun before).
+  let folding: { reached: () => void; go: Promise<void> } | undefined;
+  const other = {
+    ...counter(1, "other"),
+    tables: [] as const,
+    setUp: () => Promise.resolve(),
+    foldBatch: async () => {
+      const waiting = folding;
+      if (waiting !== undefined) {
+        waiting.reached();
+        await waiting.go;
+      }
+      return [];
+    },
+  };
+  const live = runLive(t, [counter(), other]);
+  const positionOf = async (name: string): Promise<string | undefined> => {
+    const { rows } = await database.pool.query<{ position: string }>(
+      `select position from "${schemas.runtime}".projection_builds where name = $1 and status = 'live'`,
+      [name],
+    );
+    return rows[0]?.position;
+  };
+  const { position: first } = await store.append("s-a", "any", [event("Counted")]);
+  for (let waited = 0; waited < 10_000 && (await positionOf("other")) !== first; waited += 20)
+    await sleep(20);
+  let reached!: () => void;
+  const foldReached = new Promise<void>((resolve) => (reached = resolve));
+  let go!: () => void;
+  folding = { reached, go: new Promise<void>((resolve) => (go = resolve)) };
+  const { position: second } = await store.append("s-a", "any", [event("Counted")]);
+  await foldReached;
+  folding = undefined;
+  const swap = await database.pool.connect();
+  try {
+    await swap.query("begin");
+    await swap.query(
+      `select 1 from "${schemas.runtime}".projection_builds where name = 'counter' and status = 'live' for update`,
+    );
+    go();
+    for (let waited = 0; waited < 5_000 && (await positionOf("other")) !== second; waited += 20)
+      await sleep(20);
+    t.is(await positionOf("other"), second, "the other build moved on while the row was held");
+    t.is(await positionOf("counter"), first, "the held build waits");
+    await swap.query("commit");
+    for (let waited = 0; waited < 10_000 && (await positionOf("counter")) !== second; waited += 20)
+      await sleep(20);
+    t.is(await positionOf("counter"), second, "and follows once it is let go");
+  } finally {
+    go();
+    swap.release();
+    live.stop();
+    await live.run;
+  }
+  t.deepEqual(await counts(t), { "s-a": 2 });
+});
+
 test("an event that cannot be applied stops that projection with an error naming it, keeps the progress before it, and the others run on", async (t) => {
   const { store } = t.context;
   await store.append("s-a", "any", [event("Counted"), event("Counted")]);

@@ -218,8 +218,9 @@ async function applyToEveryTarget(
  * read and folded side by side, then one statement advances every checkpoint that is as expected
  * and writes the rows of those builds only: one round trip and one commit for all of them (with a
  * statement per build, most carried only a checkpoint in a live system). Anything unusual (a fold
- * or the statement failing, a build whose checkpoint or status is not as expected) is left to
- * `applyToTarget`, one build at a time, which finds the event at fault or the swap. A large batch (a rebuild, a runner catching up) is written a
+ * or the statement failing, a build whose checkpoint or status is not as expected, or whose row a
+ * swap holds) is left to `applyToTarget`, one build at a time, which finds the event at fault or
+ * the swap. A large batch (a rebuild, a runner catching up) is written a
  * statement per build instead, side by side on several connections: there the writing is the
  * work, and one backend would do it alone. An outcome for each running build, in order.
  */
@@ -424,16 +425,22 @@ function advanceCheckpoint(options: RunProjectionsOptions, target: RunningTarget
 
 /**
  * Moves the checkpoint of each of `targets` from where this runner left it to `to`, for those
- * still as expected; returns `build_schema` of each moved.
+ * still as expected; returns `build_schema` of each moved. A build whose registry row is locked (a
+ * swap holds it while it verifies) is skipped, not waited for, and left to the per-build path:
+ * waiting here while holding the others' rows would make side-by-side swaps wait for each other.
  */
 function advanceCheckpoints(options: RunProjectionsOptions, targets: readonly RunningTarget[], to: Position) {
   return sql<{ build_schema: string }>`
     update ${buildsTable(options)} as builds set position = ${to}, updated_at = now()
     from (select ${ASYNC_COMMIT}) as settings,
-      unnest(${targets.map((target) => target.buildSchema)}::text[], ${targets.map((target) => target.position)}::text[])
-        as expected (build_schema, position)
-    where builds.build_schema = expected.build_schema and builds.position = expected.position
-      and builds.status = ${options.expectedStatus}
+      (select free.build_schema from ${buildsTable(options)} as free
+        join unnest(${targets.map((target) => target.buildSchema)}::text[], ${targets.map((target) => target.position)}::text[])
+          as expected (build_schema, position)
+          on free.build_schema = expected.build_schema and free.position = expected.position
+        where free.status = ${options.expectedStatus}
+        order by free.build_schema
+        for update of free skip locked) as free
+    where builds.build_schema = free.build_schema
     returning builds.build_schema
   `;
 }
