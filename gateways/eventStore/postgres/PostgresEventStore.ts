@@ -596,10 +596,17 @@ function snapshotEventOf(buffer: Buffer, starts: Int32Array, ends: Int32Array): 
 function statementNames(schema: string, sql: ReturnType<typeof statements>): ReadonlyMap<string, string> {
   return new Map(
     Object.entries(sql).flatMap(([key, text]) =>
-      typeof text === "string" ? [[text, `${schema}.${key}`]] : [],
+      typeof text === "string" && !UNPREPARED.has(key) ? [[text, `${schema}.${key}`]] : [],
     ),
   );
 }
+
+/**
+ * Counts over a range of the log, planned for the range each time: a connection's generic plan,
+ * made after a few counts from the start of the log, could scan far more than a count near its
+ * head needs. They run seldom (progress and lag), so planning them costs nothing that matters.
+ */
+const UNPREPARED: ReadonlySet<string> = new Set(["countAfter", "countBetween", "firstRecordedAfter"]);
 
 function statements(schema: string) {
   const events = `"${schema}".events`;
