@@ -50,25 +50,25 @@ export async function migrateSchema(
   pool: pg.Pool,
   { schema, history, migrations }: MigrationHistory,
 ): Promise<void> {
-  const migrator = new Migrator({
-    db: new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) }),
-    provider: {
-      getMigrations: async () => ({
-        ...(await recordedByNewerVersions(pool, schema, history, migrations)),
-        ...migrations,
-      }),
-    },
-    migrationTableSchema: schema,
-    migrationTableName: history,
-    migrationLockTableName: `${history}_lock`,
-  });
+  const migratorWith = (all: Record<string, Migration>) =>
+    new Migrator({
+      db: new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) }),
+      provider: { getMigrations: () => Promise.resolve(all) },
+      migrationTableSchema: schema,
+      migrationTableName: history,
+      migrationLockTableName: `${history}_lock`,
+    });
   // The record lives in the schema, so the schema must exist before the migrator looks.
   await pool.query(`create schema if not exists "${schema}"`).catch((error: unknown) => {
     if ((error as { code?: unknown }).code !== DUPLICATE_KEY) throw error; // created beside us
   });
   for (let attempt = 1; ; attempt += 1) {
-    const { error } = await migrator.migrateToLatest();
+    // Read before the migrator takes its connection and lock (a pool of one would wait on itself).
+    const newer = await recordedByNewerVersions(pool, schema, history, migrations);
+    const { error } = await migratorWith({ ...newer, ...migrations }).migrateToLatest();
     if (error === undefined) return;
+    // A newer version recorded a migration between that read and the migrator's: read again.
+    if (error instanceof Error && error.message.startsWith("corrupted migrations") && attempt < 10) continue;
     // The migrator lists every schema's tables; a schema or table dropped meanwhile by someone
     // else (3F000 invalid_schema_name, 42P01 undefined_table) fails that listing, not our
     // migration: look again.
