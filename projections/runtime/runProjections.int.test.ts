@@ -122,6 +122,26 @@ async function counts(t: { context: Context }, name = "counts"): Promise<Record<
   return Object.fromEntries(rows.map((row) => [row.stream_id, row.n]));
 }
 
+/** A projection named "other" with no tables, whose fold is `foldBatch` (nothing, by default). */
+function tableless(foldBatch: Projection<CounterTables>["foldBatch"] = () => Promise.resolve([])) {
+  return { ...counter(1, "other"), tables: [] as const, setUp: () => Promise.resolve(), foldBatch };
+}
+
+/** The counter and a tableless projection run live until the latter has caught up; their outcomes. */
+async function runCounterBesideAnother(t: {
+  context: Context;
+}): Promise<{ outcomes: TargetOutcome[]; failed: TargetOutcome | undefined }> {
+  const run = runLive(
+    t,
+    [counter(), tableless()],
+    (progress) => progress.projection === "other" && progress.caughtUp,
+  );
+  await run.reached;
+  run.stop();
+  const outcomes = [...(await run.run).values()];
+  return { outcomes, failed: outcomes.find((outcome) => outcome.outcome === "failed") };
+}
+
 const many = (n: number, type = "Counted") => Array.from({ length: n }, () => event(type));
 
 test("a projection catches up from its checkpoint, follows live events, and resumes where it stopped", async (t) => {
@@ -155,9 +175,7 @@ test("builds following the log live advance together: one statement moves every 
         checkpointStatements.push(logged.query.sql);
     },
   });
-  const other = { ...counter(1, "other"), tables: [] as const, setUp: () => Promise.resolve() };
-  other.foldBatch = () => Promise.resolve([]);
-  const live = runLive(t, [counter(), other], () => false, db);
+  const live = runLive(t, [counter(), tableless()], () => false, db);
   for (let index = 0; index < 20; index += 1) {
     await store.append(`s-${index % 3}`, "any", [event("Counted")]);
     await sleep(5);
@@ -179,19 +197,14 @@ test("a build whose registry row a swap holds does not hold up the others: their
   // The other projection's fold waits, when asked to, until the row is held: the batch is read
   // before the swap's transaction begins (a reader of the log waits for transactions begun before).
   let folding: { reached: () => void; go: Promise<void> } | undefined;
-  const other = {
-    ...counter(1, "other"),
-    tables: [] as const,
-    setUp: () => Promise.resolve(),
-    foldBatch: async () => {
-      const waiting = folding;
-      if (waiting !== undefined) {
-        waiting.reached();
-        await waiting.go;
-      }
-      return [];
-    },
-  };
+  const other = tableless(async () => {
+    const waiting = folding;
+    if (waiting !== undefined) {
+      waiting.reached();
+      await waiting.go;
+    }
+    return [];
+  });
   const live = runLive(t, [counter(), other]);
   const positionOf = async (name: string): Promise<string | undefined> => {
     const { rows } = await database.pool.query<{ position: string }>(
@@ -240,21 +253,7 @@ test("an event that cannot be applied stops that projection with an error naming
   const poison = event("Counted", { poison: true });
   await store.append("s-p", "any", [poison]);
   await store.append("s-a", "any", [event("Counted")]);
-  const other = {
-    ...counter(1, "other"),
-    tables: [] as const,
-    setUp: () => Promise.resolve(),
-    foldBatch: () => Promise.resolve([]),
-  };
-  const run = runLive(
-    t,
-    [counter(), other],
-    (progress) => progress.projection === "other" && progress.caughtUp,
-  );
-  await run.reached;
-  run.stop();
-  const outcomes = [...(await run.run).values()];
-  const failed = outcomes.find((outcome) => outcome.outcome === "failed");
+  const { outcomes, failed } = await runCounterBesideAnother(t);
   if (failed?.outcome !== "failed") return t.fail("the counter did not fail");
   t.true(failed.error instanceof ProjectionFailedError);
   t.like(failed.error, { projection: "counter", eventId: poison.id, eventType: "Counted" });
@@ -277,21 +276,7 @@ test("a batch whose write PostgreSQL refuses stops only that projection, at the 
   const unwritable = event("Counted", { unwritable: true });
   await store.append("s-u", "any", [unwritable]);
   const { position: head } = await store.append("s-a", "any", [event("Counted")]);
-  const other = {
-    ...counter(1, "other"),
-    tables: [] as const,
-    setUp: () => Promise.resolve(),
-    foldBatch: () => Promise.resolve([]),
-  };
-  const run = runLive(
-    t,
-    [counter(), other],
-    (progress) => progress.projection === "other" && progress.caughtUp,
-  );
-  await run.reached;
-  run.stop();
-  const outcomes = [...(await run.run).values()];
-  const failed = outcomes.find((outcome) => outcome.outcome === "failed");
+  const { outcomes, failed } = await runCounterBesideAnother(t);
   if (failed?.outcome !== "failed") return t.fail("the counter did not fail");
   t.like(failed.error, { projection: "counter", eventId: unwritable.id, eventType: "Counted" });
   t.deepEqual(await counts(t), { "s-a": 2 }, "the two events before it are applied, nothing after");
