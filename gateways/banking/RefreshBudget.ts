@@ -28,7 +28,7 @@ export class RefreshBudget {
    * Claims one of the account's reads for `day` (UTC, `YYYY-MM-DD`) for the request `eventId`:
    * true when it is within the budget (or was claimed by this very request before). Claims of one
    * account are serialised by an advisory lock, so two requests never both take the last read;
-   * one statement (`claim_refresh_read`, migration 0002), one round trip, one commit.
+   * one statement (`claim_refresh_read`, made at start-up: `operationalAdditions`), one round trip.
    */
   async claim(accountId: string, day: string, eventId: string): Promise<boolean> {
     const { rows } = await this.#pool.query<{ granted: boolean }>(

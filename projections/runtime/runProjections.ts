@@ -220,9 +220,9 @@ async function applyToEveryTarget(
  * statement per build, most carried only a checkpoint in a live system). Anything unusual (a fold
  * or the statement failing, a build whose checkpoint or status is not as expected, or whose row a
  * swap holds) is left to `applyToTarget`, one build at a time, which finds the event at fault or
- * the swap. A large batch (a rebuild, a runner catching up) is written a
- * statement per build instead, side by side on several connections: there the writing is the
- * work, and one backend would do it alone. An outcome for each running build, in order.
+ * the swap. A large batch (a rebuild, a runner catching up) is written a statement per build
+ * instead, side by side on several connections: there the writing is the work, and one backend
+ * would do it alone. An outcome for each running build, in order.
  */
 async function applyTogether(
   options: RunProjectionsOptions,
