@@ -3,7 +3,7 @@ import anyTest, { type TestFn } from "ava";
 import { openTestDatabase, type TestDatabase } from "../../../test/postgresTestDatabase.ts";
 import type { EventStore } from "../EventStore.ts";
 import { event, eventStoreContract } from "../eventStoreContract.ts";
-import { PostgresEventStore } from "./PostgresEventStore.ts";
+import { PostgresEventStore, preparedStatementTexts } from "./PostgresEventStore.ts";
 
 const test = anyTest as TestFn<{ store: EventStore; database: TestDatabase }>;
 
@@ -80,4 +80,48 @@ test("PostgreSQL: readStreams folds several streams from one read: each one's ev
     );
   }
   t.is((await store.readStreams([])).size, 0);
+});
+
+test("every statement prepared under a name keeps an index scan in its generic plan, never a scan of the whole log", async (t) => {
+  const { pool, schema } = t.context.database;
+  // A log big enough that reading all of it is never the cheap way (20,000 events; on a few
+  // hundred, a scan of the table is rightly cheapest).
+  for (let stream = 0; stream < 400; stream += 20) {
+    await Promise.all(
+      Array.from({ length: 20 }, (_, offset) =>
+        t.context.store.append(
+          `s-${stream + offset}`,
+          "any",
+          Array.from({ length: 50 }, () => event("Probed")),
+        ),
+      ),
+    );
+  }
+  await pool.query(`analyze "${schema}".events`);
+  await pool.query(`analyze "${schema}".log_origin`);
+  const values: Record<keyof ReturnType<typeof preparedStatementTexts>, string> = {
+    readStreamForwards: "'s-1', 0, 100",
+    readStreamBackwards: "'s-1', 9223372036854775807, 1",
+    readStreams: "array['s-1', 's-2']",
+    readAll: "0, 0, 1000",
+    readAllWithoutMetadata: "0, 0, 1000",
+    head: "",
+  };
+  const client = await pool.connect();
+  try {
+    // What a connection keeps after a few runs of a named statement, whatever the values.
+    await client.query("set plan_cache_mode = force_generic_plan");
+    for (const [key, text] of Object.entries(preparedStatementTexts(schema))) {
+      await client.query(`prepare probe_${key} as ${text}`);
+      const argumentsOf = values[key as keyof typeof values];
+      const { rows } = await client.query<{ "QUERY PLAN": string }>(
+        `explain execute probe_${key}${argumentsOf === "" ? "" : `(${argumentsOf})`}`,
+      );
+      const plan = rows.map((row) => row["QUERY PLAN"]).join("\n");
+      t.notRegex(plan, /Seq Scan on events/, `${key}:\n${plan}`);
+      t.regex(plan, /Index (Only )?Scan/, key);
+    }
+  } finally {
+    client.release();
+  }
 });
