@@ -21,7 +21,7 @@ import {
   type RefreshSchedulerOptions,
 } from "./runRefreshScheduler.ts";
 import { scheduleMembership } from "./scheduleMembership.ts";
-import type { RecordedEvent } from "../gateways/eventStore/EventStore.ts";
+import type { EventStore, RecordedEvent } from "../gateways/eventStore/EventStore.ts";
 
 const T0 = Date.UTC(2026, 10, 24, 6, 0, 0);
 const HOUR = 3_600_000;
@@ -84,6 +84,17 @@ function options(
     newEventId: randomUUID,
     logger: capturingLogger((message) => log.push(message)),
   };
+}
+
+/** `store`, its appends going through `append` instead (which may call the store's own). */
+function withAppend(store: EventStore, append: EventStore["append"]): EventStore {
+  return new Proxy(store, {
+    get(target, key) {
+      if (key === "append") return append;
+      const value: unknown = Reflect.get(target, key, target);
+      return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }
 
 /** The schedule's due times by account, in epoch ms. */
@@ -207,17 +218,9 @@ test("a request that fails puts the accounts claimed but not yet asked for back 
   );
   const { store } = t.context;
   let appends = 0;
-  const failingStore = new Proxy(store, {
-    get(target, key) {
-      if (key !== "append") {
-        const value: unknown = Reflect.get(target, key, target);
-        return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-      }
-      return (...args: Parameters<typeof store.append>) => {
-        appends += 1;
-        return appends === 3 ? Promise.reject(new Error("the store is down")) : target.append(...args);
-      };
-    },
+  const failingStore = withAppend(store, (...args) => {
+    appends += 1;
+    return appends === 3 ? Promise.reject(new Error("the store is down")) : store.append(...args);
   });
   await t.throwsAsync(runSchedulerTick({ ...options(t, view, T0), store: failingStore, concurrency: 1 }), {
     message: "the store is down",
@@ -242,19 +245,11 @@ test("a tick that takes longer than tickMs is followed at once, not after anothe
   // Every request takes at least 30 ms, one at a time: the first tick takes about a second.
   const requestedAt = new Map<string, number>();
   const { store } = t.context;
-  const slowStore = new Proxy(store, {
-    get(target, key) {
-      if (key !== "append") {
-        const value: unknown = Reflect.get(target, key, target);
-        return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-      }
-      return async (...args: Parameters<typeof store.append>) => {
-        await sleep(30);
-        const appended = await target.append(...args);
-        requestedAt.set(args[0], performance.now());
-        return appended;
-      };
-    },
+  const slowStore = withAppend(store, async (...args) => {
+    await sleep(30);
+    const appended = await store.append(...args);
+    requestedAt.set(args[0], performance.now());
+    return appended;
   });
   const controller = new AbortController();
   const started = performance.now();

@@ -60,10 +60,7 @@ export function writeStatement(
     if (parts.length <= 1) return parts[0];
     return sql`with ${sql.join(parts.map((part, index) => sql`${sql.ref(`w${index}`)} as (${part})`))} select 1`;
   }
-  return sql`with ${sql.join([
-    sql`guard as (${guard})`,
-    ...parts.map((part, index) => sql`${sql.ref(`w${index}`)} as (${part})`),
-  ])} select * from guard`;
+  return afterGuard(guard, parts);
 }
 
 /** One build's writes, in a statement that writes several builds. */
@@ -91,6 +88,11 @@ export function buildsWriteStatement(
       ),
     ),
   );
+  return afterGuard(guard, parts);
+}
+
+/** `guard`, then each of `parts` (written to look at `guard`), as one statement returning the guard's rows. */
+function afterGuard(guard: RawBuilder<unknown>, parts: readonly RawBuilder<unknown>[]): RawBuilder<unknown> {
   return sql`with ${sql.join([
     sql`guard as (${guard})`,
     ...parts.map((part, index) => sql`${sql.ref(`w${index}`)} as (${part})`),
