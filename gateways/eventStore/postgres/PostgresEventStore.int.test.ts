@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import anyTest, { type TestFn } from "ava";
 import { openTestDatabase, type TestDatabase } from "../../../test/postgresTestDatabase.ts";
-import type { EventStore } from "../EventStore.ts";
+import fc from "fast-check";
+import type { EventStore, ReadStreamOptions } from "../EventStore.ts";
 import { event, eventStoreContract } from "../eventStoreContract.ts";
 import { PostgresEventStore, preparedStatementTexts } from "./PostgresEventStore.ts";
 
@@ -82,6 +83,80 @@ test("PostgreSQL: readStreams folds several streams from one read: each one's ev
   t.is((await store.readStreams([])).size, 0);
 });
 
+test("PostgreSQL: stream reads that wait for a slot leave together, and each reads what it would alone", async (t) => {
+  const { pool, schema } = t.context.database;
+  const prefix = `pages-${randomUUID()}`;
+  // Streams of 0 to 7 events, interleaved in the log.
+  for (let round = 0; round < 7; round += 1) {
+    await Promise.all(
+      Array.from({ length: 8 }, (_, stream) =>
+        stream > round
+          ? t.context.store.append(`${prefix}-${stream}`, "any", [event("Paged", { stream, round })])
+          : Promise.resolve(),
+      ),
+    );
+  }
+  const statements: string[] = [];
+  const counted = new Proxy(pool, {
+    get: (target, key) =>
+      key === "query"
+        ? (config: string | { text: string }, values?: unknown[]) => {
+            statements.push(typeof config === "string" ? config : config.text);
+            return target.query(config as string, values);
+          }
+        : (Reflect.get(target, key, target) as unknown),
+  });
+  // One read slot and pages of 3: every read but the first waits, and streams span pages.
+  const store = new PostgresEventStore(counted, { schema, readPageSize: 3, maxInFlightReads: 1 });
+  const readAll = async (streamId: string, options: ReadStreamOptions) => {
+    const events = [];
+    for await (const recorded of store.readStream(streamId, options)) {
+      events.push({ id: recorded.id, revision: recorded.revision, metadata: recorded.metadata });
+    }
+    return events;
+  };
+  try {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.record(
+            {
+              stream: fc.integer({ min: 0, max: 8 }), // 8: a stream that does not exist
+              fromRevision: fc.integer({ min: 0, max: 8 }),
+              maxCount: fc.integer({ min: 1, max: 8 }),
+              direction: fc.constantFrom<"forwards" | "backwards">("forwards", "backwards"),
+            },
+            { requiredKeys: ["stream"] },
+          ),
+          { minLength: 1, maxLength: 12 },
+        ),
+        async (reads) => {
+          const alone = [];
+          statements.length = 0;
+          for (const { stream, ...options } of reads)
+            alone.push(await readAll(`${prefix}-${stream}`, options));
+          const aloneStatements = statements.length;
+          statements.length = 0;
+          const together = await Promise.all(
+            reads.map(({ stream, ...options }) => readAll(`${prefix}-${stream}`, options)),
+          );
+          t.deepEqual(together, alone);
+          const forwardReads = reads.filter((read) => read.direction !== "backwards").length;
+          if (forwardReads >= 3) {
+            t.true(
+              statements.length < aloneStatements,
+              `${statements.length} of ${aloneStatements} statements`,
+            );
+          }
+        },
+      ),
+      { numRuns: 40 },
+    );
+  } finally {
+    await store.close();
+  }
+});
+
 test("every statement prepared under a name keeps an index scan in its generic plan, never a scan of the whole log", async (t) => {
   const { pool, schema } = t.context.database;
   // A log big enough that reading all of it is never the cheap way (20,000 events; on a few
@@ -103,6 +178,7 @@ test("every statement prepared under a name keeps an index scan in its generic p
     readStreamForwards: "'s-1', 0, 100",
     readStreamBackwards: "'s-1', 9223372036854775807, 1",
     readStreams: "array['s-1', 's-2']",
+    readStreamPages: "array['s-1', 's-2'], array[0, 5]::bigint[], array[1000, 1000]",
     readAll: "0, 0, 1000",
     readAllWithoutMetadata: "0, 0, 1000",
     head: "",

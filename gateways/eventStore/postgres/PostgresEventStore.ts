@@ -26,7 +26,7 @@ import {
 import { START, comparePositions, parsePosition, positionParts, type Position } from "../Position.ts";
 import { DEFAULT_MAX_EVENT_BYTES, validateAppend, type SerializedEvent } from "../validateAppend.ts";
 import { to as copyTo } from "pg-copy-streams";
-import { AppendBatcher } from "./AppendBatcher.ts";
+import { MicroBatcher } from "../../postgres/MicroBatcher.ts";
 import { copyBinaryRows } from "./copyBinaryRows.ts";
 import { IMPORT_UNDER_WAY, eventStoreMigrations, notificationChannel } from "./eventStoreMigrations.ts";
 import { LogWakeups } from "./LogWakeups.ts";
@@ -47,6 +47,13 @@ export interface PostgresEventStoreOptions {
   readonly minSplitEvents?: number;
   /** Rows per read round trip (default 1000). */
   readonly readPageSize?: number;
+  /**
+   * Stream reads on the wire at once (default 2); forward reads of streams that come while every
+   * read slot is busy wait and leave together, as one statement (`readStreamPages`).
+   */
+  readonly maxInFlightReads?: number;
+  /** Most streams read in one statement (default 64). */
+  readonly maxBatchReads?: number;
   /** Fallback poll for subscriptions when no notification arrives (default 1000 ms). */
   readonly pollIntervalMs?: number;
 }
@@ -57,6 +64,8 @@ export const POSTGRES_EVENT_STORE_DEFAULTS = {
   maxBatchAppends: 256,
   minSplitEvents: 200,
   readPageSize: 1000,
+  maxInFlightReads: 2,
+  maxBatchReads: 64,
   pollIntervalMs: 1000,
 } as const;
 
@@ -87,6 +96,13 @@ export interface PendingAppend {
   readonly streamId: string;
   readonly expected: ExpectedRevision;
   readonly events: readonly SerializedEvent[];
+}
+
+/** One page of a stream read forwards: from a revision, at most `limit` events. */
+interface PageRequest {
+  readonly streamId: string;
+  readonly from: number;
+  readonly limit: number;
 }
 
 interface EventRowWithoutMetadata {
@@ -140,7 +156,9 @@ export class PostgresEventStore implements EventStore {
   readonly #maxEventBytes: number;
   readonly #pageSize: number;
   readonly #pollIntervalMs: number;
-  readonly #batcher: AppendBatcher<PendingAppend, AppendResult>;
+  readonly #batcher: MicroBatcher<PendingAppend, AppendResult>;
+  /** Forward pages of streams, read together when they wait (`#readPages`). */
+  readonly #pages: MicroBatcher<PageRequest, readonly EventRow[]>;
   readonly #wakeups: LogWakeups;
   readonly #subscriptions = new Set<Subscription<EventWithoutMetadata>>();
   readonly #sql: ReturnType<typeof statements>;
@@ -155,7 +173,7 @@ export class PostgresEventStore implements EventStore {
     this.#pollIntervalMs = options.pollIntervalMs ?? POSTGRES_EVENT_STORE_DEFAULTS.pollIntervalMs;
     this.#sql = statements(this.#schema);
     this.#statementNames = statementNames(this.#schema, this.#sql);
-    this.#batcher = new AppendBatcher(
+    this.#batcher = new MicroBatcher(
       (appends) => this.#appendBatch(appends),
       options.maxInFlightBatches ?? POSTGRES_EVENT_STORE_DEFAULTS.maxInFlightBatches,
       options.maxBatchAppends ?? POSTGRES_EVENT_STORE_DEFAULTS.maxBatchAppends,
@@ -164,6 +182,11 @@ export class PostgresEventStore implements EventStore {
         keyOf: (append) => append.streamId,
         minWeightEach: options.minSplitEvents ?? POSTGRES_EVENT_STORE_DEFAULTS.minSplitEvents,
       },
+    );
+    this.#pages = new MicroBatcher(
+      (requests) => this.#readPages(requests),
+      options.maxInFlightReads ?? POSTGRES_EVENT_STORE_DEFAULTS.maxInFlightReads,
+      options.maxBatchReads ?? POSTGRES_EVENT_STORE_DEFAULTS.maxBatchReads,
     );
     this.#wakeups = new LogWakeups(pool, notificationChannel(this.#schema));
   }
@@ -212,16 +235,40 @@ export class PostgresEventStore implements EventStore {
     let next = options.fromRevision ?? (forwards ? 0 : Number.MAX_SAFE_INTEGER);
     while (remaining > 0 && next >= 0) {
       const limit = Math.min(this.#pageSize, remaining);
-      const { rows } = await this.#query<EventRow>(
-        forwards ? this.#sql.readStreamForwards : this.#sql.readStreamBackwards,
-        [streamId, next, limit],
-      );
+      const rows = forwards
+        ? await this.#pages.submit({ streamId, from: next, limit })
+        : (await this.#query<EventRow>(this.#sql.readStreamBackwards, [streamId, next, limit])).rows;
       for (const row of rows) yield toRecordedEvent(row);
       remaining -= rows.length;
       const last = rows.at(-1);
       if (rows.length < limit || last === undefined) return;
       next = Number(last.stream_revision) + (forwards ? 1 : -1);
     }
+  }
+
+  /**
+   * Forward pages of streams, one per request, in one statement: the reads that waited for a
+   * slot together (a pull reads its account's stream twice, an SMS a few streams; 64 gateway
+   * refreshes under way read 64 streams). A lone read is the plain one-stream statement.
+   */
+  async #readPages(requests: readonly PageRequest[]): Promise<readonly (readonly EventRow[])[]> {
+    const [only] = requests;
+    if (requests.length === 1 && only !== undefined) {
+      const { rows } = await this.#query<EventRow>(this.#sql.readStreamForwards, [
+        only.streamId,
+        only.from,
+        only.limit,
+      ]);
+      return [rows];
+    }
+    const { rows } = await this.#query<EventRow & { page: string }>(this.#sql.readStreamPages, [
+      requests.map((request) => request.streamId),
+      requests.map((request) => request.from),
+      requests.map((request) => request.limit),
+    ]);
+    const pages = requests.map((): EventRow[] => []);
+    for (const row of rows) pages[Number(row.page) - 1]?.push(row);
+    return pages;
   }
 
   async readStreams(
@@ -605,6 +652,7 @@ export const PREPARED_STATEMENTS = [
   "readStreamForwards",
   "readStreamBackwards",
   "readStreams",
+  "readStreamPages",
   "readAll",
   "readAllWithoutMetadata",
   "head",
@@ -642,6 +690,13 @@ function statements(schema: string) {
       where stream_id = $1 and stream_revision <= $2 order by stream_revision desc limit $3`,
     readStreams: `select ${columnsWithoutMetadata} from ${events}
       where stream_id = any($1::text[]) order by stream_id, stream_revision`,
+    /** Each request's page (numbered from 1, in the arrays' order), as `readStreamForwards` reads one. */
+    readStreamPages: `select request.page, found.* from
+      unnest($1::text[], $2::bigint[], $3::int[]) with ordinality as request (wanted_stream, wanted_from, wanted_count, page)
+      cross join lateral (select ${columns} from ${events}
+        where stream_id = request.wanted_stream and stream_revision >= request.wanted_from
+        order by stream_revision limit request.wanted_count) as found
+      order by request.page, found.stream_revision`,
     readAll: readAllOf(columns),
     readAllWithoutMetadata: readAllOf(columnsWithoutMetadata),
     /** COPY takes no parameters: `typeLiterals` are quoted already, a part's numbers checked. */

@@ -11,20 +11,21 @@ export interface BatchSplitting<Request> {
   readonly minWeightEach: number;
 }
 
-/**
- * Micro-batching without a timer: appends submitted in the same turn of the event loop leave
- * together, as do appends that arrive while every batch slot is busy, as one round trip and one
- * transaction (one WAL flush for many appends). A lone append waits for nothing but the tick.
- * With `splitting`, work of at least twice its `minWeightEach` that finds several slots free is
- * shared among them (same-key requests kept together, in order).
- */
 interface Pending<Request, Result> {
   readonly request: Request;
   readonly resolve: (result: Result) => void;
   readonly reject: (error: unknown) => void;
 }
 
-export class AppendBatcher<Request, Result> {
+/**
+ * Micro-batching without a timer: requests submitted in the same turn of the event loop leave
+ * together, as do requests that arrive while every batch slot is busy, as one round trip (for
+ * the event store's appends also one transaction: one WAL flush for many appends; for its stream
+ * reads and the refresh budget's claims one statement). A lone request waits for nothing but the
+ * tick. With `splitting`, work of at least twice its `minWeightEach` that finds several slots
+ * free is shared among them (same-key requests kept together, in order).
+ */
+export class MicroBatcher<Request, Result> {
   readonly #queue: Pending<Request, Result>[] = [];
   #inFlight = 0;
   #drainScheduled = false;
@@ -70,7 +71,8 @@ export class AppendBatcher<Request, Result> {
             batch.forEach((pending, index) => {
               const answer = answers[index];
               if (answer instanceof Error) pending.reject(answer);
-              else if (answer === undefined) pending.reject(new Error("append batch returned no answer"));
+              else if (answer === undefined)
+                pending.reject(new Error("a batch returned no answer for a request"));
               else pending.resolve(answer);
             });
           },

@@ -1,6 +1,6 @@
 import test from "ava";
 import fc from "fast-check";
-import { AppendBatcher } from "./AppendBatcher.ts";
+import { MicroBatcher } from "./MicroBatcher.ts";
 
 function deferred<T>() {
   let resolve!: (value: T) => void;
@@ -10,7 +10,7 @@ function deferred<T>() {
 
 test("appends submitted in one tick leave together as one batch", async (t) => {
   const batches: number[][] = [];
-  const batcher = new AppendBatcher<number, string>(
+  const batcher = new MicroBatcher<number, string>(
     (requests) => {
       batches.push([...requests]);
       return Promise.resolve(requests.map((request) => `ok ${request}`));
@@ -26,7 +26,7 @@ test("appends submitted in one tick leave together as one batch", async (t) => {
 test("while every slot is busy, later appends wait and then leave together, at most maxBatchSize at once", async (t) => {
   const batches: number[][] = [];
   const release = deferred<undefined>();
-  const batcher = new AppendBatcher<number, number>(
+  const batcher = new MicroBatcher<number, number>(
     async (requests) => {
       batches.push([...requests]);
       if (batches.length === 1) await release.promise;
@@ -46,7 +46,7 @@ test("while every slot is busy, later appends wait and then leave together, at m
 });
 
 test("each append gets its own answer: an error for one does not fail the others", async (t) => {
-  const batcher = new AppendBatcher<number, number>(
+  const batcher = new MicroBatcher<number, number>(
     (requests) =>
       Promise.resolve(requests.map((request) => (request === 2 ? new Error("refused") : request))),
     1,
@@ -61,7 +61,7 @@ test("each append gets its own answer: an error for one does not fail the others
 
 test("a failed batch rejects every append in it, and the batcher keeps working", async (t) => {
   let calls = 0;
-  const batcher = new AppendBatcher<number, number>(
+  const batcher = new MicroBatcher<number, number>(
     (requests) => {
       calls += 1;
       return calls === 1 ? Promise.reject(new Error("connection lost")) : Promise.resolve(requests);
@@ -90,7 +90,7 @@ const splitting = {
 async function batchesStartedFor(works: readonly Work[], maxInFlight: number) {
   const started: Work[][] = [];
   const releases: (() => void)[] = [];
-  const batcher = new AppendBatcher<Work, number>(
+  const batcher = new MicroBatcher<Work, number>(
     async (requests) => {
       started.push([...requests]);
       await new Promise<void>((resolve) => releases.push(resolve));
