@@ -43,6 +43,47 @@ test("twelve requests for each of 40 accounts at once: exactly four reads each a
   }
 });
 
+test("claims made while others are on the wire go together; two budgets claiming the same accounts in opposite orders never deadlock", async (t) => {
+  const statements: string[] = [];
+  const counted = new Proxy(t.context.pool, {
+    get: (target, key) =>
+      key === "query"
+        ? (text: string, values?: unknown[]) => {
+            statements.push(text);
+            return target.query(text, values);
+          }
+        : (Reflect.get(target, key, target) as unknown),
+  });
+  // Two replicas' budgets over one table; each takes accounts in the other's reverse order, so
+  // their statements want the same locks at once (PostgreSQL would fail one with a deadlock).
+  const [mine, theirs] = [
+    new RefreshBudget(counted, t.context.budgetSchema),
+    new RefreshBudget(counted, t.context.budgetSchema),
+  ];
+  const accounts = Array.from({ length: 30 }, (_, index) => `acc-${index}`);
+  const requests = accounts.flatMap((accountId) =>
+    [randomUUID(), randomUUID(), randomUUID()].map((id) => ({ accountId, id })),
+  );
+  // Several days, each a fresh budget: the locks' waits cross again each time.
+  for (const day of ["2026-12-07", "2026-12-08", "2026-12-09", "2026-12-10", "2026-12-11"]) {
+    statements.length = 0;
+    const granted = await Promise.all([
+      ...requests.map(({ accountId, id }) => mine.claim(accountId, day, id)),
+      ...requests.toReversed().map(({ accountId }) => theirs.claim(accountId, day, randomUUID())),
+    ]);
+    t.is(
+      granted.filter(Boolean).length,
+      accounts.length * 4,
+      `${day}: four a day for each account, six asked`,
+    );
+    t.true(
+      statements.length < granted.length / 4,
+      `${statements.length} statements for ${granted.length} claims`,
+    );
+  }
+  for (const accountId of accounts) t.is(await readsClaimed(t, accountId, "2026-12-07"), 4, accountId);
+});
+
 test("a redelivered request finds its claim, even with the budget spent; it spends nothing", async (t) => {
   const first = randomUUID();
   t.true(await t.context.budget.claim("acc-1", "2026-12-07", first));

@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { MicroBatcher } from "../postgres/MicroBatcher.ts";
 import { migrateOperationalTables } from "../postgres/operationalMigrations.ts";
 
 /**
@@ -10,13 +11,17 @@ export class RefreshBudget {
   readonly #pool: pg.Pool;
   readonly #schema: string;
   readonly #claimFunction: string;
+  readonly #claimsFunction: string;
   readonly #perDay: number;
+  readonly #claims: MicroBatcher<Claim, boolean>;
 
   constructor(pool: pg.Pool, schema: string, perDay = 4) {
     this.#pool = pool;
     this.#schema = schema;
     this.#claimFunction = `"${schema}".claim_refresh_read`;
+    this.#claimsFunction = `"${schema}".claim_refresh_reads`;
     this.#perDay = perDay;
+    this.#claims = new MicroBatcher((claims) => this.#claimAll(claims), CLAIMS_IN_FLIGHT, CLAIMS_AT_ONCE);
   }
 
   /** Creates the schema and table if missing (the `banking` migration history). */
@@ -27,14 +32,45 @@ export class RefreshBudget {
   /**
    * Claims one of the account's reads for `day` (UTC, `YYYY-MM-DD`) for the request `eventId`:
    * true when it is within the budget (or was claimed by this very request before). Claims of one
-   * account are serialised by an advisory lock, so two requests never both take the last read;
-   * one statement (`claim_refresh_read`, made at start-up: `operationalAdditions`), one round trip.
+   * account are serialised by an advisory lock, so two requests never both take the last read.
+   * One statement (`claim_refresh_read`, made at start-up: `operationalAdditions`); claims made
+   * while others are on the wire wait and go together (`claim_refresh_reads`), one round trip.
    */
-  async claim(accountId: string, day: string, eventId: string): Promise<boolean> {
-    const { rows } = await this.#pool.query<{ granted: boolean }>(
-      `select ${this.#claimFunction}($1, $2, $3, $4) as granted`,
-      [accountId, day, eventId, this.#perDay],
+  claim(accountId: string, day: string, eventId: string): Promise<boolean> {
+    return this.#claims.submit({ accountId, day, eventId });
+  }
+
+  async #claimAll(claims: readonly Claim[]): Promise<readonly boolean[]> {
+    const [only] = claims;
+    if (claims.length === 1 && only !== undefined) {
+      const { rows } = await this.#pool.query<{ granted: boolean }>(
+        `select ${this.#claimFunction}($1, $2, $3, $4) as granted`,
+        [only.accountId, only.day, only.eventId, this.#perDay],
+      );
+      return [rows[0]?.granted === true];
+    }
+    const { rows } = await this.#pool.query<{ granted: boolean[] }>(
+      `select ${this.#claimsFunction}($1::text[], $2::text[], $3::uuid[], $4) as granted`,
+      [
+        claims.map((claim) => claim.accountId),
+        claims.map((claim) => claim.day),
+        claims.map((claim) => claim.eventId),
+        this.#perDay,
+      ],
     );
-    return rows[0]?.granted === true;
+    const granted = rows[0]?.granted ?? [];
+    return claims.map((_, index) => granted[index] === true);
   }
 }
+
+/** One read of an account's day claimed for one request. */
+interface Claim {
+  readonly accountId: string;
+  readonly day: string;
+  readonly eventId: string;
+}
+
+/** Claim statements on the wire at once; claims arriving meanwhile wait and go together. */
+const CLAIMS_IN_FLIGHT = 2;
+/** The most claims in one statement. */
+const CLAIMS_AT_ONCE = 64;

@@ -116,11 +116,20 @@ test("the additions beside the tables (the budget's claim, the schedule's index)
   await migrateAll(pool, schema);
   await pool.query(`drop index "${schema}".refresh_schedule_due`);
   await Promise.all([migrateAll(pool, schema), migrateAll(pool, schema)]); // two processes starting at once
-  const { rows } = await pool.query<{ function: string | null; index: string | null }>(
-    `select to_regprocedure($1)::text as function, to_regclass($2)::text as index`,
-    [`"${schema}".claim_refresh_read(text, text, uuid, integer)`, `"${schema}".refresh_schedule_due`],
+  const { rows } = await pool.query<{
+    function: string | null;
+    functions: string | null;
+    index: string | null;
+  }>(
+    `select to_regprocedure($1)::text as function, to_regprocedure($2)::text as functions, to_regclass($3)::text as index`,
+    [
+      `"${schema}".claim_refresh_read(text, text, uuid, integer)`,
+      `"${schema}".claim_refresh_reads(text[], text[], uuid[], integer)`,
+      `"${schema}".refresh_schedule_due`,
+    ],
   );
   t.truthy(rows[0]?.function);
+  t.truthy(rows[0]?.functions);
   t.truthy(rows[0]?.index, "made again where it went missing");
 });
 

@@ -95,6 +95,25 @@ export function operationalAdditions(component: OperationalComponent, schema: st
             return true;
           end
           $fn$`,
+        // Claims that waited for a round trip, in one: each as above, in the order of their locks'
+        // keys, so that two such calls never wait for each other's locks in a circle.
+        sql`
+          create or replace function ${table("claim_refresh_reads")}(p_account_ids text[], p_days text[], p_event_ids uuid[], p_per_day int)
+          returns boolean[]
+          language plpgsql as $fn$
+          declare
+            v_granted boolean[] := array_fill(false, array[cardinality(p_account_ids)]);
+            v_index int;
+          begin
+            for v_index in
+              select claim from generate_subscripts(p_account_ids, 1) as claim
+               order by hashtext(${sql.lit(`${schema}:`)} || p_account_ids[claim] || ':' || p_days[claim]), claim
+            loop
+              v_granted[v_index] := ${table("claim_refresh_read")}(p_account_ids[v_index], p_days[v_index], p_event_ids[v_index], p_per_day);
+            end loop;
+            return v_granted;
+          end
+          $fn$`,
       ];
     case "scheduler":
       return [
