@@ -222,7 +222,7 @@ const environment = z.object({
       return z.NEVER;
     }),
   BANKING_API_TOKEN: z.string().min(1, { message: "must not be empty" }).optional(),
-  BANKING_CONCURRENCY: wholeNumber("8", 1, 64, "must be a whole number from 1 to 64"),
+  BANKING_CONCURRENCY: wholeNumber("8", 1, 1024, "must be a whole number from 1 to 1024"),
   BANKING_CALLS_PER_SECOND: wholeNumber(
     "0",
     0,

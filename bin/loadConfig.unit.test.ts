@@ -185,8 +185,8 @@ test("the banking gateway: reads at once, the bank's limit, Retry-After cap and 
     },
   );
   for (const [variable, value, problem] of [
-    ["BANKING_CONCURRENCY", "0", "must be a whole number from 1 to 64"],
-    ["BANKING_CONCURRENCY", "65", "must be a whole number from 1 to 64"],
+    ["BANKING_CONCURRENCY", "0", "must be a whole number from 1 to 1024"],
+    ["BANKING_CONCURRENCY", "1025", "must be a whole number from 1 to 1024"],
     ["BANKING_CALLS_PER_SECOND", "1.5", "must be a whole number from 0 (no limit) to 100000"],
     ["BANKING_CALLS_PER_SECOND", "100001", "must be a whole number from 0 (no limit) to 100000"],
     ["BANKING_RETRY_AFTER_CAP_SECONDS", "-1", "must be a whole number of seconds from 0 to 3600"],

@@ -15,10 +15,11 @@ import { median } from "../shared/median.ts";
 import { parseBenchmarkFlags, wholeNumber } from "../shared/parseFlagValues.ts";
 
 export const PULLS_BENCHMARK_FLAGS = `  --accounts N      accounts on the refresh schedule (default 100000)
-  --rate N          reads a second the schedule asks for: its period is accounts / rate (default 1000)
+  --rate N          reads a second the schedule asks for: its period is accounts / rate (default 1200:
+                    above the 1,000 asked of the system, so that the figure is what it can do)
   --seconds N       measured seconds once the reads have started (default 60)
   --latency N       the Banking API simulator's answer time, ms (default 50)
-  --concurrency N   BANKING_CONCURRENCY, refreshes at once (default 64)`;
+  --concurrency N   BANKING_CONCURRENCY, refreshes at once (default 128)`;
 
 const TOKEN = "bench-bank-token";
 const DAY_MS = 86_400_000;
@@ -35,10 +36,10 @@ const DAY_MS = 86_400_000;
 export async function runPullBenchmark(args: readonly string[]): Promise<void> {
   const values = parseBenchmarkFlags(args, {
     accounts: { type: "string", default: "100000" },
-    rate: { type: "string", default: "1000" },
+    rate: { type: "string", default: "1200" },
     seconds: { type: "string", default: "60" },
     latency: { type: "string", default: "50" },
-    concurrency: { type: "string", default: "64" },
+    concurrency: { type: "string", default: "128" },
   });
   const accounts = wholeNumber("--accounts", values.accounts, 100);
   const rate = wholeNumber("--rate", values.rate, 1);
