@@ -21,6 +21,14 @@ const UNSTORABLE_ESCAPE =
   /(?<!\\)(?:\\\\)*\\u(?:0000|d[89ab][0-9a-f]{2}(?!\\ud[c-f][0-9a-f]{2})|d[c-f][0-9a-f]{2})/i;
 
 /**
+ * Whether an append would take `streamId` (1-200 non-blank characters, no NUL): a stream whose
+ * id is not has no events, and reading it needs no round trip.
+ */
+export function isPossibleStreamId(streamId: string): boolean {
+  return STREAM_ID.test(streamId) && !streamId.includes("\u0000");
+}
+
+/**
  * Checks an append before any adapter touches the store, so that bad input is refused with a
  * typed error and nothing is written.
  * @throws InvalidAppendError naming what is wrong.
@@ -31,7 +39,7 @@ export function validateAppend(
   events: unknown,
   maxEventBytes = DEFAULT_MAX_EVENT_BYTES,
 ): { streamId: string; expected: ExpectedRevision; events: SerializedEvent[] } {
-  if (typeof streamId !== "string" || !STREAM_ID.test(streamId) || streamId.includes("\u0000")) {
+  if (typeof streamId !== "string" || !isPossibleStreamId(streamId)) {
     throw new InvalidAppendError("bad_stream_id", `stream id must be 1-200 non-blank characters`);
   }
   if (!isExpectedRevision(expected)) {

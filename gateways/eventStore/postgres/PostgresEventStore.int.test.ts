@@ -3,7 +3,7 @@ import anyTest, { type TestFn } from "ava";
 import { openTestDatabase, type TestDatabase } from "../../../test/postgresTestDatabase.ts";
 import fc from "fast-check";
 import type { EventStore, ReadStreamOptions } from "../EventStore.ts";
-import { event, eventStoreContract } from "../eventStoreContract.ts";
+import { collect, event, eventStoreContract } from "../eventStoreContract.ts";
 import { PostgresEventStore, preparedStatementTexts } from "./PostgresEventStore.ts";
 
 const test = anyTest as TestFn<{ store: EventStore; database: TestDatabase }>;
@@ -152,6 +152,78 @@ test("PostgreSQL: stream reads that wait for a slot leave together, and each rea
       ),
       { numRuns: 40 },
     );
+  } finally {
+    await store.close();
+  }
+});
+
+test("PostgreSQL: a forward read's pages hold at most maxBatchReadRows / maxBatchReads events, so a batch of them is bounded", async (t) => {
+  const { pool, schema } = t.context.database;
+  const streamId = `bounded-${randomUUID()}`;
+  await t.context.store.append(
+    streamId,
+    "no_stream",
+    Array.from({ length: 7 }, (_, n) => event("Bounded", { n })),
+  );
+  let statements = 0;
+  const counted = new Proxy(pool, {
+    get: (target, key) =>
+      key === "query"
+        ? (config: { text: string; values?: unknown[] }) => {
+            statements += 1;
+            return target.query(config);
+          }
+        : (Reflect.get(target, key, target) as unknown),
+  });
+  const store = new PostgresEventStore(counted, { schema, maxBatchReads: 4, maxBatchReadRows: 8 });
+  try {
+    const forwards = await collect(store.readStream(streamId));
+    t.deepEqual(
+      forwards.map((recorded) => recorded.data),
+      Array.from({ length: 7 }, (_, n) => ({ n })),
+    );
+    t.is(statements, 4, "pages of two");
+    statements = 0;
+    t.is((await collect(store.readStream(streamId, { direction: "backwards" }))).length, 7);
+    t.is(statements, 1, "a backward read keeps readPageSize");
+  } finally {
+    await store.close();
+  }
+});
+
+test("PostgreSQL: reads batched in a statement that fails are made again one by one; a stream id no append takes reads nothing", async (t) => {
+  const { pool, schema } = t.context.database;
+  const prefix = `retried-${randomUUID()}`;
+  for (let n = 0; n < 4; n += 1) {
+    await t.context.store.append(`${prefix}-${n}`, "no_stream", [event("Kept", { n })]);
+  }
+  let failures = 0;
+  const failing = new Proxy(pool, {
+    get: (target, key) =>
+      key === "query"
+        ? (config: { text: string; values?: unknown[] }) => {
+            if (config.text.includes("with ordinality") && failures === 0) {
+              failures += 1;
+              return Promise.reject(new Error("Connection terminated unexpectedly"));
+            }
+            return target.query(config);
+          }
+        : (Reflect.get(target, key, target) as unknown),
+  });
+  // Asked for in one tick, the reads leave together.
+  const store = new PostgresEventStore(failing, { schema, maxInFlightReads: 1 });
+  try {
+    const streams = [0, 1, 2, 3].map((n) => `${prefix}-${n}`);
+    const [nothing, blank, ...reads] = await Promise.all(
+      [`${prefix}-\u0000`, " ", ...streams].map((streamId) => collect(store.readStream(streamId))),
+    );
+    t.is(failures, 1, "the batched statement failed once");
+    t.deepEqual(
+      reads.map((events) => events.map((recorded) => recorded.data)),
+      [0, 1, 2, 3].map((n) => [{ n }]),
+      "each read answered alone",
+    );
+    t.deepEqual([nothing, blank], [[], []]);
   } finally {
     await store.close();
   }

@@ -24,7 +24,12 @@ import {
   WrongExpectedRevisionError,
 } from "../EventStoreError.ts";
 import { START, comparePositions, parsePosition, positionParts, type Position } from "../Position.ts";
-import { DEFAULT_MAX_EVENT_BYTES, validateAppend, type SerializedEvent } from "../validateAppend.ts";
+import {
+  DEFAULT_MAX_EVENT_BYTES,
+  isPossibleStreamId,
+  validateAppend,
+  type SerializedEvent,
+} from "../validateAppend.ts";
 import { to as copyTo } from "pg-copy-streams";
 import { MicroBatcher } from "../../postgres/MicroBatcher.ts";
 import { copyBinaryRows } from "./copyBinaryRows.ts";
@@ -48,12 +53,19 @@ export interface PostgresEventStoreOptions {
   /** Rows per read round trip (default 1000). */
   readonly readPageSize?: number;
   /**
-   * Stream reads on the wire at once (default 2); forward reads of streams that come while every
-   * read slot is busy wait and leave together, as one statement (`readStreamPages`).
+   * Batched statements of forward stream reads on the wire at once (default 2); forward reads
+   * that come while every slot is busy wait and leave together, as one statement
+   * (`readStreamPages`). Backward reads and `readStreams` go straight to the pool.
    */
   readonly maxInFlightReads?: number;
   /** Most streams read in one statement (default 64). */
   readonly maxBatchReads?: number;
+  /**
+   * Most rows one batched read may return (default 16,000): a forward read's pages are of at most
+   * this divided by `maxBatchReads` rows (250), whatever `readPageSize`, so that 64 long streams
+   * read at once hold 16,000 rows, not 64,000.
+   */
+  readonly maxBatchReadRows?: number;
   /** Fallback poll for subscriptions when no notification arrives (default 1000 ms). */
   readonly pollIntervalMs?: number;
 }
@@ -66,6 +78,7 @@ export const POSTGRES_EVENT_STORE_DEFAULTS = {
   readPageSize: 1000,
   maxInFlightReads: 2,
   maxBatchReads: 64,
+  maxBatchReadRows: 16_000,
   pollIntervalMs: 1000,
 } as const;
 
@@ -155,6 +168,8 @@ export class PostgresEventStore implements EventStore {
   readonly #schema: string;
   readonly #maxEventBytes: number;
   readonly #pageSize: number;
+  /** Rows in a forward read's page (`maxBatchReadRows`). */
+  readonly #forwardPageSize: number;
   readonly #pollIntervalMs: number;
   readonly #batcher: MicroBatcher<PendingAppend, AppendResult>;
   /** Forward pages of streams, read together when they wait (`#readPages`). */
@@ -183,10 +198,20 @@ export class PostgresEventStore implements EventStore {
         minWeightEach: options.minSplitEvents ?? POSTGRES_EVENT_STORE_DEFAULTS.minSplitEvents,
       },
     );
+    const maxBatchReads = options.maxBatchReads ?? POSTGRES_EVENT_STORE_DEFAULTS.maxBatchReads;
     this.#pages = new MicroBatcher(
       (requests) => this.#readPages(requests),
       options.maxInFlightReads ?? POSTGRES_EVENT_STORE_DEFAULTS.maxInFlightReads,
-      options.maxBatchReads ?? POSTGRES_EVENT_STORE_DEFAULTS.maxBatchReads,
+      maxBatchReads,
+    );
+    this.#forwardPageSize = Math.max(
+      1,
+      Math.min(
+        this.#pageSize,
+        Math.floor(
+          (options.maxBatchReadRows ?? POSTGRES_EVENT_STORE_DEFAULTS.maxBatchReadRows) / maxBatchReads,
+        ),
+      ),
     );
     this.#wakeups = new LogWakeups(pool, notificationChannel(this.#schema));
   }
@@ -233,8 +258,10 @@ export class PostgresEventStore implements EventStore {
     const forwards = (options.direction ?? "forwards") === "forwards";
     let remaining = options.maxCount ?? Number.POSITIVE_INFINITY;
     let next = options.fromRevision ?? (forwards ? 0 : Number.MAX_SAFE_INTEGER);
+    // No append takes such an id: nothing to read (and nothing to fail the reads batched with it).
+    if (!isPossibleStreamId(streamId)) return;
     while (remaining > 0 && next >= 0) {
-      const limit = Math.min(this.#pageSize, remaining);
+      const limit = Math.min(forwards ? this.#forwardPageSize : this.#pageSize, remaining);
       const rows = forwards
         ? await this.#pages.submit({ streamId, from: next, limit })
         : (await this.#query<EventRow>(this.#sql.readStreamBackwards, [streamId, next, limit])).rows;
@@ -249,26 +276,40 @@ export class PostgresEventStore implements EventStore {
   /**
    * Forward pages of streams, one per request, in one statement: the reads that waited for a
    * slot together (a pull reads its account's stream twice, an SMS a few streams; 64 gateway
-   * refreshes under way read 64 streams). A lone read is the plain one-stream statement.
+   * refreshes under way read 64 streams). A lone read is the plain one-stream statement. If the
+   * statement fails (a lost connection), each read is made again alone, so that each gets its own
+   * answer or error.
    */
-  async #readPages(requests: readonly PageRequest[]): Promise<readonly (readonly EventRow[])[]> {
+  async #readPages(requests: readonly PageRequest[]): Promise<readonly (readonly EventRow[] | Error)[]> {
     const [only] = requests;
-    if (requests.length === 1 && only !== undefined) {
-      const { rows } = await this.#query<EventRow>(this.#sql.readStreamForwards, [
-        only.streamId,
-        only.from,
-        only.limit,
+    if (requests.length === 1 && only !== undefined) return [await this.#readPage(only)];
+    try {
+      const { rows } = await this.#query<EventRow & { page: string }>(this.#sql.readStreamPages, [
+        requests.map((request) => request.streamId),
+        requests.map((request) => request.from),
+        requests.map((request) => request.limit),
       ]);
-      return [rows];
+      const pages = requests.map((): EventRow[] => []);
+      for (const row of rows) pages[Number(row.page) - 1]?.push(row);
+      return pages;
+    } catch {
+      return Promise.all(
+        requests.map((request) =>
+          this.#readPage(request).catch((error: unknown) =>
+            error instanceof Error ? error : new Error(String(error)),
+          ),
+        ),
+      );
     }
-    const { rows } = await this.#query<EventRow & { page: string }>(this.#sql.readStreamPages, [
-      requests.map((request) => request.streamId),
-      requests.map((request) => request.from),
-      requests.map((request) => request.limit),
+  }
+
+  async #readPage(request: PageRequest): Promise<readonly EventRow[]> {
+    const { rows } = await this.#query<EventRow>(this.#sql.readStreamForwards, [
+      request.streamId,
+      request.from,
+      request.limit,
     ]);
-    const pages = requests.map((): EventRow[] => []);
-    for (const row of rows) pages[Number(row.page) - 1]?.push(row);
-    return pages;
+    return rows;
   }
 
   async readStreams(
