@@ -84,6 +84,30 @@ test("claims made while others are on the wire go together; two budgets claiming
   for (const accountId of accounts) t.is(await readsClaimed(t, accountId, "2026-12-07"), 4, accountId);
 });
 
+test("claims batched in a statement that fails are made again one by one, each granted once", async (t) => {
+  let failures = 0;
+  const failing = new Proxy(t.context.pool, {
+    get: (target, key) =>
+      key === "query"
+        ? (text: string, values?: unknown[]) => {
+            if (text.includes("claim_refresh_reads") && failures === 0) {
+              failures += 1;
+              return Promise.reject(new Error("Connection terminated unexpectedly"));
+            }
+            return target.query(text, values);
+          }
+        : (Reflect.get(target, key, target) as unknown),
+  });
+  const budget = new RefreshBudget(failing, t.context.budgetSchema);
+  const granted = await Promise.all(
+    Array.from({ length: 6 }, (_, index) => budget.claim(`acc-${index % 2}`, "2026-12-07", randomUUID())),
+  );
+  t.is(failures, 1, "the batched statement failed once");
+  t.deepEqual(granted, [true, true, true, true, true, true]);
+  t.is(await readsClaimed(t, "acc-0", "2026-12-07"), 3);
+  t.is(await readsClaimed(t, "acc-1", "2026-12-07"), 3);
+});
+
 test("a redelivered request finds its claim, even with the budget spent; it spends nothing", async (t) => {
   const first = randomUUID();
   t.true(await t.context.budget.claim("acc-1", "2026-12-07", first));

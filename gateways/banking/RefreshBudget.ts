@@ -40,26 +40,43 @@ export class RefreshBudget {
     return this.#claims.submit({ accountId, day, eventId });
   }
 
-  async #claimAll(claims: readonly Claim[]): Promise<readonly boolean[]> {
+  /**
+   * The claims that waited, in one statement; if it fails (a lost connection), each is made again
+   * alone, so that each gets its own answer or error. A claim is kept under its request's id, so
+   * one made twice is granted once.
+   */
+  async #claimAll(claims: readonly Claim[]): Promise<readonly (boolean | Error)[]> {
     const [only] = claims;
-    if (claims.length === 1 && only !== undefined) {
-      const { rows } = await this.#pool.query<{ granted: boolean }>(
-        `select ${this.#claimFunction}($1, $2, $3, $4) as granted`,
-        [only.accountId, only.day, only.eventId, this.#perDay],
+    if (claims.length === 1 && only !== undefined) return [await this.#claimOne(only)];
+    try {
+      const { rows } = await this.#pool.query<{ granted: boolean[] }>(
+        `select ${this.#claimsFunction}($1::text[], $2::text[], $3::uuid[], $4) as granted`,
+        [
+          claims.map((claim) => claim.accountId),
+          claims.map((claim) => claim.day),
+          claims.map((claim) => claim.eventId),
+          this.#perDay,
+        ],
       );
-      return [rows[0]?.granted === true];
+      const granted = rows[0]?.granted ?? [];
+      return claims.map((_, index) => granted[index] === true);
+    } catch {
+      return Promise.all(
+        claims.map((claim) =>
+          this.#claimOne(claim).catch((error: unknown) =>
+            error instanceof Error ? error : new Error(String(error)),
+          ),
+        ),
+      );
     }
-    const { rows } = await this.#pool.query<{ granted: boolean[] }>(
-      `select ${this.#claimsFunction}($1::text[], $2::text[], $3::uuid[], $4) as granted`,
-      [
-        claims.map((claim) => claim.accountId),
-        claims.map((claim) => claim.day),
-        claims.map((claim) => claim.eventId),
-        this.#perDay,
-      ],
+  }
+
+  async #claimOne(claim: Claim): Promise<boolean> {
+    const { rows } = await this.#pool.query<{ granted: boolean }>(
+      `select ${this.#claimFunction}($1, $2, $3, $4) as granted`,
+      [claim.accountId, claim.day, claim.eventId, this.#perDay],
     );
-    const granted = rows[0]?.granted ?? [];
-    return claims.map((_, index) => granted[index] === true);
+    return rows[0]?.granted === true;
   }
 }
 
