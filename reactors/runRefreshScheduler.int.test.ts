@@ -22,6 +22,7 @@ import {
 } from "./runRefreshScheduler.ts";
 import { scheduleMembership } from "./scheduleMembership.ts";
 import type { EventStore, RecordedEvent } from "../gateways/eventStore/EventStore.ts";
+import { withMethods } from "../gateways/eventStore/withMethods.ts";
 
 const T0 = Date.UTC(2026, 10, 24, 6, 0, 0);
 const HOUR = 3_600_000;
@@ -88,13 +89,21 @@ function options(
 
 /** `store`, its appends going through `append` instead (which may call the store's own). */
 function withAppend(store: EventStore, append: EventStore["append"]): EventStore {
-  return new Proxy(store, {
-    get(target, key) {
-      if (key === "append") return append;
-      const value: unknown = Reflect.get(target, key, target);
-      return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-    },
-  });
+  return withMethods(store, { append });
+}
+
+/** Ten open accounts (`acc-0` … `acc-9`) on the schedule, all due a minute before T0. */
+async function tenAccountsDue(t: { context: Context }): Promise<{ ids: string[]; view: string; due: Date }> {
+  const ids = Array.from({ length: 10 }, (_, index) => `acc-${index}`);
+  const view = await openAccounts(t, ids, []);
+  const schema = `${t.context.database.schema}_scheduler`;
+  await migrateSchedule(t.context.database.pool, schema);
+  const due = new Date(T0 - 60_000);
+  await t.context.database.pool.query(
+    `insert into "${schema}".refresh_schedule (account_id, next_due_at) select id, $2::timestamptz from unnest($1::text[]) as u(id)`,
+    [ids, due],
+  );
+  return { ids, view, due };
 }
 
 /** The schedule's due times by account, in epoch ms. */
@@ -207,15 +216,7 @@ test("a tick requests every account due, many at once, each once; `perTick` leav
 });
 
 test("a request that fails puts the accounts claimed but not yet asked for back as they were due", async (t) => {
-  const ids = Array.from({ length: 10 }, (_, index) => `acc-${index}`);
-  const view = await openAccounts(t, ids, []);
-  const schema = `${t.context.database.schema}_scheduler`;
-  await migrateSchedule(t.context.database.pool, schema);
-  const due = new Date(T0 - 60_000);
-  await t.context.database.pool.query(
-    `insert into "${schema}".refresh_schedule (account_id, next_due_at) select id, $2::timestamptz from unnest($1::text[]) as u(id)`,
-    [ids, due],
-  );
+  const { ids, view, due } = await tenAccountsDue(t);
   const { store } = t.context;
   let appends = 0;
   const failingStore = withAppend(store, (...args) => {
@@ -230,6 +231,39 @@ test("a request that fails puts the accounts claimed but not yet asked for back 
   const stillDue = Object.entries(await dueTimes(t)).filter(([, at]) => at === due.getTime());
   t.is(stillDue.length, 7, "the seven not yet asked for are due as they were; the failed one waits a period");
   t.is(await runSchedulerTick(options(t, view, T0)), 7, "and the next tick asks for them");
+});
+
+test("at the default concurrency, a failed store puts back the accounts whose request never reached its append", async (t) => {
+  const { ids, view, due } = await tenAccountsDue(t);
+  const { store } = t.context;
+  // All ten are under way at once: three reads fail (nothing appended), one append fails.
+  const unreadable = new Set(["account-acc-7", "account-acc-8", "account-acc-9"]);
+  const failingStore = withMethods(store, {
+    readStream: (streamId, options) =>
+      unreadable.has(streamId)
+        ? (async function* () {
+            await sleep(20);
+            yield* [];
+            throw new Error("the store is down");
+          })()
+        : store.readStream(streamId, options),
+    append: (streamId, expected, events) =>
+      streamId === "account-acc-6"
+        ? Promise.reject(new Error("the store is down"))
+        : store.append(streamId, expected, events),
+  });
+  await t.throwsAsync(runSchedulerTick({ ...options(t, view, T0), store: failingStore }), {
+    message: "the store is down",
+  });
+  const requested = await Promise.all(ids.map((id) => scheduledRequests(t, id)));
+  t.deepEqual(requested, [1, 1, 1, 1, 1, 1, 0, 0, 0, 0], "six asked for");
+  const stillDue = Object.entries(await dueTimes(t)).filter(([, at]) => at === due.getTime());
+  t.deepEqual(
+    stillDue.map(([accountId]) => accountId).sort(),
+    ["acc-7", "acc-8", "acc-9"],
+    "those whose read failed are due as they were; the failed append's waits a period (it may have been written)",
+  );
+  t.is(await runSchedulerTick(options(t, view, T0)), 3, "and the next tick asks for them");
 });
 
 test("a tick that takes longer than tickMs is followed at once, not after another tickMs", async (t) => {

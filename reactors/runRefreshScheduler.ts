@@ -6,6 +6,7 @@ import { firstRefreshDue, nextRefreshDue, type RefreshSchedule } from "../domain
 import { perRuleBook, type RulesInForce } from "../domain/ruleset/RuleBook.ts";
 import { epochMsToInstant } from "../domain/values/Instant.ts";
 import type { EventStore } from "../gateways/eventStore/EventStore.ts";
+import { withMethods } from "../gateways/eventStore/withMethods.ts";
 import { AdvisoryLease } from "../gateways/postgres/AdvisoryLease.ts";
 import { accountsNoLongerOpenIn, openAccountsMissingFrom } from "../projections/accounts/accountQueries.ts";
 import { migrateOperationalTables } from "../gateways/postgres/operationalMigrations.ts";
@@ -55,6 +56,7 @@ const UNDEFINED_TABLE = "42P01";
  */
 const DEFAULT_TICK_MS = 5_000;
 const DEFAULT_PER_TICK = 50_000;
+const REPORT_EVERY_MS = 60_000;
 const DEFAULT_CONCURRENCY = 64;
 /** Due accounts read at once. */
 const DUE_PAGE = 1000;
@@ -87,6 +89,8 @@ export async function runRefreshScheduler(options: RefreshSchedulerOptions): Pro
     await migrateSchedule(options.pool, options.schema);
     let comparisons: ComparisonPlan = { nextAt: Number.NEGATIVE_INFINITY, againAfterMs: 0 };
     let tickStarted: number;
+    // What the ticks requested, said at most once a minute (a tick comes every 5 s).
+    let [unreported, reportedAt] = [0, Number.NEGATIVE_INFINITY];
     do {
       if (lease.lost) return;
       tickStarted = performance.now();
@@ -101,7 +105,11 @@ export async function runRefreshScheduler(options: RefreshSchedulerOptions): Pro
             everyMs: options.reconcileEveryMs ?? 3_600_000,
           });
         }
-        if (requested > 0) options.logger.info(`scheduler: requested ${requested} balance refreshes`);
+        unreported += requested;
+        if (unreported > 0 && performance.now() - reportedAt >= REPORT_EVERY_MS) {
+          options.logger.info(`scheduler: requested ${unreported} balance refreshes`);
+          [unreported, reportedAt] = [0, performance.now()];
+        }
       } catch (error) {
         // A tick that failed waits a whole tickMs before the next, however long it took to fail.
         tickStarted = performance.now();
@@ -209,18 +217,20 @@ async function schedulerTick(options: RefreshSchedulerOptions, reconcile: boolea
     looked += rows.length;
     for (const chunk of inChunks(rows, CLAIM_CHUNK)) {
       const claimed = await claimDue(options, table, chunk, now);
-      const started = new Set<string>();
+      // The streams whose request was handed to the store: perhaps written, whatever came back.
+      const appending = new Set<string>();
+      const store = appendsNoted(options.store, appending);
       try {
         await eachAtOnce(claimed, options.concurrency ?? DEFAULT_CONCURRENCY, async (account) => {
-          started.add(account.account_id);
-          if (await requestRefresh(options, accounts(), account.account_id, now)) requested += 1;
+          if (await requestRefresh(options, store, accounts(), account.account_id, now)) requested += 1;
         });
       } catch (error) {
-        // The store failed: the accounts claimed but not yet asked for are due again as they were.
+        // The store failed: the accounts claimed whose request it was never asked to append (not
+        // reached, or their read failed) are due again as they were.
         await unclaim(
           options,
           table,
-          claimed.filter((account) => !started.has(account.account_id)),
+          claimed.filter((account) => !appending.has(accountStream(account.account_id))),
         ).catch(
           () => undefined, // then they come a period later, as after a crash
         );
@@ -298,17 +308,32 @@ function inChunks<T>(items: readonly T[], size: number): T[][] {
   return chunks;
 }
 
-/** One claimed account's refresh requested. True if requested. */
+/** `store`, noting in `streams` the stream of each append it is asked for. */
+function appendsNoted(store: EventStore, streams: Set<string>): EventStore {
+  return withMethods(store, {
+    append: (streamId, expected, events) => {
+      streams.add(streamId);
+      return store.append(streamId, expected, events);
+    },
+  });
+}
+
+function accountStream(accountId: string): string {
+  return `account-${accountId}`;
+}
+
+/** One claimed account's refresh requested (through `store`). True if requested. */
 async function requestRefresh(
   options: RefreshSchedulerOptions,
+  store: EventStore,
   decider: ReturnType<typeof accountDecider>,
   accountId: string,
   now: Date,
 ): Promise<boolean> {
   const outcome = await handleCommand(
-    options.store,
+    store,
     decider,
-    `account-${accountId}`,
+    accountStream(accountId),
     { type: "RequestBalanceRefresh", data: { reason: "scheduled", now: epochMsToInstant(now.getTime()) } },
     {
       retriesOnConflict: 3,
