@@ -19,7 +19,7 @@ export const PULLS_BENCHMARK_FLAGS = `  --accounts N      accounts on the refres
                     above the 1,000 asked of the system, so that the figure is what it can do)
   --seconds N       measured seconds once the reads have started (default 60)
   --latency N       the Banking API simulator's answer time, ms (default 50)
-  --concurrency N   BANKING_CONCURRENCY, refreshes at once (default 128)`;
+  --concurrency N   BANKING_CONCURRENCY, refreshes at once (default 256)`;
 
 const TOKEN = "bench-bank-token";
 const DAY_MS = 86_400_000;
@@ -39,7 +39,7 @@ export async function runPullBenchmark(args: readonly string[]): Promise<void> {
     rate: { type: "string", default: "1200" },
     seconds: { type: "string", default: "60" },
     latency: { type: "string", default: "50" },
-    concurrency: { type: "string", default: "128" },
+    concurrency: { type: "string", default: "256" },
   });
   const accounts = wholeNumber("--accounts", values.accounts, 100);
   const rate = wholeNumber("--rate", values.rate, 1);
