@@ -50,7 +50,10 @@ export interface PostgresEventStoreOptions {
    * shared among the slots, so that PostgreSQL writes them on several cores at once (default 200).
    */
   readonly minSplitEvents?: number;
-  /** Rows per read round trip of the log and of a backward stream read (default 1000; a forward stream read: `maxBatchReadRows`). */
+  /**
+   * Rows per read round trip of the log and of a backward stream read (default 1000); a forward
+   * stream read's pages: `maxBatchReadRows`.
+   */
   readonly readPageSize?: number;
   /**
    * Batched statements of forward stream reads on the wire at once (default 2); forward reads
