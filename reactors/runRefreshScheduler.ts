@@ -87,6 +87,7 @@ export async function runRefreshScheduler(options: RefreshSchedulerOptions): Pro
   if (lease === undefined) return;
   try {
     await migrateSchedule(options.pool, options.schema);
+    const tickMs = options.tickMs ?? DEFAULT_TICK_MS;
     let comparisons: ComparisonPlan = { nextAt: Number.NEGATIVE_INFINITY, againAfterMs: 0 };
     let tickStarted: number;
     // What the ticks requested, said at most once a minute (a tick comes every 5 s).
@@ -101,7 +102,7 @@ export async function runRefreshScheduler(options: RefreshSchedulerOptions): Pro
         );
         if (membersChanged !== undefined) {
           comparisons = nextComparison(comparisons, membersChanged, options.clock(), {
-            tickMs: options.tickMs ?? DEFAULT_TICK_MS,
+            tickMs,
             everyMs: options.reconcileEveryMs ?? 3_600_000,
           });
         }
@@ -123,13 +124,9 @@ export async function runRefreshScheduler(options: RefreshSchedulerOptions): Pro
       // Ticks come `tickMs` apart from start to start: a tick that took longer (a backlog of
       // refreshes to request) is followed at once, so the requests keep up with the due times.
     } while (
-      await sleep(
-        Math.max(0, (options.tickMs ?? DEFAULT_TICK_MS) - (performance.now() - tickStarted)),
-        true,
-        {
-          signal: options.signal,
-        },
-      ).catch(() => false)
+      await sleep(Math.max(0, tickMs - (performance.now() - tickStarted)), true, {
+        signal: options.signal,
+      }).catch(() => false)
     );
   } finally {
     await lease.release();

@@ -112,8 +112,8 @@ export async function runPullBenchmark(args: readonly string[]): Promise<void> {
         return Math.max(...body.readModels.map((model) => model.liveBuild?.lagEvents ?? Number.NaN));
       };
       // The scheduler finds the accounts once the accounts read model has them, at one of its
-      // ticks (every 5 s, comparisons backing off): on a first start perhaps some at one tick and the rest at later ones,
-      // each group then coming due spread over the period. The window opens once the schedule
+      // ticks (every 5 s, its comparisons backing off): on a first start perhaps some at one tick
+      // and the rest at later ones, each group then coming due spread over the period. The window opens once the schedule
       // holds every account and a second holds a tenth of the rate: the steady state, not the
       // start.
       progress(

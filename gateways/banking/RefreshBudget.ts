@@ -21,7 +21,9 @@ export class RefreshBudget {
     this.#claimFunction = `"${schema}".claim_refresh_read`;
     this.#claimsFunction = `"${schema}".claim_refresh_reads`;
     this.#perDay = perDay;
-    this.#claims = new MicroBatcher((claims) => this.#claimAll(claims), CLAIMS_IN_FLIGHT, CLAIMS_AT_ONCE);
+    this.#claims = new MicroBatcher((claims) => this.#claimAll(claims), CLAIMS_IN_FLIGHT, CLAIMS_AT_ONCE, {
+      alone: (claim) => this.#claimOne(claim),
+    });
   }
 
   /** Creates the schema and table if missing (the `banking` migration history). */
@@ -41,34 +43,22 @@ export class RefreshBudget {
   }
 
   /**
-   * The claims that waited, in one statement; if it fails (a lost connection), each is made again
-   * alone, so that each gets its own answer or error. A claim is kept under its request's id, so
-   * one made twice is granted once.
+   * The claims that waited, in one statement. A lone claim, or each claim of a batch whose
+   * statement failed, is the one-claim function (`#claimOne`, the batcher's `alone`): a claim is
+   * kept under its request's id, so one made twice is granted once.
    */
-  async #claimAll(claims: readonly Claim[]): Promise<readonly (boolean | Error)[]> {
-    const [only] = claims;
-    if (claims.length === 1 && only !== undefined) return [await this.#claimOne(only)];
-    try {
-      const { rows } = await this.#pool.query<{ granted: boolean[] }>(
-        `select ${this.#claimsFunction}($1::text[], $2::text[], $3::uuid[], $4) as granted`,
-        [
-          claims.map((claim) => claim.accountId),
-          claims.map((claim) => claim.day),
-          claims.map((claim) => claim.eventId),
-          this.#perDay,
-        ],
-      );
-      const granted = rows[0]?.granted ?? [];
-      return claims.map((_, index) => granted[index] === true);
-    } catch {
-      return Promise.all(
-        claims.map((claim) =>
-          this.#claimOne(claim).catch((error: unknown) =>
-            error instanceof Error ? error : new Error(String(error)),
-          ),
-        ),
-      );
-    }
+  async #claimAll(claims: readonly Claim[]): Promise<readonly boolean[]> {
+    const { rows } = await this.#pool.query<{ granted: boolean[] }>(
+      `select ${this.#claimsFunction}($1::text[], $2::text[], $3::uuid[], $4) as granted`,
+      [
+        claims.map((claim) => claim.accountId),
+        claims.map((claim) => claim.day),
+        claims.map((claim) => claim.eventId),
+        this.#perDay,
+      ],
+    );
+    const granted = rows[0]?.granted ?? [];
+    return claims.map((_, index) => granted[index] === true);
   }
 
   async #claimOne(claim: Claim): Promise<boolean> {

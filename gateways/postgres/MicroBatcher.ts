@@ -11,6 +11,19 @@ export interface BatchSplitting<Request> {
   readonly minWeightEach: number;
 }
 
+/** How a batcher's requests may be shared among slots, and sent on their own. */
+export interface MicroBatcherOptions<Request, Result> {
+  readonly splitting?: BatchSplitting<Request>;
+  /**
+   * Sends one request on its own: a batch of one goes so (the plain statement, not the batched
+   * one), and the requests of a batch that failed as a whole (a lost connection, one bad value)
+   * are sent again so, each getting its own answer or error. Only for requests that may be sent
+   * twice (reads; claims kept under their request's id); without it, a failed batch fails every
+   * request in it.
+   */
+  readonly alone?: (request: Request) => Promise<Result>;
+}
+
 interface Pending<Request, Result> {
   readonly request: Request;
   readonly resolve: (result: Result) => void;
@@ -39,8 +52,9 @@ export class MicroBatcher<Request, Result> {
     private readonly sendBatch: (requests: readonly Request[]) => Promise<readonly (Result | Error)[]>,
     private readonly maxInFlight: number,
     private readonly maxBatchSize: number,
-    private readonly splitting?: BatchSplitting<Request>,
+    private readonly options: MicroBatcherOptions<Request, Result> = {},
   ) {
+    const { splitting } = options;
     if (splitting !== undefined && !(splitting.minWeightEach > 0)) {
       throw new RangeError(`minWeightEach must be above 0, not ${splitting.minWeightEach}`);
     }
@@ -65,7 +79,7 @@ export class MicroBatcher<Request, Result> {
     while (this.#inFlight < this.maxInFlight && this.#queue.length > 0) {
       const batch = this.#nextBatch(this.maxInFlight - this.#inFlight);
       this.#inFlight += 1;
-      this.sendBatch(batch.map((pending) => pending.request))
+      this.#send(batch.map((pending) => pending.request))
         .then(
           (answers) => {
             batch.forEach((pending, index) => {
@@ -85,6 +99,25 @@ export class MicroBatcher<Request, Result> {
     }
   }
 
+  /** `requests` as one batch, or through `alone` (see `MicroBatcherOptions`). */
+  async #send(requests: readonly Request[]): Promise<readonly (Result | Error)[]> {
+    const { alone } = this.options;
+    const [only] = requests;
+    if (alone === undefined) return this.sendBatch(requests);
+    if (requests.length === 1 && only !== undefined) return [await alone(only)];
+    try {
+      return await this.sendBatch(requests);
+    } catch {
+      return Promise.all(
+        requests.map((request) =>
+          alone(request).catch((error: unknown) =>
+            error instanceof Error ? error : new Error(String(error)),
+          ),
+        ),
+      );
+    }
+  }
+
   /**
    * The next batch for one of `freeSlots` slots: up to `maxBatchSize` requests, or, when splitting
    * and that work is large enough for several slots, an even share of it; the rest stays queued,
@@ -95,7 +128,7 @@ export class MicroBatcher<Request, Result> {
    */
   #nextBatch(freeSlots: number): Pending<Request, Result>[] {
     const taken = this.#queue.splice(0, this.maxBatchSize);
-    const splitting = this.splitting;
+    const { splitting } = this.options;
     if (splitting === undefined || freeSlots < 2) return taken;
     const weights = taken.map((pending) => splitting.weightOf(pending.request));
     const total = weights.reduce((sum, weight) => sum + weight, 0);

@@ -98,7 +98,7 @@ async function batchesStartedFor(works: readonly Work[], maxInFlight: number) {
     },
     maxInFlight,
     256,
-    splitting,
+    { splitting },
   );
   const answers = Promise.all(works.map((work) => batcher.submit(work)));
   await new Promise((resolve) => setImmediate(resolve));
@@ -175,5 +175,35 @@ test("a split never parts a stream's appends: none in two batches in flight at o
       },
     ),
     { numRuns: 200 },
+  );
+});
+
+test("with `alone`, a batch of one goes alone, and a batch that failed as a whole is sent again request by request", async (t) => {
+  const batches: number[][] = [];
+  const alone: number[] = [];
+  const batcher = new MicroBatcher<number, string>(
+    (requests) => {
+      batches.push([...requests]);
+      return Promise.reject(new Error("the connection was lost"));
+    },
+    1,
+    100,
+    {
+      alone: (request) => {
+        alone.push(request);
+        return request === 3 ? Promise.reject(new Error("three is bad")) : Promise.resolve(`ok ${request}`);
+      },
+    },
+  );
+  t.is(await batcher.submit(7), "ok 7");
+  t.deepEqual(batches, [], "a lone request never went as a batch");
+  const outcomes = await Promise.allSettled([1, 2, 3, 4].map((request) => batcher.submit(request)));
+  t.deepEqual(batches, [[1, 2, 3, 4]]);
+  t.deepEqual(alone, [7, 1, 2, 3, 4]);
+  t.deepEqual(
+    outcomes.map((outcome) =>
+      outcome.status === "fulfilled" ? outcome.value : (outcome.reason as Error).message,
+    ),
+    ["ok 1", "ok 2", "three is bad", "ok 4"],
   );
 });

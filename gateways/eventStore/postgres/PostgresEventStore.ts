@@ -196,9 +196,11 @@ export class PostgresEventStore implements EventStore {
       options.maxInFlightBatches ?? POSTGRES_EVENT_STORE_DEFAULTS.maxInFlightBatches,
       options.maxBatchAppends ?? POSTGRES_EVENT_STORE_DEFAULTS.maxBatchAppends,
       {
-        weightOf: (append) => append.events.length,
-        keyOf: (append) => append.streamId,
-        minWeightEach: options.minSplitEvents ?? POSTGRES_EVENT_STORE_DEFAULTS.minSplitEvents,
+        splitting: {
+          weightOf: (append) => append.events.length,
+          keyOf: (append) => append.streamId,
+          minWeightEach: options.minSplitEvents ?? POSTGRES_EVENT_STORE_DEFAULTS.minSplitEvents,
+        },
       },
     );
     const maxBatchReads = options.maxBatchReads ?? POSTGRES_EVENT_STORE_DEFAULTS.maxBatchReads;
@@ -206,6 +208,7 @@ export class PostgresEventStore implements EventStore {
       (requests) => this.#readPages(requests),
       options.maxInFlightReads ?? POSTGRES_EVENT_STORE_DEFAULTS.maxInFlightReads,
       maxBatchReads,
+      { alone: (request) => this.#readPage(request) },
     );
     this.#forwardPageSize = Math.max(
       1,
@@ -279,31 +282,18 @@ export class PostgresEventStore implements EventStore {
   /**
    * Forward pages of streams, one per request, in one statement: the reads that waited for a
    * slot together (a pull reads its account's stream twice, an SMS a few streams; 64 gateway
-   * refreshes under way read 64 streams). A lone read is the plain one-stream statement. If the
-   * statement fails (a lost connection), each read is made again alone, so that each gets its own
-   * answer or error.
+   * refreshes under way read 64 streams). A lone read, or each read of a batch whose statement
+   * failed, is the plain one-stream statement (`#readPage`, the batcher's `alone`).
    */
-  async #readPages(requests: readonly PageRequest[]): Promise<readonly (readonly EventRow[] | Error)[]> {
-    const [only] = requests;
-    if (requests.length === 1 && only !== undefined) return [await this.#readPage(only)];
-    try {
-      const { rows } = await this.#query<EventRow & { page: string }>(this.#sql.readStreamPages, [
-        requests.map((request) => request.streamId),
-        requests.map((request) => request.from),
-        requests.map((request) => request.limit),
-      ]);
-      const pages = requests.map((): EventRow[] => []);
-      for (const row of rows) pages[Number(row.page) - 1]?.push(row);
-      return pages;
-    } catch {
-      return Promise.all(
-        requests.map((request) =>
-          this.#readPage(request).catch((error: unknown) =>
-            error instanceof Error ? error : new Error(String(error)),
-          ),
-        ),
-      );
-    }
+  async #readPages(requests: readonly PageRequest[]): Promise<readonly (readonly EventRow[])[]> {
+    const { rows } = await this.#query<EventRow & { page: string }>(this.#sql.readStreamPages, [
+      requests.map((request) => request.streamId),
+      requests.map((request) => request.from),
+      requests.map((request) => request.limit),
+    ]);
+    const pages = requests.map((): EventRow[] => []);
+    for (const row of rows) pages[Number(row.page) - 1]?.push(row);
+    return pages;
   }
 
   async #readPage(request: PageRequest): Promise<readonly EventRow[]> {
