@@ -21,6 +21,7 @@ import { openAccountCommand, recordBalanceCommand } from "../test/accountCommand
 import { openTestEventStore, type TestEventStore } from "../test/postgresTestDatabase.ts";
 import { collect } from "../gateways/eventStore/eventStoreContract.ts";
 import type { RecordedEvent } from "../gateways/eventStore/EventStore.ts";
+import { withMethods } from "../gateways/eventStore/withMethods.ts";
 import {
   createSmsProviderSimulator,
   type SmsProviderSimulator,
@@ -95,7 +96,14 @@ function gateway(
   t: { context: Context },
   providers: SmsGatewayOptions["providers"] = [provider(t, "primary"), provider(t, "backup")],
 ) {
-  return smsGateway({
+  return smsGateway(gatewayOptions(t, providers));
+}
+
+function gatewayOptions(
+  t: { context: Context },
+  providers: SmsGatewayOptions["providers"] = [provider(t, "primary"), provider(t, "backup")],
+): SmsGatewayOptions {
+  return {
     store: t.context.store,
     rules: fixedRules(t.context.rules),
     providers,
@@ -103,7 +111,7 @@ function gateway(
     clock: () => t.context.clockMs,
     newEventId: randomUUID,
     logger: pino({ level: "silent" }),
-  });
+  };
 }
 
 async function account(t: { context: Context }, accountId: string, command: AccountCommand): Promise<void> {
@@ -173,6 +181,51 @@ test("checks passed: claimed, sent to the first provider, recorded with its mess
     request.data.notificationId as string,
     "the status callback carries our reference",
   );
+});
+
+/** The store, with each `readStream` counted while under way: the most read at once, and which. */
+function countingReads(t: { context: Context }, failing?: (streamId: string) => boolean) {
+  const seen = { most: 0, streams: [] as string[] };
+  let underWay = 0;
+  const store = withMethods(t.context.store, {
+    readStream: (streamId, options) =>
+      (async function* () {
+        underWay += 1;
+        seen.most = Math.max(seen.most, underWay);
+        seen.streams.push(streamId);
+        try {
+          if (failing?.(streamId) === true) throw new Error(`reading ${streamId} failed`);
+          yield* t.context.store.readStream(streamId, options);
+        } finally {
+          underWay -= 1;
+        }
+      })(),
+  });
+  return { store, seen };
+}
+
+test("the account a request names is read beside the notification, not after it: one round trip for both", async (t) => {
+  const request = await requested(t, "acc-1r");
+  const { store, seen } = countingReads(t);
+  await smsGateway({ ...gatewayOptions(t), store }).handle(request);
+  t.deepEqual(await types(t, "acc-1r"), ["NotificationRequested", "SmsSubmissionStarted", "SmsSubmitted"]);
+  t.true(seen.streams.includes("account-acc-1r"));
+  t.is(seen.most, 2, "both reads were under way at once");
+});
+
+test("an account read that nobody needs may fail: a request already sent is left alone, nothing thrown", async (t) => {
+  const request = await requested(t, "acc-1f");
+  await gateway(t).handle(request);
+  const { store, seen } = countingReads(t, (streamId) => streamId.startsWith("account-"));
+  await t.notThrowsAsync(smsGateway({ ...gatewayOptions(t), store }).handle(request));
+  t.true(seen.streams.includes("account-acc-1f"), "the read was begun");
+  t.is(t.context.primary.simulator.messages.length, 1);
+  // A failed read the checks do need fails the handling, to be redelivered.
+  const second = await requested(t, "acc-1g");
+  await t.throwsAsync(smsGateway({ ...gatewayOptions(t), store }).handle(second), {
+    message: "reading account-acc-1g failed",
+  });
+  t.deepEqual(await types(t, "acc-1g"), ["NotificationRequested"]);
 });
 
 test("no consent for the class: suppressed as opted-out, nothing sent", async (t) => {

@@ -2,6 +2,7 @@ import { FANOUT_BINDINGS } from "./consumerNames.ts";
 import { metadataCausedBy } from "../commands/metadataCausedBy.ts";
 import { handleCommand, loadState } from "../commands/handleCommand.ts";
 import { StateCache } from "../commands/StateCache.ts";
+import type { AccountState } from "../domain/account/AccountState.ts";
 import { accountDecider } from "../domain/account/accountDecider.ts";
 import type { NotificationCommand } from "../domain/notification/NotificationCommand.ts";
 import { notificationDecider } from "../domain/notification/notificationDecider.ts";
@@ -118,14 +119,45 @@ async function dueAttempt(
   accounts: AccountDecider,
   recorded: RecordedEvent,
 ): Promise<DueAttempt | undefined> {
+  // The request names its account: that stream is read beside the notification's, in the same
+  // round trip (the store batches reads asked for together), not after it.
+  const account = accountReadBeside(options, accounts, recorded);
   const { state, revision } = await loadState(options.store, notificationDecider, recorded.streamId);
   const delivery = deliveryOf(options, recorded, state, revision);
-  const attempt = await nextAttempt(delivery, accounts, state);
+  const attempt = await nextAttempt(delivery, accounts, state, account);
   if (attempt === undefined) return undefined;
   const provider = options.providers[(attempt - 1) % options.providers.length];
   if (provider === undefined) return undefined;
   return { delivery, request: (state as RequestedState).request, attempt, provider };
 }
+
+/** The account's state as it stands, read for the pre-send checks. */
+type AccountRead = Promise<{ readonly state: AccountState }>;
+
+/** The account a request names, read from now: `accountId` is whose it is, `read` its state. */
+interface AccountReadBeside {
+  readonly accountId: string;
+  readonly read: AccountRead;
+}
+
+/**
+ * Starts reading the account that a `NotificationRequested` names, for the checks that may
+ * follow; undefined for anything else. A read nobody takes (the request was already handled) is
+ * dropped, its failure with it: only a read the checks take can fail them.
+ */
+function accountReadBeside(
+  options: SmsGatewayOptions,
+  accounts: AccountDecider,
+  recorded: RecordedEvent,
+): AccountReadBeside | undefined {
+  const accountId = recorded.type === "NotificationRequested" ? recorded.data.accountId : undefined;
+  if (typeof accountId !== "string") return undefined;
+  const read = loadState(options.store, accounts, accountStreamId(accountId));
+  read.catch(() => undefined);
+  return { accountId, read };
+}
+
+const accountStreamId = (accountId: string) => `account-${accountId}`;
 
 /** One handling of one notification's request: what every step below needs. */
 interface Delivery {
@@ -176,11 +208,18 @@ async function nextAttempt(
   delivery: Delivery,
   accounts: AccountDecider,
   state: NotificationState,
+  account: AccountReadBeside | undefined,
 ): Promise<number | undefined> {
   const deferralOver = (deferred: { readonly until: Instant }) =>
     compareInstants(deferred.until, delivery.now()) <= 0;
   if (state.status === "requested" || (state.status === "deferred" && deferralOver(state))) {
-    return (await checkBeforeSending(delivery, accounts, state)) ? 1 : undefined;
+    // The read begun beside the notification's, if it is this request's account (it always is:
+    // a notification's stream begins with its request); else the account is read now.
+    const accountRead =
+      account?.accountId === state.request.accountId
+        ? account.read
+        : loadState(delivery.options.store, accounts, accountStreamId(state.request.accountId));
+    return (await checkBeforeSending(delivery, accountRead, state)) ? 1 : undefined;
   }
   if (state.status === "submitting" && state.attempt.outcome === "in-flight") {
     return resumeClaim(delivery, state.attempt);
@@ -194,11 +233,11 @@ async function nextAttempt(
 /** Asks the domain whether the request may go now; records a "no" (suppressed or deferred). */
 async function checkBeforeSending(
   delivery: Delivery,
-  accounts: AccountDecider,
+  accountRead: AccountRead,
   state: Extract<NotificationState, { status: "requested" | "deferred" }>,
 ): Promise<boolean> {
   const { notificationId } = delivery;
-  const verdict = await preSendCheck(delivery.options, accounts, state.request, delivery.now());
+  const verdict = await preSendCheck(delivery.options, accountRead, state.request, delivery.now());
   if (verdict.kind === "suppress") {
     await delivery.decide({
       type: "SuppressNotification",
@@ -225,11 +264,11 @@ async function checkBeforeSending(
  */
 async function preSendCheck(
   options: SmsGatewayOptions,
-  accounts: AccountDecider,
+  accountRead: AccountRead,
   request: NotificationRequest,
   now: Instant,
 ): Promise<PreSendVerdict> {
-  const { state: account } = await loadState(options.store, accounts, `account-${request.accountId}`);
+  const { state: account } = await accountRead;
   const rules = options.rules.current().inForce;
   const window = frequencyCapWindow(request, account, rules, now);
   const recentSends =
