@@ -25,7 +25,7 @@ import { runInProcessConsumer } from "../../gateways/fanout/runInProcessConsumer
 import { DeferredWakeups } from "../../gateways/sms/DeferredWakeups.ts";
 import { TwilioSmsProvider } from "../../gateways/sms/TwilioSmsProvider.ts";
 import type { TrackingTables } from "../../projections/tracking/TrackingTables.ts";
-import { countSentSince } from "../../projections/tracking/trackingQueries.ts";
+import { batchedCountSentSince } from "../../projections/tracking/trackingQueries.ts";
 import { bankingGateway } from "../../reactors/bankingGateway.ts";
 import { qualificationPolicy } from "../../reactors/qualificationPolicy.ts";
 import { runDeferredWakeups } from "../../reactors/runDeferredWakeups.ts";
@@ -208,8 +208,7 @@ async function startNotification(fanout: Fanout): Promise<void> {
     rules: context.rules,
     providers: smsProvidersOf(config).map((provider) => new TwilioSmsProvider(provider)),
     statusCallbackUrl: `${webhookBaseUrlOf(config)}/sms/status`,
-    sentSince: (accountId, ruleId, since, except) =>
-      countSentSince(trackingDb, context.schemas.read, accountId, ruleId, since, except),
+    sentSince: batchedCountSentSince(trackingDb, context.schemas.read),
     wakeups,
     clock: Date.now,
     newEventId,

@@ -1,8 +1,9 @@
-import type { Kysely } from "kysely";
+import { sql, type Kysely } from "kysely";
 import type pg from "pg";
 import type { NotificationStatus } from "../../domain/notification/NotificationStatus.ts";
 import { parseInstant, type Instant } from "../../domain/values/Instant.ts";
 import type { MessageClass } from "../../domain/values/MessageClass.ts";
+import { MicroBatcher } from "../../gateways/postgres/MicroBatcher.ts";
 import { maskPhone } from "../accounts/accountQueries.ts";
 import type { NotificationsTable, NotificationTransitionsTable, TrackingTables } from "./TrackingTables.ts";
 
@@ -279,6 +280,56 @@ export async function countSentSince(
     .where("status", "in", HANDED_TO_A_PROVIDER)
     .executeTakeFirst();
   return Number(row?.sent ?? 0);
+}
+
+/** One frequency-cap question: `countSentSince`'s arguments. */
+interface SentSinceQuestion {
+  readonly accountId: string;
+  readonly ruleId: string;
+  readonly since: Instant;
+  readonly except: string;
+}
+
+/**
+ * `countSentSince` as the SMS gateway asks it, many at once: questions asked while earlier ones
+ * are on the wire leave together, as one statement (one round trip for a batch of SMS instead of
+ * one each), each counted exactly as it would be alone. A batch that fails is asked again one
+ * question at a time, so one bad question fails only itself.
+ */
+export function batchedCountSentSince(
+  db: Kysely<TrackingTables>,
+  schema: string,
+): (accountId: string, ruleId: string, since: Instant, except: string) => Promise<number> {
+  const alone = (question: SentSinceQuestion) =>
+    countSentSince(db, schema, question.accountId, question.ruleId, question.since, question.except);
+  const batcher = new MicroBatcher<SentSinceQuestion, number>(
+    (questions) => countsSentSince(db, schema, questions),
+    2,
+    64,
+    { alone },
+  );
+  return (accountId, ruleId, since, except) => batcher.submit({ accountId, ruleId, since, except });
+}
+
+async function countsSentSince(
+  db: Kysely<TrackingTables>,
+  schema: string,
+  questions: readonly SentSinceQuestion[],
+): Promise<number[]> {
+  const column = <Key extends keyof SentSinceQuestion>(key: Key) =>
+    questions.map((question) => question[key]);
+  const { rows } = await sql<{ readonly sent: string }>`
+    select (select count(*) from ${sql.id(schema, "notifications")} n
+             where n.account_id = q.account_id and n.rule_id = q.rule_id
+               and n.notification_id <> q.except_id and n.requested_at >= q.since
+               and n.status = any(${[...HANDED_TO_A_PROVIDER]}::text[])) as sent
+      from unnest(${column("accountId")}::text[], ${column("ruleId")}::text[], ${column("since")}::text[],
+                  ${column("except")}::text[]) with ordinality as q(account_id, rule_id, since, except_id, i)
+     order by q.i`.execute(db);
+  if (rows.length !== questions.length) {
+    throw new Error(`${questions.length} frequency-cap questions got ${rows.length} answers`);
+  }
+  return rows.map((row) => Number(row.sent));
 }
 
 /** A notification a provider accepted that has had no report for a while (see `awaitingFinalStatus`). */
