@@ -185,19 +185,18 @@ test("checks passed: claimed, sent to the first provider, recorded with its mess
 
 /** The store, with each `readStream` counted while under way: the most read at once, and which. */
 function countingReads(t: { context: Context }, failing?: (streamId: string) => boolean) {
-  const seen = { most: 0, streams: [] as string[] };
-  let underWay = 0;
+  const seen = { most: 0, underWay: 0, streams: [] as string[] };
   const store = withMethods(t.context.store, {
     readStream: (streamId, options) =>
       (async function* () {
-        underWay += 1;
-        seen.most = Math.max(seen.most, underWay);
+        seen.underWay += 1;
+        seen.most = Math.max(seen.most, seen.underWay);
         seen.streams.push(streamId);
         try {
           if (failing?.(streamId) === true) throw new Error(`reading ${streamId} failed`);
           yield* t.context.store.readStream(streamId, options);
         } finally {
-          underWay -= 1;
+          seen.underWay -= 1;
         }
       })(),
   });
@@ -211,6 +210,57 @@ test("the account a request names is read beside the notification, not after it:
   t.deepEqual(await types(t, "acc-1r"), ["NotificationRequested", "SmsSubmissionStarted", "SmsSubmitted"]);
   t.true(seen.streams.includes("account-acc-1r"));
   t.is(seen.most, 2, "both reads were under way at once");
+});
+
+test("the frequency cap's count is asked beside the reads, for the window the request's rule has", async (t) => {
+  const request = await requested(t, "acc-1c");
+  const { store, seen } = countingReads(t);
+  const asked: { ruleId: string; since: string; whileReading: boolean }[] = [];
+  await smsGateway({
+    ...gatewayOptions(t),
+    store,
+    sentSince: (_accountId, ruleId, since) => {
+      asked.push({ ruleId, since, whileReading: seen.underWay > 0 });
+      return Promise.resolve(0);
+    },
+  }).handle(request);
+  t.deepEqual(await types(t, "acc-1c"), ["NotificationRequested", "SmsSubmissionStarted", "SmsSubmitted"]);
+  const cooldownHours = t.context.rules.find((rule) => rule.id === "low-balance")?.cooldownHours ?? 0;
+  t.true(cooldownHours > 0);
+  t.deepEqual(asked, [
+    {
+      ruleId: "low-balance",
+      since: epochMsToInstant(T0 - cooldownHours * 3_600_000),
+      whileReading: true,
+    },
+  ]);
+});
+
+test("a count asked beside the reads for another window than the account's is not taken: the account's window is counted", async (t) => {
+  const request = await requested(t, "acc-1w");
+  const lowBalance = t.context.rules.find((rule) => rule.id === "low-balance");
+  if (lowBalance === undefined) return t.fail("no low-balance rule");
+  // A rule of the same id in another currency, with another cooldown, first in the book: the
+  // count asked before the account was read is for its window, not the GBP account's.
+  const elsewhere = {
+    ...lowBalance,
+    cooldownHours: 1,
+    threshold: { ...lowBalance.threshold, currency: "EUR" },
+  };
+  const accountWindow = epochMsToInstant(T0 - lowBalance.cooldownHours * 3_600_000);
+  const asked: string[] = [];
+  await smsGateway({
+    ...gatewayOptions(t),
+    rules: fixedRules([elsewhere as Rule, ...t.context.rules]),
+    sentSince: (_accountId, _ruleId, since) => {
+      asked.push(since);
+      return Promise.resolve(since === accountWindow ? 1 : 0);
+    },
+  }).handle(request);
+  t.deepEqual(asked, [epochMsToInstant(T0 - 3_600_000), accountWindow]);
+  t.deepEqual(await types(t, "acc-1w"), ["NotificationRequested", "NotificationSuppressed"]);
+  t.like((await stream(t, "acc-1w"))[1]?.data, { reason: "frequency-cap" });
+  t.is(t.context.primary.simulator.messages.length, 0);
 });
 
 test("an account read that nobody needs may fail: a request already sent is left alone, nothing thrown", async (t) => {

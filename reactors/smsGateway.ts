@@ -12,6 +12,7 @@ import type {
   NotificationState,
 } from "../domain/notification/NotificationState.ts";
 import {
+  cooldownWindow,
   frequencyCapWindow,
   preSendVerdict,
   type PreSendVerdict,
@@ -119,42 +120,61 @@ async function dueAttempt(
   accounts: AccountDecider,
   recorded: RecordedEvent,
 ): Promise<DueAttempt | undefined> {
-  // The request names its account: that stream is read beside the notification's, in the same
-  // round trip (the store batches reads asked for together), not after it.
-  const account = accountReadBeside(options, accounts, recorded);
+  // The request names its account and rule: the facts its checks need are asked for beside the
+  // notification's read, not after it (the store batches reads asked for together).
+  const beside = factsBeside(options, accounts, recorded);
   const { state, revision } = await loadState(options.store, notificationDecider, recorded.streamId);
   const delivery = deliveryOf(options, recorded, state, revision);
-  const attempt = await nextAttempt(delivery, accounts, state, account);
+  const attempt = await nextAttempt(delivery, accounts, state, beside);
   if (attempt === undefined) return undefined;
   const provider = options.providers[(attempt - 1) % options.providers.length];
   if (provider === undefined) return undefined;
   return { delivery, request: (state as RequestedState).request, attempt, provider };
 }
 
-/** The account's state as it stands, read for the pre-send checks. */
-type AccountRead = Promise<{ readonly state: AccountState }>;
+/**
+ * What the pre-send verdict is asked on, gathered as of `now`: the account as it stands, and how
+ * many SMS of a rule it was sent since a time (asked only for the window the verdict will need).
+ */
+interface PreSendFacts {
+  readonly now: Instant;
+  readonly account: Promise<{ readonly state: AccountState }>;
+  readonly sent?: { readonly ruleId: string; readonly since: Instant; readonly count: Promise<number> };
+}
 
-/** The account a request names, read from now: `accountId` is whose it is, `read` its state. */
-interface AccountReadBeside {
+/** Facts asked for before the notification was read, and the request they were asked for. */
+interface FactsBeside extends PreSendFacts {
   readonly accountId: string;
-  readonly read: AccountRead;
+  readonly notificationId: string;
 }
 
 /**
- * Starts reading the account that a `NotificationRequested` names, for the checks that may
- * follow; undefined for anything else. A read nobody takes (the request was already handled) is
- * dropped, its failure with it: only a read the checks take can fail them.
+ * For a `NotificationRequested`, starts asking for the facts its checks may need: the account it
+ * names, and the sends within the cooldown of the rule it names (as the rule would have it on an
+ * open account in the rule's currency; the verdict uses that count only if the account's own
+ * window is the same, else it asks again). Undefined for anything else. A fact nobody takes (the
+ * request was already handled) is dropped, its failure with it: only a fact the checks take can
+ * fail them.
  */
-function accountReadBeside(
+function factsBeside(
   options: SmsGatewayOptions,
   accounts: AccountDecider,
   recorded: RecordedEvent,
-): AccountReadBeside | undefined {
-  const accountId = recorded.type === "NotificationRequested" ? recorded.data.accountId : undefined;
-  if (typeof accountId !== "string") return undefined;
-  const read = loadState(options.store, accounts, accountStreamId(accountId));
-  read.catch(() => undefined);
-  return { accountId, read };
+): FactsBeside | undefined {
+  if (recorded.type !== "NotificationRequested") return undefined;
+  const { accountId, notificationId, rule } = recorded.data;
+  if (typeof accountId !== "string" || typeof notificationId !== "string") return undefined;
+  const now = epochMsToInstant(options.clock());
+  const account = loadState(options.store, accounts, accountStreamId(accountId));
+  account.catch(() => undefined);
+  const ruleId = typeof rule === "object" && rule !== null && "ruleId" in rule ? rule.ruleId : undefined;
+  const named = options.rules.current().inForce.find((candidate) => candidate.id === ruleId);
+  const window = named === undefined ? undefined : cooldownWindow(named, now);
+  if (window === undefined || options.sentSince === undefined)
+    return { accountId, notificationId, now, account };
+  const count = options.sentSince(accountId, window.ruleId, window.since, notificationId);
+  count.catch(() => undefined);
+  return { accountId, notificationId, now, account, sent: { ...window, count } };
 }
 
 const accountStreamId = (accountId: string) => `account-${accountId}`;
@@ -208,18 +228,24 @@ async function nextAttempt(
   delivery: Delivery,
   accounts: AccountDecider,
   state: NotificationState,
-  account: AccountReadBeside | undefined,
+  beside: FactsBeside | undefined,
 ): Promise<number | undefined> {
   const deferralOver = (deferred: { readonly until: Instant }) =>
     compareInstants(deferred.until, delivery.now()) <= 0;
   if (state.status === "requested" || (state.status === "deferred" && deferralOver(state))) {
-    // The read begun beside the notification's, if it is this request's account (it always is:
-    // a notification's stream begins with its request); else the account is read now.
-    const accountRead =
-      account?.accountId === state.request.accountId
-        ? account.read
-        : loadState(delivery.options.store, accounts, accountStreamId(state.request.accountId));
-    return (await checkBeforeSending(delivery, accountRead, state)) ? 1 : undefined;
+    // The facts asked for beside the notification's read, if they are this request's (they
+    // always are: a notification's stream begins with its request) and it is still to be
+    // checked for the first time; a deferral that is over is checked on facts gathered now.
+    const facts: PreSendFacts =
+      state.status === "requested" &&
+      beside?.accountId === state.request.accountId &&
+      beside.notificationId === state.request.notificationId
+        ? beside
+        : {
+            now: delivery.now(),
+            account: loadState(delivery.options.store, accounts, accountStreamId(state.request.accountId)),
+          };
+    return (await checkBeforeSending(delivery, facts, state)) ? 1 : undefined;
   }
   if (state.status === "submitting" && state.attempt.outcome === "in-flight") {
     return resumeClaim(delivery, state.attempt);
@@ -233,11 +259,11 @@ async function nextAttempt(
 /** Asks the domain whether the request may go now; records a "no" (suppressed or deferred). */
 async function checkBeforeSending(
   delivery: Delivery,
-  accountRead: AccountRead,
+  facts: PreSendFacts,
   state: Extract<NotificationState, { status: "requested" | "deferred" }>,
 ): Promise<boolean> {
   const { notificationId } = delivery;
-  const verdict = await preSendCheck(delivery.options, accountRead, state.request, delivery.now());
+  const verdict = await preSendCheck(delivery.options, facts, state.request);
   if (verdict.kind === "suppress") {
     await delivery.decide({
       type: "SuppressNotification",
@@ -260,21 +286,25 @@ async function checkBeforeSending(
 
 /**
  * The facts the pre-send verdict needs — the account as it stands, how many SMS of the request's
- * rule it was sent within the rule's cooldown, now — and the domain's verdict on them.
+ * rule it was sent within the rule's cooldown, now — and the domain's verdict on them. A count
+ * already asked for is taken only if it is for the very window the account has.
  */
 async function preSendCheck(
   options: SmsGatewayOptions,
-  accountRead: AccountRead,
+  facts: PreSendFacts,
   request: NotificationRequest,
-  now: Instant,
 ): Promise<PreSendVerdict> {
-  const { state: account } = await accountRead;
+  const { now } = facts;
+  const { state: account } = await facts.account;
   const rules = options.rules.current().inForce;
   const window = frequencyCapWindow(request, account, rules, now);
+  const asked = facts.sent;
   const recentSends =
     window === undefined || options.sentSince === undefined
       ? 0
-      : await options.sentSince(request.accountId, window.ruleId, window.since, request.notificationId);
+      : asked !== undefined && asked.ruleId === window.ruleId && asked.since === window.since
+        ? await asked.count
+        : await options.sentSince(request.accountId, window.ruleId, window.since, request.notificationId);
   return preSendVerdict({ request, account, rules, recentSends, now });
 }
 

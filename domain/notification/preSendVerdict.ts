@@ -67,7 +67,15 @@ export function frequencyCapWindow(
   now: Instant,
 ): { readonly ruleId: string; readonly since: Instant } | undefined {
   const rule = requestedUnderRule(request, account, rules);
-  if (rule === undefined || rule.cooldownHours <= 0) return undefined;
+  return rule === undefined ? undefined : cooldownWindow(rule, now);
+}
+
+/** A rule's cooldown before `now`: its id and where the window starts; undefined without one. */
+export function cooldownWindow(
+  rule: Rule,
+  now: Instant,
+): { readonly ruleId: string; readonly since: Instant } | undefined {
+  if (rule.cooldownHours <= 0) return undefined;
   return { ruleId: rule.id, since: epochMsToInstant(instantToEpochMs(now) - rule.cooldownHours * 3_600_000) };
 }
 
