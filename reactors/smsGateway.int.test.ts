@@ -29,7 +29,7 @@ import {
 import { smsGateway, SubmissionRetryError, type SmsGatewayOptions } from "./smsGateway.ts";
 import { Kysely, PostgresDialect } from "kysely";
 import type { TrackingTables } from "../projections/tracking/TrackingTables.ts";
-import { countSentSince } from "../projections/tracking/trackingQueries.ts";
+import { batchedCountSentSince } from "../projections/tracking/trackingQueries.ts";
 import { trackingProjection } from "../projections/tracking/trackingProjection.ts";
 import { applyProjection } from "../test/applyProjection.ts";
 import { createSmsWebhooks } from "./webhooks/createSmsWebhooks.ts";
@@ -261,6 +261,37 @@ test("a count asked beside the reads for another window than the account's is no
   t.deepEqual(await types(t, "acc-1w"), ["NotificationRequested", "NotificationSuppressed"]);
   t.like((await stream(t, "acc-1w"))[1]?.data, { reason: "frequency-cap" });
   t.is(t.context.primary.simulator.messages.length, 0);
+});
+
+test("a count asked beside the reads that fails fails the handling when the verdict needs it: nothing sent, redelivered later", async (t) => {
+  const request = await requested(t, "acc-1x");
+  const handling = smsGateway({
+    ...gatewayOptions(t),
+    sentSince: () => Promise.reject(new Error("the tracking read model is away")),
+  }).handle(request);
+  await t.throwsAsync(handling, { message: "the tracking read model is away" });
+  t.deepEqual(await types(t, "acc-1x"), ["NotificationRequested"]);
+  t.is(t.context.primary.simulator.messages.length, 0);
+});
+
+test("a count asked beside the reads for another window may fail: the account's window is counted, the SMS sent", async (t) => {
+  const request = await requested(t, "acc-1y");
+  const lowBalance = t.context.rules.find((rule) => rule.id === "low-balance");
+  if (lowBalance === undefined) return t.fail("no low-balance rule");
+  const elsewhere = {
+    ...lowBalance,
+    cooldownHours: 1,
+    threshold: { ...lowBalance.threshold, currency: "EUR" },
+  };
+  const accountWindow = epochMsToInstant(T0 - lowBalance.cooldownHours * 3_600_000);
+  await smsGateway({
+    ...gatewayOptions(t),
+    rules: fixedRules([elsewhere as Rule, ...t.context.rules]),
+    sentSince: (_accountId, _ruleId, since) =>
+      since === accountWindow ? Promise.resolve(0) : Promise.reject(new Error("not this window")),
+  }).handle(request);
+  t.deepEqual(await types(t, "acc-1y"), ["NotificationRequested", "SmsSubmissionStarted", "SmsSubmitted"]);
+  t.is(t.context.primary.simulator.messages.length, 1);
 });
 
 test("an account read that nobody needs may fail: a request already sent is left alone, nothing thrown", async (t) => {
@@ -868,8 +899,7 @@ test("frequency cap: a second episode of the same rule within its cooldown is su
       rules: fixedRules(t.context.rules),
       providers: [provider(t, "primary")],
       statusCallbackUrl: "http://127.0.0.1:1/sms/status",
-      sentSince: (accountId, ruleId, since, except) =>
-        countSentSince(db, schema, accountId, ruleId, since, except),
+      sentSince: batchedCountSentSince(db, schema), // as the notification role wires it
       clock: () => t.context.clockMs,
       newEventId: randomUUID,
       logger: pino({ level: "silent" }),

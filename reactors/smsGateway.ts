@@ -133,28 +133,29 @@ async function dueAttempt(
 }
 
 /**
- * What the pre-send verdict is asked on, gathered as of `now`: the account as it stands, and how
- * many SMS of a rule it was sent since a time (asked only for the window the verdict will need).
+ * What the pre-send verdict is asked on, gathered as of `now` (taken before the reads are asked
+ * for): the account as it stands, and how many SMS of a rule it was sent since a time (taken only
+ * for the window the verdict needs).
  */
-interface PreSendFacts {
+interface GatheredFacts {
   readonly now: Instant;
   readonly account: Promise<{ readonly state: AccountState }>;
   readonly sent?: { readonly ruleId: string; readonly since: Instant; readonly count: Promise<number> };
 }
 
 /** Facts asked for before the notification was read, and the request they were asked for. */
-interface FactsBeside extends PreSendFacts {
+interface FactsBeside extends GatheredFacts {
   readonly accountId: string;
   readonly notificationId: string;
 }
 
 /**
  * For a `NotificationRequested`, starts asking for the facts its checks may need: the account it
- * names, and the sends within the cooldown of the rule it names (as the rule would have it on an
- * open account in the rule's currency; the verdict uses that count only if the account's own
- * window is the same, else it asks again). Undefined for anything else. A fact nobody takes (the
- * request was already handled) is dropped, its failure with it: only a fact the checks take can
- * fail them.
+ * names, and the sends within the cooldown of the first rule in force with the id it names (a
+ * guess: the verdict takes that count only if the account's own window, which also looks at the
+ * account's currency and whether it is open, is the same; else it counts that window). Undefined
+ * for anything else. A fact nobody takes (the request was already handled) is dropped, its
+ * failure with it: only a fact the checks take can fail them.
  */
 function factsBeside(
   options: SmsGatewayOptions,
@@ -236,7 +237,7 @@ async function nextAttempt(
     // The facts asked for beside the notification's read, if they are this request's (they
     // always are: a notification's stream begins with its request) and it is still to be
     // checked for the first time; a deferral that is over is checked on facts gathered now.
-    const facts: PreSendFacts =
+    const facts: GatheredFacts =
       state.status === "requested" &&
       beside?.accountId === state.request.accountId &&
       beside.notificationId === state.request.notificationId
@@ -259,7 +260,7 @@ async function nextAttempt(
 /** Asks the domain whether the request may go now; records a "no" (suppressed or deferred). */
 async function checkBeforeSending(
   delivery: Delivery,
-  facts: PreSendFacts,
+  facts: GatheredFacts,
   state: Extract<NotificationState, { status: "requested" | "deferred" }>,
 ): Promise<boolean> {
   const { notificationId } = delivery;
@@ -291,7 +292,7 @@ async function checkBeforeSending(
  */
 async function preSendCheck(
   options: SmsGatewayOptions,
-  facts: PreSendFacts,
+  facts: GatheredFacts,
   request: NotificationRequest,
 ): Promise<PreSendVerdict> {
   const { now } = facts;

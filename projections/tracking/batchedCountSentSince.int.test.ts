@@ -3,6 +3,7 @@ import { Kysely, PostgresDialect } from "kysely";
 import type { Instant } from "../../domain/values/Instant.ts";
 import { openTestDatabase, type TestDatabase } from "../../test/postgresTestDatabase.ts";
 import type { TrackingTables } from "./TrackingTables.ts";
+import { trackingProjection } from "./trackingProjection.ts";
 import { batchedCountSentSince, countSentSince } from "./trackingQueries.ts";
 
 type Context = TestDatabase & { db: Kysely<TrackingTables> };
@@ -11,12 +12,9 @@ const test = anyTest as TestFn<Context>;
 test.beforeEach(async (t) => {
   Object.assign(t.context, await openTestDatabase());
   t.context.db = new Kysely<TrackingTables>({ dialect: new PostgresDialect({ pool: t.context.pool }) });
-  // The columns the frequency cap reads, as the tracking read model has them.
+  // The tracking read model's own table (and indexes), with rows that differ in what the cap reads.
   await t.context.pool.query(`create schema "${t.context.schema}"`);
-  await t.context.pool.query(`
-    create table "${t.context.schema}".notifications (
-      notification_id text primary key, account_id text not null, rule_id text,
-      requested_at text not null, status text not null)`);
+  await trackingProjection.setUp(t.context.db, t.context.schema);
   const rows: [string, string, string | null, string, string][] = [];
   for (const account of ["a1", "a2", "a3"]) {
     ["low-balance", "payday", null].forEach((rule, r) => {
@@ -34,7 +32,11 @@ test.beforeEach(async (t) => {
   }
   for (const row of rows) {
     await t.context.pool.query(
-      `insert into "${t.context.schema}".notifications values ($1, $2, $3, $4, $5)`,
+      `insert into "${t.context.schema}".notifications (notification_id, account_id, rule_id, requested_at,
+         status, message_class, template_id, variables, body, encoding, segments, recipient, attempts,
+         valid_until, last_event_at, requested_position, last_position, transitions, lifecycle)
+       values ($1, $2, $3, $4, $5, 'service', 'template', '{}', 'body', 'GSM-7', 1, '+447911123456', 1,
+         $4, $4, $1, $1, 1, '[]')`,
       row,
     );
   }
