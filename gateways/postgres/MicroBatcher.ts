@@ -17,9 +17,9 @@ export interface MicroBatcherOptions<Request, Result> {
   /**
    * Sends one request on its own: a batch of one goes so (the plain statement, not the batched
    * one), and the requests of a batch that failed as a whole (a lost connection, one bad value)
-   * are sent again so, each getting its own answer or error. Only for requests that may be sent
-   * twice (reads; claims kept under their request's id); without it, a failed batch fails every
-   * request in it.
+   * are sent again so, each getting its own answer or error, `maxInFlight` at a time. Only for
+   * requests that may be sent twice (reads; claims kept under their request's id); without it, a
+   * failed batch fails every request in it.
    */
   readonly alone?: (request: Request) => Promise<Result>;
 }
@@ -108,13 +108,19 @@ export class MicroBatcher<Request, Result> {
     try {
       return await this.sendBatch(requests);
     } catch {
-      return Promise.all(
-        requests.map((request) =>
-          alone(request).catch((error: unknown) =>
+      // Each request again on its own, `maxInFlight` at a time: a failed batch (often a lost
+      // connection, as in an outage) must not become as many statements at once.
+      const answers: (Result | Error)[] = new Array<Error>(requests.length);
+      let next = 0;
+      const sendNext = async (): Promise<void> => {
+        for (let index = next++; index < requests.length; index = next++) {
+          answers[index] = await alone(requests[index] as Request).catch((error: unknown) =>
             error instanceof Error ? error : new Error(String(error)),
-          ),
-        ),
-      );
+          );
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(this.maxInFlight, requests.length) }, sendNext));
+      return answers;
     }
   }
 

@@ -207,3 +207,28 @@ test("with `alone`, a batch of one goes alone, and a batch that failed as a whol
     ["ok 1", "ok 2", "three is bad", "ok 4"],
   );
 });
+
+test("a failed batch's requests are sent again on their own no more than `maxInFlight` at a time", async (t) => {
+  let underWay = 0;
+  let most = 0;
+  const batcher = new MicroBatcher<number, number>(
+    () => Promise.reject(new Error("the connection was lost")),
+    2,
+    100,
+    {
+      alone: async (request) => {
+        underWay += 1;
+        most = Math.max(most, underWay);
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        underWay -= 1;
+        return request * 10;
+      },
+    },
+  );
+  const requests = Array.from({ length: 40 }, (_, index) => index);
+  t.deepEqual(
+    await Promise.all(requests.map((request) => batcher.submit(request))),
+    requests.map((request) => request * 10),
+  );
+  t.true(most <= 2 * 2, `${most} sent at once (two failed batches, two each)`);
+});
