@@ -236,28 +236,38 @@ test("the frequency cap's count is asked beside the reads, for the window the re
   ]);
 });
 
-test("a count asked beside the reads for another window than the account's is not taken: the account's window is counted", async (t) => {
-  const request = await requested(t, "acc-1w");
+/**
+ * The rules with a rule of low-balance's id in EUR, with a 1 h cooldown, first in the book: a
+ * count asked before the GBP account was read is for that rule's window, not the account's.
+ */
+function sameIdElsewhereFirst(t: { context: Context }) {
   const lowBalance = t.context.rules.find((rule) => rule.id === "low-balance");
-  if (lowBalance === undefined) return t.fail("no low-balance rule");
-  // A rule of the same id in another currency, with another cooldown, first in the book: the
-  // count asked before the account was read is for its window, not the GBP account's.
+  if (lowBalance === undefined) throw new Error("no low-balance rule");
   const elsewhere = {
     ...lowBalance,
     cooldownHours: 1,
     threshold: { ...lowBalance.threshold, currency: "EUR" },
   };
-  const accountWindow = epochMsToInstant(T0 - lowBalance.cooldownHours * 3_600_000);
+  return {
+    rules: fixedRules([elsewhere as Rule, ...t.context.rules]),
+    guessedWindow: epochMsToInstant(T0 - 3_600_000),
+    accountWindow: epochMsToInstant(T0 - lowBalance.cooldownHours * 3_600_000),
+  };
+}
+
+test("a count asked beside the reads for another window than the account's is not taken: the account's window is counted", async (t) => {
+  const request = await requested(t, "acc-1w");
+  const { rules, guessedWindow, accountWindow } = sameIdElsewhereFirst(t);
   const asked: string[] = [];
   await smsGateway({
     ...gatewayOptions(t),
-    rules: fixedRules([elsewhere as Rule, ...t.context.rules]),
+    rules,
     sentSince: (_accountId, _ruleId, since) => {
       asked.push(since);
       return Promise.resolve(since === accountWindow ? 1 : 0);
     },
   }).handle(request);
-  t.deepEqual(asked, [epochMsToInstant(T0 - 3_600_000), accountWindow]);
+  t.deepEqual(asked, [guessedWindow, accountWindow]);
   t.deepEqual(await types(t, "acc-1w"), ["NotificationRequested", "NotificationSuppressed"]);
   t.like((await stream(t, "acc-1w"))[1]?.data, { reason: "frequency-cap" });
   t.is(t.context.primary.simulator.messages.length, 0);
@@ -276,17 +286,10 @@ test("a count asked beside the reads that fails fails the handling when the verd
 
 test("a count asked beside the reads for another window may fail: the account's window is counted, the SMS sent", async (t) => {
   const request = await requested(t, "acc-1y");
-  const lowBalance = t.context.rules.find((rule) => rule.id === "low-balance");
-  if (lowBalance === undefined) return t.fail("no low-balance rule");
-  const elsewhere = {
-    ...lowBalance,
-    cooldownHours: 1,
-    threshold: { ...lowBalance.threshold, currency: "EUR" },
-  };
-  const accountWindow = epochMsToInstant(T0 - lowBalance.cooldownHours * 3_600_000);
+  const { rules, accountWindow } = sameIdElsewhereFirst(t);
   await smsGateway({
     ...gatewayOptions(t),
-    rules: fixedRules([elsewhere as Rule, ...t.context.rules]),
+    rules,
     sentSince: (_accountId, _ruleId, since) =>
       since === accountWindow ? Promise.resolve(0) : Promise.reject(new Error("not this window")),
   }).handle(request);
