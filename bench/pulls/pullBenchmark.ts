@@ -113,9 +113,9 @@ export async function runPullBenchmark(args: readonly string[]): Promise<void> {
       };
       // The scheduler finds the accounts once the accounts read model has them, at one of its
       // ticks (every 5 s, its comparisons backing off): on a first start perhaps some at one tick
-      // and the rest at later ones, each group then coming due spread over the period. The window opens once the schedule
-      // holds every account and a second holds a tenth of the rate: the steady state, not the
-      // start.
+      // and the rest at later ones, each group then coming due spread over the period. The window
+      // opens once the schedule holds every account and a second holds a tenth of the rate: the
+      // steady state, not the start.
       progress(
         `waiting for all ${accounts} accounts on the schedule and a second of at least ${Math.ceil(rate / 10)} reads`,
       );

@@ -293,8 +293,8 @@ interface SentSinceQuestion {
 /**
  * `countSentSince` as the SMS gateway asks it, many at once: questions asked while earlier ones
  * are on the wire leave together, as one statement (one round trip for a batch of SMS instead of
- * one each), each counted exactly as it would be alone. A batch that fails is asked again one
- * question at a time, so one bad question fails only itself.
+ * one each), each counted exactly as it would be alone. A batch that fails is asked again question
+ * by question (the batcher's `alone`), so one bad question fails only itself.
  */
 export function batchedCountSentSince(
   db: Kysely<TrackingTables>,
