@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type pg from "pg";
 import { handleCommand } from "../commands/handleCommand.ts";
-import { accountDecider } from "../domain/account/accountDecider.ts";
+import { accountDecider, accountStreamId } from "../domain/account/accountDecider.ts";
 import { firstRefreshDue, nextRefreshDue, type RefreshSchedule } from "../domain/account/RefreshSchedule.ts";
 import { perRuleBook, type RulesInForce } from "../domain/ruleset/RuleBook.ts";
 import { epochMsToInstant } from "../domain/values/Instant.ts";
@@ -227,7 +227,7 @@ async function schedulerTick(options: RefreshSchedulerOptions, reconcile: boolea
         await unclaim(
           options,
           table,
-          claimed.filter((account) => !appending.has(accountStream(account.account_id))),
+          claimed.filter((account) => !appending.has(accountStreamId(account.account_id))),
         ).catch(
           () => undefined, // then they come a period later, as after a crash
         );
@@ -315,10 +315,6 @@ function appendsNoted(store: EventStore, streams: Set<string>): EventStore {
   });
 }
 
-function accountStream(accountId: string): string {
-  return `account-${accountId}`;
-}
-
 /** One claimed account's refresh requested (through `store`). True if requested. */
 async function requestRefresh(
   options: RefreshSchedulerOptions,
@@ -330,7 +326,7 @@ async function requestRefresh(
   const outcome = await handleCommand(
     store,
     decider,
-    accountStream(accountId),
+    accountStreamId(accountId),
     { type: "RequestBalanceRefresh", data: { reason: "scheduled", now: epochMsToInstant(now.getTime()) } },
     {
       retriesOnConflict: 3,

@@ -3,7 +3,7 @@ import { metadataCausedBy } from "../commands/metadataCausedBy.ts";
 import { handleCommand, loadState } from "../commands/handleCommand.ts";
 import { StateCache } from "../commands/StateCache.ts";
 import type { AccountState } from "../domain/account/AccountState.ts";
-import { accountDecider } from "../domain/account/accountDecider.ts";
+import { accountDecider, accountStreamId } from "../domain/account/accountDecider.ts";
 import type { NotificationCommand } from "../domain/notification/NotificationCommand.ts";
 import { notificationDecider } from "../domain/notification/notificationDecider.ts";
 import type {
@@ -177,8 +177,6 @@ function factsBeside(
   count.catch(() => undefined);
   return { accountId, notificationId, now, account, sent: { ...window, count } };
 }
-
-const accountStreamId = (accountId: string) => `account-${accountId}`;
 
 /** One handling of one notification's request: what every step below needs. */
 interface Delivery {

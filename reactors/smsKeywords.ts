@@ -1,6 +1,6 @@
 import { handleCommand, loadState } from "../commands/handleCommand.ts";
 import type { ConsentKeyword } from "../domain/account/AccountEvent.ts";
-import { accountDecider } from "../domain/account/accountDecider.ts";
+import { accountDecider, accountStreamId } from "../domain/account/accountDecider.ts";
 import { inboundSmsDecider, inboundSmsStreamId } from "../domain/inboundSms/inboundSmsDecider.ts";
 import { perRuleBook, type RulesInForce } from "../domain/ruleset/RuleBook.ts";
 import { epochMsToInstant } from "../domain/values/Instant.ts";
@@ -68,7 +68,7 @@ export function smsKeywords(options: SmsKeywordsOptions) {
         const outcome = await handleCommand(
           options.store,
           accounts(),
-          `account-${accountId}`,
+          accountStreamId(accountId),
           { type: "ApplySmsKeyword", data: { keyword: received.keyword, provider, messageId, now } },
           // Replays racing the first delivery: the loser is decided again on fresh state.
           { retriesOnConflict: 3, newEventId: options.newEventId, metadata },

@@ -4,7 +4,7 @@ import Router, { type RouterMiddleware } from "@koa/router";
 import type { Context, Middleware } from "koa";
 import { z } from "zod";
 import type { AccountCommand } from "../../domain/account/AccountCommand.ts";
-import { accountDecider, type AccountRefusal } from "../../domain/account/accountDecider.ts";
+import { accountDecider, accountStreamId, type AccountRefusal } from "../../domain/account/accountDecider.ts";
 import { unreachable } from "../../domain/Decider.ts";
 import { perRuleBook, type RulesInForce } from "../../domain/ruleset/RuleBook.ts";
 import { epochMsToInstant, type Instant } from "../../domain/values/Instant.ts";
@@ -120,7 +120,7 @@ function accountCommandRunner(dependencies: AccountRoutesDependencies): AccountC
   }));
   return async (ctx, accountId, command, status) => {
     const { decider, cache } = deciding();
-    const streamId = `account-${accountId}`;
+    const streamId = accountStreamId(accountId);
     const expectedRevision = ifMatchRevision(ctx.get("if-match"));
     const outcome = await handleCommand(store, decider, streamId, command, {
       ...(expectedRevision === undefined ? { retriesOnConflict: 3 } : { expectedRevision }),

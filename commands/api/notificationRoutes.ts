@@ -3,7 +3,7 @@ import { newEventId } from "../../gateways/eventStore/newEventId.ts";
 import Router from "@koa/router";
 import type { Context, Middleware } from "koa";
 import { z } from "zod";
-import { accountDecider } from "../../domain/account/accountDecider.ts";
+import { accountDecider, accountStreamId } from "../../domain/account/accountDecider.ts";
 import { notificationDecider, notificationStreamId } from "../../domain/notification/notificationDecider.ts";
 import { epochMsToInstant } from "../../domain/values/Instant.ts";
 import { MESSAGE_CLASSES, type MessageClass } from "../../domain/values/MessageClass.ts";
@@ -73,7 +73,7 @@ export function notificationRoutes(dependencies: NotificationRoutesDependencies)
         ],
       });
     }
-    const { state: account } = await loadState(store, accounts, `account-${body.accountId}`);
+    const { state: account } = await loadState(store, accounts, accountStreamId(body.accountId));
     if (account.status === "absent") throw new ProblemError("not_found", `no account ${body.accountId}`);
     if (account.status === "closed") {
       throw new ProblemError("refused", `account ${body.accountId} is closed`, { reason: "account_closed" });

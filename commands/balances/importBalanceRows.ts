@@ -1,4 +1,4 @@
-import { accountDecider } from "../../domain/account/accountDecider.ts";
+import { accountDecider, accountStreamId } from "../../domain/account/accountDecider.ts";
 import { perRuleBook, type RulesInForce } from "../../domain/ruleset/RuleBook.ts";
 import { epochMsToInstant } from "../../domain/values/Instant.ts";
 import type { ReferenceTimeBounds } from "../../domain/values/ReferenceTimeBounds.ts";
@@ -166,7 +166,7 @@ async function* prefetchingStates(
     const streamIds = new Set<string>();
     for (const row of chunk) {
       if (!("problem" in row) && ACCOUNT_ID.safeParse(row.accountId).success) {
-        const streamId = `account-${row.accountId}`;
+        const streamId = accountStreamId(row.accountId);
         if (cache.get(streamId) === undefined) streamIds.add(streamId);
       }
     }
@@ -210,12 +210,18 @@ async function decideBalanceRow(
     return refusedRow(row, row.accountId, "balance_type_not_current", parsed.detail);
   }
   const { decider, cache } = deciding();
-  const outcome = await handleCommand(options.store, decider, `account-${row.accountId}`, parsed.command, {
-    retriesOnConflict: 3,
-    newEventId,
-    metadata: options.metadata(row.row),
-    cache,
-  });
+  const outcome = await handleCommand(
+    options.store,
+    decider,
+    accountStreamId(row.accountId),
+    parsed.command,
+    {
+      retriesOnConflict: 3,
+      newEventId,
+      metadata: options.metadata(row.row),
+      cache,
+    },
+  );
   switch (outcome.outcome) {
     case "accepted":
       return outcome.events.length === 0 ? "unchanged" : "recorded";

@@ -33,6 +33,11 @@ type OpenAccountState = Extract<AccountState, { status: "open" }>;
 
 const ARMED: RuleState = { status: "armed", episode: 0 };
 
+/** The stream an account's events live in. */
+export function accountStreamId(accountId: string): string {
+  return `account-${accountId}`;
+}
+
 /**
  * The account decider for a rule set and the bounds of a balance's reference time. Recording a
  * balance refuses one in another currency, of a type that is not today's balance, or referenced

@@ -1,6 +1,6 @@
 import type { AccountEvent } from "../../domain/account/AccountEvent.ts";
 import type { AccountState } from "../../domain/account/AccountState.ts";
-import { accountDecider, ruleKey } from "../../domain/account/accountDecider.ts";
+import { accountDecider, accountStreamId, ruleKey } from "../../domain/account/accountDecider.ts";
 import type { Rule, RuleState } from "../../domain/rules/Rule.ts";
 import { formatMoney, moneyFromData, type Money, type MoneyData } from "../../domain/values/Money.ts";
 import type { ReferenceTimeBounds } from "../../domain/values/ReferenceTimeBounds.ts";
@@ -79,7 +79,7 @@ export function describeRuleStates(
   events: readonly StoredTimelineEvent[],
 ): AccountRuleStatesView {
   const decider = accountDecider(rules, bounds);
-  const ownStream = `account-${accountId}`;
+  const ownStream = accountStreamId(accountId);
   let state = decider.initialState();
   let balance: CountedBalanceView | null = null;
   for (const event of events) {
