@@ -118,6 +118,8 @@ fi
 # `drop database … with (force)` ends the database's connections, autovacuum's among them: a role
 # may end those only as a member of pg_signal_backend (a test's cleanup otherwise fails at random).
 psql_admin -c "grant pg_signal_backend to ${PG_USER}"
+# The benchmarks start each measured import just after a checkpoint, so that runs start alike.
+psql_admin -c "grant pg_checkpoint to ${PG_USER}"
 if [ "$(psql_admin -tAc "select 1 from pg_database where datname = '${PG_DB}'")" != 1 ]; then
   say "creating database ${PG_DB}"
   psql_admin -c "create database ${PG_DB} owner ${PG_USER}"

@@ -1,3 +1,4 @@
+import type { LiveImportRun } from "./measureLiveImport.ts";
 import type { SinglePushRun } from "./measureSinglePush.ts";
 
 /** What one run of the balances benchmark measured. */
@@ -14,4 +15,6 @@ export interface BalancesRunResult {
   readonly rebuild: number | undefined;
   /** The file's first rows pushed one at a time; undefined with `--single-push-rows 0`. */
   readonly singlePush: SinglePushRun | undefined;
+  /** The same file imported with the projector following; undefined with `--live 0`. */
+  readonly live: LiveImportRun | undefined;
 }

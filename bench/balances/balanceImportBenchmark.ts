@@ -17,6 +17,13 @@ import { copyBalanceRows } from "./copyBalanceRows.ts";
 import { countRecordedBalances } from "./countRecordedBalances.ts";
 import { formatBalancesReport } from "./formatBalancesReport.ts";
 import { measureBalanceImport, type BalanceImportTarget } from "./measureBalanceImport.ts";
+import {
+  closeLiveImport,
+  measureLiveImport,
+  prepareLiveImport,
+  type LiveImportRun,
+  type LiveImportTarget,
+} from "./measureLiveImport.ts";
 import { measureSinglePush, type SinglePushRun, type SinglePushTarget } from "./measureSinglePush.ts";
 import { openBenchmarkAccounts } from "./openBenchmarkAccounts.ts";
 import {
@@ -40,6 +47,8 @@ interface BalancesBenchmark {
   /** Where each run's files are written. */
   readonly directory: string;
   readonly progress: (message: string) => void;
+  /** The log the projector follows: made at the first run's live import (`--live 1`), kept for the others. */
+  live?: LiveImportTarget;
 }
 
 /**
@@ -67,10 +76,22 @@ export async function runBalanceImportBenchmark(args: readonly string[]): Promis
       schema: SINGLE_PUSH_SCHEMA,
       connections: options.connections,
     };
-    const benchmark = { options, databaseUrl, pool, importTarget, singlePushTarget, directory, progress };
-    const results: BalancesRunResult[] = [];
-    for (let run = 1; run <= options.runs; run += 1) results.push(await measureRun(benchmark, run));
-    process.stdout.write(formatBalancesReport(options, results));
+    const benchmark: BalancesBenchmark = {
+      options,
+      databaseUrl,
+      pool,
+      importTarget,
+      singlePushTarget,
+      directory,
+      progress,
+    };
+    try {
+      const results: BalancesRunResult[] = [];
+      for (let run = 1; run <= options.runs; run += 1) results.push(await measureRun(benchmark, run));
+      process.stdout.write(formatBalancesReport(options, results));
+    } finally {
+      if (benchmark.live !== undefined) await closeLiveImport(benchmark.live, progress);
+    }
   } finally {
     await rm(directory, { recursive: true, force: true });
     await pool.end();
@@ -109,6 +130,7 @@ async function measureRun(benchmark: BalancesBenchmark, run: number): Promise<Ba
   const file = path.join(benchmark.directory, `eod-${run}.ndjson`);
   const csv = path.join(benchmark.directory, `eod-${run}.csv`);
   await writeBalanceFiles(file, csv, rows, referenceTime);
+  await checkpoint(pool, progress);
   progress(`run ${run}/${runs}: import`);
   const imported = await measureBalanceImport(benchmark.importTarget, file, rows, progress);
   const recorded = await countRecordedBalances(pool, SCHEMA, referenceTime);
@@ -121,6 +143,7 @@ async function measureRun(benchmark: BalancesBenchmark, run: number): Promise<Ba
   );
   const rebuild = options.rebuild ? await rebuildReadModels(benchmark, run, events) : undefined;
   const singlePush = await pushOneAtATime(benchmark, run, file, referenceTime);
+  const live = options.live ? await importWithProjector(benchmark, run, file) : undefined;
   return {
     importSeconds: imported.seconds,
     importPeakRssMb: imported.peakRssMb,
@@ -128,7 +151,47 @@ async function measureRun(benchmark: BalancesBenchmark, run: number): Promise<Ba
     events,
     rebuild,
     singlePush,
+    live,
   };
+}
+
+/**
+ * The same file into a log of its own that Tidemark's projector follows (`measureLiveImport`):
+ * the goal's figure, every balance recorded and every read model current. Last in the run, so
+ * that nothing else measured shares the machine with the projector.
+ */
+async function importWithProjector(
+  benchmark: BalancesBenchmark,
+  run: number,
+  file: string,
+): Promise<LiveImportRun> {
+  const { options, progress } = benchmark;
+  progress(`run ${run}/${options.runs}: import with the projector following`);
+  if (benchmark.live === undefined) {
+    progress("  a log of its own, the accounts opened, Tidemark started on it (projector, query API)");
+    benchmark.live = await prepareLiveImport(
+      { rows: options.rows, concurrency: options.concurrency, rules: benchmark.importTarget.rules },
+      progress,
+    );
+  }
+  await checkpoint(benchmark.live.pool, progress);
+  const live = await measureLiveImport(benchmark.live, file, options.rows, progress);
+  progress(`  every read model current ${live.currentSeconds.toFixed(1)} s after the import started`);
+  return live;
+}
+
+/**
+ * Every import starts just after a checkpoint: one falling inside some runs and not others (the
+ * accounts' opening writes enough to bring one on) would spread them. A role that may not ask for
+ * one (`npm run services` grants `pg_checkpoint`) is told, and the runs go on without.
+ */
+async function checkpoint(pool: pg.Pool, progress: (message: string) => void): Promise<void> {
+  try {
+    await pool.query("checkpoint");
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== "42501") throw error;
+    progress("  no checkpoint before the import: the role lacks pg_checkpoint (npm run services grants it)");
+  }
 }
 
 /** The file's first `--single-push-rows` rows through the command API; undefined for none. */

@@ -11,6 +11,7 @@ const run: BalancesRunResult = {
   events: 20_500,
   rebuild: undefined,
   singlePush: { rows: 1000, seconds: 1, serverReadyRssMb: 140, serverPeakRssMb: 200 },
+  live: undefined,
 };
 
 test("a single push of the file's first rows is called a sample, and compared by rate", (t) => {
@@ -37,4 +38,19 @@ test("every row pushed is no sample; no single push says so instead of ratios", 
   ]);
   t.regex(none, /\| single push \| not run \(`--single-push-rows 0`\) \| \|/);
   t.notRegex(none, /import \/ single push/);
+});
+
+test("the import with the projector following gives the goal's figure; without it the report says so", (t) => {
+  const options = parseBalancesBenchmarkOptions(["--rows", "10000", "--single-push-rows", "0"]);
+  const followed = formatBalancesReport(options, [
+    { ...run, live: { recordedSeconds: 2.5, currentSeconds: 3.25, peakRssMb: 310 } },
+    { ...run, live: { recordedSeconds: 2.25, currentSeconds: 4, peakRssMb: 320 } },
+  ]);
+  t.regex(
+    followed,
+    /\| with the projector following: every balance recorded \(s\) \| 2\.4 \| 2\.5 · 2\.3 \|/,
+  );
+  t.regex(followed, /every read model current \(s\)\*\* \| \*\*3\.6\*\* \| 3\.3 · 4\.0 \|/);
+  const without = formatBalancesReport(options, [run]);
+  t.regex(without, /every read model current \(s\) \| not run \(`--live 0`\) \| \|/);
 });

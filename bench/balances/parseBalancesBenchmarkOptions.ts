@@ -12,6 +12,8 @@ export interface BalancesBenchmarkOptions {
   readonly runs: number;
   /** Rebuild every read model over the log after each import. */
   readonly rebuild: boolean;
+  /** Import the file again into a log of its own that Tidemark's projector follows: the goal's figure. */
+  readonly live: boolean;
   /** The file's first rows also pushed one at a time through the command API; 0: none. */
   readonly singlePushRows: number;
   /** Pushes under way at once, each on a keep-alive connection of its own. */
@@ -22,6 +24,8 @@ export const BALANCES_BENCHMARK_FLAGS = `  --rows N          balances in the fil
   --concurrency N   rows decided at once (default ${DEFAULT_IMPORT_CONCURRENCY}, as the import's own)
   --runs N          imports of a fresh file each (default 1); accounts are opened once
   --rebuild 0|1     rebuild every read model over the log after each import (default 1)
+  --live 0|1        import the file again into a log of its own with Tidemark's projector following
+                    it in its own process, until every read model is current (default 1)
   --single-push-rows N
                     also push the file's first N rows one at a time, POST /accounts/{id}/balances,
                     into a log of their own (default: every row; 0: no single push)
@@ -37,6 +41,7 @@ export function parseBalancesBenchmarkOptions(args: readonly string[]): Balances
     concurrency: { type: "string", default: String(DEFAULT_IMPORT_CONCURRENCY) },
     runs: { type: "string", default: "1" },
     rebuild: { type: "string", default: "1" },
+    live: { type: "string", default: "1" },
     "single-push-rows": { type: "string", default: "all" },
     connections: { type: "string", default: "64" },
   });
@@ -46,6 +51,7 @@ export function parseBalancesBenchmarkOptions(args: readonly string[]): Balances
     concurrency: wholeNumber("--concurrency", values.concurrency, 1),
     runs: wholeNumber("--runs", values.runs, 1),
     rebuild: oneName("--rebuild", values.rebuild, ["0", "1"]) === "1",
+    live: oneName("--live", values.live, ["0", "1"]) === "1",
     singlePushRows: singlePushRows(values["single-push-rows"], rows),
     connections: wholeNumber("--connections", values.connections, 1),
   };

@@ -2,13 +2,15 @@ import test from "ava";
 import { UsageError } from "../shared/UsageError.ts";
 import { parseBalancesBenchmarkOptions } from "./parseBalancesBenchmarkOptions.ts";
 
-test("without flags: a million rows, the import's own concurrency, one run, with the rebuild", (t) => {
-  t.like(parseBalancesBenchmarkOptions([]), { rows: 1_000_000, runs: 1, rebuild: true });
+test("without flags: a million rows, the import's own concurrency, one run, with the rebuild and the projector", (t) => {
+  t.like(parseBalancesBenchmarkOptions([]), { rows: 1_000_000, runs: 1, rebuild: true, live: true });
 });
 
-test("--rebuild takes 0 or 1 and nothing else, as a usage error", (t) => {
+test("--rebuild and --live take 0 or 1 and nothing else, as a usage error", (t) => {
   t.false(parseBalancesBenchmarkOptions(["--rebuild", "0"]).rebuild);
   t.throws(() => parseBalancesBenchmarkOptions(["--rebuild", "no"]), { instanceOf: UsageError });
+  t.false(parseBalancesBenchmarkOptions(["--live", "0"]).live);
+  t.throws(() => parseBalancesBenchmarkOptions(["--live", "yes"]), { instanceOf: UsageError });
 });
 
 test("a file under a thousand rows or an unknown flag is a usage error", (t) => {
