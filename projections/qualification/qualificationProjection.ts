@@ -56,11 +56,16 @@ export const qualificationProjection: Projection<QualificationTables> = {
     schema: string,
   ) {
     const keys = new Map(events.map((recorded) => [keyText(keyOf(recorded)), keyOf(recorded)]));
-    // Keys travel as one JSON parameter, like the writes: no parameter limit, one round trip.
+    // Keys travel as one JSON parameter, like the writes: no parameter limit, one round trip. The
+    // accounts again as an array: the planner cannot count a JSON parameter's rows (it guesses
+    // 100), and against a table of under some 30,000 rows it then read the whole table for every
+    // batch; an array's length it knows, so it looks each account up in the key's index.
+    const accountIds = [...new Set([...keys.values()].map((key) => key.account_id))];
     const stored = await reader
       .withSchema(schema)
       .selectFrom("qualifications")
       .selectAll()
+      .where(sql<boolean>`account_id = any(${accountIds}::text[])`)
       .where(
         sql<boolean>`(account_id, rule_id, currency, episode) in (
           select * from jsonb_to_recordset(${JSON.stringify([...keys.values()])}::jsonb)
