@@ -102,6 +102,23 @@ max_connections = 200
 EOF
   if pg_ready; then $SUDO pg_ctlcluster "$PG_VERSION" main restart >&2; fi
 fi
+# PostgreSQL's own defaults suit a small shared machine: 128 MB of shared buffers (a log of a
+# couple of million events and its indexes do not fit: backends write out dirty pages themselves)
+# and a checkpoint every 1 GB of WAL (a bulk import then rewrites whole pages after each). What its
+# documentation advises for a server of its own: a quarter of the memory (here at most 4 GB).
+if ! grep -q '^# tidemark memory settings' "$conf_dir/postgresql.conf"; then
+  memory_kb=$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)
+  buffers_mb=$((memory_kb / 4 / 1024))
+  if [ "$buffers_mb" -gt 4096 ]; then buffers_mb=4096; fi
+  if [ "$buffers_mb" -lt 128 ]; then buffers_mb=128; fi
+  say "configuring PostgreSQL: shared_buffers ${buffers_mb}MB, max_wal_size 4GB"
+  $SUDO tee -a "$conf_dir/postgresql.conf" >/dev/null <<EOF
+# tidemark memory settings
+shared_buffers = '${buffers_mb}MB'
+max_wal_size = '4GB'
+EOF
+  if pg_ready; then $SUDO pg_ctlcluster "$PG_VERSION" main restart >&2; fi
+fi
 if pg_ready; then
   say "PostgreSQL already running on 127.0.0.1:${PG_PORT}"
 else
