@@ -38,7 +38,7 @@ Any of them may be gzipped. The format is read from the name (.ndjson, .jsonl, .
 
 Options:
   --format ndjson|csv|camt the format, whatever the name says
-  --concurrency <n>        rows decided at once (default 256; one account's rows always in order)
+  --concurrency <n>        rows decided at once (default 1024; one account's rows always in order)
   --as <name>              who sends it, recorded on the batch and its events (default: the OS user)
   --json                   machine-readable output on stdout
   -h, --help               this text

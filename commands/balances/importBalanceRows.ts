@@ -11,9 +11,12 @@ import { ACCOUNT_ID, parseBalancePush } from "./balancePush.ts";
 
 /**
  * Rows decided at once by default. Deciding is in memory once a chunk's states are read; what
- * many rows under way buy is bigger batches of appends (one round trip and commit for up to 256).
+ * many rows under way buy is batches of appends (one round trip and commit for up to 256) that
+ * are always full: with as many rows under way as one batch holds, the rows of a batch were
+ * decided again only once it had come back, and the database waited meanwhile. Four batches'
+ * worth keep both of the store's batch slots busy while the next rows are decided.
  */
-export const DEFAULT_IMPORT_CONCURRENCY = 256;
+export const DEFAULT_IMPORT_CONCURRENCY = 1024;
 
 /** How many rows of a file ended each way. */
 export interface ImportCounts {
@@ -50,7 +53,7 @@ export interface ImportBalanceRowsOptions {
   readonly rows: AsyncIterable<BalanceFileRow>;
   /** Rows up to this one were committed by an earlier run of the same file: passed over. */
   readonly afterRow: number;
-  /** Rows decided at once (default 256; rows of one account always one after another, in file order). */
+  /** Rows decided at once (default 1024; rows of one account always one after another, in file order). */
   readonly concurrency?: number;
   /** The metadata of the events a row appends (who, which batch). */
   readonly metadata: (row: number) => EventMetadata;

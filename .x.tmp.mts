@@ -1,0 +1,42 @@
+import { mkdtemp } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import pg from "pg";
+import { BalanceImports } from "./commands/balances/BalanceImports.ts";
+import { loadRules } from "./commands/rules/loadRules.ts";
+import { fixedRules } from "./domain/ruleset/RuleBook.ts";
+import { epochMsToInstant } from "./domain/values/Instant.ts";
+import { PostgresEventStore } from "./gateways/eventStore/postgres/PostgresEventStore.ts";
+import { measureBalanceImport } from "./bench/balances/measureBalanceImport.ts";
+import { openBenchmarkAccounts } from "./bench/balances/openBenchmarkAccounts.ts";
+import { writeBalanceFiles } from "./bench/balances/writeBalanceFiles.ts";
+
+const rows = Number(process.env.ROWS ?? 200000);
+const configs = (process.env.CONFIGS ?? "256:0,1024:0,1024:1").split(",");
+const repeats = Number(process.env.REPEATS ?? 3);
+const schema = "xp_balances";
+const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 1100 });
+await pool.query(`drop schema if exists ${schema} cascade; drop schema if exists ${schema}_runtime cascade`);
+await PostgresEventStore.migrate(pool, schema);
+const store = new PostgresEventStore(pool, { schema, maxBatchAppends: Number(process.env.XB ?? 256) });
+await openBenchmarkAccounts(store, rows, () => {});
+const imports = new BalanceImports(pool, `${schema}_runtime`);
+await imports.migrate();
+const rules = fixedRules(await loadRules());
+const dir = await mkdtemp(path.join(os.tmpdir(), "xp-"));
+const total = configs.length * repeats;
+const times: Record<string, number[]> = {};
+for (let i = 0; i < total; i += 1) {
+  const config = configs[i % configs.length]!;
+  const [c, xa] = config.split(":");
+  const concurrency = Number(c);
+  process.env.XA = xa;
+  const file = path.join(dir, `f${i}.ndjson`);
+  await writeBalanceFiles(file, path.join(dir, `f${i}.csv`), rows, epochMsToInstant(Date.now() - (total - i) * 60_000));
+  await pool.query("checkpoint");
+  const run = await measureBalanceImport({ store, imports, rules, concurrency }, file, rows, () => {});
+  (times[config] ??= []).push(run.seconds);
+  console.log(`${config} ${run.seconds.toFixed(2)} s`);
+}
+for (const [c, t] of Object.entries(times)) console.log(c, t.map((x) => x.toFixed(2)).join(" "), "median", [...t].sort((a, b) => a - b)[Math.floor(t.length / 2)]!.toFixed(2));
+await pool.end();
