@@ -56,9 +56,11 @@ interface BalancesBenchmark {
  * the low-balance threshold) imported through `importBalanceFile`, as `npm run balances -- import`
  * does: rows/s until every balance is recorded, the peak RSS, then a rebuild of every read model
  * over the resulting log; beside it, PostgreSQL `COPY` (psql's \\copy) of the same rows into a
- * plain table, the figure that travels between machines; and last, the file's first
+ * plain table, the figure that travels between machines; then the file's first
  * `--single-push-rows` rows pushed one at a time through the command API, into a log of their own
- * whose accounts are opened and balanced as the import's are.
+ * whose accounts are opened and balanced as the import's are; and last (`--live 1`) the same file
+ * imported into a database of its own that Tidemark's projector follows, until every read model is
+ * current: the goal's figure.
  */
 export async function runBalanceImportBenchmark(args: readonly string[]): Promise<void> {
   const options = parseBalancesBenchmarkOptions(args);
