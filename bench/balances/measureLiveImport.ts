@@ -5,13 +5,14 @@ import { BalanceImports } from "../../commands/balances/BalanceImports.ts";
 import type { RulesInForce } from "../../domain/ruleset/RuleBook.ts";
 import { PostgresEventStore } from "../../gateways/eventStore/postgres/PostgresEventStore.ts";
 import { allProjections } from "../../projections/allProjections.ts";
+import { projectionSchemas } from "../../projections/runtime/ProjectionBuilds.ts";
 import { createIsolatedServices, type IsolatedServices } from "../../test/isolatedServices.ts";
 import { startSystemProcess, type SystemProcess } from "../../test/systemProcess.ts";
 import { measureBalanceImport } from "./measureBalanceImport.ts";
 import { openBenchmarkAccounts } from "./openBenchmarkAccounts.ts";
 
-/** The system's projection registry, under the default schema prefix (`projectionSchemas`). */
-const REGISTRY = "tidemark_projections.projection_builds";
+/** Where the system keeps its projection registry and the import's batches: the default prefix's. */
+const SCHEMAS = projectionSchemas("tidemark");
 
 /** A database of its own with the file's accounts opened, and Tidemark's projector following its log. */
 export interface LiveImportTarget {
@@ -63,8 +64,8 @@ export async function prepareLiveImport(
       progress(
         `  every read model has them ${((performance.now() - projectedAt) / 1000).toFixed(1)} s later`,
       );
-      // The import's batches apart from the system's own, as the benchmark's other log has them.
-      const imports = new BalanceImports(pool, "bench_balances_runtime");
+      // The import's batches where `npm run balances -- import` keeps them on this database.
+      const imports = new BalanceImports(pool, SCHEMAS.runtime);
       await imports.migrate();
       return {
         services,
@@ -118,7 +119,8 @@ export async function measureLiveImport(
 
 /**
  * Polls (every 100 ms) until a live build of every projection has a checkpoint at or past the
- * log's head as it is now. Positions are fixed-width hex text, so they compare as text.
+ * log's head as it is now; a failed build fails the wait. Positions are fixed-width hex text, so
+ * they compare as text.
  */
 async function waitUntilCurrent(
   pool: pg.Pool,
@@ -131,10 +133,12 @@ async function waitUntilCurrent(
   let told = performance.now();
   for (;;) {
     const { rows } = await pool
-      .query<{ current: string; behind: string; least: string | null }>(
-        `select count(*) filter (where position >= $1) as current, count(*) filter (where position < $1) as behind,
-                min(position) as least
-           from ${REGISTRY} where status = 'live'`,
+      .query<{ current: string; behind: string; least: string | null; failed: string | null }>(
+        `select count(*) filter (where status = 'live' and position >= $1) as current,
+                count(*) filter (where status = 'live' and position < $1) as behind,
+                min(position) filter (where status = 'live') as least,
+                string_agg(name || ': ' || coalesce(error, 'failed'), '; ') filter (where status = 'failed') as failed
+           from "${SCHEMAS.runtime}".projection_builds`,
         [head],
       )
       .catch((error: unknown) => {
@@ -143,6 +147,8 @@ async function waitUntilCurrent(
         throw error;
       });
     const [row] = rows;
+    // A failed build never catches up: say so now, not after the deadline.
+    if (row?.failed != null) throw new Error(`a read model's build failed: ${row.failed}`);
     if (row !== undefined && Number(row.current) >= allProjections.length && Number(row.behind) === 0) return;
     if (performance.now() > deadline)
       throw new Error(`the read models not current after 30 minutes (head ${head})`);
