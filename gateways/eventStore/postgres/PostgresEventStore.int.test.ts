@@ -252,7 +252,8 @@ test("every statement prepared under a name keeps an index scan in its generic p
     readStreams: "array['s-1', 's-2']",
     readStreamPages: "array['s-1', 's-2'], array[0, 5]::bigint[], array[1000, 1000]",
     readAll: "0, 0, 1000",
-    readAllWithoutMetadata: "0, 0, 1000",
+    followAll: "0, 0, 1000",
+    followAllWithoutMetadata: "0, 0, 1000",
     head: "",
   };
   const client = await pool.connect();

@@ -136,6 +136,12 @@ interface EventRow extends EventRowWithoutMetadata {
   metadata: EventMetadata;
 }
 
+/** A page a subscription read, and whether events after it are held back by an open transaction. */
+interface FollowedPage<Event> {
+  readonly events: readonly Event[];
+  readonly heldBack: boolean;
+}
+
 interface SubscriptionState {
   position: Position;
   readonly batchSize: number;
@@ -351,14 +357,17 @@ export class PostgresEventStore implements EventStore {
   }
 
   subscribe(options: SubscribeOptions = {}): Subscription {
-    return this.#subscribe(options, async (after, limit) =>
-      (await this.#readAllPage(after, limit)).map(toRecordedEvent),
+    return this.#subscribe(options, (after, limit) =>
+      this.#followPage<EventRow, RecordedEvent>(after, limit, this.#sql.followAll, toRecordedEvent),
     );
   }
 
   subscribeWithoutMetadata(options: SubscribeOptions = {}): Subscription<EventWithoutMetadata> {
-    return this.#subscribe(options, async (after, limit) =>
-      (await this.#readAllPage<EventRowWithoutMetadata>(after, limit, this.#sql.readAllWithoutMetadata)).map(
+    return this.#subscribe(options, (after, limit) =>
+      this.#followPage<EventRowWithoutMetadata, EventWithoutMetadata>(
+        after,
+        limit,
+        this.#sql.followAllWithoutMetadata,
         toEventWithoutMetadata,
       ),
     );
@@ -442,7 +451,7 @@ export class PostgresEventStore implements EventStore {
 
   #subscribe<Event extends EventWithoutMetadata>(
     options: SubscribeOptions,
-    readPage: (after: Position, limit: number) => Promise<Event[]>,
+    readPage: (after: Position, limit: number) => Promise<FollowedPage<Event>>,
   ): Subscription<Event> {
     const state: SubscriptionState = {
       position: options.from ?? START,
@@ -469,7 +478,7 @@ export class PostgresEventStore implements EventStore {
   async *#subscriptionMessages<Event extends EventWithoutMetadata>(
     state: SubscriptionState,
     closedSignal: Promise<void>,
-    readPage: (after: Position, limit: number) => Promise<Event[]>,
+    readPage: (after: Position, limit: number) => Promise<FollowedPage<Event>>,
   ): AsyncGenerator<SubscriptionMessage<Event>> {
     // Caught up means: past every event committed when the subscription started (as in
     // EventStoreDB), so a steady stream of new writes cannot postpone the signal forever.
@@ -478,7 +487,7 @@ export class PostgresEventStore implements EventStore {
     let heldBackDelay = HELD_BACK_MIN_MS;
     while (!state.closed) {
       const generation = this.#wakeups.generation;
-      const events = await readPage(state.position, state.batchSize);
+      const { events, heldBack } = await readPage(state.position, state.batchSize);
       const last = events.at(-1);
       if (last !== undefined) {
         state.position = last.position;
@@ -491,12 +500,9 @@ export class PostgresEventStore implements EventStore {
       }
       // Committed events behind an older open transaction become readable when it ends, and
       // neither a rolled-back append nor any other transaction (a projector's, say) notifies us
-      // when it ends: re-read soon instead of waiting for a notification. The check looks for
-      // any event after the position, readable or not: the one that held events back may have
-      // ended between the page read and this check, and then they are readable already.
-      const pending = await this.#eventsAfter(state.position);
-      if (pending === "readable") continue;
-      if (pending === "held back") {
+      // when it ends: re-read soon instead of waiting for a notification. The page's read said
+      // so, from the same snapshot as its events, so nothing can have ended in between.
+      if (heldBack) {
         await Promise.race([sleep(heldBackDelay), closedSignal]);
         heldBackDelay = Math.min(heldBackDelay * 2, HELD_BACK_MAX_MS);
         continue;
@@ -571,14 +577,25 @@ export class PostgresEventStore implements EventStore {
     return (rows[0]?.position as Position | undefined) ?? START;
   }
 
-  /** Whether events exist after `after`: none, some readable now, or all held back by an open transaction. */
-  async #eventsAfter(after: Position): Promise<"none" | "readable" | "held back"> {
+  /**
+   * A subscription's page after `after`: up to `limit` readable events, and whether a committed
+   * event after them is held back by an older open transaction. One statement, one snapshot.
+   */
+  async #followPage<Row extends EventRowWithoutMetadata, Event>(
+    after: Position,
+    limit: number,
+    statement: string,
+    toEvent: (row: Row) => Event,
+  ): Promise<FollowedPage<Event>> {
     const [order, position] = positionParts(after);
-    const { rows } = await this.#query<{ readable: boolean; held_back: boolean }>(this.#sql.eventsAfter, [
-      order,
-      position,
-    ]);
-    return rows[0]?.readable === true ? "readable" : rows[0]?.held_back === true ? "held back" : "none";
+    const { rows } = await this.#query<Row & { readable: boolean }>(statement, [order, position, limit]);
+    const events: Event[] = [];
+    let heldBack = false;
+    for (const row of rows) {
+      if (row.readable) events.push(toEvent(row));
+      else heldBack = true;
+    }
+    return { events, heldBack };
   }
 
   async #appendBatch(
@@ -674,8 +691,10 @@ function snapshotEventOf(buffer: Buffer, starts: Int32Array, ends: Int32Array): 
  * cost PostgreSQL 0.165 ms a call unnamed and 0.082 ms prepared (pgbench, one client), and a pull
  * or an SMS reads a few streams. After a few runs PostgreSQL may keep a generic plan, made without
  * the values: only statements whose generic plan is the index scan their custom plans are are
- * prepared (`PostgresEventStore.int.test.ts` checks each). `eventsAfter` is not: its generic plan
- * scans the whole log (13.8 ms at 60,000 events, where the index answers in 0.1 ms).
+ * prepared (`PostgresEventStore.int.test.ts` checks each). (An `exists` over the events after a
+ * position was not: its generic plan scanned the whole log, 13.8 ms at 60,000 events, where the
+ * index answers in 0.1 ms. A subscription's page now asks it as the first held-back event in
+ * position order, which the index answers in any plan.)
  */
 function statementNames(schema: string, sql: ReturnType<typeof statements>): ReadonlyMap<string, string> {
   return new Map(PREPARED_STATEMENTS.map((key) => [sql[key], `${schema}.${key}`]));
@@ -688,7 +707,8 @@ export const PREPARED_STATEMENTS = [
   "readStreams",
   "readStreamPages",
   "readAll",
-  "readAllWithoutMetadata",
+  "followAll",
+  "followAllWithoutMetadata",
   "head",
 ] as const satisfies readonly (keyof ReturnType<typeof statements>)[];
 
@@ -711,11 +731,26 @@ function statements(schema: string) {
   const columns = `${columnsWithoutMetadata}, metadata`;
   // Older than every running transaction, in the log's order (transaction id + the log's offset;
   // see migration 0002). A scalar subquery: evaluated once per statement, usable by the index.
-  const visible = `transaction_order < (select pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+  const horizon = `(select pg_snapshot_xmin(pg_current_snapshot())::text::bigint
     + transaction_order_offset from "${schema}".log_origin)`;
+  const visible = `transaction_order < ${horizon}`;
   const readAllOf = (selected: string) => `select ${selected} from ${events}
       where (transaction_order, global_position) > ($1::bigint, $2::bigint) and ${visible}
       order by transaction_order, global_position limit $3`;
+  // A subscription's page: the readable events, then the first event held back by an older open
+  // transaction, if any (readable = false). Every readable event sorts before every held-back one.
+  // The held-back one is sought from the later of the position and the horizon, so that a reader
+  // far behind does not walk the index through every readable event to find it.
+  const followAllOf = (selected: string) => `select * from (
+      (select ${selected}, true as readable from ${events}
+        where (transaction_order, global_position) > ($1::bigint, $2::bigint) and ${visible}
+        order by transaction_order, global_position limit $3)
+      union all
+      (select ${selected}, false as readable from ${events}
+        where (transaction_order, global_position) > (greatest($1::bigint, ${horizon}),
+                case when $1::bigint >= ${horizon} then $2::bigint else -1 end)
+        order by transaction_order, global_position limit 1)
+    ) page order by position`;
   return {
     appendBatch: `select * from "${schema}".append_batch($1::text[], $2::bigint[], $3::jsonb)`,
     readStreamForwards: `select ${columns} from ${events}
@@ -732,7 +767,8 @@ function statements(schema: string) {
         order by stream_revision limit request.wanted_count) as found
       order by request.page, found.stream_revision`,
     readAll: readAllOf(columns),
-    readAllWithoutMetadata: readAllOf(columnsWithoutMetadata),
+    followAll: followAllOf(columns),
+    followAllWithoutMetadata: followAllOf(columnsWithoutMetadata),
     /** COPY takes no parameters: `typeLiterals` are quoted already, a part's numbers checked. */
     snapshotCopy: (
       typeLiterals: readonly string[] | undefined,
@@ -760,11 +796,6 @@ function statements(schema: string) {
     firstRecordedAfter: `select floor(extract(epoch from recorded_at) * 1000)::float8 as recorded_at_ms from ${events}
       where (transaction_order, global_position) > ($1::bigint, $2::bigint)
       order by transaction_order, global_position limit 1`,
-    eventsAfter: `select
-      exists (select 1 from ${events}
-        where (transaction_order, global_position) > ($1::bigint, $2::bigint) and ${visible}) as readable,
-      exists (select 1 from ${events}
-        where (transaction_order, global_position) > ($1::bigint, $2::bigint) and not (${visible})) as held_back`,
   };
 }
 
