@@ -377,6 +377,55 @@ test("an answer that never comes: the message is found by our reference at the p
   });
 });
 
+for (const [knob, what] of [
+  ["connectionLostRate", "a connection cut after the provider created the message"],
+  ["garbledAnswerRate", "a 201 whose body is cut short"],
+] as const) {
+  test(`${what}: the message is found by our reference at the provider, never sent again`, async (t) => {
+    const account = `acc-6-${knob}`;
+    const request = await requested(t, account);
+    t.context.primary.simulator.knobs[knob] = 1;
+    await gateway(t, [provider(t, "primary"), provider(t, "backup")]).handle(request);
+    t.deepEqual(await types(t, account), ["NotificationRequested", "SmsSubmissionStarted", "SmsSubmitted"]);
+    t.is(t.context.primary.simulator.messages.length + t.context.backup.simulator.messages.length, 1);
+    t.like((await stream(t, account))[2]?.data, {
+      providerMessageId: t.context.primary.simulator.messages[0]?.sid,
+    });
+  });
+}
+
+test("a provider that refuses the connection: the attempt fails without a lookup, and the backup sends once", async (t) => {
+  const request = await requested(t, "acc-6-refused");
+  const closed = createServer().listen(0, "127.0.0.1");
+  await new Promise((resolve) => closed.once("listening", resolve));
+  const { port } = closed.address() as AddressInfo;
+  await new Promise((resolve) => closed.close(resolve)); // nothing listens there any more
+  const refusing = new TwilioSmsProvider({
+    name: "primary",
+    baseUrl: `http://127.0.0.1:${port}`,
+    accountSid: ACCOUNT_SID,
+    authToken: TOKEN,
+    from: "Tidemark",
+  });
+  let lookups = 0;
+  const counted = {
+    name: refusing.name,
+    turn: refusing.turn.bind(refusing),
+    send: refusing.send.bind(refusing),
+    findByReference: (reference: string) => {
+      lookups += 1;
+      return refusing.findByReference(reference);
+    },
+  };
+  await t.throwsAsync(gateway(t, [counted, provider(t, "backup")]).handle(request), {
+    instanceOf: SubmissionRetryError,
+  });
+  await gateway(t, [counted, provider(t, "backup")]).handle(request); // the fan-out's retry
+  t.is(lookups, 0, "a connection never made cannot have created a message");
+  t.like((await stream(t, "acc-6-refused"))[2]?.data, { provider: "primary", errorCode: "network" });
+  t.is(t.context.backup.simulator.messages.length, 1);
+});
+
 /** `real`, but the gateway "dies" once the provider has the message, before recording its answer. */
 function killedAfterSending(real: TwilioSmsProvider) {
   return {

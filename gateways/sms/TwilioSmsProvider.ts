@@ -121,21 +121,34 @@ export class TwilioSmsProvider {
       });
     } catch (error) {
       const timedOut = (error as { name?: string }).name === "TimeoutError";
-      // A timeout may come after the provider created the message; a refused connection cannot.
+      // A timeout or a connection lost after the request went out may come after the provider
+      // created the message: it is looked up before anything is sent again. Only a connection
+      // that was never made (refused, no such host) is known not to have reached it.
       throw new ProviderUnavailableError(
         timedOut ? "timeout" : "network",
-        `${this.name}: ${error instanceof Error ? error.message : String(error)}`,
-        timedOut,
+        `${this.name}: ${describeFetchError(error)}`,
+        timedOut || !neverConnected(error),
       );
     }
-    const body = (await response.json().catch(() => ({}))) as {
+    // A body that cannot be read (cut off, not JSON, too slow for the timeout) reads as none.
+    const body = ((await response.json().catch(() => undefined)) ?? {}) as {
       sid?: unknown;
       status?: unknown;
       num_segments?: unknown;
       code?: unknown;
       message?: unknown;
     };
-    if (response.ok) return messageOf(body);
+    if (response.ok) {
+      // A 2xx says the message was created, whatever its body says: never send it again blindly.
+      if (typeof body.sid !== "string" || typeof body.status !== "string") {
+        throw new ProviderUnavailableError(
+          "invalid-answer",
+          `${this.name}: answered ${response.status} without a readable message (it was created: looking it up)`,
+          true,
+        );
+      }
+      return messageOf(body);
+    }
     const code =
       typeof body.code === "number" || typeof body.code === "string"
         ? String(body.code)
@@ -145,10 +158,12 @@ export class TwilioSmsProvider {
       throw new ProviderUnavailableError(code, `${this.name}: too many requests (429)`, false);
     }
     if (response.status >= 500) {
+      // 503: not taken in. Any other 5xx (an error inside, a gateway's time-out) may come after the
+      // message was created: looked up before it is sent again.
       throw new ProviderUnavailableError(
         `http-${response.status}`,
         `${this.name}: ${response.status}`,
-        false,
+        response.status !== 503,
       );
     }
     const reason = typeof body.message === "string" ? body.message : `answered ${response.status}`;
@@ -228,6 +243,41 @@ export class TwilioSmsProvider {
     );
     return { authorization: `Basic ${credentials}` };
   }
+}
+
+/**
+ * Errors of a connection that was never made (refused, no such host, unreachable, the TLS
+ * handshake refused): the request cannot have reached the provider. Any other (reset, closed
+ * mid-answer) may have come after it did.
+ */
+const NEVER_CONNECTED = new Set([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "ENETUNREACH",
+  "EHOSTUNREACH",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "CERT_HAS_EXPIRED",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+]);
+
+/** fetch's error, or the cause it wraps ("fetch failed" says nothing), has a never-connected code. */
+function neverConnected(error: unknown): boolean {
+  const codes: unknown[] = [];
+  for (let cause: unknown = error, depth = 0; cause instanceof Error && depth < 4; depth += 1) {
+    codes.push((cause as { code?: unknown }).code);
+    cause = cause.cause;
+  }
+  return codes.some((code) => typeof code === "string" && NEVER_CONNECTED.has(code));
+}
+
+function describeFetchError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const cause = error.cause instanceof Error ? `: ${error.cause.message}` : "";
+  return `${error.message}${cause}`;
 }
 
 /** A Retry-After longer than this is the fan-out's retry delays' to honour, not the pace's. */

@@ -18,6 +18,13 @@ export interface SmsSimulatorKnobs {
    * times out not knowing): the case reconciliation by reference exists for.
    */
   timeoutRate: number;
+  /**
+   * Share of create requests whose message is created, then the connection is cut before any
+   * answer (a reset mid-flight): the caller cannot tell it from a request that never got there.
+   */
+  connectionLostRate: number;
+  /** Share of create requests whose message is created and answered 201 with a body cut short. */
+  garbledAnswerRate: number;
   /** Share of status callbacks never sent (the poller has to find the status). */
   lostCallbackRate: number;
   /**
@@ -33,6 +40,8 @@ export const DEFAULT_SMS_SIMULATOR_KNOBS: SmsSimulatorKnobs = {
   finalAfterMs: 200,
   serverErrorRate: 0,
   timeoutRate: 0,
+  connectionLostRate: 0,
+  garbledAnswerRate: 0,
   lostCallbackRate: 0,
   answerAfterMs: 0,
 };
@@ -258,6 +267,17 @@ function createMessage({ options, knobs, random, messages, bySid, lifecycle }: S
       // Created, but the answer never comes: the caller's timeout decides.
       await lifecycle.holdAnswer();
       ctx.status = 504;
+      return undefined;
+    }
+    if (random() < knobs.connectionLostRate) {
+      ctx.respond = false; // Koa leaves the socket alone: cut it before a byte of the answer
+      ctx.req.socket.destroy();
+      return undefined;
+    }
+    if (random() < knobs.garbledAnswerRate) {
+      ctx.status = 201;
+      ctx.type = "application/json";
+      ctx.body = JSON.stringify(resource(message)).slice(0, 20);
       return undefined;
     }
     if (knobs.answerAfterMs > 0) await new Promise((resolve) => setTimeout(resolve, knobs.answerAfterMs));
