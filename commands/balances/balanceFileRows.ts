@@ -1,6 +1,5 @@
 import type { Duplex } from "node:stream";
 import { createGunzip } from "node:zlib";
-import { parse as parseCsv, type CsvError } from "csv-parse";
 import { BalanceFileError, type BalanceFileRow } from "./BalanceFileRow.ts";
 import { camtRows } from "./camtRows.ts";
 
@@ -29,8 +28,9 @@ const REQUIRED_CSV_COLUMNS = ["accountId", "amount", "currency", "balanceType", 
 /**
  * The rows of a balance file, streamed: gzip is recognised by its magic bytes and inflated on the
  * way. NDJSON: each non-empty line an object `{"accountId": …, "amount": …, …}` (a push's body
- * beside its account). CSV (RFC 4180): a header naming `accountId, amount, currency, balanceType,
- * referenceTime` and optionally `bankReference, creditLineIncluded`, then one balance per record.
+ * beside its account). CSV (RFC 4180 quoting): a header naming `accountId, amount, currency,
+ * balanceType, referenceTime` and optionally `bankReference, creditLineIncluded`, each once, then
+ * one balance per line (a quoted field does not span lines: no column of a balance holds one).
  * A row that cannot be read is answered as such, with its line, and the file goes on.
  */
 export async function* balanceFileRows(
@@ -133,8 +133,10 @@ async function* lines(bytes: AsyncIterable<Buffer>): AsyncIterable<{ text: strin
 async function* ndjsonRows(bytes: AsyncIterable<Buffer>): AsyncIterable<BalanceFileRow> {
   let line = 0;
   let row = 0;
-  for await (const { text, tooLong } of lines(bytes)) {
+  for await (const { text: read, tooLong } of lines(bytes)) {
     line += 1;
+    // A byte order mark (some editors write one) is not part of the first object.
+    const text = line === 1 ? read.replace(/^\uFEFF/, "") : read;
     if (!tooLong && text.trim() === "") continue;
     row += 1;
     if (tooLong) {
@@ -162,50 +164,96 @@ function rowOf(row: number, line: number, record: unknown): BalanceFileRow {
   return { row, line, accountId, body };
 }
 
+/**
+ * CSV rows, a record a line: no column of a balance may hold a line break, so a quoted field
+ * never spans lines, and a quote left open is that line's fault alone (it cannot swallow the
+ * rows after it). Fields as RFC 4180 quotes them (`"a ""b"", c"`), trimmed outside quotes.
+ */
 async function* csvRows(bytes: AsyncIterable<Buffer>): AsyncIterable<BalanceFileRow> {
-  const skipped: { line: number; problem: string }[] = [];
-  const parser = parseCsv({
-    bom: true,
-    columns: (header: string[]) => csvHeader(header),
-    info: true,
-    skip_empty_lines: true,
-    trim: true,
-    max_record_size: MAX_ROW_BYTES,
-    skip_records_with_error: true,
-    on_skip: (error: CsvError | undefined) => {
-      if (error === undefined) return;
-      const at = (error as unknown as { lines?: unknown }).lines;
-      skipped.push({ line: typeof at === "number" ? at : 0, problem: `not a CSV record: ${error.message}` });
-    },
-  });
-  const feeding = feed(parser, bytes);
+  let line = 0;
   let row = 0;
-  try {
-    for await (const { record, info } of parser as AsyncIterable<{
-      record: Record<string, string>;
-      info: { lines: number };
-    }>) {
-      for (const bad of skipped.splice(0)) yield { row: (row += 1), line: bad.line, problem: bad.problem };
-      row += 1;
-      yield rowOf(row, info.lines, bodyOfCsvRecord(record));
+  let header: readonly string[] | undefined;
+  for await (const { text, tooLong } of lines(bytes)) {
+    line += 1;
+    const record = line === 1 ? text.replace(/^\uFEFF/, "") : text;
+    if (!tooLong && record.trim() === "") continue;
+    if (header === undefined) {
+      if (tooLong) throw new BalanceFileError(`the header is longer than ${MAX_ROW_BYTES} bytes`);
+      const fields = csvFields(record);
+      if (typeof fields === "string") throw new BalanceFileError(`the header is not CSV: ${fields}`);
+      header = csvHeader(fields);
+      continue;
     }
-    for (const bad of skipped.splice(0)) yield { row: (row += 1), line: bad.line, problem: bad.problem };
-  } catch (error) {
-    if (error instanceof BalanceFileError) throw error;
-    throw new BalanceFileError(`the CSV file cannot be read: ${(error as Error).message}`);
-  } finally {
-    await feeding;
+    row += 1;
+    if (tooLong) {
+      yield { row, line, problem: `the line is longer than ${MAX_ROW_BYTES} bytes` };
+      continue;
+    }
+    const fields = csvFields(record);
+    if (typeof fields === "string") {
+      yield { row, line, problem: `not a CSV record: ${fields}` };
+      continue;
+    }
+    if (fields.length !== header.length) {
+      yield {
+        row,
+        line,
+        problem: `not a CSV record: ${fields.length} fields where the header has ${header.length}`,
+      };
+      continue;
+    }
+    const cells: Record<string, string> = {};
+    header.forEach((column, index) => (cells[column] = fields[index] ?? ""));
+    yield rowOf(row, line, bodyOfCsvRecord(cells));
+  }
+}
+
+/** The fields of one CSV line (RFC 4180 quoting), or what is wrong with it. */
+function csvFields(line: string): string[] | string {
+  const fields: string[] = [];
+  let at = 0;
+  for (;;) {
+    while (line[at] === " " || line[at] === "\t") at += 1;
+    if (line[at] === '"') {
+      let value = "";
+      let from = at + 1;
+      for (;;) {
+        const quote = line.indexOf('"', from);
+        if (quote === -1) return `a quote opened at column ${at + 1} is not closed on its line`;
+        value += line.slice(from, quote);
+        if (line[quote + 1] === '"') {
+          value += '"';
+          from = quote + 2;
+          continue;
+        }
+        at = quote + 1;
+        break;
+      }
+      while (line[at] === " " || line[at] === "\t") at += 1;
+      if (at < line.length && line[at] !== ",") return `text after the closing quote at column ${at + 1}`;
+      fields.push(value);
+    } else {
+      const comma = line.indexOf(",", at);
+      const value = line.slice(at, comma === -1 ? line.length : comma).trim();
+      if (value.includes('"')) return `a quote inside an unquoted field at column ${at + 1}`;
+      fields.push(value);
+      at = comma === -1 ? line.length : comma;
+    }
+    if (at >= line.length) return fields;
+    at += 1; // past the comma
   }
 }
 
 function csvHeader(header: readonly string[]): string[] {
   const unknown = header.filter((column) => !(CSV_COLUMNS as readonly string[]).includes(column));
   const missing = REQUIRED_CSV_COLUMNS.filter((column) => !header.includes(column));
-  if (unknown.length > 0 || missing.length > 0) {
+  const twice = header.filter((column, index) => header.indexOf(column) !== index);
+  if (unknown.length > 0 || missing.length > 0 || twice.length > 0) {
     throw new BalanceFileError(
       [
         missing.length > 0 ? `the header lacks ${missing.join(", ")}` : "",
         unknown.length > 0 ? `unknown columns ${unknown.join(", ")}` : "",
+        twice.length > 0 ? `columns named twice: ${[...new Set(twice)].join(", ")}` : "",
       ]
         .filter((part) => part !== "")
         .join("; ") + ` (columns: ${CSV_COLUMNS.join(", ")})`,

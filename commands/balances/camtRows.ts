@@ -22,9 +22,16 @@ export async function* camtRows(bytes: AsyncIterable<Buffer>): AsyncIterable<Bal
   const reader = new CamtReader();
   const ready: BalanceFileRow[] = [];
   let failure: Error | undefined;
-  parser.on("opentag", (tag) => reader.open(tag, parser.line));
+  // Where the last tag was: saxes holds a text whole until it ends (see the loop below).
+  let lastEventAt = 0;
+  parser.on("opentag", (tag) => {
+    lastEventAt = parser.position;
+    reader.open(tag, parser.line);
+  });
   parser.on("text", (text) => reader.text(text));
+  parser.on("cdata", (text) => reader.text(text));
   parser.on("closetag", (tag) => {
+    lastEventAt = parser.position;
     const row = reader.close(tag.name);
     if (row !== undefined) ready.push(row);
   });
@@ -33,6 +40,14 @@ export async function* camtRows(bytes: AsyncIterable<Buffer>): AsyncIterable<Bal
   for await (const chunk of bytes) {
     parser.write(decoder.decode(chunk, { stream: true }));
     if (failure !== undefined) break;
+    // The parser holds a text (or a tag) whole until it ends: one that never does would hold the
+    // whole file. No value of a balance report comes near this.
+    if (parser.position - lastEventAt > MAX_XML_RUN_CHARS) {
+      failure = new Error(
+        `more than ${MAX_XML_RUN_CHARS} characters without a tag, from line ${parser.line}: not a balance report`,
+      );
+      break;
+    }
     yield* ready.splice(0);
   }
   if (failure === undefined) parser.close();
@@ -43,7 +58,12 @@ export async function* camtRows(bytes: AsyncIterable<Buffer>): AsyncIterable<Bal
 }
 
 const CURRENT: ReadonlySet<string> = new Set(CURRENT_BALANCE_PRECEDENCE);
+/** The longest run of characters between two tags the reader holds (1 MiB). */
+const MAX_XML_RUN_CHARS = 1 << 20;
 const DAY_MS = 86_400_000;
+const XML_BOOLEAN: ReadonlySet<string> = new Set(["true", "false", "1", "0"]);
+/** An ISO 8601 date-time that says its zone (Z or an offset). */
+const ZONED_TIME = /T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/;
 
 /** What one `Bal` has said so far. */
 interface BalanceSeen {
@@ -54,7 +74,12 @@ interface BalanceSeen {
   debit?: boolean | undefined;
   date?: string | undefined;
   dateTime?: string | undefined;
-  creditLines: { included?: boolean; amount?: string | undefined; currency?: string | undefined }[];
+  creditLines: {
+    included?: boolean;
+    inclusion?: string;
+    amount?: string | undefined;
+    currency?: string | undefined;
+  }[];
 }
 
 /** Follows the element path; collects each statement's account and each of its balances. */
@@ -109,10 +134,15 @@ class CamtReader {
       line.amount = value;
       line.currency = this.#amountCurrency;
     }
-    if (name === "Incl" && parent === "CdtLine" && line !== undefined) line.included = value === "true";
+    if (name === "Incl" && parent === "CdtLine" && line !== undefined) {
+      // An xs:boolean: true, false, 1 or 0.
+      line.inclusion = value;
+      if (XML_BOOLEAN.has(value)) line.included = value === "true" || value === "1";
+    }
     if (name === "CdtDbtInd" && parent === "Bal") balance.debit = value === "DBIT";
-    if (name === "Dt" && parent === "Dt") balance.date = value;
-    if (name === "DtTm" && parent === "Dt") balance.dateTime = value;
+    // The balance's own date (Bal/Dt), not a credit line's (Bal/CdtLine/Dt).
+    if (name === "Dt" && this.#endsWith("Bal", "Dt")) balance.date = value;
+    if (name === "DtTm" && this.#endsWith("Bal", "Dt")) balance.dateTime = value;
     if (name !== "Bal") return undefined;
     this.#balance = undefined;
     return this.#rowOf(balance);
@@ -132,7 +162,9 @@ class CamtReader {
             ? "the balance has no amount with its currency (Amt Ccy)"
             : balance.debit === undefined
               ? "the balance has no CdtDbtInd"
-              : undefined;
+              : balance.creditLines.some((line) => line.included === undefined)
+                ? `a credit line's Incl is ${JSON.stringify(balance.creditLines.find((line) => line.included === undefined)?.inclusion ?? "missing")}, not true or false`
+                : undefined;
     if (problem !== undefined || accountId === undefined) {
       return { row, line: balance.line, problem: problem ?? "no account" };
     }
@@ -154,7 +186,7 @@ class CamtReader {
           ? {}
           : {
               creditLines: balance.creditLines.map((line) => ({
-                included: line.included ?? false,
+                included: line.included === true,
                 ...(line.amount === undefined
                   ? {}
                   : { amount: { amount: line.amount, currency: line.currency } }),
@@ -172,7 +204,11 @@ class CamtReader {
     if (Number.isNaN(startMs)) return balance.date; // the push's schema says what is wrong with it
     if (type?.startsWith("Opening") === true) return new Date(startMs).toISOString();
     const endMs = startMs + DAY_MS - 1000;
-    const createdMs = this.#createdAt === undefined ? Number.NaN : Date.parse(this.#createdAt);
+    // Only a creation time with its zone: without one, Date.parse would read it in this server's.
+    const createdMs =
+      this.#createdAt === undefined || !ZONED_TIME.test(this.#createdAt)
+        ? Number.NaN
+        : Date.parse(this.#createdAt);
     return new Date(Number.isNaN(createdMs) ? endMs : Math.min(endMs, createdMs)).toISOString();
   }
 
