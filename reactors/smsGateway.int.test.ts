@@ -366,7 +366,7 @@ test("a provider outage: the attempt is recorded as retryable, and the redeliver
   t.is(t.context.backup.simulator.messages.length, 1);
 });
 
-test("an answer that never comes: the message is found by our reference at the provider, never sent again", async (t) => {
+test("an answer that never comes: the message is found at the provider, never sent again", async (t) => {
   const request = await requested(t, "acc-6");
   t.context.primary.simulator.knobs.timeoutRate = 1;
   await gateway(t, [provider(t, "primary", 300), provider(t, "backup")]).handle(request);
@@ -381,7 +381,7 @@ for (const [knob, what] of [
   ["connectionLostRate", "a connection cut after the provider created the message"],
   ["garbledAnswerRate", "a 201 whose body is cut short"],
 ] as const) {
-  test(`${what}: the message is found by our reference at the provider, never sent again`, async (t) => {
+  test(`${what}: the message is found at the provider, never sent again`, async (t) => {
     const account = `acc-6-${knob}`;
     const request = await requested(t, account);
     t.context.primary.simulator.knobs[knob] = 1;
@@ -393,6 +393,48 @@ for (const [knob, what] of [
     });
   });
 }
+
+test("an error after which the message may exist: the lookup takes only a message to this recipient with this body, created since the claim", async (t) => {
+  const request = await requested(t, "acc-6-lookup");
+  const { body, recipient } = request.data as { body: string; recipient: string };
+  const primary = provider(t, "primary");
+  // Already at the provider: this body to another number, and another body to this number.
+  await primary.send({ to: "+447911999999", body, statusCallback: "http://127.0.0.1:1/x" });
+  await primary.send({
+    to: recipient,
+    body: `${body} (an older one)`,
+    statusCallback: "http://127.0.0.1:1/x",
+  });
+  t.context.primary.simulator.knobs.serverErrorRate = 1; // a 500: it may have been created, it was not
+  await t.throwsAsync(gateway(t, [primary, provider(t, "backup")]).handle(request), {
+    instanceOf: SubmissionRetryError,
+  });
+  await gateway(t, [primary, provider(t, "backup")]).handle(request);
+  t.deepEqual(await types(t, "acc-6-lookup"), [
+    "NotificationRequested",
+    "SmsSubmissionStarted",
+    "SmsSubmissionFailed",
+    "SmsSubmissionStarted",
+    "SmsSubmitted",
+  ]);
+  t.like((await stream(t, "acc-6-lookup"))[4]?.data, {
+    provider: "backup",
+    providerMessageId: t.context.backup.simulator.messages[0]?.sid,
+  });
+});
+
+test("findSent: Twilio's list by recipient, matched on the body and on a creation no earlier than a minute before the claim", async (t) => {
+  const primary = provider(t, "primary");
+  const to = "+447911555555";
+  const sent = await primary.send({ to, body: "exactly this", statusCallback: "http://127.0.0.1:1/x" });
+  await primary.send({ to, body: "exactly this, and more", statusCallback: "http://127.0.0.1:1/x" });
+  const sids = async (since: number, body = "exactly this") =>
+    (await primary.findSent({ to, body, since })).map((message) => message.sid);
+  t.deepEqual(await sids(Date.now() - 5_000), [sent.sid]);
+  t.deepEqual(await sids(Date.now() + 30_000), [sent.sid], "a provider's clock a little behind ours");
+  t.deepEqual(await sids(Date.now() + 120_000), [], "created well before the claim: not this attempt's");
+  t.deepEqual(await sids(Date.now() - 5_000, "exactly"), []);
+});
 
 test("a provider that refuses the connection: the attempt fails without a lookup, and the backup sends once", async (t) => {
   const request = await requested(t, "acc-6-refused");
@@ -412,9 +454,9 @@ test("a provider that refuses the connection: the attempt fails without a lookup
     name: refusing.name,
     turn: refusing.turn.bind(refusing),
     send: refusing.send.bind(refusing),
-    findByReference: (reference: string) => {
+    findSent: (sent: Parameters<TwilioSmsProvider["findSent"]>[0]) => {
       lookups += 1;
-      return refusing.findByReference(reference);
+      return refusing.findSent(sent);
     },
   };
   await t.throwsAsync(gateway(t, [counted, provider(t, "backup")]).handle(request), {
@@ -430,7 +472,7 @@ test("a provider that refuses the connection: the attempt fails without a lookup
 function killedAfterSending(real: TwilioSmsProvider) {
   return {
     name: real.name,
-    findByReference: (reference: string) => real.findByReference(reference),
+    findSent: (sent: Parameters<TwilioSmsProvider["findSent"]>[0]) => real.findSent(sent),
     turn: real.turn.bind(real),
     send: async (message: Parameters<TwilioSmsProvider["send"]>[0]) => {
       await real.send(message);
@@ -490,7 +532,7 @@ test("a gateway killed after its claim, before calling the provider: the abandon
   const real = provider(t, "primary");
   const crashing = {
     name: real.name,
-    findByReference: (reference: string) => real.findByReference(reference),
+    findSent: (sent: Parameters<TwilioSmsProvider["findSent"]>[0]) => real.findSent(sent),
     turn: real.turn.bind(real),
     send: () => Promise.reject(new Error("killed before calling the provider")),
   };
@@ -521,7 +563,7 @@ test("a duplicate delivered while the first delivery waits for the provider: it 
   const released = new Promise<void>((resolve) => (release = resolve));
   const slow = {
     name: real.name,
-    findByReference: (reference: string) => real.findByReference(reference),
+    findSent: (sent: Parameters<TwilioSmsProvider["findSent"]>[0]) => real.findSent(sent),
     turn: real.turn.bind(real),
     send: async (message: Parameters<TwilioSmsProvider["send"]>[0]) => {
       await released;
@@ -659,7 +701,7 @@ test("a report that overtakes the recording of the provider's answer waits for i
     // reports arrive while the attempt is still in flight.
     const laggingRecorder = {
       name: real.name,
-      findByReference: (reference: string) => real.findByReference(reference),
+      findSent: (sent: Parameters<TwilioSmsProvider["findSent"]>[0]) => real.findSent(sent),
       turn: real.turn.bind(real),
       send: async (message: Parameters<TwilioSmsProvider["send"]>[0]) => {
         const answer = await real.send(message);

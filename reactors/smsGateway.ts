@@ -38,7 +38,7 @@ export interface SmsGatewayOptions {
   readonly store: EventStore;
   readonly rules: RulesInForce;
   /** In order of preference: attempt n goes to provider (n - 1) mod count, so a retry fails over. */
-  readonly providers: readonly Pick<TwilioSmsProvider, "name" | "turn" | "send" | "findByReference">[];
+  readonly providers: readonly Pick<TwilioSmsProvider, "name" | "turn" | "send" | "findSent">[];
   /** Where providers post status callbacks; `?reference=<notification id>&provider=<name>` is added. */
   readonly statusCallbackUrl: string;
   /**
@@ -247,7 +247,7 @@ async function nextAttempt(
     return (await checkBeforeSending(delivery, facts, state)) ? 1 : undefined;
   }
   if (state.status === "submitting" && state.attempt.outcome === "in-flight") {
-    return resumeClaim(delivery, state.attempt);
+    return resumeClaim(delivery, state.request, state.attempt);
   }
   if (state.status === "submitting" && state.attempt.outcome === "failed" && state.attempt.retryable) {
     return state.attempt.attempt + 1;
@@ -312,7 +312,11 @@ async function preSendCheck(
  * abandoned one (its gateway crashed) is looked up at its provider, and if it never got there it
  * is recorded as failed and the next attempt may go.
  */
-async function resumeClaim(delivery: Delivery, claim: InFlightAttempt): Promise<number | undefined> {
+async function resumeClaim(
+  delivery: Delivery,
+  request: NotificationRequest,
+  claim: InFlightAttempt,
+): Promise<number | undefined> {
   const { options, notificationId } = delivery;
   const claimAgeMs = options.clock() - instantToEpochMs(claim.claimedAt);
   if (claimAgeMs < (options.claimAbandonedAfterMs ?? 30_000)) {
@@ -322,7 +326,11 @@ async function resumeClaim(delivery: Delivery, claim: InFlightAttempt): Promise<
   }
   // Claimed and abandoned (its gateway crashed): the provider may have the message.
   const provider = options.providers.find((candidate) => candidate.name === claim.provider);
-  if (provider !== undefined && (await reconcile(delivery, provider, claim.attempt))) return undefined;
+  if (
+    provider !== undefined &&
+    (await reconcile(delivery, provider, { request, attempt: claim.attempt, claimedAt: claim.claimedAt }))
+  )
+    return undefined;
   // It never got there: that attempt failed, and the next one may go.
   const recorded = await recordFailure(delivery, claim.attempt, claim.provider, true, "abandoned");
   return recorded ? claim.attempt + 1 : undefined;
@@ -331,9 +339,10 @@ async function resumeClaim(delivery: Delivery, claim: InFlightAttempt): Promise<
 /** Claims the attempt, hands the SMS to the attempt's provider and records its answer. */
 async function submit({ delivery, request, attempt, provider }: DueAttempt): Promise<void> {
   const { options, notificationId } = delivery;
+  const claimedAt = delivery.now();
   const claimed = await delivery.decide({
     type: "StartSmsSubmission",
-    data: { notificationId, attempt, provider: provider.name, now: delivery.now() },
+    data: { notificationId, attempt, provider: provider.name, now: claimedAt },
   });
   if (!claimed) return;
   try {
@@ -349,7 +358,7 @@ async function submit({ delivery, request, attempt, provider }: DueAttempt): Pro
       return;
     }
     if (!(error instanceof ProviderUnavailableError)) throw error;
-    if (error.mayHaveSent && (await reconcile(delivery, provider, attempt))) return;
+    if (error.mayHaveSent && (await reconcile(delivery, provider, { request, attempt, claimedAt }))) return;
     await recordFailure(delivery, attempt, provider.name, true, error.errorCode);
     throw new SubmissionRetryError(
       `notification ${notificationId}: attempt ${attempt} on ${provider.name} failed: ${error.message}`,
@@ -403,12 +412,22 @@ function recordFailure(
 }
 
 /**
- * Looks the claimed attempt up at its provider; true when found (and recorded as submitted, with
- * the status the provider gives it now). Its delivery reports may have come while nobody knew it
- * was submitted, and were refused then: providers do not send them again.
+ * Looks the claimed attempt up at its provider: a message to the request's recipient with its
+ * very body, created since the claim. True when found (and recorded as submitted, with the status
+ * the provider gives it now). Its delivery reports may have come while nobody knew it was
+ * submitted, and were refused then: providers do not send them again.
  */
-async function reconcile(delivery: Delivery, at: SmsProvider, attempt: number): Promise<boolean> {
-  const found = await at.findByReference(delivery.notificationId);
+async function reconcile(
+  delivery: Delivery,
+  at: SmsProvider,
+  claim: { readonly request: NotificationRequest; readonly attempt: number; readonly claimedAt: Instant },
+): Promise<boolean> {
+  const { request, attempt } = claim;
+  const found = await at.findSent({
+    to: request.recipient,
+    body: request.body,
+    since: instantToEpochMs(claim.claimedAt),
+  });
   const message = found[0];
   if (message === undefined) return false;
   if (found.length > 1)

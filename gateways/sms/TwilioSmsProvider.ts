@@ -55,7 +55,8 @@ export class ProviderUnavailableError extends Error {
 
 /**
  * A Twilio Messages API client: create a message (its status callback carries our reference),
- * and find the messages sent under a reference (a simulator extension; reconciliation's lookup).
+ * fetch one, and find the messages we may have created to a number (reconciliation's lookup,
+ * with Twilio's own list filter: Twilio keeps no reference of ours it could filter by).
  */
 export class TwilioSmsProvider {
   readonly #config: TwilioProviderConfig;
@@ -200,11 +201,18 @@ export class TwilioSmsProvider {
     return messageOf((await response.json()) as Record<string, unknown>);
   }
 
-  /** The messages created under our `reference`, oldest first. @throws ProviderUnavailableError */
-  async findByReference(reference: string): Promise<ProviderMessage[]> {
+  /**
+   * The messages to `to` whose body is exactly `body`, created no earlier than `since` (less
+   * `FIND_SKEW_MS` for the two clocks), oldest first: where a message we may have created stands.
+   * Twilio lists a number's messages newest first (`To`); body and time are matched here, since
+   * a status callback's reference is not part of a message Twilio shows.
+   * @throws ProviderUnavailableError
+   */
+  async findSent(sent: { to: string; body: string; since: number }): Promise<ProviderMessage[]> {
+    const query = new URLSearchParams({ To: sent.to, PageSize: String(FIND_PAGE_SIZE) });
     let response: Response;
     try {
-      response = await fetch(this.#url(`/Messages.json?Reference=${encodeURIComponent(reference)}`), {
+      response = await fetch(this.#url(`/Messages.json?${query.toString()}`), {
         headers: this.#auth(),
         signal: AbortSignal.timeout(this.#timeoutMs),
       });
@@ -223,8 +231,25 @@ export class TwilioSmsProvider {
         false,
       );
     }
-    const body = (await response.json()) as { messages?: unknown[] };
-    return (body.messages ?? []).map((entry) => messageOf(entry as Record<string, unknown>));
+    const listed = (await response.json().catch(() => ({}))) as { messages?: unknown };
+    if (!Array.isArray(listed.messages)) {
+      throw new ProviderUnavailableError(
+        "invalid-answer",
+        `${this.name}: the lookup's answer lists no messages`,
+        false,
+      );
+    }
+    const earliest = sent.since - FIND_SKEW_MS;
+    return (listed.messages as Record<string, unknown>[])
+      .map((entry) => ({
+        entry,
+        createdMs: typeof entry.date_created === "string" ? Date.parse(entry.date_created) : Number.NaN,
+      }))
+      .filter(
+        ({ entry, createdMs }) => entry.to === sent.to && entry.body === sent.body && createdMs >= earliest,
+      )
+      .sort((a, b) => a.createdMs - b.createdMs)
+      .map(({ entry }) => messageOf(entry));
   }
 
   /** After a 429: no message to this provider from this process before its Retry-After (1 s if none). */
@@ -279,6 +304,11 @@ function describeFetchError(error: unknown): string {
   const cause = error.cause instanceof Error ? `: ${error.cause.message}` : "";
   return `${error.message}${cause}`;
 }
+
+/** How far the provider's clock may be behind ours when a message's creation is compared with a claim. */
+const FIND_SKEW_MS = 60_000;
+/** A number's latest messages looked at: more than one customer gets in the minutes a claim lives. */
+const FIND_PAGE_SIZE = 100;
 
 /** A Retry-After longer than this is the fan-out's retry delays' to honour, not the pace's. */
 const RETRY_AFTER_CAP_MS = 60_000;

@@ -15,7 +15,7 @@ export interface SmsSimulatorKnobs {
   serverErrorRate: number;
   /**
    * Share of create requests whose message is created but whose answer never comes (the caller
-   * times out not knowing): the case reconciliation by reference exists for.
+   * times out not knowing): the case reconciliation exists for.
    */
   timeoutRate: number;
   /**
@@ -59,7 +59,10 @@ export interface SimulatedMessage {
   readonly date_created: string;
   date_updated: string;
   readonly status_callback: string | null;
-  /** Simulator extension: the `reference` query parameter of the StatusCallback URL, if any. */
+  /**
+   * The `reference` query parameter of the StatusCallback URL, if any: for tests and benchmarks
+   * to tell messages apart. Not part of the resource (Twilio shows no callback), nor a filter.
+   */
   readonly reference: string | null;
 }
 
@@ -322,17 +325,24 @@ function pinOutcomeRoutes(
   });
 }
 
-/** `GET …/Messages.json`, filtered by `To` and by our `Reference`; one page holds them all. */
+/**
+ * `GET …/Messages.json`, as Twilio lists: newest first, filtered by `To` and `From` when given,
+ * `PageSize` at a time (50 unless asked, at most 1,000); other parameters change nothing (Twilio
+ * ignores what it does not know). One page: the simulator never says there is a next one.
+ */
 function listMessages({ messages }: Simulation): RouterMiddleware {
   return (ctx) => {
     const to = typeof ctx.query.To === "string" ? ctx.query.To : undefined;
-    const reference = typeof ctx.query.Reference === "string" ? ctx.query.Reference : undefined;
-    const found = messages.filter(
-      (message) =>
-        (to === undefined || message.to === to) &&
-        (reference === undefined || message.reference === reference),
-    );
-    return answer(ctx, 200, { messages: found.map(resource), page: 0, page_size: found.length });
+    const from = typeof ctx.query.From === "string" ? ctx.query.From : undefined;
+    const asked = Number(ctx.query.PageSize ?? 50);
+    const pageSize = Number.isInteger(asked) && asked >= 1 ? Math.min(asked, 1000) : 50;
+    const found = messages
+      .filter(
+        (message) => (to === undefined || message.to === to) && (from === undefined || message.from === from),
+      )
+      .reverse()
+      .slice(0, pageSize);
+    return answer(ctx, 200, { messages: found.map(resource), page: 0, page_size: pageSize });
   };
 }
 
@@ -374,7 +384,6 @@ function resource(message: SimulatedMessage): object {
     num_segments: message.num_segments,
     date_created: message.date_created,
     date_updated: message.date_updated,
-    reference: message.reference,
     api_version: "2010-04-01",
     direction: "outbound-api",
     uri: `/2010-04-01/Accounts/${message.account_sid}/Messages/${message.sid}.json`,
