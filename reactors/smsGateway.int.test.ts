@@ -39,6 +39,9 @@ import { pollOnce } from "./runStatusPoller.ts";
 import { TwilioSmsProvider } from "../gateways/sms/TwilioSmsProvider.ts";
 import { twilioSignature } from "../gateways/sms/twilioSignature.ts";
 
+/** The SMS templates, as the gateway renders a message again with them. */
+const TEMPLATES = await loadTemplates();
+
 const ACCOUNT_SID = "AC00000000000000000000000000000009";
 const TOKEN = "token";
 // 10:00 in London (GMT) on a winter day: outside the test rule's quiet hours.
@@ -108,6 +111,7 @@ function gatewayOptions(
     rules: fixedRules(t.context.rules),
     providers,
     statusCallbackUrl: "http://127.0.0.1:1/sms/status",
+    templates: TEMPLATES,
     clock: () => t.context.clockMs,
     newEventId: randomUUID,
     logger: pino({ level: "silent" }),
@@ -423,6 +427,32 @@ test("an error after which the message may exist: the lookup takes only a messag
   });
 });
 
+test("the balance fell further after the alert was requested (same episode): the SMS states the balance as it is when it goes, and the claim records that body", async (t) => {
+  const request = await requested(t, "acc-restate");
+  await balance(t, "acc-restate", "3.00", T0 - 10_000);
+  await gateway(t).handle(request);
+  t.deepEqual(await types(t, "acc-restate"), [
+    "NotificationRequested",
+    "SmsSubmissionStarted",
+    "SmsSubmitted",
+  ]);
+  const sent = t.context.primary.simulator.messages[0];
+  t.regex(sent?.body ?? "", /£3\.00/);
+  t.notRegex(sent?.body ?? "", /£50\.00/);
+  t.like((await stream(t, "acc-restate"))[1]?.data, {
+    restated: { variables: { balance: "£3.00" }, body: sent?.body },
+  });
+});
+
+test("the balance rose to 120.00 after the alert was requested (the episode lasts until 150.00): 'below £100.00' is no longer true, nothing is sent", async (t) => {
+  const request = await requested(t, "acc-risen");
+  await balance(t, "acc-risen", "120.00", T0 - 10_000);
+  await gateway(t).handle(request);
+  t.deepEqual(await types(t, "acc-risen"), ["NotificationRequested", "NotificationSuppressed"]);
+  t.like((await stream(t, "acc-risen"))[1]?.data, { reason: "balance-recovered" });
+  t.is(t.context.primary.simulator.messages.length, 0);
+});
+
 test("findSent: Twilio's list by recipient, matched on the body and on a creation no earlier than a minute before the claim", async (t) => {
   const primary = provider(t, "primary");
   const to = "+447911555555";
@@ -627,6 +657,7 @@ test("delivery reports come back through the signed webhook; forged, foreign and
       rules: fixedRules(t.context.rules),
       providers: [provider(t, "primary")],
       statusCallbackUrl: publicUrl,
+      templates: TEMPLATES,
       clock: () => t.context.clockMs,
       newEventId: randomUUID,
       logger: pino({ level: "silent" }),
@@ -714,6 +745,7 @@ test("a report that overtakes the recording of the provider's answer waits for i
       rules: fixedRules(t.context.rules),
       providers: [laggingRecorder],
       statusCallbackUrl: publicUrl,
+      templates: TEMPLATES,
       clock: () => t.context.clockMs,
       newEventId: randomUUID,
       logger: pino({ level: "silent" }),
@@ -993,6 +1025,7 @@ test("frequency cap: a second episode of the same rule within its cooldown is su
       rules: fixedRules(t.context.rules),
       providers: [provider(t, "primary")],
       statusCallbackUrl: "http://127.0.0.1:1/sms/status",
+      templates: TEMPLATES,
       sentSince: batchedCountSentSince(db, schema), // as the notification role wires it
       clock: () => t.context.clockMs,
       newEventId: randomUUID,
@@ -1021,6 +1054,7 @@ test("a deferred notification is woken when its quiet hours end, checked again a
       rules: fixedRules(t.context.rules),
       providers: [provider(t, "primary")],
       statusCallbackUrl: "http://127.0.0.1:1/sms/status",
+      templates: TEMPLATES,
       wakeups,
       clock: () => t.context.clockMs,
       newEventId: randomUUID,

@@ -22,6 +22,10 @@ import { openAccountCommand } from "../test/accountCommands.ts";
 import { openTestEventStore, type TestEventStore } from "../test/postgresTestDatabase.ts";
 import { smsGateway } from "./smsGateway.ts";
 
+import { loadTemplates } from "../commands/templates/loadTemplates.ts";
+
+/** The SMS templates, as the gateway renders a message again with them. */
+const TEMPLATES = await loadTemplates();
 const ACCOUNT_SID = "AC00000000000000000000000000000009";
 const TOKEN = "token";
 const T0 = Date.UTC(2026, 0, 15, 10, 0, 0);
@@ -140,6 +144,7 @@ test("a burst of 200 marketing then 50 service requests at 50 a second: each sen
       }),
     ],
     statusCallbackUrl: "http://127.0.0.1:1/sms/status",
+    templates: TEMPLATES,
     clock: () => T0,
     newEventId: randomUUID,
     logger: pino({ level: "silent" }),

@@ -30,6 +30,10 @@ import { createIsolatedVirtualHost } from "../test/isolatedServices.ts";
 import { openTestEventStore, type TestEventStore } from "../test/postgresTestDatabase.ts";
 import { smsGateway } from "./smsGateway.ts";
 
+import { loadTemplates } from "../commands/templates/loadTemplates.ts";
+
+/** The SMS templates, as the gateway renders a message again with them. */
+const TEMPLATES = await loadTemplates();
 const ACCOUNT_SID = "AC00000000000000000000000000000010";
 const TOKEN = "token";
 const T0 = Date.UTC(2026, 0, 15, 10, 0, 0);
@@ -136,6 +140,7 @@ test("service alerts requested after a queued burst of marketing offers reach th
       }),
     ],
     statusCallbackUrl: "http://127.0.0.1:1/sms/status",
+    templates: TEMPLATES,
     clock: () => T0,
     newEventId: randomUUID,
     logger: pino({ level: "silent" }),

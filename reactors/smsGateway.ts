@@ -5,6 +5,10 @@ import { StateCache } from "../commands/StateCache.ts";
 import type { AccountState } from "../domain/account/AccountState.ts";
 import { accountDecider, accountStreamId } from "../domain/account/accountDecider.ts";
 import type { NotificationCommand } from "../domain/notification/NotificationCommand.ts";
+import { renderedMessage } from "../domain/notification/renderedMessage.ts";
+import type { TemplateVariables } from "../domain/notification/renderTemplate.ts";
+import { restatement } from "../domain/notification/restatedVariables.ts";
+import type { Templates } from "../domain/notification/Templates.ts";
 import { notificationDecider } from "../domain/notification/notificationDecider.ts";
 import type {
   InFlightAttempt,
@@ -41,6 +45,8 @@ export interface SmsGatewayOptions {
   readonly providers: readonly Pick<TwilioSmsProvider, "name" | "turn" | "send" | "findSent">[];
   /** Where providers post status callbacks; `?reference=<notification id>&provider=<name>` is added. */
   readonly statusCallbackUrl: string;
+  /** The SMS templates: a message whose balance moved since its request is rendered again. */
+  readonly templates: Templates;
   /**
    * For the frequency cap: how many other notifications of this rule the account was sent since
    * `since` (from the tracking read model). Absent: no cap.
@@ -106,12 +112,13 @@ export function smsGateway(options: SmsGatewayOptions): EventConsumer {
   };
 }
 
-/** An attempt to make now: the request, its number and its provider. */
+/** An attempt to make now: the request, its number and its provider, and the account as it stands. */
 interface DueAttempt {
   readonly delivery: Delivery;
   readonly request: NotificationRequest;
   readonly attempt: number;
   readonly provider: SmsProvider;
+  readonly account: Promise<{ readonly state: AccountState }>;
 }
 
 /** The notification as it stands and the attempt to make now; undefined when there is none. */
@@ -125,11 +132,16 @@ async function dueAttempt(
   const beside = factsBeside(options, accounts, recorded);
   const { state, revision } = await loadState(options.store, notificationDecider, recorded.streamId);
   const delivery = deliveryOf(options, recorded, state, revision);
-  const attempt = await nextAttempt(delivery, accounts, state, beside);
-  if (attempt === undefined) return undefined;
+  const next = await nextAttempt(delivery, accounts, state, beside);
+  if (next === undefined) return undefined;
+  const { attempt } = next;
   const provider = options.providers[(attempt - 1) % options.providers.length];
   if (provider === undefined) return undefined;
-  return { delivery, request: (state as RequestedState).request, attempt, provider };
+  const request = (state as RequestedState).request;
+  // The account the checks just read, or (a retry is not checked again) read now: what the
+  // message says of the balance is held against it before the claim.
+  const account = next.account ?? loadState(options.store, accounts, accountStreamId(request.accountId));
+  return { delivery, request, attempt, provider, account };
 }
 
 /**
@@ -228,7 +240,7 @@ async function nextAttempt(
   accounts: AccountDecider,
   state: NotificationState,
   beside: FactsBeside | undefined,
-): Promise<number | undefined> {
+): Promise<{ readonly attempt: number; readonly account?: GatheredFacts["account"] } | undefined> {
   const deferralOver = (deferred: { readonly until: Instant }) =>
     compareInstants(deferred.until, delivery.now()) <= 0;
   if (state.status === "requested" || (state.status === "deferred" && deferralOver(state))) {
@@ -244,13 +256,16 @@ async function nextAttempt(
             now: delivery.now(),
             account: loadState(delivery.options.store, accounts, accountStreamId(state.request.accountId)),
           };
-    return (await checkBeforeSending(delivery, facts, state)) ? 1 : undefined;
+    return (await checkBeforeSending(delivery, facts, state))
+      ? { attempt: 1, account: facts.account }
+      : undefined;
   }
   if (state.status === "submitting" && state.attempt.outcome === "in-flight") {
-    return resumeClaim(delivery, state.request, state.attempt);
+    const attempt = await resumeClaim(delivery, state.request, state.attempt);
+    return attempt === undefined ? undefined : { attempt };
   }
   if (state.status === "submitting" && state.attempt.outcome === "failed" && state.attempt.retryable) {
-    return state.attempt.attempt + 1;
+    return { attempt: state.attempt.attempt + 1 };
   }
   return undefined; // still deferred (woken later), already submitted, or ended: nothing to do
 }
@@ -336,13 +351,54 @@ async function resumeClaim(
   return recorded ? claim.attempt + 1 : undefined;
 }
 
-/** Claims the attempt, hands the SMS to the attempt's provider and records its answer. */
-async function submit({ delivery, request, attempt, provider }: DueAttempt): Promise<void> {
+/**
+ * Claims the attempt, hands the SMS to the attempt's provider and records its answer. The balance
+ * the message states is first held against the account's (`restatement`): moved, the message is
+ * rendered again and the claim records what this attempt sends; no longer true of the balance,
+ * the notification is suppressed (balance-recovered); not to be rendered again (its template is
+ * gone), suppressed as stale-balance rather than sent with a balance that is not the customer's.
+ */
+async function submit(due: DueAttempt): Promise<void> {
+  const { delivery, attempt, provider } = due;
   const { options, notificationId } = delivery;
   const claimedAt = delivery.now();
+  const { state: account } = await due.account;
+  const stated = restatement(due.request, account, options.rules.current().inForce);
+  let request = due.request;
+  let restate: { readonly template: string; readonly variables: TemplateVariables } | undefined;
+  if (stated.kind !== "as-requested") {
+    const template = options.templates.get(request.templateId);
+    const rendered =
+      stated.kind === "restate" && template !== undefined
+        ? {
+            template,
+            variables: stated.variables,
+            message: renderedMessage(request.templateId, template, stated.variables),
+          }
+        : undefined;
+    if (rendered === undefined || "problem" in rendered.message) {
+      await delivery.decide({
+        type: "SuppressNotification",
+        data: {
+          notificationId,
+          reason: stated.kind === "no-longer-true" ? "balance-recovered" : "stale-balance",
+          now: claimedAt,
+        },
+      });
+      return;
+    }
+    restate = { template: rendered.template, variables: rendered.variables };
+    request = { ...request, variables: rendered.variables, ...rendered.message };
+  }
   const claimed = await delivery.decide({
     type: "StartSmsSubmission",
-    data: { notificationId, attempt, provider: provider.name, now: claimedAt },
+    data: {
+      notificationId,
+      attempt,
+      provider: provider.name,
+      now: claimedAt,
+      ...(restate === undefined ? {} : { restate }),
+    },
   });
   if (!claimed) return;
   try {

@@ -208,6 +208,7 @@ async function startNotification(fanout: Fanout): Promise<void> {
     rules: context.rules,
     providers: smsProvidersOf(config).map((provider) => new TwilioSmsProvider(provider)),
     statusCallbackUrl: `${webhookBaseUrlOf(config)}/sms/status`,
+    templates: await loadTemplates(),
     sentSince: batchedCountSentSince(trackingDb, context.schemas.read),
     wakeups,
     clock: Date.now,

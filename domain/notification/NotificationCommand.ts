@@ -49,7 +49,11 @@ export type DeferNotification = {
   };
 };
 
-/** Claim attempt `attempt` (1, then one more after each retryable failure) before calling `provider`. */
+/**
+ * Claim attempt `attempt` (1, then one more after each retryable failure) before calling `provider`.
+ * With `restate`, the message is rendered again with these variables (`restatedVariables`: the
+ * balance it states has moved since it was requested) and that body is what this attempt sends.
+ */
 export type StartSmsSubmission = {
   readonly type: "StartSmsSubmission";
   readonly data: {
@@ -57,6 +61,7 @@ export type StartSmsSubmission = {
     readonly attempt: number;
     readonly provider: string;
     readonly now: Instant;
+    readonly restate?: { readonly template: string; readonly variables: TemplateVariables };
   };
 };
 

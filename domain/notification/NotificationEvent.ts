@@ -2,6 +2,7 @@ import type { MessageClass } from "../values/MessageClass.ts";
 import type { PhoneNumber } from "../values/PhoneNumber.ts";
 import type { SuppressionReason } from "./NotificationStatus.ts";
 import type { ReportedStatus } from "./providerStatusMapping.ts";
+import type { RenderedMessage } from "./renderedMessage.ts";
 import type { TemplateVariables } from "./renderTemplate.ts";
 import type { SmsEncoding } from "./smsSegments.ts";
 import type { Instant } from "../values/Instant.ts";
@@ -57,7 +58,16 @@ export type NotificationDeferred = {
  */
 export type SmsSubmissionStarted = {
   readonly type: "SmsSubmissionStarted";
-  readonly data: { readonly attempt: number; readonly provider: string; readonly at: Instant };
+  readonly data: {
+    readonly attempt: number;
+    readonly provider: string;
+    readonly at: Instant;
+    /**
+     * The message as this attempt sends it, when it was rendered again since the request (the
+     * balance it states had moved): from here on the request's variables and body are these.
+     */
+    readonly restated?: RenderedMessage & { readonly variables: TemplateVariables };
+  };
 };
 
 /** The provider accepted the message of attempt `attempt`; `segments` as the provider counts them. */

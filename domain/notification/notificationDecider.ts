@@ -21,9 +21,8 @@ import type {
 } from "./NotificationState.ts";
 import { canAdvance } from "./NotificationStatus.ts";
 import { mapProviderStatus } from "./providerStatusMapping.ts";
-import { renderTemplate } from "./renderTemplate.ts";
+import { renderedMessage } from "./renderedMessage.ts";
 import { ruleNotificationId } from "./ruleNotificationId.ts";
-import { smsSegments } from "./smsSegments.ts";
 import { compareInstants } from "../values/Instant.ts";
 
 /**
@@ -125,27 +124,9 @@ function request(data: RequestNotification["data"], state: NotificationState): N
   if (compareInstants(data.validUntil, data.now) <= 0) {
     return refused("invalid_validity", `validUntil ${data.validUntil} is not after ${data.now}`);
   }
-  const rendered = renderTemplate(data.template, data.variables);
-  switch (rendered.outcome) {
-    case "missing-variables":
-      return refused(
-        "template_render_failed",
-        `template ${data.templateId} needs variables: ${rendered.missing.join(", ")}`,
-      );
-    case "malformed-placeholder":
-      return refused(
-        "template_render_failed",
-        `template ${data.templateId} has a malformed placeholder at ${rendered.index}: ${rendered.excerpt}`,
-      );
-    case "rendered":
-      break;
-    default:
-      return unreachable(rendered);
-  }
-  if (rendered.body.trim() === "") {
-    return refused("empty_body", `template ${data.templateId} renders to an empty message`);
-  }
-  const { encoding, segments } = smsSegments(rendered.body);
+  const rendered = renderedMessage(data.templateId, data.template, data.variables);
+  if ("problem" in rendered) return refused(rendered.problem, rendered.detail);
+  const { encoding, segments } = rendered;
   return accepted({
     type: "NotificationRequested",
     data: {
@@ -248,9 +229,20 @@ function deferUntilLater(data: DeferNotification["data"]): NotificationDecision 
 }
 
 function startSubmission(data: StartSmsSubmission["data"], state: NotificationState): NotificationDecision {
+  let restated: Extract<NotificationEvent, { type: "SmsSubmissionStarted" }>["data"]["restated"];
+  if (data.restate !== undefined && state.status !== "absent") {
+    const rendered = renderedMessage(state.request.templateId, data.restate.template, data.restate.variables);
+    if ("problem" in rendered) return refused(rendered.problem, rendered.detail);
+    restated = { variables: data.restate.variables, ...rendered };
+  }
   const event = {
     type: "SmsSubmissionStarted",
-    data: { attempt: data.attempt, provider: data.provider, at: data.now },
+    data: {
+      attempt: data.attempt,
+      provider: data.provider,
+      at: data.now,
+      ...(restated === undefined ? {} : { restated }),
+    },
   } as const;
   switch (state.status) {
     case "absent":
@@ -496,7 +488,16 @@ function evolve(state: NotificationState, event: NotificationEvent): Notificatio
     case "SmsSubmissionStarted":
       return {
         status: "submitting",
-        request,
+        request:
+          event.data.restated === undefined
+            ? request
+            : {
+                ...request,
+                variables: event.data.restated.variables,
+                body: event.data.restated.body,
+                encoding: event.data.restated.encoding,
+                segments: event.data.restated.segments,
+              },
         attempt: {
           outcome: "in-flight",
           attempt: event.data.attempt,

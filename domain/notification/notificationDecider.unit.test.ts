@@ -500,3 +500,61 @@ test("folding a whole history gives the final status and the accepted attempt", 
     attempt: { outcome: "submitted", attempt: 2, providerMessageId: "SM777" },
   });
 });
+
+test("a claim restating the message (its balance moved): the attempt records the body it sends, and the request is that body from then on", (t) => {
+  const restate = {
+    template: "Your balance is {{ balance }}. Reply STOP to opt out.",
+    variables: { balance: "£3.00" },
+  };
+  spec(t)
+    .given(requested)
+    .when({
+      type: "StartSmsSubmission",
+      data: { notificationId, attempt: 1, provider: "twilio", now: T1, restate },
+    })
+    .then([
+      {
+        type: "SmsSubmissionStarted",
+        data: {
+          attempt: 1,
+          provider: "twilio",
+          at: T1,
+          restated: {
+            variables: { balance: "£3.00" },
+            body: "Your balance is £3.00. Reply STOP to opt out.",
+            encoding: "GSM-7",
+            segments: 1,
+          },
+        },
+      },
+    ]);
+  const state = stateFrom(notificationDecider, [
+    requested,
+    {
+      type: "SmsSubmissionStarted",
+      data: {
+        attempt: 1,
+        provider: "twilio",
+        at: T1,
+        restated: { variables: { balance: "£3.00" }, body: "Now £3.00.", encoding: "GSM-7", segments: 1 },
+      },
+    },
+  ]);
+  t.like(state, { status: "submitting", request: { body: "Now £3.00.", variables: { balance: "£3.00" } } });
+});
+
+test("a claim restating with a template that does not render: refused, nothing claimed", (t) => {
+  spec(t)
+    .given(requested)
+    .when({
+      type: "StartSmsSubmission",
+      data: {
+        notificationId,
+        attempt: 1,
+        provider: "twilio",
+        now: T1,
+        restate: { template: "{{ missing }}", variables: {} },
+      },
+    })
+    .thenRefused("template_render_failed");
+});

@@ -80,7 +80,7 @@ export function cooldownWindow(
 }
 
 /** The rule a request was made under, as the account's currency has it; undefined: none. */
-function requestedUnderRule(
+export function requestedUnderRule(
   request: NotificationRequest,
   account: AccountState,
   rules: readonly Rule[],

@@ -105,7 +105,7 @@ export function ruleNotificationRequest(input: RuleNotificationInput): RuleNotif
 }
 
 /** "£12.34", "-€0.05": what a customer reads in an SMS (GSM-7 has £, $ and €). */
-function displayMoney(money: Money): string {
+export function displayMoney(money: Money): string {
   let format = CURRENCY_FORMATS.get(money.currency);
   if (format === undefined) {
     format = new Intl.NumberFormat("en-GB", { style: "currency", currency: money.currency });

@@ -82,8 +82,13 @@ const EXPLAINERS: Readonly<Record<string, Explainer>> = {
     `SMS not sent: ${SUPPRESSIONS[text(data["reason"])] ?? text(data["reason"])}.`,
   NotificationDeferred: (data) =>
     `SMS held until ${text(data["until"])} because ${DEFERRALS[text(data["reason"])] ?? text(data["reason"])}.`,
-  SmsSubmissionStarted: (data) =>
-    `Attempt ${text(data["attempt"])}: handing the SMS to ${text(data["provider"])}.`,
+  SmsSubmissionStarted: (data) => {
+    const restated = data["restated"] as { variables?: Record<string, unknown> } | undefined;
+    const balance = restated?.variables?.["balance"];
+    return `Attempt ${text(data["attempt"])}: handing the SMS to ${text(data["provider"])}${
+      balance === undefined ? "" : `, restated with the balance as it now is (${text(balance)})`
+    }.`;
+  },
   SmsSubmitted: (data) =>
     `Attempt ${text(data["attempt"])} accepted by ${text(data["provider"])} (message ${text(data["providerMessageId"])}, ${plural(data["segments"], "segment")}).`,
   SmsSubmissionFailed: (data) =>

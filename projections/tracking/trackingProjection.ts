@@ -228,6 +228,15 @@ function evolveNotificationRow(
     case "SmsSubmissionStarted":
       return {
         ...touched,
+        // A message rendered again before this attempt (its balance had moved): what was sent.
+        ...(event.data.restated === undefined
+          ? {}
+          : {
+              variables: event.data.restated.variables,
+              body: event.data.restated.body,
+              encoding: event.data.restated.encoding,
+              segments: event.data.restated.segments,
+            }),
         attempts: event.data.attempt,
         provider: event.data.provider,
         provider_message_id: null,
