@@ -149,7 +149,7 @@ test("a refresh reads the bank and records the balance as pulled, caused by the 
   t.is(observed?.metadata.causationId, request.id);
 });
 
-test("unattended reads spend a budget of four a day; a redelivered request does not spend it twice; manual reads are free", async (t) => {
+test("reads from the bank spend a budget of four a day, manual ones too (the customer is never present); a redelivered request does not spend it twice", async (t) => {
   await open(t, "acc-2");
   t.context.simulator.script("acc-2", [{ amount: "500.00", currency: "GBP" }]);
   const handler = gateway(t);
@@ -168,10 +168,15 @@ test("unattended reads spend a budget of four a day; a redelivered request does 
     reason: "budget_exhausted: daily budget of unattended reads used for 2026-11-24",
   });
   await refresh(t, "acc-2", "manual", handler);
-  t.is(t.context.simulator.reads.get("acc-2"), 5, "a manual read is not budgeted");
+  await refresh(t, "acc-2", "pre-send-recheck", handler);
+  t.is(
+    t.context.simulator.reads.get("acc-2"),
+    4,
+    "an operator's refresh is as unattended as the scheduler's",
+  );
   t.context.clockMs += 86_400_000;
-  await refresh(t, "acc-2", "scheduled", handler);
-  t.is(t.context.simulator.reads.get("acc-2"), 6, "a new day, a new budget");
+  await refresh(t, "acc-2", "manual", handler);
+  t.is(t.context.simulator.reads.get("acc-2"), 5, "a new day, a new budget");
 });
 
 test("an account the bank does not know, or a bank that is down, is recorded as a failed refresh with whether to retry", async (t) => {
@@ -191,7 +196,7 @@ test("an account the bank does not know, or a bank that is down, is recorded as 
   t.regex(JSON.stringify(failed[1]?.data.reason), /^"unavailable/);
 });
 
-test("a balance read moments ago comes from the cache, not the bank", async (t) => {
+test("a balance read moments ago comes from the cache, not the bank, and spends no budget", async (t) => {
   await open(t, "acc-4");
   t.context.simulator.script("acc-4", [{ amount: "80.00", currency: "GBP" }]);
   const handler = gateway(t, 60_000);
@@ -202,6 +207,14 @@ test("a balance read moments ago comes from the cache, not the bank", async (t) 
   t.context.clockMs += 60_000;
   await refresh(t, "acc-4", "pre-send-recheck", handler);
   t.is(t.context.simulator.reads.get("acc-4"), 2, "expired: read again");
+  t.context.clockMs += 60_000;
+  await refresh(t, "acc-4", "manual", handler);
+  t.context.clockMs += 60_000;
+  await refresh(t, "acc-4", "manual", handler);
+  t.is(t.context.simulator.reads.get("acc-4"), 4, "the cached read spent none of the four");
+  t.context.clockMs += 60_000;
+  await refresh(t, "acc-4", "manual", handler);
+  t.is(t.context.simulator.reads.get("acc-4"), 4, "the fifth read of the day is refused");
   t.true((await typesOf(t, "acc-4")).includes("BalanceObserved"));
 });
 

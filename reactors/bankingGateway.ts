@@ -52,14 +52,14 @@ export type RefreshFailureReason =
   | "currency_mismatch"
   | "balance_type_not_current";
 
-type RefreshRequested = Extract<AccountEvent, { type: "BalanceRefreshRequested" }>;
 
 /**
  * `BalanceRefreshRequested` → the Banking API → `BalanceObserved` (through the account decider,
  * which also qualifies) or `BalanceRefreshFailed` with the reason. A request already answered (an
- * event after it in the stream names it as its cause) is a redelivery and does nothing. Unattended (scheduled) reads
- * spend the account's daily budget, claimed under the request's event id so a redelivery does not
- * spend it twice; a balance read moments ago comes from the cache instead of the bank. A failure
+ * event after it in the stream names it as its cause) is a redelivery and does nothing. Every read from the bank
+ * (scheduled, manual or a pre-send recheck: all unattended, the customer is never present)
+ * spends the account's daily budget, claimed under the request's event id so a redelivery does
+ * not spend it twice; a balance read moments ago comes from the cache instead, spending nothing. A failure
  * the client already retried is recorded (retryable or not) rather than thrown: the scheduler asks
  * again later, and nothing piles up in the dead letters during a bank outage. The client is given
  * the account's currency: only a balance in it counts. Several refreshes run at once (the
@@ -70,7 +70,6 @@ export function bankingGateway(options: BankingGatewayOptions): EventConsumer {
   return {
     ...FANOUT_BINDINGS.bankingGateway,
     async handle(recorded: RecordedEvent) {
-      const event = { type: recorded.type, data: recorded.data } as unknown as RefreshRequested;
       const accountId = recorded.streamId.slice("account-".length);
       const decider = accounts();
       const account = await readAccount(options.store, decider, recorded);
@@ -101,7 +100,12 @@ export function bankingGateway(options: BankingGatewayOptions): EventConsumer {
           options.logger.warn(`banking-gateway: ${accountId}: ${outcome.detail}`);
         else options.onFailure?.(reason);
       };
-      if (event.data.reason === "scheduled") {
+      // A balance read moments ago comes from the cache: no call to the bank, no budget spent.
+      const cached = await options.cache.get(accountId);
+      // Every call to the bank spends the budget, whatever asked for it: the client never says the
+      // customer is present (no x-fapi-customer-ip-address), so the bank counts each one as
+      // unattended — an operator's manual refresh and a pre-send recheck as much as the scheduler.
+      if (cached === undefined) {
         const day = new Date(now).toISOString().slice(0, 10);
         if (!(await options.budget.claim(accountId, day, recorded.id))) {
           return fail("budget_exhausted", `daily budget of unattended reads used for ${day}`, false);
@@ -109,8 +113,7 @@ export function bankingGateway(options: BankingGatewayOptions): EventConsumer {
       }
       let reading: BankBalance;
       try {
-        reading =
-          (await options.cache.get(accountId)) ?? (await options.bank.readBalance(accountId, currency));
+        reading = cached ?? (await options.bank.readBalance(accountId, currency));
       } catch (error) {
         if (!(error instanceof BankingApiError)) throw error;
         return fail(error.code, error.message, error.retryable);

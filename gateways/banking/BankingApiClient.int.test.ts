@@ -106,6 +106,18 @@ test("each attempt times out; a slow bank fails the read quickly", async (t) => 
   t.true(Date.now() - startedAt < 800, "two attempts of 100 ms, not the bank's second");
 });
 
+test("a bank that hangs is a failing bank: its time-outs are retried and open the circuit", async (t) => {
+  t.context.simulator.script("acc-4b", [{ amount: "1.00", currency: "GBP" }]);
+  t.context.simulator.knobs.latencyMs = 1000;
+  const bank = client(t, { timeoutMs: 100, attempts: 2, breakAfter: 2, initialDelayMs: 10 });
+  for (let read = 0; read < 2; read += 1) {
+    t.like(await t.throwsAsync(bank.readBalance("acc-4b", "GBP")), { code: "unavailable", retryable: true });
+  }
+  t.is(t.context.simulator.reads.get("acc-4b"), 4, "each read tried twice");
+  t.is(bank.circuit, "open");
+  t.like(await t.throwsAsync(bank.readBalance("acc-4b", "GBP")), { code: "circuit_open" });
+});
+
 test("reads that keep failing open the circuit: it fails fast, then a trial read closes it again", async (t) => {
   t.context.simulator.script("acc-5", [{ amount: "3.00", currency: "GBP" }]);
   t.context.simulator.knobs.errorRate = 1;

@@ -8,6 +8,7 @@ import {
   handleWhen,
   isBrokenCircuitError,
   retry,
+  TaskCancelledError,
   timeout,
   wrap,
   type IBackoff,
@@ -222,9 +223,21 @@ export class BankingApiClient {
     try {
       answer = await this.#policy.execute(async ({ signal }) => {
         await this.#paced(read, signal);
-        return this.#perAttempt.execute(({ signal: attempt }) =>
-          this.#measuredAttempt(accountId, read, attempt),
-        );
+        try {
+          return await this.#perAttempt.execute(({ signal: attempt }) =>
+            this.#measuredAttempt(accountId, read, attempt),
+          );
+        } catch (error) {
+          // An attempt that timed out is a transient failure like a 5xx: retried, and counted by
+          // the breaker (a bank that hangs must open the circuit as one that fails does).
+          if (error instanceof TaskCancelledError && !signal.aborted) {
+            throw new TransientBankingError(
+              `no answer within ${this.#options.timeoutMs ?? 2000} ms`,
+              undefined,
+            );
+          }
+          throw error;
+        }
       });
     } catch (error) {
       if (error instanceof BankingApiError) throw error;
