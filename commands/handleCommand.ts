@@ -36,6 +36,12 @@ export interface HandleCommandOptions {
   readonly retriesOnConflict?: number;
   /** Ids for the events, in order (deterministic in tests, random in production). */
   readonly newEventId: () => string;
+  /**
+   * Instead of `newEventId`: the id of the decision's event at `index`, the same whichever
+   * attempt decides it (a conflict wrote nothing), so a command decided again after a crash
+   * appends the ids it appended before (the store refuses them: see `DuplicateEventIdError`).
+   */
+  readonly eventIdAt?: (index: number) => string;
   readonly metadata: EventMetadata;
   /** Recently folded states of this decider's streams; skips the read when it is current. */
   readonly cache?: StateCache<unknown>;
@@ -121,8 +127,8 @@ export async function handleCommand<State, Command, Event extends DomainEvent, R
       return { outcome: "accepted", events: [], revision, position: undefined };
     }
     const expected: ExpectedRevision = revision === -1 ? "no_stream" : revision;
-    const toAppend: EventToAppend[] = decision.events.map((event) => ({
-      id: options.newEventId(),
+    const toAppend: EventToAppend[] = decision.events.map((event, index) => ({
+      id: options.eventIdAt?.(index) ?? options.newEventId(),
       type: event.type,
       data: event.data as JsonObject,
       metadata: options.metadata,

@@ -12,7 +12,11 @@ import { collect } from "../../gateways/eventStore/eventStoreContract.ts";
 import { openTestEventStore, type TestEventStore } from "../../test/postgresTestDatabase.ts";
 import { handleCommand } from "../handleCommand.ts";
 import { loadRules } from "../rules/loadRules.ts";
+import type { BalanceFileRow } from "./BalanceFileRow.ts";
 import { BalanceImports } from "./BalanceImports.ts";
+import { importBalanceRows, rowEventIds, type BadRow } from "./importBalanceRows.ts";
+import { WrongExpectedRevisionError } from "../../gateways/eventStore/EventStoreError.ts";
+import { withMethods } from "../../gateways/eventStore/withMethods.ts";
 import {
   digestOf,
   importBalanceFile,
@@ -311,4 +315,77 @@ test("a camt.053 statement: its balances recorded as pushes, the rules evaluated
     (await eventsOf(t, "account-acc-camt-2")).filter((type) => type === "AccountQualified").length,
     2,
   );
+});
+
+test("rows decided again after a crash, older than later rows of their account already appended, append nothing (their ids stand)", async (t) => {
+  await openAccounts(t, "dup", 3);
+  // Thirty rows over three accounts, each account's rows newer and newer.
+  const rows: BalanceFileRow[] = Array.from({ length: 30 }, (_, index) => ({
+    row: index + 1,
+    line: index + 1,
+    accountId: `dup-${(index % 3) + 1}`,
+    body: {
+      amount: `${500 + index}.00`,
+      currency: "GBP",
+      balanceType: "InterimAvailable",
+      referenceTime: new Date(NOW_MS - 3_600_000 + index * 1000).toISOString(),
+    },
+  }));
+  const run = async (afterRow: number) =>
+    importBalanceRows({
+      store: t.context.store,
+      rules: fixedRules(await loadRules()),
+      clock,
+      rows: (async function* () {
+        await Promise.resolve();
+        yield* rows;
+      })(),
+      afterRow,
+      concurrency: 4,
+      metadata: () => ({ correlationId: "batch-dup", actor: "test" }),
+      eventIds: (row) => rowEventIds("batch-dup", row),
+      onCommitted: () => Promise.resolve(),
+    });
+  // The first run appended every row; its process died with row 10 its last committed one.
+  t.like(await run(0), { rows: 30, recorded: 30 });
+  const before = await Promise.all([1, 2, 3].map((index) => eventsOf(t, `account-dup-${index}`)));
+  const resumed = await run(10);
+  // Each account's last row finds its balance the account's; the older ones find their own events.
+  t.like(resumed, { rows: 20, recorded: 17, unchanged: 3, refused: 0, invalid: 0 });
+  const after = await Promise.all([1, 2, 3].map((index) => eventsOf(t, `account-dup-${index}`)));
+  t.deepEqual(after, before, "not one event more, stale or not");
+});
+
+test("a row whose account another writer keeps moving is a bad row (write_conflict) after a few rounds; the file goes on", async (t) => {
+  await openAccounts(t, "busy", 2);
+  const store = withMethods(t.context.store, {
+    append: (streamId, expected, events) =>
+      streamId === "account-busy-1"
+        ? Promise.reject(new WrongExpectedRevisionError(streamId, expected, 99))
+        : t.context.store.append(streamId, expected, events),
+  });
+  const rows: BalanceFileRow[] = ["busy-1", "busy-2"].map((accountId, index) => ({
+    row: index + 1,
+    line: index + 1,
+    accountId,
+    body: { amount: "500.00", currency: "GBP", balanceType: "InterimAvailable", referenceTime: at },
+  }));
+  const bad: BadRow[] = [];
+  const counts = await importBalanceRows({
+    store,
+    rules: fixedRules(await loadRules()),
+    clock,
+    rows: (async function* () {
+      await Promise.resolve();
+      yield* rows;
+    })(),
+    afterRow: 0,
+    metadata: () => ({ correlationId: "batch-busy", actor: "test" }),
+    onCommitted: (_row, _counts, told) => {
+      bad.push(...told);
+      return Promise.resolve();
+    },
+  });
+  t.like(counts, { rows: 2, recorded: 1, refused: 1 });
+  t.like(bad, [{ row: 1, accountId: "busy-1", reason: "write_conflict" }]);
 });

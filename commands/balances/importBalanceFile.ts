@@ -4,7 +4,7 @@ import type { ReferenceTimeBounds } from "../../domain/values/ReferenceTimeBound
 import type { EventStore } from "../../gateways/eventStore/EventStore.ts";
 import type { BalanceImport, BalanceImports } from "./BalanceImports.ts";
 import { balanceFileRows, type BalanceFileFormat } from "./balanceFileRows.ts";
-import { importBalanceRows, type ImportCounts } from "./importBalanceRows.ts";
+import { importBalanceRows, rowEventIds, type ImportCounts } from "./importBalanceRows.ts";
 
 /** A balance file to import: what it is called, its digest, its format, and how to read it (again). */
 export interface BalanceFile {
@@ -71,6 +71,7 @@ export async function importBalanceFile(options: ImportBalanceFileOptions): Prom
         ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
         ...(options.commitEvery === undefined ? {} : { commitEvery: options.commitEvery }),
         metadata: () => ({ correlationId: current.batchId, actor: options.requestedBy }),
+        eventIds: (row) => rowEventIds(current.batchId, row),
         onCommitted: async (committedRow, counts, bad) => {
           const total = addCounts(base, counts);
           await imports.checkpoint(current.batchId, committedRow, total, bad);

@@ -2,7 +2,10 @@ import { accountDecider, accountStreamId } from "../../domain/account/accountDec
 import { perRuleBook, type RulesInForce } from "../../domain/ruleset/RuleBook.ts";
 import { epochMsToInstant } from "../../domain/values/Instant.ts";
 import type { ReferenceTimeBounds } from "../../domain/values/ReferenceTimeBounds.ts";
+import { createHash } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { EventMetadata, EventStore } from "../../gateways/eventStore/EventStore.ts";
+import { DuplicateEventIdError } from "../../gateways/eventStore/EventStoreError.ts";
 import { newEventId } from "../../gateways/eventStore/newEventId.ts";
 import { handleCommand, loadStates } from "../handleCommand.ts";
 import { StateCache } from "../StateCache.ts";
@@ -57,6 +60,12 @@ export interface ImportBalanceRowsOptions {
   readonly concurrency?: number;
   /** The metadata of the events a row appends (who, which batch). */
   readonly metadata: (row: number) => EventMetadata;
+  /**
+   * The ids of the events a row appends, in order (`rowEventIds`): the same for the same row of
+   * the same batch, so that a row decided again after a crash, whose events stand in the log
+   * already, appends nothing twice (the store refuses the ids). Fresh ids when absent.
+   */
+  readonly eventIds?: (row: number) => (index: number) => string;
   /**
    * Told, one call at a time, as the committed row moves on (every row up to it is done): the
    * counts and the bad rows since the last call. A crash resumes after the last row told.
@@ -194,7 +203,7 @@ async function* prefetchingStates(
  */
 async function decideBalanceRow(
   row: BalanceFileRow,
-  options: Pick<ImportBalanceRowsOptions, "store" | "clock" | "metadata">,
+  options: Pick<ImportBalanceRowsOptions, "store" | "clock" | "metadata" | "eventIds">,
   deciding: () => {
     readonly decider: ReturnType<typeof accountDecider>;
     readonly cache: StateCache<unknown>;
@@ -213,26 +222,67 @@ async function decideBalanceRow(
     return refusedRow(row, row.accountId, "balance_type_not_current", parsed.detail);
   }
   const { decider, cache } = deciding();
-  const outcome = await handleCommand(
-    options.store,
-    decider,
-    accountStreamId(row.accountId),
-    parsed.command,
-    {
-      retriesOnConflict: 3,
-      newEventId,
-      metadata: options.metadata(row.row),
-      cache,
-    },
-  );
-  switch (outcome.outcome) {
-    case "accepted":
-      return outcome.events.length === 0 ? "unchanged" : "recorded";
-    case "refused":
-      return refusedRow(row, row.accountId, outcome.code, outcome.detail);
-    case "revision_mismatch":
-      throw new Error("a row was decided against an expected revision it never named");
+  const streamId = accountStreamId(row.accountId);
+  // Another writer on the account (a push, another file) may move its stream between the read
+  // and the append, again and again: each round decides on a fresh read, a little later.
+  for (let round = 1; ; round += 1) {
+    let outcome;
+    try {
+      outcome = await handleCommand(options.store, decider, streamId, parsed.command, {
+        retriesOnConflict: 3,
+        newEventId,
+        ...(options.eventIds === undefined ? {} : { eventIdAt: options.eventIds(row.row) }),
+        metadata: options.metadata(row.row),
+        cache,
+      });
+    } catch (error) {
+      // This row's own events, by their ids, stand in its account's stream: an earlier run of
+      // the batch appended them and stopped before it committed the row.
+      if (
+        error instanceof DuplicateEventIdError &&
+        error.streamId === streamId &&
+        options.eventIds !== undefined
+      ) {
+        return "recorded";
+      }
+      throw error;
+    }
+    switch (outcome.outcome) {
+      case "accepted":
+        return outcome.events.length === 0 ? "unchanged" : "recorded";
+      case "refused":
+        return refusedRow(row, row.accountId, outcome.code, outcome.detail);
+      case "revision_mismatch":
+        if (round < CONFLICT_ROUNDS) {
+          await sleep(Math.random() * 20 * round);
+          continue;
+        }
+        return refusedRow(
+          row,
+          row.accountId,
+          "write_conflict",
+          `the account's stream kept moving under another writer (${CONFLICT_ROUNDS} rounds of reads); import the file again to record this row`,
+        );
+    }
   }
+}
+
+/** Rounds of deciding a row on a fresh read before it is a bad row for conflicts (each retries 3 times). */
+const CONFLICT_ROUNDS = 8;
+
+/**
+ * The ids of the events row `row` of batch `batchId` appends, in order: UUIDs (version 8, RFC
+ * 9562) from a SHA-256 of the batch, the row and the event's place, so the same row of the same
+ * batch always appends the same ids, and no two rows or batches share one.
+ */
+export function rowEventIds(batchId: string, row: number): (index: number) => string {
+  return (index) => {
+    const hex = createHash("sha256")
+      .update(`tidemark-balance-import:${batchId}:${row}:${index}`)
+      .digest("hex");
+    const variant = ((parseInt(hex.slice(16, 17), 16) & 0x3) | 0x8).toString(16);
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+  };
 }
 
 type BadOutcome = { readonly kind: "invalid" | "refused"; readonly bad: BadRow };
