@@ -466,6 +466,28 @@ test("findSent: Twilio's list by recipient, matched on the body and on a creatio
   t.deepEqual(await sids(Date.now() - 5_000, "exactly"), []);
 });
 
+test("a provider that refuses our account (rotated credentials: 401, Twilio 20003): the attempt is retryable and the backup sends", async (t) => {
+  const request = await requested(t, "acc-6-auth");
+  const rotated = new TwilioSmsProvider({
+    name: "primary",
+    baseUrl: t.context.primary.url,
+    accountSid: ACCOUNT_SID,
+    authToken: "an-old-token",
+    from: "Tidemark",
+  });
+  await t.throwsAsync(gateway(t, [rotated, provider(t, "backup")]).handle(request), {
+    instanceOf: SubmissionRetryError,
+  });
+  await gateway(t, [rotated, provider(t, "backup")]).handle(request); // the fan-out's retry
+  t.like((await stream(t, "acc-6-auth"))[2]?.data, {
+    provider: "primary",
+    retryable: true,
+    errorCode: "20003",
+  });
+  t.like((await stream(t, "acc-6-auth"))[4]?.data, { provider: "backup" });
+  t.is(t.context.backup.simulator.messages.length, 1);
+});
+
 test("a provider that refuses the connection: the attempt fails without a lookup, and the backup sends once", async (t) => {
   const request = await requested(t, "acc-6-refused");
   const closed = createServer().listen(0, "127.0.0.1");

@@ -24,7 +24,7 @@ export type ReportedStatus = Extract<
  * Judgement calls, so support can read why:
  * - Twilio `queued` / `accepted` / `scheduled` / `sending` are all still with Twilio: `submitted`;
  *   `sent` means a carrier took it. `read` implies delivered. `canceled` (a scheduled message
- *   withdrawn) ends it as `cancelled`.
+ *   withdrawn) ends it as `cancelled`. `partially_delivered` (some segments only) is `undelivered`.
  * - SMPP `ENROUTE` is with the network: `sent`. `ACCEPTD` is final in SMPP 3.4 but many SMSCs send
  *   it for "accepted by the SMSC", so it maps to `sent`, which a later `DELIVRD` can still follow.
  *   `DELETED` (withdrawn from the SMSC) is `cancelled`; `UNKNOWN` is `unknown`.
@@ -41,6 +41,9 @@ export const providerStatusMapping: Readonly<
     delivered: "delivered",
     read: "delivered",
     undelivered: "undelivered",
+    // Some of a long message's segments arrived, not all: the customer did not get the whole
+    // message (its balance may be in the part that is missing), so it counts as not delivered.
+    partially_delivered: "undelivered",
     failed: "failed",
     canceled: "cancelled",
   },

@@ -11,6 +11,7 @@ test("every Twilio status maps to a normalised status", (t) => {
     delivered: "delivered",
     read: "delivered",
     undelivered: "undelivered",
+    partially_delivered: "undelivered",
     failed: "failed",
     canceled: "cancelled",
   } as const;
@@ -46,10 +47,10 @@ test("the raw status and error code are kept exactly as the provider sent them",
 });
 
 test("a raw status we do not know is an unmapped result, not a throw or a guess", (t) => {
-  t.deepEqual(mapProviderStatus("twilio", "partially_delivered", "30008"), {
+  t.deepEqual(mapProviderStatus("twilio", "teleported", "30008"), {
     outcome: "unmapped",
     dialect: "twilio",
-    rawStatus: "partially_delivered",
+    rawStatus: "teleported",
     errorCode: "30008",
   });
   t.like(mapProviderStatus("twilio", "DELIVRD", null), { outcome: "unmapped" });

@@ -96,7 +96,8 @@ export class TwilioSmsProvider {
   }
 
   /**
-   * @throws ProviderRejectedError for a 4xx other than 429
+   * @throws ProviderRejectedError for a 4xx other than 429 about the message itself (a refusal of
+   *   the provider account — 401, 403, `PROVIDER_ACCOUNT_CODES` — is a ProviderUnavailableError)
    * @throws ProviderUnavailableError for a 5xx, a 429 (too many requests: not processed, safe to
    *   send again; turns hold back for its Retry-After), a network failure, a timeout, or more
    *   messages waiting to go than fit in the timeout at the pace (sent without taking turns)
@@ -168,6 +169,12 @@ export class TwilioSmsProvider {
       );
     }
     const reason = typeof body.message === "string" ? body.message : `answered ${response.status}`;
+    // Refused for what this provider account is (credentials, its standing, where it may send, its
+    // sender), not for what the message is: another provider may send it, and this one again once
+    // its account is put right. Nothing was created.
+    if (response.status === 401 || response.status === 403 || PROVIDER_ACCOUNT_CODES.has(code)) {
+      throw new ProviderUnavailableError(code, `${this.name}: ${reason}`, false);
+    }
     throw new ProviderRejectedError(code, `${this.name}: ${reason}`);
   }
 
@@ -269,6 +276,22 @@ export class TwilioSmsProvider {
     return { authorization: `Basic ${credentials}` };
   }
 }
+
+/**
+ * Twilio's error codes for a refusal of the provider account rather than of the message: 20003
+ * (authentication), 20005 (account not active), 21408 (no permission to send to that region),
+ * 21606 and 21212 (the sender is not this account's, or not valid), 30002 (account suspended).
+ * A message's own faults (21211 a bad number, 21610 a recipient who replied STOP, 21614 not a
+ * mobile) stay rejections: another provider would be refused the same, or must not send.
+ */
+const PROVIDER_ACCOUNT_CODES: ReadonlySet<string> = new Set([
+  "20003",
+  "20005",
+  "21408",
+  "21606",
+  "21212",
+  "30002",
+]);
 
 /**
  * Errors of a connection that was never made (refused, no such host, unreachable, the TLS
