@@ -50,7 +50,7 @@ const rawStatus = (dialect: StatusDialect) =>
     },
     {
       weight: 1,
-      arbitrary: fc.constantFrom("receiving", "partially_delivered", "constructor", "", "DELIVERED"),
+      arbitrary: fc.constantFrom("receiving", "teleported", "constructor", "", "DELIVERED"),
     },
   );
 

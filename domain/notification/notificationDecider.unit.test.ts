@@ -414,7 +414,7 @@ test("late, duplicate and backward reports are accepted without an event and nev
 test("a raw status nobody mapped is refused as unmapped, not guessed", (t) => {
   spec(t)
     .given(requested, started(1), submitted())
-    .when(report("partially_delivered"))
+    .when(report("teleported"))
     .thenRefused("unmapped_status");
 });
 
