@@ -88,7 +88,7 @@ export class BalanceImportRunner {
       await rm(partial, { force: true });
       return batch;
     }
-    await rename(partial, this.#fileOf(digest));
+    await rename(partial, this.#fileOf(batch));
     this.#start(batch);
     return batch;
   }
@@ -97,8 +97,8 @@ export class BalanceImportRunner {
   async resumeUnfinished(): Promise<void> {
     for (const batch of await this.options.imports.list(1000)) {
       if (batch.status === "done" || this.#running.has(batch.batchId)) continue;
-      const held = await stat(this.#fileOf(batch.fileDigest)).catch(() => undefined);
-      if (held?.isFile() === true) this.#start(batch);
+      const held = await this.#heldFileOf(batch);
+      if (held !== undefined) this.#start(batch, held);
     }
   }
 
@@ -113,14 +113,25 @@ export class BalanceImportRunner {
     while (this.#running.size > 0) await Promise.all([...this.#running.values()].map(({ done }) => done));
   }
 
-  #fileOf(digest: string): string {
-    return path.join(this.options.directory, `${digest}.balances`);
+  /** Where a batch's file is kept: its digest and format (the same bytes may be sent as two formats). */
+  #fileOf(batch: Pick<BalanceImport, "fileDigest" | "format">): string {
+    return path.join(this.options.directory, `${batch.fileDigest}.${batch.format}.balances`);
   }
 
-  #start(batch: BalanceImport): void {
+  /** The batch's kept file, under its name or the one files had before formats were in it. */
+  async #heldFileOf(batch: BalanceImport): Promise<string | undefined> {
+    for (const file of [
+      this.#fileOf(batch),
+      path.join(this.options.directory, `${batch.fileDigest}.balances`),
+    ]) {
+      if ((await stat(file).catch(() => undefined))?.isFile() === true) return file;
+    }
+    return undefined;
+  }
+
+  #start(batch: BalanceImport, file = this.#fileOf(batch)): void {
     if (this.#running.has(batch.batchId)) return;
     const controller = new AbortController();
-    const file = this.#fileOf(batch.fileDigest);
     const logger = this.options.logger.child({ batchId: batch.batchId, file: batch.fileName });
     const done = importBalanceFile({
       imports: this.options.imports,

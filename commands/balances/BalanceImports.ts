@@ -74,7 +74,7 @@ export class BalanceImports {
       await client.query(`create schema if not exists "${this.schema}"`);
       await client.query(`create table if not exists ${this.#table} (
         batch_id uuid primary key,
-        file_digest text not null unique,
+        file_digest text not null,
         file_name text not null,
         format text not null,
         requested_by text not null,
@@ -92,6 +92,15 @@ export class BalanceImports {
         error text)`);
       // Tables made before camt reports were taken checked the format against two.
       await client.query(`alter table ${this.#table} drop constraint if exists balance_imports_format_check`);
+      // One batch per file read as one format: the same bytes read as another format are other
+      // rows (a file first sent with the wrong type must not be "imported already"). Tables made
+      // before were unique on the digest alone.
+      await client.query(
+        `create unique index if not exists balance_imports_file_digest_format on ${this.#table} (file_digest, format)`,
+      );
+      await client.query(
+        `alter table ${this.#table} drop constraint if exists balance_imports_file_digest_key`,
+      );
       await client.query("commit");
     } catch (error) {
       await client.query("rollback").catch(() => undefined);
@@ -101,7 +110,7 @@ export class BalanceImports {
     }
   }
 
-  /** The batch of the file with `fileDigest`: recorded now if it is new (`created`). */
+  /** The batch of the file with `fileDigest` read as `format`: recorded now if it is new (`created`). */
   async open(file: {
     readonly fileDigest: string;
     readonly fileName: string;
@@ -110,14 +119,15 @@ export class BalanceImports {
   }): Promise<{ readonly batch: BalanceImport; readonly created: boolean }> {
     const inserted = await this.pool.query<ImportRow>(
       `insert into ${this.#table} (batch_id, file_digest, file_name, format, requested_by, status)
-       values ($1, $2, $3, $4, $5, 'running') on conflict (file_digest) do nothing returning *`,
+       values ($1, $2, $3, $4, $5, 'running') on conflict (file_digest, format) do nothing returning *`,
       [randomUUID(), file.fileDigest, file.fileName, file.format, file.requestedBy],
     );
     const created = inserted.rows[0];
     if (created !== undefined) return { batch: importOf(created), created: true };
-    const { rows } = await this.pool.query<ImportRow>(`select * from ${this.#table} where file_digest = $1`, [
-      file.fileDigest,
-    ]);
+    const { rows } = await this.pool.query<ImportRow>(
+      `select * from ${this.#table} where file_digest = $1 and format = $2`,
+      [file.fileDigest, file.format],
+    );
     const existing = rows[0];
     if (existing === undefined) throw new Error(`the import of ${file.fileDigest} vanished`);
     return { batch: importOf(existing), created: false };

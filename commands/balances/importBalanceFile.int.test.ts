@@ -389,3 +389,17 @@ test("a row whose account another writer keeps moving is a bad row (write_confli
   t.like(counts, { rows: 2, recorded: 1, refused: 1 });
   t.like(bad, [{ row: 1, accountId: "busy-1", reason: "write_conflict" }]);
 });
+
+test("a file first read as the wrong format (every row bad) is imported when sent again as its own: a batch is a file read as one format", async (t) => {
+  await openAccounts(t, "fmt", 1);
+  const bytes = Buffer.from(
+    `accountId,amount,currency,balanceType,referenceTime\nfmt-1,42.00,GBP,ITAV,${at}\n`,
+  );
+  const asNdjson = await importFile(t, await fileOf("eod.csv", "ndjson", bytes));
+  t.like(asNdjson.batch, { status: "done", counts: { recorded: 0, invalid: 2 } });
+  const asCsv = await importFile(t, await fileOf("eod.csv", "csv", bytes));
+  t.is(asCsv.outcome, "imported");
+  t.not(asCsv.batch.batchId, asNdjson.batch.batchId);
+  t.like(asCsv.batch, { status: "done", counts: { recorded: 1 } });
+  t.is((await importFile(t, await fileOf("eod.csv", "csv", bytes))).outcome, "already_imported");
+});
