@@ -165,7 +165,7 @@ test("reads from the bank spend a budget of four a day, manual ones too (the cus
   t.is(failed.length, 1);
   t.like(failed[0]?.data, {
     retryable: false,
-    reason: "budget_exhausted: daily budget of unattended reads used for 2026-11-24",
+    reason: "budget_exhausted: the budget of unattended reads in 24 hours is spent",
   });
   await refresh(t, "acc-2", "manual", handler);
   await refresh(t, "acc-2", "pre-send-recheck", handler);

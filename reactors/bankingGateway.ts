@@ -52,7 +52,6 @@ export type RefreshFailureReason =
   | "currency_mismatch"
   | "balance_type_not_current";
 
-
 /**
  * `BalanceRefreshRequested` → the Banking API → `BalanceObserved` (through the account decider,
  * which also qualifies) or `BalanceRefreshFailed` with the reason. A request already answered (an
@@ -105,11 +104,8 @@ export function bankingGateway(options: BankingGatewayOptions): EventConsumer {
       // Every call to the bank spends the budget, whatever asked for it: the client never says the
       // customer is present (no x-fapi-customer-ip-address), so the bank counts each one as
       // unattended — an operator's manual refresh and a pre-send recheck as much as the scheduler.
-      if (cached === undefined) {
-        const day = new Date(now).toISOString().slice(0, 10);
-        if (!(await options.budget.claim(accountId, day, recorded.id))) {
-          return fail("budget_exhausted", `daily budget of unattended reads used for ${day}`, false);
-        }
+      if (cached === undefined && !(await options.budget.claim(accountId, now, recorded.id))) {
+        return fail("budget_exhausted", "the budget of unattended reads in 24 hours is spent", false);
       }
       let reading: BankBalance;
       try {

@@ -19,6 +19,9 @@ test.afterEach.always(async (t) => {
   await t.context.dispose();
 });
 
+/** Noon UTC on 2026-12-07, and one day later for each `days`. */
+const noon = (days = 0) => Date.UTC(2026, 11, 7, 12) + days * 86_400_000;
+
 async function readsClaimed(t: { context: Context }, accountId: string, day: string): Promise<number> {
   const { rows } = await t.context.pool.query<{ count: string }>(
     `select count(*) from "${t.context.budgetSchema}".refresh_reads where account_id = $1 and day = $2`,
@@ -33,7 +36,7 @@ test("twelve requests for each of 40 accounts at once: exactly four reads each a
     accounts.flatMap((accountId) =>
       Array.from({ length: 12 }, async () => ({
         accountId,
-        granted: await t.context.budget.claim(accountId, "2026-12-07", randomUUID()),
+        granted: await t.context.budget.claim(accountId, noon(), randomUUID()),
       })),
     ),
   );
@@ -61,15 +64,17 @@ test("claims made while others are on the wire go together; two budgets claiming
     new RefreshBudget(counted, t.context.budgetSchema),
   ];
   const accounts = Array.from({ length: 30 }, (_, index) => `acc-${index}`);
-  const requests = accounts.flatMap((accountId) =>
-    [randomUUID(), randomUUID(), randomUUID()].map((id) => ({ accountId, id })),
-  );
+  const requestsOf = () =>
+    accounts.flatMap((accountId) =>
+      [randomUUID(), randomUUID(), randomUUID()].map((id) => ({ accountId, id })),
+    );
   // Several days, each a fresh budget: the locks' waits cross again each time.
-  for (const day of ["2026-12-07", "2026-12-08", "2026-12-09", "2026-12-10", "2026-12-11"]) {
+  for (const day of [0, 1, 2, 3, 4]) {
     statements.length = 0;
+    const requests = requestsOf();
     const granted = await Promise.all([
-      ...requests.map(({ accountId, id }) => mine.claim(accountId, day, id)),
-      ...requests.toReversed().map(({ accountId }) => theirs.claim(accountId, day, randomUUID())),
+      ...requests.map(({ accountId, id }) => mine.claim(accountId, noon(day), id)),
+      ...requests.toReversed().map(({ accountId }) => theirs.claim(accountId, noon(day), randomUUID())),
     ]);
     t.is(
       granted.filter(Boolean).length,
@@ -100,7 +105,7 @@ test("claims batched in a statement that fails are made again one by one, each g
   });
   const budget = new RefreshBudget(failing, t.context.budgetSchema);
   const granted = await Promise.all(
-    Array.from({ length: 6 }, (_, index) => budget.claim(`acc-${index % 2}`, "2026-12-07", randomUUID())),
+    Array.from({ length: 6 }, (_, index) => budget.claim(`acc-${index % 2}`, noon(), randomUUID())),
   );
   t.is(failures, 1, "the batched statement failed once");
   t.deepEqual(granted, [true, true, true, true, true, true]);
@@ -110,14 +115,27 @@ test("claims batched in a statement that fails are made again one by one, each g
 
 test("a redelivered request finds its claim, even with the budget spent; it spends nothing", async (t) => {
   const first = randomUUID();
-  t.true(await t.context.budget.claim("acc-1", "2026-12-07", first));
-  for (let read = 0; read < 3; read += 1)
-    t.true(await t.context.budget.claim("acc-1", "2026-12-07", randomUUID()));
-  t.false(await t.context.budget.claim("acc-1", "2026-12-07", randomUUID()), "the fifth is refused");
-  t.true(await t.context.budget.claim("acc-1", "2026-12-07", first), "the first again: its own claim");
+  t.true(await t.context.budget.claim("acc-1", noon(), first));
+  for (let read = 0; read < 3; read += 1) t.true(await t.context.budget.claim("acc-1", noon(), randomUUID()));
+  t.false(await t.context.budget.claim("acc-1", noon(), randomUUID()), "the fifth is refused");
+  t.true(await t.context.budget.claim("acc-1", noon(), first), "the first again: its own claim");
   t.is(await readsClaimed(t, "acc-1", "2026-12-07"), 4);
-  t.true(await t.context.budget.claim("acc-1", "2026-12-08", randomUUID()), "a new day, a new budget");
-  t.true(await t.context.budget.claim("acc-2", "2026-12-07", randomUUID()), "another account's own budget");
+  t.true(await t.context.budget.claim("acc-1", noon(1), randomUUID()), "24 hours on, a new read");
+  t.true(await t.context.budget.claim("acc-2", noon(), randomUUID()), "another account's own budget");
+});
+
+test("the budget is four in any 24 hours, not per calendar day: four before midnight leave none after it", async (t) => {
+  const at = (hours: number, minutes: number) => Date.UTC(2026, 11, 7, hours, minutes);
+  for (const minutes of [50, 55])
+    t.true(await t.context.budget.claim("acc-1", at(22, minutes), randomUUID()));
+  for (const minutes of [5, 25]) t.true(await t.context.budget.claim("acc-1", at(23, minutes), randomUUID()));
+  t.false(
+    await t.context.budget.claim("acc-1", at(24, 10), randomUUID()),
+    "00:10 the next day: four in 24 hours",
+  );
+  t.false(await t.context.budget.claim("acc-1", at(46, 49), randomUUID()), "22:49 the next day: still four");
+  t.true(await t.context.budget.claim("acc-1", at(46, 50), randomUUID()), "the first is 24 hours old");
+  t.false(await t.context.budget.claim("acc-1", at(46, 51), randomUUID()));
 });
 
 test("a claim waits for a claim made the way replicas before the function made it (same lock)", async (t) => {
@@ -128,7 +146,7 @@ test("a claim waits for a claim made the way replicas before the function made i
       `${t.context.budgetSchema}:acc-1:2026-12-07`,
     ]);
     let settled = false;
-    const claim = t.context.budget.claim("acc-1", "2026-12-07", randomUUID()).finally(() => (settled = true));
+    const claim = t.context.budget.claim("acc-1", noon(), randomUUID()).finally(() => (settled = true));
     await sleep(300);
     t.false(settled, "the claim waits while the old replica's transaction holds the account's lock");
     await client.query("commit");

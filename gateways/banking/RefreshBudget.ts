@@ -3,9 +3,10 @@ import { MicroBatcher } from "../postgres/MicroBatcher.ts";
 import { migrateOperationalTables } from "../postgres/operationalMigrations.ts";
 
 /**
- * The per-account daily budget of unattended balance reads (PSD2 allows four a day without the
- * customer present): a table `<schema>.refresh_reads` with one row per read claimed, keyed by the
- * refresh request's event id, so a redelivered request finds its claim instead of taking another.
+ * The per-account budget of unattended balance reads (PSD2 allows four in any 24 hours without
+ * the customer present: RTS art. 36(5)(b)): a table `<schema>.refresh_reads` with one row per read
+ * claimed, at its time, keyed by the refresh request's event id, so a redelivered request finds
+ * its claim instead of taking another.
  */
 export class RefreshBudget {
   readonly #pool: pg.Pool;
@@ -18,8 +19,8 @@ export class RefreshBudget {
   constructor(pool: pg.Pool, schema: string, perDay = 4) {
     this.#pool = pool;
     this.#schema = schema;
-    this.#claimFunction = `"${schema}".claim_refresh_read`;
-    this.#claimsFunction = `"${schema}".claim_refresh_reads`;
+    this.#claimFunction = `"${schema}".claim_refresh_read_within_day`;
+    this.#claimsFunction = `"${schema}".claim_refresh_reads_within_day`;
     this.#perDay = perDay;
     this.#claims = new MicroBatcher((claims) => this.#claimAll(claims), CLAIMS_IN_FLIGHT, CLAIMS_AT_ONCE, {
       alone: (claim) => this.#claimOne(claim),
@@ -32,14 +33,15 @@ export class RefreshBudget {
   }
 
   /**
-   * Claims one of the account's reads for `day` (UTC, `YYYY-MM-DD`) for the request `eventId`:
-   * true when it is within the budget (or was claimed by this very request before). Claims of one
-   * account are serialised by an advisory lock, so two requests never both take the last read.
-   * One statement (`claim_refresh_read`, made at start-up: `operationalAdditions`); claims made
-   * while others are on the wire wait and go together (`claim_refresh_reads`), one round trip.
+   * Claims one of the account's reads at `atMs` (epoch ms) for the request `eventId`: true when
+   * fewer than the budget were claimed in the 24 hours before (or this very request claimed one
+   * before). Claims of one account are serialised by an advisory lock, so two requests never both
+   * take the last read. One statement (`claim_refresh_read_within_day`, made at start-up:
+   * `operationalAdditions`); claims made while others are on the wire wait and go together
+   * (`claim_refresh_reads_within_day`), one round trip.
    */
-  claim(accountId: string, day: string, eventId: string): Promise<boolean> {
-    return this.#claims.submit({ accountId, day, eventId });
+  claim(accountId: string, atMs: number, eventId: string): Promise<boolean> {
+    return this.#claims.submit({ accountId, at: new Date(atMs), eventId });
   }
 
   /**
@@ -49,10 +51,10 @@ export class RefreshBudget {
    */
   async #claimAll(claims: readonly Claim[]): Promise<readonly boolean[]> {
     const { rows } = await this.#pool.query<{ granted: boolean[] }>(
-      `select ${this.#claimsFunction}($1::text[], $2::text[], $3::uuid[], $4) as granted`,
+      `select ${this.#claimsFunction}($1::text[], $2::timestamptz[], $3::uuid[], $4) as granted`,
       [
         claims.map((claim) => claim.accountId),
-        claims.map((claim) => claim.day),
+        claims.map((claim) => claim.at),
         claims.map((claim) => claim.eventId),
         this.#perDay,
       ],
@@ -64,16 +66,16 @@ export class RefreshBudget {
   async #claimOne(claim: Claim): Promise<boolean> {
     const { rows } = await this.#pool.query<{ granted: boolean }>(
       `select ${this.#claimFunction}($1, $2, $3, $4) as granted`,
-      [claim.accountId, claim.day, claim.eventId, this.#perDay],
+      [claim.accountId, claim.at, claim.eventId, this.#perDay],
     );
     return rows[0]?.granted === true;
   }
 }
 
-/** One read of an account's day claimed for one request. */
+/** One read of an account claimed, at a time, for one request. */
 interface Claim {
   readonly accountId: string;
-  readonly day: string;
+  readonly at: Date;
   readonly eventId: string;
 }
 

@@ -114,6 +114,51 @@ export function operationalAdditions(component: OperationalComponent, schema: st
             return v_granted;
           end
           $fn$`,
+        // PSD2 counts unattended reads in any 24 hours (RTS art. 36(5)(b)), not per calendar day:
+        // claims by their time, the account's claims serialised by one key whatever the day.
+        // (The two functions above stay for versions before this one.)
+        sql`create index if not exists refresh_reads_account_claimed on ${table("refresh_reads")} (account_id, claimed_at)`,
+        sql`
+          create or replace function ${table("claim_refresh_read_within_day")}(p_account_id text, p_at timestamptz, p_event_id uuid, p_per_day int)
+          returns boolean
+          language plpgsql as $fn$
+          declare
+            v_used bigint;
+          begin
+            perform pg_advisory_xact_lock(hashtext(${sql.lit(`${schema}:`)} || p_account_id));
+            -- And the key versions before this one took (the account and the UTC day), so that a
+            -- claim of theirs and one of ours, during an upgrade, never both take the last read.
+            perform pg_advisory_xact_lock(hashtext(${sql.lit(`${schema}:`)} || p_account_id || ':' || ((p_at at time zone 'UTC')::date)::text));
+            if exists (select 1 from ${table("refresh_reads")} where account_id = p_account_id and event_id = p_event_id) then
+              return true;
+            end if;
+            select count(*) into v_used from ${table("refresh_reads")}
+              where account_id = p_account_id and claimed_at > p_at - interval '24 hours' and claimed_at <= p_at;
+            if v_used >= p_per_day then
+              return false;
+            end if;
+            insert into ${table("refresh_reads")} (account_id, day, event_id, claimed_at)
+              values (p_account_id, (p_at at time zone 'UTC')::date, p_event_id, p_at);
+            return true;
+          end
+          $fn$`,
+        sql`
+          create or replace function ${table("claim_refresh_reads_within_day")}(p_account_ids text[], p_ats timestamptz[], p_event_ids uuid[], p_per_day int)
+          returns boolean[]
+          language plpgsql as $fn$
+          declare
+            v_granted boolean[] := array_fill(false, array[cardinality(p_account_ids)]);
+            v_index int;
+          begin
+            for v_index in
+              select claim from generate_subscripts(p_account_ids, 1) as claim
+               order by hashtext(${sql.lit(`${schema}:`)} || p_account_ids[claim]), claim
+            loop
+              v_granted[v_index] := ${table("claim_refresh_read_within_day")}(p_account_ids[v_index], p_ats[v_index], p_event_ids[v_index], p_per_day);
+            end loop;
+            return v_granted;
+          end
+          $fn$`,
       ];
     case "scheduler":
       return [
