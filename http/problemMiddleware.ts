@@ -49,7 +49,7 @@ const TITLE: Readonly<Record<ProblemCode, string>> = {
   unprocessable: "The request is well-formed but its content cannot be accepted; see reason",
   payload_too_large: "The request body is too large",
   rate_limited: "Too many requests",
-  unsupported_media_type: "The request body must be UTF-8 application/json",
+  unsupported_media_type: "The request body is not of a media type this resource takes; see detail",
   request_header_fields_too_large: "The request's header fields are too large",
   unavailable: "Temporarily unavailable; retry later",
   internal: "Internal error",

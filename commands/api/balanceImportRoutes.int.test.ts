@@ -243,3 +243,26 @@ test.serial(
     t.deepEqual(await readdir(directory), []);
   },
 );
+
+test.serial(
+  "a file that cannot be read (a CSV header lacking a column) fails its batch and is not kept to be tried again at every start",
+  async (t) => {
+    const { api } = t.context;
+    const sent = await send(
+      api,
+      "accountId,amount\nx,1.00\n",
+      { "content-type": "text/csv" },
+      BANK.key,
+      "?name=bad.csv",
+    );
+    t.is(sent.status, 202);
+    await api.balanceImports?.runner.idle();
+    const status = await fetch(`${api.url}${sent.headers.get("location") ?? ""}`, {
+      headers: { authorization: `Bearer ${BANK.key}` },
+    });
+    const batch = (await status.json()) as { status: string; error: string };
+    t.is(batch.status, "failed");
+    t.regex(batch.error, /the header lacks currency, balanceType, referenceTime/);
+    t.deepEqual(await readdir(t.context.directory), [], "nothing left to resume");
+  },
+);

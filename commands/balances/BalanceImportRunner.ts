@@ -8,6 +8,7 @@ import type { Logger } from "pino";
 import type { RulesInForce } from "../../domain/ruleset/RuleBook.ts";
 import type { ReferenceTimeBounds } from "../../domain/values/ReferenceTimeBounds.ts";
 import type { EventStore } from "../../gateways/eventStore/EventStore.ts";
+import { BalanceFileError } from "./BalanceFileRow.ts";
 import type { BalanceImport, BalanceImports } from "./BalanceImports.ts";
 import type { BalanceFileFormat } from "./balanceFileRows.ts";
 import { importBalanceFile } from "./importBalanceFile.ts";
@@ -153,7 +154,14 @@ export class BalanceImportRunner {
         logger.info({ counts: result.batch.counts }, "balance file imported");
         await rm(file, { force: true });
       })
-      .catch((error: unknown) => {
+      .catch(async (error: unknown) => {
+        if (error instanceof BalanceFileError) {
+          // The file itself cannot be read (its header, its compression, not a report): reading it
+          // again would fail again, so it is not kept to resume at every start.
+          logger.warn({ err: error }, "balance file cannot be read; its batch failed and is not resumed");
+          await rm(file, { force: true }).catch(() => undefined);
+          return;
+        }
         logger.warn({ err: error }, "balance file import stopped; it resumes when the process starts again");
       })
       .finally(() => this.#running.delete(batch.batchId));

@@ -200,7 +200,9 @@ class CamtReader {
   #referenceTimeOf(balance: BalanceSeen, type: string | undefined): string | undefined {
     if (balance.dateTime !== undefined) return balance.dateTime;
     if (balance.date === undefined) return undefined;
-    const startMs = Date.parse(`${balance.date}T00:00:00Z`);
+    // An xs:date may carry its zone (2026-12-07+01:00): the day starts at midnight there.
+    const dated = /^(\d{4}-\d{2}-\d{2})(Z|[+-]\d{2}:\d{2})?$/.exec(balance.date);
+    const startMs = dated === null ? Number.NaN : Date.parse(`${dated[1]}T00:00:00${dated[2] ?? "Z"}`);
     if (Number.isNaN(startMs)) return balance.date; // the push's schema says what is wrong with it
     if (type?.startsWith("Opening") === true) return new Date(startMs).toISOString();
     const endMs = startMs + DAY_MS - 1000;

@@ -159,3 +159,8 @@ test("camt: a text that never ends (a huge value) fails the file instead of fill
   ]);
   await t.throwsAsync(rowsOf(huge), { instanceOf: BalanceFileError, message: /without a tag/ });
 });
+
+test("camt: a date that carries its zone starts at midnight there", async (t) => {
+  const opening = `<Tp><CdOrPrtry><Cd>OPBD</Cd></CdOrPrtry></Tp><Amt Ccy="GBP">1.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Dt><Dt>2026-12-07+01:00</Dt></Dt>`;
+  t.like((await rowsOf(statement(opening)))[0], { body: { referenceTime: "2026-12-06T23:00:00.000Z" } });
+});
