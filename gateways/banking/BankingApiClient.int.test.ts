@@ -279,3 +279,27 @@ test("the bank's limit: reads at once are spaced to it, and one whose turn would
     t.regex(error?.message ?? "", /2 calls a second to the bank/);
   }
 });
+
+test.serial(
+  "each call sends an x-fapi-interaction-id of its own, which the bank plays back and the read keeps",
+  async (t) => {
+    t.context.simulator.script("acc-9", [{ amount: "1.00", currency: "GBP" }]);
+    const sent: string[] = [];
+    const realFetch = globalThis.fetch;
+    globalThis.fetch = (input, init) => {
+      sent.push(new Headers(init?.headers).get("x-fapi-interaction-id") ?? "");
+      return realFetch(input, init);
+    };
+    try {
+      const bank = client(t);
+      const first = await bank.readBalance("acc-9", "GBP");
+      await bank.readBalance("acc-9", "GBP");
+      t.is(sent.length, 2);
+      t.regex(sent[0] ?? "", /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      t.not(sent[0], sent[1]);
+      t.is(first.bankReference, sent[0] ?? null);
+    } finally {
+      globalThis.fetch = realFetch;
+    }
+  },
+);

@@ -15,6 +15,7 @@ import {
   type IBackoffFactory,
   type IRetryBackoffContext,
 } from "cockatiel";
+import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import { chooseCurrentBalance, type ReportedBalance } from "../../domain/account/chooseCurrentBalance.ts";
 import { parseBalanceType, type CurrentBalanceType } from "../../domain/values/BalanceType.ts";
@@ -340,7 +341,13 @@ export class BankingApiClient {
     let response: Response;
     try {
       response = await fetch(url, {
-        headers: { authorization: `Bearer ${this.#options.accessToken}`, accept: "application/json" },
+        headers: {
+          authorization: `Bearer ${this.#options.accessToken}`,
+          accept: "application/json",
+          // The spec's correlation id, which the bank plays back: support on both sides can find
+          // the call by it. No x-fapi-customer-ip-address: the customer is never present here.
+          "x-fapi-interaction-id": randomUUID(),
+        },
         // The spec has no redirects; following one would carry the token wherever it points.
         redirect: "manual",
         signal,
