@@ -83,8 +83,9 @@ type RequestedState = Extract<NotificationState, { request: NotificationRequest 
  * `SmsSubmissionStarted` (the claim) written and the provider called, and the answer recorded:
  * a claim never ages while it waits, so no other delivery takes it for abandoned while its
  * message is still to be sent. A provider that does not answer in time may still have created the
- * message: it is looked up by our reference before anything is sent again, so a message is never
- * sent twice. A transient failure is recorded as retryable and thrown: the fan-out redelivers the
+ * message: it is looked up (the recipient's messages, this body, since the claim) before anything
+ * is sent again, once at once and, not found, again when the claim is old enough to be abandoned,
+ * so a message is not sent twice. A transient failure is recorded as retryable and thrown: the fan-out redelivers the
  * request after its retry delay and the next attempt goes to the next provider. A redelivery finds
  * the stream where the last delivery left it and carries on from there.
  */
@@ -141,6 +142,9 @@ async function dueAttempt(
   // The account the checks just read, or (a retry is not checked again) read now: what the
   // message says of the balance is held against it before the claim.
   const account = next.account ?? loadState(options.store, accounts, accountStreamId(request.accountId));
+  // Taken only if this attempt is submitted (a paced one is looked at again first): a failure
+  // nobody awaits must not end the process as an unhandled rejection.
+  account.catch(() => undefined);
   return { delivery, request, attempt, provider, account };
 }
 
@@ -414,7 +418,15 @@ async function submit(due: DueAttempt): Promise<void> {
       return;
     }
     if (!(error instanceof ProviderUnavailableError)) throw error;
-    if (error.mayHaveSent && (await reconcile(delivery, provider, { request, attempt, claimedAt }))) return;
+    if (error.mayHaveSent) {
+      if (await reconcile(delivery, provider, { request, attempt, claimedAt })) return;
+      // Not there yet is not "never there": the provider may still be creating it, or list it a
+      // moment late. The claim stays in flight; once it is old enough to be abandoned, a
+      // redelivery looks again (`resumeClaim`) and only then lets the next attempt go.
+      throw new SubmissionRetryError(
+        `notification ${notificationId}: attempt ${attempt} on ${provider.name} may have reached it (${error.message}); not found yet, looking again later`,
+      );
+    }
     await recordFailure(delivery, attempt, provider.name, true, error.errorCode);
     throw new SubmissionRetryError(
       `notification ${notificationId}: attempt ${attempt} on ${provider.name} failed: ${error.message}`,

@@ -63,7 +63,13 @@ async function* inflated(input: AsyncIterable<Buffer | string>): AsyncIterable<B
   try {
     for await (const chunk of gunzip) yield chunk as Buffer;
   } catch (error) {
-    throw new BalanceFileError(`the file is not valid gzip: ${(error as Error).message}`);
+    // zlib's own errors (Z_DATA_ERROR, Z_BUF_ERROR…) are the file's; a failure to read the bytes
+    // (a disk, a connection) is not, and stays what it is: the import may be resumed.
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === "string" && code.startsWith("Z_")) {
+      throw new BalanceFileError(`the file is not valid gzip: ${(error as Error).message}`);
+    }
+    throw error;
   } finally {
     await feeding;
   }

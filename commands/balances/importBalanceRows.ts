@@ -261,7 +261,7 @@ async function decideBalanceRow(
           row,
           row.accountId,
           "write_conflict",
-          `the account's stream kept moving under another writer (${CONFLICT_ROUNDS} rounds of reads); import the file again to record this row`,
+          `the account's stream kept moving under another writer (${CONFLICT_ROUNDS} rounds of reads): push this balance (POST /accounts/{id}/balances) or send it in a file of its own`,
         );
     }
   }

@@ -412,10 +412,7 @@ test("late, duplicate and backward reports are accepted without an event and nev
 });
 
 test("a raw status nobody mapped is refused as unmapped, not guessed", (t) => {
-  spec(t)
-    .given(requested, started(1), submitted())
-    .when(report("teleported"))
-    .thenRefused("unmapped_status");
+  spec(t).given(requested, started(1), submitted()).when(report("teleported")).thenRefused("unmapped_status");
 });
 
 test("a report from a provider other than the one that accepted the message is refused", (t) => {

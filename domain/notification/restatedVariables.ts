@@ -23,7 +23,8 @@ export type Restatement =
  * same episode (50.00, then 3.00, both under 100.00; or back to 120.00, under the re-arming level
  * of 150.00 but no longer under 100.00). An SMS states the balance as it is when it goes, never an
  * older one, and never a condition that no longer holds. The balance is the account's last one
- * as the rule compares it (with or without credit lines, as the rule says). A request that
+ * as the rule compares it (with or without credit lines, as the rule says), against the rule as
+ * it is now (a version published since the request, with another threshold, states that one). A request that
  * states no balance, or whose rule is no longer in force for the account, is as requested.
  */
 export function restatement(
@@ -40,8 +41,19 @@ export function restatement(
   const holds =
     rule.kind === "below" ? compared.minor < rule.threshold.minor : compared.minor >= rule.threshold.minor;
   if (!holds) return { kind: "no-longer-true" };
-  const now = displayMoney(compared);
-  return now === request.variables.balance
+  // The rule as it is now decided; a rule published since with another threshold is stated too.
+  const balanceNow = displayMoney(compared);
+  const thresholdNow = displayMoney(rule.threshold);
+  const thresholdStated = request.variables.threshold;
+  return balanceNow === request.variables.balance &&
+    (thresholdStated === undefined || thresholdStated === thresholdNow)
     ? { kind: "as-requested" }
-    : { kind: "restate", variables: { ...request.variables, balance: now } };
+    : {
+        kind: "restate",
+        variables: {
+          ...request.variables,
+          balance: balanceNow,
+          ...(thresholdStated === undefined ? {} : { threshold: thresholdNow }),
+        },
+      };
 }

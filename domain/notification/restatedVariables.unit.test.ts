@@ -157,3 +157,22 @@ test("property: an alert that goes states the balance the account has, as its ru
   );
   t.pass();
 });
+
+test("a rule published since with another threshold: the alert states that threshold, and the balance as it is", (t) => {
+  const raised: Rule = {
+    ...lowBalance,
+    version: 2,
+    threshold: { minor: 20_000n, currency: "GBP" },
+    rearmAbove: { minor: 25_000n, currency: "GBP" },
+  };
+  const now = account(observed(5_000n), qualified("low-balance", 5_000n), observed(15_000n));
+  t.deepEqual(restatement(requestStating(5_000n), now, [raised]), {
+    kind: "restate",
+    variables: { balance: "£150.00", threshold: "£200.00" },
+  });
+  t.deepEqual(
+    restatement(requestStating(5_000n), now, rules),
+    { kind: "no-longer-true" },
+    "under the old one, not below £100",
+  );
+});

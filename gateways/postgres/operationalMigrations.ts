@@ -128,12 +128,12 @@ export function operationalAdditions(component: OperationalComponent, schema: st
             perform pg_advisory_xact_lock(hashtext(${sql.lit(`${schema}:`)} || p_account_id));
             -- And the key versions before this one took (the account and the UTC day), so that a
             -- claim of theirs and one of ours, during an upgrade, never both take the last read.
-            perform pg_advisory_xact_lock(hashtext(${sql.lit(`${schema}:`)} || p_account_id || ':' || ((p_at at time zone 'UTC')::date)::text));
+            perform pg_advisory_xact_lock(hashtext(${sql.lit(`${schema}:`)} || p_account_id || ':' || to_char(p_at at time zone 'UTC', 'YYYY-MM-DD')));
             if exists (select 1 from ${table("refresh_reads")} where account_id = p_account_id and event_id = p_event_id) then
               return true;
             end if;
             select count(*) into v_used from ${table("refresh_reads")}
-              where account_id = p_account_id and claimed_at > p_at - interval '24 hours' and claimed_at <= p_at;
+              where account_id = p_account_id and claimed_at > p_at - interval '24 hours';
             if v_used >= p_per_day then
               return false;
             end if;

@@ -160,12 +160,12 @@ export class TwilioSmsProvider {
       throw new ProviderUnavailableError(code, `${this.name}: too many requests (429)`, false);
     }
     if (response.status >= 500) {
-      // 503: not taken in. Any other 5xx (an error inside, a gateway's time-out) may come after the
-      // message was created: looked up before it is sent again.
+      // 500 and 503: the provider's own refusal, nothing created. A gateway's 502 or 504 (the proxy
+      // before it gave up waiting) may come after the message was created: looked up first.
       throw new ProviderUnavailableError(
         `http-${response.status}`,
         `${this.name}: ${response.status}`,
-        response.status !== 503,
+        response.status === 502 || response.status === 504,
       );
     }
     const reason = typeof body.message === "string" ? body.message : `answered ${response.status}`;

@@ -358,18 +358,13 @@ export class PostgresEventStore implements EventStore {
 
   subscribe(options: SubscribeOptions = {}): Subscription {
     return this.#subscribe(options, (after, limit) =>
-      this.#followPage<EventRow, RecordedEvent>(after, limit, this.#sql.followAll, toRecordedEvent),
+      this.#followPage(after, limit, this.#sql.followAll, toRecordedEvent),
     );
   }
 
   subscribeWithoutMetadata(options: SubscribeOptions = {}): Subscription<EventWithoutMetadata> {
     return this.#subscribe(options, (after, limit) =>
-      this.#followPage<EventRowWithoutMetadata, EventWithoutMetadata>(
-        after,
-        limit,
-        this.#sql.followAllWithoutMetadata,
-        toEventWithoutMetadata,
-      ),
+      this.#followPage(after, limit, this.#sql.followAllWithoutMetadata, toEventWithoutMetadata),
     );
   }
 
@@ -581,14 +576,15 @@ export class PostgresEventStore implements EventStore {
    * A subscription's page after `after`: up to `limit` readable events, and whether a committed
    * event after them is held back by an older open transaction. One statement, one snapshot.
    */
-  async #followPage<Row extends EventRowWithoutMetadata, Event>(
+  async #followPage<Event>(
     after: Position,
     limit: number,
     statement: string,
-    toEvent: (row: Row) => Event,
+    // A page without metadata is read by `toEventWithoutMetadata`, which never looks for it.
+    toEvent: (row: EventRow) => Event,
   ): Promise<FollowedPage<Event>> {
     const [order, position] = positionParts(after);
-    const { rows } = await this.#query<Row & { readable: boolean }>(statement, [order, position, limit]);
+    const { rows } = await this.#query<EventRow & { readable: boolean }>(statement, [order, position, limit]);
     const events: Event[] = [];
     let heldBack = false;
     for (const row of rows) {
