@@ -303,3 +303,39 @@ test.serial(
     }
   },
 );
+
+test("the bank's limit holds for every call: a 429 holds back the other accounts' calls for its Retry-After", async (t) => {
+  t.context.simulator.script("calm-1", [{ amount: "2.00", currency: "GBP" }]);
+  t.context.simulator.setFault("hot-1", {
+    status: 429,
+    errorCode: "UK.OBIE.Rules.ResourceLimit",
+    message: "slow down",
+    retryAfterSeconds: 1,
+  });
+  let throttledAt: number | undefined;
+  const bank = client(t, {
+    attemptsPerSecond: 50,
+    attempts: 2,
+    onAttempt: () => (throttledAt ??= performance.now()),
+  });
+  const hot = bank.readBalance("hot-1", "GBP").catch((error: unknown) => error);
+  while (throttledAt === undefined) await sleep(5);
+  await bank.readBalance("calm-1", "GBP");
+  const waited = performance.now() - throttledAt;
+  t.true(waited >= 900, `the other account's call waited for the Retry-After (${Math.round(waited)} ms)`);
+  t.like(await hot, { code: "throttled" });
+});
+
+test("further pages of a paged answer wait their turn under the bank's limit like any call", async (t) => {
+  t.context.simulator.knobs.pageSize = 1;
+  t.context.simulator.setBalances("acc-11", [
+    balance("ClosingBooked", "1.00"),
+    balance("ForwardAvailable", "2.00"),
+    balance("InterimAvailable", "3.00"),
+  ]);
+  const startedAt = performance.now();
+  const read = await client(t, { attemptsPerSecond: 10 }).readBalance("acc-11", "GBP");
+  t.deepEqual(read.balance, { minor: 300n, currency: "GBP" });
+  const took = performance.now() - startedAt;
+  t.true(took >= 2 * 100 - 5, `3 pages at 10 calls a second took ${Math.round(took)} ms`);
+});

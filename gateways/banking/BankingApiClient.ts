@@ -303,6 +303,8 @@ export class BankingApiClient {
     let url = first;
     for (let page = 1; ; page += 1) {
       seen.add(url.href);
+      // A further page is a call like any other: it waits for its slot under the bank's limit.
+      if (page > 1) await this.#paced(read, signal);
       const response = await this.#get(url, read, signal);
       interactionId ??= response.headers.get("x-fapi-interaction-id");
       const body = await response.json().catch(() => {
@@ -374,6 +376,8 @@ export class BankingApiClient {
         });
       }
       read.throttled = true;
+      // The bank throttles us, not this account: no call of this client goes before the wait.
+      this.#pacer?.holdFor(waitMs ?? 1000);
       throw new TransientBankingError(said, waitMs, true);
     }
     if (response.status >= 500) throw new TransientBankingError(said, undefined);
