@@ -258,7 +258,9 @@ function csvHeader(header: readonly string[]): string[] {
     throw new BalanceFileError(
       [
         missing.length > 0 ? `the header lacks ${missing.join(", ")}` : "",
-        unknown.length > 0 ? `unknown columns ${unknown.join(", ")}` : "",
+        unknown.length > 0
+          ? `unknown columns ${unknown.map((column) => (column === "" ? "(an empty name: a comma too many?)" : column)).join(", ")}`
+          : "",
         twice.length > 0 ? `columns named twice: ${[...new Set(twice)].join(", ")}` : "",
       ]
         .filter((part) => part !== "")

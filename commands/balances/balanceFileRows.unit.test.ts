@@ -114,3 +114,10 @@ test("NDJSON: a byte order mark before the first object is not part of it", asyn
   );
   t.deepEqual(accounts(rows), ["a@1", "b@2"]);
 });
+
+test("CSV: a header with a comma too many says so", async (t) => {
+  await t.throwsAsync(rowsOf(`${HEADER},\n${good("a")},\n`, "csv"), {
+    instanceOf: BalanceFileError,
+    message: /unknown columns \(an empty name: a comma too many\?\)/,
+  });
+});
