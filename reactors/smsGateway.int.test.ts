@@ -449,6 +449,46 @@ test("an error after which the message may exist, and it is not found: no failov
   });
 });
 
+test("the balance fell further after the alert was requested (same episode): the SMS states the balance as it is when it goes, and the claim records that body", async (t) => {
+  const request = await requested(t, "acc-restate");
+  await balance(t, "acc-restate", "3.00", T0 - 10_000);
+  await gateway(t).handle(request);
+  t.deepEqual(await types(t, "acc-restate"), [
+    "NotificationRequested",
+    "SmsSubmissionStarted",
+    "SmsSubmitted",
+  ]);
+  const sent = t.context.primary.simulator.messages[0];
+  t.regex(sent?.body ?? "", /£3\.00/);
+  t.notRegex(sent?.body ?? "", /£50\.00/);
+  t.like((await stream(t, "acc-restate"))[1]?.data, {
+    restated: { variables: { balance: "£3.00" }, body: sent?.body },
+  });
+});
+
+test("the balance rose to 120.00 after the alert was requested (the episode lasts until 150.00): 'below £100.00' is not true now, so it waits and is looked at again; at 30.00 it says so", async (t) => {
+  const request = await requested(t, "acc-risen");
+  await balance(t, "acc-risen", "120.00", T0 - 10_000);
+  await gateway(t).handle(request);
+  t.deepEqual(await types(t, "acc-risen"), ["NotificationRequested", "NotificationDeferred"]);
+  t.like((await stream(t, "acc-risen"))[1]?.data, {
+    reason: "balance-in-band",
+    until: new Date(T0 + 15 * 60_000).toISOString(),
+  });
+  t.is(t.context.primary.simulator.messages.length, 0);
+  // Down again within the same episode: no new qualification would come, this alert is the one.
+  await balance(t, "acc-risen", "30.00", T0 + 60_000);
+  t.context.clockMs = T0 + 16 * 60_000;
+  await gateway(t).handle(request);
+  t.deepEqual(await types(t, "acc-risen"), [
+    "NotificationRequested",
+    "NotificationDeferred",
+    "SmsSubmissionStarted",
+    "SmsSubmitted",
+  ]);
+  t.regex(t.context.primary.simulator.messages[0]?.body ?? "", /£30\.00/);
+});
+
 test("findSent: Twilio's list by recipient, matched on the body and on a creation no earlier than a minute before the claim", async (t) => {
   const primary = provider(t, "primary");
   const to = "+447911555555";

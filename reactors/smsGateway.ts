@@ -358,9 +358,12 @@ async function resumeClaim(
 /**
  * Claims the attempt, hands the SMS to the attempt's provider and records its answer. The balance
  * the message states is first held against the account's (`restatement`): moved, the message is
- * rendered again and the claim records what this attempt sends; no longer true of the balance,
- * the notification is suppressed (balance-recovered); not to be rendered again (its template is
- * gone), suppressed as stale-balance rather than sent with a balance that is not the customer's.
+ * rendered again and the claim records what this attempt sends; no longer true of the balance
+ * (back in the rule's band, its episode not over), a first attempt is deferred and looked at
+ * again in 15 minutes (`balance-in-band`; a dip again in the episode brings no new alert) until
+ * its validity ends, and a retry, or one past its validity, is suppressed (balance-recovered);
+ * not to be rendered again (its template is gone), suppressed as stale-balance rather than sent
+ * with a balance that is not the customer's.
  */
 async function submit(due: DueAttempt): Promise<void> {
   const { delivery, attempt, provider } = due;
@@ -370,6 +373,20 @@ async function submit(due: DueAttempt): Promise<void> {
   const stated = restatement(due.request, account, options.rules.current().inForce);
   let request = due.request;
   let restate: { readonly template: string; readonly variables: TemplateVariables } | undefined;
+  if (stated.kind === "no-longer-true" && attempt === 1) {
+    // Not sent as it stands, and not dropped: a dip again within the episode brings no new alert.
+    const until = epochMsToInstant(
+      Math.min(instantToEpochMs(claimedAt) + BALANCE_RECHECK_MS, instantToEpochMs(request.validUntil)),
+    );
+    if (compareInstants(until, claimedAt) > 0) {
+      const deferred = await delivery.decide({
+        type: "DeferNotification",
+        data: { notificationId, until, reason: "balance-in-band", now: claimedAt },
+      });
+      if (deferred) await options.wakeups?.schedule(notificationId, until);
+      return;
+    }
+  }
   if (stated.kind !== "as-requested") {
     const template = options.templates.get(request.templateId);
     const rendered =
@@ -433,6 +450,9 @@ async function submit(due: DueAttempt): Promise<void> {
     );
   }
 }
+
+/** How long a balance alert whose balance is back in its rule's band waits before it is looked at again. */
+const BALANCE_RECHECK_MS = 15 * 60_000;
 
 /** Our reference and the provider's name travel in the callback URL: the webhook needs both. */
 function callbackUrl(options: SmsGatewayOptions, notificationId: string, providerName: string): string {

@@ -11,7 +11,13 @@ import type { Instant } from "../values/Instant.ts";
 export type RuleCause = { readonly ruleId: string; readonly episode: number };
 
 /** Why sending waits. A deferral always ends in another attempt: it never drops the message. */
-export type DeferralReason = "quiet-hours" | "send-rate-limit";
+/**
+ * Why a notification waits: quiet hours; the provider's rate; or `balance-in-band`, a balance
+ * alert whose balance is back across the threshold though not far enough to end its episode (a
+ * `below` rule re-arms only above `rearmAbove`): its SMS would not be true now, and a dip again in
+ * the same episode brings no new alert, so it is looked at again later instead of dropped.
+ */
+export type DeferralReason = "quiet-hours" | "send-rate-limit" | "balance-in-band";
 
 /** How a status report reached us: the provider's webhook, or our polling of the provider. */
 export type StatusReportChannel = "poll" | "webhook";

@@ -50,6 +50,8 @@ const SUPPRESSIONS: Readonly<Record<string, string>> = {
 const DEFERRALS: Readonly<Record<string, string>> = {
   "quiet-hours": "it is quiet hours in the customer's time zone",
   "send-rate-limit": "the provider's sending rate was reached",
+  "balance-in-band":
+    "the balance was back above the alert's threshold, though not far enough to end the alert; it is looked at again then",
 };
 
 const REFRESH_REASONS: Readonly<Record<string, string>> = {
