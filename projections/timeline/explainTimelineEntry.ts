@@ -13,7 +13,8 @@ export interface TimelineEvent {
  * template variables) for a caller without `pii:read`, in the explanation as in the details.
  */
 const PHONE_FIELDS = new Set(["phone", "recipient"]);
-const WITHHELD_FIELDS = new Set(["body", "variables"]);
+// `restated`: the body and variables an attempt sent after its balance moved (SmsSubmissionStarted).
+const WITHHELD_FIELDS = new Set(["body", "variables", "restated"]);
 
 /** The event's data as a caller may see it. */
 export function visibleData(
@@ -84,12 +85,19 @@ const EXPLAINERS: Readonly<Record<string, Explainer>> = {
     `SMS not sent: ${SUPPRESSIONS[text(data["reason"])] ?? text(data["reason"])}.`,
   NotificationDeferred: (data) =>
     `SMS held until ${text(data["until"])} because ${DEFERRALS[text(data["reason"])] ?? text(data["reason"])}.`,
-  SmsSubmissionStarted: (data) => {
-    const restated = data["restated"] as { variables?: Record<string, unknown> } | undefined;
-    const balance = restated?.variables?.["balance"];
-    return `Attempt ${text(data["attempt"])}: handing the SMS to ${text(data["provider"])}${
-      balance === undefined ? "" : `, restated with the balance as it now is (${text(balance)})`
-    }.`;
+  SmsSubmissionStarted: (data, showPii) => {
+    const restated: unknown = data["restated"];
+    const balance =
+      typeof restated === "object" && restated !== null
+        ? (restated as { variables?: Record<string, unknown> }).variables?.["balance"]
+        : undefined;
+    const restatement =
+      typeof restated !== "object" || restated === null
+        ? ""
+        : showPii && balance !== undefined
+          ? `, restated with the balance as it now is (${text(balance)})`
+          : ", restated with the balance as it now is";
+    return `Attempt ${text(data["attempt"])}: handing the SMS to ${text(data["provider"])}${restatement}.`;
   },
   SmsSubmitted: (data) =>
     `Attempt ${text(data["attempt"])} accepted by ${text(data["provider"])} (message ${text(data["providerMessageId"])}, ${plural(data["segments"], "segment")}).`,

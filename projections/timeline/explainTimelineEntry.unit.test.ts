@@ -73,3 +73,28 @@ test("given a malformed amount, the explanation says so instead of inventing one
   );
   t.regex(line, /an unknown amount/);
 });
+
+test("an attempt restated with the balance as it now is: the amount and the body only with pii:read", (t) => {
+  const data = {
+    attempt: 1,
+    provider: "primary",
+    at: "2026-01-15T10:00:00.000Z",
+    restated: {
+      variables: { balance: "£3.00" },
+      body: "Your balance is £3.00",
+      encoding: "GSM-7",
+      segments: 1,
+    },
+  };
+  const event = { type: "SmsSubmissionStarted", data };
+  t.is(
+    explainTimelineEntry(event, true),
+    "Attempt 1: handing the SMS to primary, restated with the balance as it now is (£3.00).",
+  );
+  t.is(
+    explainTimelineEntry(event, false),
+    "Attempt 1: handing the SMS to primary, restated with the balance as it now is.",
+  );
+  t.is(visibleData(data, false)["restated"], null);
+  t.deepEqual(visibleData(data, true)["restated"], data.restated);
+});
