@@ -325,3 +325,30 @@ test("a throttled account does not hold up another: its balance is observed whil
     await running;
   }
 });
+
+test("the budget counts calls to the bank, not reads: a retried read spends one a call, and a call the budget has no room for is not made", async (t) => {
+  await open(t, "acc-calls");
+  t.context.simulator.setFault("acc-calls", {
+    status: 503,
+    errorCode: "UK.OBIE.UnexpectedError",
+    message: "down",
+  });
+  const handler = gateway(t); // two attempts a read
+  const first = await refresh(t, "acc-calls", "scheduled", handler);
+  await refresh(t, "acc-calls", "scheduled", handler);
+  t.is(
+    t.context.simulator.reads.get("acc-calls"),
+    4,
+    "two reads of two calls each: the four calls of the day",
+  );
+  await handler.handle(first); // redelivered: it finds its own claims, and was answered already
+  await refresh(t, "acc-calls", "manual", handler);
+  t.is(t.context.simulator.reads.get("acc-calls"), 4, "no fifth call");
+  const failed = (await collect(t.context.store.readStream("account-acc-calls"))).filter(
+    (event) => event.type === "BalanceRefreshFailed",
+  );
+  t.deepEqual(
+    failed.map((event) => (event.data as { reason: string }).reason.split(":")[0]),
+    ["unavailable", "unavailable", "budget_exhausted"],
+  );
+});

@@ -15,11 +15,13 @@ import type { EventConsumer } from "../gateways/fanout/EventConsumer.ts";
 import type { BalanceCache } from "../gateways/banking/BalanceCache.ts";
 import {
   BankingApiError,
+  CallNotAllowedError,
   type BankBalance,
   type BankingApiClient,
   type BankingFailureReason,
 } from "../gateways/banking/BankingApiClient.ts";
 import type { RefreshBudget } from "../gateways/banking/RefreshBudget.ts";
+import { hashedUuid } from "../gateways/eventStore/newEventId.ts";
 import type { Logger } from "pino";
 
 export interface BankingGatewayOptions {
@@ -103,14 +105,23 @@ export function bankingGateway(options: BankingGatewayOptions): EventConsumer {
       const cached = await options.cache.get(accountId);
       // Every call to the bank spends the budget, whatever asked for it: the client never says the
       // customer is present (no x-fapi-customer-ip-address), so the bank counts each one as
-      // unattended — an operator's manual refresh and a pre-send recheck as much as the scheduler.
-      if (cached === undefined && !(await options.budget.claim(accountId, now, recorded.id))) {
-        return fail("budget_exhausted", "the budget of unattended reads in 24 hours is spent", false);
-      }
+      // unattended — an operator's manual refresh and a pre-send recheck as much as the scheduler,
+      // and a retry or a further page as much as the first call. Each call is claimed under an id
+      // of its own made from the request's, so a redelivered request finds its claims.
+      const claimCall = async (call: number) => {
+        if (!(await options.budget.claim(accountId, now, callClaimId(recorded.id, call)))) {
+          throw new CallNotAllowedError(
+            call === 0
+              ? "the budget of unattended reads in 24 hours is spent"
+              : `the budget of unattended reads in 24 hours was spent by this read's ${call} calls before (retries, pages)`,
+          );
+        }
+      };
       let reading: BankBalance;
       try {
-        reading = cached ?? (await options.bank.readBalance(accountId, currency));
+        reading = cached ?? (await options.bank.readBalance(accountId, currency, { beforeCall: claimCall }));
       } catch (error) {
+        if (error instanceof CallNotAllowedError) return fail("budget_exhausted", error.message, false);
         if (!(error instanceof BankingApiError)) throw error;
         return fail(error.code, error.message, error.retryable);
       }
@@ -120,6 +131,15 @@ export function bankingGateway(options: BankingGatewayOptions): EventConsumer {
       );
     },
   };
+}
+
+/**
+ * The id a request's call `call` is claimed under: the request's own for its first call (as
+ * claims were made before calls were counted), then a UUID (version 8) from a SHA-256 of the
+ * request's id and the call's number.
+ */
+export function callClaimId(requestId: string, call: number): string {
+  return call === 0 ? requestId : hashedUuid(`tidemark-bank-call:${requestId}:${call}`);
 }
 
 /**

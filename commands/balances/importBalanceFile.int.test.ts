@@ -343,7 +343,7 @@ test("rows decided again after a crash, older than later rows of their account a
       afterRow,
       concurrency: 4,
       metadata: () => ({ correlationId: "batch-dup", actor: "test" }),
-      eventIds: (row) => rowEventIds("batch-dup", row),
+      eventIds: (row) => rowEventIds("batch-dup", NOW_MS, row),
       onCommitted: () => Promise.resolve(),
     });
   // The first run appended every row; its process died with row 10 its last committed one.

@@ -71,7 +71,7 @@ export async function importBalanceFile(options: ImportBalanceFileOptions): Prom
         ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
         ...(options.commitEvery === undefined ? {} : { commitEvery: options.commitEvery }),
         metadata: () => ({ correlationId: current.batchId, actor: options.requestedBy }),
-        eventIds: (row) => rowEventIds(current.batchId, row),
+        eventIds: (row) => rowEventIds(current.batchId, Date.parse(current.startedAt), row),
         onCommitted: async (committedRow, counts, bad) => {
           const total = addCounts(base, counts);
           await imports.checkpoint(current.batchId, committedRow, total, bad);

@@ -2,11 +2,10 @@ import { accountDecider, accountStreamId } from "../../domain/account/accountDec
 import { perRuleBook, type RulesInForce } from "../../domain/ruleset/RuleBook.ts";
 import { epochMsToInstant } from "../../domain/values/Instant.ts";
 import type { ReferenceTimeBounds } from "../../domain/values/ReferenceTimeBounds.ts";
-import { createHash } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { EventMetadata, EventStore } from "../../gateways/eventStore/EventStore.ts";
 import { DuplicateEventIdError } from "../../gateways/eventStore/EventStoreError.ts";
-import { newEventId } from "../../gateways/eventStore/newEventId.ts";
+import { hashedUuid, newEventId, orderedEventId } from "../../gateways/eventStore/newEventId.ts";
 import { handleCommand, loadStates } from "../handleCommand.ts";
 import { StateCache } from "../StateCache.ts";
 import type { BalanceFileRow } from "./BalanceFileRow.ts";
@@ -240,8 +239,8 @@ async function decideBalanceRow(
       // the batch appended them and stopped before it committed the row.
       if (
         error instanceof DuplicateEventIdError &&
-        error.streamId === streamId &&
-        options.eventIds !== undefined
+        options.eventIds !== undefined &&
+        (error.existing === null || error.existing.streamId === streamId)
       ) {
         return "recorded";
       }
@@ -271,19 +270,24 @@ async function decideBalanceRow(
 const CONFLICT_ROUNDS = 8;
 
 /**
- * The ids of the events row `row` of batch `batchId` appends, in order: UUIDs (version 8, RFC
- * 9562) from a SHA-256 of the batch, the row and the event's place, so the same row of the same
- * batch always appends the same ids, and no two rows or batches share one.
+ * The ids of the events row `row` of batch `batchId` (begun at `startedMs`) appends, by their
+ * place: the same row of the same batch always appends the same ids (`orderedEventId`: laid out
+ * by the batch's start and the row, so a batch's events land together in the log's index of ids),
+ * and no two rows or batches share one.
  */
-export function rowEventIds(batchId: string, row: number): (index: number) => string {
-  return (index) => {
-    const hex = createHash("sha256")
-      .update(`tidemark-balance-import:${batchId}:${row}:${index}`)
-      .digest("hex");
-    const variant = ((parseInt(hex.slice(16, 17), 16) & 0x3) | 0x8).toString(16);
-    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
-  };
+export function rowEventIds(batchId: string, startedMs: number, row: number): (index: number) => string {
+  return (index) =>
+    index < ROW_EVENTS
+      ? orderedEventId(
+          startedMs,
+          row * ROW_EVENTS + index,
+          `tidemark-balance-import:${batchId}:${row}:${index}`,
+        )
+      : hashedUuid(`tidemark-balance-import:${batchId}:${row}:${index}`);
 }
+
+/** Events a row's ordered ids have room for (a balance and its rules' qualifications); more are hashed. */
+const ROW_EVENTS = 64;
 
 type BadOutcome = { readonly kind: "invalid" | "refused"; readonly bad: BadRow };
 type Outcome = "recorded" | "unchanged" | BadOutcome["kind"];

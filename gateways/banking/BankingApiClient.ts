@@ -215,11 +215,23 @@ export class BankingApiClient {
   }
 
   /**
-   * The account's balance today in its currency (see `chooseCurrentBalance`).
-   * @throws BankingApiError
+   * The account's balance today in its currency (see `chooseCurrentBalance`). `beforeCall` is
+   * asked before every call to the bank (each attempt, each page), numbered from 0: a
+   * `CallNotAllowedError` from it ends the read with that error, without a call (what the budget
+   * of unattended reads needs: the bank counts calls, not reads).
+   * @throws BankingApiError, CallNotAllowedError
    */
-  async readBalance(accountId: string, currency: Currency): Promise<BankBalance> {
-    const read: ReadState = { deadline: Date.now() + (this.#options.deadlineMs ?? 90_000), throttled: false };
+  async readBalance(
+    accountId: string,
+    currency: Currency,
+    options: { readonly beforeCall?: (call: number) => Promise<void> } = {},
+  ): Promise<BankBalance> {
+    const read: ReadState = {
+      deadline: Date.now() + (this.#options.deadlineMs ?? 90_000),
+      throttled: false,
+      calls: 0,
+      ...(options.beforeCall === undefined ? {} : { beforeCall: options.beforeCall }),
+    };
     let answer: Answer;
     try {
       answer = await this.#policy.execute(async ({ signal }) => {
@@ -241,7 +253,7 @@ export class BankingApiClient {
         }
       });
     } catch (error) {
-      if (error instanceof BankingApiError) throw error;
+      if (error instanceof BankingApiError || error instanceof CallNotAllowedError) throw error;
       if (isBrokenCircuitError(error)) {
         throw new BankingApiError("circuit_open", "the Banking API keeps failing; not calling it for now", {
           cause: error,
@@ -340,6 +352,8 @@ export class BankingApiClient {
 
   /** One GET: the answer when 2xx; every refusal as the error it stands for. */
   async #get(url: URL, read: ReadState, signal: AbortSignal): Promise<Response> {
+    await read.beforeCall?.(read.calls);
+    read.calls += 1;
     let response: Response;
     try {
       response = await fetch(url, {
@@ -402,7 +416,13 @@ interface ReadState {
   readonly deadline: number;
   /** The last attempt was answered 429: a deadline passed after it is `throttled`. */
   throttled: boolean;
+  /** Calls to the bank made (or about to be) for this read. */
+  calls: number;
+  readonly beforeCall?: (call: number) => Promise<void>;
 }
+
+/** A call the read's `beforeCall` did not allow (the budget is spent): the read ends, not retried. */
+export class CallNotAllowedError extends Error {}
 
 interface Answer {
   readonly balances: readonly ReportedBalance[];
