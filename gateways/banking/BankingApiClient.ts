@@ -236,6 +236,8 @@ export class BankingApiClient {
     try {
       answer = await this.#policy.execute(async ({ signal }) => {
         await this.#paced(read, signal);
+        // Before the attempt's time-out starts, as its slot: asking is no part of the bank's time.
+        await this.#allowCall(read);
         try {
           return await this.#perAttempt.execute(({ signal: attempt }) =>
             this.#measuredAttempt(accountId, read, attempt),
@@ -271,6 +273,12 @@ export class BankingApiClient {
     if (choice.status === "none") throw new BankingApiError(choice.reason, choice.detail);
     const { balance, type, creditLines, referenceTime } = choice.balance;
     return { balance, balanceType: type, creditLines, referenceTime, bankReference: answer.interactionId };
+  }
+
+  /** Asks the read's `beforeCall` for its next call (a `CallNotAllowedError` ends the read). */
+  async #allowCall(read: ReadState): Promise<void> {
+    await read.beforeCall?.(read.calls);
+    read.calls += 1;
   }
 
   /** Waits for the attempt's slot under the bank's limit; throttled when it would pass the deadline. */
@@ -315,8 +323,12 @@ export class BankingApiClient {
     let url = first;
     for (let page = 1; ; page += 1) {
       seen.add(url.href);
-      // A further page is a call like any other: it waits for its slot under the bank's limit.
-      if (page > 1) await this.#paced(read, signal);
+      // A further page is a call like any other: it waits for its slot under the bank's limit,
+      // and is allowed (the first page's call was, before the attempt's time-out began).
+      if (page > 1) {
+        await this.#paced(read, signal);
+        await this.#allowCall(read);
+      }
       const response = await this.#get(url, read, signal);
       interactionId ??= response.headers.get("x-fapi-interaction-id");
       const body = await response.json().catch(() => {
@@ -352,8 +364,6 @@ export class BankingApiClient {
 
   /** One GET: the answer when 2xx; every refusal as the error it stands for. */
   async #get(url: URL, read: ReadState, signal: AbortSignal): Promise<Response> {
-    await read.beforeCall?.(read.calls);
-    read.calls += 1;
     let response: Response;
     try {
       response = await fetch(url, {
